@@ -1,0 +1,71 @@
+# The single entry point: CI runs `make test` through .ci/run; the README documents `make local` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+CDK := node_modules/.bin/cdk
+
+# Node 20 prints an end-of-life banner under jsii; the CDK CLI must not phone home (notices, telemetry).
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export CDK_DISABLE_CLI_TELEMETRY := true
+
+.PHONY: help java-check setup layer local test test-unit test-fast synth deploy bench lock clean
+
+help:
+	@echo "make local   run the whole stack on this machine (installs what it needs on first use)"
+	@echo "make test    run the whole test suite (likewise)"
+	@echo "make synth   synthesize the CloudFormation template into cdk.out (no AWS account needed)"
+	@echo "make deploy  cdk deploy into the AWS account of your current credentials"
+	@echo "make bench   measure acknowledgement latency and cold import time"
+
+$(PY_STAMP): pyproject.toml requirements-lock.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-lock.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+java-check:
+	@command -v java >/dev/null || { echo "Java 17+ is required for DynamoDB Local (Debian/Ubuntu: apt-get install openjdk-17-jre-headless)"; exit 1; }
+
+setup: $(PY_STAMP) $(NODE_STAMP) layer java-check
+
+layer: $(PY_STAMP)
+	$(PY) -m infra.layer_build
+
+local: setup
+	$(VENV)/bin/responder local $(ARGS)
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(PY_STAMP)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+synth: setup
+	$(CDK) synth --quiet
+
+deploy: setup
+	$(CDK) deploy $(ARGS)
+
+bench: setup
+	$(PY) -m bench.ingest_bench $(ARGS)
+
+# Regenerate the lock after changing pinned versions in pyproject.toml.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet -e '.[dev]'
+	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^responder' > requirements-lock.txt
+	rm -rf .lock-venv
+
+clean:
+	rm -rf cdk.out .build .pytest_cache

@@ -1,0 +1,299 @@
+"""`responder local`: the deployed routes served on 127.0.0.1 by the same handler code.
+
+DynamoDB is DynamoDB Local (tables created from the synthesized template); SQS is moto's in-process
+implementation (queues from the same template); credentials come from RESPONDER_* variables.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from responder_cli.dynamodb_local import LOCAL_CREDENTIALS, DynamoDBLocal
+from responder_cli.paths import WEBHOOK_HANDLER
+from responder_cli.template import load_template, queues, tables, webhook_environment
+
+# Defaults used when the variables are unset: obviously not real secrets, printed at start-up.
+DEFAULT_SECRETS = {
+    "RESPONDER_X_CONSUMER_SECRET": "local-x-consumer-secret",
+    "RESPONDER_META_APP_SECRET": "local-meta-app-secret",
+    "RESPONDER_META_VERIFY_TOKEN": "local-meta-verify-token",
+}
+MENTION_FIELDS = ("platform", "channel", "kind", "mention_id", "thread_id", "parent_id", "author", "text",
+                  "created_at", "lang", "attachments", "account_id", "source", "status", "received_at")
+THREAD_FIELDS = ("platform", "channel", "thread_id", "account_id", "mention_count", "participants",
+                 "first_seen_at", "last_activity_at", "last_mention_id", "thread_status")
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of a Lambda context object that Powertools and the handler read."""
+
+    function_name: str = "responder-webhook-local"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:responder-webhook-local"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+def http_api_event(method: str, target: str, headers: dict[str, str], body: bytes,
+                   source_ip: str = "127.0.0.1") -> dict[str, Any]:
+    """An API Gateway HTTP API (payload 2.0) event, as the deployed API would build it."""
+    parts = urlsplit(target)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    params: dict[str, str] = {}
+    for key, value in query:  # HTTP APIs join repeated parameters with commas
+        params[key] = f"{params[key]},{value}" if key in params else value
+    try:
+        text, encoded = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(body).decode("ascii"), True
+    now = time.time()
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": f"{method} {parts.path}",
+        "rawPath": parts.path,
+        "rawQueryString": parts.query,
+        "headers": {k.lower(): v for k, v in headers.items()},
+        "requestContext": {
+            "accountId": "000000000000", "apiId": "local", "domainName": "127.0.0.1", "stage": "$default",
+            "requestId": str(uuid.uuid4()), "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+            "http": {"method": method, "path": parts.path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
+                     "userAgent": headers.get("User-Agent", "")},
+        },
+        "body": text,
+        "isBase64Encoded": encoded,
+    }
+    if params:
+        event["queryStringParameters"] = params
+    return event
+
+
+def load_handler(path: Path = WEBHOOK_HANDLER) -> ModuleType:
+    """Import the webhook Lambda's handler module from its file, as the Lambda runtime does."""
+    spec = importlib.util.spec_from_file_location("responder_webhook_handler", path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class LocalStack:
+    """DynamoDB Local + moto SQS + the webhook handler, behind a threaded HTTP server on 127.0.0.1."""
+
+    def __init__(self, port: int = 8787, data_dir: Path | None = None, synth: bool | None = None,
+                 log_level: str = "WARNING", dynamodb_port: int | None = None) -> None:
+        self.port = port
+        self.data_dir = data_dir
+        self.synth = synth
+        self.log_level = log_level
+        self.dynamodb = DynamoDBLocal(port=dynamodb_port, data_dir=data_dir)
+        self.server: ThreadingHTTPServer | None = None
+        self._mock: Any = None
+        self._handler: Any = None
+        self.table_name = ""
+        self.queue_urls: dict[str, str] = {}
+        self.secrets: dict[str, str] = {}
+        self._store: Any = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        """Bring every part up; on failure, tear down what was started."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        template = load_template(synth=self.synth)
+        for key, value in LOCAL_CREDENTIALS.items():
+            os.environ[key] = value
+        for key, value in DEFAULT_SECRETS.items():
+            self.secrets[key] = os.environ.setdefault(key, value)
+        self.dynamodb.start()
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = self.dynamodb.endpoint
+        names = self._create_tables(template)
+
+        from moto import mock_aws
+
+        # moto serves SQS in-process; DynamoDB calls pass through to DynamoDB Local.
+        self._mock = mock_aws(config={"core": {"passthrough": {"services": ["dynamodb"]}}})
+        self._mock.start()
+        names.update(self._create_queues(template))
+        env = webhook_environment(template, names)
+        env["POWERTOOLS_LOG_LEVEL"] = self.log_level
+        os.environ.update(env)
+        self.table_name = env["TABLE_NAME"]
+
+        from responder.storage import DynamoMentionStore
+
+        self._store = DynamoMentionStore(self.table_name, client=self.dynamodb.client())
+        self._handler = load_handler().handler
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._request_handler())
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+
+    def _create_tables(self, template: dict[str, Any]) -> dict[str, str]:
+        client = self.dynamodb.client()
+        existing = set(client.list_tables().get("TableNames", []))
+        names = {}
+        for spec in tables(template):
+            names[spec.logical_id] = spec.logical_id
+            if spec.logical_id in existing:
+                continue
+            client.create_table(**spec.create_args)
+            if spec.ttl_attribute:
+                client.update_time_to_live(TableName=spec.logical_id, TimeToLiveSpecification={
+                    "Enabled": True, "AttributeName": spec.ttl_attribute})
+        return names
+
+    def _create_queues(self, template: dict[str, Any]) -> dict[str, str]:
+        import boto3
+
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        urls: dict[str, str] = {}
+        for spec in queues(template):
+            attributes = dict(spec.attributes)
+            if spec.dead_letter_logical_id:
+                dlq_arn = sqs.get_queue_attributes(QueueUrl=urls[spec.dead_letter_logical_id],
+                                                   AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+                attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": dlq_arn,
+                                                          "maxReceiveCount": spec.max_receive_count or 5})
+            urls[spec.logical_id] = sqs.create_queue(QueueName=spec.logical_id, Attributes=attributes)["QueueUrl"]
+        self.queue_urls = urls
+        return urls
+
+    def serve_forever(self) -> None:
+        """Serve until stop() or SIGINT/SIGTERM."""
+        assert self.server is not None
+        self.server.serve_forever(poll_interval=0.2)
+
+    def install_signal_handlers(self) -> None:
+        """SIGINT and SIGTERM stop the server; the caller's finally block stops the rest."""
+        def _stop(signum: int, frame: Any) -> None:
+            if self.server is None:
+                raise KeyboardInterrupt  # still starting: unwind, and start() tears down what it began
+            threading.Thread(target=self.server.shutdown, daemon=True).start()
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
+
+    def stop(self) -> None:
+        """Stop serving, stop moto, stop DynamoDB Local (no Java process is left behind)."""
+        if self.server is not None:
+            self.server.server_close()
+            self.server = None
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        self.dynamodb.stop()
+
+    # -- local endpoints -------------------------------------------------------------------------------
+
+    def mentions(self) -> list[dict[str, Any]]:
+        """Stored inbound mentions, in the order they were received."""
+        items = self._store.list_items("mention")
+        items.sort(key=lambda i: (i.get("received_at", ""), i.get("mention_id", "")))
+        return [{k: i[k] for k in MENTION_FIELDS if k in i} for i in items]
+
+    def threads(self) -> list[dict[str, Any]]:
+        """Stored threads, most recently active first."""
+        items = self._store.list_items("thread")
+        items.sort(key=lambda i: i.get("last_activity_at", ""), reverse=True)
+        return [{k: i[k] for k in THREAD_FIELDS if k in i} for i in items]
+
+    def _local_route(self, path: str) -> tuple[int, Any] | None:
+        if path == "/local/health":
+            return 200, {"status": "ok", "dynamodb": self.dynamodb.endpoint, "table": self.table_name,
+                         "queues": self.queue_urls}
+        if path == "/local/mentions":
+            return 200, self.mentions()
+        if path == "/local/threads":
+            return 200, self.threads()
+        return None
+
+    def _request_handler(self) -> type[BaseHTTPRequestHandler]:
+        stack = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            server_version = "responder-local"
+
+            def _answer(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("content-type", content_type)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _dispatch(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path = urlsplit(self.path).path
+                if path.startswith("/local/"):
+                    local = stack._local_route(path) if self.command == "GET" else None
+                    status, payload = local or (404, {"error": "not found"})
+                    try:
+                        self._answer(status, json.dumps(payload).encode(), "application/json")
+                    except Exception as exc:  # noqa: BLE001 - DynamoDB Local gone: say so, do not hang
+                        self._answer(503, json.dumps({"error": str(exc)}).encode(), "application/json")
+                    return
+                event = http_api_event(self.command, self.path, dict(self.headers.items()), body,
+                                       self.client_address[0])
+                result = stack._handler(event, LambdaContext())
+                payload = result.get("body", "")
+                data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
+                headers = result.get("headers") or {}
+                self._answer(result.get("statusCode", 200), data, headers.get("content-type", "application/json"))
+
+            do_GET = do_POST = do_PUT = do_DELETE = _dispatch
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+                if stack.log_level == "DEBUG":
+                    sys.stderr.write("local: " + format % args + "\n")
+
+        return Handler
+
+
+def run(port: int, data_dir: Path | None, synth: bool | None, log_level: str) -> int:
+    """Start the local stack, print how to use it, serve until interrupted, then stop cleanly."""
+    stack = LocalStack(port=port, data_dir=data_dir, synth=synth, log_level=log_level)
+    stack.install_signal_handlers()
+    try:
+        stack.start()
+        base = f"http://127.0.0.1:{stack.port}"
+        storage = f"data in {data_dir}" if data_dir else "in memory"
+        print(f"Responder local stack ready on {base}", flush=True)
+        print(f"  X webhook:      {base}/webhooks/x", flush=True)
+        print(f"  Meta webhook:   {base}/webhooks/meta", flush=True)
+        print(f"  Mentions:       {base}/local/mentions   Threads: {base}/local/threads", flush=True)
+        print(f"  DynamoDB Local: {stack.dynamodb.endpoint} ({storage}), table {stack.table_name}", flush=True)
+        for key, value in stack.secrets.items():
+            origin = "default" if DEFAULT_SECRETS[key] == value else "from the environment"
+            shown = value if origin == "default" else "(set)"
+            print(f"  {key}={shown} ({origin})", flush=True)
+        print("Press Ctrl+C to stop.", flush=True)
+        stack.serve_forever()
+    finally:
+        stack.stop()
+        print("Responder local stack stopped.", flush=True)
+    return 0

@@ -1,0 +1,53 @@
+"""The `responder` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _local(args: argparse.Namespace) -> int:
+    from responder_cli.local_stack import run
+
+    data_dir = None if args.in_memory else args.data_dir
+    synth = True if args.synth else None
+    return run(port=args.port, data_dir=data_dir, synth=synth, log_level=args.log_level)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: one sub-command per job."""
+    parser = argparse.ArgumentParser(prog="responder", description="Serverless social-media mention responder.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    local = commands.add_parser("local", help="run the whole stack on this machine (DynamoDB Local, same handlers)")
+    local.add_argument("--port", type=int, default=8787, help="HTTP port on 127.0.0.1 (default 8787; 0 picks one)")
+    storage = local.add_mutually_exclusive_group()
+    storage.add_argument("--in-memory", action="store_true", help="keep data in memory (the default)")
+    storage.add_argument("--data-dir", type=Path, help="keep DynamoDB Local's data in this directory")
+    local.add_argument("--synth", action="store_true", help="re-synthesize the CDK template even if it is current")
+    local.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                       help="handler log level (default WARNING)")
+    local.set_defaults(func=_local)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a clear one-line error instead of a stack trace
+        from responder_cli.dynamodb_local import DynamoDBLocalError
+        from responder_cli.template import TemplateError
+
+        if isinstance(exc, (DynamoDBLocalError, TemplateError, OSError)):
+            print(f"responder: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

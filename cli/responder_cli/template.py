@@ -1,0 +1,132 @@
+"""The synthesized CloudFormation template as the local stack's source of truth: tables, queues, env vars."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.constants import STACK_NAME, WEBHOOK_SERVICE_NAME
+from responder_cli.paths import CDK_OUT, REPO_ROOT
+
+TEMPLATE_FILE = CDK_OUT / f"{STACK_NAME}.template.json"
+_SOURCES = ("infra", "cdk.json", "layers/deps/requirements.txt")
+
+
+class TemplateError(RuntimeError):
+    """The template is missing, stale and cannot be synthesized, or lacks what the local stack needs."""
+
+
+def _newest_source_mtime() -> float:
+    newest = 0.0
+    for name in _SOURCES:
+        path = REPO_ROOT / name
+        files = path.rglob("*.py") if path.is_dir() else [path]
+        newest = max([newest, *(f.stat().st_mtime for f in files if f.exists())])
+    return newest
+
+
+def synthesize() -> None:
+    """Run the pinned CDK CLI (`cdk synth`), exactly as a user would before `cdk deploy`."""
+    cdk = REPO_ROOT / "node_modules" / ".bin" / "cdk"
+    if not cdk.exists():
+        raise TemplateError("the CDK CLI is not installed: run `make setup`")
+    env = {**os.environ, "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1", "CDK_DISABLE_VERSION_CHECK": "1"}
+    done = subprocess.run([str(cdk), "synth", "--quiet"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise TemplateError(f"cdk synth failed:\n{done.stderr[-2000:]}")
+
+
+def load_template(path: Path = TEMPLATE_FILE, synth: bool | None = None) -> dict[str, Any]:
+    """The stack's template from cdk.out, synthesized first when missing or older than the infra code."""
+    if synth is None:
+        synth = not path.exists() or path.stat().st_mtime < _newest_source_mtime()
+    if synth:
+        synthesize()
+    if not path.exists():
+        raise TemplateError(f"{path} not found after synthesis")
+    return json.loads(path.read_text())
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A DynamoDB table as declared in the template, ready for CreateTable."""
+
+    logical_id: str
+    create_args: dict[str, Any]
+    ttl_attribute: str | None = None
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """An SQS queue as declared in the template."""
+
+    logical_id: str
+    dead_letter_logical_id: str | None = None
+    max_receive_count: int | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {lid: r for lid, r in template.get("Resources", {}).items() if r.get("Type") == kind}
+
+
+def tables(template: dict[str, Any]) -> list[TableSpec]:
+    """Every DynamoDB table of the stack, with its keys and indexes (billing is always on demand locally)."""
+    specs = []
+    for logical_id, resource in _resources(template, "AWS::DynamoDB::Table").items():
+        props = resource.get("Properties", {})
+        args: dict[str, Any] = {
+            "TableName": logical_id,
+            "KeySchema": props["KeySchema"],
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+        gsis = [{"IndexName": g["IndexName"], "KeySchema": g["KeySchema"], "Projection": g["Projection"]}
+                for g in props.get("GlobalSecondaryIndexes", [])]
+        if gsis:
+            args["GlobalSecondaryIndexes"] = gsis
+        ttl = props.get("TimeToLiveSpecification") or {}
+        specs.append(TableSpec(logical_id, args, ttl.get("AttributeName") if ttl.get("Enabled") else None))
+    if not specs:
+        raise TemplateError("the template declares no DynamoDB table")
+    return specs
+
+
+def queues(template: dict[str, Any]) -> list[QueueSpec]:
+    """Every SQS queue of the stack, dead-letter queues first so redrive targets exist when needed."""
+    specs = []
+    for logical_id, resource in _resources(template, "AWS::SQS::Queue").items():
+        props = resource.get("Properties", {})
+        redrive = props.get("RedrivePolicy") or {}
+        target = (redrive.get("deadLetterTargetArn") or {}).get("Fn::GetAtt", [None])[0]
+        attributes = {}
+        if "VisibilityTimeout" in props:
+            attributes["VisibilityTimeout"] = str(props["VisibilityTimeout"])
+        if "MessageRetentionPeriod" in props:
+            attributes["MessageRetentionPeriod"] = str(props["MessageRetentionPeriod"])
+        specs.append(QueueSpec(logical_id, target, redrive.get("maxReceiveCount"), attributes))
+    return sorted(specs, key=lambda q: q.dead_letter_logical_id is not None)
+
+
+def webhook_environment(template: dict[str, Any], names: dict[str, str]) -> dict[str, str]:
+    """The webhook function's environment with references to stack resources replaced by local names.
+
+    `names` maps logical ids to local values (table name, queue URL). References to anything else (the
+    Secrets Manager secret) are left out: the local stack reads credentials from RESPONDER_* variables.
+    """
+    for resource in _resources(template, "AWS::Lambda::Function").values():
+        variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+        if variables.get("POWERTOOLS_SERVICE_NAME") != WEBHOOK_SERVICE_NAME:
+            continue
+        env = {}
+        for key, value in variables.items():
+            if isinstance(value, str):
+                env[key] = value
+            elif isinstance(value, dict) and value.get("Ref") in names:
+                env[key] = names[value["Ref"]]
+        return env
+    raise TemplateError(f"no function with POWERTOOLS_SERVICE_NAME={WEBHOOK_SERVICE_NAME} in the template")

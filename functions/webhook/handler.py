@@ -1,0 +1,43 @@
+"""Webhook Lambda: X and Meta deliveries in, stored mentions and triage messages out.
+
+Thin by design: it wires configuration and adapters once per container and hands each event to
+`responder.webhook.WebhookService`. It imports nothing it does not use (no tweepy, no event handler router).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from responder.config import EnvCredentials, SecretsManagerCredentials, Settings
+from responder.observability import logger
+from responder.storage import DynamoMentionStore
+from responder.triage_queue import SqsTriageQueue
+from responder.webhook import WebhookService, response
+
+_service: WebhookService | None = None
+
+
+def build_service() -> WebhookService:
+    """Adapters from the environment: Secrets Manager when SECRET_ARN is set, else RESPONDER_* variables."""
+    settings = Settings.from_env()
+    credentials = SecretsManagerCredentials(settings.secret_arn) if settings.secret_arn else EnvCredentials()
+    return WebhookService(
+        credentials=credentials,
+        store=DynamoMentionStore(settings.table_name, settings.raw_event_ttl_days),
+        queue=SqsTriageQueue(settings.queue_url),
+        log=logger,
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """API Gateway HTTP API (payload 2.0) entry point."""
+    global _service
+    try:
+        if _service is None:
+            _service = build_service()
+        return _service.handle(event)
+    except Exception:
+        # Unexpected: log with the stack trace and answer 500, so the platform retries the delivery.
+        logger.exception("webhook failed")
+        return response(500, {"error": "internal error"})

@@ -1,0 +1,1 @@
+"""CDK application for Responder: one stack composed of one construct per capability."""

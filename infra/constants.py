@@ -1,0 +1,98 @@
+"""Names shared by the CDK app and its tests, so a rename cannot silently desynchronise them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+STACK_NAME = "Responder"
+
+# Construct ids: they seed CloudFormation logical ids, so changing one replaces the resource.
+STORAGE_ID = "Storage"
+TABLE_ID = "Table"
+INGEST_QUEUE_ID = "IngestQueue"
+TRIAGE_QUEUE_ID = "TriageQueue"
+TRIAGE_DLQ_ID = "TriageDeadLetterQueue"
+SECRETS_ID = "PlatformSecrets"
+PLATFORM_SECRET_ID = "PlatformCredentials"
+LAYERS_ID = "Layers"
+DEPS_LAYER_ID = "DepsLayer"
+DOMAIN_LAYER_ID = "DomainLayer"
+WEBHOOK_API_ID = "WebhookApi"
+WEBHOOK_FUNCTION_ID = "WebhookFunction"
+HTTP_API_ID = "HttpApi"
+HTTP_STAGE_ID = "DefaultStage"
+
+# Stack output keys: operators and the e2e tests read these from `describe-stacks`.
+OUTPUT_API_URL = "ApiUrl"
+OUTPUT_X_WEBHOOK_URL = "XWebhookUrl"
+OUTPUT_META_WEBHOOK_URL = "MetaWebhookUrl"
+OUTPUT_TABLE_NAME = "TableName"
+OUTPUT_QUEUE_URL = "QueueUrl"
+OUTPUT_DLQ_URL = "DeadLetterQueueUrl"
+OUTPUT_SECRET_ARN = "SecretArn"
+
+# Table layout (single-table design); the domain code builds keys with the same attribute names.
+TABLE_PARTITION_KEY = "pk"
+TABLE_SORT_KEY = "sk"
+GSI1_NAME = "gsi1"
+GSI1_PARTITION_KEY = "gsi1pk"
+GSI1_SORT_KEY = "gsi1sk"
+TABLE_TTL_ATTRIBUTE = "expires_at"
+
+# Queue sizing.
+TRIAGE_FUNCTION_TIMEOUT_SECONDS = 180
+# AWS recommends a visibility timeout of at least six times the consumer's timeout so that
+# Lambda's retries with batching do not redeliver a message that is still being processed.
+VISIBILITY_TIMEOUT_FACTOR = 6
+TRIAGE_MAX_RECEIVE_COUNT = 5
+# A mention is triaged within minutes or moved to the DLQ after five receives; four days is ample.
+TRIAGE_RETENTION_DAYS = 4
+DLQ_RETENTION_DAYS = 14
+
+# Platform credentials: keys of the JSON secret the functions read.
+SECRET_KEY_X_CONSUMER_SECRET = "x_consumer_secret"
+SECRET_KEY_META_APP_SECRET = "meta_app_secret"
+SECRET_KEY_META_VERIFY_TOKEN = "meta_verify_token"
+PLATFORM_SECRET_KEYS = (SECRET_KEY_X_CONSUMER_SECRET, SECRET_KEY_META_APP_SECRET, SECRET_KEY_META_VERIFY_TOKEN)
+
+# Environment variables the domain code reads.
+ENV_TABLE_NAME = "TABLE_NAME"
+ENV_QUEUE_URL = "QUEUE_URL"
+ENV_SECRET_ARN = "SECRET_ARN"
+ENV_RAW_EVENT_TTL_DAYS = "RAW_EVENT_TTL_DAYS"
+ENV_POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+ENV_POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
+
+WEBHOOK_SERVICE_NAME = "responder-webhook"
+DEFAULT_LOG_LEVEL = "INFO"
+
+# Webhook routes: one GET (handshake) and one POST (delivery) per platform.
+WEBHOOK_PATH_X = "/webhooks/x"
+WEBHOOK_PATH_META = "/webhooks/meta"
+WEBHOOK_ROUTE_KEYS = (
+    f"GET {WEBHOOK_PATH_X}",
+    f"POST {WEBHOOK_PATH_X}",
+    f"GET {WEBHOOK_PATH_META}",
+    f"POST {WEBHOOK_PATH_META}",
+)
+
+# CDK context keys (`cdk synth -c key=value`) and their defaults.
+CONTEXT_RAW_EVENT_TTL_DAYS = "rawEventTtlDays"
+DEFAULT_RAW_EVENT_TTL_DAYS = 30
+CONTEXT_THROTTLE_BURST = "apiThrottleBurstLimit"
+DEFAULT_THROTTLE_BURST = 2000
+CONTEXT_THROTTLE_RATE = "apiThrottleRateLimit"
+DEFAULT_THROTTLE_RATE = 1000
+
+# Lambda sizing shared by every function unless a function has a reason to differ.
+FUNCTION_MEMORY_MB = 512
+WEBHOOK_TIMEOUT_SECONDS = 10
+
+# Asset locations, absolute so tests can synthesise from any working directory.
+WEBHOOK_CODE_DIR = REPO_ROOT / "functions" / "webhook"
+DOMAIN_LAYER_DIR = REPO_ROOT / "layers" / "responder"
+DEPS_REQUIREMENTS_FILE = REPO_ROOT / "layers" / "deps" / "requirements.txt"
+DEPS_LAYER_BUILD_DIR = REPO_ROOT / ".build" / "layers" / "deps"
+ASSET_EXCLUDES = ("**/__pycache__", "**/*.pyc")

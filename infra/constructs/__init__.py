@@ -1,0 +1,1 @@
+"""One construct per capability; each exposes what it creates and holds no business logic."""

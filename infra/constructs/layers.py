@@ -1,0 +1,38 @@
+"""Lambda layers shared by every function: third-party dependencies and the domain package."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra import constants as c
+from infra.layer_build import ensure_built
+
+
+class SharedLayers(Construct):
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+
+        # Built by pip for the target platform instead of a bundling container: synth needs no Docker.
+        deps_dir = ensure_built()
+        self.deps = lambda_.LayerVersion(
+            self,
+            c.DEPS_LAYER_ID,
+            code=lambda_.Code.from_asset(str(deps_dir), exclude=list(c.ASSET_EXCLUDES)),
+            compatible_runtimes=[lambda_.Runtime.PYTHON_3_13],
+            compatible_architectures=[lambda_.Architecture.ARM_64],
+            description="Responder third-party runtime dependencies (layers/deps/requirements.txt)",
+        )
+        self.domain = lambda_.LayerVersion(
+            self,
+            c.DOMAIN_LAYER_ID,
+            code=lambda_.Code.from_asset(str(c.DOMAIN_LAYER_DIR), exclude=list(c.ASSET_EXCLUDES)),
+            compatible_runtimes=[lambda_.Runtime.PYTHON_3_13],
+            # Pure Python, but declared arm64 so a mismatched function fails at deploy, not at import.
+            compatible_architectures=[lambda_.Architecture.ARM_64],
+            description="Responder domain package (layers/responder)",
+        )
+
+    @property
+    def all(self) -> list[lambda_.ILayerVersion]:
+        return [self.deps, self.domain]

@@ -1,0 +1,43 @@
+"""The single DynamoDB table every function reads and writes."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+
+from infra import constants as c
+
+
+class Storage(Construct):
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+
+        self.table = dynamodb.Table(
+            self,
+            c.TABLE_ID,
+            partition_key=dynamodb.Attribute(name=c.TABLE_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=c.TABLE_SORT_KEY, type=dynamodb.AttributeType.STRING),
+            # Mention volume is bursty and mostly idle; on-demand avoids paying for provisioned peaks.
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            # Raw deliveries expire on their own; curated records simply omit the attribute.
+            time_to_live_attribute=c.TABLE_TTL_ATTRIBUTE,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            # The AWS-managed key (aws/dynamodb) puts every key use in CloudTrail, which the default
+            # AWS-owned key does not, without the monthly cost and key-policy upkeep of a customer key.
+            # A customer key becomes worth it only for cross-account access or crypto-shredding.
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            # The table is the system of record for conversations; losing it to a stack delete or a
+            # replacement is unrecoverable, so both guards are on.
+            removal_policy=RemovalPolicy.RETAIN,
+            deletion_protection=True,
+        )
+        self.table.add_global_secondary_index(
+            index_name=c.GSI1_NAME,
+            partition_key=dynamodb.Attribute(name=c.GSI1_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=c.GSI1_SORT_KEY, type=dynamodb.AttributeType.STRING),
+            # The inbox views read whole items from the index; projecting ALL saves a second read per item.
+            projection_type=dynamodb.ProjectionType.ALL,
+        )

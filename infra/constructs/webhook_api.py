@@ -1,0 +1,151 @@
+"""The public HTTP API that X and Meta deliver webhooks to, and the function behind it."""
+
+from __future__ import annotations
+
+import json
+
+import jsii
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra import constants as c
+from infra.constructs.function import ResponderFunction
+from infra.nag import acknowledge
+
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "requestTime": "$context.requestTime",
+        "routeKey": "$context.routeKey",
+        "status": "$context.status",
+        "responseLength": "$context.responseLength",
+        "integrationLatency": "$context.integrationLatency",
+        "integrationError": "$context.integrationErrorMessage",
+    }
+)
+
+
+# HttpStage takes an IAccessLogSettings interface, which jsii only accepts from a class that implements it.
+@jsii.implements(apigwv2.IAccessLogSettings)
+class _AccessLogSettings:
+    def __init__(self, log_group: logs.ILogGroup) -> None:
+        self._destination = apigwv2.LogGroupLogDestination(log_group)
+
+    @property
+    def destination(self) -> apigwv2.IAccessLogDestination:
+        return self._destination
+
+    @property
+    def format(self) -> apigw.IAccessLogFormat:
+        return apigw.AccessLogFormat.custom(ACCESS_LOG_FORMAT)
+
+
+class WebhookApi(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        table: dynamodb.ITable,
+        queue: sqs.IQueue,
+        secret: secretsmanager.ISecret,
+        layers: list[lambda_.ILayerVersion],
+        raw_event_ttl_days: int,
+        throttle_burst_limit: int,
+        throttle_rate_limit: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        webhook = ResponderFunction(
+            self,
+            c.WEBHOOK_FUNCTION_ID,
+            code_dir=c.WEBHOOK_CODE_DIR,
+            description="Responder webhook: verifies X and Meta deliveries and enqueues mentions",
+            layers=layers,
+            environment={
+                c.ENV_TABLE_NAME: table.table_name,
+                c.ENV_QUEUE_URL: queue.queue_url,
+                c.ENV_SECRET_ARN: secret.secret_arn,
+                c.ENV_RAW_EVENT_TTL_DAYS: str(raw_event_ttl_days),
+                c.ENV_POWERTOOLS_SERVICE_NAME: c.WEBHOOK_SERVICE_NAME,
+                c.ENV_POWERTOOLS_LOG_LEVEL: c.DEFAULT_LOG_LEVEL,
+            },
+        )
+        self.function = webhook.function
+        self.function_log_group = webhook.log_group
+        role = webhook.role
+
+        table.grant_read_write_data(role)
+        table_logical_id = Stack.of(self).get_logical_id(table.node.default_child)
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::<{table_logical_id}.Arn>/index/*]",
+            "The wildcard is confined to the indexes of this one table (today only gsi1); the webhook "
+            "queries them for deduplication and thread lookup, and new indexes must not need an IAM change.",
+        )
+        # Explicit single actions: grant_send_messages and grant_read would add attribute/describe calls
+        # the webhook never makes.
+        queue.grant(role, "sqs:SendMessage")
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn])
+        )
+
+        self.api = apigwv2.HttpApi(
+            self,
+            c.HTTP_API_ID,
+            description="Responder webhook receiver for X and Meta",
+            # The default stage is declared below so it can carry access logs and throttling.
+            create_default_stage=False,
+        )
+        self.access_log_group = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.stage = apigwv2.HttpStage(
+            self,
+            c.HTTP_STAGE_ID,
+            http_api=self.api,
+            stage_name="$default",
+            auto_deploy=True,
+            access_log_settings=_AccessLogSettings(self.access_log_group),
+            # Caps a replay storm or a flood of forged deliveries before it reaches Lambda and DynamoDB.
+            throttle=apigwv2.ThrottleSettings(burst_limit=throttle_burst_limit, rate_limit=throttle_rate_limit),
+        )
+
+        integration = integrations.HttpLambdaIntegration(
+            "WebhookIntegration",
+            self.function,
+            # Pinned rather than defaulted: the handler parses the 2.0 event shape (rawPath, requestContext.http).
+            payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
+        )
+        for path in (c.WEBHOOK_PATH_X, c.WEBHOOK_PATH_META):
+            self.api.add_routes(
+                path=path,
+                methods=[apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST],
+                integration=integration,
+            )
+
+        # One acknowledgement on the API covers its four routes; the routes are the violating resources.
+        acknowledge(
+            self.api,
+            "AwsSolutions-APIG4",
+            "X and Meta cannot present IAM, JWT or Cognito credentials when they call a webhook; every request "
+            "is authenticated inside the function by HMAC-SHA256 over the raw body with the platform app "
+            "secret (CRC response / hub.verify_token for the GET handshakes), and unsigned requests are rejected.",
+        )
+
+        self.url = self.stage.url
+        self.x_webhook_url = f"{self.url}{c.WEBHOOK_PATH_X.lstrip('/')}"
+        self.meta_webhook_url = f"{self.url}{c.WEBHOOK_PATH_META.lstrip('/')}"

@@ -1,0 +1,100 @@
+"""Settings and platform credentials, read once per process and validated."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+DEFAULT_RAW_EVENT_TTL_DAYS = 30
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or invalid."""
+
+
+class CredentialsUnavailable(RuntimeError):
+    """Platform credentials cannot be read right now (answered 503 so the platform retries)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the webhook function needs to know about its environment."""
+
+    table_name: str
+    queue_url: str
+    secret_arn: str | None = None
+    raw_event_ttl_days: int = DEFAULT_RAW_EVENT_TTL_DAYS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read TABLE_NAME, QUEUE_URL, SECRET_ARN and RAW_EVENT_TTL_DAYS."""
+        env = os.environ if env is None else env
+        missing = [name for name in ("TABLE_NAME", "QUEUE_URL") if not env.get(name)]
+        if missing:
+            raise ConfigError(f"missing environment variables: {', '.join(missing)}")
+        try:
+            ttl = int(env.get("RAW_EVENT_TTL_DAYS", DEFAULT_RAW_EVENT_TTL_DAYS))
+        except ValueError as exc:
+            raise ConfigError("RAW_EVENT_TTL_DAYS must be a whole number of days") from exc
+        if ttl < 1:
+            raise ConfigError("RAW_EVENT_TTL_DAYS must be at least 1")
+        return cls(table_name=env["TABLE_NAME"], queue_url=env["QUEUE_URL"],
+                   secret_arn=env.get("SECRET_ARN") or None, raw_event_ttl_days=ttl)
+
+
+@dataclass(frozen=True)
+class PlatformCredentials:
+    """The secrets the platforms issued: X consumer secret, Meta app secret and verify token."""
+
+    x_consumer_secret: str | None
+    meta_app_secret: str | None
+    meta_verify_token: str | None
+
+
+class CredentialsProvider(Protocol):
+    def get(self) -> PlatformCredentials: ...
+
+
+ENV_X_CONSUMER_SECRET = "RESPONDER_X_CONSUMER_SECRET"
+ENV_META_APP_SECRET = "RESPONDER_META_APP_SECRET"
+ENV_META_VERIFY_TOKEN = "RESPONDER_META_VERIFY_TOKEN"
+
+
+class EnvCredentials:
+    """Credentials from RESPONDER_* environment variables (the local stack)."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self._env = os.environ if env is None else env
+
+    def get(self) -> PlatformCredentials:
+        return PlatformCredentials(
+            x_consumer_secret=self._env.get(ENV_X_CONSUMER_SECRET) or None,
+            meta_app_secret=self._env.get(ENV_META_APP_SECRET) or None,
+            meta_verify_token=self._env.get(ENV_META_VERIFY_TOKEN) or None,
+        )
+
+
+class SecretsManagerCredentials:
+    """Credentials from one JSON secret, cached in memory for `max_age` seconds (Powertools parameters)."""
+
+    def __init__(self, secret_arn: str, max_age: int = 300) -> None:
+        self._arn = secret_arn
+        self._max_age = max_age
+
+    def get(self) -> PlatformCredentials:
+        # Imported here so that processes without a secret (local, tests) never pay for it.
+        from aws_lambda_powertools.utilities import parameters
+
+        try:
+            raw = parameters.get_secret(self._arn, max_age=self._max_age)
+            values = json.loads(raw) if isinstance(raw, str) else {}
+        except (parameters.exceptions.GetParameterError, json.JSONDecodeError) as exc:
+            raise CredentialsUnavailable(f"cannot read platform credentials: {type(exc).__name__}") from exc
+        return PlatformCredentials(
+            x_consumer_secret=values.get("x_consumer_secret") or None,
+            meta_app_secret=values.get("meta_app_secret") or None,
+            meta_verify_token=values.get("meta_verify_token") or None,
+        )

@@ -1,0 +1,46 @@
+"""Store a delivery's mentions exactly once and hand each one to triage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from responder.model import Mention, ThreadLink
+from responder.storage import MentionStore
+from responder.triage_queue import TriageQueue
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What happened to a delivery's mentions."""
+
+    stored: tuple[Mention, ...]  # newly stored by this call
+    duplicates: tuple[Mention, ...]  # already stored by an earlier delivery
+    enqueued: tuple[Mention, ...]  # handed to triage by this call (new ones, and earlier ones never enqueued)
+
+
+def ingest(mentions: Sequence[Mention], store: MentionStore, queue: TriageQueue,
+           received_at: datetime | None = None, links: Sequence[ThreadLink] = ()) -> IngestResult:
+    """Store each mention idempotently, enqueue what triage has not been given yet, then mark it queued.
+
+    Raises StorageUnavailable or QueueUnavailable; the platform's retry of the same delivery then finishes
+    the job: a mention stored but not yet enqueued is enqueued on the retry.
+    """
+    received_at = received_at or datetime.now(timezone.utc)
+    for link in links:  # first, so a reply in the same delivery already finds the brand's post
+        store.save_link(link)
+    unique: dict[tuple[str, str], Mention] = {}
+    for mention in mentions:  # Meta batches may repeat an update inside one delivery
+        unique.setdefault((mention.channel, mention.mention_id), mention)
+    stored, duplicates, to_enqueue = [], [], []
+    for mention in unique.values():
+        mention = store.resolve_thread(mention)
+        result = store.save(mention, received_at)
+        (stored if result.created else duplicates).append(mention)
+        if result.needs_enqueue:
+            to_enqueue.append(mention)
+    queue.enqueue(to_enqueue)
+    for mention in to_enqueue:
+        store.mark_queued(mention)
+    return IngestResult(stored=tuple(stored), duplicates=tuple(duplicates), enqueued=tuple(to_enqueue))

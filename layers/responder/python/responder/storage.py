@@ -1,0 +1,316 @@
+"""Mentions and threads in one DynamoDB table, written idempotently.
+
+Items (pk / sk):
+- `MENTION#<channel>#<mention id>` / `MENTION`: the normalised mention; `gsi1` lists a thread's mentions.
+- `MENTION#<channel>#<mention id>` / `RAW`: the raw platform event, for audit, expiring after a TTL.
+- `MENTION#<channel>#<post id>` / `LINK`: a post by the brand itself and its thread, so replies to it stitch.
+- `THREAD#<channel>#<thread id>` / `THREAD`: the conversation: counts, participants, first and last activity.
+
+A mention, its raw event and its thread's counters are written in one transaction guarded by
+`attribute_not_exists(pk)` on the mention, so a delivery repeated N times, also concurrently, stores one
+mention and counts it once.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from responder.model import Mention, ThreadLink
+
+STATUS_RECEIVED = "received"  # stored, not yet handed to triage
+STATUS_QUEUED = "queued"  # stored and enqueued for triage
+
+# DynamoDB items are limited to 400 KB; the raw copy is for audit and may be cut short.
+MAX_RAW_BYTES = 350_000
+_TRANSACTION_ATTEMPTS = 6
+
+
+class StorageUnavailable(RuntimeError):
+    """DynamoDB cannot be reached or refuses the write right now (answered 503 so the platform retries)."""
+
+
+def mention_key(channel: str, mention_id: str) -> dict[str, str]:
+    """The primary key of a mention item."""
+    return {"pk": f"MENTION#{channel}#{mention_id}", "sk": "MENTION"}
+
+
+def thread_key(channel: str, thread_id: str) -> dict[str, str]:
+    """The primary key of a thread item."""
+    return {"pk": f"THREAD#{channel}#{thread_id}", "sk": "THREAD"}
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """Whether this call created the mention, and the status it has now."""
+
+    created: bool
+    status: str
+
+    @property
+    def needs_enqueue(self) -> bool:
+        return self.status == STATUS_RECEIVED
+
+
+class MentionStore(Protocol):
+    """The storage port of the ingest path."""
+
+    def resolve_thread(self, mention: Mention) -> Mention: ...
+    def save_link(self, link: ThreadLink) -> None: ...
+    def save(self, mention: Mention, received_at: datetime) -> SaveResult: ...
+    def mark_queued(self, mention: Mention) -> None: ...
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class DynamoMentionStore:
+    """The MentionStore on a DynamoDB table (the real service or DynamoDB Local)."""
+
+    def __init__(self, table_name: str, raw_event_ttl_days: int = 30, client: Any = None) -> None:
+        self._table = table_name
+        self._ttl_seconds = raw_event_ttl_days * 86_400
+        self._client = client
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        self._ser = TypeSerializer()
+        self._de = TypeDeserializer()
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = default_client("dynamodb")
+        return self._client
+
+    # -- serialisation ----------------------------------------------------------------------------------
+
+    def _item(self, values: dict[str, Any]) -> dict[str, Any]:
+        return {k: self._ser.serialize(v) for k, v in values.items() if v is not None}
+
+    def _plain(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {k: _from_dynamo(self._de.deserialize(v)) for k, v in item.items()}
+
+    # -- the port ---------------------------------------------------------------------------------------
+
+    def _parent_thread(self, channel: str, parent_id: str) -> str | None:
+        """The thread of a stored mention or brand post, in one query over its partition."""
+        found = self._call(self.client.query, TableName=self._table, KeyConditionExpression="pk = :pk",
+                           ExpressionAttributeValues=self._item({":pk": mention_key(channel, parent_id)["pk"]}),
+                           ProjectionExpression="thread_id", ConsistentRead=True)
+        for item in found.get("Items", []):
+            if "thread_id" in item:
+                return item["thread_id"]["S"]
+        return None
+
+    def resolve_thread(self, mention: Mention) -> Mention:
+        """Attach a reply whose root the platform did not name to its parent's thread, when the parent is known."""
+        if not mention.thread_from_parent or not mention.parent_id:
+            return mention
+        thread_id = self._parent_thread(mention.channel, mention.parent_id)
+        return mention.with_thread(thread_id or mention.thread_id)
+
+    def save_link(self, link: ThreadLink) -> None:
+        """Remember which thread a post by the brand belongs to (idempotent: the same item each time)."""
+        thread_id = link.thread_id
+        if link.thread_from_parent and link.parent_id:
+            thread_id = self._parent_thread(link.channel, link.parent_id) or thread_id
+        item = {**mention_key(link.channel, link.post_id), "sk": "LINK", "type": "link", "thread_id": thread_id,
+                "parent_id": link.parent_id}
+        self._call(self.client.put_item, TableName=self._table, Item=self._item(item))
+
+    def save(self, mention: Mention, received_at: datetime | None = None) -> SaveResult:
+        """Store the mention, its raw event and its thread's counters exactly once."""
+        received_at = received_at or _now()
+        record = mention.to_record()
+        mkey = mention_key(mention.channel, mention.mention_id)
+        tkey = thread_key(mention.channel, mention.thread_id)
+        mention_item = {
+            **mkey, **record, "type": "mention", "status": STATUS_RECEIVED, "received_at": _iso(received_at),
+            "gsi1pk": tkey["pk"], "gsi1sk": f"{mention.created_at}#{mention.mention_id}",
+        }
+        raw = json.dumps(mention.raw, separators=(",", ":"), ensure_ascii=False)
+        raw_truncated = len(raw.encode("utf-8")) > MAX_RAW_BYTES
+        if raw_truncated:
+            raw = raw.encode("utf-8")[:MAX_RAW_BYTES].decode("utf-8", "ignore")
+        raw_item = {"pk": mkey["pk"], "sk": "RAW", "type": "raw", "raw": raw, "raw_truncated": raw_truncated,
+                    "received_at": _iso(received_at), "expires_at": int(received_at.timestamp()) + self._ttl_seconds}
+        thread_update = {
+            "TableName": self._table,
+            "Key": self._item(tkey),
+            "UpdateExpression": (
+                "SET #type = :type, platform = :platform, channel = :channel, thread_id = :thread, "
+                "account_id = if_not_exists(account_id, :account), "
+                "first_seen_at = if_not_exists(first_seen_at, :created), "
+                "thread_status = if_not_exists(thread_status, :open) "
+                "ADD mention_count :one, participants :author"
+            ),
+            "ExpressionAttributeNames": {"#type": "type"},
+            "ExpressionAttributeValues": self._item({
+                ":type": "thread", ":platform": mention.platform, ":channel": mention.channel,
+                ":thread": mention.thread_id, ":account": mention.account_id, ":created": mention.created_at,
+                ":open": "open", ":one": 1, ":author": {mention.author.id},
+            }),
+        }
+        items = [
+            {"Put": {"TableName": self._table, "Item": self._item(mention_item),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"TableName": self._table, "Item": self._item(raw_item)}},
+            {"Update": thread_update},
+        ]
+        for attempt in range(_TRANSACTION_ATTEMPTS):
+            try:
+                self.client.transact_write_items(TransactItems=items)
+                break
+            except Exception as exc:  # noqa: BLE001 - classified below, re-raised unless understood
+                code = _error_code(exc)
+                if code != "TransactionCanceledException":
+                    raise _storage_error(exc) from exc
+                reasons = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    return SaveResult(created=False, status=self._status(mention))
+                if attempt == _TRANSACTION_ATTEMPTS - 1:
+                    raise StorageUnavailable(f"transaction kept conflicting: {reasons}") from exc
+                # Concurrent writers on the same thread item conflict; back off with jitter and try again.
+                time.sleep(random.uniform(0.005, 0.02) * (2 ** attempt))
+        self._touch_thread(mention)
+        return SaveResult(created=True, status=STATUS_RECEIVED)
+
+    def _touch_thread(self, mention: Mention) -> None:
+        """Move the thread's last activity forward (never back: deliveries arrive out of order)."""
+        try:
+            self.client.update_item(
+                TableName=self._table, Key=self._item(thread_key(mention.channel, mention.thread_id)),
+                UpdateExpression="SET last_activity_at = :at, last_mention_id = :id",
+                ConditionExpression="attribute_not_exists(last_activity_at) OR last_activity_at < :at",
+                ExpressionAttributeValues=self._item({":at": mention.created_at, ":id": mention.mention_id}),
+            )
+        except Exception as exc:  # noqa: BLE001 - an older mention leaves a newer last activity in place
+            if _error_code(exc) != "ConditionalCheckFailedException":
+                raise _storage_error(exc) from exc
+
+    def _status(self, mention: Mention) -> str:
+        item = self._call(self.client.get_item, TableName=self._table,
+                          Key=self._item(mention_key(mention.channel, mention.mention_id)),
+                          ProjectionExpression="#s", ExpressionAttributeNames={"#s": "status"},
+                          ConsistentRead=True).get("Item")
+        if item is None:
+            raise StorageUnavailable("mention reported as existing but not readable")
+        return item["status"]["S"]
+
+    def mark_queued(self, mention: Mention) -> None:
+        """Record that the mention was handed to triage, unless triage has already moved it on."""
+        try:
+            self.client.update_item(
+                TableName=self._table, Key=self._item(mention_key(mention.channel, mention.mention_id)),
+                UpdateExpression="SET #s = :queued", ConditionExpression="#s = :received",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=self._item({":queued": STATUS_QUEUED, ":received": STATUS_RECEIVED}),
+            )
+        except Exception as exc:  # noqa: BLE001 - a later status set by triage is left in place
+            if _error_code(exc) != "ConditionalCheckFailedException":
+                raise _storage_error(exc) from exc
+        self._touch_thread(mention)
+
+    # -- reads used by the local stack and tests -------------------------------------------------------
+
+    def get_mention(self, channel: str, mention_id: str) -> dict[str, Any] | None:
+        """One stored mention as plain JSON values, or None."""
+        item = self._call(self.client.get_item, TableName=self._table,
+                          Key=self._item(mention_key(channel, mention_id)), ConsistentRead=True).get("Item")
+        return self._plain(item) if item else None
+
+    def get_thread(self, channel: str, thread_id: str) -> dict[str, Any] | None:
+        """One thread item as plain JSON values, or None."""
+        item = self._call(self.client.get_item, TableName=self._table,
+                          Key=self._item(thread_key(channel, thread_id)), ConsistentRead=True).get("Item")
+        return self._plain(item) if item else None
+
+    def get_raw(self, channel: str, mention_id: str) -> dict[str, Any] | None:
+        """The audit copy of a mention's raw event, or None."""
+        key = {**mention_key(channel, mention_id), "sk": "RAW"}
+        item = self._call(self.client.get_item, TableName=self._table, Key=self._item(key)).get("Item")
+        return self._plain(item) if item else None
+
+    def thread_mentions(self, channel: str, thread_id: str) -> list[dict[str, Any]]:
+        """A thread's mentions, oldest first."""
+        pages = self.client.get_paginator("query").paginate(
+            TableName=self._table, IndexName="gsi1", KeyConditionExpression="gsi1pk = :t",
+            ExpressionAttributeValues=self._item({":t": thread_key(channel, thread_id)["pk"]}))
+        return [self._plain(i) for page in self._pages(pages) for i in page["Items"]]
+
+    def list_items(self, item_type: str) -> list[dict[str, Any]]:
+        """Every item of one type (`mention`, `thread`), for the local stack: a full scan."""
+        pages = self.client.get_paginator("scan").paginate(
+            TableName=self._table, FilterExpression="#t = :t", ExpressionAttributeNames={"#t": "type"},
+            ExpressionAttributeValues=self._item({":t": item_type}))
+        return [self._plain(i) for page in self._pages(pages) for i in page["Items"]]
+
+    def _pages(self, pages: Any) -> Any:
+        try:
+            yield from pages
+        except Exception as exc:  # noqa: BLE001 - mapped to StorageUnavailable or re-raised
+            raise _storage_error(exc) from exc
+
+    @staticmethod
+    def _call(fn: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return fn(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - mapped to StorageUnavailable or re-raised
+            raise _storage_error(exc) from exc
+
+
+# --- errors and clients -----------------------------------------------------------------------------------
+
+# Errors that mean "not now": the platform's retry will succeed once DynamoDB answers again.
+_TRANSIENT_CODES = {
+    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+    "InternalServerError", "ServiceUnavailable", "TransactionInProgressException", "LimitExceededException",
+    "ResourceNotFoundException",  # the table is being created (local) or was not deployed yet
+}
+
+
+def _error_code(exc: Exception) -> str | None:
+    response = getattr(exc, "response", None)
+    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+
+
+def _storage_error(exc: Exception) -> Exception:
+    from botocore.exceptions import BotoCoreError
+
+    if isinstance(exc, BotoCoreError) or _error_code(exc) in _TRANSIENT_CODES:
+        return StorageUnavailable(f"{type(exc).__name__}: {_error_code(exc) or exc}")
+    return exc
+
+
+def _from_dynamo(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal and sets as set: make them plain JSON values."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, set):
+        return sorted(_from_dynamo(v) for v in value)
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    return value
+
+
+def default_client(service: str) -> Any:
+    """A boto3 client with timeouts short enough to answer the platform inside its 3-second deadline."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"},
+                    max_pool_connections=50)
+    return boto3.client(service, config=config)

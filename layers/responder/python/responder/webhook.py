@@ -1,0 +1,189 @@
+"""The webhook endpoint: handshakes, signatures, normalisation, storage, and the HTTP answer for each outcome.
+
+Input and output are API Gateway HTTP API (payload format 2.0) events and responses, so the deployed Lambda
+and the local server run exactly this code.
+
+Answers: 200 once every mention is stored and enqueued (or the events are deliberately ignored); 400 for a
+malformed body; 401 for a missing signature, 403 for a forged one; 503 when storage, the queue or the
+credentials are unavailable, so the platform retries; 404/405 for anything else.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from responder.config import CredentialsProvider, CredentialsUnavailable
+from responder.ingest import ingest
+from responder.model import Delivery, MalformedDelivery
+from responder.normalize_meta import normalize_meta
+from responder.normalize_x import normalize_x
+from responder.signatures import (
+    META_SIGNATURE_HEADER,
+    X_SIGNATURE_HEADER,
+    SignatureMismatch,
+    SignatureMissing,
+    verify_meta_signature,
+    verify_x_signature,
+    x_crc_response,
+)
+from responder.storage import MentionStore, StorageUnavailable
+from responder.triage_queue import QueueUnavailable, TriageQueue
+
+X_PATH = "/webhooks/x"
+META_PATH = "/webhooks/meta"
+
+
+@dataclass(frozen=True)
+class Request:
+    """The parts of an HTTP API event the webhook needs."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    query: dict[str, str]
+    body: bytes
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> Request:
+        """Read an API Gateway HTTP API v2 event; the body stays raw bytes for signature checks."""
+        http = (event.get("requestContext") or {}).get("http") or {}
+        headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+        raw_query = event.get("rawQueryString")
+        if raw_query is not None:
+            query = dict(parse_qsl(raw_query, keep_blank_values=True))
+        else:
+            query = {str(k): str(v) for k, v in (event.get("queryStringParameters") or {}).items()}
+        body = event.get("body") or ""
+        if event.get("isBase64Encoded"):
+            try:
+                data = base64.b64decode(body, validate=True)
+            except (binascii.Error, ValueError):
+                data = b"\x00invalid-base64"  # fails the signature check, so it is answered 401/403
+        else:
+            data = body.encode("utf-8")
+        return cls(method=str(http.get("method", "GET")).upper(), path=event.get("rawPath") or http.get("path", "/"),
+                   headers=headers, query=query, body=data)
+
+
+def response(status: int, body: Any, content_type: str = "application/json") -> dict[str, Any]:
+    """An HTTP API v2 response."""
+    text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
+    return {"statusCode": status, "headers": {"content-type": content_type}, "body": text}
+
+
+class WebhookService:
+    """Routes webhook requests; ports (credentials, store, queue) are injected so tests can pass fakes."""
+
+    def __init__(self, credentials: CredentialsProvider, store: MentionStore, queue: TriageQueue,
+                 log: Any = None) -> None:
+        self._credentials = credentials
+        self._store = store
+        self._queue = queue
+        self._log = log
+
+    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Answer one HTTP API event."""
+        request = Request.from_event(event)
+        routes: dict[tuple[str, str], Callable[[Request], dict[str, Any]]] = {
+            ("GET", X_PATH): self._x_crc,
+            ("POST", X_PATH): self._x_delivery,
+            ("GET", META_PATH): self._meta_verify,
+            ("POST", META_PATH): self._meta_delivery,
+        }
+        route = routes.get((request.method, request.path.rstrip("/") or "/"))
+        if route is None:
+            known = request.path.rstrip("/") in (X_PATH, META_PATH)
+            return response(405 if known else 404, {"error": "method not allowed" if known else "not found"})
+        try:
+            return route(request)
+        except CredentialsUnavailable as exc:
+            self._warn("credentials unavailable", reason=str(exc))
+            return response(503, {"error": "temporarily unavailable, retry later"})
+
+    # -- X ---------------------------------------------------------------------------------------------
+
+    def _x_crc(self, request: Request) -> dict[str, Any]:
+        token = request.query.get("crc_token")
+        if not token:
+            return response(400, {"error": "crc_token is required"})
+        secret = self._credentials.get().x_consumer_secret
+        if not secret:
+            raise CredentialsUnavailable("the X consumer secret is not configured")
+        return response(200, x_crc_response(secret, token))
+
+    def _x_delivery(self, request: Request) -> dict[str, Any]:
+        secret = self._credentials.get().x_consumer_secret
+        if not secret:
+            raise CredentialsUnavailable("the X consumer secret is not configured")
+        return self._delivery("x", request, lambda: verify_x_signature(
+            secret, request.body, request.headers.get(X_SIGNATURE_HEADER)), normalize_x)
+
+    # -- Meta ------------------------------------------------------------------------------------------
+
+    def _meta_verify(self, request: Request) -> dict[str, Any]:
+        expected = self._credentials.get().meta_verify_token
+        if not expected:
+            raise CredentialsUnavailable("the Meta verify token is not configured")
+        challenge = request.query.get("hub.challenge")
+        if request.query.get("hub.mode") != "subscribe" or not challenge:
+            return response(400, {"error": "hub.mode=subscribe and hub.challenge are required"})
+        import hmac
+
+        if not hmac.compare_digest(request.query.get("hub.verify_token", "").encode(), expected.encode()):
+            self._warn("meta verification refused: wrong verify token")
+            return response(403, {"error": "verify token mismatch"})
+        return response(200, challenge, content_type="text/plain")
+
+    def _meta_delivery(self, request: Request) -> dict[str, Any]:
+        secret = self._credentials.get().meta_app_secret
+        if not secret:
+            raise CredentialsUnavailable("the Meta app secret is not configured")
+        return self._delivery("meta", request, lambda: verify_meta_signature(
+            secret, request.body, request.headers.get(META_SIGNATURE_HEADER)), normalize_meta)
+
+    # -- shared delivery path ------------------------------------------------------------------------
+
+    def _delivery(self, platform: str, request: Request, verify: Callable[[], None],
+                  normalize: Callable[[Any], Delivery]) -> dict[str, Any]:
+        try:
+            verify()
+        except SignatureMissing:
+            self._warn("delivery refused: no signature", platform=platform)
+            return response(401, {"error": "signature required"})
+        except SignatureMismatch:
+            self._warn("delivery refused: bad signature", platform=platform, body_bytes=len(request.body))
+            return response(403, {"error": "invalid signature"})
+        try:
+            body = json.loads(request.body)
+            delivery = normalize(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            self._warn("malformed delivery: not JSON", platform=platform, reason=str(exc)[:200])
+            return response(400, {"error": "body is not valid JSON"})
+        except MalformedDelivery as exc:
+            self._warn("malformed delivery", platform=platform, reason=str(exc)[:200])
+            return response(400, {"error": f"malformed delivery: {exc}"[:300]})
+        try:
+            result = ingest(delivery.mentions, self._store, self._queue, links=delivery.links)
+        except (StorageUnavailable, QueueUnavailable) as exc:
+            self._warn("delivery not stored, asking the platform to retry", platform=platform,
+                       reason=str(exc)[:200], mentions=len(delivery.mentions))
+            return response(503, {"error": "temporarily unavailable, retry later"})
+        self._info("delivery stored", platform=platform,
+                    stored=[f"{m.channel}:{m.mention_id}" for m in result.stored],
+                    duplicates=len(result.duplicates), enqueued=len(result.enqueued), ignored=list(delivery.ignored))
+        return response(200, {"stored": len(result.stored), "duplicates": len(result.duplicates),
+                              "ignored": len(delivery.ignored)})
+
+    def _info(self, message: str, **keys: Any) -> None:
+        if self._log is not None:
+            self._log.info(message, **keys)
+
+    def _warn(self, message: str, **keys: Any) -> None:
+        if self._log is not None:
+            self._log.warning(message, **keys)

@@ -1,0 +1,51 @@
+"""Shared test helpers: the project's own fixtures and signing with test-only secrets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from responder.config import PlatformCredentials
+from responder.signatures import sign_meta, sign_x
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+# Test-only values: never real credentials.
+X_SECRET = "test-x-consumer-secret"
+META_SECRET = "test-meta-app-secret"
+META_VERIFY = "test-meta-verify-token"
+
+
+def fixture_bytes(name: str) -> bytes:
+    """A delivery body from tests/fixtures, as raw bytes (what the platform signs)."""
+    return (FIXTURES / name).read_bytes()
+
+
+def fixture_json(name: str) -> Any:
+    return json.loads(fixture_bytes(name))
+
+
+def x_headers(body: bytes, secret: str = X_SECRET) -> dict[str, str]:
+    return {"content-type": "application/json", "x-twitter-webhooks-signature": sign_x(secret, body)}
+
+
+def meta_headers(body: bytes, secret: str = META_SECRET) -> dict[str, str]:
+    return {"content-type": "application/json", "x-hub-signature-256": sign_meta(secret, body)}
+
+
+class StaticCredentials:
+    """A CredentialsProvider with fixed test values."""
+
+    def __init__(self, x: str | None = X_SECRET, meta: str | None = META_SECRET, verify: str | None = META_VERIFY):
+        self.value = PlatformCredentials(x, meta, verify)
+
+    def get(self) -> PlatformCredentials:
+        return self.value
+
+
+@pytest.fixture
+def credentials() -> StaticCredentials:
+    return StaticCredentials()

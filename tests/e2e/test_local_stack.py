@@ -1,0 +1,146 @@
+"""`responder local` over HTTP: signed deliveries in, stored mentions out, a clean stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from responder.signatures import sign_meta, sign_x
+from responder_cli.dynamodb_local import free_port
+from tests.conftest import fixture_bytes
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+SECRETS = {"RESPONDER_X_CONSUMER_SECRET": "e2e-x-secret", "RESPONDER_META_APP_SECRET": "e2e-meta-secret",
+           "RESPONDER_META_VERIFY_TOKEN": "e2e-verify"}
+
+
+def _java_processes_on(port: int) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmd = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"DynamoDBLocal.jar" in b" ".join(cmd) and str(port).encode() in cmd:
+                pids.append(int(proc.name))
+    return pids
+
+
+@pytest.fixture(scope="module")
+def local_stack():
+    port = free_port()
+    env = {**os.environ, **SECRETS}
+    process = subprocess.Popen([sys.executable, "-m", "responder_cli.main", "local", "--port", str(port),
+                                "--in-memory"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"responder local exited early:\n{process.stdout.read()}")
+        try:
+            if requests.get(f"{base}/local/health", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("responder local did not become healthy within 120 s")
+    health = requests.get(f"{base}/local/health", timeout=5).json()
+    yield {"base": base, "process": process, "health": health}
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def post_x(base, body, secret=SECRETS["RESPONDER_X_CONSUMER_SECRET"]):
+    return requests.post(f"{base}/webhooks/x", data=body, timeout=10, headers={
+        "content-type": "application/json", "x-twitter-webhooks-signature": sign_x(secret, body)})
+
+
+def post_meta(base, body, secret=SECRETS["RESPONDER_META_APP_SECRET"]):
+    return requests.post(f"{base}/webhooks/meta", data=body, timeout=10, headers={
+        "content-type": "application/json", "x-hub-signature-256": sign_meta(secret, body)})
+
+
+def mentions(base):
+    return requests.get(f"{base}/local/mentions", timeout=10).json()
+
+
+def test_handshakes(local_stack):
+    base = local_stack["base"]
+    crc = requests.get(f"{base}/webhooks/x", params={"crc_token": "tok+en/=="}, timeout=5)
+    assert crc.json() == {"response_token": sign_x(SECRETS["RESPONDER_X_CONSUMER_SECRET"], b"tok+en/==")}
+    verify = requests.get(f"{base}/webhooks/meta", timeout=5, params={
+        "hub.mode": "subscribe", "hub.verify_token": "e2e-verify", "hub.challenge": "987654"})
+    assert (verify.status_code, verify.text) == (200, "987654")
+    wrong = requests.get(f"{base}/webhooks/meta", timeout=5, params={
+        "hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "987654"})
+    assert wrong.status_code == 403
+
+
+def test_signed_deliveries_are_stored_once_with_ids_text_and_threads(local_stack):
+    base = local_stack["base"]
+    # Given deliveries of every platform, each sent five times concurrently
+    deliveries = [(post_x, "x/xaa_post_mention_create.json"), (post_x, "x/xaa_post_reply_create.json"),
+                  (post_x, "x/aaa_direct_message_events.json"), (post_meta, "meta/page_batch.json"),
+                  (post_meta, "meta/instagram_comment.json"), (post_meta, "meta/whatsapp_text.json")]
+    for send, name in deliveries:
+        body = fixture_bytes(name)
+        with ThreadPoolExecutor(5) as pool:
+            answers = list(pool.map(lambda _: send(base, body), range(5)))
+        assert [a.status_code for a in answers] == [200] * 5, name
+    # Then each mention is listed exactly once with the right fields
+    listed = mentions(base)
+    keys = [(m["channel"], m["mention_id"]) for m in listed]
+    assert len(keys) == len(set(keys)) == 1 + 1 + 1 + 4 + 1 + 1
+    by_id = {m["mention_id"]: m for m in listed}
+    root = by_id["3200000000000000001"]
+    assert (root["platform"], root["channel"], root["kind"]) == ("x", "x", "mention")
+    assert root["author"]["handle"] == "dana_k" and root["text"].startswith("@AcmeSupport my order #4411")
+    assert root["created_at"] == "2026-10-02T09:15:30Z"
+    assert by_id["3200000000000000003"]["thread_id"] == root["thread_id"] == "3200000000000000001"
+    wa = next(m for m in listed if m["channel"] == "whatsapp")
+    assert wa["kind"] == "message" and wa["text"].endswith("Order 88231.")
+    assert {m["status"] for m in listed} == {"queued"}
+    threads = requests.get(f"{base}/local/threads", timeout=10).json()
+    x_thread = next(t for t in threads if t["thread_id"] == "3200000000000000001")
+    assert x_thread["mention_count"] == 2
+
+
+def test_refusals_store_nothing(local_stack):
+    base = local_stack["base"]
+    before = len(mentions(base))
+    body = fixture_bytes("x/xaa_post_quote_create.json")
+    assert post_x(base, body, secret="forged").status_code == 403
+    assert requests.post(f"{base}/webhooks/x", data=body, timeout=5).status_code == 401
+    assert post_meta(base, b'{"object": "page", "entry": [').status_code == 400
+    assert post_x(base, fixture_bytes("x/xaa_like_create.json")).status_code == 200
+    assert post_meta(base, fixture_bytes("meta/messenger_echo_and_receipts.json")).status_code == 200
+    assert len(mentions(base)) == before
+
+
+def test_sigterm_stops_everything_and_leaves_no_java_process(local_stack):
+    process = local_stack["process"]
+    ddb_port = int(local_stack["health"]["dynamodb"].rsplit(":", 1)[1])
+    assert _java_processes_on(ddb_port), "DynamoDB Local should be running while the stack is up"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    output = process.stdout.read()
+    assert "Responder local stack stopped." in output
+    deadline = time.monotonic() + 10
+    while _java_processes_on(ddb_port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _java_processes_on(ddb_port) == []

@@ -1,0 +1,113 @@
+"""The Docker-free dependency layer build: stamp keyed by requirements, atomic, clear failure."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from infra import constants as c
+from infra import layer_build
+
+
+def _fake_pip(returncode: int, calls: list[list[str]]):
+    def run(command, **_kwargs):
+        calls.append(command)
+        if returncode == 0:
+            target = Path(command[command.index("--target") + 1])
+            (target / "fake_pkg").mkdir(parents=True)
+            (target / "fake_pkg" / "__init__.py").write_text("")
+        return subprocess.CompletedProcess(command, returncode)
+
+    return run
+
+
+@pytest.fixture
+def requirements(tmp_path) -> Path:
+    path = tmp_path / "requirements.txt"
+    path.write_text("aws-lambda-powertools==3.37.0\n")
+    return path
+
+
+def test_requirements_pin_powertools_and_leave_out_the_runtime_sdk():
+    # Given the layer's requirements file
+    lines = [
+        line.strip()
+        for line in c.DEPS_REQUIREMENTS_FILE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    # When its entries are read
+    # Then Powertools is pinned and boto3 (shipped by the runtime) is absent
+    assert "aws-lambda-powertools==3.37.0" in lines
+    assert all("==" in line for line in lines)
+    assert not any(line.lower().startswith(("boto3", "botocore")) for line in lines)
+
+
+def test_build_targets_lambda_arm64_python_313_wheels(requirements, tmp_path, monkeypatch):
+    # Given no previous build and a pip that succeeds
+    calls: list[list[str]] = []
+    monkeypatch.setattr(layer_build.subprocess, "run", _fake_pip(0, calls))
+    build_dir = tmp_path / "build" / "deps"
+    # When the layer is built
+    layer_build.build(requirements, build_dir)
+    # Then pip was asked for manylinux2014_aarch64 cp313 binary wheels into <dir>/python, and the stamp matches
+    (command,) = calls
+    joined = " ".join(command)
+    assert "--platform manylinux2014_aarch64" in joined
+    assert "--implementation cp" in joined
+    assert "--python-version 3.13" in joined
+    assert "--only-binary=:all:" in command
+    assert (build_dir / "python" / "fake_pkg" / "__init__.py").is_file()
+    assert layer_build.is_current(requirements, build_dir)
+    assert not (build_dir / "python" / ".stamp").exists()
+
+
+def test_build_is_skipped_when_the_stamp_matches(requirements, tmp_path, monkeypatch):
+    # Given a completed build
+    calls: list[list[str]] = []
+    monkeypatch.setattr(layer_build.subprocess, "run", _fake_pip(0, calls))
+    build_dir = tmp_path / "deps"
+    layer_build.build(requirements, build_dir)
+    # When it is requested again with unchanged requirements
+    layer_build.build(requirements, build_dir)
+    # Then pip is not run a second time
+    assert len(calls) == 1
+
+
+def test_changed_requirements_trigger_a_rebuild(requirements, tmp_path, monkeypatch):
+    # Given a completed build
+    calls: list[list[str]] = []
+    monkeypatch.setattr(layer_build.subprocess, "run", _fake_pip(0, calls))
+    build_dir = tmp_path / "deps"
+    layer_build.build(requirements, build_dir)
+    # When the requirements change
+    requirements.write_text("aws-lambda-powertools==3.38.0\n")
+    # Then the stamp no longer matches and the next build runs pip again
+    assert not layer_build.is_current(requirements, build_dir)
+    layer_build.build(requirements, build_dir)
+    assert len(calls) == 2
+
+
+def test_failed_build_keeps_the_previous_layer_and_points_to_make_layer(requirements, tmp_path, monkeypatch):
+    # Given a completed build followed by changed requirements
+    monkeypatch.setattr(layer_build.subprocess, "run", _fake_pip(0, []))
+    build_dir = tmp_path / "deps"
+    layer_build.build(requirements, build_dir)
+    requirements.write_text("aws-lambda-powertools==3.38.0\n")
+    # When pip fails (e.g. offline)
+    monkeypatch.setattr(layer_build.subprocess, "run", _fake_pip(1, []))
+    with pytest.raises(layer_build.LayerBuildError, match="make layer"):
+        layer_build.build(requirements, build_dir)
+    # Then the old layer is untouched, still marked stale, and no scratch directory is left behind
+    assert (build_dir / "python" / "fake_pkg").is_dir()
+    assert not layer_build.is_current(requirements, build_dir)
+    assert sorted(p.name for p in build_dir.parent.iterdir()) == ["deps", "deps.stamp", "requirements.txt"]
+
+
+def test_repository_layer_is_built_and_current(synthesized):
+    # Given the session's synthesised app (which ensures the layer)
+    # When the real build output is inspected
+    # Then it matches the requirements and contains Powertools for the functions to import
+    assert layer_build.is_current()
+    assert (c.DEPS_LAYER_BUILD_DIR / "python" / "aws_lambda_powertools" / "__init__.py").is_file()

@@ -1,0 +1,82 @@
+"""The HTTP API: routes, integration, access logging and throttling."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk.assertions import Match
+
+from infra import constants as c
+
+
+def test_http_api_has_exactly_the_four_webhook_routes(synthesized):
+    # Given the synthesised stack
+    routes = synthesized.resources("AWS::ApiGatewayV2::Route").values()
+    # When the route keys are collected
+    route_keys = sorted(route["Properties"]["RouteKey"] for route in routes)
+    # Then GET and POST exist for /webhooks/x and /webhooks/meta and nothing else
+    assert route_keys == sorted(["GET /webhooks/x", "POST /webhooks/x", "GET /webhooks/meta", "POST /webhooks/meta"])
+    assert route_keys == sorted(c.WEBHOOK_ROUTE_KEYS)
+
+
+def test_every_route_invokes_the_webhook_with_payload_v2(synthesized, template):
+    # Given the synthesised stack
+    function_id = synthesized.logical_id(synthesized.stack.webhook.function)
+    integrations = synthesized.resources("AWS::ApiGatewayV2::Integration")
+    # When the integrations behind the routes are inspected
+    routes = synthesized.resources("AWS::ApiGatewayV2::Route").values()
+    targets = {route["Properties"]["Target"]["Fn::Join"][1][1]["Ref"] for route in routes}
+    # Then all routes share one Lambda proxy integration, format 2.0, pointing at the webhook
+    assert targets == set(integrations)
+    template.has_resource_properties(
+        "AWS::ApiGatewayV2::Integration",
+        {
+            "IntegrationType": "AWS_PROXY",
+            "PayloadFormatVersion": "2.0",
+            "IntegrationUri": {"Fn::GetAtt": [function_id, "Arn"]},
+        },
+    )
+
+
+def test_default_stage_logs_json_access_records(synthesized):
+    # Given the synthesised stack
+    stages = synthesized.resources("AWS::ApiGatewayV2::Stage")
+    # When the auto-deployed default stage is inspected
+    assert len(stages) == 1
+    (stage,) = stages.values()
+    settings = stage["Properties"]["AccessLogSettings"]
+    log_fields = json.loads(settings["Format"])
+    log_group = synthesized.template_dict["Resources"][settings["DestinationArn"]["Fn::GetAtt"][0]]
+    # Then access logs go to a 30-day log group as JSON with the fields operators query
+    assert stage["Properties"]["StageName"] == "$default"
+    assert stage["Properties"]["AutoDeploy"] is True
+    assert log_group["Type"] == "AWS::Logs::LogGroup"
+    assert log_group["Properties"]["RetentionInDays"] == 30
+    assert {"requestId", "ip", "routeKey", "status", "responseLength", "integrationLatency"} <= set(log_fields)
+    assert log_fields["requestId"] == "$context.requestId"
+    assert log_fields["ip"] == "$context.identity.sourceIp"
+
+
+def test_default_stage_throttles_every_route(template):
+    # Given the synthesised stack with default context
+    # When the default stage's route settings are inspected
+    # Then bursts are capped at 2000 and the steady rate at 1000 requests per second
+    template.has_resource_properties(
+        "AWS::ApiGatewayV2::Stage",
+        {"DefaultRouteSettings": Match.object_like({"ThrottlingBurstLimit": 2000, "ThrottlingRateLimit": 1000})},
+    )
+
+
+def test_api_gateway_may_invoke_the_webhook_only_from_this_api(synthesized):
+    # Given the synthesised stack
+    function_id = synthesized.logical_id(synthesized.stack.webhook.function)
+    api_id = synthesized.logical_id(synthesized.stack.webhook.api)
+    permissions = synthesized.resources("AWS::Lambda::Permission").values()
+    # When the Lambda permissions are inspected
+    # Then each is for apigateway.amazonaws.com, on the webhook, scoped to this API's ARN
+    assert len(permissions) == 4
+    for permission in permissions:
+        props = permission["Properties"]
+        assert props["Principal"] == "apigateway.amazonaws.com"
+        assert props["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
+        assert {"Ref": api_id} in props["SourceArn"]["Fn::Join"][1]

@@ -1,0 +1,152 @@
+"""The DynamoDB adapter against DynamoDB Local: idempotency, concurrency, thread stitching, outages."""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+
+import pytest
+
+from responder.ingest import ingest
+from responder.normalize_meta import normalize_meta
+from responder.normalize_x import normalize_x
+from responder.storage import DynamoMentionStore, StorageUnavailable
+from responder.webhook import WebhookService
+from responder_cli.dynamodb_local import DynamoDBLocal
+from tests.conftest import StaticCredentials, fixture_bytes, fixture_json, x_headers
+from tests.fakes import FakeQueue
+
+
+def x_mentions(name):
+    return normalize_x(fixture_json(name))
+
+
+def test_mention_raw_event_and_thread_are_written_together(store):
+    # Given one XAA mention
+    (mention,) = x_mentions("x/xaa_post_mention_create.json").mentions
+    received = datetime(2026, 10, 2, 9, 15, 31, tzinfo=timezone.utc)
+    # When it is saved
+    result = store.save(mention, received)
+    # Then the mention, its raw copy with a TTL and its thread exist
+    assert result.created and result.status == "received"
+    stored = store.get_mention("x", mention.mention_id)
+    assert stored["text"] == mention.text and stored["author"]["handle"] == "dana_k"
+    assert stored["thread_id"] == "3200000000000000001" and stored["status"] == "received"
+    raw = store.get_raw("x", mention.mention_id)
+    assert json.loads(raw["raw"])["data"]["event_uuid"] == "3100000000000000001"
+    assert raw["expires_at"] == int(received.timestamp()) + 30 * 86_400
+    thread = store.get_thread("x", "3200000000000000001")
+    assert thread["mention_count"] == 1 and thread["participants"] == ["2000000000000000002"]
+    assert thread["last_activity_at"] == "2026-10-02T09:15:30Z"
+
+
+def test_same_mention_saved_again_is_a_duplicate_and_counted_once(store):
+    (mention,) = x_mentions("x/xaa_post_mention_create.json").mentions
+    assert store.save(mention).created
+    again = store.save(mention)
+    assert not again.created and again.status == "received"
+    assert store.get_thread("x", mention.thread_id)["mention_count"] == 1
+
+
+def test_five_concurrent_deliveries_of_one_mention_store_one(store):
+    # Given the same delivery arriving five times at once
+    (mention,) = x_mentions("x/xaa_post_mention_create.json").mentions
+    barrier = threading.Barrier(5)
+
+    def save():
+        barrier.wait()
+        return store.save(mention)
+
+    with ThreadPoolExecutor(5) as pool:
+        results = list(pool.map(lambda _: save(), range(5)))
+    # Then exactly one call created it and the thread counts it once
+    assert sum(r.created for r in results) == 1
+    assert store.get_thread("x", mention.thread_id)["mention_count"] == 1
+    assert len(store.thread_mentions("x", mention.thread_id)) == 1
+
+
+def test_concurrent_different_mentions_of_one_thread_are_all_counted(store):
+    # Given ten distinct comments on the same post arriving at once (transactions conflict on the thread)
+    base = fixture_json("meta/page_feed_comment.json")
+    mentions = []
+    for i in range(10):
+        body = json.loads(json.dumps(base))
+        value = body["entry"][0]["changes"][0]["value"]
+        value["comment_id"] = f"6100000000000001_80000000000000{i:02d}"
+        value["from"]["id"] = f"53000000000000{i:02d}"
+        mentions.extend(normalize_meta(body).mentions)
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(store.save, mentions))
+    # Then all ten are stored and counted
+    assert all(r.created for r in results)
+    thread = store.get_thread("facebook", mentions[0].thread_id)
+    assert thread["mention_count"] == 10 and len(thread["participants"]) == 10
+
+
+def test_aaa_reply_to_a_brand_reply_joins_the_original_thread(store):
+    # Given a customer mention, the brand's reply to it, then the customer's reply to the brand
+    queue = FakeQueue()
+    for name in ("x/aaa_tweet_create_mention.json", "x/aaa_tweet_create_brand_reply.json",
+                 "x/aaa_tweet_create_reply.json"):
+        delivery = x_mentions(name)
+        ingest(delivery.mentions, store, queue, links=delivery.links)
+    # Then both customer tweets are in one thread rooted at the first mention
+    thread = store.get_thread("x", "3500000000000000001")
+    assert thread["mention_count"] == 2
+    assert [m["mention_id"] for m in store.thread_mentions("x", "3500000000000000001")] == [
+        "3500000000000000001", "3500000000000000002"]
+    assert store.get_thread("x", "3500000000000000009") is None
+
+
+def test_last_activity_never_moves_backwards(store):
+    queue = FakeQueue()
+    (reply,) = x_mentions("x/xaa_post_reply_create.json").mentions  # 09:40:12, conversation ...001
+    (root,) = x_mentions("x/xaa_post_mention_create.json").mentions  # 09:15:30, same conversation
+    ingest([reply], store, queue)
+    ingest([root], store, queue)  # the older one arrives later
+    thread = store.get_thread("x", "3200000000000000001")
+    assert thread["last_activity_at"] == "2026-10-02T09:40:12Z" and thread["mention_count"] == 2
+    assert thread["first_seen_at"] == "2026-10-02T09:40:12Z"  # creation time of the first mention stored
+
+
+def test_ingest_marks_queued_and_a_repeat_does_not_enqueue_again(store):
+    queue = FakeQueue()
+    delivery = normalize_meta(fixture_json("meta/page_batch.json"))
+    first = ingest(delivery.mentions, store, queue)
+    second = ingest(delivery.mentions, store, queue)
+    assert len(first.stored) == 4 and len(second.duplicates) == 4
+    assert len(queue.sent) == 4
+    assert {store.get_mention(m.channel, m.mention_id)["status"] for m in delivery.mentions} == {"queued"}
+
+
+def test_unreachable_dynamodb_raises_storage_unavailable(table_specs):
+    # Given a store pointing at a port where nothing listens
+    ddb = DynamoDBLocal()
+    store = DynamoMentionStore("missing", client=ddb.client())
+    (mention,) = x_mentions("x/xaa_post_mention_create.json").mentions
+    with pytest.raises(StorageUnavailable):
+        store.save(mention)
+
+
+def test_webhook_answers_503_while_dynamodb_is_down_and_stores_once_after(table_specs):
+    # Given a webhook whose DynamoDB Local is stopped
+    ddb = DynamoDBLocal()
+    client = ddb.client()
+    queue = FakeQueue()
+    (spec,) = table_specs
+    body = fixture_bytes("x/xaa_post_mention_create.json")
+    event = {"rawPath": "/webhooks/x", "requestContext": {"http": {"method": "POST"}},
+             "headers": x_headers(body), "body": body.decode()}
+    service = WebhookService(StaticCredentials(), DynamoMentionStore(spec.logical_id, client=client), queue)
+    # When X delivers, Then the answer is 503 so X retries
+    assert service.handle(event)["statusCode"] == 503
+    # When DynamoDB is back and X retries twice, Then the mention is stored once and enqueued once
+    with ddb:
+        client.create_table(**spec.create_args)
+        assert service.handle(event)["statusCode"] == 200
+        assert service.handle(event)["statusCode"] == 200
+        store = DynamoMentionStore(spec.logical_id, client=client)
+        assert store.get_mention("x", "3200000000000000001")["status"] == "queued"
+        assert len(store.list_items("mention")) == 1 and len(queue.sent) == 1

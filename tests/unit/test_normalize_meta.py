@@ -1,0 +1,130 @@
+"""Meta deliveries → Mentions: Page feed and mentions, Messenger, Instagram, WhatsApp, batches."""
+
+from __future__ import annotations
+
+import pytest
+
+from responder.model import MalformedDelivery
+from responder.normalize_meta import normalize_meta
+from tests.conftest import fixture_json
+
+PAGE = "4100000000000001"
+IG = "17841400000000001"
+
+
+def mentions(name):
+    return normalize_meta(fixture_json(name)).mentions
+
+
+def test_page_feed_comment():
+    (m,) = mentions("meta/page_feed_comment.json")
+    assert (m.platform, m.channel, m.kind) == ("meta", "facebook", "comment")
+    assert m.mention_id == "6100000000000001_7100000000000001"
+    assert m.thread_id == f"{PAGE}_6100000000000001" and m.parent_id == f"{PAGE}_6100000000000001"
+    assert m.author.id == "5100000000000001" and m.author.name == "Priya Natarajan"
+    assert m.text.startswith("Ordered the blue one") and m.account_id == PAGE
+    assert m.created_at == "2026-10-02T11:20:00Z"
+
+
+def test_page_comment_reply_stays_in_the_post_thread():
+    (m,) = mentions("meta/page_feed_comment_reply.json")
+    assert m.thread_id == f"{PAGE}_6100000000000001" and m.parent_id == "6100000000000001_7100000000000001"
+
+
+def test_page_own_comment_and_reactions_are_ignored():
+    delivery = normalize_meta(fixture_json("meta/page_feed_comment_by_page_and_reaction.json"))
+    assert delivery.mentions == () and len(delivery.ignored) == 2
+
+
+def test_page_mention():
+    (m,) = mentions("meta/page_mention.json")
+    assert (m.kind, m.mention_id, m.author.name) == ("mention", "5100000000000003_6200000000000001", "Lena Fischer")
+    assert m.text.startswith("Shout-out")
+
+
+def test_messenger_message_is_private_and_threaded_per_person():
+    (m,) = mentions("meta/messenger_message.json")
+    assert (m.channel, m.kind, m.is_private) == ("messenger", "message", True)
+    assert m.mention_id.startswith("m_AbCd") and m.thread_id == f"{PAGE}:8100000000000001"
+    assert m.created_at == "2026-10-02T11:30:00Z"  # milliseconds
+    assert [a.type for a in m.attachments] == ["image"]
+
+
+def test_messenger_echoes_and_receipts_create_no_mention():
+    delivery = normalize_meta(fixture_json("meta/messenger_echo_and_receipts.json"))
+    assert delivery.mentions == ()
+    assert {"meta page messaging echo", "meta page messaging delivery", "meta page messaging read"} <= set(
+        delivery.ignored)
+
+
+def test_instagram_comment_and_reply_share_the_media_thread():
+    (top,) = mentions("meta/instagram_comment.json")
+    (reply,) = mentions("meta/instagram_comment_reply.json")
+    assert (top.channel, top.kind, top.author.handle) == ("instagram", "comment", "sofia.travels")
+    assert top.thread_id == reply.thread_id == "18000000000000001"
+    assert reply.parent_id == top.mention_id == "18100000000000001"
+
+
+def test_instagram_mention_has_ids_only():
+    (m,) = mentions("meta/instagram_mention.json")
+    assert (m.kind, m.mention_id, m.thread_id, m.text) == ("mention", "18100000000000099", "18000000000000099", "")
+
+
+def test_instagram_dm_keeps_the_inbound_message_and_skips_the_echo():
+    delivery = normalize_meta(fixture_json("meta/instagram_messaging.json"))
+    (m,) = delivery.mentions
+    assert (m.channel, m.kind, m.thread_id) == ("instagram", "dm", f"{IG}:9200000000000001")
+    assert "meta instagram messaging echo" in delivery.ignored
+
+
+def test_whatsapp_text():
+    (m,) = mentions("meta/whatsapp_text.json")
+    assert (m.channel, m.kind, m.account_id) == ("whatsapp", "message", "106500000000001")
+    assert m.mention_id.startswith("wamid.") and m.thread_id == "106500000000001:15550002222"
+    assert m.author.name == "Amara Okafor" and m.text.endswith("Order 88231.")
+    assert m.created_at == "2026-10-02T11:40:00Z"
+
+
+def test_whatsapp_image_reply_uses_caption_and_context():
+    (m,) = mentions("meta/whatsapp_image_reply.json")
+    assert m.text == "This is the doorstep photo the courier sent"
+    assert m.parent_id.startswith("wamid.") and [a.type for a in m.attachments] == ["image"]
+
+
+def test_whatsapp_statuses_are_ignored():
+    delivery = normalize_meta(fixture_json("meta/whatsapp_statuses.json"))
+    assert delivery.mentions == () and delivery.ignored
+
+
+def test_batched_delivery_yields_every_entry():
+    delivery = normalize_meta(fixture_json("meta/page_batch.json"))
+    assert [m.channel for m in delivery.mentions] == ["facebook"] * 3 + ["messenger"]
+    assert len({m.mention_id for m in delivery.mentions}) == 4
+
+
+def test_raw_copy_holds_only_its_own_update():
+    delivery = normalize_meta(fixture_json("meta/page_batch.json"))
+    for m in delivery.mentions:
+        (entry,) = m.raw["entry"]
+        updates = entry.get("changes") or entry.get("messaging")
+        assert len(updates) == 1
+
+
+def test_unknown_object_is_ignored():
+    assert normalize_meta({"object": "user", "entry": [{"id": "1", "changes": []}]}).ignored
+
+
+@pytest.mark.parametrize("body", [
+    [],
+    {"object": "page"},
+    {"object": "page", "entry": [{"changes": []}]},
+    {"object": "page", "entry": [{"id": "1", "changes": [{"field": "feed", "value": "x"}]}]},
+    {"object": "page", "entry": [{"id": "1", "changes": [{"field": "feed", "value": {
+        "item": "comment", "verb": "add", "from": {"id": "2"}, "post_id": "1_3"}}]}]},  # no comment_id
+    {"object": "page", "entry": [{"id": "1", "messaging": [{"sender": {"id": "2"}, "message": {"text": "hi"}}]}]},
+    {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "metadata": {"phone_number_id": "9"}, "messages": [{"from": "5", "id": "wamid.x", "type": "text"}]}}]}]},
+])
+def test_malformed_recognised_updates_raise(body):
+    with pytest.raises(MalformedDelivery):
+        normalize_meta(body)

@@ -1,0 +1,225 @@
+"""The webhook's HTTP contract, with in-memory ports: every answer a platform can get."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from responder.config import CredentialsUnavailable
+from responder.signatures import sign_meta, sign_x
+from responder.webhook import WebhookService
+from tests.conftest import META_SECRET, META_VERIFY, X_SECRET, StaticCredentials, fixture_bytes, meta_headers, x_headers
+from tests.fakes import FakeQueue, InMemoryStore
+
+
+def event(method, path, body=b"", headers=None, query="", b64=False):
+    return {"version": "2.0", "rawPath": path, "rawQueryString": query, "headers": headers or {},
+            "requestContext": {"http": {"method": method, "path": path}},
+            "body": base64.b64encode(body).decode() if b64 else body.decode("utf-8"), "isBase64Encoded": b64}
+
+
+@pytest.fixture
+def store():
+    return InMemoryStore()
+
+
+@pytest.fixture
+def queue():
+    return FakeQueue()
+
+
+@pytest.fixture
+def service(store, queue):
+    return WebhookService(StaticCredentials(), store, queue)
+
+
+def post_x(service, name, headers=None):
+    body = fixture_bytes(name)
+    return service.handle(event("POST", "/webhooks/x", body, headers if headers is not None else x_headers(body)))
+
+
+def post_meta(service, name, headers=None):
+    body = fixture_bytes(name)
+    return service.handle(event("POST", "/webhooks/meta", body,
+                                headers if headers is not None else meta_headers(body)))
+
+
+# --- handshakes ---------------------------------------------------------------------------------------
+
+
+def test_x_crc_answers_with_the_url_decoded_token(service):
+    # Given a token with characters that arrive percent-encoded
+    answer = service.handle(event("GET", "/webhooks/x", query="crc_token=a%2Bb%2Fc%3D%3D"))
+    # Then the HMAC is over the decoded token
+    assert answer["statusCode"] == 200
+    assert json.loads(answer["body"]) == {"response_token": sign_x(X_SECRET, b"a+b/c==")}
+
+
+def test_x_crc_without_token_is_400(service):
+    assert service.handle(event("GET", "/webhooks/x"))["statusCode"] == 400
+
+
+def test_meta_verification_echoes_the_challenge(service):
+    answer = service.handle(event("GET", "/webhooks/meta",
+                                  query=f"hub.mode=subscribe&hub.verify_token={META_VERIFY}&hub.challenge=1158201444"))
+    assert (answer["statusCode"], answer["body"]) == (200, "1158201444")
+    assert answer["headers"]["content-type"] == "text/plain"
+
+
+def test_meta_verification_with_the_wrong_token_is_403(service):
+    answer = service.handle(event("GET", "/webhooks/meta",
+                                  query="hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1"))
+    assert answer["statusCode"] == 403 and "1" != answer["body"]
+
+
+def test_meta_verification_without_challenge_is_400(service):
+    answer = service.handle(event("GET", "/webhooks/meta", query=f"hub.mode=subscribe&hub.verify_token={META_VERIFY}"))
+    assert answer["statusCode"] == 400
+
+
+# --- deliveries ---------------------------------------------------------------------------------------
+
+
+def test_x_delivery_is_stored_enqueued_and_acknowledged(service, store, queue):
+    answer = post_x(service, "x/xaa_post_mention_create.json")
+    assert answer["statusCode"] == 200
+    assert json.loads(answer["body"]) == {"stored": 1, "duplicates": 0, "ignored": 0}
+    assert store.mentions[("x", "3200000000000000001")]["status"] == "queued"
+    assert [m.mention_id for m in queue.sent] == ["3200000000000000001"]
+
+
+def test_repeated_delivery_is_stored_and_enqueued_once(service, store, queue):
+    for _ in range(3):
+        assert post_x(service, "x/xaa_post_mention_create.json")["statusCode"] == 200
+    assert len(store.mentions) == 1 and len(queue.sent) == 1
+
+
+def test_meta_batch_stores_every_entry(service, store):
+    answer = post_meta(service, "meta/page_batch.json")
+    assert answer["statusCode"] == 200 and json.loads(answer["body"])["stored"] == 4
+    assert len(store.mentions) == 4
+
+
+def test_ignored_event_types_are_acknowledged_without_storing(service, store, queue):
+    for name in ("x/xaa_like_create.json", "x/aaa_favorite_events.json"):
+        assert post_x(service, name)["statusCode"] == 200
+    for name in ("meta/messenger_echo_and_receipts.json", "meta/whatsapp_statuses.json"):
+        assert post_meta(service, name)["statusCode"] == 200
+    assert store.mentions == {} and queue.sent == []
+
+
+def test_base64_encoded_body_is_verified_on_its_decoded_bytes(service, store):
+    body = fixture_bytes("meta/whatsapp_text.json")
+    answer = service.handle(event("POST", "/webhooks/meta", body, meta_headers(body), b64=True))
+    assert answer["statusCode"] == 200 and len(store.mentions) == 1
+
+
+# --- refusals -----------------------------------------------------------------------------------------
+
+
+def test_missing_signature_is_401_and_stores_nothing(service, store):
+    assert post_x(service, "x/xaa_post_mention_create.json", headers={})["statusCode"] == 401
+    assert post_meta(service, "meta/page_feed_comment.json", headers={})["statusCode"] == 401
+    assert store.mentions == {}
+
+
+def test_forged_signature_is_403_and_stores_nothing(service, store):
+    body = fixture_bytes("x/xaa_post_mention_create.json")
+    forged_x = {"x-twitter-webhooks-signature": sign_x("not-the-secret", body)}
+    assert post_x(service, "x/xaa_post_mention_create.json", headers=forged_x)["statusCode"] == 403
+    meta_body = fixture_bytes("meta/page_feed_comment.json")
+    forged_meta = {"x-hub-signature-256": sign_meta("not-the-secret", meta_body)}
+    assert post_meta(service, "meta/page_feed_comment.json", headers=forged_meta)["statusCode"] == 403
+    assert store.mentions == {}
+
+
+def test_signature_of_another_body_is_403(service, store):
+    other = fixture_bytes("x/xaa_post_reply_create.json")
+    answer = post_x(service, "x/xaa_post_mention_create.json", headers=x_headers(other))
+    assert answer["statusCode"] == 403 and store.mentions == {}
+
+
+def test_malformed_json_with_valid_signature_is_400(service, store):
+    body = b'{"for_user_id": "1", "tweet_create_events": [ '
+    answer = service.handle(event("POST", "/webhooks/x", body, x_headers(body)))
+    assert answer["statusCode"] == 400 and store.mentions == {}
+
+
+def test_structurally_malformed_delivery_is_400_and_nothing_is_half_written(service, store):
+    # Given a Meta batch whose second entry lacks its comment id
+    good = json.loads(fixture_bytes("meta/page_feed_comment.json"))
+    bad = json.loads(fixture_bytes("meta/page_feed_comment_reply.json"))["entry"][0]
+    del bad["changes"][0]["value"]["comment_id"]
+    body = json.dumps({"object": "page", "entry": [good["entry"][0], bad]}).encode()
+    # When it is delivered, Then it is refused as a whole
+    answer = service.handle(event("POST", "/webhooks/meta", body, meta_headers(body)))
+    assert answer["statusCode"] == 400 and store.mentions == {}
+
+
+def test_non_utf8_body_is_400(service):
+    body = b"\xff\xfe{}"
+    answer = service.handle(event("POST", "/webhooks/x", body, x_headers(body), b64=True))
+    assert answer["statusCode"] == 400
+
+
+# --- outages ------------------------------------------------------------------------------------------
+
+
+def test_storage_outage_is_503_and_the_retry_stores_once(service, store, queue):
+    store.down = True
+    assert post_x(service, "x/xaa_post_mention_create.json")["statusCode"] == 503
+    store.down = False
+    assert post_x(service, "x/xaa_post_mention_create.json")["statusCode"] == 200
+    assert len(store.mentions) == 1 and len(queue.sent) == 1
+
+
+def test_queue_outage_is_503_and_the_retry_enqueues_the_stored_mention(service, store, queue):
+    # Given SQS refuses the message after the mention was stored
+    queue.down = True
+    assert post_meta(service, "meta/whatsapp_text.json")["statusCode"] == 503
+    (record,) = store.mentions.values()
+    assert record["status"] == "received"
+    # When the platform retries, Then the stored mention is enqueued (once) and marked queued
+    queue.down = False
+    answer = post_meta(service, "meta/whatsapp_text.json")
+    assert answer["statusCode"] == 200 and json.loads(answer["body"])["duplicates"] == 1
+    assert len(queue.sent) == 1 and record["status"] == "queued"
+
+
+def test_ignored_events_never_get_a_5xx_even_during_an_outage(service, store):
+    store.down = True
+    assert post_x(service, "x/xaa_like_create.json")["statusCode"] == 200
+
+
+def test_unconfigured_credentials_are_503(store, queue):
+    service = WebhookService(StaticCredentials(x=None, meta=None, verify=None), store, queue)
+    assert post_x(service, "x/xaa_post_mention_create.json")["statusCode"] == 503
+    assert service.handle(event("GET", "/webhooks/x", query="crc_token=t"))["statusCode"] == 503
+
+
+def test_unreadable_credentials_are_503(store, queue):
+    class Broken:
+        def get(self):
+            raise CredentialsUnavailable("secrets manager down")
+    service = WebhookService(Broken(), store, queue)
+    assert post_meta(service, "meta/page_feed_comment.json")["statusCode"] == 503
+
+
+# --- routing ------------------------------------------------------------------------------------------
+
+
+def test_unknown_path_is_404_and_wrong_method_is_405(service):
+    assert service.handle(event("GET", "/webhooks/tiktok"))["statusCode"] == 404
+    assert service.handle(event("DELETE", "/webhooks/x"))["statusCode"] == 405
+
+
+def test_brand_post_then_reply_to_it_share_the_thread(service, store):
+    # Given the brand's AAA reply (not a mention) and then a customer's reply to it
+    assert post_x(service, "x/aaa_tweet_create_mention.json")["statusCode"] == 200
+    assert post_x(service, "x/aaa_tweet_create_brand_reply.json")["statusCode"] == 200
+    assert post_x(service, "x/aaa_tweet_create_reply.json")["statusCode"] == 200
+    # Then the customer's reply joins the thread rooted at the original mention
+    assert store.mentions[("x", "3500000000000000002")]["thread_id"] == "3500000000000000001"
+    assert len(store.mentions) == 2
