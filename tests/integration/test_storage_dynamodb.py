@@ -150,3 +150,19 @@ def test_webhook_answers_503_while_dynamodb_is_down_and_stores_once_after(table_
         store = DynamoMentionStore(spec.logical_id, client=client)
         assert store.get_mention("x", "3200000000000000001")["status"] == "queued"
         assert len(store.list_items("mention")) == 1 and len(queue.sent) == 1
+
+
+def test_a_large_meta_batch_is_stored_completely_in_parallel(store):
+    # Given one delivery with 300 comments on the same post (Meta batches up to 1,000)
+    base = fixture_json("meta/page_feed_comment.json")
+    entries = []
+    for i in range(300):
+        entry = json.loads(json.dumps(base["entry"][0]))
+        entry["changes"][0]["value"]["comment_id"] = f"6100000000000001_9{i:015d}"
+        entries.append(entry)
+    delivery = normalize_meta({"object": "page", "entry": entries})
+    queue = FakeQueue()
+    # When it is ingested, Then every comment is stored, counted and enqueued once
+    result = ingest(delivery.mentions, store, queue)
+    assert len(result.stored) == 300 and len(queue.sent) == 300
+    assert store.get_thread("facebook", delivery.mentions[0].thread_id)["mention_count"] == 300

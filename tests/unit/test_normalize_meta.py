@@ -128,3 +128,34 @@ def test_unknown_object_is_ignored():
 def test_malformed_recognised_updates_raise(body):
     with pytest.raises(MalformedDelivery):
         normalize_meta(body)
+
+
+def test_comment_without_from_is_kept_with_an_unknown_author():
+    body = fixture_json("meta/page_feed_comment.json")
+    del body["entry"][0]["changes"][0]["value"]["from"]
+    (m,) = normalize_meta(body).mentions
+    assert m.author.id == "unknown" and m.text.startswith("Ordered the blue one")
+
+
+def test_visitor_post_on_the_page_is_a_mention_and_the_pages_own_post_is_not():
+    body = {"object": "page", "entry": [{"id": PAGE, "time": 1790950000, "changes": [
+        {"field": "feed", "value": {"from": {"id": "5100000000000009", "name": "Ana Ruiz"}, "item": "status",
+                                    "verb": "add", "post_id": f"{PAGE}_6300000000000001",
+                                    "message": "Your Main Street store was closed during opening hours today",
+                                    "created_time": 1790950000}},
+        {"field": "feed", "value": {"from": {"id": PAGE, "name": "Acme Outfitters"}, "item": "status", "verb": "add",
+                                    "post_id": f"{PAGE}_6300000000000002", "message": "New season!",
+                                    "created_time": 1790950100}}]}]}
+    delivery = normalize_meta(body)
+    (m,) = delivery.mentions
+    assert (m.kind, m.mention_id, m.thread_id) == ("mention", f"{PAGE}_6300000000000001", f"{PAGE}_6300000000000001")
+    assert "meta page feed status by the page" in delivery.ignored
+
+
+def test_whatsapp_reactions_are_ignored():
+    body = fixture_json("meta/whatsapp_text.json")
+    message = body["entry"][0]["changes"][0]["value"]["messages"][0]
+    message.update(type="reaction", reaction={"message_id": "wamid.abc", "emoji": "\U0001f44d"})
+    message.pop("text")
+    delivery = normalize_meta(body)
+    assert delivery.mentions == () and delivery.ignored

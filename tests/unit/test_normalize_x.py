@@ -136,3 +136,11 @@ def test_malformed_recognised_events_raise(body):
 
 def test_unrecognised_object_is_ignored_not_rejected():
     assert normalize_x({"hello": "world"}).ignored
+
+
+def test_aaa_tweet_with_numeric_ids_only_keeps_exact_ids():
+    body = fixture_json("x/aaa_tweet_create_mention.json")
+    tweet = body["tweet_create_events"][0]
+    del tweet["id_str"], tweet["user"]["id_str"]
+    (m,) = normalize_x(body).mentions
+    assert m.mention_id == "3500000000000000001" and m.author.id == DANA

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from responder.model import Mention, ThreadLink
-from responder.storage import MentionStore
+from responder.storage import MentionStore, SaveResult
 from responder.triage_queue import TriageQueue
+
+
+# Meta batches up to 1,000 updates in one delivery and Messenger gives up after 20 s: store them in parallel.
+MAX_PARALLEL_WRITES = 16
+
+
+def _each(fn: Callable[[Mention], object], mentions: Iterable[Mention]) -> list[object]:
+    """Apply `fn` to every mention, in parallel when there are several; the first error propagates."""
+    items = list(mentions)
+    if len(items) <= 1:
+        return [fn(m) for m in items]
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_WRITES, len(items))) as pool:
+        return list(pool.map(fn, items))
 
 
 @dataclass(frozen=True)
@@ -33,14 +47,16 @@ def ingest(mentions: Sequence[Mention], store: MentionStore, queue: TriageQueue,
     unique: dict[tuple[str, str], Mention] = {}
     for mention in mentions:  # Meta batches may repeat an update inside one delivery
         unique.setdefault((mention.channel, mention.mention_id), mention)
-    stored, duplicates, to_enqueue = [], [], []
-    for mention in unique.values():
+
+    def save(mention: Mention) -> tuple[Mention, SaveResult]:
         mention = store.resolve_thread(mention)
-        result = store.save(mention, received_at)
+        return mention, store.save(mention, received_at)
+
+    stored, duplicates, to_enqueue = [], [], []
+    for mention, result in _each(save, unique.values()):  # type: ignore[misc]
         (stored if result.created else duplicates).append(mention)
         if result.needs_enqueue:
             to_enqueue.append(mention)
     queue.enqueue(to_enqueue)
-    for mention in to_enqueue:
-        store.mark_queued(mention)
+    _each(store.mark_queued, to_enqueue)
     return IngestResult(stored=tuple(stored), duplicates=tuple(duplicates), enqueued=tuple(to_enqueue))

@@ -13,6 +13,12 @@ from typing import Any
 from responder.model import Attachment, Author, Delivery, MalformedDelivery, Mention
 
 
+UNKNOWN_AUTHOR = "unknown"
+VISITOR_POST_ITEMS = ("post", "status", "photo", "video", "share")
+# WhatsApp message types that are not something a person wrote to the brand.
+WHATSAPP_IGNORED_TYPES = ("reaction", "system", "unsupported")
+
+
 def normalize_meta(body: Any) -> Delivery:
     """Normalise one parsed Meta webhook body; receipts, echoes and unknown fields are listed as ignored."""
     if not isinstance(body, dict):
@@ -159,18 +165,20 @@ def _page_change(page_id: str, entry: dict[str, Any], change: dict[str, Any], fi
                  value: dict[str, Any]) -> Mention | str:
     item, verb = value.get("item"), value.get("verb")
     where = f"meta page {field}"
-    if field == "feed" and item == "comment":
+    if field == "feed" and item in ("comment", *VISITOR_POST_ITEMS):
         if verb != "add":
-            return f"{where} comment {verb}"
+            return f"{where} {item} {verb}"
+        # `from` is omitted when the person's privacy settings hide them from the app: still a comment to answer.
         author = value.get("from") if isinstance(value.get("from"), dict) else {}
-        author_id = _id(author, "id", where)
+        author_id = str(author.get("id") or UNKNOWN_AUTHOR)
         if author_id == page_id:
-            return f"{where} comment by the page"
-        comment_id = _id(value, "comment_id", where)
+            return f"{where} {item} by the page"
         post_id = _id(value, "post_id", where)
-        parent = value.get("parent_id")
-        kind, mention_id, text = "comment", comment_id, value.get("message", "")
-        name = author.get("name")
+        if item == "comment":
+            kind, mention_id, parent = "comment", _id(value, "comment_id", where), value.get("parent_id")
+        else:  # a visitor's post on the Page's timeline addresses the brand directly
+            kind, mention_id, parent = "mention", post_id, None
+        text, name = value.get("message", ""), author.get("name")
     elif field == "mention" and item in ("post", "comment"):
         if verb != "add":
             return f"{where} {item} {verb}"
@@ -220,7 +228,7 @@ def _instagram_entry(entry: dict[str, Any]) -> tuple[list[Mention], list[str]]:
             raise MalformedDelivery(f"{where}: value must be an object")
         if field in ("comments", "live_comments"):
             author = value.get("from") if isinstance(value.get("from"), dict) else {}
-            author_id = _id(author, "id", where)
+            author_id = str(author.get("id") or UNKNOWN_AUTHOR)
             if author_id == account_id:
                 ignored.append(f"{where} by the account itself")
                 continue
@@ -250,7 +258,7 @@ def _instagram_entry(entry: dict[str, Any]) -> tuple[list[Mention], list[str]]:
                 mention_id=str(comment_id or media_id),
                 parent_id=media_id if comment_id else None,
                 thread_id=media_id,
-                author=Author(id="unknown"),
+                author=Author(id=UNKNOWN_AUTHOR),
                 text="",
                 created_at=_iso_from_any(entry.get("time"), where),
                 account_id=account_id,
@@ -288,8 +296,6 @@ def _whatsapp_text(message: dict[str, Any]) -> tuple[str, tuple[Attachment, ...]
         return str(reply.get("title") or ""), ()
     if kind == "location":
         return str(part.get("name") or part.get("address") or ""), (Attachment(type="location"),)
-    if kind == "reaction":
-        return str(part.get("emoji") or ""), ()
     return "", (Attachment(type=str(kind or "unknown")),)
 
 
@@ -315,6 +321,9 @@ def _whatsapp_entry(entry: dict[str, Any]) -> tuple[list[Mention], list[str]]:
             if not isinstance(message, dict):
                 raise MalformedDelivery(f"{where}: each message must be an object")
             wamid = _id(message, "id", where)
+            if message.get("type") in WHATSAPP_IGNORED_TYPES:
+                ignored.append(f"{where} {message.get('type')}")
+                continue
             sender = _id(message, "from", where)
             text, attachments = _whatsapp_text(message)
             context = message.get("context") if isinstance(message.get("context"), dict) else {}

@@ -41,6 +41,8 @@ def _req(obj: Any, key: str, where: str) -> Any:
 
 
 def _str_id(obj: dict[str, Any], key: str, where: str) -> str:
+    if key.endswith("_str") and isinstance(obj, dict) and obj.get(key) in (None, ""):
+        key = key[:-4]  # v1.1 objects: fall back to the numeric id (Python parses big JSON integers exactly)
     value = _req(obj, key, where)
     if not isinstance(value, (str, int)) or isinstance(value, bool):
         raise MalformedDelivery(f"{where}: {key} must be a string id")

@@ -150,14 +150,17 @@ class DynamoMentionStore:
                 "SET #type = :type, platform = :platform, channel = :channel, thread_id = :thread, "
                 "account_id = if_not_exists(account_id, :account), "
                 "first_seen_at = if_not_exists(first_seen_at, :created), "
-                "thread_status = if_not_exists(thread_status, :open) "
+                "thread_status = if_not_exists(thread_status, :open), "
+                "last_activity_at = :created, last_mention_id = :id "
                 "ADD mention_count :one, participants :author"
             ),
+            # Deliveries arrive out of order: last activity only ever moves forward.
+            "ConditionExpression": "attribute_not_exists(last_activity_at) OR last_activity_at <= :created",
             "ExpressionAttributeNames": {"#type": "type"},
             "ExpressionAttributeValues": self._item({
                 ":type": "thread", ":platform": mention.platform, ":channel": mention.channel,
                 ":thread": mention.thread_id, ":account": mention.account_id, ":created": mention.created_at,
-                ":open": "open", ":one": 1, ":author": {mention.author.id},
+                ":open": "open", ":one": 1, ":author": {mention.author.id}, ":id": mention.mention_id,
             }),
         }
         items = [
@@ -169,33 +172,22 @@ class DynamoMentionStore:
         for attempt in range(_TRANSACTION_ATTEMPTS):
             try:
                 self.client.transact_write_items(TransactItems=items)
-                break
+                return SaveResult(created=True, status=STATUS_RECEIVED)
             except Exception as exc:  # noqa: BLE001 - classified below, re-raised unless understood
-                code = _error_code(exc)
-                if code != "TransactionCanceledException":
+                if _error_code(exc) != "TransactionCanceledException":
                     raise _storage_error(exc) from exc
                 reasons = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]
-                if reasons and reasons[0] == "ConditionalCheckFailed":
-                    return SaveResult(created=False, status=self._status(mention))
-                if attempt == _TRANSACTION_ATTEMPTS - 1:
-                    raise StorageUnavailable(f"transaction kept conflicting: {reasons}") from exc
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return SaveResult(created=False, status=self._status(mention))
+            if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
+                # An older mention than the thread's latest: count it, leave last activity where it is.
+                thread_update = _without_last_activity(thread_update)
+                items[2] = {"Update": thread_update}
+                continue
+            if attempt < _TRANSACTION_ATTEMPTS - 1:
                 # Concurrent writers on the same thread item conflict; back off with jitter and try again.
                 time.sleep(random.uniform(0.005, 0.02) * (2 ** attempt))
-        self._touch_thread(mention)
-        return SaveResult(created=True, status=STATUS_RECEIVED)
-
-    def _touch_thread(self, mention: Mention) -> None:
-        """Move the thread's last activity forward (never back: deliveries arrive out of order)."""
-        try:
-            self.client.update_item(
-                TableName=self._table, Key=self._item(thread_key(mention.channel, mention.thread_id)),
-                UpdateExpression="SET last_activity_at = :at, last_mention_id = :id",
-                ConditionExpression="attribute_not_exists(last_activity_at) OR last_activity_at < :at",
-                ExpressionAttributeValues=self._item({":at": mention.created_at, ":id": mention.mention_id}),
-            )
-        except Exception as exc:  # noqa: BLE001 - an older mention leaves a newer last activity in place
-            if _error_code(exc) != "ConditionalCheckFailedException":
-                raise _storage_error(exc) from exc
+        raise StorageUnavailable(f"transaction kept conflicting: {reasons}")
 
     def _status(self, mention: Mention) -> str:
         item = self._call(self.client.get_item, TableName=self._table,
@@ -218,7 +210,6 @@ class DynamoMentionStore:
         except Exception as exc:  # noqa: BLE001 - a later status set by triage is left in place
             if _error_code(exc) != "ConditionalCheckFailedException":
                 raise _storage_error(exc) from exc
-        self._touch_thread(mention)
 
     # -- reads used by the local stack and tests -------------------------------------------------------
 
@@ -266,6 +257,14 @@ class DynamoMentionStore:
             return fn(**kwargs)
         except Exception as exc:  # noqa: BLE001 - mapped to StorageUnavailable or re-raised
             raise _storage_error(exc) from exc
+
+
+def _without_last_activity(update: dict[str, Any]) -> dict[str, Any]:
+    """The thread update of an out-of-order mention: counters only, no condition on last activity."""
+    values = {k: v for k, v in update["ExpressionAttributeValues"].items() if k != ":id"}
+    expression = update["UpdateExpression"].replace(", last_activity_at = :created, last_mention_id = :id", "")
+    rest = {k: v for k, v in update.items() if k != "ConditionExpression"}
+    return {**rest, "UpdateExpression": expression, "ExpressionAttributeValues": values}
 
 
 # --- errors and clients -----------------------------------------------------------------------------------

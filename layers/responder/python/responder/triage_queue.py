@@ -44,21 +44,32 @@ class SqsTriageQueue:
         return self._client
 
     def enqueue(self, mentions: Sequence[Mention]) -> None:
-        """Send every mention, retrying entries SQS reports as failed; raise if any is still not sent."""
+        """Send every mention in batches of ten (in parallel for large deliveries); raise if any is not sent."""
+        chunks = [mentions[i:i + _BATCH] for i in range(0, len(mentions), _BATCH)]
+        if len(chunks) <= 1:
+            for chunk in chunks:
+                self._send_batch(chunk)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(8, len(chunks))) as pool:
+            list(pool.map(self._send_batch, chunks))
+
+    def _send_batch(self, chunk: Sequence[Mention]) -> None:
+        """One SendMessageBatch, retrying the entries SQS reports as failed."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        for start in range(0, len(mentions), _BATCH):
-            pending = {str(i): m for i, m in enumerate(mentions[start:start + _BATCH])}
-            for _ in range(_ATTEMPTS):
-                entries = [{"Id": i, "MessageBody": json.dumps(triage_message(m), separators=(",", ":")),
-                            "MessageAttributes": {"channel": {"DataType": "String", "StringValue": m.channel}}}
-                           for i, m in pending.items()]
-                try:
-                    response = self.client.send_message_batch(QueueUrl=self._url, Entries=entries)
-                except (BotoCoreError, ClientError) as exc:
-                    raise QueueUnavailable(f"{type(exc).__name__}: {exc}") from exc
-                pending = {f["Id"]: pending[f["Id"]] for f in response.get("Failed", [])}
-                if not pending:
-                    break
-            if pending:
-                raise QueueUnavailable(f"{len(pending)} message(s) not accepted by SQS")
+        pending = {str(i): m for i, m in enumerate(chunk)}
+        for _ in range(_ATTEMPTS):
+            entries = [{"Id": i, "MessageBody": json.dumps(triage_message(m), separators=(",", ":")),
+                        "MessageAttributes": {"channel": {"DataType": "String", "StringValue": m.channel}}}
+                       for i, m in pending.items()]
+            try:
+                response = self.client.send_message_batch(QueueUrl=self._url, Entries=entries)
+            except (BotoCoreError, ClientError) as exc:
+                raise QueueUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            pending = {f["Id"]: pending[f["Id"]] for f in response.get("Failed", [])}
+            if not pending:
+                break
+        if pending:
+            raise QueueUnavailable(f"{len(pending)} message(s) not accepted by SQS")
