@@ -77,6 +77,14 @@ class EnvCredentials:
         )
 
 
+# The stack creates the secret with this placeholder (infra/constructs/secrets.py): not a usable credential.
+PLACEHOLDER = "REPLACE_ME"
+
+
+def _configured(value: object) -> str | None:
+    return value if isinstance(value, str) and value and value != PLACEHOLDER else None
+
+
 class SecretsManagerCredentials:
     """Credentials from one JSON secret, cached in memory for `max_age` seconds (Powertools parameters)."""
 
@@ -94,7 +102,7 @@ class SecretsManagerCredentials:
         except (parameters.exceptions.GetParameterError, json.JSONDecodeError) as exc:
             raise CredentialsUnavailable(f"cannot read platform credentials: {type(exc).__name__}") from exc
         return PlatformCredentials(
-            x_consumer_secret=values.get("x_consumer_secret") or None,
-            meta_app_secret=values.get("meta_app_secret") or None,
-            meta_verify_token=values.get("meta_verify_token") or None,
+            x_consumer_secret=_configured(values.get("x_consumer_secret")),
+            meta_app_secret=_configured(values.get("meta_app_secret")),
+            meta_verify_token=_configured(values.get("meta_verify_token")),
         )
