@@ -11,6 +11,7 @@ CDK := node_modules/.bin/cdk
 
 # Node 20 prints an end-of-life banner under jsii; the CDK CLI must not phone home (notices, telemetry).
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 
 .PHONY: help java-check setup layer local test test-unit test-fast synth deploy bench lock clean

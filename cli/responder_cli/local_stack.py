@@ -35,7 +35,7 @@ DEFAULT_SECRETS = {
 }
 MENTION_FIELDS = ("platform", "channel", "kind", "mention_id", "thread_id", "parent_id", "author", "text",
                   "created_at", "lang", "attachments", "account_id", "source", "status", "received_at")
-THREAD_FIELDS = ("platform", "channel", "thread_id", "account_id", "mention_count", "participants",
+THREAD_FIELDS = ("platform", "channel", "thread_id", "account_id", "mention_count",
                  "first_seen_at", "last_activity_at", "last_mention_id", "thread_status")
 
 

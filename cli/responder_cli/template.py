@@ -34,7 +34,8 @@ def synthesize() -> None:
     cdk = REPO_ROOT / "node_modules" / ".bin" / "cdk"
     if not cdk.exists():
         raise TemplateError("the CDK CLI is not installed: run `make setup`")
-    env = {**os.environ, "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1", "CDK_DISABLE_VERSION_CHECK": "1"}
+    env = {"JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+           "CDK_DISABLE_CLI_TELEMETRY": "true", **os.environ}
     done = subprocess.run([str(cdk), "synth", "--quiet"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise TemplateError(f"cdk synth failed:\n{done.stderr[-2000:]}")

@@ -23,6 +23,7 @@ def test_cdk_synth_needs_no_aws_credentials(tmp_path):
         AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-credentials"),
         AWS_CONFIG_FILE=str(tmp_path / "no-config"),
         JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1",
+        JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
         CDK_DISABLE_VERSION_CHECK="1",
     )
     out = tmp_path / "cdk.out"

@@ -223,3 +223,11 @@ def test_brand_post_then_reply_to_it_share_the_thread(service, store):
     # Then the customer's reply joins the thread rooted at the original mention
     assert store.mentions[("x", "3500000000000000002")]["thread_id"] == "3500000000000000001"
     assert len(store.mentions) == 2
+
+
+def test_a_brand_post_during_a_storage_outage_is_still_acknowledged(service, store):
+    # Given DynamoDB is down and X delivers the brand's own post (no mention, only a thread link)
+    store.down = True
+    # Then the ignorable event is acknowledged, not answered 503
+    assert post_x(service, "x/xaa_post_create_by_brand.json")["statusCode"] == 200
+    assert store.links == {}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from responder.model import Mention, ThreadLink
-from responder.storage import MentionStore, SaveResult
+from responder.storage import MentionStore, SaveResult, StorageUnavailable
 from responder.triage_queue import TriageQueue
 
 
@@ -32,6 +32,7 @@ class IngestResult:
     stored: tuple[Mention, ...]  # newly stored by this call
     duplicates: tuple[Mention, ...]  # already stored by an earlier delivery
     enqueued: tuple[Mention, ...]  # handed to triage by this call (new ones, and earlier ones never enqueued)
+    links_failed: int = 0  # brand posts whose thread link could not be stored
 
 
 def ingest(mentions: Sequence[Mention], store: MentionStore, queue: TriageQueue,
@@ -42,8 +43,14 @@ def ingest(mentions: Sequence[Mention], store: MentionStore, queue: TriageQueue,
     the job: a mention stored but not yet enqueued is enqueued on the retry.
     """
     received_at = received_at or datetime.now(timezone.utc)
+    links_failed = 0
     for link in links:  # first, so a reply in the same delivery already finds the brand's post
-        store.save_link(link)
+        try:
+            store.save_link(link)
+        except StorageUnavailable:
+            # A brand post is not a mention: losing its link only risks a later legacy reply starting its own
+            # thread, which must not turn an acknowledged, ignorable event into a 503. Counted and logged.
+            links_failed += 1
     unique: dict[tuple[str, str], Mention] = {}
     for mention in mentions:  # Meta batches may repeat an update inside one delivery
         unique.setdefault((mention.channel, mention.mention_id), mention)
@@ -59,4 +66,5 @@ def ingest(mentions: Sequence[Mention], store: MentionStore, queue: TriageQueue,
             to_enqueue.append(mention)
     queue.enqueue(to_enqueue)
     _each(store.mark_queued, to_enqueue)
-    return IngestResult(stored=tuple(stored), duplicates=tuple(duplicates), enqueued=tuple(to_enqueue))
+    return IngestResult(stored=tuple(stored), duplicates=tuple(duplicates), enqueued=tuple(to_enqueue),
+                        links_failed=links_failed)

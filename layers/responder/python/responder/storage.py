@@ -4,7 +4,9 @@ Items (pk / sk):
 - `MENTION#<channel>#<mention id>` / `MENTION`: the normalised mention; `gsi1` lists a thread's mentions.
 - `MENTION#<channel>#<mention id>` / `RAW`: the raw platform event, for audit, expiring after a TTL.
 - `MENTION#<channel>#<post id>` / `LINK`: a post by the brand itself and its thread, so replies to it stitch.
-- `THREAD#<channel>#<thread id>` / `THREAD`: the conversation: counts, participants, first and last activity.
+- `THREAD#<channel>#<thread id>` / `THREAD`: the conversation: counts, first and last activity.
+  (Participants are read from the thread's mentions through `gsi1`: a set on the thread item would grow
+  past DynamoDB's 400 KB item limit in a viral thread.)
 
 A mention, its raw event and its thread's counters are written in one transaction guarded by
 `attribute_not_exists(pk)` on the mention, so a delivery repeated N times, also concurrently, stores one
@@ -152,7 +154,7 @@ class DynamoMentionStore:
                 "first_seen_at = if_not_exists(first_seen_at, :created), "
                 "thread_status = if_not_exists(thread_status, :open), "
                 "last_activity_at = :created, last_mention_id = :id "
-                "ADD mention_count :one, participants :author"
+                "ADD mention_count :one"
             ),
             # Deliveries arrive out of order: last activity only ever moves forward.
             "ConditionExpression": "attribute_not_exists(last_activity_at) OR last_activity_at <= :created",
@@ -160,7 +162,7 @@ class DynamoMentionStore:
             "ExpressionAttributeValues": self._item({
                 ":type": "thread", ":platform": mention.platform, ":channel": mention.channel,
                 ":thread": mention.thread_id, ":account": mention.account_id, ":created": mention.created_at,
-                ":open": "open", ":one": 1, ":author": {mention.author.id}, ":id": mention.mention_id,
+                ":open": "open", ":one": 1, ":id": mention.mention_id,
             }),
         }
         items = [

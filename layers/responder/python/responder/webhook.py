@@ -177,6 +177,8 @@ class WebhookService:
         self._info("delivery stored", platform=platform,
                     stored=[f"{m.channel}:{m.mention_id}" for m in result.stored],
                     duplicates=len(result.duplicates), enqueued=len(result.enqueued), ignored=list(delivery.ignored))
+        if result.links_failed:
+            self._warn("brand post links not stored", platform=platform, links_failed=result.links_failed)
         return response(200, {"stored": len(result.stored), "duplicates": len(result.duplicates),
                               "ignored": len(delivery.ignored)})
 
