@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
@@ -101,15 +102,19 @@ def test_aaa_reply_to_a_brand_reply_joins_the_original_thread(store):
     assert store.get_thread("x", "3500000000000000009") is None
 
 
-def test_last_activity_never_moves_backwards(store):
+def test_first_and_last_activity_only_move_outwards_whatever_the_arrival_order(store):
     queue = FakeQueue()
     (reply,) = x_mentions("x/xaa_post_reply_create.json").mentions  # 09:40:12, conversation ...001
     (root,) = x_mentions("x/xaa_post_mention_create.json").mentions  # 09:15:30, same conversation
-    ingest([reply], store, queue)
-    ingest([root], store, queue)  # the older one arrives later
+    middle = replace(reply, mention_id="3200000000000000099", created_at="2026-10-02T09:20:00Z")
+    # Given the newest arrives first, then the oldest, then one in between
+    for mention in (reply, root, middle):
+        ingest([mention], store, queue)
+    # Then the bounds are the true oldest and newest, and every mention is counted once
     thread = store.get_thread("x", "3200000000000000001")
-    assert thread["last_activity_at"] == "2026-10-02T09:40:12Z" and thread["mention_count"] == 2
-    assert thread["first_seen_at"] == "2026-10-02T09:40:12Z"  # creation time of the first mention stored
+    assert thread["mention_count"] == 3
+    assert thread["first_seen_at"] == "2026-10-02T09:15:30Z"
+    assert (thread["last_activity_at"], thread["last_mention_id"]) == ("2026-10-02T09:40:12Z", reply.mention_id)
 
 
 def test_ingest_marks_queued_and_a_repeat_does_not_enqueue_again(store):

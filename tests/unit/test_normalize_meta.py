@@ -159,3 +159,68 @@ def test_whatsapp_reactions_are_ignored():
     message.pop("text")
     delivery = normalize_meta(body)
     assert delivery.mentions == () and delivery.ignored
+
+
+# --- shapes seen in real deliveries -------------------------------------------------------------------
+
+
+def test_page_mention_without_sender_id_is_kept():
+    body = fixture_json("meta/page_mention.json")
+    value = body["entry"][0]["changes"][0]["value"]
+    del value["sender_id"], value["sender_name"]
+    (m,) = normalize_meta(body).mentions
+    assert (m.kind, m.author.id) == ("mention", "unknown")
+
+
+def test_fields_without_value_are_ignored_and_do_not_refuse_the_batch():
+    body = fixture_json("meta/page_feed_comment.json")
+    body["entry"][0]["changes"].insert(0, {"field": "parking"})
+    body["entry"].append({"id": PAGE, "time": 1, "changes": [{"field": "payment_options"}]})
+    delivery = normalize_meta(body)
+    assert len(delivery.mentions) == 1 and "meta page parking" in delivery.ignored
+
+
+def test_legacy_feed_sender_fields_identify_the_page_itself():
+    body = fixture_json("meta/page_feed_comment.json")
+    value = body["entry"][0]["changes"][0]["value"]
+    del value["from"]
+    value.update(sender_id=int(PAGE), sender_name="Acme Outfitters")
+    assert normalize_meta(body).mentions == ()
+
+
+def test_messenger_sender_known_only_by_user_ref():
+    body = fixture_json("meta/messenger_message.json")
+    body["entry"][0]["messaging"][0]["sender"] = {"user_ref": "ref-8842"}
+    (m,) = normalize_meta(body).mentions
+    assert m.author.id == "ref-8842" and m.thread_id == f"{PAGE}:ref-8842"
+
+
+def test_whatsapp_sender_known_only_by_business_scoped_id():
+    body = fixture_json("meta/whatsapp_text.json")
+    message = body["entry"][0]["changes"][0]["value"]["messages"][0]
+    message["from_user_id"] = "US.13491208655302741918"
+    del message["from"]
+    (m,) = normalize_meta(body).mentions
+    assert m.author.id == "US.13491208655302741918"
+
+
+def test_messenger_message_in_the_changes_shape():
+    body = {"object": "page", "entry": [{"id": PAGE, "time": 1790940600, "changes": [{"field": "messages", "value": {
+        "sender": {"id": "8100000000000005"}, "recipient": {"id": PAGE}, "timestamp": 1790940600000,
+        "message": {"mid": "m_changesShapeMid", "text": "Are you open today?"}}}]}]}
+    (m,) = normalize_meta(body).mentions
+    assert (m.channel, m.kind, m.mention_id) == ("messenger", "message", "m_changesShapeMid")
+
+
+def test_names_that_arrive_as_numbers_become_strings():
+    body = fixture_json("meta/whatsapp_text.json")
+    body["entry"][0]["changes"][0]["value"]["contacts"][0]["profile"]["name"] = 2.5
+    (m,) = normalize_meta(body).mentions
+    assert m.author.name == "2.5"
+
+
+def test_out_of_range_timestamps_are_malformed():
+    body = fixture_json("meta/page_feed_comment.json")
+    body["entry"][0]["changes"][0]["value"]["created_time"] = 1e30
+    with pytest.raises(MalformedDelivery):
+        normalize_meta(body)

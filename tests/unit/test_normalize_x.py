@@ -144,3 +144,17 @@ def test_aaa_tweet_with_numeric_ids_only_keeps_exact_ids():
     del tweet["id_str"], tweet["user"]["id_str"]
     (m,) = normalize_x(body).mentions
     assert m.mention_id == "3500000000000000001" and m.author.id == DANA
+
+
+def test_included_users_wrapped_in_data_still_give_the_author():
+    body = fixture_json("x/xaa_post_mention_create.json")
+    body["data"]["includes"]["users"] = [{"data": u} for u in body["data"]["includes"]["users"]]
+    (m,) = normalize_x(body).mentions
+    assert (m.author.handle, m.author.followers) == ("dana_k", 2380)
+
+
+def test_text_longer_than_any_platform_allows_is_capped():
+    body = fixture_json("x/xaa_post_mention_create.json")
+    body["data"]["payload"]["text"] = "a" * 500_000
+    (m,) = normalize_x(body).mentions
+    assert len(m.text) == 60_000

@@ -231,3 +231,33 @@ def test_a_brand_post_during_a_storage_outage_is_still_acknowledged(service, sto
     # Then the ignorable event is acknowledged, not answered 503
     assert post_x(service, "x/xaa_post_create_by_brand.json")["statusCode"] == 200
     assert store.links == {}
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda b: b["entry"][0]["changes"][0]["value"]["messages"][0].update(text="hello"),
+    lambda b: b["entry"][0]["changes"][0]["value"]["messages"][0].update(type="interactive",
+                                                                        interactive={"button_reply": "yes"}),
+    lambda b: b["entry"][0]["changes"][0]["value"]["messages"][0].update(timestamp="99999999999999999999"),
+])
+def test_signed_bodies_with_fields_of_the_wrong_type_are_400_not_500(service, store, mutate):
+    body = json.loads(fixture_bytes("meta/whatsapp_text.json"))
+    mutate(body)
+    raw = json.dumps(body).encode()
+    answer = service.handle(event("POST", "/webhooks/meta", raw, meta_headers(raw)))
+    assert answer["statusCode"] == 400 and store.mentions == {}
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda p: p.update(created_at="0001-01-01T00:00:00+01:00"),
+    lambda p: p.update(referenced_tweets=[{"type": [], "id": "1"}]),
+])
+def test_signed_x_bodies_with_impossible_values_are_400(service, store, mutate):
+    body = json.loads(fixture_bytes("x/xaa_post_mention_create.json"))
+    mutate(body["data"]["payload"])
+    raw = json.dumps(body).encode()
+    assert service.handle(event("POST", "/webhooks/x", raw, x_headers(raw)))["statusCode"] == 400
+
+
+def test_deeply_nested_json_is_400(service):
+    raw = b"[" * 100_000 + b"]" * 100_000
+    assert service.handle(event("POST", "/webhooks/meta", raw, meta_headers(raw)))["statusCode"] == 400

@@ -12,6 +12,8 @@ Kind = Literal["mention", "reply", "quote", "comment", "dm", "message"]
 CHANNELS: tuple[str, ...] = ("x", "facebook", "instagram", "messenger", "whatsapp")
 KINDS: tuple[str, ...] = ("mention", "reply", "quote", "comment", "dm", "message")
 PRIVATE_KINDS: frozenset[str] = frozenset({"dm", "message"})
+# Far above any platform's limit (X long posts 25,000, Meta comments 8,000); keeps an item under DynamoDB's 400 KB.
+MAX_TEXT_CHARS = 60_000
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,10 @@ class Mention:
     source: str = ""  # delivery format: xaa, aaa, meta.page, meta.instagram, meta.whatsapp
     event_id: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if len(self.text) > MAX_TEXT_CHARS:
+            object.__setattr__(self, "text", self.text[:MAX_TEXT_CHARS])
 
     @property
     def is_private(self) -> bool:

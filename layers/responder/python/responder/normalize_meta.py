@@ -14,9 +14,11 @@ from responder.model import Attachment, Author, Delivery, MalformedDelivery, Men
 
 
 UNKNOWN_AUTHOR = "unknown"
+PAGE_FIELDS = ("feed", "mention", "messages")
+INSTAGRAM_FIELDS = ("comments", "live_comments", "mentions", "messages")
 VISITOR_POST_ITEMS = ("post", "status", "photo", "video", "share")
 # WhatsApp message types that are not something a person wrote to the brand.
-WHATSAPP_IGNORED_TYPES = ("reaction", "system", "unsupported")
+WHATSAPP_IGNORED_TYPES = ("reaction", "system", "unsupported", "unknown", "request_welcome")
 
 
 def normalize_meta(body: Any) -> Delivery:
@@ -45,6 +47,13 @@ def normalize_meta(body: Any) -> Delivery:
 # --- helpers ----------------------------------------------------------------------------------------------
 
 
+def _text(value: Any) -> str | None:
+    """A string field as a string (ids and names arrive as numbers too), or None when absent."""
+    if value is None or value == "" or isinstance(value, (dict, list, bool)):
+        return None
+    return str(value)
+
+
 def _iso_from_epoch(value: Any, where: str) -> str:
     """Meta mixes epoch seconds (feed) and milliseconds (messaging, entry.time)."""
     try:
@@ -53,7 +62,10 @@ def _iso_from_epoch(value: Any, where: str) -> str:
         raise MalformedDelivery(f"{where}: bad timestamp {value!r}") from exc
     if number > 1e11:
         number /= 1000.0
-    return datetime.fromtimestamp(number, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(number, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (ValueError, OverflowError, OSError) as exc:
+        raise MalformedDelivery(f"{where}: timestamp out of range {value!r}") from exc
 
 
 def _iso_from_any(value: Any, where: str) -> str:
@@ -112,7 +124,11 @@ def _messaging_event(obj: str, channel: str, entry: dict[str, Any], event: dict[
         return f"{where} echo"
     if message.get("is_deleted"):
         return f"{where} deleted message"
-    sender = _id(event.get("sender"), "id", where)
+    sender_obj = event.get("sender") if isinstance(event.get("sender"), dict) else {}
+    # Checkbox-plugin and chat-plugin senders are identified by user_ref until they have a page-scoped id.
+    sender = _text(sender_obj.get("id")) or _text(sender_obj.get("user_ref"))
+    if not sender:
+        raise MalformedDelivery(f"{where}: missing sender id")
     if sender == account_id:
         return f"{where} sent by the brand"
     mid = _id(message, "mid", where)
@@ -145,13 +161,20 @@ def _page_entry(entry: dict[str, Any]) -> tuple[list[Mention], list[str]]:
     ignored: list[str] = []
     for change in _changes(entry, "meta page"):
         field, value = change.get("field"), change.get("value")
+        if field not in PAGE_FIELDS:
+            ignored.append(f"meta page {field}")  # before any validation: an ignored field never refuses a batch
+            continue
         if not isinstance(value, dict):
             raise MalformedDelivery(f"meta page {field}: value must be an object")
-        result = _page_change(page_id, entry, change, field, value)
+        if field == "messages":  # the `changes` shape of a Messenger message (dashboard tests, some versions)
+            result = _messaging_event("page", "messenger", entry, value)
+        else:
+            result = _page_change(page_id, entry, change, field, value)
         if isinstance(result, str):
             ignored.append(result)
         else:
             mentions.append(result)
+    ignored.extend("meta page standby" for _ in entry.get("standby") or [])
     for event in _messaging(entry, "meta page"):
         result = _messaging_event("page", "messenger", entry, event)
         if isinstance(result, str):
@@ -169,8 +192,10 @@ def _page_change(page_id: str, entry: dict[str, Any], change: dict[str, Any], fi
         if verb != "add":
             return f"{where} {item} {verb}"
         # `from` is omitted when the person's privacy settings hide them from the app: still a comment to answer.
-        author = value.get("from") if isinstance(value.get("from"), dict) else {}
-        author_id = str(author.get("id") or UNKNOWN_AUTHOR)
+        # Older feed payloads name the author with sender_id / sender_name instead.
+        author = value.get("from") if isinstance(value.get("from"), dict) else {
+            "id": value.get("sender_id"), "name": value.get("sender_name")}
+        author_id = _text(author.get("id")) or UNKNOWN_AUTHOR
         if author_id == page_id:
             return f"{where} {item} by the page"
         post_id = _id(value, "post_id", where)
@@ -178,15 +203,17 @@ def _page_change(page_id: str, entry: dict[str, Any], change: dict[str, Any], fi
             kind, mention_id, parent = "comment", _id(value, "comment_id", where), value.get("parent_id")
         else:  # a visitor's post on the Page's timeline addresses the brand directly
             kind, mention_id, parent = "mention", post_id, None
-        text, name = value.get("message", ""), author.get("name")
+        text, name = value.get("message", ""), _text(author.get("name"))
     elif field == "mention" and item in ("post", "comment"):
         if verb != "add":
             return f"{where} {item} {verb}"
-        author_id = _id(value, "sender_id", where)
+        author_id = _text(value.get("sender_id")) or UNKNOWN_AUTHOR  # real deliveries may omit it
+        if author_id == page_id:
+            return f"{where} {item} by the page"
         post_id = _id(value, "post_id", where)
         mention_id = str(value.get("comment_id") or post_id)
         parent = post_id if item == "comment" else None
-        kind, text, name = "mention", value.get("message", ""), value.get("sender_name")
+        kind, text, name = "mention", value.get("message", ""), _text(value.get("sender_name"))
     else:
         return f"{where} {item or ''} {verb or ''}".strip()
     if not isinstance(text, str):
@@ -224,11 +251,18 @@ def _instagram_entry(entry: dict[str, Any]) -> tuple[list[Mention], list[str]]:
     for change in changes:
         field, value = change.get("field"), change.get("value")
         where = f"meta instagram {field}"
+        if field not in INSTAGRAM_FIELDS:
+            ignored.append(where)
+            continue
         if not isinstance(value, dict):
             raise MalformedDelivery(f"{where}: value must be an object")
+        if field == "messages":
+            result = _messaging_event("instagram", "instagram", entry, value)
+            (ignored if isinstance(result, str) else mentions).append(result)  # type: ignore[arg-type]
+            continue
         if field in ("comments", "live_comments"):
             author = value.get("from") if isinstance(value.get("from"), dict) else {}
-            author_id = str(author.get("id") or UNKNOWN_AUTHOR)
+            author_id = _text(author.get("id")) or UNKNOWN_AUTHOR
             if author_id == account_id:
                 ignored.append(f"{where} by the account itself")
                 continue
@@ -242,7 +276,7 @@ def _instagram_entry(entry: dict[str, Any]) -> tuple[list[Mention], list[str]]:
                 mention_id=comment_id,
                 parent_id=str(value.get("parent_id") or media_id),
                 thread_id=media_id,
-                author=Author(id=author_id, handle=author.get("username")),
+                author=Author(id=author_id, handle=_text(author.get("username"))),
                 text=text,
                 created_at=_iso_from_any(value.get("timestamp", entry.get("time")), where),
                 account_id=account_id,
@@ -292,8 +326,10 @@ def _whatsapp_text(message: dict[str, Any]) -> tuple[str, tuple[Attachment, ...]
     if kind == "button":
         return str(part.get("text") or ""), ()
     if kind == "interactive":
-        reply = part.get("button_reply") or part.get("list_reply") or {}
-        return str(reply.get("title") or ""), ()
+        reply = part.get("button_reply") or part.get("list_reply") or part.get("nfm_reply") or {}
+        return str(reply.get("title") or reply.get("body") or ""), ()
+    if kind == "order":
+        return str(part.get("text") or ""), (Attachment(type="order", id=part.get("catalog_id")),)
     if kind == "location":
         return str(part.get("name") or part.get("address") or ""), (Attachment(type="location"),)
     return "", (Attachment(type=str(kind or "unknown")),)
@@ -324,7 +360,9 @@ def _whatsapp_entry(entry: dict[str, Any]) -> tuple[list[Mention], list[str]]:
             if message.get("type") in WHATSAPP_IGNORED_TYPES:
                 ignored.append(f"{where} {message.get('type')}")
                 continue
-            sender = _id(message, "from", where)
+            sender = _text(message.get("from")) or _text(message.get("from_user_id"))
+            if not sender:
+                raise MalformedDelivery(f"{where}: message {wamid} has no sender")
             text, attachments = _whatsapp_text(message)
             context = message.get("context") if isinstance(message.get("context"), dict) else {}
             contact = contacts.get(sender, {})
@@ -335,7 +373,7 @@ def _whatsapp_entry(entry: dict[str, Any]) -> tuple[list[Mention], list[str]]:
                 mention_id=wamid,
                 parent_id=context.get("id") or None,
                 thread_id=f"{phone_id}:{sender}",  # one conversation per customer number and business number
-                author=Author(id=sender, name=(contact.get("profile") or {}).get("name")),
+                author=Author(id=sender, name=_text((contact.get("profile") or {}).get("name"))),
                 text=text,
                 created_at=_iso_from_epoch(_id(message, "timestamp", where), where),
                 account_id=phone_id,

@@ -92,6 +92,17 @@ def dm_conversation_id(a: str, b: str) -> str:
     return f"{low}-{high}"
 
 
+def _unwrap(user: Any) -> Any:
+    return user["data"] if isinstance(user, dict) and isinstance(user.get("data"), dict) else user
+
+
+def _text(value: Any) -> str | None:
+    """A string field as a string (names sometimes arrive as numbers), or None when absent."""
+    if value is None or value == "" or isinstance(value, (dict, list, bool)):
+        return None
+    return str(value)
+
+
 def _int(value: Any) -> int | None:
     try:
         return int(value) if value is not None else None
@@ -154,7 +165,8 @@ def _v2_post(post: dict[str, Any], includes: dict[str, Any], kind: str, account_
     parent = post.get("in_reply_to_tweet_id") or refs.get("replied_to")
     if kind == "quote":
         parent = parent or refs.get("quoted")
-    users = {str(u.get("id")): u for u in includes.get("users") or [] if isinstance(u, dict)}
+    # Some payloads wrap each included user as {"data": {...}}, as dm.received does.
+    users = {str(u.get("id")): u for u in (_unwrap(u) for u in includes.get("users") or []) if isinstance(u, dict)}
     user = users.get(author_id, {})
     metrics = user.get("public_metrics") or {}
     media = {m.get("media_key"): m for m in includes.get("media") or [] if isinstance(m, dict)}
@@ -172,7 +184,7 @@ def _v2_post(post: dict[str, Any], includes: dict[str, Any], kind: str, account_
         mention_id=post_id,
         parent_id=str(parent) if parent else None,
         thread_id=str(post.get("conversation_id") or post_id),
-        author=Author(id=author_id, handle=user.get("username"), name=user.get("name"),
+        author=Author(id=author_id, handle=_text(user.get("username")), name=_text(user.get("name")),
                       followers=_int(metrics.get("followers_count")),
                       verified=user.get("verified") if isinstance(user.get("verified"), bool) else None),
         text=text,
@@ -255,7 +267,7 @@ def _v1_tweet(tweet: Any, account_id: str) -> Mention | ThreadLink | None:
         # storage resolves the parent's root when the parent is known.
         thread_id=str(parent) if parent else tweet_id,
         thread_from_parent=bool(parent),
-        author=Author(id=author_id, handle=user.get("screen_name"), name=user.get("name"),
+        author=Author(id=author_id, handle=_text(user.get("screen_name")), name=_text(user.get("name")),
                       followers=_int(user.get("followers_count")),
                       verified=user.get("verified") if isinstance(user.get("verified"), bool) else None),
         text=text,
@@ -304,7 +316,8 @@ def _dm_events(events: list[Any], users: Any, account_id: str, source: str, even
             platform="x", channel="x", kind="dm",
             mention_id=dm_id,
             thread_id=dm_conversation_id(sender, account_id),
-            author=Author(id=sender, handle=user.get("username") or user.get("screen_name"), name=user.get("name"),
+            author=Author(id=sender, handle=_text(user.get("username") or user.get("screen_name")),
+                          name=_text(user.get("name")),
                           followers=_int(followers),
                           verified=user.get("verified") if isinstance(user.get("verified"), bool) else None),
             text=text,

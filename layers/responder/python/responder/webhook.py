@@ -161,13 +161,20 @@ class WebhookService:
             return response(403, {"error": "invalid signature"})
         try:
             body = json.loads(request.body)
-            delivery = normalize(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             self._warn("malformed delivery: not JSON", platform=platform, reason=str(exc)[:200])
             return response(400, {"error": "body is not valid JSON"})
+        try:
+            delivery = normalize(body)
         except MalformedDelivery as exc:
             self._warn("malformed delivery", platform=platform, reason=str(exc)[:200])
             return response(400, {"error": f"malformed delivery: {exc}"[:300]})
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError, OSError, RecursionError) as exc:
+            # Normalisation is pure: any failure means a field of an unexpected type or range in a signed body.
+            # Retrying cannot fix it, so it is a 400 (logged with the reason), never a 500.
+            self._warn("malformed delivery: unexpected field type", platform=platform,
+                       reason=f"{type(exc).__name__}: {exc}"[:200])
+            return response(400, {"error": "malformed delivery: a field has an unexpected type or value"})
         try:
             result = ingest(delivery.mentions, self._store, self._queue, links=delivery.links)
         except (StorageUnavailable, QueueUnavailable) as exc:
