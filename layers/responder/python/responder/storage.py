@@ -26,6 +26,12 @@ from responder.model import Mention, ThreadLink
 
 STATUS_RECEIVED = "received"  # stored, not yet handed to triage
 STATUS_QUEUED = "queued"  # stored and enqueued for triage
+STATUS_TRIAGING = "triaging"  # claimed by a triage execution (a lease: a crashed execution's claim expires)
+STATUS_NOTIFIED = "notified"  # classified, drafted, routed and sent to the agents
+STATUS_ARCHIVED = "archived"  # noise: archived with a reason, nobody paged
+STATUS_TRIAGE_FAILED = "triage_failed"  # triage gave up after retries; alerted, eligible for a retry
+CLAIMABLE_STATUSES = (STATUS_RECEIVED, STATUS_QUEUED, STATUS_TRIAGE_FAILED)
+INTERNAL_ATTRIBUTES = ("pk", "sk", "gsi1pk", "gsi1sk", "type")
 
 # DynamoDB items are limited to 400 KB; the raw copy is for audit and may be cut short.
 MAX_RAW_BYTES = 350_000
@@ -96,7 +102,7 @@ class DynamoMentionStore:
     # -- serialisation ----------------------------------------------------------------------------------
 
     def _item(self, values: dict[str, Any]) -> dict[str, Any]:
-        return {k: self._ser.serialize(v) for k, v in values.items() if v is not None}
+        return {k: self._ser.serialize(_to_dynamo(v)) for k, v in values.items() if v is not None}
 
     def _plain(self, item: dict[str, Any]) -> dict[str, Any]:
         return {k: _from_dynamo(self._de.deserialize(v)) for k, v in item.items()}
@@ -145,31 +151,11 @@ class DynamoMentionStore:
             raw = raw.encode("utf-8")[:MAX_RAW_BYTES].decode("utf-8", "ignore")
         raw_item = {"pk": mkey["pk"], "sk": "RAW", "type": "raw", "raw": raw, "raw_truncated": raw_truncated,
                     "received_at": _iso(received_at), "expires_at": int(received_at.timestamp()) + self._ttl_seconds}
-        thread_update = {
-            "TableName": self._table,
-            "Key": self._item(tkey),
-            "UpdateExpression": (
-                "SET #type = :type, platform = :platform, channel = :channel, thread_id = :thread, "
-                "account_id = if_not_exists(account_id, :account), "
-                "first_seen_at = if_not_exists(first_seen_at, :created), "
-                "thread_status = if_not_exists(thread_status, :open), "
-                "last_activity_at = :created, last_mention_id = :id "
-                "ADD mention_count :one"
-            ),
-            # Deliveries arrive out of order: last activity only ever moves forward.
-            "ConditionExpression": "attribute_not_exists(last_activity_at) OR last_activity_at <= :created",
-            "ExpressionAttributeNames": {"#type": "type"},
-            "ExpressionAttributeValues": self._item({
-                ":type": "thread", ":platform": mention.platform, ":channel": mention.channel,
-                ":thread": mention.thread_id, ":account": mention.account_id, ":created": mention.created_at,
-                ":open": "open", ":one": 1, ":id": mention.mention_id,
-            }),
-        }
         items = [
             {"Put": {"TableName": self._table, "Item": self._item(mention_item),
                      "ConditionExpression": "attribute_not_exists(pk)"}},
             {"Put": {"TableName": self._table, "Item": self._item(raw_item)}},
-            {"Update": thread_update},
+            {"Update": self._thread_update(mention, "newest")},
         ]
         for attempt in range(_TRANSACTION_ATTEMPTS):
             try:
@@ -182,14 +168,54 @@ class DynamoMentionStore:
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 return SaveResult(created=False, status=self._status(mention))
             if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
-                # An older mention than the thread's latest: count it, leave last activity where it is.
-                thread_update = _without_last_activity(thread_update)
-                items[2] = {"Update": thread_update}
+                # Out of order: the thread already has a later (or earlier) mention. Read where this one falls
+                # and write again, guarded on what was read.
+                items[2] = {"Update": self._thread_update(mention, self._position(mention))}
                 continue
             if attempt < _TRANSACTION_ATTEMPTS - 1:
                 # Concurrent writers on the same thread item conflict; back off with jitter and try again.
                 time.sleep(random.uniform(0.005, 0.02) * (2 ** attempt))
         raise StorageUnavailable(f"transaction kept conflicting: {reasons}")
+
+    def _thread_update(self, mention: Mention, position: str) -> dict[str, Any]:
+        """The thread's counters, and its first / last activity moved only outwards.
+
+        `position` is where the mention's creation time falls among the thread's: `newest` (the usual case,
+        and a new thread), `oldest`, or `middle`. Each variant is guarded by a condition that makes the write
+        fail if a concurrent writer changed the bounds, so the caller re-reads and retries.
+        """
+        sets = ["#type = :type", "platform = :platform", "channel = :channel", "thread_id = :thread",
+                "account_id = if_not_exists(account_id, :account)", "thread_status = if_not_exists(thread_status, :open)"]
+        values: dict[str, Any] = {
+            ":type": "thread", ":platform": mention.platform, ":channel": mention.channel,
+            ":thread": mention.thread_id, ":account": mention.account_id, ":created": mention.created_at,
+            ":open": "open", ":one": 1}
+        if position == "newest":
+            sets += ["first_seen_at = if_not_exists(first_seen_at, :created)", "last_activity_at = :created",
+                     "last_mention_id = :id"]
+            values[":id"] = mention.mention_id
+            condition = "attribute_not_exists(last_activity_at) OR last_activity_at <= :created"
+        elif position == "oldest":
+            sets.append("first_seen_at = :created")
+            condition = "first_seen_at > :created"
+        else:
+            condition = "first_seen_at <= :created AND last_activity_at >= :created"
+        return {"TableName": self._table, "Key": self._item(thread_key(mention.channel, mention.thread_id)),
+                "UpdateExpression": "SET " + ", ".join(sets) + " ADD mention_count :one",
+                "ConditionExpression": condition, "ExpressionAttributeNames": {"#type": "type"},
+                "ExpressionAttributeValues": self._item(values)}
+
+    def _position(self, mention: Mention) -> str:
+        thread = self._call(self.client.get_item, TableName=self._table,
+                            Key=self._item(thread_key(mention.channel, mention.thread_id)),
+                            ProjectionExpression="first_seen_at, last_activity_at", ConsistentRead=True).get("Item")
+        first = (thread or {}).get("first_seen_at", {}).get("S")
+        last = (thread or {}).get("last_activity_at", {}).get("S")
+        if last is None or mention.created_at >= last:
+            return "newest"
+        if first is None or mention.created_at < first:
+            return "oldest"
+        return "middle"
 
     def _status(self, mention: Mention) -> str:
         item = self._call(self.client.get_item, TableName=self._table,
@@ -212,6 +238,34 @@ class DynamoMentionStore:
         except Exception as exc:  # noqa: BLE001 - a later status set by triage is left in place
             if _error_code(exc) != "ConditionalCheckFailedException":
                 raise _storage_error(exc) from exc
+
+    def claim_for_triage(self, channel: str, mention_id: str, claim: str, now: datetime,
+                         lease_seconds: int = 300) -> dict[str, Any] | None:
+        """Take the mention for one triage execution; None when it is already triaged or claimed by a live one.
+
+        The lease makes a duplicate SQS message harmless while letting a retry take over from an execution
+        that died (Express workflows run five minutes at most, the default lease).
+        """
+        until = now.timestamp() + lease_seconds
+        try:
+            answer = self.client.update_item(
+                TableName=self._table, Key=self._item(mention_key(channel, mention_id)),
+                UpdateExpression=("SET #s = :triaging, triage_claim = :claim, triage_claimed_until = :until, "
+                                  "triage_attempts = if_not_exists(triage_attempts, :zero) + :one"),
+                ConditionExpression=("attribute_exists(pk) AND (#s IN (:received, :queued, :failed) OR "
+                                     "(#s = :triaging AND triage_claimed_until < :now))"),
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=self._item({
+                    ":triaging": STATUS_TRIAGING, ":claim": claim, ":until": int(until), ":zero": 0, ":one": 1,
+                    ":received": STATUS_RECEIVED, ":queued": STATUS_QUEUED, ":failed": STATUS_TRIAGE_FAILED,
+                    ":now": int(now.timestamp())}),
+                ReturnValues="ALL_NEW",
+            )
+        except Exception as exc:  # noqa: BLE001 - "already taken" is an answer, anything else is raised
+            if _error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise _storage_error(exc) from exc
+        return self._plain(answer["Attributes"])
 
     # -- reads used by the local stack and tests -------------------------------------------------------
 
@@ -261,14 +315,6 @@ class DynamoMentionStore:
             raise _storage_error(exc) from exc
 
 
-def _without_last_activity(update: dict[str, Any]) -> dict[str, Any]:
-    """The thread update of an out-of-order mention: counters only, no condition on last activity."""
-    values = {k: v for k, v in update["ExpressionAttributeValues"].items() if k != ":id"}
-    expression = update["UpdateExpression"].replace(", last_activity_at = :created, last_mention_id = :id", "")
-    rest = {k: v for k, v in update.items() if k != "ConditionExpression"}
-    return {**rest, "UpdateExpression": expression, "ExpressionAttributeValues": values}
-
-
 # --- errors and clients -----------------------------------------------------------------------------------
 
 # Errors that mean "not now": the platform's retry will succeed once DynamoDB answers again.
@@ -290,6 +336,19 @@ def _storage_error(exc: Exception) -> Exception:
     if isinstance(exc, BotoCoreError) or _error_code(exc) in _TRANSIENT_CODES:
         return StorageUnavailable(f"{type(exc).__name__}: {_error_code(exc) or exc}")
     return exc
+
+
+def _to_dynamo(value: Any) -> Any:
+    """DynamoDB takes no Python floats: numbers that platforms send as floats become Decimals."""
+    from decimal import Decimal
+
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, (list, tuple)):
+        return [_to_dynamo(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items()}
+    return value
 
 
 def _from_dynamo(value: Any) -> Any:
