@@ -29,6 +29,7 @@ from pathlib import Path
 import requests
 
 from responder.signatures import sign_meta, sign_x
+from responder_cli.replay import percentile
 
 REPO = Path(__file__).resolve().parents[1]
 SECRETS = {"RESPONDER_X_CONSUMER_SECRET": "bench-x-secret", "RESPONDER_META_APP_SECRET": "bench-meta-secret",
@@ -41,11 +42,6 @@ TEXTS = [
     "@AcmeSupport is the store open on Sunday?",
     "@AcmeSupport charged twice for order {n}, please help",
 ]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 def deliveries(count: int, seed: int) -> list[tuple[str, bytes, dict[str, str]]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
@@ -10,8 +11,10 @@ from constructs import Construct
 from infra import constants as c
 from infra.constructs.ingest_queue import IngestQueue
 from infra.constructs.layers import SharedLayers
+from infra.constructs.notifications import Notifications
 from infra.constructs.secrets import PlatformSecrets
 from infra.constructs.storage import Storage
+from infra.constructs.triage_workflow import TriageWorkflow
 from infra.constructs.webhook_api import WebhookApi
 
 
@@ -35,6 +38,21 @@ class ResponderStack(Stack):
             throttle_rate_limit=self._positive_int(c.CONTEXT_THROTTLE_RATE, c.DEFAULT_THROTTLE_RATE),
         )
 
+        notifications = Notifications(
+            self, c.NOTIFICATIONS_ID,
+            agent_subscriptions=self._list_context(c.CONTEXT_AGENT_SUBSCRIPTIONS),
+            escalation_subscriptions=self._list_context(c.CONTEXT_ESCALATION_SUBSCRIPTIONS),
+        )
+        triage = TriageWorkflow(
+            self, c.TRIAGE_ID, table=storage.table, queue=ingest.queue, agent_topic=notifications.agent_topic,
+            escalation_topic=notifications.escalation_topic, layers=layers.all,
+            routing_rules=self._dict_context(c.CONTEXT_ROUTING_RULES),
+            brand_voice=self._dict_context(c.CONTEXT_BRAND_VOICE),
+            max_concurrency=self._positive_int(c.CONTEXT_TRIAGE_MAX_CONCURRENCY, c.DEFAULT_TRIAGE_MAX_CONCURRENCY),
+        )
+        self.notifications = notifications
+        self.triage = triage
+
         self.storage = storage
         self.ingest = ingest
         self.secrets = secrets
@@ -49,9 +67,34 @@ class ResponderStack(Stack):
             c.OUTPUT_QUEUE_URL: (ingest.queue.queue_url, "Triage queue"),
             c.OUTPUT_DLQ_URL: (ingest.dlq.queue_url, "Dead-letter queue of the triage queue"),
             c.OUTPUT_SECRET_ARN: (secrets.secret.secret_arn, "Put the X and Meta credentials in this secret"),
+            c.OUTPUT_STATE_MACHINE_ARN: (triage.state_machine.state_machine_arn, "Triage workflow (Express)"),
+            c.OUTPUT_AGENT_TOPIC_ARN: (notifications.agent_topic.topic_arn, "Agent notifications (filter on team)"),
+            c.OUTPUT_ESCALATION_TOPIC_ARN: (notifications.escalation_topic.topic_arn, "p1 and failure alerts"),
         }
         for key, (value, description) in outputs.items():
             CfnOutput(self, key, value=value, description=description)
+
+    def _json_context(self, key: str) -> Any:
+        # `-c key='{"a": 1}'` arrives as a string, cdk.json values arrive parsed; accept both.
+        raw = self.node.try_get_context(key)
+        if isinstance(raw, str):
+            try:
+                return json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"CDK context {key!r} must be JSON: {exc}") from exc
+        return raw
+
+    def _dict_context(self, key: str) -> dict[str, Any] | None:
+        value = self._json_context(key)
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(f"CDK context {key!r} must be a JSON object")
+        return value
+
+    def _list_context(self, key: str) -> list[dict[str, Any]]:
+        value = self._json_context(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise ValueError(f"CDK context {key!r} must be a JSON list of objects")
+        return value
 
     def _positive_int(self, key: str, default: int) -> int:
         # `-c key=value` arrives as a string while cdk.json values arrive typed; accept both.

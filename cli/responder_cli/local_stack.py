@@ -7,7 +7,6 @@ implementation (queues from the same template); credentials come from RESPONDER_
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import os
 import signal
@@ -25,7 +24,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from responder_cli.dynamodb_local import LOCAL_CREDENTIALS, DynamoDBLocal
 from responder_cli.paths import WEBHOOK_HANDLER
-from responder_cli.template import load_template, queues, tables, webhook_environment
+from responder_cli.local_triage import LocalTriage, load_module
+from responder_cli.template import LOCAL_ACCOUNT, LOCAL_REGION, load_template, queues, tables
 
 # Defaults used when the variables are unset: obviously not real secrets, printed at start-up.
 DEFAULT_SECRETS = {
@@ -34,9 +34,13 @@ DEFAULT_SECRETS = {
     "RESPONDER_META_VERIFY_TOKEN": "local-meta-verify-token",
 }
 MENTION_FIELDS = ("platform", "channel", "kind", "mention_id", "thread_id", "parent_id", "author", "text",
-                  "created_at", "lang", "attachments", "account_id", "source", "status", "received_at")
+                  "created_at", "lang", "attachments", "account_id", "source", "status", "received_at",
+                  # set by triage
+                  "intent", "sentiment", "topic", "language", "priority", "team", "sla_due", "draft_text",
+                  "archive_reason", "triage_error", "triaged_at")
 THREAD_FIELDS = ("platform", "channel", "thread_id", "account_id", "mention_count",
-                 "first_seen_at", "last_activity_at", "last_mention_id", "thread_status")
+                 "first_seen_at", "last_activity_at", "last_mention_id", "thread_status",
+                 "last_draft_text", "last_team", "last_priority", "last_triaged_at")
 
 
 @dataclass
@@ -88,26 +92,28 @@ def http_api_event(method: str, target: str, headers: dict[str, str], body: byte
 
 def load_handler(path: Path = WEBHOOK_HANDLER) -> ModuleType:
     """Import the webhook Lambda's handler module from its file, as the Lambda runtime does."""
-    spec = importlib.util.spec_from_file_location("responder_webhook_handler", path)
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(path, "responder_webhook_handler")
 
 
 class LocalStack:
     """DynamoDB Local + moto SQS + the webhook handler, behind a threaded HTTP server on 127.0.0.1."""
 
     def __init__(self, port: int = 8787, data_dir: Path | None = None, synth: bool | None = None,
-                 log_level: str = "WARNING", dynamodb_port: int | None = None) -> None:
+                 log_level: str = "WARNING", dynamodb_port: int | None = None, outbox: Path | None = None,
+                 echo: Any = None, meter: Any = None) -> None:
         self.port = port
+        self.meter = meter
+        self.outbox = outbox
+        self.echo = echo
+        self.triage: LocalTriage | None = None
         self.data_dir = data_dir
         self.synth = synth
         self.log_level = log_level
         self.dynamodb = DynamoDBLocal(port=dynamodb_port, data_dir=data_dir)
         self.server: ThreadingHTTPServer | None = None
         self._mock: Any = None
+        self._speedups: Any = None
+        self._environ: dict[str, str] | None = None
         self._handler: Any = None
         self.table_name = ""
         self.queue_urls: dict[str, str] = {}
@@ -126,6 +132,7 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
+        self._environ = dict(os.environ)  # restored by stop(): the stack sets credentials and resource names
         template = load_template(synth=self.synth)
         for key, value in LOCAL_CREDENTIALS.items():
             os.environ[key] = value
@@ -133,23 +140,53 @@ class LocalStack:
             self.secrets[key] = os.environ.setdefault(key, value)
         self.dynamodb.start()
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = self.dynamodb.endpoint
-        names = self._create_tables(template)
+        refs = self._create_tables(template)
+        arns = {name: f"arn:aws:dynamodb:{LOCAL_REGION}:{LOCAL_ACCOUNT}:table/{name}" for name in refs}
 
         from moto import mock_aws
 
-        # moto serves SQS in-process; DynamoDB calls pass through to DynamoDB Local.
-        self._mock = mock_aws(config={"core": {"passthrough": {"services": ["dynamodb"]}}})
+        # moto serves SQS, SNS and Step Functions in-process (executing the real ASL, Lambda tasks dispatched to
+        # the handlers in this process); DynamoDB calls pass through to DynamoDB Local.
+        self._mock = mock_aws(config={"core": {"passthrough": {"services": ["dynamodb"]}},
+                                      "stepfunctions": {"execute_state_machine": True},
+                                      "lambda": {"use_docker": False}})
         self._mock.start()
-        names.update(self._create_queues(template))
-        env = webhook_environment(template, names)
-        env["POWERTOOLS_LOG_LEVEL"] = self.log_level
-        os.environ.update(env)
-        self.table_name = env["TABLE_NAME"]
+        from responder_cli.moto_speedups import MotoSpeedups
+
+        self._speedups = MotoSpeedups()
+        self._speedups.install()
+        queue_urls = self._create_queues(template)
+        refs.update(queue_urls)
+        arns.update(self._queue_arns)
+        self.triage = LocalTriage(template, refs, arns, outbox_path=self.outbox, echo=self.echo,
+                                  context_factory=lambda name: LambdaContext(function_name=name),
+                                  triage_queue_url=self._triage_queue_url(queue_urls), meter=self.meter)
+        self.triage.create_topics()
+        environments = self.triage.function_environments()
+        for env in environments.values():
+            os.environ.update({k: v for k, v in env.items() if k != "POWERTOOLS_SERVICE_NAME"})
+        os.environ["POWERTOOLS_LOG_LEVEL"] = self.log_level
+        self.table_name = os.environ["TABLE_NAME"]
+        modules = self.triage.install_handlers()
+        self.triage.create_state_machine()
+
+        from responder.routing import load_rules
+
+        self.triage.subscribe(load_rules(os.environ.get("ROUTING_RULES")).teams())
+        import boto3
 
         from responder.storage import DynamoMentionStore
+        from responder_cli.local_triage import InterpreterRunner
 
-        self._store = DynamoMentionStore(self.table_name, client=self.dynamodb.client())
-        self._handler = load_handler().handler
+        dispatcher = modules["responder-dispatcher"]
+        dispatcher.configure(InterpreterRunner(self.triage.state_machine_arn,
+                                               boto3.client("stepfunctions", region_name=LOCAL_REGION)),
+                             boto3.client("sqs", region_name=LOCAL_REGION))
+        local_client = self.dynamodb.client()
+        local_client._responder_unmetered = True  # /local endpoints read the table; not part of the product
+        self._store = DynamoMentionStore(self.table_name, client=local_client)
+        self._handler = modules["responder-webhook"].handler
+        self.triage.start_loops(dispatcher.handler)
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._request_handler())
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
@@ -173,6 +210,7 @@ class LocalStack:
 
         sqs = boto3.client("sqs", region_name="us-east-1")
         urls: dict[str, str] = {}
+        self._queue_arns: dict[str, str] = {}
         for spec in queues(template):
             attributes = dict(spec.attributes)
             if spec.dead_letter_logical_id:
@@ -181,8 +219,20 @@ class LocalStack:
                 attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": dlq_arn,
                                                           "maxReceiveCount": spec.max_receive_count or 5})
             urls[spec.logical_id] = sqs.create_queue(QueueName=spec.logical_id, Attributes=attributes)["QueueUrl"]
+            self._queue_arns[spec.logical_id] = sqs.get_queue_attributes(
+                QueueUrl=urls[spec.logical_id], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.queue_urls = urls
         return urls
+
+    @staticmethod
+    def _triage_queue_url(urls: dict[str, str]) -> str:
+        """The queue that has a dead-letter queue: the triage queue the webhook feeds."""
+        from responder_cli.template import TemplateError
+
+        candidates = [url for logical_id, url in urls.items() if "DeadLetter" not in logical_id]
+        if len(candidates) != 1:
+            raise TemplateError(f"expected one triage queue, found {sorted(urls)}")
+        return candidates[0]
 
     def serve_forever(self) -> None:
         """Serve until stop() or SIGINT/SIGTERM."""
@@ -199,14 +249,24 @@ class LocalStack:
         signal.signal(signal.SIGTERM, _stop)
 
     def stop(self) -> None:
-        """Stop serving, stop moto, stop DynamoDB Local (no Java process is left behind)."""
+        """Stop serving, stop the triage loops, stop moto, stop DynamoDB Local (no Java process left behind)."""
         if self.server is not None:
             self.server.server_close()
             self.server = None
+        if self.triage is not None:
+            self.triage.stop()
+            self.triage = None
+        if self._speedups is not None:
+            self._speedups.uninstall()
+            self._speedups = None
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
         self.dynamodb.stop()
+        if self._environ is not None:
+            os.environ.clear()
+            os.environ.update(self._environ)
+            self._environ = None
 
     # -- local endpoints -------------------------------------------------------------------------------
 
@@ -230,6 +290,8 @@ class LocalStack:
             return 200, self.mentions()
         if path == "/local/threads":
             return 200, self.threads()
+        if path == "/local/notifications":
+            return 200, self.triage.notifications() if self.triage else []
         return None
 
     def _request_handler(self) -> type[BaseHTTPRequestHandler]:
@@ -252,9 +314,22 @@ class LocalStack:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def _dispatch(self) -> None:
+            def _read_body(self) -> bytes:
+                if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+                    chunks = []
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass  # trailers, if any, end with an empty line
+                            return b"".join(chunks)
+                        chunks.append(self.rfile.read(size))
+                        self.rfile.readline()  # the CRLF after each chunk
                 length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else b""
+                return self.rfile.read(length) if length else b""
+
+            def _dispatch(self) -> None:
+                body = self._read_body()
                 path = urlsplit(self.path).path
                 if path.startswith("/local/"):
                     local = stack._local_route(path) if self.command == "GET" else None
@@ -266,7 +341,11 @@ class LocalStack:
                     return
                 event = http_api_event(self.command, self.path, dict(self.headers.items()), body,
                                        self.client_address[0])
+                started = time.perf_counter()
                 result = stack._handler(event, LambdaContext())
+                if stack.meter is not None:
+                    stack.meter.http_request()
+                    stack.meter.lambda_call("webhook", (time.perf_counter() - started) * 1000)
                 payload = result.get("body", "")
                 data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
                 headers = result.get("headers") or {}
@@ -281,9 +360,13 @@ class LocalStack:
         return Handler
 
 
-def run(port: int, data_dir: Path | None, synth: bool | None, log_level: str) -> int:
+def run(port: int, data_dir: Path | None, synth: bool | None, log_level: str, outbox: Path | None = None,
+        quiet: bool = False) -> int:
     """Start the local stack, print how to use it, serve until interrupted, then stop cleanly."""
-    stack = LocalStack(port=port, data_dir=data_dir, synth=synth, log_level=log_level)
+    if outbox is not None:
+        outbox.parent.mkdir(parents=True, exist_ok=True)
+    stack = LocalStack(port=port, data_dir=data_dir, synth=synth, log_level=log_level, outbox=outbox,
+                       echo=None if quiet else (lambda line: print(line, flush=True)))
     stack.install_signal_handlers()
     try:
         stack.start()
@@ -293,6 +376,8 @@ def run(port: int, data_dir: Path | None, synth: bool | None, log_level: str) ->
         print(f"  X webhook:      {base}/webhooks/x", flush=True)
         print(f"  Meta webhook:   {base}/webhooks/meta", flush=True)
         print(f"  Mentions:       {base}/local/mentions   Threads: {base}/local/threads", flush=True)
+        print(f"  Notifications:  {base}/local/notifications"
+              + (f" (also appended to {outbox})" if outbox else ""), flush=True)
         print(f"  DynamoDB Local: {stack.dynamodb.endpoint} ({storage}), table {stack.table_name}", flush=True)
         for key, value in stack.secrets.items():
             origin = "default" if DEFAULT_SECRETS[key] == value else "from the environment"

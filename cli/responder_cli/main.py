@@ -12,11 +12,15 @@ def _local(args: argparse.Namespace) -> int:
 
     data_dir = None if args.in_memory else args.data_dir
     synth = True if args.synth else None
-    return run(port=args.port, data_dir=data_dir, synth=synth, log_level=args.log_level)
+    outbox = Path(args.outbox) if args.outbox else None
+    return run(port=args.port, data_dir=data_dir, synth=synth, log_level=args.log_level, outbox=outbox,
+               quiet=args.quiet)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: one sub-command per job."""
+    from responder_cli import classify_cmd, demo, replay
+
     parser = argparse.ArgumentParser(prog="responder", description="Serverless social-media mention responder.")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -28,7 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--synth", action="store_true", help="re-synthesize the CDK template even if it is current")
     local.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                        help="handler log level (default WARNING)")
+    local.add_argument("--outbox", default=".local/outbox.jsonl",
+                       help="append every notification to this JSON-lines file ('' for none)")
+    local.add_argument("--quiet", action="store_true", help="do not print notifications as they are published")
     local.set_defaults(func=_local)
+
+    replay.add_parser(commands)
+    demo.add_parser(commands)
+    classify_cmd.add_parser(commands)
     return parser
 
 
@@ -43,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         from responder_cli.dynamodb_local import DynamoDBLocalError
         from responder_cli.template import TemplateError
 
-        if isinstance(exc, (DynamoDBLocalError, TemplateError, OSError)):
+        if isinstance(exc, (DynamoDBLocalError, TemplateError, OSError, ValueError)):
             print(f"responder: {exc}", file=sys.stderr)
             return 1
         raise

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.constants import STACK_NAME, WEBHOOK_SERVICE_NAME
+from infra.constants import STACK_NAME
 from responder_cli.paths import CDK_OUT, REPO_ROOT
 
 TEMPLATE_FILE = CDK_OUT / f"{STACK_NAME}.template.json"
@@ -113,21 +113,69 @@ def queues(template: dict[str, Any]) -> list[QueueSpec]:
     return sorted(specs, key=lambda q: q.dead_letter_logical_id is not None)
 
 
-def webhook_environment(template: dict[str, Any], names: dict[str, str]) -> dict[str, str]:
-    """The webhook function's environment with references to stack resources replaced by local names.
+# --- intrinsic functions, resolved against local names ------------------------------------------------
 
-    `names` maps logical ids to local values (table name, queue URL). References to anything else (the
-    Secrets Manager secret) are left out: the local stack reads credentials from RESPONDER_* variables.
-    """
-    for resource in _resources(template, "AWS::Lambda::Function").values():
+LOCAL_ACCOUNT = "123456789012"  # moto's default account
+LOCAL_REGION = "us-east-1"
+_PSEUDO = {"AWS::Partition": "aws", "AWS::Region": LOCAL_REGION, "AWS::AccountId": LOCAL_ACCOUNT,
+           "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": STACK_NAME}
+
+
+def resolve(value: Any, refs: dict[str, str], arns: dict[str, str]) -> Any:
+    """Resolve Ref, Fn::GetAtt (Arn) and Fn::Join in `value`; `refs` and `arns` map logical ids to local values."""
+    if isinstance(value, list):
+        return [resolve(v, refs, arns) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        (fn, arg), = value.items()
+        if fn == "Ref":
+            if arg in _PSEUDO:
+                return _PSEUDO[arg]
+            if arg not in refs:
+                raise TemplateError(f"no local value for Ref {arg}")
+            return refs[arg]
+        if fn == "Fn::GetAtt":
+            logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+            if attribute != "Arn" or logical_id not in arns:
+                raise TemplateError(f"no local value for Fn::GetAtt {logical_id}.{attribute}")
+            return arns[logical_id]
+        if fn == "Fn::Join":
+            separator, parts = arg
+            return separator.join(str(resolve(p, refs, arns)) for p in parts)
+    return {k: resolve(v, refs, arns) for k, v in value.items()}
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A Lambda function of the stack: its service name (which names its code folder) and environment."""
+
+    logical_id: str
+    service: str
+    environment: dict[str, Any]
+
+
+def functions(template: dict[str, Any]) -> list[FunctionSpec]:
+    """Every Responder function (those with a POWERTOOLS_SERVICE_NAME), with its raw environment."""
+    specs = []
+    for logical_id, resource in _resources(template, "AWS::Lambda::Function").items():
         variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
-        if variables.get("POWERTOOLS_SERVICE_NAME") != WEBHOOK_SERVICE_NAME:
-            continue
-        env = {}
-        for key, value in variables.items():
-            if isinstance(value, str):
-                env[key] = value
-            elif isinstance(value, dict) and value.get("Ref") in names:
-                env[key] = names[value["Ref"]]
-        return env
-    raise TemplateError(f"no function with POWERTOOLS_SERVICE_NAME={WEBHOOK_SERVICE_NAME} in the template")
+        service = variables.get("POWERTOOLS_SERVICE_NAME")
+        if isinstance(service, str) and service.startswith("responder-"):
+            specs.append(FunctionSpec(logical_id, service, variables))
+    return specs
+
+
+def state_machines(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Logical id → properties of every Step Functions state machine."""
+    return {lid: r["Properties"] for lid, r in _resources(template, "AWS::StepFunctions::StateMachine").items()}
+
+
+def topics(template: dict[str, Any]) -> list[str]:
+    """Logical ids of the SNS topics."""
+    return list(_resources(template, "AWS::SNS::Topic"))
+
+
+def subscriptions(template: dict[str, Any]) -> list[dict[str, Any]]:
+    """SNS subscriptions declared in the template (from CDK context), with their filter policies."""
+    return [r["Properties"] for r in _resources(template, "AWS::SNS::Subscription").values()]

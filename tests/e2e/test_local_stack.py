@@ -114,7 +114,8 @@ def test_signed_deliveries_are_stored_once_with_ids_text_and_threads(local_stack
     assert by_id["3200000000000000003"]["thread_id"] == root["thread_id"] == "3200000000000000001"
     wa = next(m for m in listed if m["channel"] == "whatsapp")
     assert wa["kind"] == "message" and wa["text"].endswith("Order 88231.")
-    assert {m["status"] for m in listed} == {"queued"}
+    # Handed to triage: queued, or already further along
+    assert {m["status"] for m in listed} <= {"queued", "triaging", "notified", "archived"}
     threads = requests.get(f"{base}/local/threads", timeout=10).json()
     x_thread = next(t for t in threads if t["thread_id"] == "3200000000000000001")
     assert x_thread["mention_count"] == 2
@@ -130,6 +131,46 @@ def test_refusals_store_nothing(local_stack):
     assert post_x(base, fixture_bytes("x/xaa_like_create.json")).status_code == 200
     assert post_meta(base, fixture_bytes("meta/messenger_echo_and_receipts.json")).status_code == 200
     assert len(mentions(base)) == before
+
+
+def test_signed_deliveries_come_out_as_notifications_for_the_right_teams(local_stack):
+    base = local_stack["base"]
+    # Given mentions for different teams, delivered over HTTP as signed X Activity API events
+    from responder_cli.traffic import TrafficGenerator
+
+    generator = TrafficGenerator(seed=99)
+    author = {"id": "5000000777", "username": "robin_e2e", "name": "Robin", "followers": 300, "verified": False}
+    texts = {
+        "billing": "you charged my card twice for order #77812, I want my money back",
+        "orders": "my parcel for order #66120 hasn't arrived after two weeks, where is it?",
+        "escalations": "the charger I bought from you caught fire and burned my desk",
+    }
+    ids = {}
+    for team, text in texts.items():
+        delivery = generator.xaa_mention(text, "en", author, generator.start)
+        assert post_x(base, delivery.encoded()).status_code == 200
+        ids[delivery.mention_id] = team
+    # When triage has run
+    deadline = time.monotonic() + 60
+    notes = []
+    while time.monotonic() < deadline:
+        notes = [n for n in requests.get(f"{base}/local/notifications", timeout=10).json()
+                 if n["topic"] == "agent-notifications" and n["message"]["mention"]["mention_id"] in ids
+                 and n["delivered_to"]]
+        if len(notes) == len(ids):
+            break
+        time.sleep(0.3)
+    # Then each came out once, to the expected team only, with a sentiment and a draft that fits X
+    assert sorted(n["message"]["mention"]["mention_id"] for n in notes) == sorted(ids)
+    for note in notes:
+        team = ids[note["message"]["mention"]["mention_id"]]
+        assert note["attributes"]["team"] == team and note["delivered_to"] == [team]
+        assert note["message"]["classification"]["sentiment"] == "negative"
+        draft = note["message"]["draft"]["text"]
+        assert draft.startswith("@robin_e2e") and len(draft) <= 280
+        assert isinstance(note["published_at"], float)
+    crisis = next(n for n in notes if ids[n["message"]["mention"]["mention_id"]] == "escalations")
+    assert crisis["attributes"]["priority"] == "p1"
 
 
 def test_sigterm_stops_everything_and_leaves_no_java_process(local_stack):

@@ -18,6 +18,9 @@ def test_stack_publishes_every_output_key(template_dict):
         c.OUTPUT_QUEUE_URL,
         c.OUTPUT_DLQ_URL,
         c.OUTPUT_SECRET_ARN,
+        c.OUTPUT_STATE_MACHINE_ARN,
+        c.OUTPUT_AGENT_TOPIC_ARN,
+        c.OUTPUT_ESCALATION_TOPIC_ARN,
     }
     assert set(outputs) == {
         "ApiUrl",
@@ -27,6 +30,9 @@ def test_stack_publishes_every_output_key(template_dict):
         "QueueUrl",
         "DeadLetterQueueUrl",
         "SecretArn",
+        "StateMachineArn",
+        "AgentTopicArn",
+        "EscalationTopicArn",
     }
 
 

@@ -148,9 +148,10 @@ def test_code_assets_are_plain_zips_without_docker_or_bytecode(synthesized):
     staged = [assembly_dir / source["path"] for source in sources if source["packaging"] == "zip"]
     # When the asset manifest and the staged folders are inspected
     bytecode = [p for d in staged for p in d.rglob("*") if p.name == "__pycache__" or p.suffix == ".pyc"]
-    # Then nothing is a container image, the webhook code and both layers are zipped folders,
+    # Then nothing is a container image, every function's code and both layers are zipped folders,
     # and no host bytecode ships
     assert manifest.get("dockerImages", {}) == {}
-    assert len(staged) == 3
+    functions = {"webhook", "dispatcher", "classify", "draft", "route"}
+    assert len(staged) == len(functions) + 2  # one folder per function, plus the domain and dependency layers
     assert all(d.is_dir() for d in staged)
     assert bytecode == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -25,13 +25,19 @@ def test_cold_import_loads_nothing_the_webhook_does_not_use():
     assert done.stdout.strip() == "[]"
 
 
-def test_missing_configuration_answers_500_and_is_logged(monkeypatch, capsys):
+def test_missing_configuration_answers_500_and_is_logged(monkeypatch):
     monkeypatch.delenv("TABLE_NAME", raising=False)
     monkeypatch.delenv("QUEUE_URL", raising=False)
     module = load_handler(HANDLER)
-    answer = module.handler({"rawPath": "/webhooks/x", "requestContext": {"http": {"method": "GET"}}},
-                            LambdaContext())
+    records: list[logging.LogRecord] = []
+    capture = logging.Handler()
+    capture.emit = records.append  # type: ignore[method-assign]
+    module.logger.addHandler(capture)
+    try:
+        answer = module.handler({"rawPath": "/webhooks/x", "requestContext": {"http": {"method": "GET"}}},
+                                LambdaContext())
+    finally:
+        module.logger.removeHandler(capture)
     assert answer["statusCode"] == 500
-    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    assert any(entry["message"] == "webhook failed" and "TABLE_NAME" in entry.get("exception", "")
-               for entry in logged)
+    failed = [r for r in records if r.getMessage() == "webhook failed"]
+    assert failed and failed[0].exc_info and "TABLE_NAME" in str(failed[0].exc_info[1])

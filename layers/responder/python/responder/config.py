@@ -46,6 +46,45 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class TriageSettings:
+    """What the triage functions need: the table, and optional overrides of the shipped rules and voice."""
+
+    table_name: str
+    routing_rules: str | None = None  # JSON overriding the shipped routing_rules.json (from CDK context)
+    brand_voice: str | None = None  # JSON overriding the shipped brand_voice.json (from CDK context)
+    lease_seconds: int = 300
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TriageSettings:
+        """Read TABLE_NAME, ROUTING_RULES, BRAND_VOICE and TRIAGE_LEASE_SECONDS."""
+        env = os.environ if env is None else env
+        if not env.get("TABLE_NAME"):
+            raise ConfigError("missing environment variable: TABLE_NAME")
+        try:
+            lease = int(env.get("TRIAGE_LEASE_SECONDS", "300"))
+        except ValueError as exc:
+            raise ConfigError("TRIAGE_LEASE_SECONDS must be a whole number of seconds") from exc
+        return cls(table_name=env["TABLE_NAME"], routing_rules=env.get("ROUTING_RULES") or None,
+                   brand_voice=env.get("BRAND_VOICE") or None, lease_seconds=lease)
+
+
+@dataclass(frozen=True)
+class DispatcherSettings:
+    """What the dispatcher needs: the state machine to run and the queue it consumes."""
+
+    state_machine_arn: str
+    queue_url: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DispatcherSettings:
+        env = os.environ if env is None else env
+        missing = [name for name in ("STATE_MACHINE_ARN", "QUEUE_URL") if not env.get(name)]
+        if missing:
+            raise ConfigError(f"missing environment variables: {', '.join(missing)}")
+        return cls(state_machine_arn=env["STATE_MACHINE_ARN"], queue_url=env["QUEUE_URL"])
+
+
+@dataclass(frozen=True)
 class PlatformCredentials:
     """The secrets the platforms issued: X consumer secret, Meta app secret and verify token."""
 

@@ -1,0 +1,22 @@
+"""Classify step of the triage workflow: claim the mention, classify it (language, sentiment, intent, topic,
+priority, team). Raised errors reach Step Functions as the exception's class name, which the workflow retries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from responder.config import TriageSettings
+from responder.observability import logger
+from responder.triage import classify_step
+from responder.triage_runtime import runtime
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Step Functions task entry point."""
+    rt = runtime(TriageSettings.from_env)
+    result = classify_step(event, rt.store, rt.rules, lease_seconds=rt.settings.lease_seconds)
+    c = result.get("classification") or {}
+    logger.info("classified", key=event.get("key"), skip=result["skip"], intent=c.get("intent"),
+                topic=c.get("topic"), priority=c.get("priority"), team=c.get("team"))
+    return result

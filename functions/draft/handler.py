@@ -1,0 +1,20 @@
+"""Draft step of the triage workflow: a reply draft in the brand's voice, with the thread's context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from responder.config import TriageSettings
+from responder.observability import logger
+from responder.triage import draft_step
+from responder.triage_runtime import runtime
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Step Functions task entry point."""
+    rt = runtime(TriageSettings.from_env)
+    result = draft_step(event, rt.store, rt.voice)
+    logger.info("drafted", mention_id=event["mention"]["mention_id"], template=result["draft"].get("template"),
+                length=result["draft"].get("length"))
+    return result

@@ -1,0 +1,20 @@
+"""Route step of the triage workflow: team, priority and SLA due time from the routing rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from responder.config import TriageSettings
+from responder.observability import logger
+from responder.triage import route_step
+from responder.triage_runtime import runtime
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Step Functions task entry point."""
+    rt = runtime(TriageSettings.from_env)
+    result = route_step(event, rt.rules)
+    logger.info("routed", mention_id=event["mention"]["mention_id"], team=result.get("team"),
+                priority=result.get("priority"), sla_due=result.get("sla_due"))
+    return result

@@ -1,0 +1,256 @@
+"""The triage workflow: an EXPRESS state machine fed from the triage queue by a dispatcher function.
+
+Classify (λ) → noise? → Archive (DynamoDB UpdateItem)
+                      → Draft (λ) → Route (λ) → Compose → Publish (SNS, with message attributes)
+                        → p1? → Escalate (SNS) → Record thread, Record mention (DynamoDB UpdateItem)
+Every task retries transient errors with backoff; any failure goes to MarkFailed (status `triage_failed`),
+alerts the escalation topic on the first attempt, and fails the execution so SQS redelivers the message
+(to the dead-letter queue after the redrive policy's receive count).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from infra import constants as c
+from infra.constructs.function import ResponderFunction
+from infra.nag import acknowledge
+
+J = sfn.JsonPath
+S = tasks.DynamoAttributeValue.from_string
+
+# Errors worth retrying: Lambda's own transient failures and the domain's "storage unavailable".
+LAMBDA_TRANSIENT_ERRORS = [
+    "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException", "StorageUnavailable", "States.Timeout",
+]
+
+
+def _retry_lambda(task: sfn.TaskStateBase) -> sfn.TaskStateBase:
+    return task.add_retry(errors=LAMBDA_TRANSIENT_ERRORS, interval=Duration.seconds(1), max_attempts=3,
+                          backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
+
+
+def _retry_service(task: sfn.TaskStateBase) -> sfn.TaskStateBase:
+    # SNS and DynamoDB throttling surface under several names; a short bounded retry covers them all.
+    return task.add_retry(errors=["States.TaskFailed"], interval=Duration.seconds(1), max_attempts=2,
+                          backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
+
+
+class TriageWorkflow(Construct):
+    """The state machine, its three task functions, and the dispatcher consuming the triage queue."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, table: dynamodb.ITable, queue: sqs.IQueue,
+                 agent_topic: sns.ITopic, escalation_topic: sns.ITopic, layers: Sequence[lambda_.ILayerVersion],
+                 routing_rules: dict[str, Any] | None = None, brand_voice: dict[str, Any] | None = None,
+                 max_concurrency: int = c.DEFAULT_TRIAGE_MAX_CONCURRENCY) -> None:
+        super().__init__(scope, construct_id)
+
+        env = {
+            c.ENV_TABLE_NAME: table.table_name,
+            c.ENV_POWERTOOLS_LOG_LEVEL: c.DEFAULT_LOG_LEVEL,
+        }
+        if routing_rules:
+            env[c.ENV_ROUTING_RULES] = json.dumps(routing_rules, separators=(",", ":"))
+        if brand_voice:
+            env[c.ENV_BRAND_VOICE] = json.dumps(brand_voice, separators=(",", ":"))
+
+        def step_function(construct_id: str, code_dir: Any, service: str, description: str) -> ResponderFunction:
+            return ResponderFunction(self, construct_id, code_dir=code_dir, description=description, layers=layers,
+                                     environment={**env, c.ENV_POWERTOOLS_SERVICE_NAME: service})
+
+        classify = step_function(c.CLASSIFY_FUNCTION_ID, c.CLASSIFY_CODE_DIR, c.CLASSIFY_SERVICE_NAME,
+                                 "Responder triage: claim and classify a mention")
+        draft = step_function(c.DRAFT_FUNCTION_ID, c.DRAFT_CODE_DIR, c.DRAFT_SERVICE_NAME,
+                              "Responder triage: draft a reply with the thread's context")
+        route = step_function(c.ROUTE_FUNCTION_ID, c.ROUTE_CODE_DIR, c.ROUTE_SERVICE_NAME,
+                              "Responder triage: team, priority and SLA from the routing rules")
+        # Classify claims the mention (a conditional UpdateItem); Draft reads the thread. Nothing else.
+        # (Explicit statements: `table.grant` would add the indexes, which neither step touches.)
+        classify.role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:UpdateItem"],
+                                                                  resources=[table.table_arn]))
+        draft.role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:GetItem"],
+                                                               resources=[table.table_arn]))
+        self.functions = {"classify": classify.function, "draft": draft.function, "route": route.function}
+
+        self.state_machine = self._state_machine(table, agent_topic, escalation_topic, classify.function,
+                                                 draft.function, route.function)
+        acknowledge(self.state_machine.role, "AwsSolutions-IAM5[Resource::*]",
+                    "Step Functions' log delivery (logs:CreateLogDelivery and related) and X-Ray actions "
+                    "support no resource-level permissions; CDK scopes every other statement to its resource.")
+        for fn in (classify.function, draft.function, route.function):
+            logical_id = Stack.of(self).get_logical_id(fn.node.default_child)
+            acknowledge(self.state_machine.role, f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>:*]",
+                        "Invoking any version or alias of this one triage function: CDK's LambdaInvoke grant "
+                        "covers the function's qualified ARNs, nothing beyond it.")
+
+        dispatcher = ResponderFunction(
+            self, c.DISPATCHER_FUNCTION_ID, code_dir=c.DISPATCHER_CODE_DIR,
+            description="Responder triage dispatcher: one Express execution per queued mention",
+            layers=layers, timeout=Duration.seconds(c.TRIAGE_FUNCTION_TIMEOUT_SECONDS),
+            environment={c.ENV_STATE_MACHINE_ARN: self.state_machine.state_machine_arn,
+                         c.ENV_QUEUE_URL: queue.queue_url,
+                         c.ENV_POWERTOOLS_SERVICE_NAME: c.DISPATCHER_SERVICE_NAME,
+                         c.ENV_POWERTOOLS_LOG_LEVEL: c.DEFAULT_LOG_LEVEL})
+        self.state_machine.grant(dispatcher.role, "states:StartSyncExecution")
+        dispatcher.function.add_event_source(sources.SqsEventSource(
+            queue, batch_size=10, max_batching_window=Duration.seconds(1), report_batch_item_failures=True,
+            # Bounds triage concurrency during a surge: the queue absorbs the rest.
+            max_concurrency=max_concurrency))
+        self.dispatcher = dispatcher.function
+
+    def _state_machine(self, table: dynamodb.ITable, agent_topic: sns.ITopic, escalation_topic: sns.ITopic,
+                       classify_fn: lambda_.IFunction, draft_fn: lambda_.IFunction,
+                       route_fn: lambda_.IFunction) -> sfn.StateMachine:
+        mention_key = {"pk": S(J.string_at("$.classified.keys.mention.pk")),
+                       "sk": S(J.string_at("$.classified.keys.mention.sk"))}
+        input_key = {"pk": S(J.format("MENTION#{}#{}", J.string_at("$.key.channel"), J.string_at("$.key.mention_id"))),
+                     "sk": S("MENTION")}
+        thread_key = {"pk": S(J.string_at("$.classified.keys.thread.pk")),
+                      "sk": S(J.string_at("$.classified.keys.thread.sk"))}
+        classification = "$.classified.classification"
+
+        # --- failure path ----------------------------------------------------------------------------
+        mark_failed = tasks.DynamoUpdateItem(
+            self, "MarkFailed", table=table, key=input_key,
+            update_expression="SET #s = :failed, triage_error = :error, triage_failed_at = :at",
+            expression_attribute_names={"#s": "status"},
+            expression_attribute_values={":failed": S("triage_failed"), ":error": S(J.string_at("$.error.Error")),
+                                         ":at": S(J.string_at("$$.State.EnteredTime"))},
+            result_path=J.DISCARD)
+        _retry_service(mark_failed)
+        alert = tasks.SnsPublish(
+            self, "AlertTriageFailed", topic=escalation_topic, subject="Responder: triage failed",
+            message=sfn.TaskInput.from_object({"alert": "triage_failed", "key": J.object_at("$.key"),
+                                               "error": J.object_at("$.error"), "attempt": J.number_at("$.attempt")}),
+            result_path=J.DISCARD)
+        _retry_service(alert)
+        failed = sfn.Fail(self, "TriageFailed", error="TriageFailed", cause="see the mention's triage_error")
+        mark_failed.next(sfn.Choice(self, "FirstFailure?")
+                         .when(sfn.Condition.number_equals("$.attempt", 1), alert.next(failed))
+                         .otherwise(failed))
+
+        def guarded(task: sfn.TaskStateBase, lambda_task: bool = False) -> sfn.TaskStateBase:
+            (_retry_lambda if lambda_task else _retry_service)(task)
+            return task.add_catch(mark_failed, errors=["States.ALL"], result_path="$.error")
+
+        # --- main path ----------------------------------------------------------------------------------
+        classify = guarded(tasks.LambdaInvoke(
+            self, "Classify", lambda_function=classify_fn, payload_response_only=True, retry_on_service_exceptions=False,
+            payload=sfn.TaskInput.from_object({"key": J.object_at("$.key"), "claim": J.string_at("$.claim")}),
+            result_path="$.classified", task_timeout=sfn.Timeout.duration(Duration.seconds(30))), lambda_task=True)
+        step_input = sfn.TaskInput.from_object({"mention": J.object_at("$.classified.mention"),
+                                                "classification": J.object_at(classification)})
+        draft = guarded(tasks.LambdaInvoke(
+            self, "Draft", lambda_function=draft_fn, payload_response_only=True, retry_on_service_exceptions=False,
+            payload=step_input,
+            result_path="$.drafted", task_timeout=sfn.Timeout.duration(Duration.seconds(30))), lambda_task=True)
+        route = guarded(tasks.LambdaInvoke(
+            self, "Route", lambda_function=route_fn, payload_response_only=True, retry_on_service_exceptions=False,
+            payload=step_input,
+            result_path="$.route", task_timeout=sfn.Timeout.duration(Duration.seconds(30))), lambda_task=True)
+        compose = sfn.Pass(self, "Compose", result_path="$.notification", parameters={
+            "mention": J.object_at("$.classified.mention"),
+            "classification": J.object_at(classification),
+            "route": {"team": J.string_at("$.route.team"), "priority": J.string_at("$.route.priority"),
+                      "sla_due": J.string_at("$.route.sla_due"), "reasons": J.list_at("$.route.reasons")},
+            "draft": {"text": J.string_at("$.drafted.draft.text"), "language": J.string_at("$.drafted.draft.language")},
+            "thread": J.object_at("$.drafted.thread"),
+            "actions": J.object_at("$.drafted.actions"),
+        })
+        attributes = {
+            "team": J.string_at("$.route.team"), "priority": J.string_at("$.route.priority"),
+            "platform": J.string_at("$.classified.mention.platform"),
+            "channel": J.string_at("$.classified.mention.channel"),
+            "intent": J.string_at(f"{classification}.intent"), "language": J.string_at(f"{classification}.language"),
+        }
+        message_attributes = {name: tasks.MessageAttribute(value=value, data_type=tasks.MessageAttributeDataType.STRING)
+                              for name, value in attributes.items()}
+        message = sfn.TaskInput.from_text(J.json_to_string(J.object_at("$.notification")))
+        publish = guarded(tasks.SnsPublish(self, "NotifyAgents", topic=agent_topic, message=message,
+                                           message_attributes=message_attributes, result_path=J.DISCARD))
+        escalate = guarded(tasks.SnsPublish(
+            self, "Escalate", topic=escalation_topic, message=message, message_attributes=message_attributes,
+            subject=J.format("Responder p1: {} {} for {}", J.string_at("$.classified.mention.channel"),
+                             J.string_at("$.classified.mention.kind"), J.string_at("$.route.team")),
+            result_path=J.DISCARD))
+        record_mention = guarded(tasks.DynamoUpdateItem(
+            self, "RecordMention", table=table, key=mention_key,
+            update_expression=("SET #s = :notified, triaged_at = :at, intent = :intent, sentiment = :sentiment, "
+                               "topic = :topic, #lang = :language, priority = :priority, team = :team, "
+                               "sla_due = :due, draft_text = :draft, classification_json = :c "
+                               "REMOVE triage_claimed_until"),
+            expression_attribute_names={"#s": "status", "#lang": "language"},
+            expression_attribute_values={
+                ":notified": S("notified"), ":at": S(J.string_at("$$.State.EnteredTime")),
+                ":intent": S(J.string_at(f"{classification}.intent")),
+                ":sentiment": S(J.string_at(f"{classification}.sentiment")),
+                ":topic": S(J.string_at(f"{classification}.topic")),
+                ":language": S(J.string_at(f"{classification}.language")),
+                ":priority": S(J.string_at("$.route.priority")), ":team": S(J.string_at("$.route.team")),
+                ":due": S(J.string_at("$.route.sla_due")), ":draft": S(J.string_at("$.drafted.draft.text")),
+                ":c": S(J.json_to_string(J.object_at(classification))),
+            },
+            result_path=J.DISCARD))
+        record_thread = guarded(tasks.DynamoUpdateItem(
+            self, "RecordThread", table=table, key=thread_key,
+            update_expression=("SET last_draft_text = :draft, last_draft_mention_id = :mid, last_team = :team, "
+                               "last_priority = :priority, last_triaged_at = :at"),
+            expression_attribute_values={
+                ":draft": S(J.string_at("$.drafted.draft.text")),
+                ":mid": S(J.string_at("$.classified.mention.mention_id")),
+                ":team": S(J.string_at("$.route.team")), ":priority": S(J.string_at("$.route.priority")),
+                ":at": S(J.string_at("$$.State.EnteredTime")),
+            },
+            result_path=J.DISCARD))
+        archive = guarded(tasks.DynamoUpdateItem(
+            self, "Archive", table=table, key=mention_key,
+            update_expression=("SET #s = :archived, archive_reason = :reason, triaged_at = :at, intent = :intent, "
+                               "sentiment = :sentiment, topic = :topic, #lang = :language "
+                               "REMOVE triage_claimed_until"),
+            expression_attribute_names={"#s": "status", "#lang": "language"},
+            expression_attribute_values={
+                ":archived": S("archived"), ":reason": S(J.string_at(f"{classification}.noise_reason")),
+                ":at": S(J.string_at("$$.State.EnteredTime")),
+                ":intent": S(J.string_at(f"{classification}.intent")),
+                ":sentiment": S(J.string_at(f"{classification}.sentiment")),
+                ":topic": S(J.string_at(f"{classification}.topic")),
+                ":language": S(J.string_at(f"{classification}.language")),
+            },
+            result_path=J.DISCARD))
+
+        # The mention's status is written last: once it says `notified`, everything else is done.
+        record = record_thread.next(record_mention).next(sfn.Succeed(self, "Notified"))
+        after_publish = sfn.Choice(self, "Priority1?").when(
+            sfn.Condition.string_equals("$.route.priority", "p1"), escalate.next(record_thread)).otherwise(record)
+        notify = draft.next(route).next(compose).next(publish).next(after_publish)
+        definition = classify.next(
+            sfn.Choice(self, "AlreadyTriaged?")
+            .when(sfn.Condition.boolean_equals("$.classified.skip", True), sfn.Succeed(self, "Skipped"))
+            .otherwise(sfn.Choice(self, "Noise?")
+                       .when(sfn.Condition.boolean_equals(f"{classification}.noise", True),
+                             archive.next(sfn.Succeed(self, "Archived")))
+                       .otherwise(notify)))
+
+        log_group = logs.LogGroup(self, "StateMachineLogs", retention=logs.RetentionDays.ONE_MONTH,
+                                  removal_policy=RemovalPolicy.DESTROY)
+        return sfn.StateMachine(
+            self, c.STATE_MACHINE_ID, state_machine_type=sfn.StateMachineType.EXPRESS,
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            timeout=Duration.minutes(5), tracing_enabled=True,
+            # Every state transition is logged, but not the data: mention text (DMs included) stays out of logs.
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False))

@@ -1,0 +1,108 @@
+"""The triage workflow's Lambda steps: Classify, Draft and Route. Publishing to SNS and recording the outcome
+are Step Functions' direct integrations (see infra/constructs/triage_workflow.py), not code here.
+
+State passed between steps (all JSON):
+- input (from the dispatcher): `{"key": {"channel", "mention_id", "thread_id"}, "attempt": n, "claim": ...}`
+- Classify adds `mention` (the stored mention, public fields), `classification`, `keys` (DynamoDB keys) and
+  `skip` (true when the mention is already triaged or claimed by a live execution).
+- Draft adds `draft`, `thread` and `actions`; Route adds `route`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from responder.storage import DynamoMentionStore, mention_key, thread_key
+
+# Fields of stored items that are bookkeeping, not part of the mention agents see.
+_PRIVATE_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk", "type", "triage_claim", "triage_claimed_until")
+_GRAPH = "https://graph.facebook.com/v21.0"
+
+
+def public(item: dict[str, Any] | None) -> dict[str, Any]:
+    """A stored item without its keys and bookkeeping attributes."""
+    return {k: v for k, v in (item or {}).items() if k not in _PRIVATE_FIELDS}
+
+
+def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
+                  now: datetime | None = None, lease_seconds: int = 300) -> dict[str, Any]:
+    """Claim the mention, then classify it. `skip` is true when another execution owns it or it is done."""
+    from responder.classify import classify
+
+    key = event["key"]
+    now = now or datetime.now(timezone.utc)
+    claim = str(event.get("claim") or f"{key['channel']}:{key['mention_id']}:{now.timestamp()}")
+    mention = store.claim_for_triage(key["channel"], key["mention_id"], claim, now, lease_seconds)
+    if mention is None:
+        return {"skip": True}
+    result = classify(mention.get("text", ""), lang=mention.get("lang"), author=mention.get("author"),
+                      channel=mention.get("channel"), rules=rules).to_dict()
+    if result.get("noise") and not mention.get("text") and mention.get("kind") == "mention":
+        # Instagram mention webhooks carry ids only: an empty text is not noise, it is not fetched yet.
+        result.update(noise=False, noise_reason=None)
+    return {
+        "skip": False,
+        "mention": public(mention),
+        "classification": result,
+        "keys": {"mention": mention_key(mention["channel"], mention["mention_id"]),
+                 "thread": thread_key(mention["channel"], mention["thread_id"])},
+    }
+
+
+def draft_step(event: dict[str, Any], store: DynamoMentionStore, voice: Any) -> dict[str, Any]:
+    """Draft a reply with the thread's context, and describe how an agent acts on it."""
+    from responder.drafting import draft_reply
+
+    mention = event["mention"]
+    thread = public(store.get_thread(mention["channel"], mention["thread_id"]))
+    draft = draft_reply(mention, event["classification"], thread, voice)
+    return {"draft": _as_dict(draft), "thread": thread, "actions": actions_for(mention)}
+
+
+def route_step(event: dict[str, Any], rules: Any) -> dict[str, Any]:
+    """Team, priority and SLA due time from the routing rules."""
+    from responder.routing import route
+
+    mention = event["mention"]
+    return _as_dict(route(event["classification"], mention.get("created_at"), rules))
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    from dataclasses import asdict
+
+    return asdict(value)
+
+
+def actions_for(mention: dict[str, Any]) -> dict[str, Any]:
+    """How an agent answers this mention: the platform API call to reply, and where to see it."""
+    channel, kind, mid = mention["channel"], mention["kind"], mention["mention_id"]
+    author = (mention.get("author") or {}).get("id")
+    account = mention.get("account_id")
+    if channel == "x" and kind == "dm":
+        reply = {"method": "POST", "url": f"https://api.x.com/2/dm_conversations/with/{author}/messages",
+                 "body": {"text": "<draft>"}}
+        return {"reply": reply, "open": f"https://x.com/messages/{mention.get('thread_id')}"}
+    if channel == "x":
+        reply = {"method": "POST", "url": "https://api.x.com/2/tweets",
+                 "body": {"text": "<draft>", "reply": {"in_reply_to_tweet_id": mid}}}
+        return {"reply": reply, "open": f"https://x.com/i/web/status/{mid}"}
+    if channel == "facebook":  # a comment or a visitor's post: the reply goes under it
+        return {"reply": {"method": "POST", "url": f"{_GRAPH}/{mid}/comments", "body": {"message": "<draft>"}},
+                "open": f"https://www.facebook.com/{mid}"}
+    if channel == "instagram" and kind == "comment":
+        return {"reply": {"method": "POST", "url": f"{_GRAPH}/{mid}/replies", "body": {"message": "<draft>"}}}
+    if channel in ("messenger", "instagram"):
+        # Inside Meta's 24-hour window a RESPONSE is allowed; later only with the HUMAN_AGENT tag (7 days).
+        return {"reply": {"method": "POST", "url": f"{_GRAPH}/{account}/messages",
+                          "body": {"recipient": {"id": author}, "messaging_type": "RESPONSE",
+                                   "message": {"text": "<draft>"}}}}
+    if channel == "whatsapp":
+        return {"reply": {"method": "POST", "url": f"{_GRAPH}/{account}/messages",
+                          "body": {"messaging_product": "whatsapp", "to": author, "context": {"message_id": mid},
+                                   "type": "text", "text": {"body": "<draft>"}}}}
+    return {}

@@ -1,0 +1,40 @@
+"""What the triage functions build once per container: settings, the store, the routing rules, the voice."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from responder.config import TriageSettings
+
+
+@dataclass(frozen=True)
+class TriageRuntime:
+    settings: TriageSettings
+    store: Any
+    rules: Any
+    voice: Any
+
+
+_cached: TriageRuntime | None = None
+
+
+def runtime(read_settings: Callable[[], TriageSettings]) -> TriageRuntime:
+    """The container's runtime, built on first use and reused by every later invocation."""
+    global _cached
+    if _cached is None:
+        from responder.drafting import load_voice
+        from responder.routing import load_rules
+        from responder.storage import DynamoMentionStore
+
+        settings = read_settings()
+        _cached = TriageRuntime(settings=settings, store=DynamoMentionStore(settings.table_name),
+                                rules=load_rules(settings.routing_rules), voice=load_voice(settings.brand_voice))
+    return _cached
+
+
+def reset() -> None:
+    """Forget the cached runtime (tests and the local stack after changing the environment)."""
+    global _cached
+    _cached = None

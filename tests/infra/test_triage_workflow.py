@@ -1,0 +1,128 @@
+"""The triage workflow as synthesized: Express, logged, traced, direct integrations, fed by the dispatcher."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from infra import constants as c
+from infra.app import build_app
+
+
+def definition(template_dict) -> dict:
+    (machine,) = [r for r in template_dict["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    # Every non-string part (a Ref or GetAtt) sits inside a JSON string literal of the definition.
+    def literal(part):
+        if isinstance(part, str):
+            return part
+        return "aws" if part == {"Ref": "AWS::Partition"} else "ARN"
+
+    return json.loads("".join(literal(p) for p in parts))
+
+
+def test_state_machine_is_express_logs_all_without_data_and_is_traced(template):
+    template.has_resource_properties("AWS::StepFunctions::StateMachine", {
+        "StateMachineType": "EXPRESS",
+        "TracingConfiguration": {"Enabled": True},
+        "LoggingConfiguration": {"Level": "ALL", "IncludeExecutionData": False,
+                                 "Destinations": [{"CloudWatchLogsLogGroup": {"LogGroupArn": Match.any_value()}}]},
+    })
+
+
+def test_sns_and_dynamodb_steps_are_direct_service_integrations(template_dict):
+    states = definition(template_dict)["States"]
+    resources = {name: s.get("Resource") for name, s in states.items() if s["Type"] == "Task"}
+    assert resources["NotifyAgents"] == resources["Escalate"] == "arn:aws:states:::sns:publish"
+    for name in ("RecordMention", "RecordThread", "Archive", "MarkFailed"):
+        assert resources[name] == "arn:aws:states:::dynamodb:updateItem", name
+    # Only the three domain steps are Lambda functions
+    assert sorted(n for n, r in resources.items() if r == "ARN") == ["Classify", "Draft", "Route"]
+
+
+def test_agent_notification_carries_the_routing_attributes(template_dict):
+    states = definition(template_dict)["States"]
+    attributes = states["NotifyAgents"]["Parameters"]["MessageAttributes"]
+    assert sorted(attributes) == ["channel", "intent", "language", "platform", "priority", "team"]
+    assert attributes["team"] == {"DataType": "String", "StringValue.$": "$.route.team"}
+    assert states["NotifyAgents"]["Parameters"]["Message.$"] == "States.JsonToString($.notification)"
+
+
+def test_every_task_retries_and_catches_into_the_failure_path(template_dict):
+    states = definition(template_dict)["States"]
+    for name, state in states.items():
+        if state["Type"] != "Task" or name in ("MarkFailed", "AlertTriageFailed"):
+            continue
+        assert state.get("Retry"), f"{name} has no retry"
+        assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "MarkFailed"}], name
+    lambda_retry = states["Classify"]["Retry"][0]
+    assert "StorageUnavailable" in lambda_retry["ErrorEquals"] and lambda_retry["BackoffRate"] == 2
+    assert states["MarkFailed"]["Next"] == "FirstFailure?" and states["TriageFailed"]["Type"] == "Fail"
+
+
+def test_noise_is_archived_and_p1_is_escalated(template_dict):
+    states = definition(template_dict)["States"]
+    assert states["Noise?"]["Choices"][0] == {"Variable": "$.classified.classification.noise", "BooleanEquals": True,
+                                              "Next": "Archive"}
+    assert states["Priority1?"]["Choices"][0]["StringEquals"] == "p1"
+    assert states["Priority1?"]["Choices"][0]["Next"] == "Escalate"
+
+
+def test_dispatcher_consumes_the_triage_queue_with_partial_batch_failures(template):
+    template.has_resource_properties("AWS::Lambda::EventSourceMapping", {
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "BatchSize": 10,
+        "ScalingConfig": {"MaximumConcurrency": c.DEFAULT_TRIAGE_MAX_CONCURRENCY},
+    })
+
+
+def test_dispatcher_may_only_start_sync_executions(template_dict):
+    policies = [r["Properties"]["PolicyDocument"]["Statement"] for lid, r in template_dict["Resources"].items()
+                if r["Type"] == "AWS::IAM::Policy" and "Dispatcher" in lid]
+    actions = {a for statements in policies for s in statements
+               for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert "states:StartSyncExecution" in actions
+    assert not any(a in ("states:*", "states:StartExecution") for a in actions)
+
+
+def test_topics_are_encrypted_and_ssl_only(template):
+    template.resource_count_is("AWS::SNS::Topic", 2)
+    template.all_resources_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+    template.has_resource_properties("AWS::SNS::TopicPolicy", {"PolicyDocument": {"Statement": Match.array_with([
+        Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})])}})
+
+
+def test_subscriptions_from_context_carry_team_filter_policies():
+    # Given subscriptions declared in CDK context
+    app = build_app({c.CONTEXT_AGENT_SUBSCRIPTIONS: [
+        {"team": "billing", "protocol": "email", "endpoint": "billing@example.com"},
+        {"team": "orders", "protocol": "https", "endpoint": "https://hooks.example.com/orders",
+         "filter": {"priority": ["p1", "p2"]}}],
+        c.CONTEXT_ESCALATION_SUBSCRIPTIONS: [{"protocol": "sms", "endpoint": "+15550100"}]}, with_nag=False)
+    template = Template.from_stack(app.node.find_child(c.STACK_NAME))
+    # Then each agent subscription filters on its team (and any extra attribute)
+    template.has_resource_properties("AWS::SNS::Subscription", {
+        "Protocol": "email", "Endpoint": "billing@example.com", "FilterPolicy": {"team": ["billing"]}})
+    template.has_resource_properties("AWS::SNS::Subscription", {
+        "Protocol": "https", "FilterPolicy": {"team": ["orders"], "priority": ["p1", "p2"]}})
+    template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "sms", "FilterPolicy": Match.absent()})
+
+
+@pytest.mark.parametrize("bad", [
+    [{"team": "billing", "protocol": "pigeon", "endpoint": "x"}],
+    [{"protocol": "email", "endpoint": "all@example.com"}],
+    [{"team": "billing", "protocol": "email", "endpoint": "b@example.com", "filter": {"colour": ["red"]}}],
+])
+def test_malformed_subscriptions_are_rejected(bad):
+    with pytest.raises(Exception, match="subscription|filter"):
+        build_app({c.CONTEXT_AGENT_SUBSCRIPTIONS: bad}, with_nag=False)
+
+
+def test_routing_rules_override_reaches_the_task_functions():
+    app = build_app({c.CONTEXT_ROUTING_RULES: {"vip": {"handles": ["bigcustomer"]}}}, with_nag=False)
+    template = Template.from_stack(app.node.find_child(c.STACK_NAME))
+    template.has_resource_properties("AWS::Lambda::Function", {"Environment": {"Variables": Match.object_like({
+        "POWERTOOLS_SERVICE_NAME": c.CLASSIFY_SERVICE_NAME,
+        "ROUTING_RULES": json.dumps({"vip": {"handles": ["bigcustomer"]}}, separators=(",", ":"))})}})
