@@ -14,11 +14,13 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help java-check setup layer local test test-unit test-fast synth deploy bench lock clean
+.PHONY: help java-check setup layer demo local test test-fast synth deploy bench eval models lock clean
 
 help:
-	@echo "make local   run the whole stack on this machine (installs what it needs on first use)"
+	@echo "make demo    run the whole system on this machine with seeded traffic and print a report"
+	@echo "             (installs what it needs on first use)"
 	@echo "make test    run the whole test suite (likewise)"
+	@echo "make local   serve the local stack until Ctrl+C"
 	@echo "make synth   synthesize the CloudFormation template into cdk.out (no AWS account needed)"
 	@echo "make deploy  cdk deploy into the AWS account of your current credentials"
 	@echo "make bench   measure acknowledgement latency and cold import time"
@@ -42,6 +44,9 @@ setup: $(PY_STAMP) $(NODE_STAMP) layer java-check
 layer: $(PY_STAMP)
 	$(PY) -m infra.layer_build
 
+demo: setup
+	$(VENV)/bin/responder demo $(ARGS)
+
 local: setup
 	$(VENV)/bin/responder local $(ARGS)
 
@@ -59,6 +64,15 @@ deploy: setup
 
 bench: setup
 	$(PY) -m bench.ingest_bench $(ARGS)
+
+# Classifier evaluation on the development data (a folder with tweeteval/, bitext/, twcs/).
+DATA ?= ../shared/data
+eval: setup
+	$(PY) -m responder_cli.eval_cmd --data $(DATA) $(ARGS)
+
+# Rebuild the offensive-language model (the sentiment model's command is in responder/data/SOURCES.md).
+models: setup
+	$(PY) -m bench.train_models offensive --tweeteval $(DATA)/tweeteval
 
 # Regenerate the lock after changing pinned versions in pyproject.toml.
 lock:

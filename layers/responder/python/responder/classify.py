@@ -1,10 +1,12 @@
 """Classification v1: language, sentiment, intent, routing topic, noise, abuse and priority of one mention.
 
-Rules and lexicons, no model and no network: deterministic, about a quarter of a millisecond per mention once
-the lexicons are loaded (once per process, on first use). English sentiment is VADER's compound score
-(vaderSentiment, MIT) with thresholds tuned on TweetEval's validation split; es/fr/de/pt/it use the project's
-own lexicon in `data/lexicons.json` with VADER's scale, negation and normalisation. Routing topics come from
-`data/topics.json`; teams from the routing rules (`responder.routing`).
+Rules, lexicons and two small linear models, no network: deterministic, well under a millisecond per mention
+once the data is loaded (once per process, on first use). English (and undetermined) sentiment comes from
+`data/sentiment_model.json` (`responder.sentiment_model`: VADER's scores and word features, offsets tuned on
+half of TweetEval's validation split); without that file, from VADER's compound score with thresholds as in v1.
+es/fr/de/pt/it use the project's own lexicon in `data/lexicons.json` with VADER's scale, negation and
+normalisation. The abusive flag is the abuse lexicon or the offensive-language model (`data/offensive_model.json`,
+English). Routing topics come from `data/topics.json`; teams from the routing rules (`responder.routing`).
 
 Decisions, in order:
 - noise: empty text, emoji or punctuation only (unless it asks something), auto-generated posts, spam;
@@ -34,6 +36,9 @@ from responder.lexicon import (
     words,
 )
 from responder.routing import RoutingRules, load_rules
+from responder.sentiment_model import (
+    decide, offensive_model, offensive_probability, sentiment_logits, sentiment_model, vader_scores,
+)
 
 __all__ = ["Classification", "classify", "INTENTS", "PRIORITIES", "SENTIMENTS", "TOPICS"]
 
@@ -47,6 +52,8 @@ PROBLEM_NUDGE = 0.25
 # The spam score at which a mention is spam; with a crisis term it takes more, so a real safety report is never archived
 SPAM_AT = 2
 SPAM_WITH_CRISIS_AT = 4
+# With the sentiment model, a strong problem signal adds this much to the negative logit each (two at most).
+PROBLEM_LOGIT_NUDGE = 1.0
 
 _QUESTION_MARK_RE = re.compile(r"[?¿？]")
 _SENTENCE_RE = re.compile(r"[.!?¿¡\n;:]+")
@@ -99,12 +106,12 @@ def classify(text: str, lang: str | None = None, author: Mapping[str, Any] | Non
     strong_problems = sum(1 for m in problems if m.value >= 2)
     abuse_langs = SUPPORTED if language == UNDETERMINED else cue_langs  # an insult alone rarely tells its language
     abusive = any(lex.abusive[lg].find(tokens) for lg in abuse_langs) or bool(_MASKED_ABUSE_RE.search(text))
+    if not abusive and language in ("en", UNDETERMINED):
+        model = offensive_model()
+        abusive = model is not None and (offensive_probability(text, model) or 0.0) >= _offensive_threshold(model)
     topic = _topic(tokens, lex)
 
-    score = _sentiment_score(text, tokens, language, lex)
-    if strong_problems:
-        score = max(-1.0, score - PROBLEM_NUDGE * min(strong_problems, 2))
-    sentiment = "positive" if score >= POSITIVE_AT else "negative" if score <= NEGATIVE_AT else "neutral"
+    sentiment, score = _sentiment(text, tokens, language, strong_problems, lex)
 
     asks = _asks(text, tokens, cue_langs, lex)
     noise_reason = _noise_reason(text, tokens, asks, bool(crisis_terms), lex)
@@ -254,6 +261,32 @@ def _topic(tokens: list[str], lex: _Lexicons) -> str:
     return min(totals, key=lambda topic: (-totals[topic], lex.tie_order.index(topic)))
 
 
+def _sentiment(text: str, tokens: list[str], language: str, strong_problems: int,
+               lex: _Lexicons) -> tuple[str, float]:
+    """(label, score in -1..1): the model for English and undetermined text when it is there, else v1's rules."""
+    model = sentiment_model() if language in ("en", UNDETERMINED) and _vader() is not None else None
+    dense = vader_scores(text) if model is not None else None
+    # VADER reads some emoji (😡, 👎) by their neutral names: when it sees nothing, v1's emoji lexicon decides
+    if dense is not None and abs(dense["vader"]) < 0.05 and _lexicon_score(text, [], language, lex):
+        model = None
+    logits = sentiment_logits(text, model, dense) if model is not None else None
+    if model is not None and logits is not None:
+        if strong_problems:  # "charged twice", "never arrived": the model reads many of these as neutral
+            logits[model.labels.index("negative")] += PROBLEM_LOGIT_NUDGE * min(strong_problems, 2)
+        label, score = decide(model, logits)
+        return label, round(score, 4)
+    score = _sentiment_score(text, tokens, language, lex)
+    if strong_problems:
+        score = max(-1.0, score - PROBLEM_NUDGE * min(strong_problems, 2))
+    return ("positive" if score >= POSITIVE_AT else "negative" if score <= NEGATIVE_AT else "neutral"), score
+
+
+def _offensive_threshold(model: Any) -> float:
+    """P(offensive) at which the model's tuned offset flips its decision."""
+    offset = (model.offsets or [0.0, 0.0])[1]
+    return 1.0 / (1.0 + math.exp(offset))
+
+
 def _sentiment_score(text: str, tokens: list[str], language: str, lex: _Lexicons) -> float:
     if language in ("en", UNDETERMINED):
         vader = _vader()
@@ -354,20 +387,16 @@ def _lexicons() -> _Lexicons:
     return _Lexicons(load_lexicons(), topics)
 
 
-@lru_cache(maxsize=1)
 def _vader() -> Any:
-    """VADER's analyser (reads its 7,500-word lexicon once); None when vaderSentiment is not installed."""
-    try:
-        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-    except ImportError:  # the project's own English word list is the fallback
-        return None
-    analyser = SentimentIntensityAnalyzer()
-    overrides = load_lexicons()["sentiment"]["vader_overrides"]
-    analyser.lexicon.update({word: float(value) for word, value in overrides.items() if not word.startswith("_")})
-    return analyser
+    """VADER's analyser with the project's overrides; None when vaderSentiment is not installed."""
+    from responder import sentiment_model
+
+    return sentiment_model.vader()
 
 
 def warm_up() -> None:
     """Load every lexicon now (call at cold start to keep the first mention as fast as the rest)."""
     _lexicons()
     _vader()
+    sentiment_model()
+    offensive_model()

@@ -1,0 +1,304 @@
+"""`responder eval --data DIR`: the classifier measured on public benchmarks, one table row per task.
+
+DIR holds any of `tweeteval/` (sentiment/val, offensive/val), `bitext/bitext_dev.csv` and `twcs/*.csv`
+(the layout of the project's `../shared/data`); a missing one is skipped with a note. The language task always
+runs, on the project's own sentences (`bench/data/language_sentences.tsv`, or `--language-set FILE`).
+
+Each row: task, metric, baseline, ours, and mean latency of `classify` per mention (one core, in process).
+- sentiment: macro-recall on TweetEval sentiment val, whole split and half B (the seeded half that
+  `bench/train_models.py` never tunes on); baseline: VADER with its own ±0.05 thresholds.
+- topic: Bitext accuracy over `category`, whole file and seeded half B; baseline: the most frequent category.
+- intent: per-class precision and recall on labels made by a written procedure (`intent_set`), no data copied:
+  Bitext `complaint` → complaint, `review` → feedback, other intents tagged interrogative (`I`) → question;
+  TWCS inbound tweets that open a thread, labelled by the brand's first reply: an apology (`sorry`,
+  `apologi`) → complaint, thanks for kind words (`glad`, `happy to hear`, `kind words`) → praise.
+  Baseline: always `complaint`.
+- language: accuracy on short sentences (6 languages); baseline: always `en`.
+- offensive: F1 of the offensive class on TweetEval offensive val; baseline: classification v1's abuse lexicon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import random
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO, Any
+
+SEED = 20240517  # the seed of bench/train_models.py: the same half B
+SENTIMENT = {"0": "negative", "1": "neutral", "2": "positive"}
+DEFAULT_LANGUAGE_SET = Path(__file__).resolve().parents[2] / "bench" / "data" / "language_sentences.tsv"
+_APOLOGY = ("sorry", "apologi", "apolog")
+_PRAISE_REPLY = ("glad", "happy to hear", "kind words", "thanks for the love", "love to hear")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register `eval` on the `responder` command's sub-parsers."""
+    parser = subparsers.add_parser("eval", help="measure the classifier on public benchmarks (a table per task)",
+                                   description=__doc__.split("\n")[0])
+    configure(parser)
+    return parser
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The options of `eval`."""
+    parser.add_argument("--data", type=Path, required=True, help="folder with tweeteval/, bitext/, twcs/")
+    parser.add_argument("--language-set", type=Path, default=DEFAULT_LANGUAGE_SET,
+                        help="language<TAB>text lines (default: the project's own sentences)")
+    parser.add_argument("--limit", type=int, default=0, help="at most this many items per task (0: all)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, stdout: IO[str] | None = None) -> int:
+    """Evaluate every task whose data is present; 0 when at least one task ran."""
+    from responder.classify import classify, warm_up
+
+    out = stdout or sys.stdout
+    started = time.perf_counter()
+    warm_up()
+    out.write(f"models and lexicons loaded in {(time.perf_counter() - started) * 1000:.0f} ms\n\n")
+    rows: list[tuple[str, str, str, str, str]] = []
+    notes: list[str] = []
+    details: list[str] = []
+    limit = args.limit or None
+    for task in (_sentiment, _topic, _intent, _language, _offensive):
+        task(args, classify, rows, notes, details, limit)
+    _table(out, ("task", "metric", "baseline", "ours", "ms/mention"), rows)
+    for line in details:
+        out.write(line + "\n")
+    for note in notes:
+        out.write(f"note: {note}\n")
+    return 0 if rows else 1
+
+
+# --- tasks ------------------------------------------------------------------------------------------------------
+
+
+def _timed(classify: Callable, texts: Iterable[str]) -> tuple[list[Any], float]:
+    results, elapsed = [], 0.0
+    for text in texts:
+        t0 = time.perf_counter()
+        results.append(classify(text))
+        elapsed += time.perf_counter() - t0
+    return results, (elapsed * 1000 / max(len(results), 1))
+
+
+def _sentiment(args, classify, rows, notes, details, limit) -> None:
+    pairs = tweeteval_split(args.data / "tweeteval", "sentiment", "val")
+    if pairs is None:
+        notes.append(f"sentiment skipped: no {args.data / 'tweeteval/sentiment/val_text.txt'}")
+        return
+    pairs = [(t, SENTIMENT.get(lab, lab)) for t, lab in pairs][:limit]
+    results, ms = _timed(classify, (t for t, _ in pairs))
+    ours = [r.sentiment for r in results]
+    expected = [e for _, e in pairs]
+    baseline = [_vader_label(t) for t, _ in pairs]
+    rows.append(("sentiment", "macro-recall, TweetEval val", _f(macro_recall(expected, baseline)),
+                 _f(macro_recall(expected, ours)), f"{ms:.3f}"))
+    half_b = set(seeded_half_b(len(pairs)))
+    eb = [e for i, e in enumerate(expected) if i in half_b]
+    rows.append(("sentiment", "macro-recall, val half B (untuned)",
+                 _f(macro_recall(eb, [p for i, p in enumerate(baseline) if i in half_b])),
+                 _f(macro_recall(eb, [p for i, p in enumerate(ours) if i in half_b])), ""))
+
+
+def _topic(args, classify, rows, notes, details, limit) -> None:
+    path = args.data / "bitext" / "bitext_dev.csv"
+    if not path.exists():
+        notes.append(f"topic and Bitext intent skipped: no {path}")
+        return
+    with path.open(encoding="utf-8", newline="") as handle:
+        pairs = [(row["instruction"], row["category"].lower()) for row in csv.DictReader(handle)][:limit]
+    results, ms = _timed(classify, (t for t, _ in pairs))
+    expected = [e for _, e in pairs]
+    ours = [r.topic for r in results]
+    majority = Counter(expected).most_common(1)[0][0]
+    rows.append(("topic", "accuracy, Bitext dev", _f(_accuracy(expected, [majority] * len(expected))),
+                 _f(_accuracy(expected, ours)), f"{ms:.3f}"))
+    half_b = set(seeded_half_b(len(pairs)))
+    eb = [e for i, e in enumerate(expected) if i in half_b]
+    rows.append(("topic", "accuracy, Bitext dev half B", _f(_accuracy(eb, [majority] * len(eb))),
+                 _f(_accuracy(eb, [p for i, p in enumerate(ours) if i in half_b])), ""))
+
+
+def _intent(args, classify, rows, notes, details, limit) -> None:
+    items = intent_set(args.data)
+    if not items:
+        notes.append("intent skipped: neither bitext/bitext_dev.csv nor twcs/*.csv under --data")
+        return
+    items = items[:limit]
+    results, ms = _timed(classify, (t for t, _, _ in items))
+    expected = [e for _, e, _ in items]
+    ours = [r.intent for r in results]
+    rows.append(("intent", f"macro-recall, {len(items)} labelled", _f(macro_recall(expected, ["complaint"] * len(items))),
+                 _f(macro_recall(expected, ours)), f"{ms:.3f}"))
+    sources = Counter((e, s) for _, e, s in items)
+    details.append("intent per class (precision / recall / support; sources: "
+                   + ", ".join(f"{e} from {s}: {n}" for (e, s), n in sorted(sources.items())) + ")")
+    for label in sorted(set(expected)):
+        predicted_as = sum(p == label for p in ours)
+        hits = sum(p == label == e for p, e in zip(ours, expected, strict=True))
+        support = sum(e == label for e in expected)
+        confused = Counter(p for p, e in zip(ours, expected, strict=True) if e == label and p != label).most_common(2)
+        details.append(f"  {label:<10} precision {_f(hits / predicted_as if predicted_as else 0.0)}  "
+                       f"recall {_f(hits / support)}  support {support}  most often instead: {confused}")
+
+
+def _language(args, classify, rows, notes, details, limit) -> None:
+    path = args.language_set
+    if not path or not Path(path).exists():
+        notes.append(f"language skipped: no {path}")
+        return
+    pairs = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            lang, text = line.split("\t", 1)
+            pairs.append((text, lang))
+    results, ms = _timed(classify, (t for t, _ in pairs))
+    expected = [e for _, e in pairs]
+    ours = [r.language for r in results]
+    rows.append(("language", f"accuracy, {len(pairs)} own sentences", _f(_accuracy(expected, ["en"] * len(pairs))),
+                 _f(_accuracy(expected, ours)), f"{ms:.3f}"))
+    misses = [(e, p, t) for (t, e), p in zip(pairs, ours, strict=True) if e != p]
+    if misses:
+        details.append("language misses (expected, got, text): " + "; ".join(f"{e}→{p} {t!r}" for e, p, t in misses))
+
+
+def _offensive(args, classify, rows, notes, details, limit) -> None:
+    pairs = tweeteval_split(args.data / "tweeteval", "offensive", "val")
+    if pairs is None:
+        notes.append(f"offensive skipped: no {args.data / 'tweeteval/offensive/val_text.txt'}")
+        return
+    pairs = pairs[:limit]
+    results, ms = _timed(classify, (t for t, _ in pairs))
+    truth = [lab == "1" for _, lab in pairs]
+    ours = [r.abusive for r in results]
+    baseline = [_lexicon_abusive(t) for t, _ in pairs]
+    rows.append(("offensive", "F1 (offensive), TweetEval val", _f(f1(truth, baseline)), _f(f1(truth, ours)),
+                 f"{ms:.3f}"))
+    rows.append(("offensive", "precision", _f(precision(truth, baseline)), _f(precision(truth, ours)), ""))
+
+
+# --- data and metrics -------------------------------------------------------------------------------------------
+
+
+def tweeteval_split(root: Path, task: str, split: str) -> list[tuple[str, str]] | None:
+    """(text, label) pairs of a TweetEval task split, or None when its files are absent."""
+    texts, labels = root / task / f"{split}_text.txt", root / task / f"{split}_labels.txt"
+    if not texts.exists() or not labels.exists():
+        return None
+    with texts.open(encoding="utf-8") as t, labels.open(encoding="utf-8") as lab:
+        return [(text.rstrip("\n"), label.strip()) for text, label in zip(t, lab, strict=True)]
+
+
+def seeded_half_b(n: int, seed: int = SEED) -> list[int]:
+    """The indices of the report half (B) of an n-item split, as `bench.train_models.halves` cuts it."""
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return order[n // 2:]
+
+
+def intent_set(data: Path) -> list[tuple[str, str, str]]:
+    """(text, intent, source) labelled by the procedure in the module docstring (nothing is stored)."""
+    items: list[tuple[str, str, str]] = []
+    bitext = data / "bitext" / "bitext_dev.csv"
+    if bitext.exists():
+        with bitext.open(encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                intent = row.get("intent", "")
+                if intent == "complaint":
+                    items.append((row["instruction"], "complaint", "bitext"))
+                elif intent == "review":
+                    items.append((row["instruction"], "feedback", "bitext"))
+                elif "I" in row.get("tags", ""):
+                    items.append((row["instruction"], "question", "bitext"))
+    for path in sorted((data / "twcs").glob("*.csv")) if (data / "twcs").is_dir() else ():
+        items.extend(_twcs_items(path))
+    return items
+
+
+def _twcs_items(path: Path) -> list[tuple[str, str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        tweets = list(csv.DictReader(handle))
+    by_id = {row["tweet_id"]: row for row in tweets}
+    items = []
+    for row in tweets:
+        if row.get("inbound") != "True" or row.get("in_response_to_tweet_id"):
+            continue  # only customers' tweets that open a conversation
+        replies = [by_id.get(r.strip()) for r in (row.get("response_tweet_id") or "").split(",") if r.strip()]
+        brand = next((r for r in replies if r and r.get("inbound") == "False"), None)
+        if brand is None:
+            continue
+        reply = brand["text"].lower()
+        if any(word in reply for word in _APOLOGY):
+            items.append((row["text"], "complaint", "twcs"))
+        elif any(phrase in reply for phrase in _PRAISE_REPLY):
+            items.append((row["text"], "praise", "twcs"))
+    return items
+
+
+def _vader_label(text: str) -> str:
+    from responder.sentiment_model import vader_scores
+
+    scores = vader_scores(text)
+    compound = scores["vader"] if scores else 0.0
+    return "positive" if compound >= 0.05 else "negative" if compound <= -0.05 else "neutral"
+
+
+def _lexicon_abusive(text: str) -> bool:
+    from responder.classify import _MASKED_ABUSE_RE, _lexicons
+    from responder.language import SUPPORTED
+    from responder.lexicon import words
+
+    lex, tokens = _lexicons(), words(text)
+    return any(lex.abusive[lg].find(tokens) for lg in SUPPORTED) or bool(_MASKED_ABUSE_RE.search(text))
+
+
+def macro_recall(expected: list[str], predicted: list[str]) -> float:
+    """Mean of per-class recall over the expected classes."""
+    totals = Counter(expected)
+    hits = Counter(e for e, p in zip(expected, predicted, strict=True) if e == p)
+    return statistics.mean(hits[label] / totals[label] for label in totals) if totals else 0.0
+
+
+def precision(truth: list[bool], predicted: list[bool]) -> float:
+    """Precision of the positive class (0 when nothing is flagged)."""
+    flagged = sum(predicted)
+    return sum(t and p for t, p in zip(truth, predicted, strict=True)) / flagged if flagged else 0.0
+
+
+def f1(truth: list[bool], predicted: list[bool]) -> float:
+    """F1 of the positive class."""
+    tp = sum(t and p for t, p in zip(truth, predicted, strict=True))
+    wrong = sum(t != p for t, p in zip(truth, predicted, strict=True))
+    return 2 * tp / (2 * tp + wrong) if tp else 0.0
+
+
+def _accuracy(expected: list[str], predicted: list[str]) -> float:
+    return sum(e == p for e, p in zip(expected, predicted, strict=True)) / len(expected) if expected else 0.0
+
+
+def _f(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def _table(out: IO[str], header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, tuple("-" * w for w in widths), *rows]:
+        out.write("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m responder_cli.eval_cmd`: the sub-command on its own."""
+    parser = argparse.ArgumentParser(prog="responder eval", description=__doc__.split("\n")[0])
+    configure(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""`responder eval`: a table per task from whatever data is present, notes for what is missing."""
+
+from __future__ import annotations
+
+import argparse
+import io
+
+from responder_cli import eval_cmd
+
+
+def _write_tweeteval(root, task, texts, labels):
+    folder = root / "tweeteval" / task
+    folder.mkdir(parents=True)
+    (folder / "val_text.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    (folder / "val_labels.txt").write_text("\n".join(labels) + "\n", encoding="utf-8")
+
+
+def _run(data, language_set=None):
+    out = io.StringIO()
+    args = argparse.Namespace(data=data, language_set=language_set or eval_cmd.DEFAULT_LANGUAGE_SET, limit=0)
+    code = eval_cmd.run(args, stdout=out)
+    return code, out.getvalue()
+
+
+def test_eval_reports_present_tasks_and_skips_missing_ones(tmp_path):
+    # Given only a small TweetEval sentiment split written for this test
+    _write_tweeteval(tmp_path, "sentiment", ["I love this so much!", "this is terrible and sad", "the bus is at ten"],
+                     ["2", "0", "1"])
+    # When evaluated
+    code, text = _run(tmp_path)
+    # Then sentiment and language rows are printed and the missing tasks are noted
+    assert code == 0
+    assert "macro-recall, TweetEval val" in text and "language" in text
+    assert "topic and Bitext intent skipped" in text and "offensive skipped" in text
+
+
+def test_eval_topic_and_intent_from_bitext_and_twcs(tmp_path):
+    # Given a two-row Bitext file and a TWCS thread, written for this test
+    (tmp_path / "bitext").mkdir()
+    (tmp_path / "bitext" / "bitext_dev.csv").write_text(
+        "instruction,intent,category,tags\n"
+        "where is my refund?,track_refund,REFUND,BIL\n"
+        "I want to complain about your service,complaint,FEEDBACK,BL\n", encoding="utf-8")
+    (tmp_path / "twcs").mkdir()
+    (tmp_path / "twcs" / "sample.csv").write_text(
+        "tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
+        "1,11,True,x,@acme my package is lost,2,\n"
+        "2,acme,False,x,@11 so sorry to hear that,,1\n", encoding="utf-8")
+    # When evaluated
+    code, text = _run(tmp_path)
+    # Then topic accuracy and per-class intent lines are printed
+    assert code == 0
+    assert "accuracy, Bitext dev" in text
+    assert "intent per class" in text and "complaint from twcs: 1" in text and "question from bitext: 1" in text
+
+
+def test_intent_set_labels_by_the_documented_procedure(tmp_path):
+    (tmp_path / "twcs").mkdir()
+    (tmp_path / "twcs" / "s.csv").write_text(
+        "tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
+        "1,11,True,x,@acme you folks rock,2,\n"
+        "2,acme,False,x,@11 glad you liked it,,1\n"
+        "3,12,True,x,@acme hello,4,\n"
+        "4,acme,False,x,@12 hi there,,3\n", encoding="utf-8")
+    assert eval_cmd.intent_set(tmp_path) == [("@acme you folks rock", "praise", "twcs")]
+
+
+def test_seeded_half_matches_the_training_script():
+    from bench import train_models
+
+    items = list(range(40))
+    assert sorted(eval_cmd.seeded_half_b(40)) == sorted(train_models.halves(items)[1])
