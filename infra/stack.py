@@ -42,10 +42,12 @@ class ResponderStack(Stack):
             self, c.NOTIFICATIONS_ID,
             agent_subscriptions=self._list_context(c.CONTEXT_AGENT_SUBSCRIPTIONS),
             escalation_subscriptions=self._list_context(c.CONTEXT_ESCALATION_SUBSCRIPTIONS),
+            incident_subscriptions=self._list_context(c.CONTEXT_INCIDENT_SUBSCRIPTIONS),
         )
         triage = TriageWorkflow(
             self, c.TRIAGE_ID, table=storage.table, queue=ingest.queue, agent_topic=notifications.agent_topic,
-            escalation_topic=notifications.escalation_topic, layers=layers.all,
+            escalation_topic=notifications.escalation_topic, incident_topic=notifications.incident_topic,
+            layers=layers.all,
             routing_rules=self._dict_context(c.CONTEXT_ROUTING_RULES),
             brand_voice=self._dict_context(c.CONTEXT_BRAND_VOICE),
             max_concurrency=self._positive_int(c.CONTEXT_TRIAGE_MAX_CONCURRENCY, c.DEFAULT_TRIAGE_MAX_CONCURRENCY),
@@ -70,6 +72,7 @@ class ResponderStack(Stack):
             c.OUTPUT_STATE_MACHINE_ARN: (triage.state_machine.state_machine_arn, "Triage workflow (Express)"),
             c.OUTPUT_AGENT_TOPIC_ARN: (notifications.agent_topic.topic_arn, "Agent notifications (filter on team)"),
             c.OUTPUT_ESCALATION_TOPIC_ARN: (notifications.escalation_topic.topic_arn, "p1 and failure alerts"),
+            c.OUTPUT_INCIDENT_TOPIC_ARN: (notifications.incident_topic.topic_arn, "Surge incident alerts"),
         }
         for key, (value, description) in outputs.items():
             CfnOutput(self, key, value=value, description=description)

@@ -167,6 +167,9 @@ class LocalStack:
             os.environ.update({k: v for k, v in env.items() if k != "POWERTOOLS_SERVICE_NAME"})
         os.environ["POWERTOOLS_LOG_LEVEL"] = self.log_level
         self.table_name = os.environ["TABLE_NAME"]
+        from responder import triage_runtime
+
+        triage_runtime.reset()  # a runtime cached by an earlier stack in this process points at its resources
         modules = self.triage.install_handlers()
         self.triage.create_state_machine()
 
@@ -282,6 +285,28 @@ class LocalStack:
         items.sort(key=lambda i: i.get("last_activity_at", ""), reverse=True)
         return [{k: i[k] for k in THREAD_FIELDS if k in i} for i in items]
 
+    def incidents(self) -> list[dict[str, Any]]:
+        """Incidents, newest first, each with all its members and the alerts sent."""
+        from responder.incident_store import IncidentStore
+
+        members_of = IncidentStore(self._store).members
+        listed = []
+        for item in sorted(self._store.list_items("incident"), key=lambda i: i.get("opened_at", ""), reverse=True):
+            members = members_of(item["incident_id"])
+            listed.append({
+                "incident_id": item["incident_id"], "status": item.get("incident_status"),
+                "size": len(members), "mention_ids": [m["mention_id"] for m in members],
+                "members": [{"channel": m["channel"], "mention_id": m["mention_id"]} for m in members],
+                "opened_at": item.get("opened_at"), "first_seen_at": item.get("first_seen_at"),
+                "last_seen_at": item.get("last_seen_at"), "account_id": item.get("account_id"),
+                "scope": item.get("scope"), "top_terms": list((item.get("signature") or {}).keys()),
+                "sentiment_mix": {k.removeprefix("sentiment_"): v for k, v in item.items()
+                                  if k.startswith("sentiment_")},
+                "sample_mention_ids": item.get("sample_mention_ids", []),
+                "alerts": [json.loads(a) for a in item.get("alerts", [])],
+            })
+        return listed
+
     def _local_route(self, path: str) -> tuple[int, Any] | None:
         if path == "/local/health":
             return 200, {"status": "ok", "dynamodb": self.dynamodb.endpoint, "table": self.table_name,
@@ -290,6 +315,8 @@ class LocalStack:
             return 200, self.mentions()
         if path == "/local/threads":
             return 200, self.threads()
+        if path == "/local/incidents":
+            return 200, self.incidents()
         if path == "/local/notifications":
             return 200, self.triage.notifications() if self.triage else []
         return None

@@ -43,10 +43,12 @@ def filter_policy(spec: Mapping[str, Any]) -> dict[str, sns.SubscriptionFilter]:
 
 
 class Notifications(Construct):
-    """The agent-notification topic (one subscription per team or filter) and the escalation topic."""
+    """The agent-notification topic (one subscription per team or filter), the escalation topic (p1 and
+    failures) and the incident topic (one alert per surge, then digests)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, agent_subscriptions: Sequence[Mapping[str, Any]] = (),
-                 escalation_subscriptions: Sequence[Mapping[str, Any]] = ()) -> None:
+                 escalation_subscriptions: Sequence[Mapping[str, Any]] = (),
+                 incident_subscriptions: Sequence[Mapping[str, Any]] = ()) -> None:
         super().__init__(scope, construct_id)
         # The AWS-managed SNS key: encrypted at rest for free; publishers are IAM roles of this account.
         key = kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns")
@@ -54,12 +56,16 @@ class Notifications(Construct):
                                      master_key=key, enforce_ssl=True)
         self.escalation_topic = sns.Topic(self, c.ESCALATION_TOPIC_ID, display_name="Responder escalations",
                                           master_key=key, enforce_ssl=True)
+        self.incident_topic = sns.Topic(self, c.INCIDENT_TOPIC_ID, display_name="Responder incidents",
+                                        master_key=key, enforce_ssl=True)
         self.subscriptions: list[sns.Subscription] = []
         for index, spec in enumerate(agent_subscriptions):
             self.subscriptions.append(self._subscribe(self.agent_topic, f"Agent{index}", spec, filtered=True))
         for index, spec in enumerate(escalation_subscriptions):
             self.subscriptions.append(self._subscribe(self.escalation_topic, f"Escalation{index}", spec,
                                                       filtered=False))
+        for index, spec in enumerate(incident_subscriptions):
+            self.subscriptions.append(self._subscribe(self.incident_topic, f"Incident{index}", spec, filtered=False))
 
     def _subscribe(self, topic: sns.ITopic, construct_id: str, spec: Mapping[str, Any],
                    filtered: bool) -> sns.Subscription:

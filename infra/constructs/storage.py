@@ -41,3 +41,11 @@ class Storage(Construct):
             # The inbox views read whole items from the index; projecting ALL saves a second read per item.
             projection_type=dynamodb.ProjectionType.ALL,
         )
+        self.table.add_global_secondary_index(
+            index_name=c.GSI2_NAME,
+            partition_key=dynamodb.Attribute(name=c.GSI2_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=c.GSI2_SORT_KEY, type=dynamodb.AttributeType.STRING),
+            # Surge clustering reads an account's recent mentions: only what it needs, to keep index writes small.
+            projection_type=dynamodb.ProjectionType.INCLUDE,
+            non_key_attributes=["mention_id", "channel", "text", "sentiment"],
+        )

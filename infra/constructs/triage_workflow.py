@@ -1,8 +1,9 @@
 """The triage workflow: an EXPRESS state machine fed from the triage queue by a dispatcher function.
 
-Classify (λ) → noise? → Archive (DynamoDB UpdateItem)
-                      → Draft (λ) → Route (λ) → Compose → Publish (SNS, with message attributes)
-                        → p1? → Escalate (SNS) → Record thread, Record mention (DynamoDB UpdateItem)
+Classify (λ: classify, count, join or open an incident) → noise? → Archive (DynamoDB UpdateItem)
+  → incident member not paged? → Draft (λ) → Record member (DynamoDB UpdateItem) → alert due? → Alert (SNS)
+  → Draft (λ) → Route (λ) → Compose → Publish (SNS, with message attributes)
+    → p1? → Escalate (SNS) → Record thread, Record mention (DynamoDB UpdateItem) → alert due? → Alert (SNS)
 Every task retries transient errors with backoff; any failure goes to MarkFailed (status `triage_failed`),
 alerts the escalation topic on the first attempt, and fails the execution so SQS redelivers the message
 (to the dead-letter queue after the redrive policy's receive count).
@@ -55,7 +56,8 @@ class TriageWorkflow(Construct):
     """The state machine, its three task functions, and the dispatcher consuming the triage queue."""
 
     def __init__(self, scope: Construct, construct_id: str, *, table: dynamodb.ITable, queue: sqs.IQueue,
-                 agent_topic: sns.ITopic, escalation_topic: sns.ITopic, layers: Sequence[lambda_.ILayerVersion],
+                 agent_topic: sns.ITopic, escalation_topic: sns.ITopic, incident_topic: sns.ITopic,
+                 layers: Sequence[lambda_.ILayerVersion],
                  routing_rules: dict[str, Any] | None = None, brand_voice: dict[str, Any] | None = None,
                  max_concurrency: int = c.DEFAULT_TRIAGE_MAX_CONCURRENCY) -> None:
         super().__init__(scope, construct_id)
@@ -69,26 +71,31 @@ class TriageWorkflow(Construct):
         if brand_voice:
             env[c.ENV_BRAND_VOICE] = json.dumps(brand_voice, separators=(",", ":"))
 
-        def step_function(construct_id: str, code_dir: Any, service: str, description: str) -> ResponderFunction:
+        def step_function(construct_id: str, code_dir: Any, service: str, description: str,
+                          timeout: int = c.WEBHOOK_TIMEOUT_SECONDS) -> ResponderFunction:
             return ResponderFunction(self, construct_id, code_dir=code_dir, description=description, layers=layers,
-                                     environment={**env, c.ENV_POWERTOOLS_SERVICE_NAME: service})
+                                     environment={**env, c.ENV_POWERTOOLS_SERVICE_NAME: service},
+                                     timeout=Duration.seconds(timeout))
 
         classify = step_function(c.CLASSIFY_FUNCTION_ID, c.CLASSIFY_CODE_DIR, c.CLASSIFY_SERVICE_NAME,
-                                 "Responder triage: claim and classify a mention")
+                                 "Responder triage: claim, classify and correlate a mention with surges",
+                                 timeout=c.CLASSIFY_TIMEOUT_SECONDS)
         draft = step_function(c.DRAFT_FUNCTION_ID, c.DRAFT_CODE_DIR, c.DRAFT_SERVICE_NAME,
                               "Responder triage: draft a reply with the thread's context")
         route = step_function(c.ROUTE_FUNCTION_ID, c.ROUTE_CODE_DIR, c.ROUTE_SERVICE_NAME,
                               "Responder triage: team, priority and SLA from the routing rules")
-        # Classify claims the mention (a conditional UpdateItem); Draft reads the thread. Nothing else.
-        # (Explicit statements: `table.grant` would add the indexes, which neither step touches.)
-        classify.role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:UpdateItem"],
-                                                                  resources=[table.table_arn]))
+        # Classify claims the mention, counts it, and reads and writes incidents (recent mentions through gsi2);
+        # Draft reads the thread. Nothing else.
+        classify.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
+                     "dynamodb:ConditionCheckItem"],
+            resources=[table.table_arn, f"{table.table_arn}/index/{c.GSI2_NAME}"]))
         draft.role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:GetItem"],
                                                                resources=[table.table_arn]))
         self.functions = {"classify": classify.function, "draft": draft.function, "route": route.function}
 
-        self.state_machine = self._state_machine(table, agent_topic, escalation_topic, classify.function,
-                                                 draft.function, route.function)
+        self.state_machine = self._state_machine(table, agent_topic, escalation_topic, incident_topic,
+                                                 classify.function, draft.function, route.function)
         acknowledge(self.state_machine.role, "AwsSolutions-IAM5[Resource::*]",
                     "Step Functions' log delivery (logs:CreateLogDelivery and related) and X-Ray actions "
                     "support no resource-level permissions; CDK scopes every other statement to its resource.")
@@ -114,7 +121,7 @@ class TriageWorkflow(Construct):
         self.dispatcher = dispatcher.function
 
     def _state_machine(self, table: dynamodb.ITable, agent_topic: sns.ITopic, escalation_topic: sns.ITopic,
-                       classify_fn: lambda_.IFunction, draft_fn: lambda_.IFunction,
+                       incident_topic: sns.ITopic, classify_fn: lambda_.IFunction, draft_fn: lambda_.IFunction,
                        route_fn: lambda_.IFunction) -> sfn.StateMachine:
         mention_key = {"pk": S(J.string_at("$.classified.keys.mention.pk")),
                        "sk": S(J.string_at("$.classified.keys.mention.sk"))}
@@ -234,7 +241,55 @@ class TriageWorkflow(Construct):
             result_path=J.DISCARD))
 
         # The mention's status is written last: once it says `notified`, everything else is done.
-        record = record_thread.next(record_mention).next(sfn.Succeed(self, "Notified"))
+        # --- incidents: members that are not paged one by one, and incident alerts ----------------------
+        incident = "$.classified.incident"
+        publish_incident = guarded(tasks.SnsPublish(
+            self, "AlertIncident", topic=incident_topic,
+            message=sfn.TaskInput.from_text(J.json_to_string(J.object_at(f"{incident}.alert"))),
+            subject=J.format("Responder incident {}", J.string_at(f"{incident}.alert.alert")),
+            message_attributes={
+                "alert": tasks.MessageAttribute(value=J.string_at(f"{incident}.alert.alert"),
+                                                data_type=tasks.MessageAttributeDataType.STRING),
+                "priority": tasks.MessageAttribute(value="p1", data_type=tasks.MessageAttributeDataType.STRING)},
+            result_path=J.DISCARD))
+        record_alert = guarded(tasks.DynamoUpdateItem(
+            self, "RecordIncidentAlert", table=table,
+            key={"pk": S(J.string_at(f"{incident}.alert_key.pk")), "sk": S(J.string_at(f"{incident}.alert_key.sk"))},
+            update_expression="SET alerts = list_append(if_not_exists(alerts, :none), :alert)",
+            expression_attribute_values={
+                ":none": tasks.DynamoAttributeValue.from_list([]),
+                ":alert": tasks.DynamoAttributeValue.from_list([S(J.json_to_string(J.object_at(f"{incident}.alert_record")))]),
+            },
+            result_path=J.DISCARD))
+        done = sfn.Succeed(self, "Done")
+        alert_due = sfn.Choice(self, "IncidentAlert?").when(
+            sfn.Condition.and_(sfn.Condition.is_present(f"{incident}.alert"),
+                               sfn.Condition.is_not_null(f"{incident}.alert")),
+            publish_incident.next(record_alert).next(done)).otherwise(done)
+        draft_member = guarded(tasks.LambdaInvoke(
+            self, "DraftMember", lambda_function=draft_fn, payload_response_only=True,
+            retry_on_service_exceptions=False, payload=step_input, result_path="$.drafted",
+            task_timeout=sfn.Timeout.duration(Duration.seconds(30))), lambda_task=True)
+        record_member = guarded(tasks.DynamoUpdateItem(
+            self, "RecordIncidentMember", table=table, key=mention_key,
+            update_expression=("SET #s = :member, incident_id = :incident, triaged_at = :at, intent = :intent, "
+                               "sentiment = :sentiment, topic = :topic, #lang = :language, draft_text = :draft, "
+                               "classification_json = :c REMOVE triage_claimed_until"),
+            expression_attribute_names={"#s": "status", "#lang": "language"},
+            expression_attribute_values={
+                ":member": S("incident"), ":incident": S(J.string_at(f"{incident}.incident_id")),
+                ":at": S(J.string_at("$$.State.EnteredTime")),
+                ":intent": S(J.string_at(f"{classification}.intent")),
+                ":sentiment": S(J.string_at(f"{classification}.sentiment")),
+                ":topic": S(J.string_at(f"{classification}.topic")),
+                ":language": S(J.string_at(f"{classification}.language")),
+                ":draft": S(J.string_at("$.drafted.draft.text")),
+                ":c": S(J.json_to_string(J.object_at(classification))),
+            },
+            result_path=J.DISCARD))
+        member_path = draft_member.next(record_member).next(alert_due)
+
+        record = record_thread.next(record_mention).next(alert_due)
         after_publish = sfn.Choice(self, "Priority1?").when(
             sfn.Condition.string_equals("$.route.priority", "p1"), escalate.next(record_thread)).otherwise(record)
         notify = draft.next(route).next(compose).next(publish).next(after_publish)
@@ -244,6 +299,11 @@ class TriageWorkflow(Construct):
             .otherwise(sfn.Choice(self, "Noise?")
                        .when(sfn.Condition.boolean_equals(f"{classification}.noise", True),
                              archive.next(sfn.Succeed(self, "Archived")))
+                       # Incident members are drafted and recorded, not paged one by one (crises, VIPs and
+                       # high-reach authors still are: `page` is true for them).
+                       .when(sfn.Condition.and_(sfn.Condition.boolean_equals(f"{incident}.member", True),
+                                                sfn.Condition.boolean_equals(f"{incident}.page", False)),
+                             member_path)
                        .otherwise(notify)))
 
         log_group = logs.LogGroup(self, "StateMachineLogs", retention=logs.RetentionDays.ONE_MONTH,

@@ -21,6 +21,7 @@ def test_stack_publishes_every_output_key(template_dict):
         c.OUTPUT_STATE_MACHINE_ARN,
         c.OUTPUT_AGENT_TOPIC_ARN,
         c.OUTPUT_ESCALATION_TOPIC_ARN,
+        c.OUTPUT_INCIDENT_TOPIC_ARN,
     }
     assert set(outputs) == {
         "ApiUrl",
@@ -33,6 +34,7 @@ def test_stack_publishes_every_output_key(template_dict):
         "StateMachineArn",
         "AgentTopicArn",
         "EscalationTopicArn",
+        "IncidentTopicArn",
     }
 
 

@@ -25,6 +25,8 @@ def test_table_has_single_table_key_schema_and_gsi1(template):
                     {"AttributeName": "sk", "AttributeType": "S"},
                     {"AttributeName": "gsi1pk", "AttributeType": "S"},
                     {"AttributeName": "gsi1sk", "AttributeType": "S"},
+                    {"AttributeName": "gsi2pk", "AttributeType": "S"},
+                    {"AttributeName": "gsi2sk", "AttributeType": "S"},
                 ]
             ),
             "GlobalSecondaryIndexes": [
@@ -35,7 +37,17 @@ def test_table_has_single_table_key_schema_and_gsi1(template):
                         {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
                     ],
                     "Projection": {"ProjectionType": "ALL"},
-                }
+                },
+                {
+                    # the brand's recent mentions, for surge clustering: only what clustering reads
+                    "IndexName": "gsi2",
+                    "KeySchema": [
+                        {"AttributeName": "gsi2pk", "KeyType": "HASH"},
+                        {"AttributeName": "gsi2sk", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "INCLUDE",
+                                   "NonKeyAttributes": ["mention_id", "channel", "text", "sentiment"]},
+                },
             ],
         },
     )

@@ -36,10 +36,12 @@ def test_sns_and_dynamodb_steps_are_direct_service_integrations(template_dict):
     states = definition(template_dict)["States"]
     resources = {name: s.get("Resource") for name, s in states.items() if s["Type"] == "Task"}
     assert resources["NotifyAgents"] == resources["Escalate"] == "arn:aws:states:::sns:publish"
-    for name in ("RecordMention", "RecordThread", "Archive", "MarkFailed"):
+    assert resources["AlertIncident"] == "arn:aws:states:::sns:publish"
+    for name in ("RecordMention", "RecordThread", "Archive", "MarkFailed", "RecordIncidentMember",
+                 "RecordIncidentAlert"):
         assert resources[name] == "arn:aws:states:::dynamodb:updateItem", name
-    # Only the three domain steps are Lambda functions
-    assert sorted(n for n, r in resources.items() if r == "ARN") == ["Classify", "Draft", "Route"]
+    # Only the domain steps are Lambda functions (Draft runs for paged mentions and for incident members)
+    assert sorted(n for n, r in resources.items() if r == "ARN") == ["Classify", "Draft", "DraftMember", "Route"]
 
 
 def test_agent_notification_carries_the_routing_attributes(template_dict):
@@ -88,7 +90,7 @@ def test_dispatcher_may_only_start_sync_executions(template_dict):
 
 
 def test_topics_are_encrypted_and_ssl_only(template):
-    template.resource_count_is("AWS::SNS::Topic", 2)
+    template.resource_count_is("AWS::SNS::Topic", 3)
     template.all_resources_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
     template.has_resource_properties("AWS::SNS::TopicPolicy", {"PolicyDocument": {"Statement": Match.array_with([
         Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})])}})

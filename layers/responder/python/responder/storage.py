@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from responder.incidents import BRAND_KEY
 from responder.model import Mention, ThreadLink
 
 STATUS_RECEIVED = "received"  # stored, not yet handed to triage
@@ -144,6 +145,9 @@ class DynamoMentionStore:
         mention_item = {
             **mkey, **record, "type": "mention", "status": STATUS_RECEIVED, "received_at": _iso(received_at),
             "gsi1pk": tkey["pk"], "gsi1sk": f"{mention.created_at}#{mention.mention_id}",
+            # The account's recent mentions, for surge clustering (see incident_store.py).
+            "gsi2pk": f"ACCOUNT#{BRAND_KEY}",
+            "gsi2sk": f"{_iso(received_at)[:19]}Z#{mention.channel}#{mention.mention_id}",
         }
         raw = json.dumps(mention.raw, separators=(",", ":"), ensure_ascii=False)
         raw_truncated = len(raw.encode("utf-8")) > MAX_RAW_BYTES

@@ -16,7 +16,8 @@ from typing import Any
 from responder.storage import DynamoMentionStore, mention_key, thread_key
 
 # Fields of stored items that are bookkeeping, not part of the mention agents see.
-_PRIVATE_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk", "type", "triage_claim", "triage_claimed_until")
+_PRIVATE_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "type", "status", "triage_claim", "triage_claimed_until",
+                   "triage_attempts")
 _GRAPH = "https://graph.facebook.com/v21.0"
 
 
@@ -26,8 +27,13 @@ def public(item: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
-                  now: datetime | None = None, lease_seconds: int = 300) -> dict[str, Any]:
-    """Claim the mention, then classify it. `skip` is true when another execution owns it or it is done."""
+                  now: datetime | None = None, lease_seconds: int = 300, incidents: Any = None,
+                  voice: Any = None) -> dict[str, Any]:
+    """Claim the mention, classify it, and correlate it with the account's surges.
+
+    `skip` is true when another execution owns the mention or it is done. `incident` says whether it joined
+    (or opened) an incident, whether it is still paged individually, and carries an incident alert when due.
+    """
     from responder.classify import classify
 
     key = event["key"]
@@ -41,10 +47,16 @@ def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
     if result.get("noise") and not mention.get("text") and mention.get("kind") == "mention":
         # Instagram mention webhooks carry ids only: an empty text is not noise, it is not fetched yet.
         result.update(noise=False, noise_reason=None)
+    incident = {"incident_id": None, "member": False, "alert": None, "page": True}
+    if incidents is not None and not result.get("noise"):
+        from responder.surge import correlate
+
+        incident = correlate(mention, result, incidents, rules, voice, now=now)
     return {
         "skip": False,
         "mention": public(mention),
         "classification": result,
+        "incident": incident,
         "keys": {"mention": mention_key(mention["channel"], mention["mention_id"]),
                  "thread": thread_key(mention["channel"], mention["thread_id"])},
     }

@@ -15,6 +15,7 @@ class TriageRuntime:
     store: Any
     rules: Any
     voice: Any
+    incidents: Any
 
 
 _cached: TriageRuntime | None = None
@@ -28,9 +29,12 @@ def runtime(read_settings: Callable[[], TriageSettings]) -> TriageRuntime:
         from responder.routing import load_rules
         from responder.storage import DynamoMentionStore
 
+        from responder.incident_store import IncidentStore
+
         settings = read_settings()
-        _cached = TriageRuntime(settings=settings, store=DynamoMentionStore(settings.table_name),
-                                rules=load_rules(settings.routing_rules), voice=load_voice(settings.brand_voice))
+        store = DynamoMentionStore(settings.table_name)
+        _cached = TriageRuntime(settings=settings, store=store, rules=load_rules(settings.routing_rules),
+                                voice=load_voice(settings.brand_voice), incidents=IncidentStore(store))
     return _cached
 
 

@@ -1,0 +1,78 @@
+"""Surge detection and clustering, as pure functions: terms, spikes, signatures, membership, digests."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from responder.incidents import (
+    SurgeSettings,
+    best_incident,
+    bucket,
+    cluster_signature,
+    detect_spike,
+    match_score,
+    next_digest,
+    salient_terms,
+)
+
+SETTINGS = SurgeSettings()
+NOW = datetime(2026, 11, 23, 12, 0, 30, tzinfo=timezone.utc)
+SURGE = [
+    "@Acme your app keeps failing at checkout, payment won't go through #AcmeDown",
+    "@Acme checkout is broken again, card declined 5 times but my bank says it's fine",
+    "@Acme can't pay for anything in the app since the update",
+    "@Acme payment error at checkout every single time. fix your app",
+    "@Acme is checkout down?? my payment keeps failing #AcmeDown",
+    "@Acme tried 3 cards, checkout fails every time. what is going on",
+]
+BACKGROUND = [
+    "@Acme how do I change the shipping address on my order?",
+    "@Acme thanks for the quick refund, great service!",
+    "@Acme my parcel hasn't arrived after two weeks",
+    "@Acme do you have the blue jacket in size M?",
+    "@Acme how do I unsubscribe from the newsletter",
+    "@Acme the store on Main Street was closed during opening hours",
+]
+
+
+def test_salient_terms_drop_handles_stop_words_and_numbers_and_stem():
+    terms = salient_terms("@AcmeSupport Payments FAILED again at checkout!! 3 times #AcmeDown https://t.co/x https://status.example.com/a")
+    assert terms == {"pay": 1.0, "fail": 1.0, "checkout": 1.0, "#acmedown": 2.0, "@status.example.com": 2.0}
+
+
+def test_spike_needs_both_a_floor_and_a_jump_over_the_baseline():
+    now_bucket = bucket(NOW)
+    quiet = {now_bucket - i: 2 for i in range(3, 63)}  # 2 a minute for the past hour
+    assert detect_spike({**quiet, now_bucket: 3, now_bucket - 1: 2, now_bucket - 2: 2}, NOW, SETTINGS, "all") is None
+    spike = detect_spike({**quiet, now_bucket: 30, now_bucket - 1: 10}, NOW, SETTINGS, "all")
+    assert spike is not None and spike.recent == 40 and round(spike.expected) == 6
+    # A busy brand needs a proportionally bigger jump
+    busy = {now_bucket - i: 20 for i in range(3, 63)}
+    assert detect_spike({**busy, now_bucket: 40}, NOW, SETTINGS, "all") is None
+
+
+def test_cluster_signature_keeps_the_surge_vocabulary_and_drops_the_background():
+    term_sets = [salient_terms(t) for t in SURGE * 3 + BACKGROUND]
+    signature = cluster_signature(term_sets, SETTINGS)
+    assert {"checkout", "pay", "fail"} <= set(signature)
+    assert not {"ord", "parcel", "newsletter", "refund"} & set(signature)
+
+
+def test_differently_worded_complaints_join_and_background_does_not():
+    signature = cluster_signature([salient_terms(t) for t in SURGE * 3 + BACKGROUND], SETTINGS)
+    incident = {"incident_id": "inc-1", "signature": signature}
+    joined = [best_incident(salient_terms(t), [incident], SETTINGS)[0] is not None for t in SURGE]
+    strays = [best_incident(salient_terms(t), [incident], SETTINGS)[0] is not None for t in BACKGROUND]
+    assert all(joined) and not any(strays)
+    # a new wording, never seen while building the signature
+    assert match_score(salient_terms("@Acme payment failed at checkout, again!"), signature, SETTINGS) >= \
+        SETTINGS.join_threshold
+
+
+def test_a_single_shared_word_is_not_enough():
+    signature = {"checkout": 0.5, "pay": 0.5, "fail": 0.4}
+    assert match_score(salient_terms("@Acme where do I pay my invoice?"), signature, SETTINGS) == 0.0
+
+
+def test_digests_go_out_at_growing_sizes():
+    assert [next_digest(n, SETTINGS) for n in (0, 24, 25, 99, 100, 60000)] == [25, 25, 50, 100, 250, 120000]
