@@ -10,6 +10,7 @@ from constructs import Construct
 
 from infra import constants as c
 from infra.constructs.ingest_queue import IngestQueue
+from infra.constructs.alarms import OperationalAlarms
 from infra.constructs.layers import SharedLayers
 from infra.constructs.notifications import Notifications
 from infra.constructs.secrets import PlatformSecrets
@@ -52,6 +53,9 @@ class ResponderStack(Stack):
             brand_voice=self._dict_context(c.CONTEXT_BRAND_VOICE),
             max_concurrency=self._positive_int(c.CONTEXT_TRIAGE_MAX_CONCURRENCY, c.DEFAULT_TRIAGE_MAX_CONCURRENCY),
         )
+        alarms = OperationalAlarms(self, c.ALARMS_ID, queue=ingest.queue, dlq=ingest.dlq,
+                                   subscriptions=self._list_context(c.CONTEXT_ALARM_SUBSCRIPTIONS))
+        self.alarms = alarms
         self.notifications = notifications
         self.triage = triage
 
@@ -73,6 +77,7 @@ class ResponderStack(Stack):
             c.OUTPUT_AGENT_TOPIC_ARN: (notifications.agent_topic.topic_arn, "Agent notifications (filter on team)"),
             c.OUTPUT_ESCALATION_TOPIC_ARN: (notifications.escalation_topic.topic_arn, "p1 and failure alerts"),
             c.OUTPUT_INCIDENT_TOPIC_ARN: (notifications.incident_topic.topic_arn, "Surge incident alerts"),
+            c.OUTPUT_ALARM_TOPIC_ARN: (alarms.topic.topic_arn, "Dead-letter and backlog alarms"),
         }
         for key, (value, description) in outputs.items():
             CfnOutput(self, key, value=value, description=description)

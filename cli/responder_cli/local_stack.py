@@ -114,6 +114,8 @@ class LocalStack:
         self._mock: Any = None
         self._speedups: Any = None
         self._environ: dict[str, str] | None = None
+        self._stopping = threading.Event()
+        self._watch: threading.Thread | None = None
         self._handler: Any = None
         self.table_name = ""
         self.queue_urls: dict[str, str] = {}
@@ -190,6 +192,8 @@ class LocalStack:
         self._store = DynamoMentionStore(self.table_name, client=local_client)
         self._handler = modules["responder-webhook"].handler
         self.triage.start_loops(dispatcher.handler)
+        self._watch = threading.Thread(target=self._watch_dead_letters, name="local-dead-letters", daemon=True)
+        self._watch.start()
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._request_handler())
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
@@ -253,6 +257,10 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop serving, stop the triage loops, stop moto, stop DynamoDB Local (no Java process left behind)."""
+        self._stopping.set()
+        if self._watch is not None:
+            self._watch.join(timeout=5)
+            self._watch = None
         if self.server is not None:
             self.server.server_close()
             self.server = None
@@ -307,10 +315,57 @@ class LocalStack:
             })
         return listed
 
+    def _watch_dead_letters(self) -> None:
+        """Report poison messages as they reach the dead-letter queue (deployed: the DeadLetters alarm)."""
+        seen = 0
+        while not self._stopping.wait(2.0):
+            try:
+                count = self.dead_letters()
+            except Exception as exc:  # noqa: BLE001 - stopping or moto gone: say so once and stop watching
+                if self.echo and not self._stopping.is_set():
+                    self.echo(f"[dead-letter] cannot read the queue: {exc!r}")
+                return
+            if count > seen and self.echo:
+                self.echo(f"[dead-letter] {count} message(s) could not be triaged after five attempts; inspect "
+                          "them and run `responder redrive` once the cause is fixed")
+            seen = count
+
+    def dead_letter_url(self) -> str:
+        return next(url for logical_id, url in self.queue_urls.items() if "DeadLetter" in logical_id)
+
+    def dead_letters(self) -> int:
+        """Messages waiting in the dead-letter queue."""
+        import boto3
+
+        sqs = boto3.client("sqs", region_name=LOCAL_REGION)
+        sqs._responder_unmetered = True
+        attributes = sqs.get_queue_attributes(QueueUrl=self.dead_letter_url(),
+                                              AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
+
+    def redrive(self) -> int:
+        """Move every dead-lettered message back to the triage queue (what `responder redrive` asks for)."""
+        import boto3
+
+        sqs = boto3.client("sqs", region_name=LOCAL_REGION)
+        source, target, moved = self.dead_letter_url(), self.triage.triage_queue_url, 0
+        waiting = self.dead_letters()  # only what is there now: a message that fails again comes back later
+        while moved < waiting:
+            messages = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=min(10, waiting - moved),
+                                           MessageAttributeNames=["All"]).get("Messages", [])
+            if not messages:
+                break
+            sqs.send_message_batch(QueueUrl=target, Entries=[
+                {"Id": str(i), "MessageBody": m["Body"]} for i, m in enumerate(messages)])
+            sqs.delete_message_batch(QueueUrl=source, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+            moved += len(messages)
+        return moved
+
     def _local_route(self, path: str) -> tuple[int, Any] | None:
         if path == "/local/health":
             return 200, {"status": "ok", "dynamodb": self.dynamodb.endpoint, "table": self.table_name,
-                         "queues": self.queue_urls}
+                         "queues": self.queue_urls, "dead_letters": self.dead_letters()}
         if path == "/local/mentions":
             return 200, self.mentions()
         if path == "/local/threads":
@@ -359,7 +414,10 @@ class LocalStack:
                 body = self._read_body()
                 path = urlsplit(self.path).path
                 if path.startswith("/local/"):
-                    local = stack._local_route(path) if self.command == "GET" else None
+                    if self.command == "POST" and path == "/local/redrive":
+                        local = (200, {"moved": stack.redrive()})
+                    else:
+                        local = stack._local_route(path) if self.command == "GET" else None
                     status, payload = local or (404, {"error": "not found"})
                     try:
                         self._answer(status, json.dumps(payload).encode(), "application/json")

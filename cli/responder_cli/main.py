@@ -19,7 +19,7 @@ def _local(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: one sub-command per job."""
-    from responder_cli import classify_cmd, demo, eval_cmd, replay
+    from responder_cli import classify_cmd, demo, eval_cmd, redrive, replay
 
     parser = argparse.ArgumentParser(prog="responder", description="Serverless social-media mention responder.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parser(commands)
     classify_cmd.add_parser(commands)
     eval_cmd.add_parser(commands)
+    redrive.add_parser(commands)
     return parser
 
 

@@ -33,6 +33,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         _sqs = default_client("sqs")
     records = event.get("Records", [])
     failures = dispatch(records, _runner, log=logger)
-    delay_retries(failures, _settings.queue_url, _sqs, log=logger)
+    delay_retries(failures, _settings.queue_url, _sqs, log=logger, base_seconds=_settings.retry_base_seconds)
     logger.info("dispatched", records=len(records), failed=len(failures))
     return {"batchItemFailures": [{"itemIdentifier": f.message_id} for f in failures]}

@@ -22,6 +22,7 @@ def test_stack_publishes_every_output_key(template_dict):
         c.OUTPUT_AGENT_TOPIC_ARN,
         c.OUTPUT_ESCALATION_TOPIC_ARN,
         c.OUTPUT_INCIDENT_TOPIC_ARN,
+        c.OUTPUT_ALARM_TOPIC_ARN,
     }
     assert set(outputs) == {
         "ApiUrl",
@@ -35,6 +36,7 @@ def test_stack_publishes_every_output_key(template_dict):
         "AgentTopicArn",
         "EscalationTopicArn",
         "IncidentTopicArn",
+        "AlarmTopicArn",
     }
 
 

@@ -90,7 +90,7 @@ def test_dispatcher_may_only_start_sync_executions(template_dict):
 
 
 def test_topics_are_encrypted_and_ssl_only(template):
-    template.resource_count_is("AWS::SNS::Topic", 3)
+    template.resource_count_is("AWS::SNS::Topic", 4)
     template.all_resources_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
     template.has_resource_properties("AWS::SNS::TopicPolicy", {"PolicyDocument": {"Statement": Match.array_with([
         Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})])}})

@@ -23,9 +23,13 @@ TERMINAL = {"notified", "archived", "triage_failed"}
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     outbox = tmp_path_factory.mktemp("outbox") / "outbox.jsonl"
+    import os
+
+    os.environ["RETRY_BASE_SECONDS"] = "0"  # failed messages come back at once (deployed: 15 s, 30 s, …)
     local = LocalStack(port=0, outbox=outbox, log_level="ERROR").start()
     yield local
-    local.stop()
+    local.stop()  # restores the environment as it was before start()
+    os.environ.pop("RETRY_BASE_SECONDS", None)
 
 
 def deliver(stack, text, author=None, lang="en"):
@@ -129,7 +133,7 @@ def test_a_transient_task_failure_is_retried(stack):
     assert len(calls) == 2 and stored["status"] == "notified"
 
 
-def test_a_task_that_keeps_failing_marks_triage_failed_and_alerts(stack):
+def test_a_task_that_keeps_failing_alerts_once_dead_letters_and_is_triaged_after_redrive(stack):
     lambdas = stack.triage.lambdas
     name = next(n for n, short in lambdas.names.items() if short == "route")
     original = lambdas.handlers[name]
@@ -137,16 +141,29 @@ def test_a_task_that_keeps_failing_marks_triage_failed_and_alerts(stack):
     def broken(event, context):
         raise ValueError("routing rules unreadable")
 
+    # Given the Route step fails every time
     lambdas.handlers[name] = broken
     try:
         mention_id = deliver(stack, "is the store on Main Street open on Sunday?")
         stored = outcome(stack, mention_id)
+        assert stored["status"] == "triage_failed" and stored["triage_error"] == "ValueError"
+        # When SQS has redelivered it five times, Then it is dead-lettered, and on-call was alerted once
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and stack.dead_letters() == 0:
+            time.sleep(0.3)
+        assert stack.dead_letters() == 1
     finally:
         lambdas.handlers[name] = original
-    assert stored["status"] == "triage_failed" and stored["triage_error"] == "ValueError"
     alerts = [n for n in notifications_for(stack, mention_id, "escalations") if n["message"].get("alert")]
-    assert alerts and alerts[0]["message"]["alert"] == "triage_failed"
+    assert len(alerts) == 1 and alerts[0]["message"]["alert"] == "triage_failed"
     assert notifications_for(stack, mention_id, "agent-notifications", timeout=1) == []
+    # When the cause is fixed and the dead letters are redriven, Then the mention is triaged: nothing was lost
+    assert stack.redrive() == 1
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and stack._store.get_mention("x", mention_id)["status"] != "notified":
+        time.sleep(0.2)
+    assert stack._store.get_mention("x", mention_id)["status"] == "notified"
+    assert notifications_for(stack, mention_id, "agent-notifications")
 
 
 def test_a_duplicate_triage_message_does_not_notify_twice(stack):
@@ -164,3 +181,18 @@ def test_a_duplicate_triage_message_does_not_notify_twice(stack):
     time.sleep(2)
     # Then nobody is paged again
     assert len(notifications_for(stack, mention_id)) == before
+
+
+def test_a_poison_message_ends_in_the_dead_letter_queue_and_can_be_redriven(stack):
+    import boto3
+
+    # Given a message that can never be triaged (not a triage message at all)
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    sqs.send_message(QueueUrl=stack.triage.triage_queue_url, MessageBody="{not json")
+    # When the dispatcher has failed it five times (retry delay shortened for the test)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and stack.dead_letters() == 0:
+        time.sleep(0.5)
+    # Then it waits in the dead-letter queue, and redrive moves it back
+    assert stack.dead_letters() == 1
+    assert stack.redrive() == 1

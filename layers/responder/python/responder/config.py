@@ -74,6 +74,7 @@ class DispatcherSettings:
 
     state_machine_arn: str
     queue_url: str
+    retry_base_seconds: int = 15  # first retry delay of a failed message; doubles per receive
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DispatcherSettings:
@@ -81,7 +82,11 @@ class DispatcherSettings:
         missing = [name for name in ("STATE_MACHINE_ARN", "QUEUE_URL") if not env.get(name)]
         if missing:
             raise ConfigError(f"missing environment variables: {', '.join(missing)}")
-        return cls(state_machine_arn=env["STATE_MACHINE_ARN"], queue_url=env["QUEUE_URL"])
+        try:
+            base = int(env.get("RETRY_BASE_SECONDS", "15"))
+        except ValueError as exc:
+            raise ConfigError("RETRY_BASE_SECONDS must be a whole number of seconds") from exc
+        return cls(state_machine_arn=env["STATE_MACHINE_ARN"], queue_url=env["QUEUE_URL"], retry_base_seconds=base)
 
 
 @dataclass(frozen=True)

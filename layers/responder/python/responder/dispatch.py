@@ -115,12 +115,13 @@ def dispatch(records: Sequence[dict[str, Any]], runner: ExecutionRunner, log: An
     return failures
 
 
-def backoff_seconds(attempt: int) -> int:
+def backoff_seconds(attempt: int, base: int = BACKOFF_BASE_SECONDS) -> int:
     """How long a failed message stays invisible before its next attempt: 15 s, 30 s, 60 s ... up to 15 min."""
-    return min(BACKOFF_BASE_SECONDS * 2 ** max(attempt - 1, 0), BACKOFF_MAX_SECONDS)
+    return min(base * 2 ** max(attempt - 1, 0), BACKOFF_MAX_SECONDS)
 
 
-def delay_retries(failures: Sequence[Failure], queue_url: str, sqs_client: Any, log: Any = None) -> None:
+def delay_retries(failures: Sequence[Failure], queue_url: str, sqs_client: Any, log: Any = None,
+                  base_seconds: int = BACKOFF_BASE_SECONDS) -> None:
     """Shorten the queue's visibility timeout for failed messages to an exponential backoff."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -129,7 +130,7 @@ def delay_retries(failures: Sequence[Failure], queue_url: str, sqs_client: Any, 
             continue
         try:
             sqs_client.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=failure.receipt_handle,
-                                                 VisibilityTimeout=backoff_seconds(failure.attempt))
+                                                 VisibilityTimeout=backoff_seconds(failure.attempt, base_seconds))
         except (BotoCoreError, ClientError) as exc:
             # The message is still redelivered, only after the queue's full visibility timeout.
             if log is not None:
