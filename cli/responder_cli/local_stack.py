@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import signal
 import socket
@@ -100,8 +101,9 @@ class LocalStack:
 
     def __init__(self, port: int = 8787, data_dir: Path | None = None, synth: bool | None = None,
                  log_level: str = "WARNING", dynamodb_port: int | None = None, outbox: Path | None = None,
-                 echo: Any = None, meter: Any = None) -> None:
+                 echo: Any = None, meter: Any = None, triage_pollers: int = 2) -> None:
         self.port = port
+        self.triage_pollers = triage_pollers  # like the event source's concurrency: bounds triage's share of CPU
         self.meter = meter
         self.outbox = outbox
         self.echo = echo
@@ -153,6 +155,10 @@ class LocalStack:
                                       "stepfunctions": {"execute_state_machine": True},
                                       "lambda": {"use_docker": False}})
         self._mock.start()
+        if self.log_level != "DEBUG":
+            # The interpreter logs every failed task with its whole state tree; failures are already visible
+            # as `triage_failed` mentions, alerts and dead letters.
+            logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         from responder_cli.moto_speedups import MotoSpeedups
 
         self._speedups = MotoSpeedups()
@@ -191,7 +197,7 @@ class LocalStack:
         local_client._responder_unmetered = True  # /local endpoints read the table; not part of the product
         self._store = DynamoMentionStore(self.table_name, client=local_client)
         self._handler = modules["responder-webhook"].handler
-        self.triage.start_loops(dispatcher.handler)
+        self.triage.start_loops(dispatcher.handler, pollers=self.triage_pollers)
         self._watch = threading.Thread(target=self._watch_dead_letters, name="local-dead-letters", daemon=True)
         self._watch.start()
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._request_handler())
