@@ -156,10 +156,15 @@ class TriageWorkflow(Construct):
             return task.add_catch(mark_failed, errors=["States.ALL"], result_path="$.error")
 
         # --- main path ----------------------------------------------------------------------------------
-        classify = guarded(tasks.LambdaInvoke(
+        claim_held = sfn.Fail(self, "ClaimHeldElsewhere", error="ClaimHeld",
+                              cause="another execution is triaging this mention; SQS retries this message later")
+        classify_task = tasks.LambdaInvoke(
             self, "Classify", lambda_function=classify_fn, payload_response_only=True, retry_on_service_exceptions=False,
             payload=sfn.TaskInput.from_object({"key": J.object_at("$.key"), "claim": J.string_at("$.claim")}),
-            result_path="$.classified", task_timeout=sfn.Timeout.duration(Duration.seconds(30))), lambda_task=True)
+            result_path="$.classified", task_timeout=sfn.Timeout.duration(Duration.seconds(30)))
+        # Before the catch-all: a duplicate message must neither mark the mention failed nor alert anyone.
+        classify_task.add_catch(claim_held, errors=["ClaimHeld"], result_path="$.error")
+        classify = guarded(classify_task, lambda_task=True)
         step_input = sfn.TaskInput.from_object({"mention": J.object_at("$.classified.mention"),
                                                 "classification": J.object_at(classification)})
         draft = guarded(tasks.LambdaInvoke(

@@ -172,3 +172,25 @@ def test_a_large_meta_batch_is_stored_completely_in_parallel(store):
     result = ingest(delivery.mentions, store, queue)
     assert len(result.stored) == 300 and len(queue.sent) == 300
     assert store.get_thread("facebook", delivery.mentions[0].thread_id)["mention_count"] == 300
+
+
+def test_triage_claims_let_a_redelivery_take_over_and_hold_off_a_duplicate(store):
+    from responder.storage import ClaimHeld
+
+    (mention,) = x_mentions("x/xaa_post_mention_create.json").mentions
+    store.save(mention)
+    now = datetime.now(timezone.utc)
+    # Given message A claimed the mention and its execution died
+    assert store.claim_for_triage("x", mention.mention_id, "message-A", now)["status"] == "triaging"
+    # When a duplicate message B arrives while the lease is live, Then it is told to come back later
+    with pytest.raises(ClaimHeld):
+        store.claim_for_triage("x", mention.mention_id, "message-B", now)
+    # When SQS redelivers message A itself, Then it takes its claim over at once
+    again = store.claim_for_triage("x", mention.mention_id, "message-A", now)
+    assert again["triage_attempts"] == 2
+    # And once triage is done, any later message finds nothing to do
+    store.client.update_item(TableName=store._table, Key=store._item({"pk": f"MENTION#x#{mention.mention_id}",
+                                                                      "sk": "MENTION"}),
+                             UpdateExpression="SET #s = :n", ExpressionAttributeNames={"#s": "status"},
+                             ExpressionAttributeValues=store._item({":n": "notified"}))
+    assert store.claim_for_triage("x", mention.mention_id, "message-C", now) is None

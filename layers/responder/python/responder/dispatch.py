@@ -74,7 +74,8 @@ def execution_input(record: dict[str, Any]) -> dict[str, Any]:
     attempt = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
     key = {"channel": body["channel"], "mention_id": str(body["mention_id"]),
            "thread_id": str(body.get("thread_id") or body["mention_id"])}
-    return {"key": key, "attempt": attempt, "claim": f"{record['messageId']}:{attempt}"}
+    # The claim is the message id: a redelivery of this message may take over its own earlier claim.
+    return {"key": key, "attempt": attempt, "claim": record["messageId"]}
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,10 @@ MAX_RAW_BYTES = 350_000
 _TRANSACTION_ATTEMPTS = 6
 
 
+class ClaimHeld(RuntimeError):
+    """Another live execution is triaging this mention: retry the message later (never an alert)."""
+
+
 class StorageUnavailable(RuntimeError):
     """DynamoDB cannot be reached or refuses the write right now (answered 503 so the platform retries)."""
 
@@ -245,10 +249,11 @@ class DynamoMentionStore:
 
     def claim_for_triage(self, channel: str, mention_id: str, claim: str, now: datetime,
                          lease_seconds: int = 300) -> dict[str, Any] | None:
-        """Take the mention for one triage execution; None when it is already triaged or claimed by a live one.
+        """Take the mention for one triage execution; None when it is already triaged.
 
-        The lease makes a duplicate SQS message harmless while letting a retry take over from an execution
-        that died (Express workflows run five minutes at most, the default lease).
+        `claim` is the SQS message id: a redelivery of the same message (its previous execution failed) takes
+        the claim over at once; another message for the same mention (a duplicate) gets ClaimHeld while a
+        live execution holds it, so SQS retries it later; a claim whose lease expired is free.
         """
         until = now.timestamp() + lease_seconds
         try:
@@ -257,7 +262,7 @@ class DynamoMentionStore:
                 UpdateExpression=("SET #s = :triaging, triage_claim = :claim, triage_claimed_until = :until, "
                                   "triage_attempts = if_not_exists(triage_attempts, :zero) + :one"),
                 ConditionExpression=("attribute_exists(pk) AND (#s IN (:received, :queued, :failed) OR "
-                                     "(#s = :triaging AND triage_claimed_until < :now))"),
+                                     "(#s = :triaging AND (triage_claimed_until < :now OR triage_claim = :claim)))"),
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues=self._item({
                     ":triaging": STATUS_TRIAGING, ":claim": claim, ":until": int(until), ":zero": 0, ":one": 1,
@@ -266,9 +271,12 @@ class DynamoMentionStore:
                 ReturnValues="ALL_NEW",
             )
         except Exception as exc:  # noqa: BLE001 - "already taken" is an answer, anything else is raised
-            if _error_code(exc) == "ConditionalCheckFailedException":
-                return None
-            raise _storage_error(exc) from exc
+            if _error_code(exc) != "ConditionalCheckFailedException":
+                raise _storage_error(exc) from exc
+            current = self.get_mention(channel, mention_id)
+            if current is not None and current.get("status") == STATUS_TRIAGING:
+                raise ClaimHeld(f"{channel}:{mention_id} is being triaged by another execution") from exc
+            return None
         return self._plain(answer["Attributes"])
 
     # -- reads used by the local stack and tests -------------------------------------------------------
