@@ -22,13 +22,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from responder_cli.demo import TERMINAL
+from responder_cli.demo import TERMINAL as TERMINAL_STATES
 from responder_cli.local_stack import LocalStack
 from responder_cli.metering import Meter, format_cost_table
 from responder_cli.replay import Replayer, percentile, with_duplicates
 from responder_cli.traffic import TrafficGenerator
 
-TERMINAL_STATES = TERMINAL | {"incident"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,7 @@ from responder_cli.local_stack import DEFAULT_SECRETS, LocalStack
 from responder_cli.metering import Meter, format_cost_table
 from responder_cli.replay import Replayer, build_deliveries, percentile
 
-TERMINAL = {"notified", "archived", "triage_failed"}
+TERMINAL = {"notified", "archived", "triage_failed", "incident"}
 
 
 def _epoch(iso: str) -> float:
@@ -68,7 +68,11 @@ def report(stack: LocalStack, sent: Any, mentions: list[dict[str, Any]], started
         f"  topics                  {_counts([m['topic'] for m in mentions if m.get('topic')])}",
         f"  routed per team         {_counts([n['attributes'].get('team', '?') for n in agent])}",
         f"  priorities              {_counts([n['attributes'].get('priority', '?') for n in agent])}",
-        f"  notifications           agents {len(agent)}, escalations {len(escalations)}",
+        f"  notifications           agents {len(agent)}, escalations {len(escalations)}, "
+        f"incident alerts {len([n for n in notifications if n['topic'] == 'incidents'])}",
+        f"  incidents               " + (", ".join(f"{i['incident_id']} ({i['size']} mentions: "
+                                                    f"{' '.join(i['top_terms'][:5])})" for i in stack.incidents())
+                                      or "none"),
         f"  acknowledgement         p50 {percentile(acks, 50):.0f} ms, p95 {percentile(acks, 95):.0f} ms, "
         f"p99 {percentile(acks, 99):.0f} ms",
         f"  delivery→notification   p50 {percentile(lag, 50):.0f} ms, p95 {percentile(lag, 95):.0f} ms, "
