@@ -57,7 +57,7 @@ def report(stack: LocalStack, sent: Any, mentions: list[dict[str, Any]], started
     acks = sent.ack_latencies()
     unique = {(s.delivery.channel, s.delivery.mention_id) for s in sent.sent}
     statuses = Counter(m.get("status") for m in mentions)
-    triaged = [m for m in mentions if m.get("status") in ("notified", "archived")]
+    triaged = [m for m in mentions if m.get("status") in TERMINAL - {"triage_failed"}]
     lines = [
         "",
         "Responder demo: seeded traffic through the local stack",
