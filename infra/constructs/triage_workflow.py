@@ -130,6 +130,9 @@ class TriageWorkflow(Construct):
         thread_key = {"pk": S(J.string_at("$.classified.keys.thread.pk")),
                       "sk": S(J.string_at("$.classified.keys.thread.sk"))}
         classification = "$.classified.classification"
+        # The labels every outcome records on the mention, as plain attributes (queryable, unlike the JSON copy).
+        labels = {f":{name}": S(J.string_at(f"{classification}.{name}"))
+                  for name in ("intent", "sentiment", "topic", "language")}
 
         # --- failure path ----------------------------------------------------------------------------
         mark_failed = tasks.DynamoUpdateItem(
@@ -209,10 +212,7 @@ class TriageWorkflow(Construct):
             expression_attribute_names={"#s": "status", "#lang": "language"},
             expression_attribute_values={
                 ":notified": S("notified"), ":at": S(J.string_at("$$.State.EnteredTime")),
-                ":intent": S(J.string_at(f"{classification}.intent")),
-                ":sentiment": S(J.string_at(f"{classification}.sentiment")),
-                ":topic": S(J.string_at(f"{classification}.topic")),
-                ":language": S(J.string_at(f"{classification}.language")),
+                **labels,
                 ":priority": S(J.string_at("$.route.priority")), ":team": S(J.string_at("$.route.team")),
                 ":due": S(J.string_at("$.route.sla_due")), ":draft": S(J.string_at("$.drafted.draft.text")),
                 ":c": S(J.json_to_string(J.object_at(classification))),
@@ -238,10 +238,7 @@ class TriageWorkflow(Construct):
             expression_attribute_values={
                 ":archived": S("archived"), ":reason": S(J.string_at(f"{classification}.noise_reason")),
                 ":at": S(J.string_at("$$.State.EnteredTime")),
-                ":intent": S(J.string_at(f"{classification}.intent")),
-                ":sentiment": S(J.string_at(f"{classification}.sentiment")),
-                ":topic": S(J.string_at(f"{classification}.topic")),
-                ":language": S(J.string_at(f"{classification}.language")),
+                **labels,
             },
             result_path=J.DISCARD))
 
@@ -284,10 +281,7 @@ class TriageWorkflow(Construct):
             expression_attribute_values={
                 ":member": S("incident"), ":incident": S(J.string_at(f"{incident}.incident_id")),
                 ":at": S(J.string_at("$$.State.EnteredTime")),
-                ":intent": S(J.string_at(f"{classification}.intent")),
-                ":sentiment": S(J.string_at(f"{classification}.sentiment")),
-                ":topic": S(J.string_at(f"{classification}.topic")),
-                ":language": S(J.string_at(f"{classification}.language")),
+                **labels,
                 ":draft": S(J.string_at("$.drafted.draft.text")),
                 ":c": S(J.json_to_string(J.object_at(classification))),
             },
