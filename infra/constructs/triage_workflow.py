@@ -242,7 +242,6 @@ class TriageWorkflow(Construct):
             },
             result_path=J.DISCARD))
 
-        # The mention's status is written last: once it says `notified`, everything else is done.
         # --- incidents: members that are not paged one by one, and incident alerts ----------------------
         incident = "$.classified.incident"
         publish_incident = guarded(tasks.SnsPublish(
@@ -288,6 +287,7 @@ class TriageWorkflow(Construct):
             result_path=J.DISCARD))
         member_path = draft_member.next(record_member).next(alert_due)
 
+        # The mention's status is written last: once it says `notified`, everything else is done.
         record = record_thread.next(record_mention).next(alert_due)
         after_publish = sfn.Choice(self, "Priority1?").when(
             sfn.Condition.string_equals("$.route.priority", "p1"), escalate.next(record_thread)).otherwise(record)

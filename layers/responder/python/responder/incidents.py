@@ -23,7 +23,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -192,21 +192,6 @@ def next_digest(size: int, settings: SurgeSettings) -> int:
         if threshold > size:
             return threshold
     return size * 2
-
-
-@dataclass
-class IncidentSummary:
-    """What an incident alert tells the people on call."""
-
-    incident_id: str
-    account_id: str
-    status: str
-    size: int
-    opened_at: str
-    last_seen_at: str
-    top_terms: list[str]
-    sentiment_mix: dict[str, int]
-    sample_mention_ids: list[str] = field(default_factory=list)
 
 
 def incident_id_for(account_id: str, scope: str, opened: datetime) -> str:

@@ -10,7 +10,6 @@ Channel = Literal["x", "facebook", "instagram", "messenger", "whatsapp"]
 Kind = Literal["mention", "reply", "quote", "comment", "dm", "message"]
 
 CHANNELS: tuple[str, ...] = ("x", "facebook", "instagram", "messenger", "whatsapp")
-KINDS: tuple[str, ...] = ("mention", "reply", "quote", "comment", "dm", "message")
 PRIVATE_KINDS: frozenset[str] = frozenset({"dm", "message"})
 # Far above any platform's limit (X long posts 25,000, Meta comments 8,000); keeps an item under DynamoDB's 400 KB.
 MAX_TEXT_CHARS = 60_000

@@ -31,8 +31,6 @@ STATUS_TRIAGING = "triaging"  # claimed by a triage execution (a lease: a crashe
 STATUS_NOTIFIED = "notified"  # classified, drafted, routed and sent to the agents
 STATUS_ARCHIVED = "archived"  # noise: archived with a reason, nobody paged
 STATUS_TRIAGE_FAILED = "triage_failed"  # triage gave up after retries; alerted, eligible for a retry
-CLAIMABLE_STATUSES = (STATUS_RECEIVED, STATUS_QUEUED, STATUS_TRIAGE_FAILED)
-INTERNAL_ATTRIBUTES = ("pk", "sk", "gsi1pk", "gsi1sk", "type")
 
 # DynamoDB items are limited to 400 KB; the raw copy is for audit and may be cut short.
 MAX_RAW_BYTES = 350_000
