@@ -140,3 +140,19 @@ OUTPUT_AGENT_TOPIC_ARN = "AgentTopicArn"
 OUTPUT_ESCALATION_TOPIC_ARN = "EscalationTopicArn"
 OUTPUT_INCIDENT_TOPIC_ARN = "IncidentTopicArn"
 CLASSIFY_TIMEOUT_SECONDS = 60  # opening an incident adds its recent members
+
+# Optional managed backends (responder.managed), off by default: `-c sentimentBackend=comprehend`,
+# `-c draftBackend=bedrock [-c bedrockModelId=...]`. Off, the template is exactly the default one.
+CONTEXT_SENTIMENT_BACKEND = "sentimentBackend"
+CONTEXT_DRAFT_BACKEND = "draftBackend"
+CONTEXT_BEDROCK_MODEL_ID = "bedrockModelId"
+SENTIMENT_BACKENDS = ("local", "comprehend")
+DRAFT_BACKENDS = ("template", "bedrock")
+DEFAULT_BEDROCK_MODEL_ID = "amazon.nova-micro-v1:0"
+# The same names as responder.config reads (a unit test keeps them equal).
+ENV_SENTIMENT_BACKEND = "RESPONDER_SENTIMENT_BACKEND"
+ENV_DRAFT_BACKEND = "RESPONDER_DRAFT_BACKEND"
+ENV_BEDROCK_MODEL_ID = "RESPONDER_BEDROCK_MODEL_ID"
+# A model call takes seconds: the draft function gets room for the client's two attempts (8 s reads), inside the
+# workflow's 30-second task timeout.
+DRAFT_WITH_MODEL_TIMEOUT_SECONDS = 25

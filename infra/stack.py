@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
@@ -17,6 +18,9 @@ from infra.constructs.secrets import PlatformSecrets
 from infra.constructs.storage import Storage
 from infra.constructs.triage_workflow import TriageWorkflow
 from infra.constructs.webhook_api import WebhookApi
+
+# provider.model[-version][:n], optionally behind a geography (a cross-Region inference profile); no ARNs.
+_MODEL_ID_RE = re.compile(r"(?:[a-z-]{2,8}\.)?[a-z0-9-]{1,63}\.[a-z0-9-]{1,63}(?:[.:][a-z0-9-]{1,63})*")
 
 
 class ResponderStack(Stack):
@@ -52,6 +56,9 @@ class ResponderStack(Stack):
             routing_rules=self._dict_context(c.CONTEXT_ROUTING_RULES),
             brand_voice=self._dict_context(c.CONTEXT_BRAND_VOICE),
             max_concurrency=self._positive_int(c.CONTEXT_TRIAGE_MAX_CONCURRENCY, c.DEFAULT_TRIAGE_MAX_CONCURRENCY),
+            sentiment_backend=self._choice(c.CONTEXT_SENTIMENT_BACKEND, c.SENTIMENT_BACKENDS),
+            draft_backend=self._choice(c.CONTEXT_DRAFT_BACKEND, c.DRAFT_BACKENDS),
+            bedrock_model_id=self._model_id(c.CONTEXT_BEDROCK_MODEL_ID, c.DEFAULT_BEDROCK_MODEL_ID),
         )
         alarms = OperationalAlarms(self, c.ALARMS_ID, queue=ingest.queue, dlq=ingest.dlq,
                                    subscriptions=self._list_context(c.CONTEXT_ALARM_SUBSCRIPTIONS))
@@ -102,6 +109,24 @@ class ResponderStack(Stack):
         value = self._json_context(key) or []
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise ValueError(f"CDK context {key!r} must be a JSON list of objects")
+        return value
+
+    def _choice(self, key: str, allowed: tuple[str, ...]) -> str:
+        """One of `allowed` (the first, off, when the context is absent)."""
+        raw = self.node.try_get_context(key)
+        if raw is None:
+            return allowed[0]
+        value = str(raw).strip().lower()
+        if value not in allowed:
+            raise ValueError(f"CDK context {key!r} must be one of {', '.join(allowed)}, got {raw!r}")
+        return value
+
+    def _model_id(self, key: str, default: str) -> str:
+        """A Bedrock model id (`amazon.nova-micro-v1:0`) or inference profile id (`us.amazon.nova-micro-v1:0`)."""
+        raw = self.node.try_get_context(key)
+        value = default if raw is None else str(raw).strip()
+        if not _MODEL_ID_RE.fullmatch(value):
+            raise ValueError(f"CDK context {key!r} must be a Bedrock model id such as {default}, got {raw!r}")
         return value
 
     def _positive_int(self, key: str, default: int) -> int:

@@ -15,6 +15,10 @@ Each row: task, metric, baseline, ours, and mean latency of `classify` per menti
   Baseline: always `complaint`.
 - language: accuracy on short sentences (6 languages); baseline: always `en`.
 - offensive: F1 of the offensive class on TweetEval offensive val; baseline: classification v1's abuse lexicon.
+
+Then the per-mention cost of the optional managed backends next to ours (no per-mention fee), from the texts
+evaluated above as those backends would send them (`responder.managed_cost`): Amazon Comprehend's sentiment, and
+its language detection for mentions without a platform language tag; a Bedrock draft with each priced model.
 """
 
 from __future__ import annotations
@@ -66,14 +70,65 @@ def run(args: argparse.Namespace, stdout: IO[str] | None = None) -> int:
     notes: list[str] = []
     details: list[str] = []
     limit = args.limit or None
+    seen = _Recorder(classify)
     for task in (_sentiment, _topic, _intent, _language, _offensive):
-        task(args, classify, rows, notes, details, limit)
+        task(args, seen, rows, notes, details, limit)
     _table(out, ("task", "metric", "baseline", "ours", "ms/mention"), rows)
     for line in details:
         out.write(line + "\n")
+    if seen.items:
+        out.write("\n")
+        managed_costs(out, seen.items)
     for note in notes:
         out.write(f"note: {note}\n")
     return 0 if rows else 1
+
+
+class _Recorder:
+    """`classify`, remembering each text and its classification for the managed backends' cost."""
+
+    def __init__(self, classify: Callable) -> None:
+        self._classify = classify
+        self.items: list[tuple[str, str | None, Any]] = []
+
+    def __call__(self, text: str) -> Any:
+        result = self._classify(text)
+        self.items.append((text, None, result))
+        return result
+
+
+def managed_costs(out: IO[str], items: list[tuple[str, str | None, Any]]) -> None:
+    """The cost per mention of the optional managed backends next to ours, measured on `items`."""
+    from responder.config import DEFAULT_BEDROCK_MODEL_ID
+    from responder.managed_cost import BEDROCK_PRICES, COMPREHEND_MIN_UNITS, COMPREHEND_UNIT_CHARACTERS, measure
+
+    cost = measure(items)
+    n = cost.mentions
+
+    def money(total: float) -> tuple[str, str]:
+        each = cost.per_mention(total)
+        return f"${each:.6f}", f"${each * 1e6:,.2f}"
+
+    rows = [("ours: local classifier and templates", "0", "$0", "$0")]
+    rows.append(("Comprehend DetectSentiment", f"{cost.sentiment_requests / n:.2f}", *money(cost.sentiment_cost)))
+    rows.append(("Comprehend DetectSentiment + DetectDominantLanguage",
+                 f"{(cost.sentiment_requests + cost.language_requests) / n:.2f}",
+                 *money(cost.sentiment_cost + cost.language_cost)))
+    tokens_in = cost.draft_input_tokens / max(cost.drafts, 1)
+    tokens_out = cost.draft_output_tokens / max(cost.drafts, 1)
+    for model_id in BEDROCK_PRICES:
+        mark = " (default)" if model_id == DEFAULT_BEDROCK_MODEL_ID else ""
+        rows.append((f"Bedrock draft, {model_id}{mark}", f"{cost.drafts / n:.2f}",
+                     *money(cost.draft_cost(model_id) or 0.0)))
+    minimum = COMPREHEND_MIN_UNITS * COMPREHEND_UNIT_CHARACTERS
+    out.write(f"managed backends, cost per mention from the {n:,} texts evaluated above (mean "
+              f"{cost.characters / n:.0f} characters; {cost.over_minimum:,} over Comprehend's {minimum}-character "
+              "minimum; us-east-1 on-demand prices)\n")
+    _table(out, ("backend", "calls/mention", "per mention", "per million mentions"), rows)
+    out.write(f"  Comprehend bills 100-character units, at least {COMPREHEND_MIN_UNITS} per call, $0.0001 a unit; "
+              "language detection only runs without a platform language tag (X posts carry one).\n"
+              f"  Bedrock drafts: about {tokens_in:.0f} input and {tokens_out:.0f} output tokens each (4 characters "
+              "a token; the reply as long as the template it rewrites).\n")
 
 
 # --- tasks ------------------------------------------------------------------------------------------------------

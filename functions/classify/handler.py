@@ -16,7 +16,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Step Functions task entry point."""
     rt = runtime(TriageSettings.from_env)
     result = classify_step(event, rt.store, rt.rules, lease_seconds=rt.settings.lease_seconds,
-                           incidents=rt.incidents, voice=rt.voice)
+                           incidents=rt.incidents, voice=rt.voice, sentiment=rt.sentiment)
     c = result.get("classification") or {}
     logger.info("classified", key=event.get("key"), skip=result["skip"], intent=c.get("intent"),
                 topic=c.get("topic"), priority=c.get("priority"), team=c.get("team"),

@@ -14,7 +14,7 @@ from responder.triage_runtime import runtime
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Step Functions task entry point."""
     rt = runtime(TriageSettings.from_env)
-    result = draft_step(event, rt.store, rt.voice)
+    result = draft_step(event, rt.store, rt.voice, drafter=rt.drafter)
     logger.info("drafted", mention_id=event["mention"]["mention_id"], template=result["draft"].get("template"),
-                length=result["draft"].get("length"))
+                length=result["draft"].get("length"), drafted_by=result["draft"].get("drafted_by", "template"))
     return result

@@ -35,7 +35,9 @@ class ResponderFunction(Construct):
         handler: str = "handler.handler",
         timeout: Duration = Duration.seconds(c.WEBHOOK_TIMEOUT_SECONDS),
         memory_size: int = c.FUNCTION_MEMORY_MB,
+        resource_star_uses: Sequence[str] = (),
     ) -> None:
+        """`resource_star_uses` names further statements of this role that need Resource '*', with why."""
         super().__init__(scope, construct_id)
 
         self.log_group = logs.LogGroup(
@@ -80,9 +82,10 @@ class ResponderFunction(Construct):
             "Python 3.13 is pinned on purpose: the dependency layer is built for cp313 wheels and the "
             "domain code is tested on 3.13; moving to a newer runtime is a deliberate, tested upgrade.",
         )
-        acknowledge(
-            self.role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "Only the X-Ray statement CDK adds for active tracing uses Resource '*': "
-            "xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.",
-        )
+        star_reason = ("Only the X-Ray statement CDK adds for active tracing uses Resource '*': "
+                       "xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.")
+        if resource_star_uses:
+            star_reason = ("Resource '*' is used by the X-Ray statement CDK adds for active tracing "
+                           "(xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level "
+                           "permissions) and by " + "; and by ".join(resource_star_uses) + ".")
+        acknowledge(self.role, "AwsSolutions-IAM5[Resource::*]", star_reason)

@@ -7,6 +7,11 @@ Classify (λ: classify, count, join or open an incident) → noise? → Archive 
 Every task retries transient errors with backoff; any failure goes to MarkFailed (status `triage_failed`),
 alerts the escalation topic on the first attempt, and fails the execution so SQS redelivers the message
 (to the dead-letter queue after the redrive policy's receive count).
+
+Optional managed backends (`responder.managed`), off by default and then absent from the template: Amazon
+Comprehend in Classify (its env, least-privilege IAM, and its `ManagedBackendUnavailable` retried like a Lambda
+error) and a Bedrock model in Draft (its env, InvokeModel on that one model, a longer timeout, and `drafted_by`
+in the agents' notification).
 """
 
 from __future__ import annotations
@@ -41,9 +46,16 @@ LAMBDA_TRANSIENT_ERRORS = [
 ]
 
 
-def _retry_lambda(task: sfn.TaskStateBase) -> sfn.TaskStateBase:
-    return task.add_retry(errors=LAMBDA_TRANSIENT_ERRORS, interval=Duration.seconds(1), max_attempts=3,
-                          backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
+# Raised by the classify function when Comprehend throttles or fails transiently (responder.managed).
+MANAGED_BACKEND_UNAVAILABLE = "ManagedBackendUnavailable"
+COMPREHEND_ACTIONS = ("comprehend:DetectSentiment", "comprehend:DetectDominantLanguage")
+# Cross-Region inference profile ids start with a geography (Bedrock user guide, "Supported Regions and models").
+INFERENCE_PROFILE_PREFIXES = ("us", "eu", "apac", "us-gov", "jp", "au", "ca", "global")
+
+
+def _retry_lambda(task: sfn.TaskStateBase, extra_errors: Sequence[str] = ()) -> sfn.TaskStateBase:
+    return task.add_retry(errors=[*LAMBDA_TRANSIENT_ERRORS, *extra_errors], interval=Duration.seconds(1),
+                          max_attempts=3, backoff_rate=2, jitter_strategy=sfn.JitterType.FULL)
 
 
 def _retry_service(task: sfn.TaskStateBase) -> sfn.TaskStateBase:
@@ -59,8 +71,11 @@ class TriageWorkflow(Construct):
                  agent_topic: sns.ITopic, escalation_topic: sns.ITopic, incident_topic: sns.ITopic,
                  layers: Sequence[lambda_.ILayerVersion],
                  routing_rules: dict[str, Any] | None = None, brand_voice: dict[str, Any] | None = None,
-                 max_concurrency: int = c.DEFAULT_TRIAGE_MAX_CONCURRENCY) -> None:
+                 max_concurrency: int = c.DEFAULT_TRIAGE_MAX_CONCURRENCY,
+                 sentiment_backend: str = "local", draft_backend: str = "template",
+                 bedrock_model_id: str = c.DEFAULT_BEDROCK_MODEL_ID) -> None:
         super().__init__(scope, construct_id)
+        comprehend, bedrock = sentiment_backend == "comprehend", draft_backend == "bedrock"
 
         env = {
             c.ENV_TABLE_NAME: table.table_name,
@@ -72,16 +87,25 @@ class TriageWorkflow(Construct):
             env[c.ENV_BRAND_VOICE] = json.dumps(brand_voice, separators=(",", ":"))
 
         def step_function(construct_id: str, code_dir: Any, service: str, description: str,
-                          timeout: int = c.WEBHOOK_TIMEOUT_SECONDS) -> ResponderFunction:
+                          timeout: int = c.WEBHOOK_TIMEOUT_SECONDS, extra_env: dict[str, str] | None = None,
+                          resource_star_uses: Sequence[str] = ()) -> ResponderFunction:
             return ResponderFunction(self, construct_id, code_dir=code_dir, description=description, layers=layers,
-                                     environment={**env, c.ENV_POWERTOOLS_SERVICE_NAME: service},
-                                     timeout=Duration.seconds(timeout))
+                                     environment={**env, **(extra_env or {}), c.ENV_POWERTOOLS_SERVICE_NAME: service},
+                                     timeout=Duration.seconds(timeout), resource_star_uses=resource_star_uses)
 
         classify = step_function(c.CLASSIFY_FUNCTION_ID, c.CLASSIFY_CODE_DIR, c.CLASSIFY_SERVICE_NAME,
                                  "Responder triage: claim, classify and correlate a mention with surges",
-                                 timeout=c.CLASSIFY_TIMEOUT_SECONDS)
+                                 timeout=c.CLASSIFY_TIMEOUT_SECONDS,
+                                 extra_env={c.ENV_SENTIMENT_BACKEND: "comprehend"} if comprehend else None,
+                                 resource_star_uses=[
+                                     "Amazon Comprehend's comprehend:DetectSentiment and "
+                                     "comprehend:DetectDominantLanguage, which act on no resource and support "
+                                     "no resource-level permissions"] if comprehend else ())
         draft = step_function(c.DRAFT_FUNCTION_ID, c.DRAFT_CODE_DIR, c.DRAFT_SERVICE_NAME,
-                              "Responder triage: draft a reply with the thread's context")
+                              "Responder triage: draft a reply with the thread's context",
+                              timeout=c.DRAFT_WITH_MODEL_TIMEOUT_SECONDS if bedrock else c.WEBHOOK_TIMEOUT_SECONDS,
+                              extra_env={c.ENV_DRAFT_BACKEND: "bedrock",
+                                         c.ENV_BEDROCK_MODEL_ID: bedrock_model_id} if bedrock else None)
         route = step_function(c.ROUTE_FUNCTION_ID, c.ROUTE_CODE_DIR, c.ROUTE_SERVICE_NAME,
                               "Responder triage: team, priority and SLA from the routing rules")
         # Classify claims the mention, counts it, and reads and writes incidents (recent mentions through gsi2);
@@ -92,10 +116,16 @@ class TriageWorkflow(Construct):
             resources=[table.table_arn, f"{table.table_arn}/index/{c.GSI2_NAME}"]))
         draft.role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:GetItem"],
                                                                resources=[table.table_arn]))
+        if comprehend:
+            classify.role.add_to_principal_policy(iam.PolicyStatement(actions=list(COMPREHEND_ACTIONS),
+                                                                      resources=["*"]))
+        if bedrock:
+            self._grant_model(draft.role, bedrock_model_id)
         self.functions = {"classify": classify.function, "draft": draft.function, "route": route.function}
 
-        self.state_machine = self._state_machine(table, agent_topic, escalation_topic, incident_topic,
-                                                 classify.function, draft.function, route.function)
+        self.state_machine = self._state_machine(
+            table, agent_topic, escalation_topic, incident_topic, classify.function, draft.function, route.function,
+            classify_retry_errors=[MANAGED_BACKEND_UNAVAILABLE] if comprehend else [], drafted_by=bedrock)
         acknowledge(self.state_machine.role, "AwsSolutions-IAM5[Resource::*]",
                     "Step Functions' log delivery (logs:CreateLogDelivery and related) and X-Ray actions "
                     "support no resource-level permissions; CDK scopes every other statement to its resource.")
@@ -120,9 +150,29 @@ class TriageWorkflow(Construct):
             max_concurrency=max_concurrency))
         self.dispatcher = dispatcher.function
 
+    def _grant_model(self, role: iam.IRole, model_id: str) -> None:
+        """bedrock:InvokeModel (which Converse needs) on the one configured model, nothing else.
+
+        A cross-Region inference profile routes to the model in several Regions: the grant covers the profile
+        in this account and Region, and the model's foundation-model ARN in any Region.
+        """
+        stack = Stack.of(self)
+        geography, _, base = model_id.partition(".")
+        if geography in INFERENCE_PROFILE_PREFIXES:
+            model_arn = f"arn:{stack.partition}:bedrock:*::foundation-model/{base}"
+            resources = [f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account}:inference-profile/{model_id}",
+                         model_arn]
+            acknowledge(role, f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/{base}]",
+                        "A cross-Region inference profile serves the model from any Region of its geography; "
+                        "the grant names that one model, only its Region is open.")
+        else:
+            resources = [f"arn:{stack.partition}:bedrock:{stack.region}::foundation-model/{model_id}"]
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["bedrock:InvokeModel"], resources=resources))
+
     def _state_machine(self, table: dynamodb.ITable, agent_topic: sns.ITopic, escalation_topic: sns.ITopic,
                        incident_topic: sns.ITopic, classify_fn: lambda_.IFunction, draft_fn: lambda_.IFunction,
-                       route_fn: lambda_.IFunction) -> sfn.StateMachine:
+                       route_fn: lambda_.IFunction, classify_retry_errors: Sequence[str] = (),
+                       drafted_by: bool = False) -> sfn.StateMachine:
         mention_key = {"pk": S(J.string_at("$.classified.keys.mention.pk")),
                        "sk": S(J.string_at("$.classified.keys.mention.sk"))}
         input_key = {"pk": S(J.format("MENTION#{}#{}", J.string_at("$.key.channel"), J.string_at("$.key.mention_id"))),
@@ -154,8 +204,9 @@ class TriageWorkflow(Construct):
                          .when(sfn.Condition.number_equals("$.attempt", 1), alert.next(failed))
                          .otherwise(failed))
 
-        def guarded(task: sfn.TaskStateBase, lambda_task: bool = False) -> sfn.TaskStateBase:
-            (_retry_lambda if lambda_task else _retry_service)(task)
+        def guarded(task: sfn.TaskStateBase, lambda_task: bool = False,
+                    extra_errors: Sequence[str] = ()) -> sfn.TaskStateBase:
+            _retry_lambda(task, extra_errors) if lambda_task else _retry_service(task)
             return task.add_catch(mark_failed, errors=["States.ALL"], result_path="$.error")
 
         # --- main path ----------------------------------------------------------------------------------
@@ -167,7 +218,7 @@ class TriageWorkflow(Construct):
             result_path="$.classified", task_timeout=sfn.Timeout.duration(Duration.seconds(30)))
         # Before the catch-all: a duplicate message must neither mark the mention failed nor alert anyone.
         classify_task.add_catch(claim_held, errors=["ClaimHeld"], result_path="$.error")
-        classify = guarded(classify_task, lambda_task=True)
+        classify = guarded(classify_task, lambda_task=True, extra_errors=classify_retry_errors)
         step_input = sfn.TaskInput.from_object({"mention": J.object_at("$.classified.mention"),
                                                 "classification": J.object_at(classification)})
         draft = guarded(tasks.LambdaInvoke(
@@ -183,7 +234,9 @@ class TriageWorkflow(Construct):
             "classification": J.object_at(classification),
             "route": {"team": J.string_at("$.route.team"), "priority": J.string_at("$.route.priority"),
                       "sla_due": J.string_at("$.route.sla_due"), "reasons": J.list_at("$.route.reasons")},
-            "draft": {"text": J.string_at("$.drafted.draft.text"), "language": J.string_at("$.drafted.draft.language")},
+            "draft": {"text": J.string_at("$.drafted.draft.text"), "language": J.string_at("$.drafted.draft.language"),
+                      # Which drafted it (a model, or the template it fell back to): only with a model backend.
+                      **({"drafted_by": J.string_at("$.drafted.draft.drafted_by")} if drafted_by else {})},
             "thread": J.object_at("$.drafted.thread"),
             "actions": J.object_at("$.drafted.actions"),
         })

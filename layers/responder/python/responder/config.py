@@ -5,10 +5,20 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 DEFAULT_RAW_EVENT_TTL_DAYS = 30
+
+# Optional managed backends (responder.managed), off by default: the local classifier and the templates need no
+# AWS call per mention. The stack sets these from CDK context (infra/constants.py names the same variables).
+ENV_SENTIMENT_BACKEND = "RESPONDER_SENTIMENT_BACKEND"
+ENV_DRAFT_BACKEND = "RESPONDER_DRAFT_BACKEND"
+ENV_BEDROCK_MODEL_ID = "RESPONDER_BEDROCK_MODEL_ID"
+SENTIMENT_BACKENDS: tuple[str, ...] = ("local", "comprehend")
+DRAFT_BACKENDS: tuple[str, ...] = ("template", "bedrock")
+# The cheapest text model on Bedrock's on-demand price list (see responder.managed_cost): a short reply needs no more.
+DEFAULT_BEDROCK_MODEL_ID = "amazon.nova-micro-v1:0"
 
 
 class ConfigError(RuntimeError):
@@ -46,6 +56,32 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class ManagedBackends:
+    """Which managed AWS services replace local steps: none unless the environment asks for them."""
+
+    sentiment: str = "local"  # local | comprehend (language and sentiment)
+    draft: str = "template"  # template | bedrock
+    bedrock_model_id: str = DEFAULT_BEDROCK_MODEL_ID
+
+    @property
+    def enabled(self) -> bool:
+        return self.sentiment != "local" or self.draft != "template"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ManagedBackends:
+        """Read RESPONDER_SENTIMENT_BACKEND, RESPONDER_DRAFT_BACKEND and RESPONDER_BEDROCK_MODEL_ID."""
+        env = os.environ if env is None else env
+        sentiment = (env.get(ENV_SENTIMENT_BACKEND) or "local").strip().lower()
+        draft = (env.get(ENV_DRAFT_BACKEND) or "template").strip().lower()
+        if sentiment not in SENTIMENT_BACKENDS:
+            raise ConfigError(f"{ENV_SENTIMENT_BACKEND} must be one of {', '.join(SENTIMENT_BACKENDS)}")
+        if draft not in DRAFT_BACKENDS:
+            raise ConfigError(f"{ENV_DRAFT_BACKEND} must be one of {', '.join(DRAFT_BACKENDS)}")
+        model_id = (env.get(ENV_BEDROCK_MODEL_ID) or DEFAULT_BEDROCK_MODEL_ID).strip()
+        return cls(sentiment=sentiment, draft=draft, bedrock_model_id=model_id)
+
+
+@dataclass(frozen=True)
 class TriageSettings:
     """What the triage functions need: the table, and optional overrides of the shipped rules and voice."""
 
@@ -53,10 +89,11 @@ class TriageSettings:
     routing_rules: str | None = None  # JSON overriding the shipped routing_rules.json (from CDK context)
     brand_voice: str | None = None  # JSON overriding the shipped brand_voice.json (from CDK context)
     lease_seconds: int = 300
+    backends: ManagedBackends = field(default_factory=ManagedBackends)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TriageSettings:
-        """Read TABLE_NAME, ROUTING_RULES, BRAND_VOICE and TRIAGE_LEASE_SECONDS."""
+        """Read TABLE_NAME, ROUTING_RULES, BRAND_VOICE, TRIAGE_LEASE_SECONDS and the managed backends' variables."""
         env = os.environ if env is None else env
         if not env.get("TABLE_NAME"):
             raise ConfigError("missing environment variable: TABLE_NAME")
@@ -65,7 +102,8 @@ class TriageSettings:
         except ValueError as exc:
             raise ConfigError("TRIAGE_LEASE_SECONDS must be a whole number of seconds") from exc
         return cls(table_name=env["TABLE_NAME"], routing_rules=env.get("ROUTING_RULES") or None,
-                   brand_voice=env.get("BRAND_VOICE") or None, lease_seconds=lease)
+                   brand_voice=env.get("BRAND_VOICE") or None, lease_seconds=lease,
+                   backends=ManagedBackends.from_env(env))
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,13 @@ def public(item: dict[str, Any] | None) -> dict[str, Any]:
 
 def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
                   now: datetime | None = None, lease_seconds: int = 300, incidents: Any = None,
-                  voice: Any = None) -> dict[str, Any]:
+                  voice: Any = None, sentiment: Any = None) -> dict[str, Any]:
     """Claim the mention, classify it, and correlate it with the account's surges.
 
     `skip` is true when another execution owns the mention or it is done. `incident` says whether it joined
     (or opened) an incident, whether it is still paged individually, and carries an incident alert when due.
+    With a managed `sentiment` backend (`responder.managed.ComprehendSentiment`) its language and sentiment replace
+    the local ones, and the classification's `sources` says where each came from.
     """
     from responder.classify import classify
 
@@ -42,8 +44,14 @@ def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
     mention = store.claim_for_triage(key["channel"], key["mention_id"], claim, now, lease_seconds)
     if mention is None:
         return {"skip": True}
-    result = classify(mention.get("text", ""), lang=mention.get("lang"), author=mention.get("author"),
-                      channel=mention.get("channel"), rules=rules).to_dict()
+    local = classify(mention.get("text", ""), lang=mention.get("lang"), author=mention.get("author"),
+                     channel=mention.get("channel"), rules=rules)
+    if sentiment is None:
+        result = local.to_dict()
+    else:
+        refined = sentiment.refine(local, mention.get("text", ""), hint=mention.get("lang"),
+                                   author=mention.get("author"), rules=rules)
+        result = {**refined.classification.to_dict(), "sources": refined.sources}
     if result.get("noise") and not mention.get("text") and mention.get("kind") == "mention":
         # Instagram mention webhooks carry ids only: an empty text is not noise, it is not fetched yet.
         result.update(noise=False, noise_reason=None)
@@ -62,13 +70,19 @@ def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
     }
 
 
-def draft_step(event: dict[str, Any], store: DynamoMentionStore, voice: Any) -> dict[str, Any]:
-    """Draft a reply with the thread's context, and describe how an agent acts on it."""
+def draft_step(event: dict[str, Any], store: DynamoMentionStore, voice: Any, drafter: Any = None) -> dict[str, Any]:
+    """Draft a reply with the thread's context, and describe how an agent acts on it.
+
+    With a `drafter` (`responder.managed.BedrockDrafter`) a model writes it, and the draft says which drafted it.
+    """
     from responder.drafting import draft_reply
 
     mention = event["mention"]
     thread = public(store.get_thread(mention["channel"], mention["thread_id"]))
-    draft = draft_reply(mention, event["classification"], thread, voice)
+    if drafter is not None:
+        draft = drafter.draft(mention, event["classification"], thread, voice)
+    else:
+        draft = draft_reply(mention, event["classification"], thread, voice)
     return {"draft": _as_dict(draft), "thread": thread, "actions": actions_for(mention)}
 
 

@@ -16,6 +16,8 @@ class TriageRuntime:
     rules: Any
     voice: Any
     incidents: Any
+    sentiment: Any = None  # responder.managed.ComprehendSentiment when RESPONDER_SENTIMENT_BACKEND=comprehend
+    drafter: Any = None  # responder.managed.BedrockDrafter when RESPONDER_DRAFT_BACKEND=bedrock
 
 
 _cached: TriageRuntime | None = None
@@ -33,9 +35,20 @@ def runtime(read_settings: Callable[[], TriageSettings]) -> TriageRuntime:
 
         settings = read_settings()
         store = DynamoMentionStore(settings.table_name)
+        sentiment, drafter = _managed(settings)
         _cached = TriageRuntime(settings=settings, store=store, rules=load_rules(settings.routing_rules),
-                                voice=load_voice(settings.brand_voice), incidents=IncidentStore(store))
+                                voice=load_voice(settings.brand_voice), incidents=IncidentStore(store),
+                                sentiment=sentiment, drafter=drafter)
     return _cached
+
+
+def _managed(settings: TriageSettings) -> tuple[Any, Any]:
+    """The managed backends the settings ask for; nothing is imported when none is (the default)."""
+    if not settings.backends.enabled:
+        return None, None
+    from responder.managed import backends_for
+
+    return backends_for(settings.backends)
 
 
 def reset() -> None:
