@@ -1,17 +1,26 @@
-"""Caches for moto's Step Functions interpreter, so the local stack spends its CPU on the workflow, not on
-re-parsing it.
+"""Caches for moto's Step Functions interpreter and a queue-length-independent SQS, so the local stack spends
+its CPU on the workflow, not on re-parsing it or rescanning a backlog.
 
 moto (like the LocalStack interpreter it was ported from) parses the whole ASL definition with ANTLR for every
 execution, compiles every JSONPath expression every time it is evaluated, and builds a new boto3 client for
 every task. Measured with py-spy on `responder demo`, those three account for about 45% of the interpreter's
 time under the GIL. The parsed program, the compiled JSONPaths and the clients are immutable or thread-safe,
 so caching them changes no behaviour; the integration tests (retries and catches included) run with them on.
+
+moto's SQS scans every message of a queue several times per call: each SendMessage and each received message
+recomputes the queue's attributes (three approximate counts, each a pass over the backlog), and each
+DeleteMessage rebuilds the queue's list. With a surge backlog of 10,000 messages that made every SQS call cost
+milliseconds and the run quadratic (py-spy: 40% of the process). The patches below keep SQS's observable
+behaviour: visibility, delays, receive counts, redrive and deletes are unchanged; the `Approximate*` counts are
+refreshed at most once a second, which SQS itself documents as approximate and eventually consistent.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import threading
+import time
 from typing import Any
 
 _CLIENT_MODULES = (
@@ -61,6 +70,77 @@ class MotoSpeedups:
             module = importlib.import_module(name)
             if hasattr(module, "boto_client_for"):
                 self._patch(module, "boto_client_for", cached_client(module))
+        self._install_sqs()
+
+    def _install_sqs(self) -> None:
+        from moto.core import utils as core_utils
+        from moto.sqs import models as sqs
+
+        real_unix_time, real_unix_time_millis = core_utils.unix_time, core_utils.unix_time_millis
+
+        def unix_time(dt: Any = None) -> float:
+            # moto's version builds two datetimes per call; it is called per message per scan.
+            return time.time() if dt is None else real_unix_time(dt)
+
+        def unix_time_millis(dt: Any = None) -> float:
+            return time.time() * 1000.0 if dt is None else real_unix_time_millis(dt)
+
+        self._patch(sqs, "unix_time", unix_time)
+        self._patch(sqs, "unix_time_millis", unix_time_millis)
+
+        def messages(queue: Any) -> list[Any]:
+            now = time.time() * 1000.0
+            return [m for m in queue._messages if now > m.visible_at and not now < m.delayed_until]
+
+        self._patch(sqs.Queue, "messages", property(messages))
+
+        counts_lock = threading.Lock()
+
+        def approximate(queue: Any) -> tuple[int, int, int]:
+            """(visible, delayed, in flight), recomputed at most once a second per queue."""
+            now = time.monotonic()
+            cached = getattr(queue, "_responder_counts", None)
+            if cached is not None and now - cached[0] < 1.0:
+                return cached[1]
+            with counts_lock:
+                wall = time.time() * 1000.0
+                visible = delayed = inflight = 0
+                for m in queue._messages:
+                    if wall < m.delayed_until:
+                        delayed += 1
+                    if not wall > m.visible_at:
+                        inflight += 1
+                    elif not wall < m.delayed_until:
+                        visible += 1
+                counts = (visible, delayed, inflight)
+                queue._responder_counts = (now, counts)
+            return counts
+
+        self._patch(sqs.Queue, "approximate_number_of_messages", property(lambda q: approximate(q)[0]))
+        self._patch(sqs.Queue, "approximate_number_of_messages_delayed", property(lambda q: approximate(q)[1]))
+        self._patch(sqs.Queue, "approximate_number_of_messages_not_visible",
+                    property(lambda q: approximate(q)[2]))
+
+        def delete_message(queue: Any, receipt_handle: str) -> None:
+            if receipt_handle in queue.deleted_messages:
+                return  # already deleted: SQS accepts deleting it again
+            for message in queue._messages:
+                if message.had_receipt_handle(receipt_handle):
+                    break
+            else:
+                raise sqs.ReceiptHandleIsInvalid()
+            queue.pending_messages.discard(message)
+            queue.deleted_messages.update(message.all_receipt_handles)
+            queue._messages = [m for m in queue._messages if m is not message]
+
+        self._patch(sqs.Queue, "delete_message", delete_message)
+
+        def is_message_valid_based_on_retention_period(backend: Any, queue_name: str, message: Any) -> bool:
+            queue = backend.get_queue(queue_name)
+            return int(queue.message_retention_period) + message.sent_timestamp / 1000 > time.time()
+
+        self._patch(sqs.SQSBackend, "is_message_valid_based_on_retention_period",
+                    is_message_valid_based_on_retention_period)
 
     def uninstall(self) -> None:
         while self._restore:
