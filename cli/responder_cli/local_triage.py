@@ -54,6 +54,17 @@ def load_module(path: Path, name: str) -> Any:
     return module
 
 
+def _states_entered(execution: Any) -> int:
+    """Billable state transitions of a finished execution, read from its history without the deep copy
+    that GetExecutionHistory makes."""
+    env = execution.exec_worker.env
+    if env is None:
+        return 0
+    manager = env.event_manager
+    with manager._mutex:
+        return sum(1 for e in manager._history_event_list if str(e.get("type", "")).endswith("StateEntered"))
+
+
 class InProcessLambdas:
     """Replaces moto's Docker-free Lambda backend so invocations run the project's handlers in this process."""
 
@@ -337,8 +348,7 @@ class LocalTriage:
                 machine.executions[:] = keep
             if self.meter is not None:
                 for execution in finished:
-                    events = execution.to_history_output().get("events", [])
-                    entered = sum(1 for e in events if str(e.get("type", "")).endswith("StateEntered"))
+                    entered = _states_entered(execution)
                     duration = (execution.stop_date - execution.start_date).total_seconds() * 1000
                     self.meter.execution_finished(duration, entered)
 

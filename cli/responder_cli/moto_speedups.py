@@ -71,6 +71,34 @@ class MotoSpeedups:
             if hasattr(module, "boto_client_for"):
                 self._patch(module, "boto_client_for", cached_client(module))
         self._install_sqs()
+        self._install_dispatch()
+
+    def _install_dispatch(self) -> None:
+        """Per-request work that gives the same answer every time: moto's reflection over its response classes,
+        jsonpath-ng's parser tables (rebuilt for each ResultPath), botocore's User-Agent string."""
+        from botocore import useragent
+        from moto.core import responses
+        from moto.stepfunctions.parser.asl.component.common.path import result_path
+
+        self._patch(responses, "method_names_from_class",
+                    functools.lru_cache(maxsize=256)(responses.method_names_from_class))
+        self._patch(result_path, "parse", functools.lru_cache(maxsize=1024)(result_path.parse))
+
+        real_to_string = useragent.UserAgentString.to_string
+        agents: dict[tuple[int, frozenset[str]], tuple[Any, str]] = {}
+
+        def to_string(agent: Any) -> str:
+            # The string depends on the agent (one per client) and the feature ids of the current request.
+            ctx = useragent.get_context()
+            key = (id(agent), frozenset(ctx.features) if ctx is not None else frozenset())
+            hit = agents.get(key)
+            if hit is None or hit[0] is not agent:
+                if len(agents) > 4096:
+                    agents.clear()
+                hit = agents[key] = (agent, real_to_string(agent))
+            return hit[1]
+
+        self._patch(useragent.UserAgentString, "to_string", to_string)
 
     def _install_sqs(self) -> None:
         from moto.core import utils as core_utils

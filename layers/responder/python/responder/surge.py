@@ -3,8 +3,12 @@ incident, and say whether the mention is still paged individually and whether an
 
 from __future__ import annotations
 
+import threading
+import time
+import weakref
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -148,6 +152,49 @@ def _refresh_signature(incident: dict[str, Any], received: datetime, store: Any,
     return incident
 
 
+# While a spike lasts, every mention that joins no incident asks whether the spike is one issue. The answer
+# needs the account's recent mentions (up to 500 read through gsi2) and their clustering: it is kept for a
+# moment per container, so a surge costs one such read per container and interval, not one per mention.
+# (At worst an incident opens CLUSTER_CACHE_SECONDS later than it could have.)
+CLUSTER_CACHE_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class _Cluster:
+    recent: list[dict[str, Any]]  # the account's mentions in the window
+    signature: dict[str, float]  # what most of them share
+    matching: frozenset[tuple[str, str]]  # (channel, mention id) of those that fit the signature
+
+
+_clusters: "weakref.WeakKeyDictionary[Any, dict[tuple[str, str], tuple[float, _Cluster]]]" = \
+    weakref.WeakKeyDictionary()
+_clusters_lock = threading.Lock()
+
+
+def _recent_cluster(account: str, scope: str, received: datetime, store: Any, settings: SurgeSettings) -> _Cluster:
+    """The window's dominant cluster (cached for CLUSTER_CACHE_SECONDS per store object, account and scope)."""
+    key, now = (account, scope), time.monotonic()
+    with _clusters_lock:
+        hit = _clusters.setdefault(store, {}).get(key)
+    if hit is not None and now - hit[0] < CLUSTER_CACHE_SECONDS:
+        return hit[1]
+    recent = store.recent_mentions(account, window_start(received, settings))
+    terms = [salient_terms(m.get("text") or "") for m in recent]
+    sig = cluster_signature(terms, settings)
+    matching = frozenset((m.get("channel"), m.get("mention_id")) for m, t in zip(recent, terms)
+                         if match_score(t, sig, settings) >= settings.join_threshold)
+    cluster = _Cluster(recent, sig, matching)
+    with _clusters_lock:
+        _clusters.setdefault(store, {})[key] = (now, cluster)
+    return cluster
+
+
+def forget_clusters() -> None:
+    """Drop the cached clusters (an incident opened, or tests)."""
+    with _clusters_lock:
+        _clusters.clear()
+
+
 def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], terms: dict[str, float],
                 account: str, topic: str, received: datetime, now: datetime, store: Any,
                 settings: SurgeSettings) -> dict[str, Any] | None:
@@ -156,16 +203,15 @@ def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], t
         counts.get(topic, {}), received, settings, topic)
     if spike is None:
         return None
-    recent = [m for m in store.recent_mentions(account, window_start(received, settings))
-              if m.get("mention_id") != mention.get("mention_id")]
-    term_sets = [salient_terms(m.get("text") or "") for m in recent] + [terms]
-    sig = cluster_signature(term_sets, settings)
-    if match_score(terms, sig, settings) < settings.join_threshold:
+    cluster = _recent_cluster(account, spike.scope, received, store, settings)
+    if match_score(terms, cluster.signature, settings) < settings.join_threshold:
         return None  # the spike is about something else; a mention that fits it will open the incident
-    matching = [m for m in recent if match_score(salient_terms(m.get("text") or ""), sig, settings)
-                >= settings.join_threshold]
+    this = (mention.get("channel"), mention.get("mention_id"))
+    matching = [m for m in cluster.recent if (m.get("channel"), m.get("mention_id")) in cluster.matching
+                and (m.get("channel"), m.get("mention_id")) != this]
     if len(matching) + 1 < settings.min_cluster_size:
         return None  # more mentions than usual, but not about one thing: no incident
+    sig = cluster.signature
     incident = {
         "incident_id": incident_id_for(account, spike.scope, received), "account_id": account,
         "scope": spike.scope, "incident_status": "open", "signature": sig, "opened_at": _iso(now),
@@ -177,6 +223,7 @@ def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], t
     }
     if not store.try_open(account, spike.scope, incident, now, settings):
         return None
+    forget_clusters()
     # The mentions that made the spike are members too (they were handled before the incident existed).
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda m: store.join(incident, m, str(m.get("sentiment") or "unknown"), now, settings),
