@@ -66,7 +66,7 @@ class DynamoDBLocal:
         jar = find_jar()
         # -sharedDb: one database whatever the (fake) credentials and region of the client.
         command = [self.java, f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar),
-                   "-port", str(self.port), "-sharedDb"]
+                   "-port", str(self.port), "-sharedDb", "-disableTelemetry"]
         if self.data_dir is None:
             command.append("-inMemory")
         else:
