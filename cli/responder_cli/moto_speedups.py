@@ -150,16 +150,19 @@ class MotoSpeedups:
                     property(lambda q: approximate(q)[2]))
 
         def delete_message(queue: Any, receipt_handle: str) -> None:
-            if receipt_handle in queue.deleted_messages:
-                return  # already deleted: SQS accepts deleting it again
-            for message in queue._messages:
-                if message.had_receipt_handle(receipt_handle):
-                    break
-            else:
-                raise sqs.ReceiptHandleIsInvalid()
-            queue.pending_messages.discard(message)
-            queue.deleted_messages.update(message.all_receipt_handles)
-            queue._messages = [m for m in queue._messages if m is not message]
+            # Under the lock SendMessage appends with: moto's own version rebuilds the list unlocked, so a message
+            # sent while another is deleted can vanish (seen once in a 10,000-mention surge benchmark).
+            with queue._messages_lock:
+                if receipt_handle in queue.deleted_messages:
+                    return  # already deleted: SQS accepts deleting it again
+                for index, message in enumerate(queue._messages):
+                    if message.had_receipt_handle(receipt_handle):
+                        break
+                else:
+                    raise sqs.ReceiptHandleIsInvalid()
+                queue.pending_messages.discard(message)
+                queue.deleted_messages.update(message.all_receipt_handles)
+                del queue._messages[index]
 
         self._patch(sqs.Queue, "delete_message", delete_message)
 
