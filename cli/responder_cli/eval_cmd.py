@@ -100,7 +100,8 @@ class _Recorder:
 def managed_costs(out: IO[str], items: list[tuple[str, str | None, Any]]) -> None:
     """The cost per mention of the optional managed backends next to ours, measured on `items`."""
     from responder.config import DEFAULT_BEDROCK_MODEL_ID
-    from responder.managed_cost import BEDROCK_PRICES, COMPREHEND_MIN_UNITS, COMPREHEND_UNIT_CHARACTERS, measure
+    from responder.managed_cost import (BEDROCK_PRICES, COMPREHEND_MIN_UNITS, COMPREHEND_PRICE_PER_UNIT,
+                                        COMPREHEND_UNIT_CHARACTERS, measure)
 
     cost = measure(items)
     n = cost.mentions
@@ -125,7 +126,8 @@ def managed_costs(out: IO[str], items: list[tuple[str, str | None, Any]]) -> Non
               f"{cost.characters / n:.0f} characters; {cost.over_minimum:,} over Comprehend's {minimum}-character "
               "minimum; us-east-1 on-demand prices)\n")
     _table(out, ("backend", "calls/mention", "per mention", "per million mentions"), rows)
-    out.write(f"  Comprehend bills 100-character units, at least {COMPREHEND_MIN_UNITS} per call, $0.0001 a unit; "
+    out.write(f"  Comprehend bills {COMPREHEND_UNIT_CHARACTERS}-character units, at least {COMPREHEND_MIN_UNITS} per call, "
+              f"${COMPREHEND_PRICE_PER_UNIT} a unit; "
               "language detection only runs without a platform language tag (X posts carry one).\n"
               f"  Bedrock drafts: about {tokens_in:.0f} input and {tokens_out:.0f} output tokens each (4 characters "
               "a token; the reply as long as the template it rewrites).\n")

@@ -429,12 +429,9 @@ def backends_for(settings: Any) -> tuple[ComprehendSentiment | None, BedrockDraf
 
 
 def _client(service: str, read_timeout: int, attempts: int) -> Any:
-    """A boto3 client with short timeouts and bounded standard retries, so a step stays inside its Lambda timeout."""
-    import boto3
-    from botocore.config import Config
+    from responder.storage import default_client
 
-    return boto3.client(service, config=Config(connect_timeout=2, read_timeout=read_timeout,
-                                               retries={"mode": "standard", "max_attempts": attempts}))
+    return default_client(service, connect_timeout=2, read_timeout=read_timeout, attempts=attempts)
 
 
 def _error_code(exc: Any) -> str:

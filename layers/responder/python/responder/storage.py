@@ -376,11 +376,12 @@ def _from_dynamo(value: Any) -> Any:
     return value
 
 
-def default_client(service: str) -> Any:
-    """A boto3 client with timeouts short enough to answer the platform inside its 3-second deadline."""
+def default_client(service: str, connect_timeout: int = 1, read_timeout: int = 2, attempts: int = 2) -> Any:
+    """A boto3 client with short timeouts and bounded standard retries. The defaults answer the platform inside
+    its 3-second deadline; triage steps pass longer ones that still fit their Lambda timeout."""
     import boto3
     from botocore.config import Config
 
-    config = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"},
-                    max_pool_connections=50)
+    config = Config(connect_timeout=connect_timeout, read_timeout=read_timeout,
+                    retries={"max_attempts": attempts, "mode": "standard"}, max_pool_connections=50)
     return boto3.client(service, config=config)
