@@ -65,19 +65,23 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 class RateLimiter:
-    """Spaces sends evenly at `rate` per second across threads (no limit when rate is 0)."""
+    """An open-loop schedule: the i-th send is due `i / rate` seconds after the first, as events happen on a
+    platform whether or not the receiver keeps up. A sender that falls behind (every sender busy waiting for
+    slow answers) sends the overdue deliveries at once instead of dropping their slots, so a slow patch shows
+    up as latency, not as a lower rate. No limit when rate is 0."""
 
     def __init__(self, rate: float) -> None:
         self.interval = 1.0 / rate if rate > 0 else 0.0
-        self._next = time.monotonic()
+        self._next: float | None = None
         self._lock = threading.Lock()
 
     def wait(self) -> None:
         if not self.interval:
             return
         with self._lock:
-            now = time.monotonic()
-            slot = max(self._next, now)
+            if self._next is None:
+                self._next = time.monotonic()
+            slot = self._next
             self._next = slot + self.interval
         delay = slot - time.monotonic()
         if delay > 0:
