@@ -67,8 +67,8 @@ def percentile(values: Sequence[float], q: float) -> float:
 class RateLimiter:
     """An open-loop schedule: the i-th send is due `i / rate` seconds after the first, as events happen on a
     platform whether or not the receiver keeps up. A sender that falls behind (every sender busy waiting for
-    slow answers) sends the overdue deliveries at once instead of dropping their slots, so a slow patch shows
-    up as latency, not as a lower rate. No limit when rate is 0."""
+    slow answers) sends the overdue deliveries at once instead of dropping their slots, so a slow patch delays
+    sends rather than lowering the overall rate. No limit when rate is 0."""
 
     def __init__(self, rate: float) -> None:
         self.interval = 1.0 / rate if rate > 0 else 0.0
