@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             report = senders.apply(_replay, (base, deliveries, rate))
         sent_done = time.time()
         surge_started = report.sent[first_surge_index].sent_at
-        print(f"sent in {report.wall_seconds:.1f} s ({len(deliveries) / report.wall_seconds:.1f}/s); answers {report.statuses}; "
+        print(f"sent in {report.wall_seconds:.1f} s ({len(deliveries) / report.wall_seconds:.1f}/s); "
+              f"answers {report.statuses}; "
               f"{sum(1 for s in report.sent if s.attempts > 1)} deliveries needed retries", flush=True)
         deadline = time.monotonic() + args.drain_timeout
         progress, progressed_at = -1, time.monotonic()
