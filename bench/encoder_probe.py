@@ -42,8 +42,14 @@ VADER_KEYS = ("compound", "pos", "neg", "neu")
 
 
 def read_split(root: Path) -> tuple[list[str], list[int]]:
-    """TweetEval sentiment validation texts and labels (0 negative, 1 neutral, 2 positive)."""
+    """TweetEval sentiment validation texts and labels (0 negative, 1 neutral, 2 positive).
+
+    Not `bench.classify_bench.tweeteval_split`: that module imports the responder package, which the probes'
+    own environment does not have.
+    """
     directory = root if (root / "val_text.txt").exists() else root / "sentiment"
+    if not (directory / "val_text.txt").exists() or not (directory / "val_labels.txt").exists():
+        raise SystemExit(f"{directory}: no val_text.txt and val_labels.txt (TweetEval's sentiment validation split)")
     texts = (directory / "val_text.txt").read_text(encoding="utf-8").splitlines()
     labels = [int(label) for label in (directory / "val_labels.txt").read_text(encoding="utf-8").split()]
     if len(texts) != len(labels):
