@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime
+from datetime import datetime, timezone
 
-from responder.model import Mention, ThreadLink
+from responder.model import Mention, MentionKey, ThreadLink
 from responder.storage import STATUS_QUEUED, STATUS_RECEIVED, SaveResult, StorageUnavailable
 from responder.triage_queue import QueueUnavailable
 
@@ -39,14 +39,22 @@ class InMemoryStore:
             key = (mention.channel, mention.mention_id)
             if key in self.mentions:
                 return SaveResult(created=False, status=self.mentions[key]["status"])
-            self.mentions[key] = {**mention.to_record(), "status": STATUS_RECEIVED}
+            self.mentions[key] = {**mention.to_record(), "status": STATUS_RECEIVED,
+                                  "received_at": received_at or datetime.now(timezone.utc)}
             return SaveResult(created=True, status=STATUS_RECEIVED)
 
-    def mark_queued(self, mention: Mention) -> None:
+    def mark_queued(self, mention: Mention | MentionKey) -> None:
         self._check()
         record = self.mentions[(mention.channel, mention.mention_id)]
         if record["status"] == STATUS_RECEIVED:
             record["status"] = STATUS_QUEUED
+
+    def stranded(self, received_before: datetime, limit: int = 500) -> list[MentionKey]:
+        self._check()
+        return [MentionKey(platform=r["platform"], channel=r["channel"], mention_id=r["mention_id"],
+                           thread_id=r["thread_id"], kind=r["kind"])
+                for r in self.mentions.values()
+                if r["status"] == STATUS_RECEIVED and r["received_at"] < received_before][:limit]
 
 
 class FakeQueue:

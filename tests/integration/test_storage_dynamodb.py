@@ -194,3 +194,53 @@ def test_triage_claims_let_a_redelivery_take_over_and_hold_off_a_duplicate(store
                              UpdateExpression="SET #s = :n", ExpressionAttributeNames={"#s": "status"},
                              ExpressionAttributeValues=store._item({":n": "notified"}))
     assert store.claim_for_triage("x", mention.mention_id, "message-C", now) is None
+
+
+# --- stranded mentions and storage refusals, on the real engine -----------------------------------------
+
+
+def test_a_stored_mention_is_on_the_stranded_index_until_it_is_handed_to_triage(store):
+    from datetime import timedelta
+
+    from responder.sweeper import requeue_stranded
+
+    # Given two mentions stored a minute ago and never enqueued (the webhook died after the write)
+    stored_at = datetime.now(timezone.utc) - timedelta(minutes=2)
+    first, second = (x_mentions(n).mentions[0] for n in ("x/xaa_post_mention_create.json",
+                                                          "x/xaa_post_reply_create.json"))
+    store.save(first, stored_at)
+    store.save(second, stored_at)
+    later = datetime.now(timezone.utc)
+    assert {k.mention_id for k in store.stranded(later)} == {first.mention_id, second.mention_id}
+    # When triage claims one of them and the sweeper runs
+    store.claim_for_triage("x", second.mention_id, "message-A", later)
+    queue = FakeQueue()
+    assert requeue_stranded(store, queue, now=later) == 1
+    # Then only the other is enqueued, it is marked queued, and the index is empty afterwards
+    assert [m.mention_id for m in queue.sent] == [first.mention_id]
+    assert store.get_mention("x", first.mention_id)["status"] == "queued"
+    assert "gsi3pk" not in store.get_mention("x", first.mention_id)
+    assert store.stranded(later) == []
+    # And a mention received just now is not swept before its grace period
+    (third,) = x_mentions("x/xaa_dm_received.json").mentions
+    store.save(third, later)
+    assert requeue_stranded(store, queue, now=later + timedelta(seconds=5)) == 0
+
+
+def test_dynamodb_validation_errors_are_refusals_not_outages(store):
+    from responder.storage import StorageRejected
+
+    # Given items DynamoDB itself refuses: a key past 2,048 bytes, a number past 38 digits
+    too_long_key = store._item({"pk": "MENTION#x#" + "1" * 3000, "sk": "MENTION"})
+    too_many_digits = store._item({"pk": "p", "sk": "s"}) | {"followers": {"N": "1" * 40}}
+    for item in (too_long_key, too_many_digits):
+        # Then the adapter raises StorageRejected (answered 400), never StorageUnavailable (503)
+        with pytest.raises(StorageRejected):
+            store._call(store.client.put_item, TableName=store._table, Item=item)
+
+
+def test_a_number_the_serializer_cannot_store_is_a_refusal(store):
+    from responder.storage import StorageRejected
+
+    with pytest.raises(StorageRejected):
+        store._item({"followers": 10**40})

@@ -153,8 +153,18 @@ def test_included_users_wrapped_in_data_still_give_the_author():
     assert (m.author.handle, m.author.followers) == ("dana_k", 2380)
 
 
-def test_text_longer_than_any_platform_allows_is_capped():
+def test_text_longer_than_any_platform_allows_is_refused_without_quoting_it():
+    # Given a post 500,000 characters long (X's own limit is 25,000)
     body = fixture_json("x/xaa_post_mention_create.json")
-    body["data"]["payload"]["text"] = "a" * 500_000
+    body["data"]["payload"]["text"] = "secret " * 70_000
+    # Then the delivery is malformed, and the error names the field and the bound, not the text
+    with pytest.raises(MalformedDelivery) as refused:
+        normalize_x(body)
+    assert "text" in str(refused.value) and "60000" in str(refused.value) and "secret" not in str(refused.value)
+
+
+def test_text_of_the_maximum_length_is_kept_whole():
+    body = fixture_json("x/xaa_post_mention_create.json")
+    body["data"]["payload"]["text"] = "\U0001F600" * 60_000
     (m,) = normalize_x(body).mentions
     assert len(m.text) == 60_000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -14,6 +15,41 @@ PRIVATE_KINDS: frozenset[str] = frozenset({"dm", "message"})
 # Far above any platform's limit (X long posts 25,000, Meta comments 8,000); keeps an item under DynamoDB's 400 KB.
 MAX_TEXT_CHARS = 60_000
 
+# Bounds on every stored field, far above what the platforms send (X display names 50 characters, handles 15,
+# Instagram captions 2,200, Meta CDN URLs a few hundred), so that only a hostile body, signed or not, can pass them;
+# such a body is refused whole (400) before any write. Platform ids are short: X 19 digits, Meta
+# `<page>_<post>_<comment>` and base64 `wamid`s under 100 characters; a thread id may join two of them.
+MAX_ID_CHARS = 256
+_ID = re.compile(r"[!-~]{1,%d}" % MAX_ID_CHARS)  # printable ASCII, no spaces or control characters
+MAX_HANDLE_CHARS = 100
+MAX_NAME_CHARS = 256
+MAX_LANG_CHARS = 35  # the longest BCP 47 tag in practical use (RFC 5646 section 4.4.1)
+MAX_ATTACHMENTS = 100
+MAX_URL_CHARS = 8_192
+MAX_CAPTION_CHARS = 8_192
+MAX_FOLLOWERS = 10**12  # any count a platform can report; DynamoDB numbers stop at 38 digits
+
+
+def check_id(value: object, field_name: str) -> str:
+    """A platform id as stored: printable ASCII without spaces, at most MAX_ID_CHARS (the value is never quoted)."""
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise MalformedDelivery(f"{field_name}: not an id (1-{MAX_ID_CHARS} printable ASCII characters)")
+    return value
+
+
+def check_text(value: object, limit: int, field_name: str) -> None:
+    """A free-text field: absent, or a string of at most `limit` characters (the value is never quoted)."""
+    if value is not None and (not isinstance(value, str) or len(value) > limit):
+        raise MalformedDelivery(f"{field_name}: must be text of at most {limit} characters")
+
+
+_LABEL = re.compile(r"[A-Za-z0-9_.:-]{1,48}")
+
+
+def label(value: object) -> str:
+    """A platform's name for an event type or field, fit for a log line; anything else becomes `other`."""
+    return value if isinstance(value, str) and _LABEL.fullmatch(value) else "other"
+
 
 @dataclass(frozen=True)
 class Author:
@@ -25,6 +61,17 @@ class Author:
     followers: int | None = None
     verified: bool | None = None
 
+    def __post_init__(self) -> None:
+        check_id(self.id, "author id")
+        check_text(self.handle, MAX_HANDLE_CHARS, "author handle")
+        check_text(self.name, MAX_NAME_CHARS, "author name")
+        followers = self.followers
+        if followers is not None and (isinstance(followers, bool) or not isinstance(followers, int)
+                                      or not 0 <= followers <= MAX_FOLLOWERS):
+            raise MalformedDelivery(f"author followers: must be a count from 0 to {MAX_FOLLOWERS}")
+        if self.verified is not None and not isinstance(self.verified, bool):
+            raise MalformedDelivery("author verified: must be true or false")
+
 
 @dataclass(frozen=True)
 class Attachment:
@@ -34,6 +81,15 @@ class Attachment:
     id: str | None = None
     url: str | None = None
     caption: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "type", label(self.type))
+        if isinstance(self.id, int) and not isinstance(self.id, bool):
+            object.__setattr__(self, "id", str(self.id))  # media ids arrive as numbers in some payloads
+        if self.id is not None:
+            check_id(self.id, "attachment id")
+        check_text(self.url, MAX_URL_CHARS, "attachment url")
+        check_text(self.caption, MAX_CAPTION_CHARS, "attachment caption")
 
 
 @dataclass(frozen=True)
@@ -58,8 +114,17 @@ class Mention:
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        if len(self.text) > MAX_TEXT_CHARS:
-            object.__setattr__(self, "text", self.text[:MAX_TEXT_CHARS])
+        for name in ("mention_id", "thread_id", "account_id"):
+            check_id(getattr(self, name), name)
+        for name in ("parent_id", "event_id"):
+            if getattr(self, name) is not None:
+                check_id(getattr(self, name), name)
+        if not isinstance(self.text, str):
+            raise MalformedDelivery("text: must be a string")
+        check_text(self.text, MAX_TEXT_CHARS, "text")
+        check_text(self.lang, MAX_LANG_CHARS, "lang")
+        if len(self.attachments) > MAX_ATTACHMENTS:
+            raise MalformedDelivery(f"attachments: more than {MAX_ATTACHMENTS}")
 
     @property
     def is_private(self) -> bool:
@@ -85,6 +150,17 @@ class Mention:
 
 
 @dataclass(frozen=True)
+class MentionKey:
+    """What triage needs to find a stored mention: the table stays the single source of truth."""
+
+    platform: str
+    channel: str
+    mention_id: str
+    thread_id: str
+    kind: str
+
+
+@dataclass(frozen=True)
 class ThreadLink:
     """A post by the brand itself: not a mention, but replies to it must find their thread."""
 
@@ -93,6 +169,12 @@ class ThreadLink:
     thread_id: str
     parent_id: str | None = None
     thread_from_parent: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("post_id", "thread_id"):
+            check_id(getattr(self, name), name)
+        if self.parent_id is not None:
+            check_id(self.parent_id, "parent_id")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from responder.model import Attachment, Author, Delivery, MalformedDelivery, Mention
+from responder.model import Attachment, Author, Delivery, MalformedDelivery, Mention, label
 
 
 UNKNOWN_AUTHOR = "unknown"
@@ -32,7 +32,7 @@ def normalize_meta(body: Any) -> Delivery:
     handler = {"page": _page_entry, "instagram": _instagram_entry,
                "whatsapp_business_account": _whatsapp_entry}.get(obj)
     if handler is None:
-        return Delivery(mentions=(), ignored=(f"meta object {obj}",))
+        return Delivery(mentions=(), ignored=(f"meta object {label(obj)}",))
     mentions: list[Mention] = []
     ignored: list[str] = []
     for entry in entries:
@@ -59,13 +59,13 @@ def _iso_from_epoch(value: Any, where: str) -> str:
     try:
         number = float(value)
     except (TypeError, ValueError) as exc:
-        raise MalformedDelivery(f"{where}: bad timestamp {value!r}") from exc
+        raise MalformedDelivery(f"{where}: timestamp is not a number") from exc
     if number > 1e11:
         number /= 1000.0
     try:
         return datetime.fromtimestamp(number, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     except (ValueError, OverflowError, OSError) as exc:
-        raise MalformedDelivery(f"{where}: timestamp out of range {value!r}") from exc
+        raise MalformedDelivery(f"{where}: timestamp out of range") from exc
 
 
 def _iso_from_any(value: Any, where: str) -> str:
@@ -73,7 +73,7 @@ def _iso_from_any(value: Any, where: str) -> str:
         try:  # the Graph API's own format: 2026-07-24T21:23:23+0000
             parsed = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z")
         except ValueError as exc:
-            raise MalformedDelivery(f"{where}: bad time {value!r}") from exc
+            raise MalformedDelivery(f"{where}: time is not a date") from exc
         return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return _iso_from_epoch(value, where)
 
@@ -119,7 +119,7 @@ def _messaging_event(obj: str, channel: str, entry: dict[str, Any], event: dict[
     message = event.get("message")
     if not isinstance(message, dict):
         kinds = sorted(k for k in event if k not in ("sender", "recipient", "timestamp"))
-        return f"{where} {','.join(kinds) or 'empty'}"
+        return f"{where} {','.join(label(k) for k in kinds[:5]) or 'empty'}"
     if message.get("is_echo"):
         return f"{where} echo"
     if message.get("is_deleted"):
@@ -134,7 +134,7 @@ def _messaging_event(obj: str, channel: str, entry: dict[str, Any], event: dict[
     mid = _id(message, "mid", where)
     text = message.get("text", "")
     if not isinstance(text, str):
-        raise MalformedDelivery(f"{where} {mid}: text must be a string")
+        raise MalformedDelivery(f"{where}: text must be a string")
     reply_to = message.get("reply_to") if isinstance(message.get("reply_to"), dict) else {}
     return Mention(
         platform="meta", channel=channel, kind="message" if channel == "messenger" else "dm",  # type: ignore[arg-type]
@@ -162,7 +162,7 @@ def _page_entry(entry: dict[str, Any]) -> tuple[list[Mention], list[str]]:
     for change in _changes(entry, "meta page"):
         field, value = change.get("field"), change.get("value")
         if field not in PAGE_FIELDS:
-            ignored.append(f"meta page {field}")  # before any validation: an ignored field never refuses a batch
+            ignored.append(f"meta page {label(field)}")  # before any validation: an ignored field never refuses a batch
             continue
         if not isinstance(value, dict):
             raise MalformedDelivery(f"meta page {field}: value must be an object")
@@ -187,17 +187,17 @@ def _page_entry(entry: dict[str, Any]) -> tuple[list[Mention], list[str]]:
 def _page_change(page_id: str, entry: dict[str, Any], change: dict[str, Any], field: Any,
                  value: dict[str, Any]) -> Mention | str:
     item, verb = value.get("item"), value.get("verb")
-    where = f"meta page {field}"
+    where = f"meta page {label(field)}"
     if field == "feed" and item in ("comment", *VISITOR_POST_ITEMS):
         if verb != "add":
-            return f"{where} {item} {verb}"
+            return f"{where} {label(item)} {label(verb)}"
         # `from` is omitted when the person's privacy settings hide them from the app: still a comment to answer.
         # Older feed payloads name the author with sender_id / sender_name instead.
         author = value.get("from") if isinstance(value.get("from"), dict) else {
             "id": value.get("sender_id"), "name": value.get("sender_name")}
         author_id = _text(author.get("id")) or UNKNOWN_AUTHOR
         if author_id == page_id:
-            return f"{where} {item} by the page"
+            return f"{where} {label(item)} by the page"
         post_id = _id(value, "post_id", where)
         if item == "comment":
             kind, mention_id, parent = "comment", _id(value, "comment_id", where), value.get("parent_id")
@@ -206,18 +206,18 @@ def _page_change(page_id: str, entry: dict[str, Any], change: dict[str, Any], fi
         text, name = value.get("message", ""), _text(author.get("name"))
     elif field == "mention" and item in ("post", "comment"):
         if verb != "add":
-            return f"{where} {item} {verb}"
+            return f"{where} {label(item)} {label(verb)}"
         author_id = _text(value.get("sender_id")) or UNKNOWN_AUTHOR  # real deliveries may omit it
         if author_id == page_id:
-            return f"{where} {item} by the page"
+            return f"{where} {label(item)} by the page"
         post_id = _id(value, "post_id", where)
         mention_id = str(value.get("comment_id") or post_id)
         parent = post_id if item == "comment" else None
         kind, text, name = "mention", value.get("message", ""), _text(value.get("sender_name"))
     else:
-        return f"{where} {item or ''} {verb or ''}".strip()
+        return f"{where} {label(item) if item else ''} {label(verb) if verb else ''}".strip()
     if not isinstance(text, str):
-        raise MalformedDelivery(f"{where} {mention_id}: message must be a string")
+        raise MalformedDelivery(f"{where}: message must be a string")
     attachments = ()
     if value.get("photo") or value.get("video"):
         attachments = (Attachment(type="photo" if value.get("photo") else "video",
@@ -250,7 +250,7 @@ def _instagram_entry(entry: dict[str, Any]) -> tuple[list[Mention], list[str]]:
         changes = changes + [{"field": entry["field"], "value": entry["value"]}]
     for change in changes:
         field, value = change.get("field"), change.get("value")
-        where = f"meta instagram {field}"
+        where = f"meta instagram {label(field)}"
         if field not in INSTAGRAM_FIELDS:
             ignored.append(where)
             continue
@@ -270,7 +270,7 @@ def _instagram_entry(entry: dict[str, Any]) -> tuple[list[Mention], list[str]]:
             media_id = _id(value.get("media"), "id", where)
             text = value.get("text", "")
             if not isinstance(text, str):
-                raise MalformedDelivery(f"{where} {comment_id}: text must be a string")
+                raise MalformedDelivery(f"{where}: text must be a string")
             mentions.append(Mention(
                 platform="meta", channel="instagram", kind="comment",
                 mention_id=comment_id,
@@ -318,7 +318,7 @@ def _whatsapp_text(message: dict[str, Any]) -> tuple[str, tuple[Attachment, ...]
     if kind == "text":
         body = (message.get("text") or {}).get("body")
         if not isinstance(body, str):
-            raise MalformedDelivery(f"whatsapp message {message.get('id')}: text.body missing")
+            raise MalformedDelivery("meta whatsapp message: text.body missing")
         return body, ()
     part = message.get(kind) if isinstance(kind, str) and isinstance(message.get(kind), dict) else {}
     if kind in ("image", "video", "audio", "document", "sticker"):
@@ -340,7 +340,7 @@ def _whatsapp_entry(entry: dict[str, Any]) -> tuple[list[Mention], list[str]]:
     ignored: list[str] = []
     for change in _changes(entry, "meta whatsapp"):
         value = change.get("value")
-        where = f"meta whatsapp {change.get('field')}"
+        where = f"meta whatsapp {label(change.get('field'))}"
         if change.get("field") != "messages" or not isinstance(value, dict):
             ignored.append(where)
             continue
@@ -358,11 +358,11 @@ def _whatsapp_entry(entry: dict[str, Any]) -> tuple[list[Mention], list[str]]:
                 raise MalformedDelivery(f"{where}: each message must be an object")
             wamid = _id(message, "id", where)
             if message.get("type") in WHATSAPP_IGNORED_TYPES:
-                ignored.append(f"{where} {message.get('type')}")
+                ignored.append(f"{where} {label(message.get('type'))}")
                 continue
             sender = _text(message.get("from")) or _text(message.get("from_user_id"))
             if not sender:
-                raise MalformedDelivery(f"{where}: message {wamid} has no sender")
+                raise MalformedDelivery(f"{where}: a message has no sender")
             text, attachments = _whatsapp_text(message)
             context = message.get("context") if isinstance(message.get("context"), dict) else {}
             contact = contacts.get(sender, {})

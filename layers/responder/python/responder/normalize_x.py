@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from responder.model import Attachment, Author, Delivery, MalformedDelivery, Mention, ThreadLink
+from responder.model import Attachment, Author, Delivery, MalformedDelivery, Mention, ThreadLink, label
 
 XAA_KINDS = {
     "post.mention.create": "mention",
@@ -28,7 +28,7 @@ def normalize_x(body: Any) -> Delivery:
         return _normalize_xaa(body["data"])
     if "for_user_id" in body:
         return _normalize_aaa(body)
-    return Delivery(mentions=(), ignored=("unrecognised X body: " + ",".join(sorted(body))[:120],))
+    return Delivery(mentions=(), ignored=("unrecognised X body: " + ",".join(label(k) for k in sorted(body)[:5]),))
 
 
 # --- shared helpers ---------------------------------------------------------------------------------
@@ -64,21 +64,21 @@ def _iso_from_v2(value: Any, where: str) -> str:
     try:
         return _iso(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
     except ValueError as exc:
-        raise MalformedDelivery(f"{where}: bad created_at {value!r}") from exc
+        raise MalformedDelivery(f"{where}: created_at is not a date") from exc
 
 
 def _iso_from_v1(value: Any, where: str) -> str:
     try:
         return _iso(datetime.strptime(str(value), "%a %b %d %H:%M:%S %z %Y"))
     except ValueError as exc:
-        raise MalformedDelivery(f"{where}: bad created_at {value!r}") from exc
+        raise MalformedDelivery(f"{where}: created_at is not a date") from exc
 
 
 def _iso_from_millis(value: Any, where: str) -> str:
     try:
         return _iso(datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc))
     except (TypeError, ValueError, OverflowError) as exc:
-        raise MalformedDelivery(f"{where}: bad timestamp {value!r}") from exc
+        raise MalformedDelivery(f"{where}: timestamp is not a time") from exc
 
 
 def _lang(value: Any) -> str | None:
@@ -117,11 +117,11 @@ def _normalize_xaa(data: dict[str, Any]) -> Delivery:
     event_type = data.get("event_type")
     kind = XAA_KINDS.get(event_type) if isinstance(event_type, str) else None
     if kind is None and event_type != "post.create":
-        return Delivery(mentions=(), ignored=(f"xaa {event_type}",))
+        return Delivery(mentions=(), ignored=(f"xaa {label(event_type)}",))
     account_id = _str_id(_req(data, "filter", "xaa"), "user_id", "xaa filter")
-    payload = _req(data, "payload", f"xaa {event_type}")
+    payload = _req(data, "payload", f"xaa {label(event_type)}")
     if not isinstance(payload, dict):
-        raise MalformedDelivery(f"xaa {event_type}: payload must be an object")
+        raise MalformedDelivery(f"xaa {label(event_type)}: payload must be an object")
     if kind is None:  # post.create: the brand's own post, kept only so replies to it find their thread
         link = _v2_link(payload, account_id)
         return Delivery(mentions=(), ignored=("xaa post.create by the brand",), links=(link,) if link else ())
@@ -134,7 +134,7 @@ def _normalize_xaa(data: dict[str, Any]) -> Delivery:
     mention = _v2_post(payload, includes, kind, account_id, event_id, raw={"data": data})
     if mention is None:
         link = _v2_link(payload, account_id)
-        return Delivery(mentions=(), ignored=(f"xaa {event_type} by the brand itself",),
+        return Delivery(mentions=(), ignored=(f"xaa {label(event_type)} by the brand itself",),
                         links=(link,) if link else ())
     return Delivery(mentions=(mention,))
 
@@ -157,7 +157,7 @@ def _v2_post(post: dict[str, Any], includes: dict[str, Any], kind: str, account_
         return None
     text = post.get("text")
     if not isinstance(text, str):
-        raise MalformedDelivery(f"{where} {post_id}: missing text")
+        raise MalformedDelivery(f"{where}: missing text")
     note = post.get("note_tweet")
     if isinstance(note, dict) and isinstance(note.get("text"), str):
         text = note["text"]  # long posts: `text` is a truncated preview
@@ -221,7 +221,7 @@ def _normalize_aaa(body: dict[str, Any]) -> Delivery:
         ignored.extend(dms.ignored)
     for key in body:
         if key.endswith("_events") and key not in ("tweet_create_events", "direct_message_events"):
-            ignored.append(f"aaa {key}")
+            ignored.append(f"aaa {label(key)}")
         elif key == "user_event":
             ignored.append("aaa user_event")
     return Delivery(mentions=tuple(mentions), ignored=tuple(ignored), links=tuple(links))
@@ -233,8 +233,8 @@ def _v1_tweet(tweet: Any, account_id: str) -> Mention | ThreadLink | None:
     if not isinstance(tweet, dict):
         raise MalformedDelivery(f"{where}: must be an object")
     tweet_id = _str_id(tweet, "id_str", where)
-    user = _req(tweet, "user", f"{where} {tweet_id}")
-    author_id = _str_id(user, "id_str", f"{where} {tweet_id} user")
+    user = _req(tweet, "user", where)
+    author_id = _str_id(user, "id_str", f"{where} user")
     if tweet.get("retweeted_status"):
         return None
     parent = tweet.get("in_reply_to_status_id_str")
@@ -244,7 +244,7 @@ def _v1_tweet(tweet: Any, account_id: str) -> Mention | ThreadLink | None:
     extended = tweet.get("extended_tweet") if isinstance(tweet.get("extended_tweet"), dict) else {}
     text = extended.get("full_text") or tweet.get("full_text") or tweet.get("text")
     if not isinstance(text, str):
-        raise MalformedDelivery(f"{where} {tweet_id}: missing text")
+        raise MalformedDelivery(f"{where}: missing text")
     quoted_id = tweet.get("quoted_status_id_str")
     quoted_user = ((tweet.get("quoted_status") or {}).get("user") or {}).get("id_str")
     if parent and tweet.get("in_reply_to_user_id_str") == account_id:
@@ -290,18 +290,18 @@ def _dm_events(events: list[Any], users: Any, account_id: str, source: str, even
         if not isinstance(event, dict):
             raise MalformedDelivery(f"{where}: must be an object")
         if event.get("type") != "message_create":
-            ignored.append(f"{source} dm {event.get('type')}")
+            ignored.append(f"{source} dm {label(event.get('type'))}")
             continue
         dm_id = _str_id(event, "id", where)
-        create = _req(event, "message_create", f"{where} {dm_id}")
-        sender = _str_id(create, "sender_id", f"{where} {dm_id}")
+        create = _req(event, "message_create", where)
+        sender = _str_id(create, "sender_id", where)
         if sender == account_id:
             ignored.append(f"{source} dm sent by the brand")
             continue
-        data = _req(create, "message_data", f"{where} {dm_id}")
+        data = _req(create, "message_data", where)
         text = data.get("text")
         if not isinstance(text, str):
-            raise MalformedDelivery(f"{where} {dm_id}: missing text")
+            raise MalformedDelivery(f"{where}: missing text")
         user = users.get(sender) or {}
         user = user.get("data", user) if isinstance(user, dict) else {}  # XAA nests the v2 user in "data"
         metrics = user.get("public_metrics") or {}
@@ -321,7 +321,7 @@ def _dm_events(events: list[Any], users: Any, account_id: str, source: str, even
                           followers=_int(followers),
                           verified=user.get("verified") if isinstance(user.get("verified"), bool) else None),
             text=text,
-            created_at=_iso_from_millis(_req(event, "created_timestamp", f"{where} {dm_id}"), where),
+            created_at=_iso_from_millis(_req(event, "created_timestamp", where), where),
             account_id=account_id,
             attachments=attachments,
             source=source,

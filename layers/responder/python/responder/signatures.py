@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 
 X_SIGNATURE_HEADER = "x-twitter-webhooks-signature"
 META_SIGNATURE_HEADER = "x-hub-signature-256"
@@ -37,8 +38,22 @@ def sign_meta(secret: str, body: bytes) -> str:
     return _PREFIX + _hmac_sha256(secret, body).hex()
 
 
+# X's CRC answer is base64(HMAC-SHA256(consumer secret, token)): the very signature X puts on a POST whose body is
+# the token. Answering any token would sign any body an attacker chooses. X's tokens are short opaque strings
+# (UUIDs, base64); this pattern admits them and nothing a delivery can be: every delivery is a JSON object, which
+# starts with `{` (or whitespace), and neither is in the alphabet. Deliveries, in turn, must be objects
+# (validation.parse_delivery_body), so the two uses of the key can never be confused.
+CRC_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_.~+/=-]{1,256}")
+
+
+class CrcTokenRefused(ValueError):
+    """The crc_token is not shaped like X's (answered 400, and never signed)."""
+
+
 def x_crc_response(secret: str, crc_token: str) -> dict[str, str]:
-    """The answer to X's challenge-response check for an (already URL-decoded) token."""
+    """The answer to X's challenge-response check for an (already URL-decoded) token shaped like X's."""
+    if not CRC_TOKEN_PATTERN.fullmatch(crc_token):
+        raise CrcTokenRefused("crc_token must be 1-256 characters of A-Z a-z 0-9 _ . ~ + / = -")
     return {"response_token": sign_x(secret, crc_token.encode("utf-8"))}
 
 

@@ -5,6 +5,8 @@ Items (pk / sk):
 - `MENTION#<channel>#<mention id>` / `RAW`: the raw platform event, for audit, expiring after a TTL.
 - `MENTION#<channel>#<post id>` / `LINK`: a post by the brand itself and its thread, so replies to it stitch.
 - `THREAD#<channel>#<thread id>` / `THREAD`: the conversation: counts, first and last activity.
+- `gsi3` (sparse): only mentions stored but not yet handed to triage carry `gsi3pk`/`gsi3sk`; the sweeper finds
+  the ones a crash left behind (see sweeper.py). Handing a mention to triage removes them.
   (Participants are read from the thread's mentions through `gsi1`: a set on the thread item would grow
   past DynamoDB's 400 KB item limit in a viral thread.)
 
@@ -23,7 +25,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from responder.incidents import BRAND_KEY
-from responder.model import Mention, ThreadLink
+from responder.model import Mention, MentionKey, ThreadLink
 
 STATUS_RECEIVED = "received"  # stored, not yet handed to triage
 STATUS_QUEUED = "queued"  # stored and enqueued for triage
@@ -35,6 +37,10 @@ STATUS_TRIAGE_FAILED = "triage_failed"  # triage gave up after retries; alerted,
 # DynamoDB items are limited to 400 KB; the raw copy is for audit and may be cut short.
 MAX_RAW_BYTES = 350_000
 _TRANSACTION_ATTEMPTS = 6
+# The stranded-mention index is spread over this many partitions, so a surge's inserts and removals (two index
+# writes per mention) stay far below DynamoDB's 1,000 writes per second per partition.
+PENDING_SHARDS = 16
+PENDING_INDEX = "gsi3"
 
 
 class ClaimHeld(RuntimeError):
@@ -43,6 +49,17 @@ class ClaimHeld(RuntimeError):
 
 class StorageUnavailable(RuntimeError):
     """DynamoDB cannot be reached or refuses the write right now (answered 503 so the platform retries)."""
+
+
+class StorageRejected(ValueError):
+    """DynamoDB refuses the item itself (ValidationException): a retry would be refused too (answered 400)."""
+
+
+def pending_shard(channel: str, mention_id: str) -> str:
+    """The stranded-mention index partition of a mention (a stable hash: the same on every retry)."""
+    import zlib
+
+    return f"PENDING#{zlib.crc32(f'{channel}#{mention_id}'.encode()) % PENDING_SHARDS:02d}"
 
 
 def mention_key(channel: str, mention_id: str) -> dict[str, str]:
@@ -73,7 +90,7 @@ class MentionStore(Protocol):
     def resolve_thread(self, mention: Mention) -> Mention: ...
     def save_link(self, link: ThreadLink) -> None: ...
     def save(self, mention: Mention, received_at: datetime) -> SaveResult: ...
-    def mark_queued(self, mention: Mention) -> None: ...
+    def mark_queued(self, mention: MentionKey | Mention) -> None: ...
 
 
 def _now() -> datetime:
@@ -105,7 +122,10 @@ class DynamoMentionStore:
     # -- serialisation ----------------------------------------------------------------------------------
 
     def _item(self, values: dict[str, Any]) -> dict[str, Any]:
-        return {k: self._ser.serialize(_to_dynamo(v)) for k, v in values.items() if v is not None}
+        try:
+            return {k: self._ser.serialize(_to_dynamo(v)) for k, v in values.items() if v is not None}
+        except (TypeError, ValueError, ArithmeticError) as exc:  # decimal.Rounded etc.: not storable as given
+            raise StorageRejected(f"an attribute cannot be stored: {type(exc).__name__}") from exc
 
     def _plain(self, item: dict[str, Any]) -> dict[str, Any]:
         return {k: _from_dynamo(self._de.deserialize(v)) for k, v in item.items()}
@@ -150,6 +170,8 @@ class DynamoMentionStore:
             # The account's recent mentions, for surge clustering (see incident_store.py).
             "gsi2pk": f"ACCOUNT#{BRAND_KEY}",
             "gsi2sk": f"{_iso(received_at)[:19]}Z#{mention.channel}#{mention.mention_id}",
+            # Until it is handed to triage (mark_queued or a triage claim removes these).
+            "gsi3pk": pending_shard(mention.channel, mention.mention_id), "gsi3sk": _iso(received_at),
         }
         raw = json.dumps(mention.raw, separators=(",", ":"), ensure_ascii=False)
         raw_truncated = len(raw.encode("utf-8")) > MAX_RAW_BYTES
@@ -171,6 +193,8 @@ class DynamoMentionStore:
                 if _error_code(exc) != "TransactionCanceledException":
                     raise _storage_error(exc) from exc
                 reasons = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]
+            if "ValidationError" in reasons:
+                raise StorageRejected("DynamoDB refused an item of the mention's transaction as invalid")
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 return SaveResult(created=False, status=self._status(mention))
             if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
@@ -232,12 +256,12 @@ class DynamoMentionStore:
             raise StorageUnavailable("mention reported as existing but not readable")
         return item["status"]["S"]
 
-    def mark_queued(self, mention: Mention) -> None:
+    def mark_queued(self, mention: MentionKey | Mention) -> None:
         """Record that the mention was handed to triage, unless triage has already moved it on."""
         try:
             self.client.update_item(
                 TableName=self._table, Key=self._item(mention_key(mention.channel, mention.mention_id)),
-                UpdateExpression="SET #s = :queued", ConditionExpression="#s = :received",
+                UpdateExpression="SET #s = :queued REMOVE gsi3pk, gsi3sk", ConditionExpression="#s = :received",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues=self._item({":queued": STATUS_QUEUED, ":received": STATUS_RECEIVED}),
             )
@@ -258,7 +282,8 @@ class DynamoMentionStore:
             answer = self.client.update_item(
                 TableName=self._table, Key=self._item(mention_key(channel, mention_id)),
                 UpdateExpression=("SET #s = :triaging, triage_claim = :claim, triage_claimed_until = :until, "
-                                  "triage_attempts = if_not_exists(triage_attempts, :zero) + :one"),
+                                  "triage_attempts = if_not_exists(triage_attempts, :zero) + :one "
+                                  "REMOVE gsi3pk, gsi3sk"),
                 ConditionExpression=("attribute_exists(pk) AND (#s IN (:received, :queued, :failed) OR "
                                      "(#s = :triaging AND (triage_claimed_until < :now OR triage_claim = :claim)))"),
                 ExpressionAttributeNames={"#s": "status"},
@@ -276,6 +301,27 @@ class DynamoMentionStore:
                 raise ClaimHeld(f"{channel}:{mention_id} is being triaged by another execution") from exc
             return None
         return self._plain(answer["Attributes"])
+
+    def stranded(self, received_before: datetime, limit: int = 500) -> list[MentionKey]:
+        """Mentions stored before `received_before` and still not handed to triage, oldest first per shard."""
+        found: list[MentionKey] = []
+        for shard in range(PENDING_SHARDS):
+            pages = self.client.get_paginator("query").paginate(
+                TableName=self._table, IndexName=PENDING_INDEX,
+                KeyConditionExpression="gsi3pk = :shard AND gsi3sk < :before",
+                ExpressionAttributeValues=self._item({":shard": f"PENDING#{shard:02d}",
+                                                      ":before": _iso(received_before)}),
+                PaginationConfig={"MaxItems": limit - len(found)})
+            for page in self._pages(pages):
+                for item in page["Items"]:
+                    plain = self._plain(item)
+                    if plain.get("status") == STATUS_RECEIVED:
+                        found.append(MentionKey(platform=plain["platform"], channel=plain["channel"],
+                                                mention_id=plain["mention_id"], thread_id=plain["thread_id"],
+                                                kind=plain["kind"]))
+            if len(found) >= limit:
+                break
+        return found
 
     # -- reads used by the local stack and tests -------------------------------------------------------
 
@@ -345,6 +391,9 @@ def _storage_error(exc: Exception) -> Exception:
 
     if isinstance(exc, BotoCoreError) or _error_code(exc) in _TRANSIENT_CODES:
         return StorageUnavailable(f"{type(exc).__name__}: {_error_code(exc) or exc}")
+    if _error_code(exc) == "ValidationException":
+        # The request itself is invalid (an item too large, a key too long): not an outage, never a 503.
+        return StorageRejected("DynamoDB refused the request as invalid")
     return exc
 
 

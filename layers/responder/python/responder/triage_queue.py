@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from responder.model import Mention
+from responder.model import Mention, MentionKey
 
 _BATCH = 10  # SendMessageBatch takes at most 10 entries
 _ATTEMPTS = 3
@@ -19,10 +19,10 @@ class QueueUnavailable(RuntimeError):
 class TriageQueue(Protocol):
     """The queue port of the ingest path."""
 
-    def enqueue(self, mentions: Sequence[Mention]) -> None: ...
+    def enqueue(self, mentions: Sequence[Mention | MentionKey]) -> None: ...
 
 
-def triage_message(mention: Mention) -> dict[str, Any]:
+def triage_message(mention: Mention | MentionKey) -> dict[str, Any]:
     """The message body: the mention's key; the table stays the single source of truth."""
     return {"v": 1, "platform": mention.platform, "channel": mention.channel, "mention_id": mention.mention_id,
             "thread_id": mention.thread_id, "kind": mention.kind}
@@ -43,7 +43,7 @@ class SqsTriageQueue:
             self._client = default_client("sqs")
         return self._client
 
-    def enqueue(self, mentions: Sequence[Mention]) -> None:
+    def enqueue(self, mentions: Sequence[Mention | MentionKey]) -> None:
         """Send every mention in batches of ten (in parallel for large deliveries); raise if any is not sent."""
         chunks = [mentions[i:i + _BATCH] for i in range(0, len(mentions), _BATCH)]
         if len(chunks) <= 1:
@@ -55,7 +55,7 @@ class SqsTriageQueue:
         with ThreadPoolExecutor(max_workers=min(8, len(chunks))) as pool:
             list(pool.map(self._send_batch, chunks))
 
-    def _send_batch(self, chunk: Sequence[Mention]) -> None:
+    def _send_batch(self, chunk: Sequence[Mention | MentionKey]) -> None:
         """One SendMessageBatch, retrying the entries SQS reports as failed."""
         from botocore.exceptions import BotoCoreError, ClientError
 

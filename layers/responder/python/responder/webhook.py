@@ -4,8 +4,9 @@ Input and output are API Gateway HTTP API (payload format 2.0) events and respon
 and the local server run exactly this code.
 
 Answers: 200 once every mention is stored and enqueued (or the events are deliberately ignored); 400 for a
-malformed body; 401 for a missing signature, 403 for a forged one; 503 when storage, the queue or the
-credentials are unavailable, so the platform retries; 404/405 for anything else.
+malformed or out-of-bounds body (nothing of it is written: see validation.py); 401 for a missing signature, 403
+for a forged one; 503 only when storage, the queue or the credentials are unavailable, so the platform retries;
+404/405 for anything else. Error answers and log lines name the field and the problem, never a value.
 """
 
 from __future__ import annotations
@@ -26,14 +27,16 @@ from responder.normalize_x import normalize_x
 from responder.signatures import (
     META_SIGNATURE_HEADER,
     X_SIGNATURE_HEADER,
+    CrcTokenRefused,
     SignatureMismatch,
     SignatureMissing,
     verify_meta_signature,
     verify_x_signature,
     x_crc_response,
 )
-from responder.storage import MentionStore, StorageUnavailable
+from responder.storage import MentionStore, StorageRejected, StorageUnavailable
 from responder.triage_queue import QueueUnavailable, TriageQueue
+from responder.validation import MAX_MENTIONS_PER_DELIVERY, parse_delivery_body
 
 X_PATH = "/webhooks/x"
 META_PATH = "/webhooks/meta"
@@ -115,7 +118,11 @@ class WebhookService:
         secret = self._credentials.get().x_consumer_secret
         if not secret:
             raise CredentialsUnavailable("the X consumer secret is not configured")
-        return response(200, x_crc_response(secret, token))
+        try:
+            return response(200, x_crc_response(secret, token))
+        except CrcTokenRefused as exc:
+            self._warn("crc refused: token not shaped like X's", token_chars=len(token))
+            return response(400, {"error": str(exc)})
 
     def _x_delivery(self, request: Request) -> dict[str, Any]:
         secret = self._credentials.get().x_consumer_secret
@@ -160,23 +167,27 @@ class WebhookService:
             self._warn("delivery refused: bad signature", platform=platform, body_bytes=len(request.body))
             return response(403, {"error": "invalid signature"})
         try:
-            body = json.loads(request.body)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            self._warn("malformed delivery: not JSON", platform=platform, reason=str(exc)[:200])
-            return response(400, {"error": "body is not valid JSON"})
-        try:
-            delivery = normalize(body)
+            # Every check happens here, before the first write: a batch is stored whole or not at all.
+            delivery = normalize(parse_delivery_body(request.body))
+            if len(delivery.mentions) > MAX_MENTIONS_PER_DELIVERY:
+                raise MalformedDelivery(f"more than {MAX_MENTIONS_PER_DELIVERY} mentions in one delivery")
         except MalformedDelivery as exc:
-            self._warn("malformed delivery", platform=platform, reason=str(exc)[:200])
+            # The messages are written to name the field and the rule, never the value (see validation.py).
+            self._warn("malformed delivery", platform=platform, reason=str(exc)[:200], body_bytes=len(request.body))
             return response(400, {"error": f"malformed delivery: {exc}"[:300]})
         except (TypeError, ValueError, KeyError, AttributeError, OverflowError, OSError, RecursionError) as exc:
             # Normalisation is pure: any failure means a field of an unexpected type or range in a signed body.
-            # Retrying cannot fix it, so it is a 400 (logged with the reason), never a 500.
-            self._warn("malformed delivery: unexpected field type", platform=platform,
-                       reason=f"{type(exc).__name__}: {exc}"[:200])
+            # Retrying cannot fix it, so it is a 400, never a 500. Only the error's type is logged: its message may
+            # quote the offending value, which may be private text.
+            self._warn("malformed delivery: unexpected field type", platform=platform, error=type(exc).__name__)
             return response(400, {"error": "malformed delivery: a field has an unexpected type or value"})
         try:
             result = ingest(delivery.mentions, self._store, self._queue, links=delivery.links)
+        except StorageRejected as exc:
+            # DynamoDB refused an item as invalid: a retry would be refused again, so this is the sender's 400.
+            # Validation is meant to catch this first; anything stored before the refusal is triaged by the sweeper.
+            self._warn("delivery refused by storage validation", platform=platform, reason=str(exc)[:200])
+            return response(400, {"error": "malformed delivery: a field is outside what can be stored"})
         except (StorageUnavailable, QueueUnavailable) as exc:
             self._warn("delivery not stored, asking the platform to retry", platform=platform,
                        reason=str(exc)[:200], mentions=len(delivery.mentions))
