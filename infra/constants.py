@@ -42,6 +42,11 @@ GSI1_SORT_KEY = "gsi1sk"
 GSI2_NAME = "gsi2"
 GSI2_PARTITION_KEY = "gsi2pk"
 GSI2_SORT_KEY = "gsi2sk"
+# Sparse: only mentions stored but not yet handed to triage (responder.storage.PENDING_INDEX).
+GSI3_NAME = "gsi3"
+GSI3_PARTITION_KEY = "gsi3pk"
+GSI3_SORT_KEY = "gsi3sk"
+GSI3_ATTRIBUTES = ("platform", "channel", "mention_id", "thread_id", "kind", "status")
 TABLE_TTL_ATTRIBUTE = "expires_at"
 
 # Queue sizing.
@@ -123,6 +128,17 @@ CLASSIFY_SERVICE_NAME = "responder-classify"
 DRAFT_SERVICE_NAME = "responder-draft"
 ROUTE_SERVICE_NAME = "responder-route"
 DISPATCHER_SERVICE_NAME = "responder-dispatcher"
+
+# The sweeper: stranded mentions (stored, never handed to triage) enqueued again, on a schedule.
+SWEEPER_ID = "Sweeper"
+SWEEPER_FUNCTION_ID = "SweeperFunction"
+SWEEPER_RULE_ID = "Schedule"
+SWEEPER_CODE_DIR = REPO_ROOT / "functions" / "sweeper"
+SWEEPER_SERVICE_NAME = "responder-sweeper"
+# With the sweep's one-minute grace, a stranded mention is enqueued again within three minutes.
+SWEEPER_RATE_MINUTES = 2
+SWEEPER_TIMEOUT_SECONDS = 60
+SWEEPER_MEMORY_MB = 256
 ENV_STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
 ENV_ROUTING_RULES = "ROUTING_RULES"
 ENV_BRAND_VOICE = "BRAND_VOICE"

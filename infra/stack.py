@@ -16,6 +16,7 @@ from infra.constructs.layers import SharedLayers
 from infra.constructs.notifications import Notifications
 from infra.constructs.secrets import PlatformSecrets
 from infra.constructs.storage import Storage
+from infra.constructs.sweeper import Sweeper
 from infra.constructs.triage_workflow import TriageWorkflow
 from infra.constructs.webhook_api import WebhookApi
 
@@ -60,6 +61,7 @@ class ResponderStack(Stack):
             draft_backend=self._choice(c.CONTEXT_DRAFT_BACKEND, c.DRAFT_BACKENDS),
             bedrock_model_id=self._model_id(c.CONTEXT_BEDROCK_MODEL_ID, c.DEFAULT_BEDROCK_MODEL_ID),
         )
+        self.sweeper = Sweeper(self, c.SWEEPER_ID, table=storage.table, queue=ingest.queue, layers=layers.all)
         alarms = OperationalAlarms(self, c.ALARMS_ID, queue=ingest.queue, dlq=ingest.dlq,
                                    subscriptions=self._list_context(c.CONTEXT_ALARM_SUBSCRIPTIONS))
         self.alarms = alarms

@@ -101,8 +101,13 @@ class LocalStack:
 
     def __init__(self, port: int = 8787, data_dir: Path | None = None, synth: bool | None = None,
                  log_level: str = "WARNING", dynamodb_port: int | None = None, outbox: Path | None = None,
-                 echo: Any = None, meter: Any = None, triage_pollers: int = 2) -> None:
+                 echo: Any = None, meter: Any = None, triage_pollers: int = 2, sweep_interval: float = 30.0,
+                 sweep_grace_seconds: int = 60) -> None:
         self.port = port
+        # Deployed, an EventBridge rule runs the sweeper every few minutes; here a thread does, more often.
+        self.sweep_interval = sweep_interval
+        self.sweep_grace_seconds = sweep_grace_seconds
+        self._sweeper: threading.Thread | None = None
         self.triage_pollers = triage_pollers  # like the event source's concurrency: bounds triage's share of CPU
         self.meter = meter
         self.outbox = outbox
@@ -205,6 +210,16 @@ class LocalStack:
         self.triage.start_loops(dispatcher.handler, pollers=self.triage_pollers)
         self._watch = threading.Thread(target=self._watch_dead_letters, name="local-dead-letters", daemon=True)
         self._watch.start()
+        from responder.triage_queue import SqsTriageQueue
+
+        sweeper = modules["responder-sweeper"]
+        sweeper.configure(DynamoMentionStore(self.table_name, client=self.dynamodb.client()),
+                          SqsTriageQueue(self._triage_queue_url(queue_urls),
+                                         client=boto3.client("sqs", region_name=LOCAL_REGION)),
+                          grace_seconds=self.sweep_grace_seconds)
+        self._sweeper = threading.Thread(target=self._sweep, args=(sweeper.handler,), name="local-sweeper",
+                                         daemon=True)
+        self._sweeper.start()
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._request_handler())
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
@@ -272,6 +287,9 @@ class LocalStack:
         if self._watch is not None:
             self._watch.join(timeout=5)
             self._watch = None
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=5)
+            self._sweeper = None
         if self.server is not None:
             self.server.server_close()
             self.server = None
@@ -326,6 +344,18 @@ class LocalStack:
                 "alerts": [json.loads(a) for a in item.get("alerts", [])],
             })
         return listed
+
+    def _sweep(self, handler: Any) -> None:
+        """Run the sweeper's handler on a timer, as the deployed schedule does (see responder/sweeper.py)."""
+        while not self._stopping.wait(self.sweep_interval):
+            try:
+                requeued = handler({}, LambdaContext(function_name="sweeper"))["requeued"]
+            except Exception as exc:  # noqa: BLE001 - DynamoDB Local briefly down: the next sweep tries again
+                if self.echo and not self._stopping.is_set():
+                    self.echo(f"[sweeper] sweep failed, retrying in {self.sweep_interval:g} s: {type(exc).__name__}")
+                continue
+            if requeued and self.echo:
+                self.echo(f"[sweeper] {requeued} stranded mention(s) handed to triage again")
 
     def _watch_dead_letters(self) -> None:
         """Report poison messages as they reach the dead-letter queue (deployed: the DeadLetters alarm)."""

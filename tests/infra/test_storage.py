@@ -48,6 +48,17 @@ def test_table_has_single_table_key_schema_and_gsi1(template):
                     "Projection": {"ProjectionType": "INCLUDE",
                                    "NonKeyAttributes": ["mention_id", "channel", "text", "sentiment"]},
                 },
+                {
+                    # sparse: mentions stored but not yet handed to triage, with what the sweeper enqueues
+                    "IndexName": "gsi3",
+                    "KeySchema": [
+                        {"AttributeName": "gsi3pk", "KeyType": "HASH"},
+                        {"AttributeName": "gsi3sk", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "INCLUDE",
+                                   "NonKeyAttributes": ["platform", "channel", "mention_id", "thread_id", "kind",
+                                                        "status"]},
+                },
             ],
         },
     )

@@ -71,9 +71,10 @@ def test_api_gateway_may_invoke_the_webhook_only_from_this_api(synthesized):
     # Given the synthesised stack
     function_id = synthesized.logical_id(synthesized.stack.webhook.function)
     api_id = synthesized.logical_id(synthesized.stack.webhook.api)
-    permissions = synthesized.resources("AWS::Lambda::Permission").values()
-    # When the Lambda permissions are inspected
-    # Then each is for apigateway.amazonaws.com, on the webhook, scoped to this API's ARN
+    permissions = [p for p in synthesized.resources("AWS::Lambda::Permission").values()
+                   if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}]
+    # When the Lambda permissions on the webhook are inspected
+    # Then each is for apigateway.amazonaws.com, scoped to this API's ARN
     assert len(permissions) == 4
     for permission in permissions:
         props = permission["Properties"]

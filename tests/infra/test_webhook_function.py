@@ -151,7 +151,7 @@ def test_code_assets_are_plain_zips_without_docker_or_bytecode(synthesized):
     # Then nothing is a container image, every function's code and both layers are zipped folders,
     # and no host bytecode ships
     assert manifest.get("dockerImages", {}) == {}
-    functions = {"webhook", "dispatcher", "classify", "draft", "route"}
+    functions = {"webhook", "dispatcher", "classify", "draft", "route", "sweeper"}
     assert len(staged) == len(functions) + 2  # one folder per function, plus the domain and dependency layers
     assert all(d.is_dir() for d in staged)
     assert bytecode == []

@@ -1,0 +1,36 @@
+"""Sweeper Lambda, on a schedule: mentions stored but never handed to triage are enqueued again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from responder.config import Settings
+from responder.observability import logger
+from responder.sweeper import DEFAULT_GRACE_SECONDS, StrandedStore, requeue_stranded
+from responder.triage_queue import TriageQueue
+
+_store: StrandedStore | None = None
+_queue: TriageQueue | None = None
+_grace_seconds = DEFAULT_GRACE_SECONDS
+
+
+def configure(store: StrandedStore, queue: TriageQueue, grace_seconds: int = DEFAULT_GRACE_SECONDS) -> None:
+    """Inject the adapters (the local stack passes its own, and a shorter grace period in tests)."""
+    global _store, _queue, _grace_seconds
+    _store, _queue, _grace_seconds = store, queue, grace_seconds
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """EventBridge scheduled event entry point; the event carries nothing the sweep needs."""
+    global _store, _queue
+    if _store is None or _queue is None:
+        from responder.storage import DynamoMentionStore
+        from responder.triage_queue import SqsTriageQueue
+
+        settings = Settings.from_env()
+        _store = DynamoMentionStore(settings.table_name, settings.raw_event_ttl_days)
+        _queue = SqsTriageQueue(settings.queue_url)
+    requeued = requeue_stranded(_store, _queue, grace_seconds=_grace_seconds, log=logger)
+    logger.info("sweep done", requeued=requeued)
+    return {"requeued": requeued}

@@ -1,0 +1,47 @@
+"""The sweeper: a scheduled function that enqueues mentions stored but never handed to triage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra import constants as c
+from infra.constructs.function import ResponderFunction
+
+
+class Sweeper(Construct):
+    """A function on an EventBridge schedule; it reads the sparse stranded-mention index and the triage queue."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, table: dynamodb.ITable, queue: sqs.IQueue,
+                 layers: Sequence[lambda_.ILayerVersion], rate_minutes: int = c.SWEEPER_RATE_MINUTES) -> None:
+        super().__init__(scope, construct_id)
+        self.function = ResponderFunction(
+            self, c.SWEEPER_FUNCTION_ID, code_dir=c.SWEEPER_CODE_DIR,
+            description="Responder sweeper: enqueues mentions stored but never handed to triage",
+            layers=layers, timeout=Duration.seconds(c.SWEEPER_TIMEOUT_SECONDS), memory_size=c.SWEEPER_MEMORY_MB,
+            environment={
+                c.ENV_TABLE_NAME: table.table_name,
+                c.ENV_QUEUE_URL: queue.queue_url,
+                c.ENV_POWERTOOLS_SERVICE_NAME: c.SWEEPER_SERVICE_NAME,
+                c.ENV_POWERTOOLS_LOG_LEVEL: c.DEFAULT_LOG_LEVEL,
+            },
+        )
+        # Exactly what responder.sweeper does: query the sparse index, mark found mentions queued, send them.
+        self.function.role.add_to_policy(iam.PolicyStatement(
+            actions=["dynamodb:Query"], resources=[f"{table.table_arn}/index/{c.GSI3_NAME}"]))
+        self.function.role.add_to_policy(iam.PolicyStatement(
+            actions=["dynamodb:UpdateItem"], resources=[table.table_arn]))
+        queue.grant_send_messages(self.function.role)
+        self.rule = events.Rule(
+            self, c.SWEEPER_RULE_ID, schedule=events.Schedule.rate(Duration.minutes(rate_minutes)),
+            description="Responder: enqueue mentions stored but never handed to triage",
+            targets=[targets.LambdaFunction(self.function.function, retry_attempts=2)],
+        )
