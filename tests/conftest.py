@@ -49,3 +49,13 @@ class StaticCredentials:
 @pytest.fixture
 def credentials() -> StaticCredentials:
     return StaticCredentials()
+
+
+try:  # Hypothesis profiles: bounded in the suite, longer on demand (`pytest --hypothesis-profile=long`)
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("default", max_examples=80, deadline=None)
+    _hypothesis_settings.register_profile("long", max_examples=2_000, deadline=None)
+    _hypothesis_settings.load_profile("default")
+except ImportError:  # the dev extras are not installed: the property-based tests skip themselves
+    _hypothesis_settings = None
