@@ -213,7 +213,10 @@ class LocalStack:
         from responder.triage_queue import SqsTriageQueue
 
         sweeper = modules["responder-sweeper"]
-        sweeper.configure(DynamoMentionStore(self.table_name, client=self.dynamodb.client()),
+        sweeper_client = self.dynamodb.client()
+        # Its cost is per minute, not per mention (README: about $0.07 a month): kept out of the per-mention meter.
+        sweeper_client._responder_unmetered = True
+        sweeper.configure(DynamoMentionStore(self.table_name, client=sweeper_client),
                           SqsTriageQueue(self._triage_queue_url(queue_urls),
                                          client=boto3.client("sqs", region_name=LOCAL_REGION)),
                           grace_seconds=self.sweep_grace_seconds)
