@@ -280,3 +280,68 @@ def test_meta_signature_is_checked_before_the_body_is_parsed(service, store):
     assert answer["statusCode"] == 403 and store.mentions == {}
     assert post(service, "meta", body)["statusCode"] == 400
     assert sign_meta(META_SECRET, body)  # the secret used above is the service's
+
+
+# --- found by review: raw copies, item size, ids in logs, undecodable event bodies ------------------------
+
+
+def test_each_dm_of_a_batch_keeps_only_its_own_raw_event():
+    from responder.normalize_meta import normalize_meta
+    from responder.normalize_x import normalize_x
+
+    # Given an X Activity API delivery with two DMs from two people
+    body = fixture_json("x/xaa_dm_received.json")
+    payload = body["data"]["payload"]
+    first = payload["direct_message_events"][0]
+    second = json.loads(json.dumps(first))
+    second["id"], second["message_create"]["sender_id"] = "second-dm", "77"
+    second["message_create"]["message_data"]["text"] = SECRET_TEXT
+    payload["direct_message_events"].append(second)
+    payload.setdefault("users", {})["77"] = {"data": {"id": "77", "username": "other", "name": "Other"}}
+    one, two = normalize_x(body).mentions
+    # Then the first DM's audit copy holds neither the second DM's text nor its sender
+    assert "4111" not in json.dumps(one.raw) and '"77"' not in json.dumps(one.raw)
+    assert "4111" in json.dumps(two.raw)
+    # And on WhatsApp, a message's copy holds only its own sender's contact
+    body = fixture_json("meta/whatsapp_text.json")
+    value = body["entry"][0]["changes"][0]["value"]
+    value["contacts"].append({"wa_id": "15550009999", "profile": {"name": "Somebody Else"}})
+    (message,) = normalize_meta(body).mentions
+    assert "Somebody Else" not in json.dumps(message.raw) and "15550009999" not in json.dumps(message.raw)
+
+
+def test_a_mention_too_large_to_store_refuses_its_whole_batch(service, store, queue):
+    # Given 20 Messenger messages, one of which carries 60 attachments with 7,000-character URLs (each within its
+    # own bound, 420 KB together: more than DynamoDB stores in one item)
+    body = fixture_json("meta/messenger_message.json")
+    template = body["entry"][0]["messaging"][0]
+    events = []
+    for i in range(20):
+        event_ = json.loads(json.dumps(template))
+        event_["message"]["mid"] = f"m_{i}"
+        if i == 7:
+            event_["message"]["attachments"] = [{"type": "image", "payload": {"url": "https://e.example/" + "u" * 7000}}
+                                                for _ in range(60)]
+        events.append(event_)
+    body["entry"][0]["messaging"] = events
+    answer = post(service, "meta", json.dumps(body).encode())
+    # Then the batch is refused before any write
+    assert answer["statusCode"] == 400 and "bytes" in answer["body"]
+    assert store.mentions == {} and queue.sent == []
+
+
+def test_whatsapp_message_ids_are_not_logged_as_they_are(service, log):
+    # A wamid is base64 that carries the customer's phone number
+    body = fixture_json("meta/whatsapp_text.json")
+    wamid = body["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+    assert post(service, "meta", json.dumps(body).encode())["statusCode"] == 200
+    assert log.lines and not any(wamid in line for line in log.lines)
+    assert any("whatsapp:#" in line for line in log.lines)
+
+
+def test_an_event_body_that_cannot_be_encoded_is_refused_not_a_500(service, store):
+    answer = service.handle({"version": "2.0", "rawPath": "/webhooks/x", "rawQueryString": "",
+                             "headers": {"x-twitter-webhooks-signature": "sha256=AAAA"},
+                             "requestContext": {"http": {"method": "POST", "path": "/webhooks/x"}},
+                             "body": '{"text": "\ud800"}', "isBase64Encoded": False})
+    assert answer["statusCode"] == 403 and store.mentions == {}

@@ -192,7 +192,17 @@ def test_messenger_sender_known_only_by_user_ref():
     body = fixture_json("meta/messenger_message.json")
     body["entry"][0]["messaging"][0]["sender"] = {"user_ref": "ref-8842"}
     (m,) = normalize_meta(body).mentions
-    assert m.author.id == "ref-8842" and m.thread_id == f"{PAGE}:ref-8842"
+    assert m.author.id == "ref:ref-8842" and m.thread_id == f"{PAGE}:ref:ref-8842"
+
+
+def test_a_user_ref_never_passes_for_a_person_or_the_page():
+    # Given plugin senders whose user_ref equals a person's page-scoped id, or the Page's own id
+    for ref in ("8100000000000001", PAGE):
+        body = fixture_json("meta/messenger_message.json")
+        body["entry"][0]["messaging"][0]["sender"] = {"user_ref": ref}
+        (m,) = normalize_meta(body).mentions
+        # Then each is its own author and thread, not the person's (and not dropped as the Page's own message)
+        assert m.author.id == f"ref:{ref}" and m.thread_id == f"{PAGE}:ref:{ref}"
 
 
 def test_whatsapp_sender_known_only_by_business_scoped_id():

@@ -28,6 +28,9 @@ MAX_ATTACHMENTS = 100
 MAX_URL_CHARS = 8_192
 MAX_CAPTION_CHARS = 8_192
 MAX_FOLLOWERS = 10**12  # any count a platform can report; DynamoDB numbers stop at 38 digits
+# A stored mention item must stay under DynamoDB's 400 KB once triage adds its labels and draft (a few KB): each
+# field within its own bound is not enough (100 attachments of 8 KB URLs would pass), so the whole is bounded too.
+MAX_STORED_BYTES = 300_000
 
 
 def check_id(value: object, field_name: str) -> str:
@@ -41,6 +44,16 @@ def check_text(value: object, limit: int, field_name: str) -> None:
     """A free-text field: absent, or a string of at most `limit` characters (the value is never quoted)."""
     if value is not None and (not isinstance(value, str) or len(value) > limit):
         raise MalformedDelivery(f"{field_name}: must be text of at most {limit} characters")
+
+
+def log_ref(channel: str, mention_id: str) -> str:
+    """How a log line names a mention: `channel:id`, but a WhatsApp message id (whose base64 carries the customer's
+    phone number) only as a short digest, which still lets an operator match log lines to one another."""
+    if channel == "whatsapp":
+        import hashlib
+
+        return f"whatsapp:#{hashlib.sha256(mention_id.encode()).hexdigest()[:16]}"
+    return f"{channel}:{mention_id}"
 
 
 _LABEL = re.compile(r"[A-Za-z0-9_.:-]{1,48}")
@@ -125,6 +138,14 @@ class Mention:
         check_text(self.lang, MAX_LANG_CHARS, "lang")
         if len(self.attachments) > MAX_ATTACHMENTS:
             raise MalformedDelivery(f"attachments: more than {MAX_ATTACHMENTS}")
+        if self.stored_bytes() > MAX_STORED_BYTES:
+            raise MalformedDelivery(f"mention: more than {MAX_STORED_BYTES} bytes of text, names and attachments")
+
+    def stored_bytes(self) -> int:
+        """What the stored item's free-text fields weigh in UTF-8, plus room for the rest (linear in their length)."""
+        texts = [self.text, self.author.name, self.author.handle, self.lang]
+        texts += [v for a in self.attachments for v in (a.type, a.id, a.url, a.caption)]
+        return sum(len(t.encode("utf-8")) for t in texts if t) + 2_048  # ids, times and attribute names
 
     @property
     def is_private(self) -> bool:

@@ -125,8 +125,10 @@ def _messaging_event(obj: str, channel: str, entry: dict[str, Any], event: dict[
     if message.get("is_deleted"):
         return f"{where} deleted message"
     sender_obj = event.get("sender") if isinstance(event.get("sender"), dict) else {}
-    # Checkbox-plugin and chat-plugin senders are identified by user_ref until they have a page-scoped id.
-    sender = _text(sender_obj.get("id")) or _text(sender_obj.get("user_ref"))
+    # Checkbox-plugin and chat-plugin senders are identified by user_ref until they have a page-scoped id. A
+    # user_ref is another namespace: prefixed, it can never pass for a person's (or the Page's) id.
+    user_ref = _text(sender_obj.get("user_ref"))
+    sender = _text(sender_obj.get("id")) or (f"ref:{user_ref}" if user_ref else None)
     if not sender:
         raise MalformedDelivery(f"{where}: missing sender id")
     if sender == account_id:
@@ -366,7 +368,9 @@ def _whatsapp_entry(entry: dict[str, Any]) -> tuple[list[Mention], list[str]]:
             text, attachments = _whatsapp_text(message)
             context = message.get("context") if isinstance(message.get("context"), dict) else {}
             contact = contacts.get(sender, {})
-            single = dict(change, value={**value, "messages": [message]})
+            # The audit copy holds this message and its own sender's contact only: never another customer's.
+            single = dict(change, value={**value, "messages": [message],
+                                         "contacts": [contact] if contact else []})
             single["value"].pop("statuses", None)
             mentions.append(Mention(
                 platform="meta", channel="whatsapp", kind="message",

@@ -129,7 +129,9 @@ def _normalize_xaa(data: dict[str, Any]) -> Delivery:
     if kind == "dm":
         users = payload.get("users") or {}
         events = _list(payload, "direct_message_events", "xaa dm.received")
-        return _dm_events(events, users, account_id, source="xaa", event_id=event_id, raw={"data": data})
+        # Each DM's audit copy holds its own event and its own sender only, never its neighbours' private text.
+        envelope = {k: data[k] for k in ("event_uuid", "filter", "event_type", "tag") if k in data}
+        return _dm_events(events, users, account_id, source="xaa", event_id=event_id, envelope=envelope)
     includes = data.get("includes") if isinstance(data.get("includes"), dict) else {}
     mention = _v2_post(payload, includes, kind, account_id, event_id, raw={"data": data})
     if mention is None:
@@ -216,7 +218,7 @@ def _normalize_aaa(body: dict[str, Any]) -> Delivery:
                 links.append(mention)
     if "direct_message_events" in body:
         dms = _dm_events(_list(body, "direct_message_events", "aaa"), body.get("users") or {}, account_id,
-                         source="aaa", event_id=None, raw=None)
+                         source="aaa", event_id=None, envelope=None)
         mentions.extend(dms.mentions)
         ignored.extend(dms.ignored)
     for key in body:
@@ -280,8 +282,17 @@ def _v1_tweet(tweet: Any, account_id: str) -> Mention | ThreadLink | None:
     )
 
 
+def _dm_raw(envelope: dict[str, Any] | None, account_id: str, event: dict[str, Any],
+            users: dict[str, Any]) -> dict[str, Any]:
+    """The audit copy of one DM: its event and its sender's profile, in the shape it arrived in."""
+    if envelope is None:
+        return {"for_user_id": account_id, "direct_message_events": [event], "users": users}
+    return {"data": {**envelope, "payload": {"direct_message_events": [event], "users": users}}}
+
+
 def _dm_events(events: list[Any], users: Any, account_id: str, source: str, event_id: str | None,
-               raw: dict[str, Any] | None) -> Delivery:
+               envelope: dict[str, Any] | None) -> Delivery:
+    """DM events → Mentions; `envelope` is the X Activity API wrapper (None for the Account Activity API)."""
     mentions: list[Mention] = []
     ignored: list[str] = []
     users = users if isinstance(users, dict) else {}
@@ -326,6 +337,6 @@ def _dm_events(events: list[Any], users: Any, account_id: str, source: str, even
             attachments=attachments,
             source=source,
             event_id=event_id,
-            raw=raw if raw is not None else {"for_user_id": account_id, "direct_message_events": [event]},
+            raw=_dm_raw(envelope, account_id, event, {sender: users[sender]} if sender in users else {}),
         ))
     return Delivery(mentions=tuple(mentions), ignored=tuple(ignored))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from responder.model import MentionKey
+from responder.model import MentionKey, log_ref
 from responder.triage_queue import TriageQueue
 
 # Longer than the webhook's own timeout (10 s) with room to spare, so a delivery still being processed is not swept.
@@ -43,5 +43,5 @@ def requeue_stranded(store: StrandedStore, queue: TriageQueue, now: datetime | N
         store.mark_queued(key)
     if log is not None:
         log.warning("stranded mentions enqueued again", count=len(stranded),
-                    mentions=[f"{k.channel}:{k.mention_id}" for k in stranded[:20]])
+                    mentions=[log_ref(k.channel, k.mention_id) for k in stranded[:20]])
     return len(stranded)

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 
 from responder.config import CredentialsProvider, CredentialsUnavailable
 from responder.ingest import ingest
-from responder.model import Delivery, MalformedDelivery
+from responder.model import Delivery, MalformedDelivery, log_ref
 from responder.normalize_meta import normalize_meta
 from responder.normalize_x import normalize_x
 from responder.signatures import (
@@ -69,7 +69,8 @@ class Request:
             except (binascii.Error, ValueError):
                 data = b"\x00invalid-base64"  # fails the signature check, so it is answered 401/403
         else:
-            data = body.encode("utf-8")
+            # surrogatepass: a body holding a lone surrogate cannot be what was signed, so it fails as a 403, not a 500
+            data = body.encode("utf-8", "surrogatepass")
         return cls(method=str(http.get("method", "GET")).upper(), path=event.get("rawPath") or http.get("path", "/"),
                    headers=headers, query=query, body=data)
 
@@ -193,7 +194,7 @@ class WebhookService:
                        reason=str(exc)[:200], mentions=len(delivery.mentions))
             return response(503, {"error": "temporarily unavailable, retry later"})
         self._info("delivery stored", platform=platform,
-                    stored=[f"{m.channel}:{m.mention_id}" for m in result.stored],
+                    stored=[log_ref(m.channel, m.mention_id) for m in result.stored],
                     duplicates=len(result.duplicates), enqueued=len(result.enqueued), ignored=list(delivery.ignored))
         if result.links_failed:
             self._warn("brand post links not stored", platform=platform, links_failed=result.links_failed)
