@@ -2,7 +2,7 @@
 
 Classify (λ: classify, count, join or open an incident) → noise? → Archive (DynamoDB UpdateItem)
   → incident member not paged? → Draft (λ) → Record member (DynamoDB UpdateItem) → alert due? → Alert (SNS)
-  → Draft (λ) → Route (λ) → Compose → Publish (SNS, with message attributes)
+  → Draft (λ) → Route (λ) → Publish (SNS, the notification composed in the task, with message attributes)
     → p1? → Escalate (SNS) → Record thread, Record mention (DynamoDB UpdateItem) → alert due? → Alert (SNS)
 Every task retries transient errors with backoff; any failure goes to MarkFailed (status `triage_failed`),
 alerts the escalation topic on the first attempt, and fails the execution so SQS redelivers the message
@@ -251,7 +251,9 @@ class TriageWorkflow(Construct):
             self, "Route", lambda_function=route_fn, payload_response_only=True, retry_on_service_exceptions=False,
             payload=step_input,
             result_path="$.route", task_timeout=task_timeout("route")), lambda_task=True)
-        compose = sfn.Pass(self, "Compose", result_path="$.notification", parameters={
+        # The agents' notification is composed in the publishing tasks' parameters, not copied into the state: the
+        # state carries the mention's text once (see responder.triage: NOTIFIED_TEXT_MAX_CHARS).
+        notification = sfn.TaskInput.from_object({
             "mention": J.object_at("$.classified.mention"),
             "classification": J.object_at(classification),
             "route": {"team": J.string_at("$.route.team"), "priority": J.string_at("$.route.priority"),
@@ -270,11 +272,10 @@ class TriageWorkflow(Construct):
         }
         message_attributes = {name: tasks.MessageAttribute(value=value, data_type=tasks.MessageAttributeDataType.STRING)
                               for name, value in attributes.items()}
-        message = sfn.TaskInput.from_text(J.json_to_string(J.object_at("$.notification")))
-        publish = guarded(tasks.SnsPublish(self, "NotifyAgents", topic=agent_topic, message=message,
+        publish = guarded(tasks.SnsPublish(self, "NotifyAgents", topic=agent_topic, message=notification,
                                            message_attributes=message_attributes, result_path=J.DISCARD))
         escalate = guarded(tasks.SnsPublish(
-            self, "Escalate", topic=escalation_topic, message=message, message_attributes=message_attributes,
+            self, "Escalate", topic=escalation_topic, message=notification, message_attributes=message_attributes,
             subject=J.format("Responder p1: {} {} for {}", J.string_at("$.classified.mention.channel"),
                              J.string_at("$.classified.mention.kind"), J.string_at("$.route.team")),
             result_path=J.DISCARD))
@@ -366,7 +367,7 @@ class TriageWorkflow(Construct):
         record = record_thread.next(record_mention).next(alert_due)
         after_publish = sfn.Choice(self, "Priority1?").when(
             sfn.Condition.string_equals("$.route.priority", "p1"), escalate.next(record_thread)).otherwise(record)
-        notify = draft.next(route).next(compose).next(publish).next(after_publish)
+        notify = draft.next(route).next(publish).next(after_publish)
         definition = classify.next(
             sfn.Choice(self, "AlreadyTriaged?")
             .when(sfn.Condition.boolean_equals("$.classified.skip", True), sfn.Succeed(self, "Skipped"))

@@ -49,7 +49,13 @@ def test_agent_notification_carries_the_routing_attributes(template_dict):
     attributes = states["NotifyAgents"]["Parameters"]["MessageAttributes"]
     assert sorted(attributes) == ["channel", "intent", "language", "platform", "priority", "team"]
     assert attributes["team"] == {"DataType": "String", "StringValue.$": "$.route.team"}
-    assert states["NotifyAgents"]["Parameters"]["Message.$"] == "States.JsonToString($.notification)"
+    # The notification is composed in the task from the state (which carries the mention's text once), not copied
+    # into the state first
+    message = states["NotifyAgents"]["Parameters"]["Message"]
+    assert sorted(message) == ["actions.$", "classification.$", "draft", "mention.$", "route", "thread.$"]
+    assert message["mention.$"] == "$.classified.mention"
+    assert states["Escalate"]["Parameters"]["Message"] == message
+    assert not [name for name, state in states.items() if state.get("ResultPath") == "$.notification"]
 
 
 def test_every_task_retries_and_catches_into_the_failure_path(template_dict):
