@@ -58,8 +58,11 @@ def test_classify_retried_with_the_same_claim_counts_the_mention_once(store, sto
     assert not first["skip"] and not second["skip"] and not first["classification"]["noise"]
     topic = first["classification"]["topic"]
     assert minute_counts(incidents) == {"all": 1, topic: 1}
-    # And the mention carries the marker that made the second run a no-op
-    assert store.get_mention("x", stored["mention_id"])["counted_at"] == RECEIVED.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # And the marker that made the second run a no-op sits beside the mention, expiring with its minute's counter
+    marker = store.client.get_item(TableName=store._table, Key={"pk": {"S": f"MENTION#x#{stored['mention_id']}"},
+                                                                "sk": {"S": "COUNTED"}})["Item"]
+    assert marker["counted_at"]["S"] == RECEIVED.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert int(marker["expires_at"]["N"]) == bucket(RECEIVED) * 60 + 2 * 3600
 
 
 def test_the_surge_step_run_twice_counts_once_and_joins_once(store, stored):

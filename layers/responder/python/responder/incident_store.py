@@ -2,8 +2,10 @@
 
 Items (pk / sk):
 - `COUNTER#<account>` / `MINUTE#<bucket>`: one-minute counts, `total` and one attribute per topic (`t_<topic>`),
-  incremented atomically, expiring after two hours; each mention once: the increment and the mention's
-  `counted_at` marker are one transaction, so a step that runs twice for a mention counts it once.
+  incremented atomically, expiring after two hours; each mention once: the increment and the mention's count
+  marker are one transaction, so a step that runs twice for a mention counts it once.
+- `MENTION#<channel>#<mention id>` / `COUNTED`: that marker (a small item of its own, so the transaction's cost
+  does not grow with the mention's text), expiring with the minute it was counted in.
 - `INCIDENT#<account>` / `<incident id>`: the incident: status, signature, size, first/last seen, samples,
   sentiment mix, the next digest size, the alerts sent.
 - `INCIDENT#<incident id>` / `MEMBER#<channel>#<mention id>`: one per member (so "all members" is one query
@@ -22,6 +24,7 @@ from responder.incidents import BUCKET_SECONDS, SurgeSettings, bucket
 from responder.storage import DynamoMentionStore, StorageUnavailable, _error_code, _storage_error, mention_key
 
 COUNTER_TTL_SECONDS = 2 * 3600
+COUNTED_SORT_KEY = "COUNTED"
 _OPEN_CACHE_SECONDS = 2.0
 
 
@@ -58,9 +61,11 @@ class IncidentStore:
         """Add one mention to the account's minute bucket, in total and for its topic; False when it was counted
         before.
 
-        With the stored `mention`, the increment and the mention's `counted_at` marker are written in one
-        transaction guarded by the marker's absence: Step Functions retrying Classify, or a redelivered message,
-        adds nothing twice. (Without it, as for a mention that was never stored, every call counts.)
+        With the stored `mention`, the increment and the mention's count marker are written in one transaction
+        guarded by the marker's absence: Step Functions retrying Classify, or a redelivered message, adds nothing
+        twice. (Without it, as for a mention that was never stored, every call counts.) The marker is a small item
+        beside the mention rather than an attribute of it: a transaction bills every item's full size twice, and
+        a mention's text may be 240 KB.
         """
         b = bucket(at)
         increment = {"TableName": self._table,
@@ -72,11 +77,13 @@ class IncidentStore:
         if mention is None:
             self._call(self._client().update_item, **increment)
             return True
-        marker = {"TableName": self._table, "Key": self._item(mention_key(mention["channel"], mention["mention_id"])),
-                  "UpdateExpression": "SET counted_at = :at",
-                  "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(counted_at)",
-                  "ExpressionAttributeValues": self._item({":at": _iso(at)})}
-        return self._transact_once([{"Update": marker}, {"Update": increment}], "minute counter")
+        marker = {"TableName": self._table,
+                  "Item": self._item({"pk": mention_key(mention["channel"], mention["mention_id"])["pk"],
+                                      "sk": COUNTED_SORT_KEY, "type": "count_marker", "counted_at": _iso(at),
+                                      # Gone with the counter it guards: a later run counts in an expired minute.
+                                      "expires_at": b * BUCKET_SECONDS + COUNTER_TTL_SECONDS}),
+                  "ConditionExpression": "attribute_not_exists(pk)"}
+        return self._transact_once([{"Put": marker}, {"Update": increment}], "minute counter")
 
     def _transact_once(self, items: list[dict[str, Any]], what: str) -> bool:
         """Write `items` in one transaction whose first item carries the "not done yet" condition: True when
