@@ -49,8 +49,15 @@ GSI3_SORT_KEY = "gsi3sk"
 GSI3_ATTRIBUTES = ("platform", "channel", "mention_id", "thread_id", "kind", "status")
 TABLE_TTL_ATTRIBUTE = "expires_at"
 
-# Queue sizing.
-TRIAGE_FUNCTION_TIMEOUT_SECONDS = 180
+# Timeouts of the triage path, each outlasting what it waits for (issue #18): a task function < its task in the
+# workflow < the workflow < the dispatcher that waits on it < the queue's visibility timeout.
+# An on-demand invoke includes the function's INIT phase, which Lambda limits to 10 s (Lambda developer guide,
+# "Lambda execution environment lifecycle"): a task's timeout is its function's plus that.
+LAMBDA_INIT_ALLOWANCE_SECONDS = 10
+TRIAGE_WORKFLOW_TIMEOUT_SECONDS = 120  # Express allows five minutes; a triage takes about a second
+# Time for the dispatcher to start its executions, and to answer with the failed ones after the last has ended.
+DISPATCHER_MARGIN_SECONDS = 30
+TRIAGE_FUNCTION_TIMEOUT_SECONDS = TRIAGE_WORKFLOW_TIMEOUT_SECONDS + DISPATCHER_MARGIN_SECONDS
 # AWS recommends a visibility timeout of at least six times the consumer's timeout so that
 # Lambda's retries with batching do not redeliver a message that is still being processed.
 VISIBILITY_TIMEOUT_FACTOR = 6
@@ -150,6 +157,19 @@ CONTEXT_ESCALATION_SUBSCRIPTIONS = "escalationSubscriptions"
 CONTEXT_INCIDENT_SUBSCRIPTIONS = "incidentSubscriptions"
 CONTEXT_TRIAGE_MAX_CONCURRENCY = "triageMaxConcurrency"
 DEFAULT_TRIAGE_MAX_CONCURRENCY = 10
+# The account's Lambda concurrency limit (Service Quotas: "Concurrent executions"; 1,000 by default, as low as 10
+# in new accounts): the dispatchers' maximum concurrency and batch size are derived from it (infra/triage_sizing.py).
+CONTEXT_ACCOUNT_CONCURRENCY_LIMIT = "accountConcurrencyLimit"
+DEFAULT_ACCOUNT_CONCURRENCY_LIMIT = 1000
+# Left to the webhook and whatever else runs in the account: a fifth of the limit.
+WEBHOOK_CONCURRENCY_SHARE = 0.2
+TRIAGE_BATCH_SIZE = 10  # messages per dispatcher invocation, all executed at once
+# An SQS event source's maximum concurrency is 2 to 1,000 (Lambda developer guide, "Configuring maximum
+# concurrency for Amazon SQS event sources").
+SQS_MIN_MAX_CONCURRENCY = 2
+SQS_MAX_CONCURRENCY_CEILING = 1000
+ENV_WORKFLOW_TIMEOUT_SECONDS = "WORKFLOW_TIMEOUT_SECONDS"
+ENV_MAX_PARALLEL_EXECUTIONS = "MAX_PARALLEL_EXECUTIONS"
 
 OUTPUT_STATE_MACHINE_ARN = "StateMachineArn"
 OUTPUT_AGENT_TOPIC_ARN = "AgentTopicArn"
@@ -169,6 +189,6 @@ DEFAULT_BEDROCK_MODEL_ID = "amazon.nova-micro-v1:0"
 ENV_SENTIMENT_BACKEND = "RESPONDER_SENTIMENT_BACKEND"
 ENV_DRAFT_BACKEND = "RESPONDER_DRAFT_BACKEND"
 ENV_BEDROCK_MODEL_ID = "RESPONDER_BEDROCK_MODEL_ID"
-# A model call takes seconds: the draft function gets room for the client's two attempts (8 s reads), inside the
-# workflow's 30-second task timeout.
+# A model call takes seconds: the draft function gets room for the client's two attempts (8 s reads); its task in
+# the workflow waits that long plus LAMBDA_INIT_ALLOWANCE_SECONDS.
 DRAFT_WITH_MODEL_TIMEOUT_SECONDS = 25

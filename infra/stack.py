@@ -57,6 +57,8 @@ class ResponderStack(Stack):
             routing_rules=self._dict_context(c.CONTEXT_ROUTING_RULES),
             brand_voice=self._dict_context(c.CONTEXT_BRAND_VOICE),
             max_concurrency=self._positive_int(c.CONTEXT_TRIAGE_MAX_CONCURRENCY, c.DEFAULT_TRIAGE_MAX_CONCURRENCY),
+            account_concurrency_limit=self._positive_int(c.CONTEXT_ACCOUNT_CONCURRENCY_LIMIT,
+                                                         c.DEFAULT_ACCOUNT_CONCURRENCY_LIMIT),
             sentiment_backend=self._choice(c.CONTEXT_SENTIMENT_BACKEND, c.SENTIMENT_BACKENDS),
             draft_backend=self._choice(c.CONTEXT_DRAFT_BACKEND, c.DRAFT_BACKENDS),
             bedrock_model_id=self._model_id(c.CONTEXT_BEDROCK_MODEL_ID, c.DEFAULT_BEDROCK_MODEL_ID),

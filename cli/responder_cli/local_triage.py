@@ -65,6 +65,20 @@ def _states_entered(execution: Any) -> int:
         return sum(1 for e in manager._history_event_list if str(e.get("type", "")).endswith("StateEntered"))
 
 
+class _Deadline:
+    """A Lambda context whose remaining time counts down from the function's timeout, as a deployed one does."""
+
+    def __init__(self, context: Any, timeout_seconds: float) -> None:
+        self._context = context
+        self._ends = time.monotonic() + timeout_seconds
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(int((self._ends - time.monotonic()) * 1000), 0)
+
+
 class InProcessLambdas:
     """Replaces moto's Docker-free Lambda backend so invocations run the project's handlers in this process."""
 
@@ -314,7 +328,8 @@ class LocalTriage:
                     "md5OfBody": m.get("MD5OfBody"), "eventSource": "aws:sqs", "eventSourceARN": queue_arn,
                     "awsRegion": LOCAL_REGION} for m in messages]
                 started = time.perf_counter()
-                result = dispatcher_handler({"Records": records}, self.context_factory("dispatcher"))
+                context = _Deadline(self.context_factory("dispatcher"), self._dispatcher_timeout())
+                result = dispatcher_handler({"Records": records}, context)
                 if self.meter is not None:
                     self.meter.lambda_call("dispatcher", (time.perf_counter() - started) * 1000)
                 failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
@@ -328,6 +343,13 @@ class LocalTriage:
                 if self.echo:
                     self.echo(f"[dispatcher] batch failed, messages will be redelivered: {exc!r}")
                 time.sleep(0.5)
+
+    def _dispatcher_timeout(self) -> float:
+        """The dispatcher function's timeout in the template (the deployed one's remaining time starts there)."""
+        for spec in functions(self.template):
+            if spec.service == "responder-dispatcher":
+                return float(self.template["Resources"][spec.logical_id]["Properties"].get("Timeout", 3))
+        return 3.0
 
     def _prune_finished_executions(self, older_than_seconds: float = 10.0) -> None:
         """moto keeps every execution in a list it scans linearly; forget the ones that finished a while ago

@@ -26,13 +26,17 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if _settings is None:
         _settings = DispatcherSettings.from_env()
     if _runner is None:
-        _runner = SyncExpressRunner(_settings.state_machine_arn)
+        _runner = SyncExpressRunner(_settings.state_machine_arn, execution_seconds=_settings.workflow_timeout_seconds)
     if _sqs is None:
         from responder.storage import default_client
 
         _sqs = default_client("sqs")
     records = event.get("Records", [])
-    failures = dispatch(records, _runner, log=logger)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    failures = dispatch(records, _runner, log=logger,
+                        remaining_seconds=(lambda: remaining() / 1000) if remaining is not None else None,
+                        execution_seconds=_settings.workflow_timeout_seconds,
+                        max_parallel=_settings.max_parallel_executions)
     delay_retries(failures, _settings.queue_url, _sqs, log=logger, base_seconds=_settings.retry_base_seconds)
     logger.info("dispatched", records=len(records), failed=len(failures))
     return {"batchItemFailures": [{"itemIdentifier": f.message_id} for f in failures]}

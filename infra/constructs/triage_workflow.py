@@ -2,7 +2,7 @@
 
 Classify (λ: classify, count, join or open an incident) → noise? → Archive (DynamoDB UpdateItem)
   → incident member not paged? → Draft (λ) → Record member (DynamoDB UpdateItem) → alert due? → Alert (SNS)
-  → Draft (λ) → Route (λ) → Compose → Publish (SNS, with message attributes)
+  → Draft (λ) → Route (λ) → Publish (SNS, the notification composed in the task, with message attributes)
     → p1? → Escalate (SNS) → Record thread, Record mention (DynamoDB UpdateItem) → alert due? → Alert (SNS)
 Every task retries transient errors with backoff; any failure goes to MarkFailed (status `triage_failed`),
 alerts the escalation topic on the first attempt, and fails the execution so SQS redelivers the message
@@ -35,6 +35,7 @@ from constructs import Construct
 from infra import constants as c
 from infra.constructs.function import ResponderFunction
 from infra.nag import acknowledge
+from infra.triage_sizing import size_triage
 
 J = sfn.JsonPath
 S = tasks.DynamoAttributeValue.from_string
@@ -72,10 +73,13 @@ class TriageWorkflow(Construct):
                  layers: Sequence[lambda_.ILayerVersion],
                  routing_rules: dict[str, Any] | None = None, brand_voice: dict[str, Any] | None = None,
                  max_concurrency: int = c.DEFAULT_TRIAGE_MAX_CONCURRENCY,
+                 account_concurrency_limit: int = c.DEFAULT_ACCOUNT_CONCURRENCY_LIMIT,
                  sentiment_backend: str = "local", draft_backend: str = "template",
                  bedrock_model_id: str = c.DEFAULT_BEDROCK_MODEL_ID) -> None:
         super().__init__(scope, construct_id)
         comprehend, bedrock = sentiment_backend == "comprehend", draft_backend == "bedrock"
+        # Before any resource: an account too small for triage is a synth error, not a stalled deployment.
+        self.sizing = size_triage(account_concurrency_limit, max_concurrency)
 
         env = {
             c.ENV_TABLE_NAME: table.table_name,
@@ -122,10 +126,15 @@ class TriageWorkflow(Construct):
         if bedrock:
             self._grant_model(draft.role, bedrock_model_id)
         self.functions = {"classify": classify.function, "draft": draft.function, "route": route.function}
+        # A task waits for its function's whole invocation (init included), so Step Functions never retries a step
+        # while its first invocation still runs.
+        self.task_timeouts = {name: fn.timeout.to_seconds() + c.LAMBDA_INIT_ALLOWANCE_SECONDS
+                              for name, fn in self.functions.items()}
 
         self.state_machine = self._state_machine(
             table, agent_topic, escalation_topic, incident_topic, classify.function, draft.function, route.function,
-            classify_retry_errors=[MANAGED_BACKEND_UNAVAILABLE] if comprehend else [], drafted_by=bedrock)
+            classify_retry_errors=[MANAGED_BACKEND_UNAVAILABLE] if comprehend else [], drafted_by=bedrock,
+            task_timeouts=self.task_timeouts)
         acknowledge(self.state_machine.role, "AwsSolutions-IAM5[Resource::*]",
                     "Step Functions' log delivery (logs:CreateLogDelivery and related) and X-Ray actions "
                     "support no resource-level permissions; CDK scopes every other statement to its resource.")
@@ -141,13 +150,17 @@ class TriageWorkflow(Construct):
             layers=layers, timeout=Duration.seconds(c.TRIAGE_FUNCTION_TIMEOUT_SECONDS),
             environment={c.ENV_STATE_MACHINE_ARN: self.state_machine.state_machine_arn,
                          c.ENV_QUEUE_URL: queue.queue_url,
+                         c.ENV_WORKFLOW_TIMEOUT_SECONDS: str(c.TRIAGE_WORKFLOW_TIMEOUT_SECONDS),
+                         c.ENV_MAX_PARALLEL_EXECUTIONS: str(self.sizing.parallel_executions),
                          c.ENV_POWERTOOLS_SERVICE_NAME: c.DISPATCHER_SERVICE_NAME,
                          c.ENV_POWERTOOLS_LOG_LEVEL: c.DEFAULT_LOG_LEVEL})
         self.state_machine.grant(dispatcher.role, "states:StartSyncExecution")
         dispatcher.function.add_event_source(sources.SqsEventSource(
-            queue, batch_size=10, max_batching_window=Duration.seconds(1), report_batch_item_failures=True,
-            # Bounds triage concurrency during a surge: the queue absorbs the rest.
-            max_concurrency=max_concurrency))
+            queue, batch_size=self.sizing.parallel_executions, max_batching_window=Duration.seconds(1),
+            report_batch_item_failures=True,
+            # Bounds triage concurrency during a surge (the queue absorbs the rest), sized so that the waiting
+            # dispatchers leave room for the task functions they wait on and for the webhook.
+            max_concurrency=self.sizing.max_concurrency))
         self.dispatcher = dispatcher.function
 
     def _grant_model(self, role: iam.IRole, model_id: str) -> None:
@@ -172,7 +185,13 @@ class TriageWorkflow(Construct):
     def _state_machine(self, table: dynamodb.ITable, agent_topic: sns.ITopic, escalation_topic: sns.ITopic,
                        incident_topic: sns.ITopic, classify_fn: lambda_.IFunction, draft_fn: lambda_.IFunction,
                        route_fn: lambda_.IFunction, classify_retry_errors: Sequence[str] = (),
-                       drafted_by: bool = False) -> sfn.StateMachine:
+                       drafted_by: bool = False, task_timeouts: dict[str, int] | None = None) -> sfn.StateMachine:
+        timeouts = task_timeouts or {}
+
+        def task_timeout(name: str) -> sfn.Timeout:
+            return sfn.Timeout.duration(Duration.seconds(timeouts.get(name, c.WEBHOOK_TIMEOUT_SECONDS
+                                                                      + c.LAMBDA_INIT_ALLOWANCE_SECONDS)))
+
         mention_key = {"pk": S(J.string_at("$.classified.keys.mention.pk")),
                        "sk": S(J.string_at("$.classified.keys.mention.sk"))}
         input_key = {"pk": S(J.format("MENTION#{}#{}", J.string_at("$.key.channel"), J.string_at("$.key.mention_id"))),
@@ -207,6 +226,9 @@ class TriageWorkflow(Construct):
         def guarded(task: sfn.TaskStateBase, lambda_task: bool = False,
                     extra_errors: Sequence[str] = ()) -> sfn.TaskStateBase:
             _retry_lambda(task, extra_errors) if lambda_task else _retry_service(task)
+            # States.ALL does not catch States.DataLimitExceeded, a terminal error unless it is named (Step
+            # Functions developer guide, "Error names"); the state is kept far below the limit, this is the net.
+            task.add_catch(mark_failed, errors=["States.DataLimitExceeded"], result_path="$.error")
             return task.add_catch(mark_failed, errors=["States.ALL"], result_path="$.error")
 
         # --- main path ----------------------------------------------------------------------------------
@@ -215,7 +237,7 @@ class TriageWorkflow(Construct):
         classify_task = tasks.LambdaInvoke(
             self, "Classify", lambda_function=classify_fn, payload_response_only=True, retry_on_service_exceptions=False,
             payload=sfn.TaskInput.from_object({"key": J.object_at("$.key"), "claim": J.string_at("$.claim")}),
-            result_path="$.classified", task_timeout=sfn.Timeout.duration(Duration.seconds(30)))
+            result_path="$.classified", task_timeout=task_timeout("classify"))
         # Before the catch-all: a duplicate message must neither mark the mention failed nor alert anyone.
         classify_task.add_catch(claim_held, errors=["ClaimHeld"], result_path="$.error")
         classify = guarded(classify_task, lambda_task=True, extra_errors=classify_retry_errors)
@@ -224,12 +246,14 @@ class TriageWorkflow(Construct):
         draft = guarded(tasks.LambdaInvoke(
             self, "Draft", lambda_function=draft_fn, payload_response_only=True, retry_on_service_exceptions=False,
             payload=step_input,
-            result_path="$.drafted", task_timeout=sfn.Timeout.duration(Duration.seconds(30))), lambda_task=True)
+            result_path="$.drafted", task_timeout=task_timeout("draft")), lambda_task=True)
         route = guarded(tasks.LambdaInvoke(
             self, "Route", lambda_function=route_fn, payload_response_only=True, retry_on_service_exceptions=False,
             payload=step_input,
-            result_path="$.route", task_timeout=sfn.Timeout.duration(Duration.seconds(30))), lambda_task=True)
-        compose = sfn.Pass(self, "Compose", result_path="$.notification", parameters={
+            result_path="$.route", task_timeout=task_timeout("route")), lambda_task=True)
+        # The agents' notification is composed in the publishing tasks' parameters, not copied into the state: the
+        # state carries the mention's text once (see responder.triage: NOTIFIED_TEXT_MAX_CHARS).
+        notification = sfn.TaskInput.from_object({
             "mention": J.object_at("$.classified.mention"),
             "classification": J.object_at(classification),
             "route": {"team": J.string_at("$.route.team"), "priority": J.string_at("$.route.priority"),
@@ -248,11 +272,10 @@ class TriageWorkflow(Construct):
         }
         message_attributes = {name: tasks.MessageAttribute(value=value, data_type=tasks.MessageAttributeDataType.STRING)
                               for name, value in attributes.items()}
-        message = sfn.TaskInput.from_text(J.json_to_string(J.object_at("$.notification")))
-        publish = guarded(tasks.SnsPublish(self, "NotifyAgents", topic=agent_topic, message=message,
+        publish = guarded(tasks.SnsPublish(self, "NotifyAgents", topic=agent_topic, message=notification,
                                            message_attributes=message_attributes, result_path=J.DISCARD))
         escalate = guarded(tasks.SnsPublish(
-            self, "Escalate", topic=escalation_topic, message=message, message_attributes=message_attributes,
+            self, "Escalate", topic=escalation_topic, message=notification, message_attributes=message_attributes,
             subject=J.format("Responder p1: {} {} for {}", J.string_at("$.classified.mention.channel"),
                              J.string_at("$.classified.mention.kind"), J.string_at("$.route.team")),
             result_path=J.DISCARD))
@@ -323,7 +346,7 @@ class TriageWorkflow(Construct):
         draft_member = guarded(tasks.LambdaInvoke(
             self, "DraftMember", lambda_function=draft_fn, payload_response_only=True,
             retry_on_service_exceptions=False, payload=step_input, result_path="$.drafted",
-            task_timeout=sfn.Timeout.duration(Duration.seconds(30))), lambda_task=True)
+            task_timeout=task_timeout("draft")), lambda_task=True)
         record_member = guarded(tasks.DynamoUpdateItem(
             self, "RecordIncidentMember", table=table, key=mention_key,
             update_expression=("SET #s = :member, incident_id = :incident, triaged_at = :at, intent = :intent, "
@@ -344,7 +367,7 @@ class TriageWorkflow(Construct):
         record = record_thread.next(record_mention).next(alert_due)
         after_publish = sfn.Choice(self, "Priority1?").when(
             sfn.Condition.string_equals("$.route.priority", "p1"), escalate.next(record_thread)).otherwise(record)
-        notify = draft.next(route).next(compose).next(publish).next(after_publish)
+        notify = draft.next(route).next(publish).next(after_publish)
         definition = classify.next(
             sfn.Choice(self, "AlreadyTriaged?")
             .when(sfn.Condition.boolean_equals("$.classified.skip", True), sfn.Succeed(self, "Skipped"))
@@ -363,6 +386,6 @@ class TriageWorkflow(Construct):
         return sfn.StateMachine(
             self, c.STATE_MACHINE_ID, state_machine_type=sfn.StateMachineType.EXPRESS,
             definition_body=sfn.DefinitionBody.from_chainable(definition),
-            timeout=Duration.minutes(5), tracing_enabled=True,
+            timeout=Duration.seconds(c.TRIAGE_WORKFLOW_TIMEOUT_SECONDS), tracing_enabled=True,
             # Every state transition is logged, but not the data: mention text (DMs included) stays out of logs.
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False))

@@ -21,8 +21,8 @@ def test_triage_queue_visibility_is_six_times_the_consumer_timeout(synthesized):
     # Given the synthesised stack
     # When the triage queue is inspected
     queue = synthesized.resource(synthesized.stack.ingest.queue)
-    # Then its visibility timeout leaves room for Lambda's retries (6 x 180 s)
-    assert queue["Properties"]["VisibilityTimeout"] == 6 * c.TRIAGE_FUNCTION_TIMEOUT_SECONDS == 1080
+    # Then its visibility timeout leaves room for Lambda's retries (6 x 150 s)
+    assert queue["Properties"]["VisibilityTimeout"] == 6 * c.TRIAGE_FUNCTION_TIMEOUT_SECONDS == 900
 
 
 def test_both_queues_are_encrypted_and_dlq_keeps_messages_14_days(synthesized):

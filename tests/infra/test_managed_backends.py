@@ -63,7 +63,7 @@ def test_default_stack_has_no_managed_backend(template_dict):
     assert not any(name.startswith("RESPONDER_") for v in variables for name in v)
     states = definition(template_dict)["States"]
     assert "ManagedBackendUnavailable" not in states["Classify"]["Retry"][0]["ErrorEquals"]
-    assert "drafted_by" not in states["Compose"]["Parameters"]["draft"]
+    assert "drafted_by" not in states["NotifyAgents"]["Parameters"]["Message"]["draft"]
 
 
 def test_comprehend_is_granted_to_classify_only(backends_on):
@@ -87,13 +87,15 @@ def test_bedrock_is_granted_to_draft_on_the_one_configured_model(backends_on):
     variables = draft["Properties"]["Environment"]["Variables"]
     assert (variables[c.ENV_DRAFT_BACKEND], variables[c.ENV_BEDROCK_MODEL_ID]) == ("bedrock",
                                                                                     c.DEFAULT_BEDROCK_MODEL_ID)
-    assert draft["Properties"]["Timeout"] == c.DRAFT_WITH_MODEL_TIMEOUT_SECONDS < 30  # inside the task timeout
+    assert draft["Properties"]["Timeout"] == c.DRAFT_WITH_MODEL_TIMEOUT_SECONDS
+    # And the Draft task waits for the slower function's whole invocation
+    assert definition(template)["States"]["Draft"]["TimeoutSeconds"] >= c.DRAFT_WITH_MODEL_TIMEOUT_SECONDS + 10
     (statement,) = [s for s in statements_of(template, draft) if "bedrock:InvokeModel" in actions(s)]
     assert actions(statement) == ["bedrock:InvokeModel"]
     parts = statement["Resource"]["Fn::Join"][1]
     assert parts[-1] == f"::foundation-model/{c.DEFAULT_BEDROCK_MODEL_ID}" and {"Ref": "AWS::Region"} in parts
     # And agents see which drafted each notification's draft
-    draft_fields = definition(template)["States"]["Compose"]["Parameters"]["draft"]
+    draft_fields = definition(template)["States"]["NotifyAgents"]["Parameters"]["Message"]["draft"]
     assert draft_fields["drafted_by.$"] == "$.drafted.draft.drafted_by"
 
 

@@ -49,7 +49,13 @@ def test_agent_notification_carries_the_routing_attributes(template_dict):
     attributes = states["NotifyAgents"]["Parameters"]["MessageAttributes"]
     assert sorted(attributes) == ["channel", "intent", "language", "platform", "priority", "team"]
     assert attributes["team"] == {"DataType": "String", "StringValue.$": "$.route.team"}
-    assert states["NotifyAgents"]["Parameters"]["Message.$"] == "States.JsonToString($.notification)"
+    # The notification is composed in the task from the state (which carries the mention's text once), not copied
+    # into the state first
+    message = states["NotifyAgents"]["Parameters"]["Message"]
+    assert sorted(message) == ["actions.$", "classification.$", "draft", "mention.$", "route", "thread.$"]
+    assert message["mention.$"] == "$.classified.mention"
+    assert states["Escalate"]["Parameters"]["Message"] == message
+    assert not [name for name, state in states.items() if state.get("ResultPath") == "$.notification"]
 
 
 def test_every_task_retries_and_catches_into_the_failure_path(template_dict):
@@ -132,3 +138,78 @@ def test_routing_rules_override_reaches_the_task_functions():
     template.has_resource_properties("AWS::Lambda::Function", {"Environment": {"Variables": Match.object_like({
         "POWERTOOLS_SERVICE_NAME": c.CLASSIFY_SERVICE_NAME,
         "ROUTING_RULES": json.dumps({"vip": {"handles": ["bigcustomer"]}}, separators=(",", ":"))})}})
+
+
+def _functions_by_service(template_dict) -> dict[str, dict]:
+    return {r["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]: r["Properties"]
+            for r in template_dict["Resources"].values()
+            if r["Type"] == "AWS::Lambda::Function"
+            and "POWERTOOLS_SERVICE_NAME" in r["Properties"].get("Environment", {}).get("Variables", {})}
+
+
+# The workflow's Lambda tasks and the function each one invokes.
+TASK_SERVICES = {"Classify": c.CLASSIFY_SERVICE_NAME, "Draft": c.DRAFT_SERVICE_NAME,
+                 "DraftMember": c.DRAFT_SERVICE_NAME, "Route": c.ROUTE_SERVICE_NAME}
+
+
+@pytest.mark.parametrize("context", [{}, {c.CONTEXT_DRAFT_BACKEND: "bedrock"}], ids=["default", "bedrock-draft"])
+def test_every_timeout_outlasts_what_it_waits_for(context, template_dict):
+    # Given the synthesized template (and one with the slower model-drafting function)
+    if context:
+        app = build_app(context, with_nag=False)
+        template_dict = app.synth().get_stack_by_name(c.STACK_NAME).template
+    machine = definition(template_dict)
+    functions = _functions_by_service(template_dict)
+    (queue,) = [r["Properties"] for r in template_dict["Resources"].values()
+                if r["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in r["Properties"]]
+    dispatcher = functions[c.DISPATCHER_SERVICE_NAME]
+    # Then each Lambda task waits for its function's whole invocation (init included): no retry beside a live one
+    for task, service in TASK_SERVICES.items():
+        assert machine["States"][task]["TimeoutSeconds"] >= functions[service]["Timeout"] + 10, task
+    # And the workflow ends, with time to spare, before the dispatcher waiting on it times out
+    workflow = machine["TimeoutSeconds"]
+    assert workflow + 10 <= dispatcher["Timeout"]
+    assert dispatcher["Environment"]["Variables"][c.ENV_WORKFLOW_TIMEOUT_SECONDS] == str(workflow)
+    # And the queue hides a message for at least six dispatcher timeouts (AWS's guidance for SQS event sources)
+    assert queue["VisibilityTimeout"] >= 6 * dispatcher["Timeout"]
+
+
+def test_a_task_that_outgrows_the_state_limit_is_caught_into_the_failure_path(template_dict):
+    # Given the synthesized workflow
+    states = definition(template_dict)["States"]
+    # Then every guarded task names States.DataLimitExceeded, which States.ALL does not catch, before States.ALL
+    for name, state in states.items():
+        if state["Type"] != "Task" or name in ("MarkFailed", "AlertTriageFailed"):
+            continue
+        assert {"ErrorEquals": ["States.DataLimitExceeded"], "ResultPath": "$.error",
+                "Next": "MarkFailed"} in state["Catch"][:-1], name
+
+
+def _dispatcher_sizing(template_dict) -> tuple[int, int, str]:
+    (mapping,) = [r["Properties"] for r in template_dict["Resources"].values()
+                  if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    env = _functions_by_service(template_dict)[c.DISPATCHER_SERVICE_NAME]["Environment"]["Variables"]
+    return mapping["ScalingConfig"]["MaximumConcurrency"], mapping["BatchSize"], env[c.ENV_MAX_PARALLEL_EXECUTIONS]
+
+
+def test_default_account_runs_ten_dispatchers_of_ten_executions(template_dict):
+    # Given the default account concurrency limit (1,000)
+    # Then ten dispatchers each take and run ten messages at once: 110 concurrent executions at most
+    assert _dispatcher_sizing(template_dict) == (10, 10, "10")
+
+
+def test_an_account_limited_to_ten_leaves_room_for_the_task_functions_and_the_webhook():
+    # Given an account whose Lambda concurrency limit is 10 (a new account)
+    app = build_app({c.CONTEXT_ACCOUNT_CONCURRENCY_LIMIT: "10"}, with_nag=False)
+    template_dict = app.synth().get_stack_by_name(c.STACK_NAME).template
+    # Then two dispatchers (SQS's minimum) run three executions each: 2 x (1 + 3) = 8, two left for the webhook
+    maximum, batch, parallel = _dispatcher_sizing(template_dict)
+    assert (maximum, batch, parallel) == (2, 3, "3")
+    assert maximum * (1 + batch) <= 10 - 2
+
+
+def test_an_account_too_small_for_triage_is_a_clear_synth_error():
+    # Given an account limit that cannot hold two dispatchers with one execution each besides the webhook
+    # Then synthesis stops and says what is needed
+    with pytest.raises(ValueError, match=r"accountConcurrencyLimit.*at least 4 concurrent.*at least 5"):
+        build_app({c.CONTEXT_ACCOUNT_CONCURRENCY_LIMIT: 4}, with_nag=False)

@@ -196,3 +196,69 @@ def test_a_poison_message_ends_in_the_dead_letter_queue_and_can_be_redriven(stac
     # Then it waits in the dead-letter queue, and redrive moves it back
     assert stack.dead_letters() == 1
     assert stack.redrive() == 1
+
+
+STATE_LIMIT_BYTES = 256 * 1024  # Step Functions' state payload and SNS's message size quotas alike
+
+
+def _execution_payloads(stack, mention_id):
+    """Every state input and output of the mention's execution, as the interpreter recorded them."""
+    import boto3
+
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    (execution,) = [e for e in sfn.list_executions(stateMachineArn=stack.triage.state_machine_arn)["executions"]
+                    if f"-{mention_id}-" in e["name"]]
+    events = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
+    return [details[field] for event in events for details in event.values() if isinstance(details, dict)
+            for field in ("input", "output") if isinstance(details.get(field), str)]
+
+
+def test_the_largest_accepted_mention_is_notified_with_its_state_and_message_under_the_limits(stack):
+    from responder.model import MAX_TEXT_CHARS
+    from responder.triage import NOTIFIED_TEXT_MAX_CHARS, TRUNCATION_MARKER
+
+    # Given a complaint as long as a mention may be (MAX_TEXT_CHARS characters), nearly all of them 4-byte emoji:
+    # 240 KB of UTF-8, 720 KB as JSON escapes, once in the state would already have been too much
+    complaint = "my order #55120 never arrived and nobody answers, I want a refund "
+    text = complaint + "😡" * (MAX_TEXT_CHARS - len(complaint))
+    mention_id = deliver(stack, text)
+    # When triage finishes
+    stored = outcome(stack, mention_id, timeout=60)
+    # Then it is notified (no States.DataLimitExceeded), and the table keeps the whole text
+    assert stored["status"] == "notified", stored.get("triage_error")
+    assert len(stored["text"]) == MAX_TEXT_CHARS
+    payloads = _execution_payloads(stack, mention_id)
+    # And no state of its execution came near Step Functions' 256 KiB, even with every character escaped
+    largest = max(len(json.dumps(json.loads(p)).encode()) for p in payloads)
+    assert largest < STATE_LIMIT_BYTES / 2, largest
+    # And the agents' notification shows the text cut to NOTIFIED_TEXT_MAX_CHARS with a marker and the full length
+    (note,) = notifications_for(stack, mention_id, "agent-notifications")
+    mention = note["message"]["mention"]
+    assert len(mention["text"]) == NOTIFIED_TEXT_MAX_CHARS and mention["text"].endswith(TRUNCATION_MARKER)
+    assert mention["text_truncated"] is True and mention["text_length"] == MAX_TEXT_CHARS
+    assert stored["text"].startswith(mention["text"].removesuffix(TRUNCATION_MARKER))
+    # And the published message is well under SNS's 256 KiB, even with every character escaped
+    assert len(json.dumps(note["message"]).encode()) < STATE_LIMIT_BYTES / 2
+
+
+def test_a_state_over_the_limit_marks_the_mention_failed_and_alerts(stack):
+    # Given a Draft step whose answer would push the state past 256 KiB (300,000 characters of draft)
+    lambdas = stack.triage.lambdas
+    name = next(n for n, short in lambdas.names.items() if short == "draft")
+    original = lambdas.handlers[name]
+
+    def oversized(event, context):
+        answer = original(event, context)
+        return {**answer, "draft": {**answer["draft"], "text": "x" * 300_000}}
+
+    lambdas.handlers[name] = oversized
+    try:
+        mention_id = deliver(stack, "where is my parcel? tracking has not moved for a week")
+        # When triage runs into States.DataLimitExceeded, which States.ALL does not catch
+        stored = outcome(stack, mention_id)
+    finally:
+        lambdas.handlers[name] = original
+    # Then the failure path still ran: the mention says why, and on-call is alerted on the first attempt
+    assert stored["status"] == "triage_failed" and stored["triage_error"] == "States.DataLimitExceeded"
+    alerts = [n for n in notifications_for(stack, mention_id, "escalations") if n["message"].get("alert")]
+    assert alerts and alerts[0]["message"]["error"]["Error"] == "States.DataLimitExceeded"

@@ -108,23 +108,35 @@ class TriageSettings:
 
 @dataclass(frozen=True)
 class DispatcherSettings:
-    """What the dispatcher needs: the state machine to run and the queue it consumes."""
+    """What the dispatcher needs: the state machine to run, the queue it consumes, and how long and how many
+    executions it may wait on at once."""
 
     state_machine_arn: str
     queue_url: str
     retry_base_seconds: int = 15  # first retry delay of a failed message; doubles per receive
+    workflow_timeout_seconds: int = 120  # the state machine's TimeoutSeconds
+    max_parallel_executions: int = 10  # sized by the stack from the account's concurrency limit
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DispatcherSettings:
+        """Read STATE_MACHINE_ARN, QUEUE_URL, RETRY_BASE_SECONDS, WORKFLOW_TIMEOUT_SECONDS, MAX_PARALLEL_EXECUTIONS."""
         env = os.environ if env is None else env
         missing = [name for name in ("STATE_MACHINE_ARN", "QUEUE_URL") if not env.get(name)]
         if missing:
             raise ConfigError(f"missing environment variables: {', '.join(missing)}")
-        try:
-            base = int(env.get("RETRY_BASE_SECONDS", "15"))
-        except ValueError as exc:
-            raise ConfigError("RETRY_BASE_SECONDS must be a whole number of seconds") from exc
-        return cls(state_machine_arn=env["STATE_MACHINE_ARN"], queue_url=env["QUEUE_URL"], retry_base_seconds=base)
+        numbers = {}
+        for name, default, least in (("RETRY_BASE_SECONDS", 15, 0), ("WORKFLOW_TIMEOUT_SECONDS", 120, 1),
+                                     ("MAX_PARALLEL_EXECUTIONS", 10, 1)):
+            try:
+                numbers[name] = int(env.get(name, str(default)))
+            except ValueError as exc:
+                raise ConfigError(f"{name} must be a whole number") from exc
+            if numbers[name] < least:
+                raise ConfigError(f"{name} must be at least {least}")
+        return cls(state_machine_arn=env["STATE_MACHINE_ARN"], queue_url=env["QUEUE_URL"],
+                   retry_base_seconds=numbers["RETRY_BASE_SECONDS"],
+                   workflow_timeout_seconds=numbers["WORKFLOW_TIMEOUT_SECONDS"],
+                   max_parallel_executions=numbers["MAX_PARALLEL_EXECUTIONS"])
 
 
 @dataclass(frozen=True)

@@ -4,21 +4,30 @@ Deployed, each execution is started with StartSyncExecution, so the dispatcher k
 succeeded and SQS redelivers exactly the messages that failed (after a backoff that grows with each receive,
 until the queue's redrive policy moves the message to the dead-letter queue). Locally, moto has no
 StartSyncExecution: the local stack injects a runner that starts the execution and waits for it.
+
+Every way one message can fail (its execution failed or timed out, StartSyncExecution was throttled or refused,
+the dispatcher is about to run out of time) fails that message alone: the others of the batch are not redone.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ALL_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 MAX_PARALLEL_EXECUTIONS = 10
 BACKOFF_BASE_SECONDS = 15
 BACKOFF_MAX_SECONDS = 900
+# Kept back from the function's remaining time to answer Lambda with the failed messages before it times out:
+# a dispatcher killed by its timeout fails the whole batch, successes included.
+REPORT_MARGIN_SECONDS = 5
+# The workflow's own timeout (infra/constants.py TRIAGE_WORKFLOW_TIMEOUT_SECONDS): how long one execution may run.
+DEFAULT_EXECUTION_SECONDS = 120
+# SQS's largest visibility timeout (SQS developer guide, "Visibility timeout": 12 hours).
+SQS_MAX_VISIBILITY_SECONDS = 43_200
 
 
 @dataclass(frozen=True)
@@ -41,9 +50,11 @@ class ExecutionRunner(Protocol):
 class SyncExpressRunner:
     """StartSyncExecution on an Express state machine (the deployed path)."""
 
-    def __init__(self, state_machine_arn: str, client: Any = None) -> None:
+    def __init__(self, state_machine_arn: str, client: Any = None,
+                 execution_seconds: int = DEFAULT_EXECUTION_SECONDS) -> None:
         self._arn = state_machine_arn
         self._client = client
+        self._execution_seconds = execution_seconds
 
     @property
     def client(self) -> Any:
@@ -51,8 +62,10 @@ class SyncExpressRunner:
             import boto3
             from botocore.config import Config
 
-            # An Express execution runs five minutes at most; the read timeout must outlast it.
-            self._client = boto3.client("stepfunctions", config=Config(read_timeout=310, retries={"max_attempts": 2}))
+            # The call returns when the execution ends: the read timeout must outlast the workflow's timeout, or
+            # the SDK would retry and start a second execution of the same mention.
+            self._client = boto3.client("stepfunctions", config=Config(read_timeout=self._execution_seconds + 10,
+                                                                       retries={"max_attempts": 2}))
         return self._client
 
     def run(self, name: str, payload: dict[str, Any]) -> Outcome:
@@ -86,30 +99,81 @@ class Failure:
     receipt_handle: str
     attempt: int
     reason: str
+    # At least this long before the next attempt: an execution the dispatcher stopped waiting for may still run.
+    retry_after: int = 0
 
 
-def dispatch(records: Sequence[dict[str, Any]], runner: ExecutionRunner, log: Any = None) -> list[Failure]:
-    """Run one execution per record, in parallel; return the records that failed (for batchItemFailures)."""
+def _receive_count(record: dict[str, Any]) -> int:
+    try:
+        return int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _failure(record: dict[str, Any], reason: str, retry_after: int = 0) -> Failure:
+    return Failure(str(record.get("messageId", "")), record.get("receiptHandle", ""), _receive_count(record), reason,
+                   retry_after)
+
+
+def _error_name(exc: BaseException) -> str:
+    """`ThrottlingException` for an AWS error, the exception's class otherwise."""
+    response = getattr(exc, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return str(code or type(exc).__name__)
+
+
+def dispatch(records: Sequence[dict[str, Any]], runner: ExecutionRunner, log: Any = None,
+             remaining_seconds: Callable[[], float] | None = None,
+             execution_seconds: float = DEFAULT_EXECUTION_SECONDS,
+             max_parallel: int = MAX_PARALLEL_EXECUTIONS) -> list[Failure]:
+    """Run one execution per record, in parallel; return the records that failed (for batchItemFailures).
+
+    With `remaining_seconds` (the Lambda context's remaining time), an execution is started only while it can
+    still finish (`execution_seconds`, the workflow's timeout) before the function's own timeout, and whatever has
+    not finished when only REPORT_MARGIN_SECONDS are left is reported failed instead of being lost with the batch.
+    """
+
+    def enough_time() -> bool:
+        return remaining_seconds is None or remaining_seconds() >= execution_seconds + REPORT_MARGIN_SECONDS
 
     def one(record: dict[str, Any]) -> Failure | None:
-        attempt = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
         try:
             payload = execution_input(record)
         except (ValueError, KeyError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
             # A poison message: it can never succeed; SQS's redrive policy moves it to the DLQ.
-            return Failure(record["messageId"], record.get("receiptHandle", ""), attempt, f"poison: {exc}")
-        outcome = runner.run(execution_name(payload["key"], record["messageId"], attempt), payload)
+            return _failure(record, f"poison: {exc}")
+        if not enough_time():
+            return _failure(record, "not started: the dispatcher is running out of time")
+        try:
+            outcome = runner.run(execution_name(payload["key"], record["messageId"], _receive_count(record)),
+                                 payload)
+        except Exception as exc:  # noqa: BLE001 - throttled, refused or unreachable: this message fails, not the batch
+            return _failure(record, f"not started: {_error_name(exc)}")
         if outcome.succeeded:
             return None
-        return Failure(record["messageId"], record.get("receiptHandle", ""), attempt,
-                       f"{outcome.status}: {outcome.error or ''}".strip())
+        return _failure(record, f"{outcome.status}: {outcome.error or ''}".strip())
 
-    if len(records) <= 1:
-        results = [one(r) for r in records]
-    else:
-        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_EXECUTIONS, len(records))) as pool:
-            results = list(pool.map(one, records))
-    failures = [f for f in results if f is not None]
+    if not records:
+        return []
+    pool = ThreadPoolExecutor(max_workers=max(1, min(max_parallel, len(records))))
+    futures: dict[Future[Failure | None], dict[str, Any]] = {pool.submit(one, r): r for r in records}
+    budget = None if remaining_seconds is None else max(remaining_seconds() - REPORT_MARGIN_SECONDS, 0.0)
+    done, _ = wait(futures, timeout=budget, return_when=ALL_COMPLETED)
+    failures: list[Failure] = []
+    for future, record in futures.items():
+        if future in done:
+            result = future.result()
+            if result is not None:
+                failures.append(result)
+        elif future.cancel():
+            failures.append(_failure(record, "not started: the dispatcher ran out of time"))
+        else:
+            # Still waiting on its execution, which may yet succeed: the message stays hidden until the execution
+            # has surely ended, so a redelivery never runs beside it.
+            failures.append(_failure(record, "unfinished: the dispatcher ran out of time",
+                                     retry_after=int(execution_seconds)))
+    # Never wait for stragglers here: the answer must reach Lambda before the function times out.
+    pool.shutdown(wait=False, cancel_futures=True)
     if log is not None and failures:
         log.warning("triage executions failed", failures=[{"message_id": f.message_id, "attempt": f.attempt,
                                                             "reason": f.reason[:200]} for f in failures])
@@ -131,7 +195,9 @@ def delay_retries(failures: Sequence[Failure], queue_url: str, sqs_client: Any, 
             continue
         try:
             sqs_client.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=failure.receipt_handle,
-                                                 VisibilityTimeout=backoff_seconds(failure.attempt, base_seconds))
+                                                 VisibilityTimeout=min(max(backoff_seconds(failure.attempt, base_seconds),
+                                                                           failure.retry_after),
+                                                                       SQS_MAX_VISIBILITY_SECONDS))
         except (BotoCoreError, ClientError) as exc:
             # The message is still redelivered, only after the queue's full visibility timeout.
             if log is not None:

@@ -2,7 +2,10 @@
 
 Items (pk / sk):
 - `COUNTER#<account>` / `MINUTE#<bucket>`: one-minute counts, `total` and one attribute per topic (`t_<topic>`),
-  incremented atomically, expiring after two hours.
+  incremented atomically, expiring after two hours; each mention once: the increment and the mention's count
+  marker are one transaction, so a step that runs twice for a mention counts it once.
+- `MENTION#<channel>#<mention id>` / `COUNTED`: that marker (a small item of its own, so the transaction's cost
+  does not grow with the mention's text), expiring with the minute it was counted in.
 - `INCIDENT#<account>` / `<incident id>`: the incident: status, signature, size, first/last seen, samples,
   sentiment mix, the next digest size, the alerts sent.
 - `INCIDENT#<incident id>` / `MEMBER#<channel>#<mention id>`: one per member (so "all members" is one query
@@ -18,9 +21,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from responder.incidents import BUCKET_SECONDS, SurgeSettings, bucket
-from responder.storage import DynamoMentionStore, StorageUnavailable, _error_code, _storage_error
+from responder.storage import DynamoMentionStore, StorageUnavailable, _error_code, _storage_error, mention_key
 
 COUNTER_TTL_SECONDS = 2 * 3600
+COUNTED_SORT_KEY = "COUNTED"
 _OPEN_CACHE_SECONDS = 2.0
 
 
@@ -53,15 +57,50 @@ class IncidentStore:
 
     # -- counters and detection ---------------------------------------------------------------------------
 
-    def count(self, account_id: str, topic: str, at: datetime) -> None:
-        """Add one mention to the account's minute bucket, in total and for its topic."""
+    def count(self, account_id: str, topic: str, at: datetime, mention: dict[str, Any] | None = None) -> bool:
+        """Add one mention to the account's minute bucket, in total and for its topic; False when it was counted
+        before.
+
+        With the stored `mention`, the increment and the mention's count marker are written in one transaction
+        guarded by the marker's absence: Step Functions retrying Classify, or a redelivered message, adds nothing
+        twice. (Without it, as for a mention that was never stored, every call counts.) The marker is a small item
+        beside the mention rather than an attribute of it: a transaction bills every item's full size twice, and
+        a mention's text may be 240 KB.
+        """
         b = bucket(at)
-        self._call(self._client().update_item, TableName=self._table,
-                   Key=self._item({"pk": f"COUNTER#{account_id}", "sk": f"MINUTE#{b:012d}"}),
-                   UpdateExpression="ADD #total :one, #topic :one SET expires_at = :ttl",
-                   ExpressionAttributeNames={"#total": "total", "#topic": f"t_{topic}"},
-                   ExpressionAttributeValues=self._item({":one": 1,
-                                                         ":ttl": b * BUCKET_SECONDS + COUNTER_TTL_SECONDS}))
+        increment = {"TableName": self._table,
+                     "Key": self._item({"pk": f"COUNTER#{account_id}", "sk": f"MINUTE#{b:012d}"}),
+                     "UpdateExpression": "ADD #total :one, #topic :one SET expires_at = :ttl",
+                     "ExpressionAttributeNames": {"#total": "total", "#topic": f"t_{topic}"},
+                     "ExpressionAttributeValues": self._item({":one": 1,
+                                                              ":ttl": b * BUCKET_SECONDS + COUNTER_TTL_SECONDS})}
+        if mention is None:
+            self._call(self._client().update_item, **increment)
+            return True
+        marker = {"TableName": self._table,
+                  "Item": self._item({"pk": mention_key(mention["channel"], mention["mention_id"])["pk"],
+                                      "sk": COUNTED_SORT_KEY, "type": "count_marker", "counted_at": _iso(at),
+                                      # Gone with the counter it guards: a later run counts in an expired minute.
+                                      "expires_at": b * BUCKET_SECONDS + COUNTER_TTL_SECONDS}),
+                  "ConditionExpression": "attribute_not_exists(pk)"}
+        return self._transact_once([{"Put": marker}, {"Update": increment}], "minute counter")
+
+    def _transact_once(self, items: list[dict[str, Any]], what: str) -> bool:
+        """Write `items` in one transaction whose first item carries the "not done yet" condition: True when
+        written, False when that condition failed (done before). Conflicts with concurrent transactions on the
+        same hot item (a surge's counter or incident) are retried with backoff."""
+        for attempt in range(6):
+            try:
+                self._client().transact_write_items(TransactItems=items)
+                return True
+            except Exception as exc:  # noqa: BLE001 - classified below
+                if _error_code(exc) != "TransactionCanceledException":
+                    raise _storage_error(exc) from exc
+                reasons = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    return False
+                time.sleep(0.005 * 2 ** attempt)  # many mentions write the same item at once: back off
+        raise StorageUnavailable(f"{what} kept conflicting")
 
     def counts(self, account_id: str, now: datetime, settings: SurgeSettings) -> dict[str, dict[int, int]]:
         """scope ("all" or a topic) → bucket → count, over the baseline and recent windows."""
@@ -151,23 +190,13 @@ class IncidentStore:
                   "UpdateExpression": ("ADD size :one, #sentiment :one SET last_seen_at = :at"),
                   "ExpressionAttributeNames": {"#sentiment": f"sentiment_{sentiment}"},
                   "ExpressionAttributeValues": self._item({":one": 1, ":at": _iso(now)})}
-        for attempt in range(6):
-            try:
-                self._client().transact_write_items(TransactItems=[
-                    {"Put": {"TableName": self._table, "Item": self._item(member),
-                             "ConditionExpression": "attribute_not_exists(pk)"}},
-                    {"Update": update},
-                ])
-                break
-            except Exception as exc:  # noqa: BLE001 - classified below
-                if _error_code(exc) != "TransactionCanceledException":
-                    raise _storage_error(exc) from exc
-                reasons = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]
-                if reasons and reasons[0] == "ConditionalCheckFailed":
-                    return None
-                time.sleep(0.005 * 2 ** attempt)  # many members of one incident write at once: back off
-        else:
-            raise StorageUnavailable("incident membership kept conflicting")
+        joined = self._transact_once([
+            {"Put": {"TableName": self._table, "Item": self._item(member),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Update": update},
+        ], "incident membership")
+        if not joined:
+            return None
         item = self._call(self._client().get_item, TableName=self._table, ConsistentRead=True,
                           Key=self._item({"pk": f"INCIDENT#{account}", "sk": incident_id}),
                           ProjectionExpression="size, next_digest, sample_mention_ids").get("Item", {})

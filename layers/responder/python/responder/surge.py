@@ -104,7 +104,8 @@ def correlate(mention: Mapping[str, Any], classification: Mapping[str, Any], sto
     account = BRAND_KEY
     topic = str(classification.get("topic") or "other")
     terms = salient_terms(mention.get("text") or "")
-    store.count(account, topic, received)
+    # Once per mention, however often this step runs for it (a retried task, a redelivered message).
+    store.count(account, topic, received, mention=mention)
     incident, _ = best_incident(terms, store.open_incidents(account, now=received,
                                                             quiet_minutes=settings.quiet_minutes), settings)
     opened = None

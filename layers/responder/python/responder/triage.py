@@ -3,9 +3,14 @@ are Step Functions' direct integrations (see infra/constructs/triage_workflow.py
 
 State passed between steps (all JSON):
 - input (from the dispatcher): `{"key": {"channel", "mention_id", "thread_id"}, "attempt": n, "claim": ...}`
-- Classify adds `mention` (the stored mention, public fields), `classification`, `keys` (DynamoDB keys) and
-  `skip` (true when the mention is already triaged or claimed by a live execution).
+- Classify adds `mention` (the stored mention, public fields, its text cut to NOTIFIED_TEXT_MAX_CHARS),
+  `classification`, `keys` (DynamoDB keys) and `skip` (true when the mention is already triaged or claimed by a
+  live execution).
 - Draft adds `draft`, `thread` and `actions`; Route adds `route`.
+
+The state holds the mention's text once, and at most NOTIFIED_TEXT_MAX_CHARS of it: Step Functions fails an
+execution whose state passes 256 KiB (States.DataLimitExceeded), and the agents' notification, built from the
+state, must stay under SNS's 256 KiB message limit. The full text stays in DynamoDB; Draft reads it from there.
 """
 
 from __future__ import annotations
@@ -19,11 +24,27 @@ from responder.storage import DynamoMentionStore, mention_key, thread_key
 _PRIVATE_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "type", "status", "triage_claim", "triage_claimed_until",
                    "triage_attempts")
 _GRAPH = "https://graph.facebook.com/v21.0"
+# The most of a mention's text the workflow carries and the agents' notification shows. It covers the whole text of
+# almost every channel (WhatsApp 4,096, Messenger 2,000, X 280; Facebook comments 8,000 and long X posts 25,000
+# are cut), and even as JSON escapes of 4-byte characters (12 bytes each) stays near 60 KB: a quarter of the
+# 256 KiB that both a Step Functions state and an SNS message may hold (Step Functions and SNS quotas).
+NOTIFIED_TEXT_MAX_CHARS = 5_000
+TRUNCATION_MARKER = " […]"
 
 
 def public(item: dict[str, Any] | None) -> dict[str, Any]:
     """A stored item without its keys and bookkeeping attributes."""
     return {k: v for k, v in (item or {}).items() if k not in _PRIVATE_FIELDS}
+
+
+def notified(mention: dict[str, Any]) -> dict[str, Any]:
+    """The mention as the workflow carries it: a text longer than NOTIFIED_TEXT_MAX_CHARS is cut, marked with
+    TRUNCATION_MARKER, and `text_truncated` and `text_length` (the full length, in characters) say so."""
+    text = mention.get("text")
+    if not isinstance(text, str) or len(text) <= NOTIFIED_TEXT_MAX_CHARS:
+        return mention
+    kept = NOTIFIED_TEXT_MAX_CHARS - len(TRUNCATION_MARKER)
+    return {**mention, "text": text[:kept] + TRUNCATION_MARKER, "text_truncated": True, "text_length": len(text)}
 
 
 def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
@@ -62,7 +83,7 @@ def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
         incident = correlate(mention, result, incidents, rules, voice, now=now)
     return {
         "skip": False,
-        "mention": public(mention),
+        "mention": notified(public(mention)),
         "classification": result,
         "incident": incident,
         "keys": {"mention": mention_key(mention["channel"], mention["mention_id"]),
@@ -78,6 +99,10 @@ def draft_step(event: dict[str, Any], store: DynamoMentionStore, voice: Any, dra
     from responder.drafting import draft_reply
 
     mention = event["mention"]
+    if mention.get("text_truncated"):
+        # The state carries a cut text; the draft is written from the whole of it.
+        full = store.get_mention(mention["channel"], mention["mention_id"]) or {}
+        mention = {**mention, "text": full.get("text", mention.get("text"))}
     thread = public(store.get_thread(mention["channel"], mention["thread_id"]))
     if drafter is not None:
         draft = drafter.draft(mention, event["classification"], thread, voice)

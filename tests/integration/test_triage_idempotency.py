@@ -1,0 +1,102 @@
+"""Triage steps that run twice for one mention (Step Functions retrying a task, SQS redelivering a message)
+change the surge state once: counters, incident size and membership (DynamoDB Local)."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from responder.incident_store import IncidentStore
+from responder.incidents import BRAND_KEY, SurgeSettings, bucket, match_score, salient_terms
+from responder.normalize_x import normalize_x
+from responder.routing import load_rules
+from responder.surge import correlate
+from responder.triage import classify_step
+from tests.conftest import fixture_json
+
+RECEIVED = datetime(2026, 12, 1, 9, 15, 31, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def stored(store):
+    """A complaint stored as the webhook stores it."""
+    (mention,) = normalize_x(fixture_json("x/xaa_post_mention_create.json")).mentions
+    assert store.save(mention, RECEIVED).created
+    return store.get_mention("x", mention.mention_id)
+
+
+def minute_counts(incidents: IncidentStore) -> dict[str, int]:
+    counts = incidents.counts(BRAND_KEY, RECEIVED, SurgeSettings())
+    return {scope: sum(per_bucket.values()) for scope, per_bucket in counts.items()}
+
+
+def open_incident_matching(incidents: IncidentStore, text: str) -> dict:
+    """An open incident whose signature is the mention's own salient terms, so the mention joins it."""
+    terms = salient_terms(text)
+    signature = {term: 1.0 for term in terms}
+    assert match_score(terms, signature, SurgeSettings()) >= SurgeSettings().join_threshold
+    at = RECEIVED.strftime("%Y-%m-%dT%H:%M:%SZ")
+    incident = {"incident_id": "inc-test", "account_id": BRAND_KEY, "scope": "all", "incident_status": "open",
+                "signature": signature, "opened_at": at, "first_seen_at": at, "last_seen_at": at, "size": 0,
+                "next_digest": 25, "sample_mention_ids": [], "alerts": [], "language": "en"}
+    assert incidents.try_open(BRAND_KEY, "all", incident, RECEIVED - timedelta(minutes=5), SurgeSettings())
+    return incident
+
+
+def test_classify_retried_with_the_same_claim_counts_the_mention_once(store, stored):
+    # Given a stored mention and the surge state in the same table
+    incidents, rules = IncidentStore(store), load_rules()
+    event = {"key": {"channel": "x", "mention_id": stored["mention_id"], "thread_id": stored["thread_id"]},
+             "claim": "message-1"}
+    # When Classify runs for it, and runs again with the same claim (Step Functions retrying the task)
+    first = classify_step(event, store, rules, now=RECEIVED, incidents=incidents)
+    second = classify_step(event, store, rules, now=RECEIVED + timedelta(seconds=20), incidents=incidents)
+    # Then both runs classified it, and the per-brand minute counters hold it once, in total and for its topic
+    assert not first["skip"] and not second["skip"] and not first["classification"]["noise"]
+    topic = first["classification"]["topic"]
+    assert minute_counts(incidents) == {"all": 1, topic: 1}
+    # And the marker that made the second run a no-op sits beside the mention, expiring with its minute's counter
+    marker = store.client.get_item(TableName=store._table, Key={"pk": {"S": f"MENTION#x#{stored['mention_id']}"},
+                                                                "sk": {"S": "COUNTED"}})["Item"]
+    assert marker["counted_at"]["S"] == RECEIVED.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert int(marker["expires_at"]["N"]) == bucket(RECEIVED) * 60 + 2 * 3600
+
+
+def test_the_surge_step_run_twice_counts_once_and_joins_once(store, stored):
+    # Given an open incident that the mention belongs to
+    incidents = IncidentStore(store)
+    open_incident_matching(incidents, stored["text"])
+    classification = {"topic": "order", "sentiment": "negative", "priority": "p3"}
+    # When the surge step runs twice for the same mention
+    results = [correlate(stored, classification, incidents, None, None, now=RECEIVED) for _ in range(2)]
+    # Then the mention is a member both times, but the incident grew by one and the counters by one
+    assert [r["incident_id"] for r in results] == ["inc-test", "inc-test"] and all(r["member"] for r in results)
+    incident = incidents.get(BRAND_KEY, "inc-test")
+    assert incident["size"] == 1 and incident["sentiment_negative"] == 1
+    assert [m["mention_id"] for m in incidents.members("inc-test")] == [stored["mention_id"]]
+    assert minute_counts(incidents) == {"all": 1, "order": 1}
+
+
+def test_concurrent_runs_for_one_mention_count_and_join_once(store, stored):
+    # Given an open incident the mention belongs to
+    incidents = IncidentStore(store)
+    open_incident_matching(incidents, stored["text"])
+    classification = {"topic": "order", "sentiment": "negative", "priority": "p3"}
+    barrier = threading.Barrier(4)
+
+    def run(_):
+        barrier.wait()
+        return correlate(stored, classification, IncidentStore(store), None, None, now=RECEIVED)
+
+    # When four runs for the same mention start at the same moment (a retry beside a still-running invocation)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(run, range(4)))
+    # Then all report the membership, and the incident and the counters hold the mention once
+    assert all(r["incident_id"] == "inc-test" for r in results)
+    assert incidents.get(BRAND_KEY, "inc-test")["size"] == 1
+    assert len(incidents.members("inc-test")) == 1
+    assert minute_counts(incidents) == {"all": 1, "order": 1}
+    assert bucket(RECEIVED) in incidents.counts(BRAND_KEY, RECEIVED, SurgeSettings())["all"]

@@ -1,0 +1,53 @@
+"""What the triage workflow carries between steps: the mention's text once, cut for the state and the notification,
+and whole where a step needs it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from responder.triage import NOTIFIED_TEXT_MAX_CHARS, TRUNCATION_MARKER, draft_step, notified
+
+
+def test_a_long_text_is_cut_with_a_marker_and_its_full_length():
+    # Given a mention longer than the workflow carries
+    mention = {"mention_id": "1", "text": "😡" * 60_000}
+    # When it is prepared for the state
+    carried = notified(mention)
+    # Then its text is cut to the cap, ends with the marker, and says how long it was
+    assert len(carried["text"]) == NOTIFIED_TEXT_MAX_CHARS and carried["text"].endswith(TRUNCATION_MARKER)
+    assert carried["text_truncated"] is True and carried["text_length"] == 60_000
+    # And a mention within the cap is carried as it is
+    short = {"mention_id": "2", "text": "😡" * NOTIFIED_TEXT_MAX_CHARS}
+    assert notified(short) is short
+
+
+class OneMentionStore:
+    def __init__(self, mention: dict[str, Any]) -> None:
+        self.mention = mention
+
+    def get_mention(self, channel: str, mention_id: str) -> dict[str, Any] | None:
+        return self.mention if (channel, mention_id) == (self.mention["channel"], self.mention["mention_id"]) else None
+
+    def get_thread(self, channel: str, thread_id: str) -> dict[str, Any] | None:
+        return {"thread_id": thread_id, "mention_count": 1}
+
+
+class RecordingDrafter:
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def draft(self, mention, classification, thread, voice):
+        self.texts.append(mention["text"])
+        return {"text": "@casey sorry about that", "language": "en"}
+
+
+def test_draft_writes_from_the_whole_text_when_the_state_carries_a_cut_one():
+    # Given a stored mention whose text the state carries cut
+    full = {"channel": "x", "mention_id": "42", "thread_id": "42", "kind": "mention", "text": "late " * 3_000,
+            "author": {"id": "7"}}
+    drafter = RecordingDrafter()
+    # When Draft runs on the state's copy
+    draft_step({"mention": notified(full), "classification": {"intent": "complaint"}}, OneMentionStore(full), None,
+               drafter=drafter)
+    # Then the drafter saw the whole text, read from the table
+    assert drafter.texts == [full["text"]]
