@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from responder.config import TriageSettings
+from responder.model import log_ref
 from responder.observability import logger
 from responder.triage import classify_step
 from responder.triage_runtime import runtime
@@ -18,8 +19,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = classify_step(event, rt.store, rt.rules, lease_seconds=rt.settings.lease_seconds,
                            incidents=rt.incidents, voice=rt.voice, sentiment=rt.sentiment)
     c = result.get("classification") or {}
-    logger.info("classified", key=event.get("key"), skip=result["skip"], intent=c.get("intent"),
-                topic=c.get("topic"), priority=c.get("priority"), team=c.get("team"),
+    logger.info("classified", mention=log_ref(event["key"]["channel"], event["key"]["mention_id"]),
+                skip=result["skip"], intent=c.get("intent"), topic=c.get("topic"), priority=c.get("priority"), team=c.get("team"),
                 incident=(result.get("incident") or {}).get("incident_id"),
                 alert=((result.get("incident") or {}).get("alert") or {}).get("alert"))
     return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from responder.config import TriageSettings
+from responder.model import log_ref
 from responder.observability import logger
 from responder.triage import draft_step
 from responder.triage_runtime import runtime
@@ -15,6 +16,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Step Functions task entry point."""
     rt = runtime(TriageSettings.from_env)
     result = draft_step(event, rt.store, rt.voice, drafter=rt.drafter)
-    logger.info("drafted", mention_id=event["mention"]["mention_id"], template=result["draft"].get("template"),
+    logger.info("drafted", mention=log_ref(event["mention"]["channel"], event["mention"]["mention_id"]),
+                template=result["draft"].get("template"),
                 length=result["draft"].get("length"), drafted_by=result["draft"].get("drafted_by", "template"))
     return result

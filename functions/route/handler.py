@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from responder.config import TriageSettings
+from responder.model import log_ref
 from responder.observability import logger
 from responder.triage import route_step
 from responder.triage_runtime import runtime
@@ -15,6 +16,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Step Functions task entry point."""
     rt = runtime(TriageSettings.from_env)
     result = route_step(event, rt.rules)
-    logger.info("routed", mention_id=event["mention"]["mention_id"], team=result.get("team"),
+    logger.info("routed", mention=log_ref(event["mention"]["channel"], event["mention"]["mention_id"]),
+                team=result.get("team"),
                 priority=result.get("priority"), sla_due=result.get("sla_due"))
     return result

@@ -219,8 +219,11 @@ def test_the_largest_accepted_mention_is_notified_with_its_state_and_message_und
 
     # Given a complaint as long as a mention may be (MAX_TEXT_CHARS characters), nearly all of them 4-byte emoji:
     # 240 KB of UTF-8, 720 KB as JSON escapes, once in the state would already have been too much
+    from responder_cli.traffic import BRAND_HANDLE
+
     complaint = "my order #55120 never arrived and nobody answers, I want a refund "
-    text = complaint + "😡" * (MAX_TEXT_CHARS - len(complaint))
+    prefix = len(f"@{BRAND_HANDLE} ")  # the generator addresses the post to the brand
+    text = complaint + "😡" * (MAX_TEXT_CHARS - len(complaint) - prefix)
     mention_id = deliver(stack, text)
     # When triage finishes
     stored = outcome(stack, mention_id, timeout=60)
