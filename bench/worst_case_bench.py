@@ -12,9 +12,10 @@ times the whole triage CPU path in process (classify, draft, surge salient terms
 questions and praise, 68-86 characters, the size of the evaluation's texts: 83 on average).
 Exits 1 when a ratio exceeds `--bound`: a check to run by hand or in CI, not a timed test in the suite.
 
-`--e2e` also starts `responder local` in process (DynamoDB Local and the synthesized state machine), sends one
-signed WhatsApp delivery whose text is 59,000 emoji, then `--acks` ordinary deliveries behind it, and prints the
-acknowledgement latencies (p50, p99) and how long the long mention took to leave `triaging`.
+`--e2e` (or `--e2e-only`) also starts `responder local` in process (DynamoDB Local and the synthesized state
+machine), sends `--acks` ordinary signed WhatsApp deliveries, then one whose text is 59,000 emoji and `--acks`
+ordinary ones right behind it, and prints the acknowledgement latencies (p50, p99) of both batches and how long the
+long mention took to leave `triaging` (exit 1 when it did not within `--timeout` seconds, or failed).
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ def run_end_to_end(acks: int, emoji: int, timeout: float) -> int:
     """One 59,000-emoji WhatsApp message, then ordinary deliveries behind it, through the local stack."""
     import threading
     import urllib.request
+    from datetime import datetime, timezone
 
     from responder_cli.local_stack import LocalStack
     from responder_cli.replay import percentile
@@ -163,36 +165,51 @@ def run_end_to_end(acks: int, emoji: int, timeout: float) -> int:
     def stored(mention_id: str) -> dict[str, Any]:
         return next((m for m in stack.mentions() if m.get("mention_id") == mention_id), {})
 
-    try:
-        from datetime import datetime, timezone
-
-        author = {"id": "15550001111", "name": "Jo Doe"}
-        long_delivery = generator.whatsapp_message(_fill("😂", emoji), None, author, datetime.now(timezone.utc))
-        status, long_ack = send(long_delivery.encoded())
-        sent_at = time.perf_counter()
-        print(f"59,000-emoji WhatsApp delivery ({len(long_delivery.encoded()):,} bytes): HTTP {status} "
-              f"in {long_ack:.0f} ms")
+    def ordinary_acks(count: int) -> list[float]:
         latencies = []
-        for i in range(acks):
-            delivery = generator.whatsapp_message(ORDINARY[i % len(ORDINARY)], None, author,
-                                                  datetime.now(timezone.utc))
+        for i in range(count):
+            delivery = generator.whatsapp_message(ORDINARY[i % len(ORDINARY)], None, author, datetime.now(timezone.utc))
             code, ms = send(delivery.encoded())
             if code != 200:
                 print(f"ordinary delivery {i}: HTTP {code}")
             latencies.append(ms)
-        print(f"{acks} ordinary deliveries behind it: ack p50 {percentile(latencies, 50):.0f} ms, "
-              f"p99 {percentile(latencies, 99):.0f} ms, max {max(latencies):.0f} ms")
-        record: dict[str, Any] = {}
-        while time.perf_counter() - sent_at < timeout:
-            record = stored(long_delivery.mention_id)
-            if record.get("status") not in (None, "received", "queued", "triaging"):
-                break
-            time.sleep(0.5)
-        took = time.perf_counter() - sent_at
+        return latencies
+
+    def figures(latencies: list[float]) -> str:
+        return (f"p50 {percentile(latencies, 50):.0f} ms, p99 {percentile(latencies, 99):.0f} ms, "
+                f"max {max(latencies):.0f} ms")
+
+    author = {"id": "15550001111", "name": "Jo Doe"}
+    try:
+        ordinary_acks(5)  # the first requests warm the webhook up (imports, connections)
+        before = ordinary_acks(acks)
+        print(f"{acks} ordinary WhatsApp deliveries before it: ack {figures(before)}")
+        long_delivery = generator.whatsapp_message(_fill("😂", emoji), None, author, datetime.now(timezone.utc))
+        status, long_ack = send(long_delivery.encoded())
+        sent_at = time.perf_counter()
+        print(f"{emoji:,}-emoji WhatsApp delivery ({len(long_delivery.encoded()):,} bytes): HTTP {status} "
+              f"in {long_ack:.0f} ms")
+        left: dict[str, Any] = {}
+
+        def watch() -> None:  # when the long mention leaves triage, whatever the acknowledgements are doing
+            while time.perf_counter() - sent_at < timeout:
+                record = stored(long_delivery.mention_id)
+                if record.get("status") not in (None, "received", "queued", "triaging"):
+                    left.update(record=record, seconds=time.perf_counter() - sent_at)
+                    return
+                time.sleep(0.25)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        behind = ordinary_acks(acks)
+        print(f"{acks} ordinary WhatsApp deliveries sent right behind it: ack {figures(behind)}")
+        watcher.join()
+        record = left.get("record") or stored(long_delivery.mention_id)
         final = record.get("status")
         ok = final not in (None, "received", "queued", "triaging", "triage_failed")
-        print(f"long mention: status {final!r} after {took:.1f} s ({'within' if ok else 'NOT within'} "
-              f"{timeout:g} s){'; triage error: ' + str(record['triage_error']) if record.get('triage_error') else ''}")
+        took = f"after {left['seconds']:.1f} s" if left else f"still {final!r} after {timeout:g} s"
+        error = f"; triage error: {record['triage_error']}" if record.get("triage_error") else ""
+        print(f"long mention: status {final!r} {took} ({'within' if ok else 'NOT within'} {timeout:g} s){error}")
         return 0 if ok else 1
     finally:
         stack.stop()
@@ -206,9 +223,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--acks", type=int, default=50, help="ordinary deliveries sent behind it (--e2e)")
     parser.add_argument("--emoji", type=int, default=59_000, help="emoji in the long message (--e2e)")
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds it may take to leave triaging (--e2e)")
+    parser.add_argument("--e2e-only", action="store_true", help="only the local-stack check")
     args = parser.parse_args(argv)
-    status = run_in_process(args.rounds, args.bound)
-    if args.e2e:
+    status = 0 if args.e2e_only else run_in_process(args.rounds, args.bound)
+    if args.e2e or args.e2e_only:
         status = max(status, run_end_to_end(args.acks, args.emoji, args.timeout))
     return status
 
