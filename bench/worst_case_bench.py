@@ -207,9 +207,9 @@ def run_end_to_end(acks: int, emoji: int, timeout: float) -> int:
         record = left.get("record") or stored(long_delivery.mention_id)
         final = record.get("status")
         ok = final not in (None, "received", "queued", "triaging", "triage_failed")
-        took = f"after {left['seconds']:.1f} s" if left else f"still {final!r} after {timeout:g} s"
+        where = f"status {final!r} after {left['seconds']:.1f} s" if left else f"still {final!r} after {timeout:g} s"
         error = f"; triage error: {record['triage_error']}" if record.get("triage_error") else ""
-        print(f"long mention: status {final!r} {took} ({'within' if ok else 'NOT within'} {timeout:g} s){error}")
+        print(f"long mention: {where} ({'triaged' if ok else 'NOT triaged'} within {timeout:g} s){error}")
         return 0 if ok else 1
     finally:
         stack.stop()
