@@ -60,8 +60,8 @@ def classified_text(text: str) -> str:
         return text
     window = text[:MAX_CLASSIFIED_CHARS]
     floor = MAX_CLASSIFIED_CHARS - _BOUNDARY_LOOKBACK
-    for end in range(MAX_CLASSIFIED_CHARS - 1, floor, -1):
-        if window[end].isspace():
+    for end in range(MAX_CLASSIFIED_CHARS, floor, -1):
+        if text[end].isspace():
             return window[:end]
     end = MAX_CLASSIFIED_CHARS
     while end > floor and (_attaches(text[end]) or text[end - 1] == _ZWJ):
