@@ -8,6 +8,10 @@ es/fr/de/pt/it use the project's own lexicon in `data/lexicons.json` with VADER'
 normalisation. The abusive flag is the abuse lexicon or the offensive-language model (`data/offensive_model.json`,
 English). Routing topics come from `data/topics.json`; teams from the routing rules (`responder.routing`).
 
+Every feature reads the same bounded window, the first `lexicon.MAX_CLASSIFIED_CHARS` (800) characters, and VADER at
+most `sentiment_model.VADER_MAX_WORDS` words of it, in time linear in what it reads: the worst mention anyone can
+send costs a few times an ordinary one (bench/worst_case_bench.py), never minutes. The stored text stays whole.
+
 Decisions, in order:
 - noise: empty text, emoji or punctuation only (unless it asks something), auto-generated posts, spam;
 - intent: spam → complaint (a crisis term unless it is only asked about; a strong problem signal such as
@@ -24,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,13 +37,14 @@ from typing import Any
 from responder.labels import INTENTS, PRIORITIES, SENTIMENTS, TOPICS
 from responder.language import SUPPORTED, UNDETERMINED, detect_language
 from responder.lexicon import (
-    DATA_DIR, HANDLE_RE, URL_RE, Match, PhraseMatcher, entry_words, load_lexicons, normalize, strip_handles_and_urls,
-    words,
+    DATA_DIR, HANDLE_RE, URL_RE, Match, PhraseMatcher, classified_text, entry_words, load_lexicons, normalize,
+    strip_handles_and_urls, words,
 )
 from responder.routing import RoutingRules, load_rules
 from responder.sentiment_model import (
     decide, offensive_model, offensive_probability, sentiment_logits, sentiment_model, vader_scores,
 )
+from responder.textmodel import tokens as text_tokens
 
 __all__ = ["Classification", "classify", "INTENTS", "PRIORITIES", "SENTIMENTS", "TOPICS"]
 
@@ -96,7 +102,7 @@ def classify(text: str, lang: str | None = None, author: Mapping[str, Any] | Non
     """Classify one mention's text; `lang` is the platform's hint, `author` the stored author dict."""
     rules = rules or load_rules()
     lex = _lexicons()
-    text = text if isinstance(text, str) else ""
+    text = classified_text(text) if isinstance(text, str) else ""  # bounded work per mention, whatever its length
     language = detect_language(text, lang)
     tokens = words(text)
     cue_langs = ("en",) if language in ("en", UNDETERMINED) or language not in SUPPORTED else ("en", language)
@@ -106,12 +112,15 @@ def classify(text: str, lang: str | None = None, author: Mapping[str, Any] | Non
     strong_problems = sum(1 for m in problems if m.value >= 2)
     abuse_langs = SUPPORTED if language == UNDETERMINED else cue_langs  # an insult alone rarely tells its language
     abusive = any(lex.abusive[lg].find(tokens) for lg in abuse_langs) or bool(_MASKED_ABUSE_RE.search(text))
+    # The English models' tokens, computed once for both of them.
+    model_tokens = text_tokens(text) if language in ("en", UNDETERMINED) else None
     if not abusive and language in ("en", UNDETERMINED):
         model = offensive_model()
-        abusive = model is not None and (offensive_probability(text, model) or 0.0) >= _offensive_threshold(model)
+        abusive = model is not None and (offensive_probability(text, model, model_tokens) or 0.0) >= \
+            _offensive_threshold(model)
     topic = _topic(tokens, lex)
 
-    sentiment, score = _sentiment(text, tokens, language, strong_problems, lex)
+    sentiment, score = _sentiment(text, tokens, language, strong_problems, lex, model_tokens)
 
     asks = _asks(text, tokens, cue_langs, lex)
     noise_reason = _noise_reason(text, tokens, asks, bool(crisis_terms), lex)
@@ -219,7 +228,7 @@ def _spam_score(text: str, tokens: list[str], has_link: bool, lex: _Lexicons) ->
         score += 1
         signals.append("repeated characters")
     if len(tokens) >= 4:
-        most = max(tokens.count(t) for t in set(tokens))
+        most = Counter(tokens).most_common(1)[0][1]
         if most >= 4 and most * 10 >= len(tokens) * 4:
             score += 2
             signals.append("repeated words")
@@ -262,14 +271,14 @@ def _topic(tokens: list[str], lex: _Lexicons) -> str:
 
 
 def _sentiment(text: str, tokens: list[str], language: str, strong_problems: int,
-               lex: _Lexicons) -> tuple[str, float]:
+               lex: _Lexicons, model_tokens: list[str] | None = None) -> tuple[str, float]:
     """(label, score in -1..1): the model for English and undetermined text when it is there, else v1's rules."""
     model = sentiment_model() if language in ("en", UNDETERMINED) and _vader() is not None else None
     dense = vader_scores(text) if model is not None else None
     # VADER reads some emoji (😡, 👎) by their neutral names: when it sees nothing, v1's emoji lexicon decides
     if dense is not None and abs(dense["vader"]) < 0.05 and _lexicon_score(text, [], language, lex):
         model = None
-    logits = sentiment_logits(text, model, dense) if model is not None else None
+    logits = sentiment_logits(text, model, dense, model_tokens) if model is not None else None
     if model is not None and logits is not None:
         if strong_problems:  # "charged twice", "never arrived": the model reads many of these as neutral
             logits[model.labels.index("negative")] += PROBLEM_LOGIT_NUDGE * min(strong_problems, 2)

@@ -42,7 +42,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from responder.lexicon import PhraseMatcher, load_lexicons, words
+from responder.lexicon import PhraseMatcher, classified_text, load_lexicons, words
 from responder.model import PRIVATE_KINDS
 from responder.routing import deep_merge, read_json_source
 
@@ -381,7 +381,7 @@ def _int(value: Any) -> int:
 
 
 def _mentions_outage(text: Any) -> bool:
-    return isinstance(text, str) and bool(_outage_matcher().find(words(text)))
+    return isinstance(text, str) and bool(_outage_matcher().find(words(classified_text(text))))
 
 
 @lru_cache(maxsize=1)

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from responder.lexicon import classified_text
+
 BUCKET_SECONDS = 60
 # One deployment serves one brand: its X, Facebook, Instagram, Messenger and WhatsApp accounts surge together,
 # so counters, recent mentions and incidents are kept per brand, not per account.
@@ -89,7 +91,7 @@ def salient_terms(text: str, ignore: Iterable[str] = ()) -> dict[str, float]:
     """The terms that say what a mention is about, with weights: hashtags and link domains 2, words 1."""
     ignored = {i.lower().lstrip("@") for i in ignore}
     terms: dict[str, float] = {}
-    folded = _fold(re.sub(r"@\w+", " ", text))
+    folded = _fold(re.sub(r"@\w+", " ", classified_text(text)))  # the part triage reads: bounded work per mention
     for token in _TOKEN.findall(folded):
         if token.startswith("#"):
             tag = token[1:]

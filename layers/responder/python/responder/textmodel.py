@@ -62,10 +62,11 @@ def _is_emoticon(raw: str) -> bool:
 
 
 def features(text: str, options: Mapping[str, Any] | None = None,
-             dense: Mapping[str, float] | None = None) -> dict[str, float]:
-    """The feature values of one text: binary n-gram presence plus the caller's dense values."""
+             dense: Mapping[str, float] | None = None, toks: list[str] | None = None) -> dict[str, float]:
+    """The feature values of one text: binary n-gram presence plus the caller's dense values; `toks` is
+    `tokens(text)` when the caller already has it (two models read the same mention)."""
     options = options or {}
-    toks = tokens(text)
+    toks = tokens(text) if toks is None else toks
     feats: dict[str, float] = {}
     words = [t for t in toks if t[0].isalnum() or t[0] in "!?" or len(t) > 1 or not t.isascii()]
     if options.get("words", True):
