@@ -545,6 +545,9 @@ def run(port: int, data_dir: Path | None, synth: bool | None, log_level: str, ou
         print(f"  Notifications:  {base}/local/notifications"
               + (f" (also appended to {outbox})" if outbox else ""), flush=True)
         print(f"  DynamoDB Local: {stack.dynamodb.endpoint} ({storage}), table {stack.table_name}", flush=True)
+        if not stack.dynamodb.loopback_only:
+            print("  WARNING: no javac found, so DynamoDB Local runs from its jar and listens on every interface; "
+                  "install a JDK (17+) to keep it on 127.0.0.1", flush=True)
         for key, value in stack.secrets.items():
             origin = "default" if DEFAULT_SECRETS[key] == value else "from the environment"
             shown = value if origin == "default" else "(set)"

@@ -4,6 +4,7 @@ repeated signature headers, private files and a database that listens on loopbac
 from __future__ import annotations
 
 import http.client
+import shutil
 import socket
 import stat
 import threading
@@ -14,6 +15,8 @@ import pytest
 import requests
 
 from responder.signatures import sign_meta, sign_x
+from responder_cli import dynamodb_local
+from responder_cli.dynamodb_local import DynamoDBLocal
 from responder_cli.local_stack import DEFAULT_SECRETS, LocalStack, loopback_host
 from responder_cli.replay import Replayer, build_deliveries
 from tests.conftest import fixture_bytes
@@ -216,3 +219,16 @@ def test_dynamodb_local_listens_on_loopback_only(local):
     # Then it listens on loopback and on no other interface
     addresses = _listening_addresses(dynamodb.port)
     assert addresses and set(addresses) <= LOOPBACK, addresses
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's socket tables")
+def test_without_a_jdk_dynamodb_local_runs_from_its_jar_and_says_so(monkeypatch):
+    # Given a machine with a Java runtime but no javac
+    which = shutil.which
+    monkeypatch.setattr(dynamodb_local.shutil, "which", lambda name: None if name == "javac" else which(name))
+    # When DynamoDB Local starts, Then it still serves, flagged as not loopback-only (the jar listens everywhere,
+    # which `responder local` prints as a warning)
+    with DynamoDBLocal() as database:
+        assert database.client().list_tables()["TableNames"] == []
+        assert not database.loopback_only
+        assert not set(_listening_addresses(database.port)) <= LOOPBACK
