@@ -80,7 +80,9 @@ def test_fifty_concurrent_connections_are_all_answered(local):
             sock.settimeout(10)
             sock.sendall(f"GET /local/nothing HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
                          .encode())
-        threading.Thread(target=stack.serve_forever, daemon=True).start()
+    finally:
+        threading.Thread(target=stack.serve_forever, daemon=True).start()  # serving again, whatever happened
+    try:
         answers = [int(sock.makefile("rb").readline().split()[1]) for sock in opened]
     finally:
         for sock in opened:
