@@ -39,6 +39,9 @@ MENTION_FIELDS = ("platform", "channel", "kind", "mention_id", "thread_id", "par
                   # set by triage
                   "intent", "sentiment", "topic", "language", "priority", "team", "sla_due", "draft_text",
                   "archive_reason", "triage_error", "triaged_at")
+THREAD_FIELDS = ("platform", "channel", "thread_id", "account_id", "mention_count",
+                 "first_seen_at", "last_activity_at", "last_mention_id", "thread_status",
+                 "last_draft_text", "last_team", "last_priority", "last_triaged_at")
 # The local server answers only requests addressed to loopback by name: a web page whose DNS name was rebound to
 # 127.0.0.1 sends its own Host, and must not read stored DMs from /local/mentions (DNS rebinding).
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
@@ -48,9 +51,6 @@ IDLE_TIMEOUT_SECONDS = 15.0
 # a loaded 2-core machine, past the deployed 1 s read timeout (DynamoDB answers in milliseconds). Locally the
 # budget is 2 s, still one try, so a hung DynamoDB Local is a 503 after ~2 s, inside X's 3 s.
 LOCAL_DYNAMODB_READ_TIMEOUT_SECONDS = 2.0
-THREAD_FIELDS = ("platform", "channel", "thread_id", "account_id", "mention_count",
-                 "first_seen_at", "last_activity_at", "last_mention_id", "thread_status",
-                 "last_draft_text", "last_team", "last_priority", "last_triaged_at")
 
 
 @dataclass

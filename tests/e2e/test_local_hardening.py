@@ -40,7 +40,8 @@ def local(tmp_path_factory):
         stack.stop()
 
 
-def raw_request(port: int, method: str, path: str, headers: list[tuple[str, str]], body: bytes = b"") -> tuple[int, bytes]:
+def raw_request(port: int, method: str, path: str, headers: list[tuple[str, str]],
+                body: bytes = b"") -> tuple[int, bytes]:
     """One request with exactly these headers (repeated ones too), as http.client sends them."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
