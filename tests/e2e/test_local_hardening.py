@@ -141,8 +141,10 @@ def test_a_page_rebound_to_loopback_cannot_read_or_deliver(local):
                                                           ("x-twitter-webhooks-signature", sign_x(X_SECRET, other))],
                             other)
     missing, _ = raw_request(port, "GET", "/local/mentions", [])
-    # Then each is refused as misdirected, no mention text leaves, and nothing is stored
-    assert (status, posted, missing) == (421, 421, 421)
+    doubled, _ = raw_request(port, "GET", "/local/mentions", [("Host", f"127.0.0.1:{port}"),
+                                                              ("Host", "rebind.evil.example")])
+    # Then each is refused as misdirected (no Host, or two, included), no mention text leaves, nothing is stored
+    assert (status, posted, missing, doubled) == (421, 421, 421, 421)
     assert b"text" not in listed and b"mention_id" not in listed
     assert "3200000000000000001" not in stored_ids(base)
     # And loopback names are answered as before
