@@ -20,6 +20,8 @@ from responder_cli.metering import Meter, format_cost_table
 from responder_cli.replay import Replayer, build_deliveries, percentile
 
 TERMINAL = {"notified", "archived", "triage_failed", "incident"}
+# Triaged: a final good status. `triage_failed` is final too (until a redrive) but is a failure, not triage.
+TRIAGED = TERMINAL - {"triage_failed"}
 
 
 def _epoch(iso: str) -> float:
@@ -36,6 +38,26 @@ def wait_for_triage(stack: LocalStack, expected: int, timeout: float) -> list[di
             break
         time.sleep(0.5)
     return mentions
+
+
+def problems(mentions: list[dict[str, Any]], unique: set[tuple[str, str]]) -> list[str]:
+    """Why the run falls short of the README's promise (every unique delivery stored once and triaged); empty
+    when it keeps it."""
+    keys = [(m.get("channel"), m.get("mention_id")) for m in mentions]
+    found = []
+    repeated = len(keys) - len(set(keys))
+    if repeated:
+        found.append(f"{repeated} mention(s) stored more than once")
+    missing = unique - set(keys)
+    if missing:
+        found.append(f"{len(missing)} unique deliveries not stored")
+    unexpected = set(keys) - unique
+    if unexpected:
+        found.append(f"{len(unexpected)} stored mention(s) that were not sent")
+    statuses = Counter(str(m.get("status")) for m in mentions if m.get("status") not in TRIAGED)
+    if statuses:
+        found.append("not triaged: " + _counts(list(statuses.elements())))
+    return found
 
 
 def _counts(values: list[str]) -> str:
@@ -57,7 +79,7 @@ def report(stack: LocalStack, sent: Any, mentions: list[dict[str, Any]], started
     acks = sent.ack_latencies()
     unique = {(s.delivery.channel, s.delivery.mention_id) for s in sent.sent}
     statuses = Counter(m.get("status") for m in mentions)
-    triaged = [m for m in mentions if m.get("status") in TERMINAL - {"triage_failed"}]
+    triaged = [m for m in mentions if m.get("status") in TRIAGED]
     lines = [
         "",
         "Responder demo: seeded traffic through the local stack",
@@ -108,8 +130,8 @@ def run(args: Any) -> int:
                             rate=args.rate, concurrency=8)
         started = time.time()
         sent = replayer.run(deliveries)
-        unique = len({(s.delivery.channel, s.delivery.mention_id) for s in sent.sent})
-        mentions = wait_for_triage(stack, unique, timeout=args.timeout)
+        unique = {(s.delivery.channel, s.delivery.mention_id) for s in sent.sent}
+        mentions = wait_for_triage(stack, len(unique), timeout=args.timeout)
         finished = time.time()
         if stack.triage:
             stack.triage.flush_metering()
@@ -118,8 +140,10 @@ def run(args: Any) -> int:
         print(format_cost_table(meter.breakdown(), meter.naive_breakdown(), max(len(mentions), 1)), flush=True)
         if outbox:
             print(f"\nNotifications were appended to {outbox}", flush=True)
-        done = all(m.get("status") in TERMINAL for m in mentions) and len(mentions) == unique
-        return 0 if done else 1
+        found = problems(mentions, unique)
+        for problem in found:
+            print(f"FAILED: {problem}", flush=True)
+        return 1 if found else 0
     finally:
         stack.stop()
         meter.uninstall()

@@ -42,6 +42,15 @@ MENTION_FIELDS = ("platform", "channel", "kind", "mention_id", "thread_id", "par
 THREAD_FIELDS = ("platform", "channel", "thread_id", "account_id", "mention_count",
                  "first_seen_at", "last_activity_at", "last_mention_id", "thread_status",
                  "last_draft_text", "last_team", "last_priority", "last_triaged_at")
+# The local server answers only requests addressed to loopback by name: a web page whose DNS name was rebound to
+# 127.0.0.1 sends its own Host, and must not read stored DMs from /local/mentions (DNS rebinding).
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+# A keep-alive connection idle this long is closed, so idle sockets cannot hold the server's threads.
+IDLE_TIMEOUT_SECONDS = 15.0
+# DynamoDB Local serializes transactions: five concurrent Meta batches of four mentions waited 1.1-1.9 s each on
+# a loaded 2-core machine, past the deployed 1 s read timeout (DynamoDB answers in milliseconds). Locally the
+# budget is 2 s, still one try, so a hung DynamoDB Local is a 503 after ~2 s, inside X's 3 s.
+LOCAL_DYNAMODB_READ_TIMEOUT_SECONDS = 2.0
 
 
 @dataclass
@@ -70,18 +79,19 @@ def http_api_event(method: str, target: str, headers: dict[str, str], body: byte
     except UnicodeDecodeError:
         text, encoded = base64.b64encode(body).decode("ascii"), True
     now = time.time()
+    lowered = {k.lower(): v for k, v in headers.items()}
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": f"{method} {parts.path}",
         "rawPath": parts.path,
         "rawQueryString": parts.query,
-        "headers": {k.lower(): v for k, v in headers.items()},
+        "headers": lowered,
         "requestContext": {
             "accountId": "000000000000", "apiId": "local", "domainName": "127.0.0.1", "stage": "$default",
             "requestId": str(uuid.uuid4()), "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
             "timeEpoch": int(now * 1000),
             "http": {"method": method, "path": parts.path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
-                     "userAgent": headers.get("User-Agent", "")},
+                     "userAgent": lowered.get("user-agent", "")},
         },
         "body": text,
         "isBase64Encoded": encoded,
@@ -89,6 +99,46 @@ def http_api_event(method: str, target: str, headers: dict[str, str], body: byte
     if params:
         event["queryStringParameters"] = params
     return event
+
+
+def loopback_host(host: str | None) -> bool:
+    """Whether a Host header names this machine's loopback: `127.0.0.1`, `localhost` or `[::1]`, any port."""
+    value = (host or "").strip().lower()
+    if value.startswith("["):
+        name, _, rest = value.partition("]")
+        name, port = name + "]", rest
+        if port and not port.startswith(":"):
+            return False
+        port = port[1:]
+    else:
+        name, _, port = value.partition(":")
+    return name in LOOPBACK_HOSTS and (port == "" or (port.isdigit() and len(port) <= 5))
+
+
+def request_headers(message: Any) -> dict[str, str]:
+    """Header names lower-cased, repeated headers joined with commas, as API Gateway's payload 2.0 does: two
+    signature headers become one value that matches no signature."""
+    headers: dict[str, str] = {}
+    for name, value in message.items():
+        key = name.lower()
+        headers[key] = f"{headers[key]},{value}" if key in headers else value
+    return headers
+
+
+class LocalHTTPServer(ThreadingHTTPServer):
+    """The threaded server with a listen backlog that holds a burst of concurrent senders."""
+
+    # socketserver's default backlog is 5: with 20 concurrent senders 20-40% of connections were reset.
+    request_queue_size = 128
+    daemon_threads = True
+
+
+def create_private(path: Path) -> Path:
+    """Create (or tighten) a file only this user can read: the outbox holds notifications with private text."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))
+    os.chmod(path, 0o600)
+    return path
 
 
 def load_handler(path: Path = WEBHOOK_HANDLER) -> ModuleType:
@@ -101,9 +151,11 @@ class LocalStack:
 
     def __init__(self, port: int = 8787, data_dir: Path | None = None, synth: bool | None = None,
                  log_level: str = "WARNING", dynamodb_port: int | None = None, outbox: Path | None = None,
-                 echo: Any = None, meter: Any = None, triage_pollers: int = 2, sweep_interval: float = 30.0,
+                 echo: Any = None, meter: Any = None, triage_pollers: int = 2,
+                 idle_timeout: float = IDLE_TIMEOUT_SECONDS, sweep_interval: float = 30.0,
                  sweep_grace_seconds: int = 60) -> None:
         self.port = port
+        self.idle_timeout = idle_timeout
         # Deployed, an EventBridge rule runs the sweeper every few minutes; here a thread does, more often.
         self.sweep_interval = sweep_interval
         self.sweep_grace_seconds = sweep_grace_seconds
@@ -128,6 +180,7 @@ class LocalStack:
         self.queue_urls: dict[str, str] = {}
         self.secrets: dict[str, str] = {}
         self._store: Any = None
+        self._read_timeout: float | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -142,7 +195,13 @@ class LocalStack:
 
     def _start(self) -> None:
         self._environ = dict(os.environ)  # restored by stop(): the stack sets credentials and resource names
+        from responder import storage
+
+        self._read_timeout = storage.READ_TIMEOUT_SECONDS  # restored by stop()
+        storage.READ_TIMEOUT_SECONDS = LOCAL_DYNAMODB_READ_TIMEOUT_SECONDS
         template = load_template(synth=self.synth)
+        if self.outbox is not None:
+            create_private(self.outbox)
         for key, value in LOCAL_CREDENTIALS.items():
             os.environ[key] = value
         for key, value in DEFAULT_SECRETS.items():
@@ -223,8 +282,7 @@ class LocalStack:
         self._sweeper = threading.Thread(target=self._sweep, args=(sweeper.handler,), name="local-sweeper",
                                          daemon=True)
         self._sweeper.start()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._request_handler())
-        self.server.daemon_threads = True
+        self.server = LocalHTTPServer(("127.0.0.1", self.port), self._request_handler())
         self.port = self.server.server_address[1]
 
     def _create_tables(self, template: dict[str, Any]) -> dict[str, str]:
@@ -307,6 +365,10 @@ class LocalStack:
             self._mock.stop()
             self._mock = None
         self.dynamodb.stop()
+        if self._read_timeout is not None:
+            from responder import storage
+
+            storage.READ_TIMEOUT_SECONDS, self._read_timeout = self._read_timeout, None
         if self._environ is not None:
             os.environ.clear()
             os.environ.update(self._environ)
@@ -427,6 +489,8 @@ class LocalStack:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             server_version = "responder-local"
+            # StreamRequestHandler sets it on the socket: a connection idle this long is closed.
+            timeout = stack.idle_timeout
 
             def setup(self) -> None:
                 super().setup()
@@ -457,6 +521,11 @@ class LocalStack:
 
             def _dispatch(self) -> None:
                 body = self._read_body()
+                if not loopback_host(self.headers.get("host")) or len(self.headers.get_all("host") or []) != 1:
+                    self.close_connection = True
+                    self._answer(421, b'{"error": "the local server answers only Host 127.0.0.1, localhost '
+                                      b'or [::1]"}', "application/json")
+                    return
                 path = urlsplit(self.path).path
                 if path.startswith("/local/"):
                     if self.command == "POST" and path == "/local/redrive":
@@ -469,7 +538,7 @@ class LocalStack:
                     except Exception as exc:  # noqa: BLE001 - DynamoDB Local gone: say so, do not hang
                         self._answer(503, json.dumps({"error": str(exc)}).encode(), "application/json")
                     return
-                event = http_api_event(self.command, self.path, dict(self.headers.items()), body,
+                event = http_api_event(self.command, self.path, request_headers(self.headers), body,
                                        self.client_address[0])
                 started = time.perf_counter()
                 result = stack._handler(event, LambdaContext())
@@ -509,6 +578,9 @@ def run(port: int, data_dir: Path | None, synth: bool | None, log_level: str, ou
         print(f"  Notifications:  {base}/local/notifications"
               + (f" (also appended to {outbox})" if outbox else ""), flush=True)
         print(f"  DynamoDB Local: {stack.dynamodb.endpoint} ({storage}), table {stack.table_name}", flush=True)
+        if not stack.dynamodb.loopback_only:
+            print("  WARNING: no javac found, so DynamoDB Local runs from its jar and listens on every interface; "
+                  "install a JDK (17+) to keep it on 127.0.0.1", flush=True)
         for key, value in stack.secrets.items():
             origin = "default" if DEFAULT_SECRETS[key] == value else "from the environment"
             shown = value if origin == "default" else "(set)"

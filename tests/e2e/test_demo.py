@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from responder_cli import demo
+from responder_cli.local_triage import LocalTriage
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -24,4 +28,47 @@ def test_demo_triages_everything_and_prints_its_report(tmp_path):
                  "acknowledgement", "delivery→notification", "Cost per million mentions", "naive/ours",
                  "Local stack stopped."):
         assert line in report, line
+    assert "FAILED" not in report and "failed triage" not in report
     assert (tmp_path / "outbox.jsonl").read_text().count("\n") > 0
+
+
+def test_demo_exits_1_when_the_mentions_fail_triage(monkeypatch, capsys):
+    # Given the Route step raises for every mention (the workflow marks each triage_failed)
+    install = LocalTriage.install_handlers
+
+    def install_with_a_broken_route(self):
+        modules = install(self)
+        name = next(n for n, short in self.lambdas.names.items() if short == "route")
+
+        def broken(event, context):
+            raise ValueError("routing rules unreadable")
+
+        self.lambdas.handlers[name] = broken
+        return modules
+
+    monkeypatch.setattr(LocalTriage, "install_handlers", install_with_a_broken_route)
+    args = argparse.Namespace(count=6, surge=0, rate=0.0, duplicates=0.0, seed=11, timeout=60.0, outbox="",
+                              verbose=False)
+    # When the demo runs
+    status = demo.run(args)
+    # Then it does not claim success: exit status 1, and it says what fell short
+    out = capsys.readouterr().out
+    assert status == 1, out[-2000:]
+    assert "FAILED: not triaged: triage_failed" in out
+
+
+def _mention(mention_id: str, status: str, channel: str = "x") -> dict[str, str]:
+    return {"channel": channel, "mention_id": mention_id, "status": status}
+
+
+def test_only_final_good_statuses_count_as_triaged():
+    sent = {("x", "1"), ("x", "2"), ("facebook", "3")}
+    # Given every sent delivery stored once and notified, archived or gathered into an incident: no problem
+    good = [_mention("1", "notified"), _mention("2", "archived"), _mention("3", "incident", "facebook")]
+    assert demo.problems(good, sent) == []
+    # Given one failed triage, one still queued, one stored twice, or one missing: each is reported
+    assert demo.problems([*good[:2], _mention("3", "triage_failed", "facebook")], sent) == [
+        "not triaged: triage_failed 1"]
+    assert demo.problems([*good[:2], _mention("3", "queued", "facebook")], sent) == ["not triaged: queued 1"]
+    assert demo.problems([*good, good[0]], sent) == ["1 mention(s) stored more than once"]
+    assert demo.problems(good[:2], sent) == ["1 unique deliveries not stored"]

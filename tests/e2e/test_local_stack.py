@@ -160,6 +160,22 @@ def test_signed_deliveries_come_out_as_notifications_for_the_right_teams(local_s
         if len(notes) == len(ids):
             break
         time.sleep(0.3)
+    # And a later mention has come out too: pages leave in order, so a repeated page of the first three would
+    # have been recorded by now (a positive signal, not a pause)
+    marker = generator.xaa_mention("is the store on Main Street open on Sunday?", "en", author, generator.start)
+    assert post_x(base, marker.encoded()).status_code == 200
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        everything = requests.get(f"{base}/local/notifications", timeout=10).json()
+        pages = [n for n in everything if n["topic"] == "agent-notifications"]
+        if any(n["message"]["mention"]["mention_id"] == marker.mention_id for n in pages) and all(
+                n["delivered_to"] for n in pages if n["message"]["mention"]["mention_id"] in ids):
+            break
+        time.sleep(0.3)
+    else:
+        pytest.fail("the later mention was never paged")
+    notes = [n for n in everything if n["topic"] == "agent-notifications"
+             and n["message"]["mention"]["mention_id"] in ids]
     # Then each came out once, to the expected team only, with a sentiment and a draft that fits X
     assert sorted(n["message"]["mention"]["mention_id"] for n in notes) == sorted(ids)
     for note in notes:

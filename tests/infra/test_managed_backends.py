@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,28 @@ def test_default_stack_has_no_managed_backend(template_dict):
     states = definition(template_dict)["States"]
     assert "ManagedBackendUnavailable" not in states["Classify"]["Retry"][0]["ErrorEquals"]
     assert "drafted_by" not in states["NotifyAgents"]["Parameters"]["Message"]["draft"]
+
+
+# What the context keys default to: the backends off, spelled out.
+OFF = {c.CONTEXT_SENTIMENT_BACKEND: "local", c.CONTEXT_DRAFT_BACKEND: "template",
+       c.CONTEXT_BEDROCK_MODEL_ID: c.DEFAULT_BEDROCK_MODEL_ID}
+
+
+def comparable(template: dict[str, Any]) -> str:
+    """The template as canonical JSON, asset hashes (64 hex digits) replaced: what a deploy would change."""
+    return re.sub(r"[0-9a-f]{64}", "<asset-hash>", json.dumps(template, sort_keys=True, indent=1))
+
+
+def test_backends_off_leave_the_template_exactly_as_without_the_keys(template_dict):
+    # Given the stack synthesised without the context keys (template_dict) and with them set to their defaults
+    explicit, _ = synthesize(OFF)
+    # Then the two templates are identical, property for property
+    assert comparable(explicit) == comparable(template_dict)
+
+
+def test_the_template_comparison_sees_a_backend_switched_on(template_dict, backends_on):
+    # Given the comparison above, When one backend is on, Then it reports a difference (it is not vacuous)
+    assert comparable(backends_on[0]) != comparable(template_dict)
 
 
 def test_comprehend_is_granted_to_classify_only(backends_on):

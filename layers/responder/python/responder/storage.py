@@ -425,12 +425,24 @@ def _from_dynamo(value: Any) -> Any:
     return value
 
 
-def default_client(service: str, connect_timeout: int = 1, read_timeout: int = 2, attempts: int = 2) -> Any:
-    """A boto3 client with short timeouts and bounded standard retries. The defaults answer the platform inside
-    its 3-second deadline; triage steps pass longer ones that still fit their Lambda timeout."""
+# The webhook's budget per AWS call. X's deadline is 3 s and the webhook stops at its first failed call, so a
+# DynamoDB that accepts and never answers costs one read timeout (~1 s) before the 503 that makes the platform
+# retry the delivery; each in-Lambda retry would add standard-mode backoff and another timeout (connect 1 s,
+# read 2 s, max_attempts 2 answered after 6.1 s; see bench/hung_storage_bench.py). DynamoDB answers in
+# milliseconds; `responder local` raises the read timeout for DynamoDB Local, which serializes transactions.
+CONNECT_TIMEOUT_SECONDS = 0.5
+READ_TIMEOUT_SECONDS = 1.0
+
+
+def default_client(service: str, connect_timeout: float | None = None, read_timeout: float | None = None,
+                   attempts: int = 0) -> Any:
+    """A boto3 client with short timeouts and bounded retries (`attempts` is botocore's `max_attempts`, which
+    counts retries after the first try: 0 means one try). Callers that may wait longer (the managed backends)
+    pass their own values."""
     import boto3
     from botocore.config import Config
 
-    config = Config(connect_timeout=connect_timeout, read_timeout=read_timeout,
+    config = Config(connect_timeout=CONNECT_TIMEOUT_SECONDS if connect_timeout is None else connect_timeout,
+                    read_timeout=READ_TIMEOUT_SECONDS if read_timeout is None else read_timeout,
                     retries={"max_attempts": attempts, "mode": "standard"}, max_pool_connections=50)
     return boto3.client(service, config=config)
