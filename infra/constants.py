@@ -80,6 +80,7 @@ WEBHOOK_ROUTE_KEYS = (
     f"GET {WEBHOOK_PATH_META}",
     f"POST {WEBHOOK_PATH_META}",
 )
+WEBHOOK_HANDSHAKE_ROUTE_KEYS = (f"GET {WEBHOOK_PATH_X}", f"GET {WEBHOOK_PATH_META}")
 
 # CDK context keys (`cdk synth -c key=value`) and their defaults.
 CONTEXT_RAW_EVENT_TTL_DAYS = "rawEventTtlDays"
@@ -88,6 +89,16 @@ CONTEXT_THROTTLE_BURST = "apiThrottleBurstLimit"
 DEFAULT_THROTTLE_BURST = 2000
 CONTEXT_THROTTLE_RATE = "apiThrottleRateLimit"
 DEFAULT_THROTTLE_RATE = 1000
+# The GET handshakes: X sends a CRC check when the webhook is registered and about hourly after, Meta one
+# verification per subscription; these limits leave ample room for that and little for abuse.
+CONTEXT_HANDSHAKE_THROTTLE_BURST = "apiHandshakeThrottleBurstLimit"
+DEFAULT_HANDSHAKE_THROTTLE_BURST = 10
+CONTEXT_HANDSHAKE_THROTTLE_RATE = "apiHandshakeThrottleRateLimit"
+DEFAULT_HANDSHAKE_THROTTLE_RATE = 5
+
+# DynamoDB actions each function's role holds on the table (read from the code each function runs).
+WEBHOOK_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem")
+CLASSIFY_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem")
 
 # Lambda sizing shared by every function unless a function has a reason to differ.
 FUNCTION_MEMORY_MB = 512
@@ -114,6 +125,7 @@ BACKLOG_ALARM_ID = "TriageBacklog"
 CONTEXT_ALARM_SUBSCRIPTIONS = "alarmSubscriptions"
 OUTPUT_ALARM_TOPIC_ARN = "AlarmTopicArn"
 STATE_MACHINE_ID = "StateMachine"
+STATE_MACHINE_LOG_GROUP_PREFIX = "/aws/vendedlogs/states/"
 CLASSIFY_FUNCTION_ID = "ClassifyFunction"
 DRAFT_FUNCTION_ID = "DraftFunction"
 ROUTE_FUNCTION_ID = "RouteFunction"

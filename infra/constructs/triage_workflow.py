@@ -20,7 +20,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -108,12 +108,13 @@ class TriageWorkflow(Construct):
                                          c.ENV_BEDROCK_MODEL_ID: bedrock_model_id} if bedrock else None)
         route = step_function(c.ROUTE_FUNCTION_ID, c.ROUTE_CODE_DIR, c.ROUTE_SERVICE_NAME,
                               "Responder triage: team, priority and SLA from the routing rules")
-        # Classify claims the mention, counts it, and reads and writes incidents (recent mentions through gsi2);
-        # Draft reads the thread. Nothing else.
+        # Classify claims the mention (UpdateItem, GetItem), counts it (UpdateItem), and reads and writes incidents
+        # (Query, GetItem, UpdateItem, and PutItem inside TransactWriteItems), recent mentions through gsi2 only;
+        # Draft reads the thread (GetItem); Route reads nothing. No transaction holds a ConditionCheck.
         classify.role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
-                     "dynamodb:ConditionCheckItem"],
-            resources=[table.table_arn, f"{table.table_arn}/index/{c.GSI2_NAME}"]))
+            actions=list(c.CLASSIFY_TABLE_ACTIONS), resources=[table.table_arn]))
+        classify.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["dynamodb:Query"], resources=[f"{table.table_arn}/index/{c.GSI2_NAME}"]))
         draft.role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:GetItem"],
                                                                resources=[table.table_arn]))
         if comprehend:
@@ -358,8 +359,15 @@ class TriageWorkflow(Construct):
                              member_path)
                        .otherwise(notify)))
 
+        # Under /aws/vendedlogs/ so that log delivery needs no CloudWatch Logs resource policy per group (an
+        # account has at most 10 policies of 5,120 characters; CloudWatch Logs user guide, "Enabling logging from
+        # AWS services"). Retained like the functions' groups; the stack's id makes the name unique per stack, so
+        # a re-created stack does not collide with the group a deleted one left behind.
+        stack_uuid = Fn.select(2, Fn.split("/", Stack.of(self).stack_id))
         log_group = logs.LogGroup(self, "StateMachineLogs", retention=logs.RetentionDays.ONE_MONTH,
-                                  removal_policy=RemovalPolicy.DESTROY)
+                                  log_group_name=f"{c.STATE_MACHINE_LOG_GROUP_PREFIX}{Stack.of(self).stack_name}-"
+                                                 f"Triage-{stack_uuid}",
+                                  removal_policy=RemovalPolicy.RETAIN)
         return sfn.StateMachine(
             self, c.STATE_MACHINE_ID, state_machine_type=sfn.StateMachineType.EXPRESS,
             definition_body=sfn.DefinitionBody.from_chainable(definition),
