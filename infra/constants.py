@@ -139,8 +139,15 @@ DRAFT_SERVICE_NAME = "responder-draft"
 ROUTE_SERVICE_NAME = "responder-route"
 DISPATCHER_SERVICE_NAME = "responder-dispatcher"
 ENV_STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
-ENV_ROUTING_RULES = "ROUTING_RULES"
-ENV_BRAND_VOICE = "BRAND_VOICE"
+# Configuration overrides ship as a layer (infra/constructs/triage_config.py), not in the 4 KB environment.
+CONFIG_ID = "Config"
+CONFIG_LAYER_ID = "ConfigLayer"
+CONFIG_LAYER_FOLDER = "responder-config"
+CONFIG_ROUTING_RULES_FILE = "routing_rules.json"
+CONFIG_BRAND_VOICE_FILE = "brand_voice.json"
+CONFIG_BUILD_DIR = REPO_ROOT / ".build" / "config"
+# The same name as responder.config reads (a unit test keeps them equal).
+ENV_CONFIG_DIR = "RESPONDER_CONFIG_DIR"
 
 CONTEXT_ROUTING_RULES = "routingRules"
 CONTEXT_BRAND_VOICE = "brandVoice"

@@ -52,14 +52,16 @@ class OperationalAlarms(Construct):
             conditions=from_these_alarms))
         action = actions.SnsAction(self.topic)
         self.dlq_alarm = cloudwatch.Alarm(
-            self, c.DLQ_ALARM_ID, alarm_name=names[c.DLQ_ALARM_ID], alarm_description="Mentions whose triage failed five times wait in the "
+            self, c.DLQ_ALARM_ID, alarm_name=names[c.DLQ_ALARM_ID],
+            alarm_description="Mentions whose triage failed five times wait in the "
             "dead-letter queue: inspect them, fix the cause, then `responder redrive`.",
             metric=dlq.metric_approximate_number_of_messages_visible(period=Duration.minutes(1),
                                                                       statistic="Maximum"),
             threshold=0, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
         self.backlog_alarm = cloudwatch.Alarm(
-            self, c.BACKLOG_ALARM_ID, alarm_name=names[c.BACKLOG_ALARM_ID], alarm_description="The oldest mention waiting for triage is older than the p1 "
+            self, c.BACKLOG_ALARM_ID, alarm_name=names[c.BACKLOG_ALARM_ID],
+            alarm_description="The oldest mention waiting for triage is older than the p1 "
             "SLA: triage is throttled or failing, or its concurrency is too low for this surge.",
             metric=queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(1), statistic="Maximum"),
             threshold=backlog_age_seconds, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,

@@ -23,7 +23,8 @@ PROTOCOLS = {
     "lambda": sns.SubscriptionProtocol.LAMBDA,
 }
 # A function (optionally an alias or version) in this partition; SNS may only invoke what the stack grants it.
-_FUNCTION_ARN_RE = re.compile(r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(?::[A-Za-z0-9_$-]+)?")
+_FUNCTION_ARN_RE = re.compile(
+    r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(?::[A-Za-z0-9_$-]+)?")
 # Message attributes the workflow sets on every agent notification; filters may use any of them.
 FILTER_ATTRIBUTES = ("team", "priority", "platform", "channel", "intent", "language")
 

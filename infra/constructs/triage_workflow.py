@@ -16,7 +16,6 @@ in the agents' notification).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +33,7 @@ from constructs import Construct
 
 from infra import constants as c
 from infra.constructs.function import ResponderFunction
+from infra.constructs.triage_config import TriageConfig
 from infra.nag import acknowledge
 
 J = sfn.JsonPath
@@ -81,15 +81,15 @@ class TriageWorkflow(Construct):
             c.ENV_TABLE_NAME: table.table_name,
             c.ENV_POWERTOOLS_LOG_LEVEL: c.DEFAULT_LOG_LEVEL,
         }
-        if routing_rules:
-            env[c.ENV_ROUTING_RULES] = json.dumps(routing_rules, separators=(",", ":"))
-        if brand_voice:
-            env[c.ENV_BRAND_VOICE] = json.dumps(brand_voice, separators=(",", ":"))
+        # Overrides travel in a layer: as environment variables they would break Lambda's 4 KB limit.
+        config = TriageConfig(self, c.CONFIG_ID, routing_rules=routing_rules, brand_voice=brand_voice)
+        env.update(config.environment)
+        task_layers = [*layers, *config.layers]
 
         def step_function(construct_id: str, code_dir: Any, service: str, description: str,
                           timeout: int = c.WEBHOOK_TIMEOUT_SECONDS, extra_env: dict[str, str] | None = None,
                           resource_star_uses: Sequence[str] = ()) -> ResponderFunction:
-            return ResponderFunction(self, construct_id, code_dir=code_dir, description=description, layers=layers,
+            return ResponderFunction(self, construct_id, code_dir=code_dir, description=description, layers=task_layers,
                                      environment={**env, **(extra_env or {}), c.ENV_POWERTOOLS_SERVICE_NAME: service},
                                      timeout=Duration.seconds(timeout), resource_star_uses=resource_star_uses)
 
