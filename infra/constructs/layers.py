@@ -18,7 +18,8 @@ class SharedLayers(Construct):
         self.deps = lambda_.LayerVersion(
             self,
             c.DEPS_LAYER_ID,
-            code=lambda_.Code.from_asset(str(deps_dir), exclude=list(c.ASSET_EXCLUDES)),
+            # Its bytecode, when present, was compiled for the runtime's Python by infra.layer_build: keep it.
+            code=lambda_.Code.from_asset(str(deps_dir)),
             compatible_runtimes=[lambda_.Runtime.PYTHON_3_13],
             compatible_architectures=[lambda_.Architecture.ARM_64],
             description="Responder third-party runtime dependencies (layers/deps/requirements.txt)",
