@@ -1,8 +1,9 @@
-"""What shipping the dependency layer with or without bytecode costs a cold start.
+"""What shipping the layers with or without bytecode costs a cold start.
 
 Lambda mounts layers read-only under /opt, so a layer without `.pyc` files is compiled from source in every new
-container and the result thrown away. This copies the built layer twice, once stripped of bytecode and once
-compiled for the runtime's Python with `--invalidation-mode unchecked-hash` (what `infra.layer_build` ships),
+container and the result thrown away. This copies the built dependency layer and the domain layer twice, once
+stripped of bytecode and once compiled for the runtime's Python with `--invalidation-mode unchecked-hash` (what
+`infra.layer_build` ships),
 then imports what the functions import in fresh interpreters with PYTHONDONTWRITEBYTECODE=1 (nothing written,
 as on /opt), alternating the two copies, and prints the medians and their ratio.
 
@@ -21,16 +22,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-from infra.constants import DEPS_LAYER_BUILD_DIR
+from infra.constants import CLASSIFY_CODE_DIR, DEPS_LAYER_BUILD_DIR, DOMAIN_LAYER_DIR, WEBHOOK_CODE_DIR
 from infra.layer_build import LAMBDA_PYTHON_VERSION, compile_layer, find_lambda_python
 
-# What the functions import from the dependency layer (boto3 ships with the runtime, not in the layer).
-IMPORTS = {
-    "powertools (Logger)": "aws_lambda_powertools",
-    "vaderSentiment": "vaderSentiment.vaderSentiment",
+# What the functions import from the layers at cold start (boto3 ships with the runtime, not in a layer): each row
+# is a fresh interpreter importing one module with everything it pulls in, so the rows overlap.
+IMPORTS: dict[str, tuple[str, Path | None]] = {
+    "powertools (Logger)": ("aws_lambda_powertools", None),
+    "vaderSentiment": ("vaderSentiment.vaderSentiment", None),
+    "webhook handler": ("handler", WEBHOOK_CODE_DIR),
+    "classify handler": ("handler", CLASSIFY_CODE_DIR),
 }
 # Wall and CPU time of the import alone; CPU time is the steadier figure on a shared machine.
-_PROBE = ("import sys, time, importlib; sys.path.insert(0, sys.argv[1]); "
+_PROBE = ("import os, sys, time, importlib; sys.path[:0] = sys.argv[1].split(os.pathsep); "
           "t, c = time.perf_counter(), time.process_time(); importlib.import_module(sys.argv[2]); "
           "print((time.perf_counter() - t) * 1000, (time.process_time() - c) * 1000)")
 
@@ -40,10 +44,10 @@ def _copy_without_bytecode(source: Path, target: Path) -> Path:
     return target
 
 
-def _import_ms(python: str, path: Path, module: str) -> tuple[float, float]:
+def _import_ms(python: str, path: str, module: str) -> tuple[float, float]:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYTHONPATH", None)
-    done = subprocess.run([python, "-s", "-c", _PROBE, str(path), module], env=env, capture_output=True,
+    done = subprocess.run([python, "-s", "-c", _PROBE, path, module], env=env, capture_output=True,
                           text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"importing {module} with {python} failed:\n{done.stderr[-1500:]}")
@@ -72,21 +76,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.layer} is missing: run `make layer`", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="layer-bench-") as scratch:
-        source_only = _copy_without_bytecode(args.layer, Path(scratch) / "source")
-        compiled = _copy_without_bytecode(args.layer, Path(scratch) / "compiled")
-        compile_layer(python, compiled)
+        root = Path(scratch)
+        paths = {}
+        for variant in ("source", "compiled"):
+            folders = [_copy_without_bytecode(args.layer, root / variant / "deps"),
+                       _copy_without_bytecode(DOMAIN_LAYER_DIR / "python", root / variant / "domain")]
+            if variant == "compiled":
+                for folder in folders:
+                    compile_layer(python, folder)
+            paths[variant] = os.pathsep.join(str(folder) for folder in folders)
+        source_only, compiled = paths["source"], paths["compiled"]
         print(f"interpreter: {python}; {args.runs} fresh interpreters per cell, medians in ms (wall / CPU)")
         print(f"{'import':<22}{'no .pyc':>16}{'.pyc':>16}{'saved (CPU)':>13}{'ratio (CPU)':>13}")
-        totals = [0.0, 0.0, 0.0, 0.0]
-        for label, module in IMPORTS.items():
+        for label, (module, code_dir) in IMPORTS.items():
+            # The function's own code is the same in both: only the layers differ.
+            prefix = f"{code_dir}{os.pathsep}" if code_dir else ""
             cold, warm = [], []
             for _ in range(args.runs):
-                cold.append(_import_ms(python, source_only, module))
-                warm.append(_import_ms(python, compiled, module))
-            figures = [statistics.median(run[i] for run in series) for series in (cold, warm) for i in (0, 1)]
-            totals = [total + figure for total, figure in zip(totals, figures)]
-            _row(label, *figures)
-        _row("sum", *totals)
+                cold.append(_import_ms(python, prefix + source_only, module))
+                warm.append(_import_ms(python, prefix + compiled, module))
+            _row(label, *[statistics.median(run[i] for run in series) for series in (cold, warm) for i in (0, 1)])
     return 0
 
 

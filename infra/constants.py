@@ -109,6 +109,7 @@ WEBHOOK_CODE_DIR = REPO_ROOT / "functions" / "webhook"
 DOMAIN_LAYER_DIR = REPO_ROOT / "layers" / "responder"
 DEPS_REQUIREMENTS_FILE = REPO_ROOT / "layers" / "deps" / "requirements.txt"
 DEPS_LAYER_BUILD_DIR = REPO_ROOT / ".build" / "layers" / "deps"
+DOMAIN_LAYER_BUILD_DIR = REPO_ROOT / ".build" / "layers" / "domain"
 ASSET_EXCLUDES = ("**/__pycache__", "**/*.pyc")
 
 # Triage: the workflow, its functions and the notification topics.

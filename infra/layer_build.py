@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from infra.constants import DEPS_LAYER_BUILD_DIR, DEPS_REQUIREMENTS_FILE
+from infra.constants import DEPS_LAYER_BUILD_DIR, DEPS_REQUIREMENTS_FILE, DOMAIN_LAYER_BUILD_DIR, DOMAIN_LAYER_DIR
 
 PIP_TARGET_FLAGS = (
     "--platform",
@@ -72,9 +72,18 @@ def _is_lambda_python(candidate: str) -> bool:
     return done.returncode == 0 and done.stdout.strip() == LAMBDA_PYTHON_VERSION
 
 
+_found: dict[str | None, str | None] = {}
+
+
 def find_lambda_python() -> str | None:
-    """An interpreter of Lambda's Python minor version on this machine, or None."""
+    """An interpreter of Lambda's Python minor version on this machine, or None (looked up once per process)."""
     explicit = os.environ.get(ENV_LAMBDA_PYTHON)
+    if explicit not in _found:
+        _found[explicit] = _find_lambda_python(explicit)
+    return _found[explicit]
+
+
+def _find_lambda_python(explicit: str | None) -> str | None:
     if explicit:
         if not _is_lambda_python(explicit):
             raise LayerBuildError(f"{ENV_LAMBDA_PYTHON}={explicit} is not a Python {LAMBDA_PYTHON_VERSION}")
@@ -153,6 +162,44 @@ def build(
         staged.rename(build_dir)
     stamp_path(build_dir).write_text(requirements_digest(requirements, compiled=python is not None) + "\n")
     return build_dir
+
+
+def _source_digest(source: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        relative = path.relative_to(source)
+        if "__pycache__" in relative.parts or path.suffix == ".pyc":
+            continue
+        digest.update(str(relative).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:32]
+
+
+def stage_domain_layer(source: Path = DOMAIN_LAYER_DIR, build_root: Path = DOMAIN_LAYER_BUILD_DIR) -> Path:
+    """The domain layer's folder: a copy compiled for Lambda's Python when one is here, else the source itself.
+
+    The copy is keyed by the sources' content, so an unchanged package is compiled once, not at every synth.
+    """
+    python = find_lambda_python()
+    if python is None:
+        return source
+    staged = build_root / _source_digest(source)
+    if staged.is_dir():
+        return staged
+    build_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=build_root, prefix=".staging-") as scratch:
+        copy = Path(scratch) / "layer"
+        # The host's own bytecode (a developer's 3.11 __pycache__) is left behind.
+        shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        compile_layer(python, copy)
+        for stale in build_root.iterdir():  # earlier versions of the package
+            if stale.is_dir() and not stale.name.startswith("."):
+                shutil.rmtree(stale)
+        try:
+            copy.rename(staged)
+        except OSError:
+            if not staged.is_dir():  # else a concurrent synth staged the same sources first
+                raise
+    return staged
 
 
 def ensure_built() -> Path:

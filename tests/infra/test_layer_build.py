@@ -151,3 +151,30 @@ def test_a_python_of_another_version_is_refused(monkeypatch):
     # Then the build refuses it rather than shipping bytecode Lambda's Python would ignore
     with pytest.raises(layer_build.LayerBuildError, match="not a Python 3.13"):
         layer_build.find_lambda_python()
+
+
+def test_domain_layer_is_staged_compiled_once_per_version_of_its_sources(tmp_path, monkeypatch):
+    # Given a domain package holding a developer's host bytecode, and a Python 3.13 on the machine
+    source = tmp_path / "responder_layer"
+    (source / "python" / "responder" / "__pycache__").mkdir(parents=True)
+    (source / "python" / "responder" / "model.py").write_text("X = 1\n")
+    (source / "python" / "responder" / "__pycache__" / "model.cpython-311.pyc").write_bytes(b"host")
+    compiled: list[Path] = []
+    monkeypatch.setattr(layer_build, "find_lambda_python", lambda: "/opt/py313/bin/python3.13")
+    monkeypatch.setattr(layer_build, "compile_layer", lambda python, folder: compiled.append(folder))
+    build_root = tmp_path / "build"
+    # When it is staged twice, then again after a change
+    first = layer_build.stage_domain_layer(source, build_root)
+    again = layer_build.stage_domain_layer(source, build_root)
+    (source / "python" / "responder" / "model.py").write_text("X = 2\n")
+    changed = layer_build.stage_domain_layer(source, build_root)
+    # Then the copy has the sources but not the host's bytecode, is compiled once per version of the sources,
+    # and only the current version is kept
+    assert first == again != changed and len(compiled) == 2
+    assert (changed / "python" / "responder" / "model.py").read_text() == "X = 2\n"
+    assert not list(changed.rglob("*.pyc"))
+    assert [p.name for p in build_root.iterdir()] == [changed.name]
+
+
+def test_without_a_python_313_the_domain_layer_is_the_source_folder(tmp_path):
+    assert layer_build.stage_domain_layer(tmp_path, tmp_path / "build") == tmp_path

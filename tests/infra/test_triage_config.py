@@ -28,7 +28,8 @@ def _big_voice() -> dict[str, Any]:
     voice = json.loads(VOICE_FILE.read_text(encoding="utf-8"))
     voice["brand_name"] = "Northwind Outfitters"
     voice.setdefault("capabilities", {})["support_hours"] = {
-        language: f"every day from 8:00 to 20:00 ({language}), holidays included. " * 20 for language in voice["templates"]}
+        language: f"every day from 8:00 to 20:00 ({language}), holidays included. " * 20
+        for language in voice["templates"]}
     return voice
 
 
@@ -87,7 +88,8 @@ def test_the_task_functions_get_the_config_layer_and_one_short_variable(with_ove
 def _layer_folder(with_overrides) -> Path:
     template, assembly_dir = with_overrides["template"], with_overrides["assembly_dir"]
     (key,) = [r["Properties"]["Content"]["S3Key"] for r in template["Resources"].values()
-              if r["Type"] == "AWS::Lambda::LayerVersion" and "configuration overrides" in r["Properties"]["Description"]]
+              if r["Type"] == "AWS::Lambda::LayerVersion"
+              and "configuration overrides" in r["Properties"]["Description"]]
     manifest = json.loads((assembly_dir / f"{c.STACK_NAME}.assets.json").read_text())
     source = manifest["files"][key.removesuffix(".zip")]["source"]
     assert source["packaging"] == "zip"  # a folder zipped as it is: Lambda unzips it under /opt

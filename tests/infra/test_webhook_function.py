@@ -20,8 +20,8 @@ def _webhook(synthesized) -> dict[str, Any]:
     return synthesized.resource(synthesized.stack.webhook.function)
 
 
-def _deps_layer_folder(synthesized, assembly_dir: Path) -> Path:
-    layer = synthesized.resource(synthesized.stack.layers.deps)
+def _layer_folder(synthesized, assembly_dir: Path, construct: Any) -> Path:
+    layer = synthesized.resource(construct)
     manifest = json.loads((assembly_dir / f"{c.STACK_NAME}.assets.json").read_text())
     return assembly_dir / manifest["files"][layer["Properties"]["Content"]["S3Key"].removesuffix(".zip")][
         "source"]["path"]
@@ -166,13 +166,14 @@ def test_code_assets_are_plain_zips_without_docker_or_host_bytecode(synthesized)
     functions = {"webhook", "dispatcher", "classify", "draft", "route"}
     assert len(staged) == len(functions) + 2  # one folder per function, plus the domain and dependency layers
     assert all(d.is_dir() for d in staged)
-    # And the only bytecode is the dependency layer's, compiled for Lambda's Python 3.13, hash-based and never
-    # checked against a source (Lambda cannot rewrite a stale .pyc under the read-only /opt)
-    deps = _deps_layer_folder(synthesized, assembly_dir)
-    assert all(deps in p.parents and p.name.endswith(".cpython-313.pyc") for p in pyc)
+    # And the only bytecode is the layers', compiled for Lambda's Python 3.13, hash-based and never checked
+    # against a source (Lambda cannot rewrite a stale .pyc under the read-only /opt)
+    layers = [_layer_folder(synthesized, assembly_dir, layer) for layer in synthesized.stack.layers.all]
+    assert all(any(layer in p.parents for layer in layers) and p.name.endswith(".cpython-313.pyc") for p in pyc)
     headers = {p.read_bytes()[:8] for p in pyc}
     assert headers <= {PYTHON_313_MAGIC + UNCHECKED_HASH_FLAGS}, headers
     # And when this machine has a Python 3.13 (infra.layer_build compiles with it), every module has its .pyc
     if layer_build.find_lambda_python() is not None:
-        sources_py = [p for p in deps.rglob("*.py")]
-        assert sources_py and len(pyc) == len(sources_py)
+        for layer in layers:
+            modules = [p for p in layer.rglob("*.py")]
+            assert modules and len([p for p in pyc if layer in p.parents]) == len(modules), layer
