@@ -152,7 +152,7 @@ class WebhookApi(Construct):
             )
         # Route settings name routes that must exist before the stage refers to them.
         for route in routes:
-            stage_resource.add_dependency(route.node.default_child)
+            self.stage.node.add_dependency(route)
 
         # One acknowledgement on the API covers its four routes; the routes are the violating resources.
         acknowledge(
