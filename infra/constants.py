@@ -92,6 +92,7 @@ WEBHOOK_ROUTE_KEYS = (
     f"GET {WEBHOOK_PATH_META}",
     f"POST {WEBHOOK_PATH_META}",
 )
+WEBHOOK_HANDSHAKE_ROUTE_KEYS = (f"GET {WEBHOOK_PATH_X}", f"GET {WEBHOOK_PATH_META}")
 
 # CDK context keys (`cdk synth -c key=value`) and their defaults.
 CONTEXT_RAW_EVENT_TTL_DAYS = "rawEventTtlDays"
@@ -100,6 +101,16 @@ CONTEXT_THROTTLE_BURST = "apiThrottleBurstLimit"
 DEFAULT_THROTTLE_BURST = 2000
 CONTEXT_THROTTLE_RATE = "apiThrottleRateLimit"
 DEFAULT_THROTTLE_RATE = 1000
+# The GET handshakes: X sends a CRC check when the webhook is registered and about hourly after, Meta one
+# verification per subscription; these limits leave ample room for that and little for abuse.
+CONTEXT_HANDSHAKE_THROTTLE_BURST = "apiHandshakeThrottleBurstLimit"
+DEFAULT_HANDSHAKE_THROTTLE_BURST = 10
+CONTEXT_HANDSHAKE_THROTTLE_RATE = "apiHandshakeThrottleRateLimit"
+DEFAULT_HANDSHAKE_THROTTLE_RATE = 5
+
+# DynamoDB actions each function's role holds on the table (read from the code each function runs).
+WEBHOOK_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem")
+CLASSIFY_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem")
 
 # Lambda sizing shared by every function unless a function has a reason to differ.
 FUNCTION_MEMORY_MB = 512
@@ -110,6 +121,7 @@ WEBHOOK_CODE_DIR = REPO_ROOT / "functions" / "webhook"
 DOMAIN_LAYER_DIR = REPO_ROOT / "layers" / "responder"
 DEPS_REQUIREMENTS_FILE = REPO_ROOT / "layers" / "deps" / "requirements.txt"
 DEPS_LAYER_BUILD_DIR = REPO_ROOT / ".build" / "layers" / "deps"
+DOMAIN_LAYER_BUILD_DIR = REPO_ROOT / ".build" / "layers" / "domain"
 ASSET_EXCLUDES = ("**/__pycache__", "**/*.pyc")
 
 # Triage: the workflow, its functions and the notification topics.
@@ -120,9 +132,13 @@ ESCALATION_TOPIC_ID = "Escalations"
 INCIDENT_TOPIC_ID = "Incidents"
 ALARMS_ID = "Alarms"
 ALARM_TOPIC_ID = "OperationalAlarms"
+# Also the alarms' names after the stack name (`Responder-DeadLetters`): their ARNs are granted before they exist.
+DLQ_ALARM_ID = "DeadLetters"
+BACKLOG_ALARM_ID = "TriageBacklog"
 CONTEXT_ALARM_SUBSCRIPTIONS = "alarmSubscriptions"
 OUTPUT_ALARM_TOPIC_ARN = "AlarmTopicArn"
 STATE_MACHINE_ID = "StateMachine"
+STATE_MACHINE_LOG_GROUP_PREFIX = "/aws/vendedlogs/states/"
 CLASSIFY_FUNCTION_ID = "ClassifyFunction"
 DRAFT_FUNCTION_ID = "DraftFunction"
 ROUTE_FUNCTION_ID = "RouteFunction"
@@ -147,8 +163,15 @@ SWEEPER_RATE_MINUTES = 2
 SWEEPER_TIMEOUT_SECONDS = 60
 SWEEPER_MEMORY_MB = 256
 ENV_STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
-ENV_ROUTING_RULES = "ROUTING_RULES"
-ENV_BRAND_VOICE = "BRAND_VOICE"
+# Configuration overrides ship as a layer (infra/constructs/triage_config.py), not in the 4 KB environment.
+CONFIG_ID = "Config"
+CONFIG_LAYER_ID = "ConfigLayer"
+CONFIG_LAYER_FOLDER = "responder-config"
+CONFIG_ROUTING_RULES_FILE = "routing_rules.json"
+CONFIG_BRAND_VOICE_FILE = "brand_voice.json"
+CONFIG_BUILD_DIR = REPO_ROOT / ".build" / "config"
+# The same name as responder.config reads (a unit test keeps them equal).
+ENV_CONFIG_DIR = "RESPONDER_CONFIG_DIR"
 
 CONTEXT_ROUTING_RULES = "routingRules"
 CONTEXT_BRAND_VOICE = "brandVoice"

@@ -5,6 +5,14 @@ environment; nothing is compiled locally and the host's Python version does not 
 The result is keyed by a hash of the requirements file and the pip flags, so `cdk synth`
 can reuse it offline once `make layer` has run.
 
+Bytecode: Lambda mounts layers read-only under /opt, so without `.pyc` files every cold start compiles the
+dependencies from source and throws the result away (bench/layer_bytecode_bench.py measures it). Bytecode is
+specific to a Python minor version, and the build host's Python is usually not Lambda's, so the layer is
+compiled only by an interpreter of the runtime's version (`RESPONDER_LAMBDA_PYTHON`, else `python3.13` on the
+PATH or under pyenv), with `--invalidation-mode unchecked-hash`: CDK zips assets with fixed timestamps, which
+would make timestamp-checked `.pyc` files look stale, and the layer's sources never change once built. Without
+such an interpreter the layer ships source only, and says so.
+
 Run as `python -m infra.layer_build [--force]`.
 """
 
@@ -12,13 +20,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from infra.constants import DEPS_LAYER_BUILD_DIR, DEPS_REQUIREMENTS_FILE
+from infra.constants import DEPS_LAYER_BUILD_DIR, DEPS_REQUIREMENTS_FILE, DOMAIN_LAYER_BUILD_DIR, DOMAIN_LAYER_DIR
 
 PIP_TARGET_FLAGS = (
     "--platform",
@@ -31,6 +40,10 @@ PIP_TARGET_FLAGS = (
 )
 
 
+LAMBDA_PYTHON_VERSION = "3.13"
+ENV_LAMBDA_PYTHON = "RESPONDER_LAMBDA_PYTHON"
+
+
 class LayerBuildError(RuntimeError):
     """The dependency layer is missing and could not be built here."""
 
@@ -40,11 +53,55 @@ def stamp_path(build_dir: Path = DEPS_LAYER_BUILD_DIR) -> Path:
     return build_dir.with_name(build_dir.name + ".stamp")
 
 
-def requirements_digest(requirements: Path = DEPS_REQUIREMENTS_FILE) -> str:
+def requirements_digest(requirements: Path = DEPS_REQUIREMENTS_FILE, compiled: bool | None = None) -> str:
     digest = hashlib.sha256(requirements.read_bytes())
     # Changing the target platform must rebuild even when the requirements are unchanged.
     digest.update("\0".join(PIP_TARGET_FLAGS).encode())
+    # So must an interpreter that can compile the layer appearing (or going away).
+    if compiled if compiled is not None else find_lambda_python() is not None:
+        digest.update(f"\0bytecode-{LAMBDA_PYTHON_VERSION}-unchecked-hash".encode())
     return digest.hexdigest()
+
+
+def _is_lambda_python(candidate: str) -> bool:
+    try:
+        done = subprocess.run([candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                              capture_output=True, text=True, timeout=30, check=False)
+    except OSError:
+        return False
+    return done.returncode == 0 and done.stdout.strip() == LAMBDA_PYTHON_VERSION
+
+
+_found: dict[str | None, str | None] = {}
+
+
+def find_lambda_python() -> str | None:
+    """An interpreter of Lambda's Python minor version on this machine, or None (looked up once per process)."""
+    explicit = os.environ.get(ENV_LAMBDA_PYTHON)
+    if explicit not in _found:
+        _found[explicit] = _find_lambda_python(explicit)
+    return _found[explicit]
+
+
+def _find_lambda_python(explicit: str | None) -> str | None:
+    if explicit:
+        if not _is_lambda_python(explicit):
+            raise LayerBuildError(f"{ENV_LAMBDA_PYTHON}={explicit} is not a Python {LAMBDA_PYTHON_VERSION}")
+        return explicit
+    candidates = [shutil.which(f"python{LAMBDA_PYTHON_VERSION}")]
+    pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    candidates += sorted(str(p) for p in pyenv_root.glob(f"versions/{LAMBDA_PYTHON_VERSION}.*/bin/python"
+                                                          f"{LAMBDA_PYTHON_VERSION}"))
+    return next((c for c in candidates if c and _is_lambda_python(c)), None)
+
+
+def compile_layer(python: str, site_dir: Path) -> None:
+    """Compile every module under `site_dir` with `python` (Lambda's version), hash-based and unchecked."""
+    command = [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(site_dir)]
+    # Its listing goes to stderr: the CDK CLI treats an app's stdout as its own channel.
+    result = subprocess.run(command, stdout=sys.stderr, stderr=sys.stderr, check=False)
+    if result.returncode != 0:
+        raise LayerBuildError(f"compiling the dependency layer with {python} failed (exit code {result.returncode})")
 
 
 def is_current(requirements: Path = DEPS_REQUIREMENTS_FILE, build_dir: Path = DEPS_LAYER_BUILD_DIR) -> bool:
@@ -65,6 +122,7 @@ def build(
     """Install the requirements into `build_dir/python` unless the stamp says they already are."""
     if not force and is_current(requirements, build_dir):
         return build_dir
+    python = find_lambda_python()
     build_dir.parent.mkdir(parents=True, exist_ok=True)
     # Install into a scratch directory and swap it in only on success, so an interrupted
     # or offline build never leaves a half-populated layer behind a valid-looking stamp.
@@ -76,7 +134,7 @@ def build(
             "pip",
             "install",
             *PIP_TARGET_FLAGS,
-            # Host-compiled .pyc files target the build machine's Python, not Lambda's 3.13.
+            # The host's Python may not be Lambda's: bytecode is made below, by a 3.13 interpreter, or not at all.
             "--no-compile",
             "--disable-pip-version-check",
             "--no-input",
@@ -93,12 +151,55 @@ def build(
                 f"{result.returncode}). It needs PyPI; run `make layer` (python -m infra.layer_build) "
                 "once while online, after which `cdk synth` works offline."
             )
+        if python is not None:
+            compile_layer(python, staged / "python")
+        else:
+            print(f"No Python {LAMBDA_PYTHON_VERSION} on this machine (set {ENV_LAMBDA_PYTHON}): the dependency "
+                  "layer ships without bytecode, and each cold start compiles it.", file=sys.stderr)
         stamp_path(build_dir).unlink(missing_ok=True)
         if build_dir.exists():
             shutil.rmtree(build_dir)
         staged.rename(build_dir)
-    stamp_path(build_dir).write_text(requirements_digest(requirements) + "\n")
+    stamp_path(build_dir).write_text(requirements_digest(requirements, compiled=python is not None) + "\n")
     return build_dir
+
+
+def _source_digest(source: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        relative = path.relative_to(source)
+        if "__pycache__" in relative.parts or path.suffix == ".pyc":
+            continue
+        digest.update(str(relative).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:32]
+
+
+def stage_domain_layer(source: Path = DOMAIN_LAYER_DIR, build_root: Path = DOMAIN_LAYER_BUILD_DIR) -> Path:
+    """The domain layer's folder: a copy compiled for Lambda's Python when one is here, else the source itself.
+
+    The copy is keyed by the sources' content, so an unchanged package is compiled once, not at every synth.
+    """
+    python = find_lambda_python()
+    if python is None:
+        return source
+    staged = build_root / _source_digest(source)
+    if staged.is_dir():
+        return staged
+    build_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=build_root, prefix=".staging-") as scratch:
+        copy = Path(scratch) / "layer"
+        # The host's own bytecode (a developer's 3.11 __pycache__) is left behind.
+        shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        compile_layer(python, copy)
+        for stale in build_root.iterdir():  # earlier versions of the package
+            if stale.is_dir() and not stale.name.startswith("."):
+                shutil.rmtree(stale)
+        try:
+            copy.rename(staged)
+        except OSError:
+            if not staged.is_dir():  # else a concurrent synth staged the same sources first
+                raise
+    return staged
 
 
 def ensure_built() -> Path:

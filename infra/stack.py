@@ -42,6 +42,10 @@ class ResponderStack(Stack):
             raw_event_ttl_days=self._positive_int(c.CONTEXT_RAW_EVENT_TTL_DAYS, c.DEFAULT_RAW_EVENT_TTL_DAYS),
             throttle_burst_limit=self._positive_int(c.CONTEXT_THROTTLE_BURST, c.DEFAULT_THROTTLE_BURST),
             throttle_rate_limit=self._positive_int(c.CONTEXT_THROTTLE_RATE, c.DEFAULT_THROTTLE_RATE),
+            handshake_throttle_burst_limit=self._positive_int(c.CONTEXT_HANDSHAKE_THROTTLE_BURST,
+                                                              c.DEFAULT_HANDSHAKE_THROTTLE_BURST),
+            handshake_throttle_rate_limit=self._positive_int(c.CONTEXT_HANDSHAKE_THROTTLE_RATE,
+                                                             c.DEFAULT_HANDSHAKE_THROTTLE_RATE),
         )
 
         notifications = Notifications(

@@ -250,9 +250,11 @@ class LocalStack:
         modules = self.triage.install_handlers()
         self.triage.create_state_machine()
 
+        from responder.config import TriageSettings
         from responder.routing import load_rules
 
-        self.triage.subscribe(load_rules(os.environ.get("ROUTING_RULES")).teams())
+        # The teams of the rules the functions run: the deployed overrides (RESPONDER_CONFIG_DIR) included.
+        self.triage.subscribe(load_rules(TriageSettings.from_env().routing_rules).teams())
         import boto3
 
         from responder.storage import DynamoMentionStore

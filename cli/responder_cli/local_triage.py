@@ -23,12 +23,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from responder_cli.paths import REPO_ROOT
+from responder_cli.paths import CDK_OUT, REPO_ROOT
 from responder_cli.template import (
     LOCAL_ACCOUNT,
     LOCAL_REGION,
     TemplateError,
     functions,
+    layer_path,
     resolve,
     state_machines,
     subscriptions,
@@ -163,6 +164,9 @@ class InterpreterRunner:
 class LocalTriage:
     """Creates the workflow's resources in moto and runs the dispatcher and outbox loops."""
 
+    # Where the template's assets were staged (layers, for paths under /opt); the template beside them.
+    assembly_dir: Path = CDK_OUT
+
     def __init__(self, template: dict[str, Any], refs: dict[str, str], arns: dict[str, str],
                  outbox_path: Path | None, echo: Callable[[str], None] | None, context_factory: Callable[[str], Any],
                  triage_queue_url: str, meter: Any = None) -> None:
@@ -216,6 +220,13 @@ class LocalTriage:
                     env[key] = str(resolve(value, self.refs, self.arns))
                 except TemplateError:
                     continue  # e.g. SECRET_ARN: the local stack reads RESPONDER_* variables instead
+                if env[key].startswith("/opt/"):
+                    # A path inside the function's layers (the configuration overrides): the same files, unzipped
+                    # in the cloud assembly.
+                    local = layer_path(self.template, spec.logical_id, env[key], self.assembly_dir)
+                    if local is None:
+                        raise TemplateError(f"{spec.logical_id}: {key}={env[key]} is in none of its layers")
+                    env[key] = str(local)
             envs[spec.service] = env
         return envs
 

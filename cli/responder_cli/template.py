@@ -166,6 +166,27 @@ def functions(template: dict[str, Any]) -> list[FunctionSpec]:
     return specs
 
 
+def layer_path(template: dict[str, Any], function_logical_id: str, path: str,
+               assembly_dir: Path = CDK_OUT) -> Path | None:
+    """Where `/opt/<path>` of a function (what Lambda extracts from its layers) is in the cloud assembly.
+
+    A layer's S3 key is its asset's hash; the stack's asset manifest names the folder staged for that hash.
+    """
+    relative = Path(path).relative_to("/opt")
+    manifest = assembly_dir / f"{STACK_NAME}.assets.json"
+    if not manifest.is_file():
+        return None
+    staged = {f"{asset_hash}.zip": asset["source"]["path"]
+              for asset_hash, asset in json.loads(manifest.read_text()).get("files", {}).items()}
+    props = template["Resources"][function_logical_id].get("Properties", {})
+    for layer in props.get("Layers", []):
+        layer_id = layer.get("Ref") if isinstance(layer, dict) else None
+        key = template["Resources"].get(layer_id, {}).get("Properties", {}).get("Content", {}).get("S3Key")
+        if isinstance(key, str) and key in staged and (assembly_dir / staged[key] / relative).exists():
+            return assembly_dir / staged[key] / relative
+    return None
+
+
 def state_machines(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Logical id → properties of every Step Functions state machine."""
     return {lid: r["Properties"] for lid, r in _resources(template, "AWS::StepFunctions::StateMachine").items()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
@@ -15,7 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import constants as c
-from infra.constructs.notifications import PROTOCOLS, SubscriptionConfigError
+from infra.constructs.notifications import subscribe
 
 
 class OperationalAlarms(Construct):
@@ -23,28 +23,45 @@ class OperationalAlarms(Construct):
 
     CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, so this topic has its own
     customer-managed key (rotated yearly) whose policy lets CloudWatch use it: about $1 a month, the one
-    standing cost of the stack.
+    standing cost of the stack. A topic policy replaces SNS's default access policy, so the topic's policy
+    must allow CloudWatch to publish too. Both grants name this stack's two alarms and this account
+    (aws:SourceArn, aws:SourceAccount), so no other account's alarm can use the topic or the key; the alarms
+    carry fixed names so that their ARNs are known before they exist (the key cannot refer to the alarms'
+    attributes: the alarms depend on the topic, which depends on the key).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, queue: sqs.IQueue, dlq: sqs.IQueue,
                  subscriptions: Sequence[Mapping[str, Any]] = (), backlog_age_seconds: int = 15 * 60) -> None:
         super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        names = {alarm: f"{stack.stack_name}-{alarm}" for alarm in (c.DLQ_ALARM_ID, c.BACKLOG_ALARM_ID)}
+        self.alarm_arns = [stack.format_arn(service="cloudwatch", resource="alarm", resource_name=name,
+                                            arn_format=ArnFormat.COLON_RESOURCE_NAME) for name in names.values()]
+        # Confused-deputy guard recommended for service principals (IAM user guide, "The confused deputy problem").
+        from_these_alarms = {"StringEquals": {"aws:SourceAccount": stack.account},
+                             "ArnLike": {"aws:SourceArn": self.alarm_arns}}
+        cloudwatch_principal = iam.ServicePrincipal("cloudwatch.amazonaws.com")
         key = kms.Key(self, "Key", enable_key_rotation=True, description="Responder operational alarms topic")
         key.add_to_resource_policy(iam.PolicyStatement(
-            actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")], resources=["*"]))
+            actions=["kms:Decrypt", "kms:GenerateDataKey*"], principals=[cloudwatch_principal], resources=["*"],
+            conditions=from_these_alarms))
         self.topic = sns.Topic(self, c.ALARM_TOPIC_ID, display_name="Responder operational alarms",
                                master_key=key, enforce_ssl=True)
+        self.topic.add_to_resource_policy(iam.PolicyStatement(
+            actions=["sns:Publish"], principals=[cloudwatch_principal], resources=[self.topic.topic_arn],
+            conditions=from_these_alarms))
         action = actions.SnsAction(self.topic)
         self.dlq_alarm = cloudwatch.Alarm(
-            self, "DeadLetters", alarm_description="Mentions whose triage failed five times wait in the "
+            self, c.DLQ_ALARM_ID, alarm_name=names[c.DLQ_ALARM_ID],
+            alarm_description="Mentions whose triage failed five times wait in the "
             "dead-letter queue: inspect them, fix the cause, then `responder redrive`.",
             metric=dlq.metric_approximate_number_of_messages_visible(period=Duration.minutes(1),
                                                                       statistic="Maximum"),
             threshold=0, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
         self.backlog_alarm = cloudwatch.Alarm(
-            self, "TriageBacklog", alarm_description="The oldest mention waiting for triage is older than the p1 "
+            self, c.BACKLOG_ALARM_ID, alarm_name=names[c.BACKLOG_ALARM_ID],
+            alarm_description="The oldest mention waiting for triage is older than the p1 "
             "SLA: triage is throttled or failing, or its concurrency is too low for this surge.",
             metric=queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(1), statistic="Maximum"),
             threshold=backlog_age_seconds, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -52,7 +69,4 @@ class OperationalAlarms(Construct):
         for alarm in (self.dlq_alarm, self.backlog_alarm):
             alarm.add_alarm_action(action)
         for index, spec in enumerate(subscriptions):
-            protocol = PROTOCOLS.get(str(spec.get("protocol", "")).lower())
-            if protocol is None or not spec.get("endpoint"):
-                raise SubscriptionConfigError(f"alarm subscription {dict(spec)!r} needs protocol and endpoint")
-            sns.Subscription(self, f"Alarm{index}", topic=self.topic, protocol=protocol, endpoint=str(spec["endpoint"]))
+            subscribe(self, f"Alarm{index}", self.topic, spec)

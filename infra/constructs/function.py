@@ -44,8 +44,10 @@ class ResponderFunction(Construct):
             self,
             "LogGroup",
             retention=logs.RetentionDays.ONE_MONTH,
-            # Logs older than the retention are gone anyway; the table, not the logs, is the record.
-            removal_policy=RemovalPolicy.DESTROY,
+            # Kept when the stack is deleted or the group replaced: the last month of logs is what explains an
+            # incident, and it still expires with the retention. CDK names the group, so a new stack never
+            # collides with a retained one.
+            removal_policy=RemovalPolicy.RETAIN,
         )
 
         # Its own role rather than AWSLambdaBasicExecutionRole, whose log permissions span every log group

@@ -6,7 +6,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra import constants as c
-from infra.layer_build import ensure_built
+from infra.layer_build import ensure_built, stage_domain_layer
 
 
 class SharedLayers(Construct):
@@ -18,15 +18,20 @@ class SharedLayers(Construct):
         self.deps = lambda_.LayerVersion(
             self,
             c.DEPS_LAYER_ID,
-            code=lambda_.Code.from_asset(str(deps_dir), exclude=list(c.ASSET_EXCLUDES)),
+            # Its bytecode, when present, was compiled for the runtime's Python by infra.layer_build: keep it.
+            code=lambda_.Code.from_asset(str(deps_dir)),
             compatible_runtimes=[lambda_.Runtime.PYTHON_3_13],
             compatible_architectures=[lambda_.Architecture.ARM_64],
             description="Responder third-party runtime dependencies (layers/deps/requirements.txt)",
         )
+        domain_dir = stage_domain_layer()
         self.domain = lambda_.LayerVersion(
             self,
             c.DOMAIN_LAYER_ID,
-            code=lambda_.Code.from_asset(str(c.DOMAIN_LAYER_DIR), exclude=list(c.ASSET_EXCLUDES)),
+            # Compiled for the runtime's Python like the dependencies when this machine has one (infra.layer_build);
+            # the source folder itself otherwise, without the host's bytecode.
+            code=lambda_.Code.from_asset(str(domain_dir), exclude=[] if domain_dir != c.DOMAIN_LAYER_DIR
+                                         else list(c.ASSET_EXCLUDES)),
             compatible_runtimes=[lambda_.Runtime.PYTHON_3_13],
             # Pure Python, but declared arm64 so a mismatched function fails at deploy, not at import.
             compatible_architectures=[lambda_.Architecture.ARM_64],

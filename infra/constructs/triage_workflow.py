@@ -16,11 +16,10 @@ in the agents' notification).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -34,6 +33,7 @@ from constructs import Construct
 
 from infra import constants as c
 from infra.constructs.function import ResponderFunction
+from infra.constructs.triage_config import TriageConfig
 from infra.nag import acknowledge
 from infra.triage_sizing import size_triage
 
@@ -85,15 +85,15 @@ class TriageWorkflow(Construct):
             c.ENV_TABLE_NAME: table.table_name,
             c.ENV_POWERTOOLS_LOG_LEVEL: c.DEFAULT_LOG_LEVEL,
         }
-        if routing_rules:
-            env[c.ENV_ROUTING_RULES] = json.dumps(routing_rules, separators=(",", ":"))
-        if brand_voice:
-            env[c.ENV_BRAND_VOICE] = json.dumps(brand_voice, separators=(",", ":"))
+        # Overrides travel in a layer: as environment variables they would break Lambda's 4 KB limit.
+        config = TriageConfig(self, c.CONFIG_ID, routing_rules=routing_rules, brand_voice=brand_voice)
+        env.update(config.environment)
+        task_layers = [*layers, *config.layers]
 
         def step_function(construct_id: str, code_dir: Any, service: str, description: str,
                           timeout: int = c.WEBHOOK_TIMEOUT_SECONDS, extra_env: dict[str, str] | None = None,
                           resource_star_uses: Sequence[str] = ()) -> ResponderFunction:
-            return ResponderFunction(self, construct_id, code_dir=code_dir, description=description, layers=layers,
+            return ResponderFunction(self, construct_id, code_dir=code_dir, description=description, layers=task_layers,
                                      environment={**env, **(extra_env or {}), c.ENV_POWERTOOLS_SERVICE_NAME: service},
                                      timeout=Duration.seconds(timeout), resource_star_uses=resource_star_uses)
 
@@ -112,12 +112,13 @@ class TriageWorkflow(Construct):
                                          c.ENV_BEDROCK_MODEL_ID: bedrock_model_id} if bedrock else None)
         route = step_function(c.ROUTE_FUNCTION_ID, c.ROUTE_CODE_DIR, c.ROUTE_SERVICE_NAME,
                               "Responder triage: team, priority and SLA from the routing rules")
-        # Classify claims the mention, counts it, and reads and writes incidents (recent mentions through gsi2);
-        # Draft reads the thread. Nothing else.
+        # Classify claims the mention (UpdateItem, GetItem), counts it (UpdateItem), and reads and writes incidents
+        # (Query, GetItem, UpdateItem, and PutItem inside TransactWriteItems), recent mentions through gsi2 only;
+        # Draft reads the thread (GetItem); Route reads nothing. No transaction holds a ConditionCheck.
         classify.role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
-                     "dynamodb:ConditionCheckItem"],
-            resources=[table.table_arn, f"{table.table_arn}/index/{c.GSI2_NAME}"]))
+            actions=list(c.CLASSIFY_TABLE_ACTIONS), resources=[table.table_arn]))
+        classify.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["dynamodb:Query"], resources=[f"{table.table_arn}/index/{c.GSI2_NAME}"]))
         draft.role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:GetItem"],
                                                                resources=[table.table_arn]))
         if comprehend:
@@ -381,8 +382,15 @@ class TriageWorkflow(Construct):
                              member_path)
                        .otherwise(notify)))
 
+        # Under /aws/vendedlogs/ so that log delivery needs no CloudWatch Logs resource policy per group (an
+        # account has at most 10 policies of 5,120 characters; CloudWatch Logs user guide, "Enabling logging from
+        # AWS services"). Retained like the functions' groups; the stack's id makes the name unique per stack, so
+        # a re-created stack does not collide with the group a deleted one left behind.
+        stack_uuid = Fn.select(2, Fn.split("/", Stack.of(self).stack_id))
         log_group = logs.LogGroup(self, "StateMachineLogs", retention=logs.RetentionDays.ONE_MONTH,
-                                  removal_policy=RemovalPolicy.DESTROY)
+                                  log_group_name=f"{c.STATE_MACHINE_LOG_GROUP_PREFIX}{Stack.of(self).stack_name}-"
+                                                 f"Triage-{stack_uuid}",
+                                  removal_policy=RemovalPolicy.RETAIN)
         return sfn.StateMachine(
             self, c.STATE_MACHINE_ID, state_machine_type=sfn.StateMachineType.EXPRESS,
             definition_body=sfn.DefinitionBody.from_chainable(definition),

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import jsii
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_integrations as integrations
@@ -63,6 +64,8 @@ class WebhookApi(Construct):
         raw_event_ttl_days: int,
         throttle_burst_limit: int,
         throttle_rate_limit: int,
+        handshake_throttle_burst_limit: int = c.DEFAULT_HANDSHAKE_THROTTLE_BURST,
+        handshake_throttle_rate_limit: int = c.DEFAULT_HANDSHAKE_THROTTLE_RATE,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -85,14 +88,13 @@ class WebhookApi(Construct):
         self.function_log_group = webhook.log_group
         role = webhook.role
 
-        table.grant_read_write_data(role)
-        table_logical_id = Stack.of(self).get_logical_id(table.node.default_child)
-        acknowledge(
-            role,
-            f"AwsSolutions-IAM5[Resource::<{table_logical_id}.Arn>/index/*]",
-            "The wildcard is confined to the indexes of this one table (today only gsi1); the webhook "
-            "queries them for deduplication and thread lookup, and new indexes must not need an IAM change.",
-        )
+        # Exactly what the webhook's calls need (responder.ingest → storage.DynamoMentionStore), on the table alone:
+        # the mention, raw-event and thread writes are one TransactWriteItems (authorised per item as PutItem and
+        # UpdateItem), marking a mention queued is an UpdateItem, brand-post links a PutItem, a thread's bounds and
+        # a duplicate's status a GetItem, and a reply's parent a consistent Query on the base table. It uses no
+        # index, and never deletes or scans.
+        role.add_to_principal_policy(iam.PolicyStatement(actions=list(c.WEBHOOK_TABLE_ACTIONS),
+                                                         resources=[table.table_arn]))
         # Explicit single actions: grant_send_messages and grant_read would add attribute/describe calls
         # the webhook never makes.
         queue.grant(role, "sqs:SendMessage")
@@ -111,7 +113,8 @@ class WebhookApi(Construct):
             self,
             "AccessLogs",
             retention=logs.RetentionDays.ONE_MONTH,
-            removal_policy=RemovalPolicy.DESTROY,
+            # Who called the webhooks outlives the stack until the retention expires (see ResponderFunction).
+            removal_policy=RemovalPolicy.RETAIN,
         )
         self.stage = apigwv2.HttpStage(
             self,
@@ -123,6 +126,16 @@ class WebhookApi(Construct):
             # Caps a replay storm or a flood of forged deliveries before it reaches Lambda and DynamoDB.
             throttle=apigwv2.ThrottleSettings(burst_limit=throttle_burst_limit, rate_limit=throttle_rate_limit),
         )
+        # The GET handshakes (X's CRC, Meta's verification) come a few times an hour at most, and each one costs a
+        # Lambda invocation and a secret read while proving nothing about the caller: they get their own, much
+        # lower limit, so a flood of them cannot use up the deliveries' share. Route settings apply per route
+        # across all callers (API Gateway HTTP API, "Throttling requests"): a flood can still make a real handshake
+        # fail while it lasts, but no longer the POST deliveries.
+        stage_resource = cast(apigwv2.CfnStage, self.stage.node.default_child)
+        stage_resource.route_settings = {
+            route_key: {"ThrottlingBurstLimit": handshake_throttle_burst_limit,
+                        "ThrottlingRateLimit": handshake_throttle_rate_limit}
+            for route_key in c.WEBHOOK_HANDSHAKE_ROUTE_KEYS}
 
         integration = integrations.HttpLambdaIntegration(
             "WebhookIntegration",
@@ -130,12 +143,16 @@ class WebhookApi(Construct):
             # Pinned rather than defaulted: the handler parses the 2.0 event shape (rawPath, requestContext.http).
             payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
         )
+        routes = []
         for path in (c.WEBHOOK_PATH_X, c.WEBHOOK_PATH_META):
-            self.api.add_routes(
+            routes += self.api.add_routes(
                 path=path,
                 methods=[apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST],
                 integration=integration,
             )
+        # Route settings name routes that must exist before the stage refers to them.
+        for route in routes:
+            self.stage.node.add_dependency(route)
 
         # One acknowledgement on the API covers its four routes; the routes are the violating resources.
         acknowledge(

@@ -28,6 +28,23 @@ def test_context_overrides_ttl_and_throttling():
     )
 
 
+def test_context_overrides_the_handshake_throttle():
+    # Given context that raises the handshake routes' limits
+    app = build_app({c.CONTEXT_HANDSHAKE_THROTTLE_BURST: "40", c.CONTEXT_HANDSHAKE_THROTTLE_RATE: 20}, with_nag=False)
+    # When the stack is synthesised
+    template = Template.from_stack(app.node.find_child(c.STACK_NAME))
+    # Then both GET routes carry them
+    limits = {"ThrottlingBurstLimit": 40, "ThrottlingRateLimit": 20}
+    template.has_resource_properties("AWS::ApiGatewayV2::Stage", {
+        "RouteSettings": {"GET /webhooks/x": limits, "GET /webhooks/meta": limits}})
+
+
+@pytest.mark.parametrize("bad", ["0", "-5", "ten"])
+def test_invalid_handshake_throttle_is_rejected(bad):
+    with pytest.raises(ValueError, match=c.CONTEXT_HANDSHAKE_THROTTLE_RATE):
+        build_app({c.CONTEXT_HANDSHAKE_THROTTLE_RATE: bad}, with_nag=False)
+
+
 @pytest.mark.parametrize("bad", ["0", "-3", "thirty", "1.5"])
 def test_invalid_ttl_context_is_rejected(bad):
     # Given a raw-event TTL that is not a positive whole number of days

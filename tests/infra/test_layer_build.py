@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,17 @@ from infra import constants as c
 from infra import layer_build
 
 
+@pytest.fixture(autouse=True)
+def no_lambda_python(monkeypatch):
+    # Most tests fake pip alone; the ones about bytecode provide an interpreter themselves.
+    monkeypatch.setattr(layer_build, "find_lambda_python", lambda: None)
+
+
 def _fake_pip(returncode: int, calls: list[list[str]]):
     def run(command, **_kwargs):
         calls.append(command)
+        if "compileall" in command:
+            return subprocess.CompletedProcess(command, 0)
         if returncode == 0:
             target = Path(command[command.index("--target") + 1])
             (target / "fake_pkg").mkdir(parents=True)
@@ -105,9 +114,67 @@ def test_failed_build_keeps_the_previous_layer_and_points_to_make_layer(requirem
     assert sorted(p.name for p in build_dir.parent.iterdir()) == ["deps", "deps.stamp", "requirements.txt"]
 
 
-def test_repository_layer_is_built_and_current(synthesized):
+def test_repository_layer_is_built_and_current(synthesized, monkeypatch):
+    monkeypatch.undo()  # the real interpreter search: the stamp records whether the layer was compiled
     # Given the session's synthesised app (which ensures the layer)
     # When the real build output is inspected
     # Then it matches the requirements and contains Powertools for the functions to import
     assert layer_build.is_current()
     assert (c.DEPS_LAYER_BUILD_DIR / "python" / "aws_lambda_powertools" / "__init__.py").is_file()
+
+
+def test_with_a_python_313_the_layer_is_compiled_for_it_hash_based(requirements, tmp_path, monkeypatch):
+    # Given a build without bytecode, then a Python 3.13 interpreter on the machine
+    calls: list[list[str]] = []
+    monkeypatch.setattr(layer_build.subprocess, "run", _fake_pip(0, calls))
+    build_dir = tmp_path / "deps"
+    layer_build.build(requirements, build_dir)
+    monkeypatch.setattr(layer_build, "find_lambda_python", lambda: "/opt/py313/bin/python3.13")
+    # When the layer is requested again
+    assert not layer_build.is_current(requirements, build_dir)
+    layer_build.build(requirements, build_dir)
+    # Then it is rebuilt, and compiled by that interpreter with unchecked hash-based .pyc files (fixed zip
+    # timestamps would make timestamp-checked ones stale), into the staged folder that becomes the layer
+    pip, compile_ = calls[1:]
+    assert "pip" in pip and compile_[:3] == ["/opt/py313/bin/python3.13", "-m", "compileall"]
+    assert compile_[compile_.index("--invalidation-mode") + 1] == "unchecked-hash"
+    assert Path(compile_[-1]).name == "python" and Path(compile_[-1]).parent.name == "deps"
+    assert layer_build.is_current(requirements, build_dir)
+
+
+def test_a_python_of_another_version_is_refused(monkeypatch):
+    # Given RESPONDER_LAMBDA_PYTHON naming this (3.11) interpreter
+    monkeypatch.undo()
+    monkeypatch.setenv(layer_build.ENV_LAMBDA_PYTHON, sys.executable)
+    if sys.version_info[:2] == (3, 13):
+        pytest.skip("this interpreter is the runtime's version")
+    # Then the build refuses it rather than shipping bytecode Lambda's Python would ignore
+    with pytest.raises(layer_build.LayerBuildError, match="not a Python 3.13"):
+        layer_build.find_lambda_python()
+
+
+def test_domain_layer_is_staged_compiled_once_per_version_of_its_sources(tmp_path, monkeypatch):
+    # Given a domain package holding a developer's host bytecode, and a Python 3.13 on the machine
+    source = tmp_path / "responder_layer"
+    (source / "python" / "responder" / "__pycache__").mkdir(parents=True)
+    (source / "python" / "responder" / "model.py").write_text("X = 1\n")
+    (source / "python" / "responder" / "__pycache__" / "model.cpython-311.pyc").write_bytes(b"host")
+    compiled: list[Path] = []
+    monkeypatch.setattr(layer_build, "find_lambda_python", lambda: "/opt/py313/bin/python3.13")
+    monkeypatch.setattr(layer_build, "compile_layer", lambda python, folder: compiled.append(folder))
+    build_root = tmp_path / "build"
+    # When it is staged twice, then again after a change
+    first = layer_build.stage_domain_layer(source, build_root)
+    again = layer_build.stage_domain_layer(source, build_root)
+    (source / "python" / "responder" / "model.py").write_text("X = 2\n")
+    changed = layer_build.stage_domain_layer(source, build_root)
+    # Then the copy has the sources but not the host's bytecode, is compiled once per version of the sources,
+    # and only the current version is kept
+    assert first == again != changed and len(compiled) == 2
+    assert (changed / "python" / "responder" / "model.py").read_text() == "X = 2\n"
+    assert not list(changed.rglob("*.pyc"))
+    assert [p.name for p in build_root.iterdir()] == [changed.name]
+
+
+def test_without_a_python_313_the_domain_layer_is_the_source_folder(tmp_path):
+    assert layer_build.stage_domain_layer(tmp_path, tmp_path / "build") == tmp_path

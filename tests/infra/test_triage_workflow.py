@@ -132,13 +132,6 @@ def test_malformed_subscriptions_are_rejected(bad):
         build_app({c.CONTEXT_AGENT_SUBSCRIPTIONS: bad}, with_nag=False)
 
 
-def test_routing_rules_override_reaches_the_task_functions():
-    app = build_app({c.CONTEXT_ROUTING_RULES: {"vip": {"handles": ["bigcustomer"]}}}, with_nag=False)
-    template = Template.from_stack(app.node.find_child(c.STACK_NAME))
-    template.has_resource_properties("AWS::Lambda::Function", {"Environment": {"Variables": Match.object_like({
-        "POWERTOOLS_SERVICE_NAME": c.CLASSIFY_SERVICE_NAME,
-        "ROUTING_RULES": json.dumps({"vip": {"handles": ["bigcustomer"]}}, separators=(",", ":"))})}})
-
 
 def _functions_by_service(template_dict) -> dict[str, dict]:
     return {r["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]: r["Properties"]

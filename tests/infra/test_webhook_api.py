@@ -81,3 +81,21 @@ def test_api_gateway_may_invoke_the_webhook_only_from_this_api(synthesized):
         assert props["Principal"] == "apigateway.amazonaws.com"
         assert props["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
         assert {"Ref": api_id} in props["SourceArn"]["Fn::Join"][1]
+
+
+def test_handshake_routes_have_their_own_low_throttle_and_deliveries_keep_the_stage_one(synthesized):
+    # Given the default stage of the synthesised stack
+    stage = synthesized.resource(synthesized.stack.webhook.stage)
+    # When its per-route settings are read
+    route_settings = stage["Properties"]["RouteSettings"]
+    # Then exactly the two GET handshakes carry the low defaults (10 burst, 5 per second)
+    assert route_settings == {
+        "GET /webhooks/x": {"ThrottlingBurstLimit": 10, "ThrottlingRateLimit": 5},
+        "GET /webhooks/meta": {"ThrottlingBurstLimit": 10, "ThrottlingRateLimit": 5},
+    }
+    # And the POST deliveries fall under the stage's high default limits
+    assert stage["Properties"]["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 2000, "ThrottlingRateLimit": 1000}
+    # And the stage is created after the routes it names (a route setting on a missing route fails the deploy)
+    routes = synthesized.resources("AWS::ApiGatewayV2::Route")
+    named = {r["Properties"]["RouteKey"]: logical_id for logical_id, r in routes.items()}
+    assert {named[key] for key in route_settings} <= set(stage["DependsOn"])

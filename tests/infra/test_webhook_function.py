@@ -7,11 +7,24 @@ from pathlib import Path
 from typing import Any
 
 from infra import constants as c
+from infra import layer_build
+
+# importlib.util.MAGIC_NUMBER of CPython 3.13 (3571; Lib/importlib/_bootstrap_external.py), and the PEP 552 flags
+# word of an unchecked hash-based .pyc (bit 0: hash-based; bit 1: check_source, unset).
+PYTHON_313_MAGIC = b"\xf3\r\r\n"
+UNCHECKED_HASH_FLAGS = (1).to_bytes(4, "little")
 
 
 
 def _webhook(synthesized) -> dict[str, Any]:
     return synthesized.resource(synthesized.stack.webhook.function)
+
+
+def _layer_folder(synthesized, assembly_dir: Path, construct: Any) -> Path:
+    layer = synthesized.resource(construct)
+    manifest = json.loads((assembly_dir / f"{c.STACK_NAME}.assets.json").read_text())
+    return assembly_dir / manifest["files"][layer["Properties"]["Content"]["S3Key"].removesuffix(".zip")][
+        "source"]["path"]
 
 
 def _policy_statements(synthesized) -> list[dict[str, Any]]:
@@ -140,18 +153,27 @@ def test_only_xray_uses_a_wildcard_resource(synthesized):
     assert wildcard_actions == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
 
-def test_code_assets_are_plain_zips_without_docker_or_bytecode(synthesized):
+def test_code_assets_are_plain_zips_without_docker_or_host_bytecode(synthesized):
     # Given the synthesised cloud assembly
     assembly_dir = Path(synthesized.assembly.directory)
     manifest = json.loads((assembly_dir / f"{c.STACK_NAME}.assets.json").read_text())
     sources = [asset["source"] for asset in manifest["files"].values()]
     staged = [assembly_dir / source["path"] for source in sources if source["packaging"] == "zip"]
     # When the asset manifest and the staged folders are inspected
-    bytecode = [p for d in staged for p in d.rglob("*") if p.name == "__pycache__" or p.suffix == ".pyc"]
-    # Then nothing is a container image, every function's code and both layers are zipped folders,
-    # and no host bytecode ships
+    pyc = [p for d in staged for p in d.rglob("*.pyc")]
+    # Then nothing is a container image, every function's code and both layers are zipped folders
     assert manifest.get("dockerImages", {}) == {}
     functions = {"webhook", "dispatcher", "classify", "draft", "route", "sweeper"}
     assert len(staged) == len(functions) + 2  # one folder per function, plus the domain and dependency layers
     assert all(d.is_dir() for d in staged)
-    assert bytecode == []
+    # And the only bytecode is the layers', compiled for Lambda's Python 3.13, hash-based and never checked
+    # against a source (Lambda cannot rewrite a stale .pyc under the read-only /opt)
+    layers = [_layer_folder(synthesized, assembly_dir, layer) for layer in synthesized.stack.layers.all]
+    assert all(any(layer in p.parents for layer in layers) and p.name.endswith(".cpython-313.pyc") for p in pyc)
+    headers = {p.read_bytes()[:8] for p in pyc}
+    assert headers <= {PYTHON_313_MAGIC + UNCHECKED_HASH_FLAGS}, headers
+    # And when this machine has a Python 3.13 (infra.layer_build compiles with it), every module has its .pyc
+    if layer_build.find_lambda_python() is not None:
+        for layer in layers:
+            modules = [p for p in layer.rglob("*.py")]
+            assert modules and len([p for p in pyc if layer in p.parents]) == len(modules), layer

@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 DEFAULT_RAW_EVENT_TTL_DAYS = 30
@@ -19,6 +20,13 @@ SENTIMENT_BACKENDS: tuple[str, ...] = ("local", "comprehend")
 DRAFT_BACKENDS: tuple[str, ...] = ("template", "bedrock")
 # The cheapest text model on Bedrock's on-demand price list (see responder.managed_cost): a short reply needs no more.
 DEFAULT_BEDROCK_MODEL_ID = "amazon.nova-micro-v1:0"
+
+
+# The folder of configuration overrides (routing_rules.json, brand_voice.json). The stack ships them as a layer
+# (/opt/responder-config) because Lambda caps a function's environment at 4 KB, less than the brand voice alone.
+ENV_CONFIG_DIR = "RESPONDER_CONFIG_DIR"
+ROUTING_RULES_FILE = "routing_rules.json"
+BRAND_VOICE_FILE = "brand_voice.json"
 
 
 class ConfigError(RuntimeError):
@@ -93,7 +101,11 @@ class TriageSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TriageSettings:
-        """Read TABLE_NAME, ROUTING_RULES, BRAND_VOICE, TRIAGE_LEASE_SECONDS and the managed backends' variables."""
+        """Read TABLE_NAME, TRIAGE_LEASE_SECONDS, the managed backends' variables and the overrides.
+
+        Overrides come from the files in RESPONDER_CONFIG_DIR (what the stack deploys), else from ROUTING_RULES and
+        BRAND_VOICE holding JSON text (small overrides in a local run); a variable beats a file.
+        """
         env = os.environ if env is None else env
         if not env.get("TABLE_NAME"):
             raise ConfigError("missing environment variable: TABLE_NAME")
@@ -101,9 +113,29 @@ class TriageSettings:
             lease = int(env.get("TRIAGE_LEASE_SECONDS", "300"))
         except ValueError as exc:
             raise ConfigError("TRIAGE_LEASE_SECONDS must be a whole number of seconds") from exc
-        return cls(table_name=env["TABLE_NAME"], routing_rules=env.get("ROUTING_RULES") or None,
-                   brand_voice=env.get("BRAND_VOICE") or None, lease_seconds=lease,
+        files = _config_files(env.get(ENV_CONFIG_DIR) or None)
+        return cls(table_name=env["TABLE_NAME"],
+                   routing_rules=env.get("ROUTING_RULES") or files.get(ROUTING_RULES_FILE),
+                   brand_voice=env.get("BRAND_VOICE") or files.get(BRAND_VOICE_FILE), lease_seconds=lease,
                    backends=ManagedBackends.from_env(env))
+
+
+def _config_files(folder: str | None) -> dict[str, str]:
+    """The override files present in `folder` (name → JSON text); a folder that is named but absent is an error."""
+    if folder is None:
+        return {}
+    path = Path(folder)
+    if not path.is_dir():
+        raise ConfigError(f"{ENV_CONFIG_DIR} names {folder}, which is not a folder")
+    found = {}
+    for name in (ROUTING_RULES_FILE, BRAND_VOICE_FILE):
+        try:
+            found[name] = (path / name).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue  # no override of that one: the shipped file applies
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {path / name}: {exc}") from exc
+    return found
 
 
 @dataclass(frozen=True)

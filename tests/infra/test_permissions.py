@@ -1,0 +1,76 @@
+"""Each function's role holds exactly the DynamoDB actions its code calls, on exactly the table or index it uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+TABLE = "table"
+GSI2 = "table/index/gsi2"
+
+# Read from the code each function runs (responder.storage, responder.incident_store, responder.triage): a
+# TransactWriteItems is authorised per item (its Puts as PutItem, its Updates as UpdateItem); none holds a
+# ConditionCheck or a Delete, and nothing scans or uses BatchWriteItem/BatchGetItem.
+EXPECTED = {
+    "webhook": {(TABLE, "dynamodb:GetItem"), (TABLE, "dynamodb:PutItem"), (TABLE, "dynamodb:Query"),
+                (TABLE, "dynamodb:UpdateItem")},
+    "classify": {(TABLE, "dynamodb:GetItem"), (TABLE, "dynamodb:PutItem"), (TABLE, "dynamodb:Query"),
+                 (TABLE, "dynamodb:UpdateItem"), (GSI2, "dynamodb:Query")},
+    "draft": {(TABLE, "dynamodb:GetItem")},
+    "route": set(),
+    "dispatcher": set(),
+}
+
+
+def _roles(synthesized) -> dict[str, Any]:
+    stack = synthesized.stack
+    return {"webhook": stack.webhook.function.role, "classify": stack.triage.functions["classify"].role,
+            "draft": stack.triage.functions["draft"].role, "route": stack.triage.functions["route"].role,
+            "dispatcher": stack.triage.dispatcher.role}
+
+
+def _resource_name(resource: Any, table_id: str) -> str:
+    """`table`, `table/index/<name>` or the raw resource when it is something else (so a test shows it)."""
+    if resource == {"Fn::GetAtt": [table_id, "Arn"]}:
+        return TABLE
+    if isinstance(resource, dict) and "Fn::Join" in resource:
+        separator, parts = resource["Fn::Join"]
+        if parts[0] == {"Fn::GetAtt": [table_id, "Arn"]} and all(isinstance(p, str) for p in parts[1:]):
+            return TABLE + separator.join(parts[1:])
+    return repr(resource)
+
+
+def _dynamodb_grants(synthesized, role: Any) -> set[tuple[str, str]]:
+    role_ref = {"Ref": synthesized.logical_id(role)}
+    table_id = synthesized.logical_id(synthesized.stack.storage.table)
+    grants = set()
+    for policy in synthesized.resources("AWS::IAM::Policy").values():
+        if role_ref not in policy["Properties"]["Roles"]:
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            grants |= {(_resource_name(r, table_id), a) for a in actions if a.startswith("dynamodb:")
+                       for r in resources}
+    return grants
+
+
+@pytest.mark.parametrize("function", sorted(EXPECTED))
+def test_each_function_role_lists_exactly_the_dynamodb_actions_its_code_calls(synthesized, function):
+    # Given a function's execution role in the synthesised template
+    role = _roles(synthesized)[function]
+    # When its DynamoDB grants are collected as (resource, action) pairs
+    grants = _dynamodb_grants(synthesized, role)
+    # Then they are exactly the calls its code makes: no Scan, DeleteItem, Batch*, DescribeTable or index/*
+    assert grants == EXPECTED[function]
+
+
+def test_no_role_holds_a_wildcard_index_grant(synthesized):
+    # Given every IAM policy of the stack
+    resources = [r for policy in synthesized.resources("AWS::IAM::Policy").values()
+                 for s in policy["Properties"]["PolicyDocument"]["Statement"]
+                 for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
+    # Then none opens every index of the table
+    assert not [r for r in resources if "/index/*" in str(r)]
