@@ -8,6 +8,7 @@ import pytest
 
 TABLE = "table"
 GSI2 = "table/index/gsi2"
+GSI3 = "table/index/gsi3"
 
 # Read from the code each function runs (responder.storage, responder.incident_store, responder.triage): a
 # TransactWriteItems is authorised per item (its Puts as PutItem, its Updates as UpdateItem); none holds a
@@ -20,6 +21,7 @@ EXPECTED = {
     "draft": {(TABLE, "dynamodb:GetItem")},
     "route": set(),
     "dispatcher": set(),
+    "sweeper": {(GSI3, "dynamodb:Query"), (TABLE, "dynamodb:UpdateItem")},
 }
 
 
@@ -27,7 +29,7 @@ def _roles(synthesized) -> dict[str, Any]:
     stack = synthesized.stack
     return {"webhook": stack.webhook.function.role, "classify": stack.triage.functions["classify"].role,
             "draft": stack.triage.functions["draft"].role, "route": stack.triage.functions["route"].role,
-            "dispatcher": stack.triage.dispatcher.role}
+            "dispatcher": stack.triage.dispatcher.role, "sweeper": stack.sweeper.function.role}
 
 
 def _resource_name(resource: Any, table_id: str) -> str:

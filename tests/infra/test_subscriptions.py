@@ -54,9 +54,9 @@ def test_email_and_https_subscriptions_need_no_resource_permission():
 
 
 def _api_permissions(template: Template) -> int:
-    # API Gateway's invoke permissions on the webhook are the only other ones in the stack.
-    return len(template.find_resources("AWS::Lambda::Permission", {"Properties": {
-        "Principal": "apigateway.amazonaws.com"}}))
+    # API Gateway's invoke permissions on the webhook and EventBridge's on the sweeper are the only other ones.
+    return sum(len(template.find_resources("AWS::Lambda::Permission", {"Properties": {"Principal": principal}}))
+               for principal in ("apigateway.amazonaws.com", "events.amazonaws.com"))
 
 
 @pytest.mark.parametrize("context_key", [c.CONTEXT_AGENT_SUBSCRIPTIONS, c.CONTEXT_ALARM_SUBSCRIPTIONS])

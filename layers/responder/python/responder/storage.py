@@ -104,10 +104,13 @@ def _iso(dt: datetime) -> str:
 class DynamoMentionStore:
     """The MentionStore on a DynamoDB table (the real service or DynamoDB Local)."""
 
-    def __init__(self, table_name: str, raw_event_ttl_days: int = 30, client: Any = None) -> None:
+    def __init__(self, table_name: str, raw_event_ttl_days: int = 30, client: Any = None,
+                 client_options: dict[str, Any] | None = None) -> None:
+        """`client_options` are default_client's timeouts and retries for the client built on first use."""
         self._table = table_name
         self._ttl_seconds = raw_event_ttl_days * 86_400
         self._client = client
+        self._client_options = client_options or {}
         from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
         self._ser = TypeSerializer()
@@ -116,7 +119,7 @@ class DynamoMentionStore:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = default_client("dynamodb")
+            self._client = default_client("dynamodb", **self._client_options)
         return self._client
 
     # -- serialisation ----------------------------------------------------------------------------------

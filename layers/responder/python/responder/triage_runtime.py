@@ -37,14 +37,12 @@ def runtime(read_settings: Callable[[], TriageSettings]) -> TriageRuntime:
 
         from responder.incident_store import IncidentStore
 
-        from responder.storage import default_client
-
         settings = read_settings()
         # Triage has no platform deadline to meet: a patient client (a slow call retried inside the step) saves a
         # whole retry of the step, which would redo its classification. Still well inside Classify's 60 s.
-        store = DynamoMentionStore(settings.table_name, client=default_client(
-            "dynamodb", connect_timeout=TRIAGE_CONNECT_TIMEOUT_SECONDS, read_timeout=TRIAGE_READ_TIMEOUT_SECONDS,
-            attempts=TRIAGE_RETRIES))
+        store = DynamoMentionStore(settings.table_name, client_options={
+            "connect_timeout": TRIAGE_CONNECT_TIMEOUT_SECONDS, "read_timeout": TRIAGE_READ_TIMEOUT_SECONDS,
+            "attempts": TRIAGE_RETRIES})
         sentiment, drafter = _managed(settings)
         _cached = TriageRuntime(settings=settings, store=store, rules=load_rules(settings.routing_rules),
                                 voice=load_voice(settings.brand_voice), incidents=IncidentStore(store),
