@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from responder.classify import NEGATIVE_AT, POSITIVE_AT, classify
+from responder.classification.classify import NEGATIVE_AT, POSITIVE_AT, classify
 
 SENTIMENT_LABELS = {"0": "negative", "1": "neutral", "2": "positive"}
 

@@ -3,10 +3,10 @@
 Run: `.venv/bin/python -m bench.hung_storage_bench --runs 5`.
 
 A local TCP server stands in for DynamoDB: it accepts every connection and never sends a byte. The webhook
-service (the deployed code, `responder.webhook.WebhookService` on `DynamoMentionStore`) receives a signed X
+service (the deployed code, `responder.ingest.webhook.WebhookService` on `DynamoMentionStore`) receives a signed X
 mention and must answer 503 so X retries, before X's 3-second deadline. Each run uses a fresh client, as a cold
 Lambda container would. Printed: the time to the 503 with the clients' previous settings (connect 1 s, read 2 s,
-botocore max_attempts 2, i.e. three tries), with `responder.storage.default_client`'s current defaults, and with
+botocore max_attempts 2, i.e. three tries), with `responder.aws.storage.default_client`'s current defaults, and with
 the read timeout `responder local` gives DynamoDB Local; and the ratio before/now.
 """
 
@@ -19,12 +19,12 @@ import statistics
 import threading
 import time
 
-from responder.config import EnvCredentials
-from responder.signatures import sign_x
-from responder.storage import DynamoMentionStore, default_client
-from responder.triage_queue import SqsTriageQueue
-from responder.webhook import WebhookService
-from responder_cli.local_stack import LOCAL_DYNAMODB_READ_TIMEOUT_SECONDS, http_api_event
+from responder.core.config import EnvCredentials
+from responder.ingest.signatures import sign_x
+from responder.aws.storage import DynamoMentionStore, default_client
+from responder.aws.triage_queue import SqsTriageQueue
+from responder.ingest.webhook import WebhookService
+from responder_cli.local.stack import LOCAL_DYNAMODB_READ_TIMEOUT_SECONDS, http_api_event
 
 SECRET = "bench-x-secret"
 BODY = (b'{"data": {"event_uuid": "1", "filter": {"user_id": "1000000000000000001"}, "event_type": '

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import requests
 
-from responder.signatures import sign_meta, sign_x
+from responder.ingest.signatures import sign_meta, sign_x
 from responder_cli.replay import percentile
 
 REPO = Path(__file__).resolve().parents[1]
@@ -123,7 +123,7 @@ def send_all(base: str, items: list[tuple[str, bytes, dict[str, str]]], concurre
 
 
 def ack_latency(count: int, concurrency: int, seed: int, port: int) -> dict[str, object]:
-    from responder_cli.dynamodb_local import free_port
+    from responder_cli.local.dynamodb_local import free_port
 
     port = port or free_port()
     base = f"http://127.0.0.1:{port}"

@@ -24,8 +24,8 @@ from collections import Counter
 from pathlib import Path
 
 from responder_cli.demo import TERMINAL as TERMINAL_STATES
-from responder_cli.local_stack import LocalStack
-from responder_cli.metering import Meter, format_cost_table
+from responder_cli.local.stack import LocalStack
+from responder_cli.local.metering import Meter, format_cost_table
 from responder_cli.replay import ReplayReport, Replayer, percentile, with_duplicates
 from responder_cli.traffic import TrafficGenerator
 

@@ -38,8 +38,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from responder.sentiment_model import OFFENSIVE_MODEL, SENTIMENT_MODEL, vader_scores
-from responder.textmodel import LinearModel, features, softmax
+from responder.classification.sentiment_model import OFFENSIVE_MODEL, SENTIMENT_MODEL, vader_scores
+from responder.classification.textmodel import LinearModel, features, softmax
 
 SEED = 20240517
 MIN_PRECISION = 0.75
@@ -214,7 +214,7 @@ def tune_offsets(model: LinearModel, logits: list[list[float]], expected: list[s
 
 
 def sentiment_features(text: str, options: dict) -> dict[str, float]:
-    """Features exactly as `responder.sentiment_model.sentiment_logits` computes them."""
+    """Features exactly as `responder.classification.sentiment_model.sentiment_logits` computes them."""
     dense = vader_scores(text) if options.get("vader") else None
     return features(text, options, dense)
 

@@ -28,10 +28,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from responder.classify import classify, warm_up
-from responder.drafting import draft_reply
-from responder.incidents import salient_terms
-from responder.model import MAX_TEXT_CHARS
+from responder.classification.classify import classify, warm_up
+from responder.triage.drafting import draft_reply
+from responder.surge.incidents import salient_terms
+from responder.core.model import MAX_TEXT_CHARS
 
 ORDINARY = (
     "@AcmeSupport my order #48213 never arrived and nobody answers my emails. Can you help?",
@@ -47,7 +47,7 @@ def _fill(unit: str, size: int = MAX_TEXT_CHARS) -> str:
 
 
 def _vader_emoji() -> dict[str, str]:
-    from responder.sentiment_model import vader
+    from responder.classification.sentiment_model import vader
 
     analyser = vader()
     emoji = analyser.emojis if analyser is not None else {"😂": "face with tears of joy"}
@@ -141,11 +141,11 @@ def run_end_to_end(acks: int, emoji: int, timeout: float) -> int:
     import urllib.request
     from datetime import datetime, timezone
 
-    from responder_cli.local_stack import LocalStack
+    from responder_cli.local.stack import LocalStack
     from responder_cli.replay import percentile
     from responder_cli.traffic import TrafficGenerator
 
-    from responder.signatures import sign_meta
+    from responder.ingest.signatures import sign_meta
 
     stack = LocalStack(port=0, data_dir=None, outbox=None, log_level="ERROR")
     stack.start()

@@ -42,7 +42,7 @@ GSI1_SORT_KEY = "gsi1sk"
 GSI2_NAME = "gsi2"
 GSI2_PARTITION_KEY = "gsi2pk"
 GSI2_SORT_KEY = "gsi2sk"
-# Sparse: only mentions stored but not yet handed to triage (responder.storage.PENDING_INDEX).
+# Sparse: only mentions stored but not yet handed to triage (responder.aws.storage.PENDING_INDEX).
 GSI3_NAME = "gsi3"
 GSI3_PARTITION_KEY = "gsi3pk"
 GSI3_SORT_KEY = "gsi3sk"
@@ -170,7 +170,7 @@ CONFIG_LAYER_FOLDER = "responder-config"
 CONFIG_ROUTING_RULES_FILE = "routing_rules.json"
 CONFIG_BRAND_VOICE_FILE = "brand_voice.json"
 CONFIG_BUILD_DIR = REPO_ROOT / ".build" / "config"
-# The same name as responder.config reads (a unit test keeps them equal).
+# The same name as responder.core.config reads (a unit test keeps them equal).
 ENV_CONFIG_DIR = "RESPONDER_CONFIG_DIR"
 
 CONTEXT_ROUTING_RULES = "routingRules"
@@ -200,7 +200,7 @@ OUTPUT_ESCALATION_TOPIC_ARN = "EscalationTopicArn"
 OUTPUT_INCIDENT_TOPIC_ARN = "IncidentTopicArn"
 CLASSIFY_TIMEOUT_SECONDS = 60  # opening an incident adds its recent members
 
-# Optional managed backends (responder.managed), off by default: `-c sentimentBackend=comprehend`,
+# Optional managed backends (responder.aws.managed), off by default: `-c sentimentBackend=comprehend`,
 # `-c draftBackend=bedrock [-c bedrockModelId=...]`. Off, the template is exactly the default one.
 CONTEXT_SENTIMENT_BACKEND = "sentimentBackend"
 CONTEXT_DRAFT_BACKEND = "draftBackend"
@@ -208,7 +208,7 @@ CONTEXT_BEDROCK_MODEL_ID = "bedrockModelId"
 SENTIMENT_BACKENDS = ("local", "comprehend")
 DRAFT_BACKENDS = ("template", "bedrock")
 DEFAULT_BEDROCK_MODEL_ID = "amazon.nova-micro-v1:0"
-# The same names as responder.config reads (a unit test keeps them equal).
+# The same names as responder.core.config reads (a unit test keeps them equal).
 ENV_SENTIMENT_BACKEND = "RESPONDER_SENTIMENT_BACKEND"
 ENV_DRAFT_BACKEND = "RESPONDER_DRAFT_BACKEND"
 ENV_BEDROCK_MODEL_ID = "RESPONDER_BEDROCK_MODEL_ID"

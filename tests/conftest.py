@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from responder.config import PlatformCredentials
-from responder.signatures import sign_meta, sign_x
+from responder.core.config import PlatformCredentials
+from responder.ingest.signatures import sign_meta, sign_x
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

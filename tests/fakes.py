@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timezone
 
-from responder.model import Mention, MentionKey, ThreadLink
-from responder.storage import STATUS_QUEUED, STATUS_RECEIVED, SaveResult, StorageUnavailable
-from responder.triage_queue import QueueUnavailable
+from responder.core.model import Mention, MentionKey, ThreadLink
+from responder.aws.storage import STATUS_QUEUED, STATUS_RECEIVED, SaveResult, StorageUnavailable
+from responder.aws.triage_queue import QueueUnavailable
 
 
 class InMemoryStore:

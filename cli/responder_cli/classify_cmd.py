@@ -4,7 +4,7 @@ Each input line is a JSON object `{"text": ..., "lang"?: ..., "author"?: {...}, 
 each output line holds `language, sentiment, intent, topic, priority, reasons, team, noise, noise_reason,
 abusive` (and `id` when the input had one). A line that is not such an object gives `{"error": ..., "line": n}`
 and the command exits 1 after the last line; blank lines are skipped. `--rules FILE` deep-merges routing rules
-over the shipped ones (see `responder.routing`).
+over the shipped ones (see `responder.triage.routing`).
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, stdin: IO[str] | None = None, stdout: IO[str] | None = None,
         stderr: IO[str] | None = None) -> int:
     """Classify every line; 0 when all lines were valid, 1 when some were not, 2 when rules or files are unusable."""
-    from responder.classify import classify
-    from responder.routing import RoutingRulesError, load_rules
+    from responder.classification.classify import classify
+    from responder.triage.routing import RoutingRulesError, load_rules
 
     stderr = stderr or sys.stderr
     try:

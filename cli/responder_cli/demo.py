@@ -15,8 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from responder_cli.local_stack import DEFAULT_SECRETS, LocalStack
-from responder_cli.metering import Meter, format_cost_table
+from responder_cli.local.stack import DEFAULT_SECRETS, LocalStack
+from responder_cli.local.metering import Meter, format_cost_table
 from responder_cli.replay import Replayer, build_deliveries, percentile
 
 TERMINAL = {"notified", "archived", "triage_failed", "incident"}

@@ -17,7 +17,7 @@ Each row: task, metric, baseline, ours, and mean latency of `classify` per menti
 - offensive: F1 of the offensive class on TweetEval offensive val; baseline: classification v1's abuse lexicon.
 
 Then the per-mention cost of the optional managed backends next to ours (no per-mention fee), from the texts
-evaluated above as those backends would send them (`responder.managed_cost`): Amazon Comprehend's sentiment, and
+evaluated above as those backends would send them (`responder.aws.managed_cost`): Amazon Comprehend's sentiment, and
 its language detection for mentions without a platform language tag; a Bedrock draft with each priced model.
 """
 
@@ -60,7 +60,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, stdout: IO[str] | None = None) -> int:
     """Evaluate every task whose data is present; 0 when at least one task ran."""
-    from responder.classify import classify, warm_up
+    from responder.classification.classify import classify, warm_up
 
     out = stdout or sys.stdout
     started = time.perf_counter()
@@ -99,8 +99,8 @@ class _Recorder:
 
 def managed_costs(out: IO[str], items: list[tuple[str, str | None, Any]]) -> None:
     """The cost per mention of the optional managed backends next to ours, measured on `items`."""
-    from responder.config import DEFAULT_BEDROCK_MODEL_ID
-    from responder.managed_cost import (BEDROCK_PRICES, COMPREHEND_MIN_UNITS, COMPREHEND_PRICE_PER_UNIT,
+    from responder.core.config import DEFAULT_BEDROCK_MODEL_ID
+    from responder.aws.managed_cost import (BEDROCK_PRICES, COMPREHEND_MIN_UNITS, COMPREHEND_PRICE_PER_UNIT,
                                         COMPREHEND_UNIT_CHARACTERS, measure)
 
     cost = measure(items)
@@ -300,7 +300,7 @@ def _twcs_items(path: Path) -> list[tuple[str, str, str]]:
 
 
 def _vader_label(text: str) -> str:
-    from responder.sentiment_model import vader_scores
+    from responder.classification.sentiment_model import vader_scores
 
     scores = vader_scores(text)
     compound = scores["vader"] if scores else 0.0
@@ -308,9 +308,9 @@ def _vader_label(text: str) -> str:
 
 
 def _lexicon_abusive(text: str) -> bool:
-    from responder.classify import _MASKED_ABUSE_RE, _lexicons
-    from responder.language import SUPPORTED
-    from responder.lexicon import words
+    from responder.classification.classify import _MASKED_ABUSE_RE, _lexicons
+    from responder.classification.language import SUPPORTED
+    from responder.classification.lexicon import words
 
     lex, tokens = _lexicons(), words(text)
     return any(lex.abusive[lg].find(tokens) for lg in SUPPORTED) or bool(_MASKED_ABUSE_RE.search(text))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def _local(args: argparse.Namespace) -> int:
-    from responder_cli.local_stack import run
+    from responder_cli.local.stack import run
 
     data_dir = None if args.in_memory else args.data_dir
     synth = True if args.synth else None
@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - a clear one-line error instead of a stack trace
-        from responder_cli.dynamodb_local import DynamoDBLocalError
-        from responder_cli.template import TemplateError
+        from responder_cli.local.dynamodb_local import DynamoDBLocalError
+        from responder_cli.local.template import TemplateError
 
         if isinstance(exc, (DynamoDBLocalError, TemplateError, OSError, ValueError)):
             print(f"responder: {exc}", file=sys.stderr)

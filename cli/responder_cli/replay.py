@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from responder.signatures import sign_meta, sign_x
+from responder.ingest.signatures import sign_meta, sign_x
 from responder_cli.traffic import Delivery, TrafficGenerator, from_jsonl_line
 
 ENV_DEFAULTS = {

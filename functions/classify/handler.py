@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from responder.config import TriageSettings
-from responder.model import log_ref
-from responder.observability import logger
-from responder.triage import classify_step
-from responder.triage_runtime import runtime
+from responder.core.config import TriageSettings
+from responder.core.model import log_ref
+from responder.core.observability import logger
+from responder.triage.steps import classify_step
+from responder.triage.runtime import runtime
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from responder.config import DispatcherSettings
-from responder.dispatch import ExecutionRunner, SyncExpressRunner, delay_retries, dispatch
-from responder.observability import logger
+from responder.core.config import DispatcherSettings
+from responder.triage.dispatch import ExecutionRunner, SyncExpressRunner, delay_retries, dispatch
+from responder.core.observability import logger
 
 _settings: DispatcherSettings | None = None
 _runner: ExecutionRunner | None = None
@@ -28,7 +28,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if _runner is None:
         _runner = SyncExpressRunner(_settings.state_machine_arn, execution_seconds=_settings.workflow_timeout_seconds)
     if _sqs is None:
-        from responder.storage import default_client
+        from responder.aws.storage import default_client
 
         _sqs = default_client("sqs")
     records = event.get("Records", [])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from responder.config import Settings
-from responder.observability import logger
-from responder.sweeper import DEFAULT_GRACE_SECONDS, StrandedStore, requeue_stranded
-from responder.triage_queue import TriageQueue
+from responder.core.config import Settings
+from responder.core.observability import logger
+from responder.ingest.sweeper import DEFAULT_GRACE_SECONDS, StrandedStore, requeue_stranded
+from responder.aws.triage_queue import TriageQueue
 
 _store: StrandedStore | None = None
 _queue: TriageQueue | None = None
@@ -25,8 +25,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """EventBridge scheduled event entry point; the event carries nothing the sweep needs."""
     global _store, _queue
     if _store is None or _queue is None:
-        from responder.storage import DynamoMentionStore
-        from responder.triage_queue import SqsTriageQueue
+        from responder.aws.storage import DynamoMentionStore
+        from responder.aws.triage_queue import SqsTriageQueue
 
         settings = Settings.from_env()
         _store = DynamoMentionStore(settings.table_name, settings.raw_event_ttl_days)

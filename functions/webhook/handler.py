@@ -1,18 +1,18 @@
 """Webhook Lambda: X and Meta deliveries in, stored mentions and triage messages out.
 
 Thin by design: it wires configuration and adapters once per container and hands each event to
-`responder.webhook.WebhookService`. It imports nothing it does not use (no tweepy, no event handler router).
+`responder.ingest.webhook.WebhookService`. It imports nothing it does not use (no tweepy, no event handler router).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from responder.config import EnvCredentials, SecretsManagerCredentials, Settings
-from responder.observability import logger
-from responder.storage import DynamoMentionStore
-from responder.triage_queue import SqsTriageQueue
-from responder.webhook import WebhookService, response
+from responder.core.config import EnvCredentials, SecretsManagerCredentials, Settings
+from responder.core.observability import logger
+from responder.aws.storage import DynamoMentionStore
+from responder.aws.triage_queue import SqsTriageQueue
+from responder.ingest.webhook import WebhookService, response
 
 _service: WebhookService | None = None
 

@@ -34,7 +34,7 @@ class Sweeper(Construct):
                 c.ENV_POWERTOOLS_LOG_LEVEL: c.DEFAULT_LOG_LEVEL,
             },
         )
-        # Exactly what responder.sweeper does: query the sparse index, mark found mentions queued, send them.
+        # Exactly what responder.ingest.sweeper does: query the sparse index, mark found mentions queued, send them.
         self.function.role.add_to_policy(iam.PolicyStatement(
             actions=["dynamodb:Query"], resources=[f"{table.table_arn}/index/{c.GSI3_NAME}"]))
         self.function.role.add_to_policy(iam.PolicyStatement(

@@ -4,7 +4,7 @@ Lambda caps a function's environment at 4 KB (keys and values together; Lambda q
 voice alone is 28.8 KB, so overrides from CDK context cannot travel as environment variables. They are validated
 here at synth (a bad override fails `cdk synth`, not the first mention), written as JSON files into a folder keyed
 by their content, and shipped as a layer: Lambda extracts layers under /opt, so the functions find them in
-`/opt/responder-config/`, named by one short variable, and `responder.config` reads them once per container.
+`/opt/responder-config/`, named by one short variable, and `responder.core.config` reads them once per container.
 The files hold the overrides as given, which the functions deep-merge over the shipped defaults exactly as
 `responder classify --rules` and the local stack do (`null` removes a key).
 """
@@ -25,8 +25,8 @@ from infra import constants as c
 
 def _validate(routing_rules: Mapping[str, Any] | None, brand_voice: Mapping[str, Any] | None) -> None:
     # The same loaders the functions run: an override they would refuse is refused here first.
-    from responder.drafting import load_voice
-    from responder.routing import load_rules
+    from responder.triage.drafting import load_voice
+    from responder.triage.routing import load_rules
 
     if routing_rules is not None:
         load_rules(dict(routing_rules))

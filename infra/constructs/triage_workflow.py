@@ -8,7 +8,7 @@ Every task retries transient errors with backoff; any failure goes to MarkFailed
 alerts the escalation topic on the first attempt, and fails the execution so SQS redelivers the message
 (to the dead-letter queue after the redrive policy's receive count).
 
-Optional managed backends (`responder.managed`), off by default and then absent from the template: Amazon
+Optional managed backends (`responder.aws.managed`), off by default and then absent from the template: Amazon
 Comprehend in Classify (its env, least-privilege IAM, and its `ManagedBackendUnavailable` retried like a Lambda
 error) and a Bedrock model in Draft (its env, InvokeModel on that one model, a longer timeout, and `drafted_by`
 in the agents' notification).
@@ -47,7 +47,7 @@ LAMBDA_TRANSIENT_ERRORS = [
 ]
 
 
-# Raised by the classify function when Comprehend throttles or fails transiently (responder.managed).
+# Raised by the classify function when Comprehend throttles or fails transiently (responder.aws.managed).
 MANAGED_BACKEND_UNAVAILABLE = "ManagedBackendUnavailable"
 COMPREHEND_ACTIONS = ("comprehend:DetectSentiment", "comprehend:DetectDominantLanguage")
 # Cross-Region inference profile ids start with a geography (Bedrock user guide, "Supported Regions and models").
@@ -253,7 +253,7 @@ class TriageWorkflow(Construct):
             payload=step_input,
             result_path="$.route", task_timeout=task_timeout("route")), lambda_task=True)
         # The agents' notification is composed in the publishing tasks' parameters, not copied into the state: the
-        # state carries the mention's text once (see responder.triage: NOTIFIED_TEXT_MAX_CHARS).
+        # state carries the mention's text once (see responder.triage.steps: NOTIFIED_TEXT_MAX_CHARS).
         notification = sfn.TaskInput.from_object({
             "mention": J.object_at("$.classified.mention"),
             "classification": J.object_at(classification),

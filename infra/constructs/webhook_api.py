@@ -88,7 +88,7 @@ class WebhookApi(Construct):
         self.function_log_group = webhook.log_group
         role = webhook.role
 
-        # Exactly what the webhook's calls need (responder.ingest → storage.DynamoMentionStore), on the table alone:
+        # Exactly what the webhook's calls need (responder.ingest.intake → storage.DynamoMentionStore), on the table alone:
         # the mention, raw-event and thread writes are one TransactWriteItems (authorised per item as PutItem and
         # UpdateItem), marking a mention queued is an UpdateItem, brand-post links a PutItem, a thread's bounds and
         # a duplicate's status a GetItem, and a reply's parent a consistent Query on the base table. It uses no

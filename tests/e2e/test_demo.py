@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from responder_cli import demo
-from responder_cli.local_triage import LocalTriage
+from responder_cli.local.triage import LocalTriage
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

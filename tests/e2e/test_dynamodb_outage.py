@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from responder.signatures import sign_x
-from responder_cli.local_stack import DEFAULT_SECRETS, LambdaContext, LocalStack, http_api_event
+from responder.ingest.signatures import sign_x
+from responder_cli.local.stack import DEFAULT_SECRETS, LambdaContext, LocalStack, http_api_event
 from responder_cli.traffic import TrafficGenerator
 
 pytestmark = pytest.mark.slow

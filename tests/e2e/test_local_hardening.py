@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from responder.signatures import sign_meta, sign_x
-from responder_cli import dynamodb_local
-from responder_cli.dynamodb_local import DynamoDBLocal
-from responder_cli.local_stack import DEFAULT_SECRETS, LocalStack, loopback_host
+from responder.ingest.signatures import sign_meta, sign_x
+from responder_cli.local import dynamodb_local
+from responder_cli.local.dynamodb_local import DynamoDBLocal
+from responder_cli.local.stack import DEFAULT_SECRETS, LocalStack, loopback_host
 from responder_cli.replay import Replayer, build_deliveries
 from tests.conftest import fixture_bytes
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from responder.signatures import sign_meta, sign_x
-from responder_cli.dynamodb_local import free_port
+from responder.ingest.signatures import sign_meta, sign_x
+from responder_cli.local.dynamodb_local import free_port
 from tests.conftest import fixture_bytes
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,7 @@ TABLE = "table"
 GSI2 = "table/index/gsi2"
 GSI3 = "table/index/gsi3"
 
-# Read from the code each function runs (responder.storage, responder.incident_store, responder.triage): a
+# Read from the code each function runs (responder.aws.storage, responder.aws.incident_store, responder.triage.steps): a
 # TransactWriteItems is authorised per item (its Puts as PutItem, its Updates as UpdateItem); none holds a
 # ConditionCheck or a Delete, and nothing scans or uses BatchWriteItem/BatchGetItem.
 EXPECTED = {

@@ -10,10 +10,10 @@ import pytest
 
 from infra import constants as c
 from infra.app import build_app
-from responder.config import ENV_CONFIG_DIR, TriageSettings
-from responder.drafting import VOICE_FILE, BrandVoiceError, load_voice
-from responder.routing import load_rules
-from responder_cli.local_triage import LocalTriage
+from responder.core.config import ENV_CONFIG_DIR, TriageSettings
+from responder.triage.drafting import VOICE_FILE, BrandVoiceError, load_voice
+from responder.triage.routing import load_rules
+from responder_cli.local.triage import LocalTriage
 
 # Lambda quotas: "Environment variables: 4 KB, for all environment variables associated with the function, in total".
 LAMBDA_ENV_LIMIT = 4096
@@ -143,7 +143,7 @@ def test_an_invalid_override_fails_synthesis():
 
 
 def test_infra_and_domain_agree_on_the_variable_and_file_names():
-    from responder import config
+    from responder.core import config
 
     assert (c.ENV_CONFIG_DIR, c.CONFIG_ROUTING_RULES_FILE, c.CONFIG_BRAND_VOICE_FILE) == (
         config.ENV_CONFIG_DIR, config.ROUTING_RULES_FILE, config.BRAND_VOICE_FILE)

@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from responder.storage import DynamoMentionStore
-from responder_cli.dynamodb_local import DynamoDBLocal
-from responder_cli.template import load_template, tables
+from responder.aws.storage import DynamoMentionStore
+from responder_cli.local.dynamodb_local import DynamoDBLocal
+from responder_cli.local.template import load_template, tables
 
 
 @pytest.fixture(scope="session")

@@ -10,12 +10,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from responder.ingest import ingest
-from responder.normalize_meta import normalize_meta
-from responder.normalize_x import normalize_x
-from responder.storage import DynamoMentionStore, StorageUnavailable
-from responder.webhook import WebhookService
-from responder_cli.dynamodb_local import DynamoDBLocal
+from responder.ingest.intake import ingest
+from responder.ingest.normalize_meta import normalize_meta
+from responder.ingest.normalize_x import normalize_x
+from responder.aws.storage import DynamoMentionStore, StorageUnavailable
+from responder.ingest.webhook import WebhookService
+from responder_cli.local.dynamodb_local import DynamoDBLocal
 from tests.conftest import StaticCredentials, fixture_bytes, fixture_json, x_headers
 from tests.fakes import FakeQueue
 
@@ -175,7 +175,7 @@ def test_a_large_meta_batch_is_stored_completely_in_parallel(store):
 
 
 def test_triage_claims_let_a_redelivery_take_over_and_hold_off_a_duplicate(store):
-    from responder.storage import ClaimHeld
+    from responder.aws.storage import ClaimHeld
 
     (mention,) = x_mentions("x/xaa_post_mention_create.json").mentions
     store.save(mention)
@@ -202,7 +202,7 @@ def test_triage_claims_let_a_redelivery_take_over_and_hold_off_a_duplicate(store
 def test_a_stored_mention_is_on_the_stranded_index_until_it_is_handed_to_triage(store):
     from datetime import timedelta
 
-    from responder.sweeper import requeue_stranded
+    from responder.ingest.sweeper import requeue_stranded
 
     # Given two mentions stored a minute ago and never enqueued (the webhook died after the write)
     stored_at = datetime.now(timezone.utc) - timedelta(minutes=2)
@@ -228,7 +228,7 @@ def test_a_stored_mention_is_on_the_stranded_index_until_it_is_handed_to_triage(
 
 
 def test_dynamodb_validation_errors_are_refusals_not_outages(store):
-    from responder.storage import StorageRejected
+    from responder.aws.storage import StorageRejected
 
     # Given items DynamoDB itself refuses: a key past 2,048 bytes, a number past 38 digits
     too_long_key = store._item({"pk": "MENTION#x#" + "1" * 3000, "sk": "MENTION"})
@@ -240,7 +240,7 @@ def test_dynamodb_validation_errors_are_refusals_not_outages(store):
 
 
 def test_a_number_the_serializer_cannot_store_is_a_refusal(store):
-    from responder.storage import StorageRejected
+    from responder.aws.storage import StorageRejected
 
     with pytest.raises(StorageRejected):
         store._item({"followers": 10**40})

@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from responder.model import Author, Mention
-from responder_cli.local_stack import LocalStack
+from responder.core.model import Author, Mention
+from responder_cli.local.stack import LocalStack
 
 pytestmark = pytest.mark.slow
 

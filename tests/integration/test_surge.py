@@ -9,9 +9,9 @@ from collections import Counter
 
 import pytest
 
-from responder.incidents import SurgeSettings
-from responder.signatures import sign_meta, sign_x
-from responder_cli.local_stack import LambdaContext, LocalStack, http_api_event
+from responder.surge.incidents import SurgeSettings
+from responder.ingest.signatures import sign_meta, sign_x
+from responder_cli.local.stack import LambdaContext, LocalStack, http_api_event
 from responder_cli.replay import build_deliveries
 from tests.settle import FINAL, settle
 

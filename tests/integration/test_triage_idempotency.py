@@ -9,12 +9,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from responder.incident_store import IncidentStore
-from responder.incidents import BRAND_KEY, SurgeSettings, bucket, match_score, salient_terms
-from responder.normalize_x import normalize_x
-from responder.routing import load_rules
-from responder.surge import correlate
-from responder.triage import classify_step
+from responder.aws.incident_store import IncidentStore
+from responder.surge.incidents import BRAND_KEY, SurgeSettings, bucket, match_score, salient_terms
+from responder.ingest.normalize_x import normalize_x
+from responder.triage.routing import load_rules
+from responder.surge.correlate import correlate
+from responder.triage.steps import classify_step
 from tests.conftest import fixture_json
 
 RECEIVED = datetime(2026, 12, 1, 9, 15, 31, tzinfo=timezone.utc)

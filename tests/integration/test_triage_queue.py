@@ -8,8 +8,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from responder.normalize_meta import normalize_meta
-from responder.triage_queue import QueueUnavailable, SqsTriageQueue
+from responder.ingest.normalize_meta import normalize_meta
+from responder.aws.triage_queue import QueueUnavailable, SqsTriageQueue
 from tests.conftest import fixture_json
 
 

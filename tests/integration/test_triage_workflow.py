@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from responder.signatures import sign_x
-from responder_cli.local_stack import LambdaContext, LocalStack, http_api_event
+from responder.ingest.signatures import sign_x
+from responder_cli.local.stack import LambdaContext, LocalStack, http_api_event
 from responder_cli.traffic import TrafficGenerator
 from tests.settle import settle
 
@@ -120,7 +120,7 @@ def test_a_transient_task_failure_is_retried(stack):
     def flaky(event, context):
         calls.append(1)
         if len(calls) == 1:
-            from responder.storage import StorageUnavailable
+            from responder.aws.storage import StorageUnavailable
 
             raise StorageUnavailable("throttled")
         return original(event, context)
@@ -223,8 +223,8 @@ def _execution_payloads(stack, mention_id):
 
 
 def test_the_largest_accepted_mention_is_notified_with_its_state_and_message_under_the_limits(stack):
-    from responder.model import MAX_TEXT_CHARS
-    from responder.triage import NOTIFIED_TEXT_MAX_CHARS, TRUNCATION_MARKER
+    from responder.core.model import MAX_TEXT_CHARS
+    from responder.triage.steps import NOTIFIED_TEXT_MAX_CHARS, TRUNCATION_MARKER
 
     # Given a complaint as long as a mention may be (MAX_TEXT_CHARS characters), nearly all of them 4-byte emoji:
     # 240 KB of UTF-8, 720 KB as JSON escapes, once in the state would already have been too much

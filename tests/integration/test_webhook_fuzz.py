@@ -26,11 +26,11 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from responder.normalize_meta import normalize_meta  # noqa: E402
-from responder.normalize_x import normalize_x  # noqa: E402
-from responder.signatures import sign_meta, sign_x  # noqa: E402
-from responder.validation import parse_delivery_body  # noqa: E402
-from responder_cli.local_stack import LambdaContext, LocalStack, http_api_event  # noqa: E402
+from responder.ingest.normalize_meta import normalize_meta  # noqa: E402
+from responder.ingest.normalize_x import normalize_x  # noqa: E402
+from responder.ingest.signatures import sign_meta, sign_x  # noqa: E402
+from responder.ingest.validation import parse_delivery_body  # noqa: E402
+from responder_cli.local.stack import LambdaContext, LocalStack, http_api_event  # noqa: E402
 from tests.conftest import FIXTURES  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -77,7 +77,7 @@ def _parent(body: Any, path: tuple) -> Any:
     return body
 
 
-# Fields whose values reach storage, with values aimed at their own bounds (see responder/model.py).
+# Fields whose values reach storage, with values aimed at their own bounds (see responder/core/model.py).
 TARGETS = {
     "id": st.sampled_from(["1" * 2048, "1" * 257, "a b", "é", "", "#", "\u0000", "a" * 256, 10**40, -1, 1.5, True,
                            [], {}]),

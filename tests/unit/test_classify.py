@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from responder import classify as classify_module
-from responder.classify import classify
-from responder.language import detect_language, normalize_hint
-from responder.routing import load_rules
+from responder.classification import classify as classify_module
+from responder.classification.classify import classify
+from responder.classification.language import detect_language, normalize_hint
+from responder.triage.routing import load_rules
 
 # --- language -------------------------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from responder.config import ConfigError, EnvCredentials, SecretsManagerCredentials, Settings
+from responder.core.config import ConfigError, EnvCredentials, SecretsManagerCredentials, Settings
 
 
 def test_settings_require_table_and_queue():

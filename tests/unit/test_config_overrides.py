@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from responder.config import ENV_CONFIG_DIR, ConfigError, TriageSettings
+from responder.core.config import ENV_CONFIG_DIR, ConfigError, TriageSettings
 
 
 def test_overrides_are_read_from_the_config_folder(tmp_path):

@@ -13,8 +13,8 @@ import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
 
-from responder.config import DispatcherSettings
-from responder.dispatch import REPORT_MARGIN_SECONDS, Outcome, SyncExpressRunner, dispatch
+from responder.core.config import DispatcherSettings
+from responder.triage.dispatch import REPORT_MARGIN_SECONDS, Outcome, SyncExpressRunner, dispatch
 
 ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:Triage"
 REPO = Path(__file__).resolve().parents[2]
@@ -176,7 +176,7 @@ def test_settings_read_the_workflow_timeout_and_parallelism():
     settings = DispatcherSettings.from_env({"STATE_MACHINE_ARN": ARN, "QUEUE_URL": "q", "WORKFLOW_TIMEOUT_SECONDS": "90",
                                             "MAX_PARALLEL_EXECUTIONS": "3"})
     assert (settings.workflow_timeout_seconds, settings.max_parallel_executions) == (90, 3)
-    from responder.config import ConfigError
+    from responder.core.config import ConfigError
 
     with pytest.raises(ConfigError):
         DispatcherSettings.from_env({"STATE_MACHINE_ARN": ARN, "QUEUE_URL": "q", "MAX_PARALLEL_EXECUTIONS": "0"})

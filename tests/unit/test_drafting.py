@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from responder.classify import classify
-from responder.drafting import BrandVoiceError, draft_reply, load_voice, platform_length
+from responder.classification.classify import classify
+from responder.triage.drafting import BrandVoiceError, draft_reply, load_voice, platform_length
 
 PRIVATE_ASK = re.compile(r"\bDM\b|direct message|mensaje directo|message privé|Direktnachricht|mensagem direta|"
                          r"messaggio privato", re.IGNORECASE)

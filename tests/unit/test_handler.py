@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from responder.signatures import sign_x
-from responder_cli.local_stack import LambdaContext, http_api_event, load_handler
+from responder.ingest.signatures import sign_x
+from responder_cli.local.stack import LambdaContext, http_api_event, load_handler
 from tests.conftest import fixture_bytes
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,9 +9,9 @@ from urllib.parse import quote
 
 import pytest
 
-from responder.signatures import CRC_TOKEN_PATTERN, sign_meta, sign_x
-from responder.storage import StorageRejected
-from responder.webhook import WebhookService
+from responder.ingest.signatures import CRC_TOKEN_PATTERN, sign_meta, sign_x
+from responder.aws.storage import StorageRejected
+from responder.ingest.webhook import WebhookService
 from tests.conftest import META_SECRET, X_SECRET, StaticCredentials, fixture_json, meta_headers, x_headers
 from tests.fakes import FakeQueue, InMemoryStore
 
@@ -286,8 +286,8 @@ def test_meta_signature_is_checked_before_the_body_is_parsed(service, store):
 
 
 def test_each_dm_of_a_batch_keeps_only_its_own_raw_event():
-    from responder.normalize_meta import normalize_meta
-    from responder.normalize_x import normalize_x
+    from responder.ingest.normalize_meta import normalize_meta
+    from responder.ingest.normalize_x import normalize_x
 
     # Given an X Activity API delivery with two DMs from two people
     body = fixture_json("x/xaa_dm_received.json")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from responder.incidents import (
+from responder.surge.incidents import (
     SurgeSettings,
     best_incident,
     bucket,

@@ -8,8 +8,8 @@ import pytest
 
 vader_module = pytest.importorskip("vaderSentiment.vaderSentiment")
 
-from responder import linear_vader  # noqa: E402
-from responder.linear_vader import LinearVader  # noqa: E402
+from responder.classification import linear_vader  # noqa: E402
+from responder.classification.linear_vader import LinearVader  # noqa: E402
 
 # Sentences that exercise every rule the subclass rewrites: negation one to three words back ("never so",
 # "without doubt"), idioms and special cases before and after the word, booster n-grams ("kind of", "sort of"),

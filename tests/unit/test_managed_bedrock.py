@@ -8,10 +8,10 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from responder.classify import classify
-from responder.drafting import X_LIMIT, draft_reply, load_voice, platform_length
-from responder.managed import BedrockDrafter, build_prompt, whole_sentences
-from responder.triage import draft_step
+from responder.classification.classify import classify
+from responder.triage.drafting import X_LIMIT, draft_reply, load_voice, platform_length
+from responder.aws.managed import BedrockDrafter, build_prompt, whole_sentences
+from responder.triage.steps import draft_step
 
 MODEL = "amazon.nova-micro-v1:0"
 MENTION = {"channel": "x", "mention_id": "42", "thread_id": "42", "kind": "mention", "platform": "x",

@@ -8,12 +8,12 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from responder.classify import classify
-from responder.managed import (
+from responder.classification.classify import classify
+from responder.aws.managed import (
     MAX_SENTIMENT_BYTES, ComprehendSentiment, ManagedBackendUnavailable, from_comprehend_language,
     from_comprehend_sentiment, sentiment_text,
 )
-from responder.triage import classify_step
+from responder.triage.steps import classify_step
 
 AUTHOR = {"id": "7", "handle": "jane"}
 
@@ -189,7 +189,7 @@ EVENT = {"key": {"channel": "x", "mention_id": "42", "thread_id": "42"}, "claim"
 
 def test_classify_step_is_local_by_default_and_records_sources_with_comprehend():
     # Given the classify step without a backend, then with Comprehend answering negative
-    from responder.routing import load_rules
+    from responder.triage.routing import load_rules
 
     plain = classify_step(EVENT, _Store(MENTION), load_rules())
     client, stubber = comprehend()

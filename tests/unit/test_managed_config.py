@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from infra import constants as c
-from responder import config, triage_runtime
-from responder.config import ConfigError, ManagedBackends, TriageSettings
-from responder.managed import BedrockDrafter, ComprehendSentiment, backends_for
+from responder.core import config
+from responder.triage import runtime as triage_runtime
+from responder.core.config import ConfigError, ManagedBackends, TriageSettings
+from responder.aws.managed import BedrockDrafter, ComprehendSentiment, backends_for
 
 
 @pytest.fixture(autouse=True)

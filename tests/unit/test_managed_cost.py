@@ -7,8 +7,8 @@ import io
 
 import pytest
 
-from responder.classify import classify
-from responder.managed_cost import (
+from responder.classification.classify import classify
+from responder.aws.managed_cost import (
     COMPREHEND_PRICE_PER_UNIT, bedrock_price, comprehend_units, estimated_tokens, measure,
 )
 from responder_cli import eval_cmd

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from responder.model import MalformedDelivery
-from responder.normalize_meta import normalize_meta
+from responder.core.model import MalformedDelivery
+from responder.ingest.normalize_meta import normalize_meta
 from tests.conftest import fixture_json
 
 PAGE = "4100000000000001"

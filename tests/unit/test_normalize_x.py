@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from responder.model import MalformedDelivery
-from responder.normalize_x import dm_conversation_id, normalize_x
+from responder.core.model import MalformedDelivery
+from responder.ingest.normalize_x import dm_conversation_id, normalize_x
 from tests.conftest import fixture_json
 
 BRAND = "1000000000000000001"

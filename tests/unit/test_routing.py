@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from responder.classify import classify
-from responder.routing import RoutingRulesError, load_rules, route
+from responder.classification.classify import classify
+from responder.triage.routing import RoutingRulesError, load_rules, route
 
 CREATED = "2026-10-02T09:15:30Z"
 

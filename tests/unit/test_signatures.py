@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from responder.signatures import (
+from responder.ingest.signatures import (
     SignatureMismatch,
     SignatureMissing,
     sign_meta,

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from responder.ingest import ingest
-from responder.normalize_x import normalize_x
-from responder.sweeper import requeue_stranded
+from responder.ingest.intake import ingest
+from responder.ingest.normalize_x import normalize_x
+from responder.ingest.sweeper import requeue_stranded
 from tests.conftest import fixture_json
 from tests.fakes import FakeQueue, InMemoryStore
 

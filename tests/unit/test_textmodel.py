@@ -7,10 +7,10 @@ import json
 import pytest
 
 from bench import train_models
-from responder import classify as classify_module
-from responder import sentiment_model
-from responder.classify import classify
-from responder.textmodel import LinearModel, features, softmax, tokens
+from responder.classification import classify as classify_module
+from responder.classification import sentiment_model
+from responder.classification.classify import classify
+from responder.classification.textmodel import LinearModel, features, softmax, tokens
 
 
 def test_tokens_normalise_handles_urls_elongation_and_emoticons():

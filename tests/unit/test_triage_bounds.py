@@ -10,12 +10,13 @@ from collections import Counter
 
 import pytest
 
-from responder import classify as classify_module
-from responder import drafting, lexicon, sentiment_model, textmodel
-from responder.classify import classify
-from responder.incidents import salient_terms
-from responder.lexicon import MAX_CLASSIFIED_CHARS, PhraseMatcher, classified_text
-from responder.model import MAX_TEXT_CHARS
+from responder.classification import classify as classify_module
+from responder.classification import lexicon, sentiment_model, textmodel
+from responder.triage import drafting
+from responder.classification.classify import classify
+from responder.surge.incidents import salient_terms
+from responder.classification.lexicon import MAX_CLASSIFIED_CHARS, PhraseMatcher, classified_text
+from responder.core.model import MAX_TEXT_CHARS
 
 HOSTILE = {
     "emoji wall": "😂" * MAX_TEXT_CHARS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from responder.triage import NOTIFIED_TEXT_MAX_CHARS, TRUNCATION_MARKER, draft_step, notified
+from responder.triage.steps import NOTIFIED_TEXT_MAX_CHARS, TRUNCATION_MARKER, draft_step, notified
 
 
 def test_a_long_text_is_cut_with_a_marker_and_its_full_length():

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from responder.config import CredentialsUnavailable
-from responder.signatures import sign_meta, sign_x
-from responder.webhook import WebhookService
+from responder.core.config import CredentialsUnavailable
+from responder.ingest.signatures import sign_meta, sign_x
+from responder.ingest.webhook import WebhookService
 from tests.conftest import META_SECRET, META_VERIFY, X_SECRET, StaticCredentials, fixture_bytes, meta_headers, x_headers
 from tests.fakes import FakeQueue, InMemoryStore
 

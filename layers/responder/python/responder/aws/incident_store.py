@@ -1,0 +1,247 @@
+"""Surge state in the same DynamoDB table: counters, incidents, their members.
+
+Items (pk / sk):
+- `COUNTER#<account>` / `MINUTE#<bucket>`: one-minute counts, `total` and one attribute per topic (`t_<topic>`),
+  incremented atomically, expiring after two hours; each mention once: the increment and the mention's count
+  marker are one transaction, so a step that runs twice for a mention counts it once.
+- `MENTION#<channel>#<mention id>` / `COUNTED`: that marker (a small item of its own, so the transaction's cost
+  does not grow with the mention's text), expiring with the minute it was counted in.
+- `INCIDENT#<account>` / `<incident id>`: the incident: status, signature, size, first/last seen, samples,
+  sentiment mix, the next digest size, the alerts sent.
+- `INCIDENT#<incident id>` / `MEMBER#<channel>#<mention id>`: one per member (so "all members" is one query
+  and a retried mention is counted once).
+- `DETECT#<account>#<scope>` / `DETECT`: the detector's cooldown: whoever writes it first opens the incident.
+Recent mentions of an account are read through `gsi2` (`ACCOUNT#<account>`, received time).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from responder.surge.incidents import BUCKET_SECONDS, SurgeSettings, bucket
+from responder.aws.storage import DynamoMentionStore, StorageUnavailable, _error_code, _storage_error, mention_key
+
+COUNTER_TTL_SECONDS = 2 * 3600
+COUNTED_SORT_KEY = "COUNTED"
+_OPEN_CACHE_SECONDS = 2.0
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class IncidentStore:
+    """The DynamoDB side of surge handling, sharing the mention store's table and client."""
+
+    def __init__(self, mentions: DynamoMentionStore) -> None:
+        self._m = mentions
+        self._open_cache: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+
+    @property
+    def _table(self) -> str:
+        return self._m._table
+
+    def _client(self) -> Any:
+        return self._m.client
+
+    def _item(self, values: dict[str, Any]) -> dict[str, Any]:
+        return self._m._item(values)
+
+    def _plain(self, item: dict[str, Any]) -> dict[str, Any]:
+        return self._m._plain(item)
+
+    def _call(self, fn: Any, **kwargs: Any) -> dict[str, Any]:
+        return self._m._call(fn, **kwargs)
+
+    # -- counters and detection ---------------------------------------------------------------------------
+
+    def count(self, account_id: str, topic: str, at: datetime, mention: dict[str, Any] | None = None) -> bool:
+        """Add one mention to the account's minute bucket, in total and for its topic; False when it was counted
+        before.
+
+        With the stored `mention`, the increment and the mention's count marker are written in one transaction
+        guarded by the marker's absence: Step Functions retrying Classify, or a redelivered message, adds nothing
+        twice. (Without it, as for a mention that was never stored, every call counts.) The marker is a small item
+        beside the mention rather than an attribute of it: a transaction bills every item's full size twice, and
+        a mention's text may be 240 KB.
+        """
+        b = bucket(at)
+        increment = {"TableName": self._table,
+                     "Key": self._item({"pk": f"COUNTER#{account_id}", "sk": f"MINUTE#{b:012d}"}),
+                     "UpdateExpression": "ADD #total :one, #topic :one SET expires_at = :ttl",
+                     "ExpressionAttributeNames": {"#total": "total", "#topic": f"t_{topic}"},
+                     "ExpressionAttributeValues": self._item({":one": 1,
+                                                              ":ttl": b * BUCKET_SECONDS + COUNTER_TTL_SECONDS})}
+        if mention is None:
+            self._call(self._client().update_item, **increment)
+            return True
+        marker = {"TableName": self._table,
+                  "Item": self._item({"pk": mention_key(mention["channel"], mention["mention_id"])["pk"],
+                                      "sk": COUNTED_SORT_KEY, "type": "count_marker", "counted_at": _iso(at),
+                                      # Gone with the counter it guards: a later run counts in an expired minute.
+                                      "expires_at": b * BUCKET_SECONDS + COUNTER_TTL_SECONDS}),
+                  "ConditionExpression": "attribute_not_exists(pk)"}
+        return self._transact_once([{"Put": marker}, {"Update": increment}], "minute counter")
+
+    def _transact_once(self, items: list[dict[str, Any]], what: str) -> bool:
+        """Write `items` in one transaction whose first item carries the "not done yet" condition: True when
+        written, False when that condition failed (done before). Conflicts with concurrent transactions on the
+        same hot item (a surge's counter or incident) are retried with backoff."""
+        for attempt in range(6):
+            try:
+                self._client().transact_write_items(TransactItems=items)
+                return True
+            except Exception as exc:  # noqa: BLE001 - classified below
+                if _error_code(exc) != "TransactionCanceledException":
+                    raise _storage_error(exc) from exc
+                reasons = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    return False
+                time.sleep(0.005 * 2 ** attempt)  # many mentions write the same item at once: back off
+        raise StorageUnavailable(f"{what} kept conflicting")
+
+    def counts(self, account_id: str, now: datetime, settings: SurgeSettings) -> dict[str, dict[int, int]]:
+        """scope ("all" or a topic) → bucket → count, over the baseline and recent windows."""
+        current = bucket(now)
+        first = current - settings.recent_minutes - settings.baseline_minutes + 1
+        answer = self._call(self._client().query, TableName=self._table,
+                            KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :b",
+                            ExpressionAttributeValues=self._item({":pk": f"COUNTER#{account_id}",
+                                                                  ":a": f"MINUTE#{first:012d}",
+                                                                  ":b": f"MINUTE#{current:012d}"}))
+        scopes: dict[str, dict[int, int]] = {}
+        for raw in answer.get("Items", []):
+            item = self._plain(raw)
+            b = int(item["sk"].split("#", 1)[1])
+            for name, value in item.items():
+                if name == "total":
+                    scopes.setdefault("all", {})[b] = int(value)
+                elif name.startswith("t_"):
+                    scopes.setdefault(name[2:], {})[b] = int(value)
+        return scopes
+
+    def recent_mentions(self, account_id: str, since: datetime, limit: int = 500) -> list[dict[str, Any]]:
+        """The account's mentions received since `since` (newest first), through gsi2."""
+        answer = self._call(self._client().query, TableName=self._table, IndexName="gsi2",
+                            KeyConditionExpression="gsi2pk = :pk AND gsi2sk >= :since",
+                            ExpressionAttributeValues=self._item({":pk": f"ACCOUNT#{account_id}",
+                                                                  ":since": _iso(since)}),
+                            ScanIndexForward=False, Limit=limit)
+        return [self._plain(i) for i in answer.get("Items", [])]
+
+    # -- incidents -----------------------------------------------------------------------------------
+
+    def open_incidents(self, account_id: str, fresh: bool = False, now: datetime | None = None,
+                       quiet_minutes: int = 30) -> list[dict[str, Any]]:
+        """Open incidents (cached for two seconds: read on every mention of a surge); an incident quiet for
+        `quiet_minutes` counts as closed and is marked so."""
+        cached = self._open_cache.get(account_id)
+        if cached and not fresh and time.monotonic() - cached[0] < _OPEN_CACHE_SECONDS:
+            return cached[1]
+        answer = self._call(self._client().query, TableName=self._table, KeyConditionExpression="pk = :pk",
+                            FilterExpression="incident_status = :open", ConsistentRead=True,
+                            ExpressionAttributeValues=self._item({":pk": f"INCIDENT#{account_id}", ":open": "open"}))
+        incidents = [self._plain(i) for i in answer.get("Items", [])]
+        cutoff = _iso((now or datetime.now(timezone.utc)) - timedelta(minutes=quiet_minutes))
+        for incident in [i for i in incidents if i.get("last_seen_at", "") < cutoff]:
+            self._call(self._client().update_item, TableName=self._table,
+                       Key=self._item({"pk": f"INCIDENT#{account_id}", "sk": incident["incident_id"]}),
+                       UpdateExpression="SET incident_status = :closed, closed_at = :at",
+                       ExpressionAttributeValues=self._item({":closed": "closed", ":at": _iso(now or datetime.now(
+                           timezone.utc))}))
+            incidents.remove(incident)
+        self._open_cache[account_id] = (time.monotonic(), incidents)
+        return incidents
+
+    def try_open(self, account_id: str, scope: str, incident: dict[str, Any], now: datetime,
+                 settings: SurgeSettings) -> bool:
+        """Open `incident` unless the detector for this account and scope is cooling down (one writer wins)."""
+        until = int((now + timedelta(seconds=settings.cooldown_seconds)).timestamp())
+        try:
+            self._client().transact_write_items(TransactItems=[
+                {"Put": {"TableName": self._table,
+                         "Item": self._item({"pk": f"DETECT#{account_id}#{scope}", "sk": "DETECT",
+                                             "cooldown_until": until, "incident_id": incident["incident_id"],
+                                             "expires_at": until + 86_400}),
+                         "ConditionExpression": "attribute_not_exists(pk) OR cooldown_until < :now",
+                         "ExpressionAttributeValues": self._item({":now": int(now.timestamp())})}},
+                {"Put": {"TableName": self._table,
+                         "Item": self._item({"pk": f"INCIDENT#{account_id}", "sk": incident["incident_id"],
+                                             "type": "incident", **incident}),
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+            ])
+        except Exception as exc:  # noqa: BLE001 - losing the race is an answer; anything else is raised
+            if _error_code(exc) == "TransactionCanceledException":
+                return False
+            raise _storage_error(exc) from exc
+        self._open_cache.pop(account_id, None)
+        return True
+
+    def join(self, incident: dict[str, Any], mention: dict[str, Any], sentiment: str, now: datetime,
+             settings: SurgeSettings) -> dict[str, Any] | None:
+        """Add a member (once) and return the incident's new counters, or None when it was already a member."""
+        account, incident_id = incident["account_id"], incident["incident_id"]
+        member = {"pk": f"INCIDENT#{incident_id}", "sk": f"MEMBER#{mention['channel']}#{mention['mention_id']}",
+                  "type": "incident_member", "mention_id": mention["mention_id"], "channel": mention["channel"],
+                  "joined_at": _iso(now)}
+        update = {"TableName": self._table, "Key": self._item({"pk": f"INCIDENT#{account}", "sk": incident_id}),
+                  "UpdateExpression": ("ADD size :one, #sentiment :one SET last_seen_at = :at"),
+                  "ExpressionAttributeNames": {"#sentiment": f"sentiment_{sentiment}"},
+                  "ExpressionAttributeValues": self._item({":one": 1, ":at": _iso(now)})}
+        joined = self._transact_once([
+            {"Put": {"TableName": self._table, "Item": self._item(member),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Update": update},
+        ], "incident membership")
+        if not joined:
+            return None
+        item = self._call(self._client().get_item, TableName=self._table, ConsistentRead=True,
+                          Key=self._item({"pk": f"INCIDENT#{account}", "sk": incident_id}),
+                          ProjectionExpression="size, next_digest, sample_mention_ids").get("Item", {})
+        state = self._plain(item)
+        if len(state.get("sample_mention_ids") or []) < settings.sample_size:
+            try:
+                self._client().update_item(
+                    TableName=self._table, Key=self._item({"pk": f"INCIDENT#{account}", "sk": incident_id}),
+                    UpdateExpression="SET sample_mention_ids = list_append(sample_mention_ids, :id)",
+                    ConditionExpression="size(sample_mention_ids) < :max",
+                    ExpressionAttributeValues=self._item({":id": [mention["mention_id"]],
+                                                          ":max": settings.sample_size}))
+            except Exception as exc:  # noqa: BLE001 - samples already full: nothing to add
+                if _error_code(exc) != "ConditionalCheckFailedException":
+                    raise _storage_error(exc) from exc
+        return state
+
+    def claim_digest(self, incident: dict[str, Any], size: int, current_next: int, new_next: int) -> bool:
+        """Move the next-digest mark forward; True for the one writer that does it (it sends the digest)."""
+        try:
+            self._client().update_item(
+                TableName=self._table, Key=self._item({"pk": f"INCIDENT#{incident['account_id']}",
+                                                       "sk": incident["incident_id"]}),
+                UpdateExpression="SET next_digest = :new", ConditionExpression="next_digest = :old",
+                ExpressionAttributeValues=self._item({":new": new_next, ":old": current_next}))
+        except Exception as exc:  # noqa: BLE001 - another member already claimed this digest
+            if _error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise _storage_error(exc) from exc
+        return True
+
+    def set_signature(self, incident: dict[str, Any], signature: dict[str, float]) -> None:
+        """Replace an incident's signature (refreshed from its members)."""
+        self._call(self._client().update_item, TableName=self._table,
+                   Key=self._item({"pk": f"INCIDENT#{incident['account_id']}", "sk": incident["incident_id"]}),
+                   UpdateExpression="SET signature = :sig", ExpressionAttributeValues=self._item({":sig": signature}))
+        self._open_cache.pop(incident["account_id"], None)
+
+    def get(self, account_id: str, incident_id: str) -> dict[str, Any] | None:
+        item = self._call(self._client().get_item, TableName=self._table, ConsistentRead=True,
+                          Key=self._item({"pk": f"INCIDENT#{account_id}", "sk": incident_id})).get("Item")
+        return self._plain(item) if item else None
+
+    def members(self, incident_id: str) -> list[dict[str, Any]]:
+        pages = self._client().get_paginator("query").paginate(
+            TableName=self._table, KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=self._item({":pk": f"INCIDENT#{incident_id}"}))
+        return [self._plain(i) for page in self._m._pages(pages) for i in page["Items"]]

@@ -1,0 +1,451 @@
+"""Mentions and threads in one DynamoDB table, written idempotently.
+
+Items (pk / sk):
+- `MENTION#<channel>#<mention id>` / `MENTION`: the normalised mention; `gsi1` lists a thread's mentions.
+- `MENTION#<channel>#<mention id>` / `RAW`: the raw platform event, for audit, expiring after a TTL.
+- `MENTION#<channel>#<post id>` / `LINK`: a post by the brand itself and its thread, so replies to it stitch.
+- `THREAD#<channel>#<thread id>` / `THREAD`: the conversation: counts, first and last activity.
+- `gsi3` (sparse): only mentions stored but not yet handed to triage carry `gsi3pk`/`gsi3sk`; the sweeper finds
+  the ones a crash left behind (see sweeper.py). Handing a mention to triage removes them.
+  (Participants are read from the thread's mentions through `gsi1`: a set on the thread item would grow
+  past DynamoDB's 400 KB item limit in a viral thread.)
+
+A mention, its raw event and its thread's counters are written in one transaction guarded by
+`attribute_not_exists(pk)` on the mention, so a delivery repeated N times, also concurrently, stores one
+mention and counts it once.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from responder.surge.incidents import BRAND_KEY
+from responder.core.model import Mention, MentionKey, ThreadLink
+
+STATUS_RECEIVED = "received"  # stored, not yet handed to triage
+STATUS_QUEUED = "queued"  # stored and enqueued for triage
+STATUS_TRIAGING = "triaging"  # claimed by a triage execution (a lease: a crashed execution's claim expires)
+STATUS_NOTIFIED = "notified"  # classified, drafted, routed and sent to the agents
+STATUS_ARCHIVED = "archived"  # noise: archived with a reason, nobody paged
+STATUS_TRIAGE_FAILED = "triage_failed"  # triage gave up after retries; alerted, eligible for a retry
+
+# DynamoDB items are limited to 400 KB; the raw copy is for audit and may be cut short.
+MAX_RAW_BYTES = 350_000
+_TRANSACTION_ATTEMPTS = 6
+# The stranded-mention index is spread over this many partitions, so a surge's inserts and removals (two index
+# writes per mention) stay far below DynamoDB's 1,000 writes per second per partition.
+PENDING_SHARDS = 16
+PENDING_INDEX = "gsi3"
+
+
+class ClaimHeld(RuntimeError):
+    """Another live execution is triaging this mention: retry the message later (never an alert)."""
+
+
+class StorageUnavailable(RuntimeError):
+    """DynamoDB cannot be reached or refuses the write right now (answered 503 so the platform retries)."""
+
+
+class StorageRejected(ValueError):
+    """DynamoDB refuses the item itself (ValidationException): a retry would be refused too (answered 400)."""
+
+
+def pending_shard(channel: str, mention_id: str) -> str:
+    """The stranded-mention index partition of a mention (a stable hash: the same on every retry)."""
+    import zlib
+
+    return f"PENDING#{zlib.crc32(f'{channel}#{mention_id}'.encode()) % PENDING_SHARDS:02d}"
+
+
+def mention_key(channel: str, mention_id: str) -> dict[str, str]:
+    """The primary key of a mention item."""
+    return {"pk": f"MENTION#{channel}#{mention_id}", "sk": "MENTION"}
+
+
+def thread_key(channel: str, thread_id: str) -> dict[str, str]:
+    """The primary key of a thread item."""
+    return {"pk": f"THREAD#{channel}#{thread_id}", "sk": "THREAD"}
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """Whether this call created the mention, and the status it has now."""
+
+    created: bool
+    status: str
+
+    @property
+    def needs_enqueue(self) -> bool:
+        return self.status == STATUS_RECEIVED
+
+
+class MentionStore(Protocol):
+    """The storage port of the ingest path."""
+
+    def resolve_thread(self, mention: Mention) -> Mention: ...
+    def save_link(self, link: ThreadLink) -> None: ...
+    def save(self, mention: Mention, received_at: datetime) -> SaveResult: ...
+    def mark_queued(self, mention: MentionKey | Mention) -> None: ...
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class DynamoMentionStore:
+    """The MentionStore on a DynamoDB table (the real service or DynamoDB Local)."""
+
+    def __init__(self, table_name: str, raw_event_ttl_days: int = 30, client: Any = None,
+                 client_options: dict[str, Any] | None = None) -> None:
+        """`client_options` are default_client's timeouts and retries for the client built on first use."""
+        self._table = table_name
+        self._ttl_seconds = raw_event_ttl_days * 86_400
+        self._client = client
+        self._client_options = client_options or {}
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        self._ser = TypeSerializer()
+        self._de = TypeDeserializer()
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = default_client("dynamodb", **self._client_options)
+        return self._client
+
+    # -- serialisation ----------------------------------------------------------------------------------
+
+    def _item(self, values: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return {k: self._ser.serialize(_to_dynamo(v)) for k, v in values.items() if v is not None}
+        except (TypeError, ValueError, ArithmeticError) as exc:  # decimal.Rounded etc.: not storable as given
+            raise StorageRejected(f"an attribute cannot be stored: {type(exc).__name__}") from exc
+
+    def _plain(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {k: _from_dynamo(self._de.deserialize(v)) for k, v in item.items()}
+
+    # -- the port ---------------------------------------------------------------------------------------
+
+    def _parent_thread(self, channel: str, parent_id: str) -> str | None:
+        """The thread of a stored mention or brand post, in one query over its partition."""
+        found = self._call(self.client.query, TableName=self._table, KeyConditionExpression="pk = :pk",
+                           ExpressionAttributeValues=self._item({":pk": mention_key(channel, parent_id)["pk"]}),
+                           ProjectionExpression="thread_id", ConsistentRead=True)
+        for item in found.get("Items", []):
+            if "thread_id" in item:
+                return item["thread_id"]["S"]
+        return None
+
+    def resolve_thread(self, mention: Mention) -> Mention:
+        """Attach a reply whose root the platform did not name to its parent's thread, when the parent is known."""
+        if not mention.thread_from_parent or not mention.parent_id:
+            return mention
+        thread_id = self._parent_thread(mention.channel, mention.parent_id)
+        return mention.with_thread(thread_id or mention.thread_id)
+
+    def save_link(self, link: ThreadLink) -> None:
+        """Remember which thread a post by the brand belongs to (idempotent: the same item each time)."""
+        thread_id = link.thread_id
+        if link.thread_from_parent and link.parent_id:
+            thread_id = self._parent_thread(link.channel, link.parent_id) or thread_id
+        item = {**mention_key(link.channel, link.post_id), "sk": "LINK", "type": "link", "thread_id": thread_id,
+                "parent_id": link.parent_id}
+        self._call(self.client.put_item, TableName=self._table, Item=self._item(item))
+
+    def save(self, mention: Mention, received_at: datetime | None = None) -> SaveResult:
+        """Store the mention, its raw event and its thread's counters exactly once."""
+        received_at = received_at or _now()
+        record = mention.to_record()
+        mkey = mention_key(mention.channel, mention.mention_id)
+        tkey = thread_key(mention.channel, mention.thread_id)
+        mention_item = {
+            **mkey, **record, "type": "mention", "status": STATUS_RECEIVED, "received_at": _iso(received_at),
+            "gsi1pk": tkey["pk"], "gsi1sk": f"{mention.created_at}#{mention.mention_id}",
+            # The account's recent mentions, for surge clustering (see incident_store.py).
+            "gsi2pk": f"ACCOUNT#{BRAND_KEY}",
+            "gsi2sk": f"{_iso(received_at)[:19]}Z#{mention.channel}#{mention.mention_id}",
+            # Until it is handed to triage (mark_queued or a triage claim removes these).
+            "gsi3pk": pending_shard(mention.channel, mention.mention_id), "gsi3sk": _iso(received_at),
+        }
+        raw = json.dumps(mention.raw, separators=(",", ":"), ensure_ascii=False)
+        raw_truncated = len(raw.encode("utf-8")) > MAX_RAW_BYTES
+        if raw_truncated:
+            raw = raw.encode("utf-8")[:MAX_RAW_BYTES].decode("utf-8", "ignore")
+        raw_item = {"pk": mkey["pk"], "sk": "RAW", "type": "raw", "raw": raw, "raw_truncated": raw_truncated,
+                    "received_at": _iso(received_at), "expires_at": int(received_at.timestamp()) + self._ttl_seconds}
+        items = [
+            {"Put": {"TableName": self._table, "Item": self._item(mention_item),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"TableName": self._table, "Item": self._item(raw_item)}},
+            {"Update": self._thread_update(mention, "newest")},
+        ]
+        for attempt in range(_TRANSACTION_ATTEMPTS):
+            try:
+                self.client.transact_write_items(TransactItems=items)
+                return SaveResult(created=True, status=STATUS_RECEIVED)
+            except Exception as exc:  # noqa: BLE001 - classified below, re-raised unless understood
+                if _error_code(exc) != "TransactionCanceledException":
+                    raise _storage_error(exc) from exc
+                reasons = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]
+            if "ValidationError" in reasons:
+                raise StorageRejected("DynamoDB refused an item of the mention's transaction as invalid")
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return SaveResult(created=False, status=self._status(mention))
+            if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
+                # Out of order: the thread already has a later (or earlier) mention. Read where this one falls
+                # and write again, guarded on what was read.
+                items[2] = {"Update": self._thread_update(mention, self._position(mention))}
+                continue
+            if attempt < _TRANSACTION_ATTEMPTS - 1:
+                # Concurrent writers on the same thread item conflict; back off with jitter and try again.
+                time.sleep(random.uniform(0.005, 0.02) * (2 ** attempt))
+        raise StorageUnavailable(f"transaction kept conflicting: {reasons}")
+
+    def _thread_update(self, mention: Mention, position: str) -> dict[str, Any]:
+        """The thread's counters, and its first / last activity moved only outwards.
+
+        `position` is where the mention's creation time falls among the thread's: `newest` (the usual case,
+        and a new thread), `oldest`, or `middle`. Each variant is guarded by a condition that makes the write
+        fail if a concurrent writer changed the bounds, so the caller re-reads and retries.
+        """
+        sets = ["#type = :type", "platform = :platform", "channel = :channel", "thread_id = :thread",
+                "account_id = if_not_exists(account_id, :account)", "thread_status = if_not_exists(thread_status, :open)"]
+        values: dict[str, Any] = {
+            ":type": "thread", ":platform": mention.platform, ":channel": mention.channel,
+            ":thread": mention.thread_id, ":account": mention.account_id, ":created": mention.created_at,
+            ":open": "open", ":one": 1}
+        if position == "newest":
+            sets += ["first_seen_at = if_not_exists(first_seen_at, :created)", "last_activity_at = :created",
+                     "last_mention_id = :id"]
+            values[":id"] = mention.mention_id
+            condition = "attribute_not_exists(last_activity_at) OR last_activity_at <= :created"
+        elif position == "oldest":
+            sets.append("first_seen_at = :created")
+            condition = "first_seen_at > :created"
+        else:
+            condition = "first_seen_at <= :created AND last_activity_at >= :created"
+        return {"TableName": self._table, "Key": self._item(thread_key(mention.channel, mention.thread_id)),
+                "UpdateExpression": "SET " + ", ".join(sets) + " ADD mention_count :one",
+                "ConditionExpression": condition, "ExpressionAttributeNames": {"#type": "type"},
+                "ExpressionAttributeValues": self._item(values)}
+
+    def _position(self, mention: Mention) -> str:
+        thread = self._call(self.client.get_item, TableName=self._table,
+                            Key=self._item(thread_key(mention.channel, mention.thread_id)),
+                            ProjectionExpression="first_seen_at, last_activity_at", ConsistentRead=True).get("Item")
+        first = (thread or {}).get("first_seen_at", {}).get("S")
+        last = (thread or {}).get("last_activity_at", {}).get("S")
+        if last is None or mention.created_at >= last:
+            return "newest"
+        if first is None or mention.created_at < first:
+            return "oldest"
+        return "middle"
+
+    def _status(self, mention: Mention) -> str:
+        item = self._call(self.client.get_item, TableName=self._table,
+                          Key=self._item(mention_key(mention.channel, mention.mention_id)),
+                          ProjectionExpression="#s", ExpressionAttributeNames={"#s": "status"},
+                          ConsistentRead=True).get("Item")
+        if item is None:
+            raise StorageUnavailable("mention reported as existing but not readable")
+        return item["status"]["S"]
+
+    def mark_queued(self, mention: MentionKey | Mention) -> None:
+        """Record that the mention was handed to triage, unless triage has already moved it on."""
+        try:
+            self.client.update_item(
+                TableName=self._table, Key=self._item(mention_key(mention.channel, mention.mention_id)),
+                UpdateExpression="SET #s = :queued REMOVE gsi3pk, gsi3sk", ConditionExpression="#s = :received",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=self._item({":queued": STATUS_QUEUED, ":received": STATUS_RECEIVED}),
+            )
+        except Exception as exc:  # noqa: BLE001 - a later status set by triage is left in place
+            if _error_code(exc) != "ConditionalCheckFailedException":
+                raise _storage_error(exc) from exc
+
+    def claim_for_triage(self, channel: str, mention_id: str, claim: str, now: datetime,
+                         lease_seconds: int = 300) -> dict[str, Any] | None:
+        """Take the mention for one triage execution; None when it is already triaged.
+
+        `claim` is the SQS message id: a redelivery of the same message (its previous execution failed) takes
+        the claim over at once; another message for the same mention (a duplicate) gets ClaimHeld while a
+        live execution holds it, so SQS retries it later; a claim whose lease expired is free.
+        """
+        until = now.timestamp() + lease_seconds
+        try:
+            answer = self.client.update_item(
+                TableName=self._table, Key=self._item(mention_key(channel, mention_id)),
+                UpdateExpression=("SET #s = :triaging, triage_claim = :claim, triage_claimed_until = :until, "
+                                  "triage_attempts = if_not_exists(triage_attempts, :zero) + :one "
+                                  "REMOVE gsi3pk, gsi3sk"),
+                ConditionExpression=("attribute_exists(pk) AND (#s IN (:received, :queued, :failed) OR "
+                                     "(#s = :triaging AND (triage_claimed_until < :now OR triage_claim = :claim)))"),
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=self._item({
+                    ":triaging": STATUS_TRIAGING, ":claim": claim, ":until": int(until), ":zero": 0, ":one": 1,
+                    ":received": STATUS_RECEIVED, ":queued": STATUS_QUEUED, ":failed": STATUS_TRIAGE_FAILED,
+                    ":now": int(now.timestamp())}),
+                ReturnValues="ALL_NEW",
+            )
+        except Exception as exc:  # noqa: BLE001 - "already taken" is an answer, anything else is raised
+            if _error_code(exc) != "ConditionalCheckFailedException":
+                raise _storage_error(exc) from exc
+            current = self.get_mention(channel, mention_id)
+            if current is not None and current.get("status") == STATUS_TRIAGING:
+                raise ClaimHeld(f"{channel}:{mention_id} is being triaged by another execution") from exc
+            return None
+        return self._plain(answer["Attributes"])
+
+    def stranded(self, received_before: datetime, limit: int = 500) -> list[MentionKey]:
+        """Mentions stored before `received_before` and still not handed to triage, oldest first per shard."""
+        found: list[MentionKey] = []
+        for shard in range(PENDING_SHARDS):
+            pages = self.client.get_paginator("query").paginate(
+                TableName=self._table, IndexName=PENDING_INDEX,
+                KeyConditionExpression="gsi3pk = :shard AND gsi3sk < :before",
+                ExpressionAttributeValues=self._item({":shard": f"PENDING#{shard:02d}",
+                                                      ":before": _iso(received_before)}),
+                PaginationConfig={"MaxItems": limit - len(found)})
+            for page in self._pages(pages):
+                for item in page["Items"]:
+                    plain = self._plain(item)
+                    if plain.get("status") == STATUS_RECEIVED:
+                        found.append(MentionKey(platform=plain["platform"], channel=plain["channel"],
+                                                mention_id=plain["mention_id"], thread_id=plain["thread_id"],
+                                                kind=plain["kind"]))
+            if len(found) >= limit:
+                break
+        return found
+
+    # -- reads used by the local stack and tests -------------------------------------------------------
+
+    def get_mention(self, channel: str, mention_id: str) -> dict[str, Any] | None:
+        """One stored mention as plain JSON values, or None."""
+        item = self._call(self.client.get_item, TableName=self._table,
+                          Key=self._item(mention_key(channel, mention_id)), ConsistentRead=True).get("Item")
+        return self._plain(item) if item else None
+
+    def get_thread(self, channel: str, thread_id: str) -> dict[str, Any] | None:
+        """One thread item as plain JSON values, or None."""
+        item = self._call(self.client.get_item, TableName=self._table,
+                          Key=self._item(thread_key(channel, thread_id)), ConsistentRead=True).get("Item")
+        return self._plain(item) if item else None
+
+    def get_raw(self, channel: str, mention_id: str) -> dict[str, Any] | None:
+        """The audit copy of a mention's raw event, or None."""
+        key = {**mention_key(channel, mention_id), "sk": "RAW"}
+        item = self._call(self.client.get_item, TableName=self._table, Key=self._item(key)).get("Item")
+        return self._plain(item) if item else None
+
+    def thread_mentions(self, channel: str, thread_id: str) -> list[dict[str, Any]]:
+        """A thread's mentions, oldest first."""
+        pages = self.client.get_paginator("query").paginate(
+            TableName=self._table, IndexName="gsi1", KeyConditionExpression="gsi1pk = :t",
+            ExpressionAttributeValues=self._item({":t": thread_key(channel, thread_id)["pk"]}))
+        return [self._plain(i) for page in self._pages(pages) for i in page["Items"]]
+
+    def list_items(self, item_type: str) -> list[dict[str, Any]]:
+        """Every item of one type (`mention`, `thread`), for the local stack: a full scan."""
+        pages = self.client.get_paginator("scan").paginate(
+            TableName=self._table, FilterExpression="#t = :t", ExpressionAttributeNames={"#t": "type"},
+            ExpressionAttributeValues=self._item({":t": item_type}))
+        return [self._plain(i) for page in self._pages(pages) for i in page["Items"]]
+
+    def _pages(self, pages: Any) -> Any:
+        try:
+            yield from pages
+        except Exception as exc:  # noqa: BLE001 - mapped to StorageUnavailable or re-raised
+            raise _storage_error(exc) from exc
+
+    @staticmethod
+    def _call(fn: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return fn(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - mapped to StorageUnavailable or re-raised
+            raise _storage_error(exc) from exc
+
+
+# --- errors and clients -----------------------------------------------------------------------------------
+
+# Errors that mean "not now": the platform's retry will succeed once DynamoDB answers again.
+_TRANSIENT_CODES = {
+    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+    "InternalServerError", "ServiceUnavailable", "TransactionInProgressException", "LimitExceededException",
+    "ResourceNotFoundException",  # the table is being created (local) or was not deployed yet
+}
+
+
+def _error_code(exc: Exception) -> str | None:
+    response = getattr(exc, "response", None)
+    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+
+
+def _storage_error(exc: Exception) -> Exception:
+    from botocore.exceptions import BotoCoreError
+
+    if isinstance(exc, BotoCoreError) or _error_code(exc) in _TRANSIENT_CODES:
+        return StorageUnavailable(f"{type(exc).__name__}: {_error_code(exc) or exc}")
+    if _error_code(exc) == "ValidationException":
+        # The request itself is invalid (an item too large, a key too long): not an outage, never a 503.
+        return StorageRejected("DynamoDB refused the request as invalid")
+    return exc
+
+
+def _to_dynamo(value: Any) -> Any:
+    """DynamoDB takes no Python floats: numbers that platforms send as floats become Decimals."""
+    from decimal import Decimal
+
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, (list, tuple)):
+        return [_to_dynamo(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items()}
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal and sets as set: make them plain JSON values."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, set):
+        return sorted(_from_dynamo(v) for v in value)
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    return value
+
+
+# The webhook's budget per AWS call. X's deadline is 3 s and the webhook stops at its first failed call, so a
+# DynamoDB that accepts and never answers costs one read timeout (~1 s) before the 503 that makes the platform
+# retry the delivery; each in-Lambda retry would add standard-mode backoff and another timeout (connect 1 s,
+# read 2 s, max_attempts 2 answered after 6.1 s; see bench/hung_storage_bench.py). DynamoDB answers in
+# milliseconds; `responder local` raises the read timeout for DynamoDB Local, which serializes transactions.
+CONNECT_TIMEOUT_SECONDS = 0.5
+READ_TIMEOUT_SECONDS = 1.0
+
+
+def default_client(service: str, connect_timeout: float | None = None, read_timeout: float | None = None,
+                   attempts: int = 0) -> Any:
+    """A boto3 client with short timeouts and bounded retries (`attempts` is botocore's `max_attempts`, which
+    counts retries after the first try: 0 means one try). Callers that may wait longer (the managed backends)
+    pass their own values."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=CONNECT_TIMEOUT_SECONDS if connect_timeout is None else connect_timeout,
+                    read_timeout=READ_TIMEOUT_SECONDS if read_timeout is None else read_timeout,
+                    retries={"max_attempts": attempts, "mode": "standard"}, max_pool_connections=50)
+    return boto3.client(service, config=config)

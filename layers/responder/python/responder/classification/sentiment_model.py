@@ -1,0 +1,85 @@
+"""English sentiment and offensiveness from small linear models (`data/sentiment_model.json`,
+`data/offensive_model.json`), built by `bench/train_models.py`; see `data/SOURCES.md` for their training data.
+
+The sentiment model reads word and bigram features plus VADER's scores (vaderSentiment, MIT) as three dense
+features, so it keeps VADER's handling of emoji, boosters and negation and learns what VADER misses on tweets.
+Models load once per process on first use (about 0.1 s); when a file is absent the callers fall back to the
+rules of classification v1, so the classifier never breaks for want of a model.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from responder.classification.lexicon import DATA_DIR, load_lexicons, strip_handles_and_urls
+from responder.classification.textmodel import LinearModel, features, softmax
+
+SENTIMENT_MODEL = DATA_DIR / "sentiment_model.json"
+OFFENSIVE_MODEL = DATA_DIR / "offensive_model.json"
+# VADER reads at most this many words, emoji spelled out ("face with tears of joy"): above the longest of the
+# 64,940 tweets and utterances of the evaluation and training sets (140), so their scores are VADER's own, while a
+# wall of emoji inside the classified window (lexicon.MAX_CLASSIFIED_CHARS) costs no more than a long post.
+VADER_MAX_WORDS = 150
+
+
+@lru_cache(maxsize=1)
+def vader() -> Any:
+    """VADER's analyser with the project's overrides (reads its 7,500-word lexicon once); None without it.
+
+    Its linear-time variant (`responder.classification.linear_vader`): the same scores, without vaderSentiment's quadratic cost."""
+    try:
+        from responder.classification.linear_vader import LinearVader
+    except ImportError:
+        return None
+    analyser = LinearVader(max_words=VADER_MAX_WORDS)
+    overrides = load_lexicons()["sentiment"]["vader_overrides"]
+    analyser.lexicon.update({word: float(value) for word, value in overrides.items() if not word.startswith("_")})
+    return analyser
+
+
+def vader_scores(text: str) -> dict[str, float] | None:
+    """VADER's compound, positive and negative scores of the text without handles and URLs (None without VADER)."""
+    analyser = vader()
+    if analyser is None:
+        return None
+    scores = analyser.polarity_scores(strip_handles_and_urls(text))
+    return {"vader": float(scores["compound"]), "vpos": float(scores["pos"]), "vneg": float(scores["neg"])}
+
+
+@lru_cache(maxsize=1)
+def sentiment_model() -> LinearModel | None:
+    """The shipped sentiment model, or None when its file is absent."""
+    return LinearModel.load(SENTIMENT_MODEL) if SENTIMENT_MODEL.exists() else None
+
+
+@lru_cache(maxsize=1)
+def offensive_model() -> LinearModel | None:
+    """The shipped offensive-language model, or None when its file is absent."""
+    return LinearModel.load(OFFENSIVE_MODEL) if OFFENSIVE_MODEL.exists() else None
+
+
+def sentiment_logits(text: str, model: LinearModel, dense: dict[str, float] | None = None,
+                     toks: list[str] | None = None) -> list[float] | None:
+    """The model's logits for (its labels), or None when the model needs VADER and VADER is missing; `dense` is
+    `vader_scores(text)` and `toks` is `textmodel.tokens(text)` when the caller already has them."""
+    if model.options.get("vader") and dense is None:
+        dense = vader_scores(text)
+        if dense is None:
+            return None
+    return model.logits(features(text, model.options, dense, toks))
+
+
+def decide(model: LinearModel, logits: list[float]) -> tuple[str, float]:
+    """The label (after the tuned offsets) and a score in -1..1: P(positive) - P(negative)."""
+    probs = dict(zip(model.labels, softmax(logits), strict=True))
+    return model.decide(logits), probs.get("positive", 0.0) - probs.get("negative", 0.0)
+
+
+def offensive_probability(text: str, model: LinearModel | None = None, toks: list[str] | None = None) -> float | None:
+    """P(offensive) from the offensive model, or None when there is no model (`toks`: `textmodel.tokens(text)`)."""
+    model = model or offensive_model()
+    if model is None:
+        return None
+    probs = model.probabilities(features(text, model.options, toks=toks))
+    return probs[model.labels.index("offensive")]

@@ -1,0 +1,234 @@
+"""Settings and platform credentials, read once per process and validated."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+DEFAULT_RAW_EVENT_TTL_DAYS = 30
+
+# Optional managed backends (responder.aws.managed), off by default: the local classifier and the templates need no
+# AWS call per mention. The stack sets these from CDK context (infra/constants.py names the same variables).
+ENV_SENTIMENT_BACKEND = "RESPONDER_SENTIMENT_BACKEND"
+ENV_DRAFT_BACKEND = "RESPONDER_DRAFT_BACKEND"
+ENV_BEDROCK_MODEL_ID = "RESPONDER_BEDROCK_MODEL_ID"
+SENTIMENT_BACKENDS: tuple[str, ...] = ("local", "comprehend")
+DRAFT_BACKENDS: tuple[str, ...] = ("template", "bedrock")
+# The cheapest text model on Bedrock's on-demand price list (see responder.aws.managed_cost): a short reply needs no more.
+DEFAULT_BEDROCK_MODEL_ID = "amazon.nova-micro-v1:0"
+
+
+# The folder of configuration overrides (routing_rules.json, brand_voice.json). The stack ships them as a layer
+# (/opt/responder-config) because Lambda caps a function's environment at 4 KB, less than the brand voice alone.
+ENV_CONFIG_DIR = "RESPONDER_CONFIG_DIR"
+ROUTING_RULES_FILE = "routing_rules.json"
+BRAND_VOICE_FILE = "brand_voice.json"
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or invalid."""
+
+
+class CredentialsUnavailable(RuntimeError):
+    """Platform credentials cannot be read right now (answered 503 so the platform retries)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the webhook function needs to know about its environment."""
+
+    table_name: str
+    queue_url: str
+    secret_arn: str | None = None
+    raw_event_ttl_days: int = DEFAULT_RAW_EVENT_TTL_DAYS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read TABLE_NAME, QUEUE_URL, SECRET_ARN and RAW_EVENT_TTL_DAYS."""
+        env = os.environ if env is None else env
+        missing = [name for name in ("TABLE_NAME", "QUEUE_URL") if not env.get(name)]
+        if missing:
+            raise ConfigError(f"missing environment variables: {', '.join(missing)}")
+        try:
+            ttl = int(env.get("RAW_EVENT_TTL_DAYS", DEFAULT_RAW_EVENT_TTL_DAYS))
+        except ValueError as exc:
+            raise ConfigError("RAW_EVENT_TTL_DAYS must be a whole number of days") from exc
+        if ttl < 1:
+            raise ConfigError("RAW_EVENT_TTL_DAYS must be at least 1")
+        return cls(table_name=env["TABLE_NAME"], queue_url=env["QUEUE_URL"],
+                   secret_arn=env.get("SECRET_ARN") or None, raw_event_ttl_days=ttl)
+
+
+@dataclass(frozen=True)
+class ManagedBackends:
+    """Which managed AWS services replace local steps: none unless the environment asks for them."""
+
+    sentiment: str = "local"  # local | comprehend (language and sentiment)
+    draft: str = "template"  # template | bedrock
+    bedrock_model_id: str = DEFAULT_BEDROCK_MODEL_ID
+
+    @property
+    def enabled(self) -> bool:
+        return self.sentiment != "local" or self.draft != "template"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ManagedBackends:
+        """Read RESPONDER_SENTIMENT_BACKEND, RESPONDER_DRAFT_BACKEND and RESPONDER_BEDROCK_MODEL_ID."""
+        env = os.environ if env is None else env
+        sentiment = (env.get(ENV_SENTIMENT_BACKEND) or "local").strip().lower()
+        draft = (env.get(ENV_DRAFT_BACKEND) or "template").strip().lower()
+        if sentiment not in SENTIMENT_BACKENDS:
+            raise ConfigError(f"{ENV_SENTIMENT_BACKEND} must be one of {', '.join(SENTIMENT_BACKENDS)}")
+        if draft not in DRAFT_BACKENDS:
+            raise ConfigError(f"{ENV_DRAFT_BACKEND} must be one of {', '.join(DRAFT_BACKENDS)}")
+        model_id = (env.get(ENV_BEDROCK_MODEL_ID) or DEFAULT_BEDROCK_MODEL_ID).strip()
+        return cls(sentiment=sentiment, draft=draft, bedrock_model_id=model_id)
+
+
+@dataclass(frozen=True)
+class TriageSettings:
+    """What the triage functions need: the table, and optional overrides of the shipped rules and voice."""
+
+    table_name: str
+    routing_rules: str | None = None  # JSON overriding the shipped routing_rules.json (from CDK context)
+    brand_voice: str | None = None  # JSON overriding the shipped brand_voice.json (from CDK context)
+    lease_seconds: int = 300
+    backends: ManagedBackends = field(default_factory=ManagedBackends)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TriageSettings:
+        """Read TABLE_NAME, TRIAGE_LEASE_SECONDS, the managed backends' variables and the overrides.
+
+        Overrides come from the files in RESPONDER_CONFIG_DIR (what the stack deploys), else from ROUTING_RULES and
+        BRAND_VOICE holding JSON text (small overrides in a local run); a variable beats a file.
+        """
+        env = os.environ if env is None else env
+        if not env.get("TABLE_NAME"):
+            raise ConfigError("missing environment variable: TABLE_NAME")
+        try:
+            lease = int(env.get("TRIAGE_LEASE_SECONDS", "300"))
+        except ValueError as exc:
+            raise ConfigError("TRIAGE_LEASE_SECONDS must be a whole number of seconds") from exc
+        files = _config_files(env.get(ENV_CONFIG_DIR) or None)
+        return cls(table_name=env["TABLE_NAME"],
+                   routing_rules=env.get("ROUTING_RULES") or files.get(ROUTING_RULES_FILE),
+                   brand_voice=env.get("BRAND_VOICE") or files.get(BRAND_VOICE_FILE), lease_seconds=lease,
+                   backends=ManagedBackends.from_env(env))
+
+
+def _config_files(folder: str | None) -> dict[str, str]:
+    """The override files present in `folder` (name → JSON text); a folder that is named but absent is an error."""
+    if folder is None:
+        return {}
+    path = Path(folder)
+    if not path.is_dir():
+        raise ConfigError(f"{ENV_CONFIG_DIR} names {folder}, which is not a folder")
+    found = {}
+    for name in (ROUTING_RULES_FILE, BRAND_VOICE_FILE):
+        try:
+            found[name] = (path / name).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue  # no override of that one: the shipped file applies
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {path / name}: {exc}") from exc
+    return found
+
+
+@dataclass(frozen=True)
+class DispatcherSettings:
+    """What the dispatcher needs: the state machine to run, the queue it consumes, and how long and how many
+    executions it may wait on at once."""
+
+    state_machine_arn: str
+    queue_url: str
+    retry_base_seconds: int = 15  # first retry delay of a failed message; doubles per receive
+    workflow_timeout_seconds: int = 120  # the state machine's TimeoutSeconds
+    max_parallel_executions: int = 10  # sized by the stack from the account's concurrency limit
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DispatcherSettings:
+        """Read STATE_MACHINE_ARN, QUEUE_URL, RETRY_BASE_SECONDS, WORKFLOW_TIMEOUT_SECONDS, MAX_PARALLEL_EXECUTIONS."""
+        env = os.environ if env is None else env
+        missing = [name for name in ("STATE_MACHINE_ARN", "QUEUE_URL") if not env.get(name)]
+        if missing:
+            raise ConfigError(f"missing environment variables: {', '.join(missing)}")
+        numbers = {}
+        for name, default, least in (("RETRY_BASE_SECONDS", 15, 0), ("WORKFLOW_TIMEOUT_SECONDS", 120, 1),
+                                     ("MAX_PARALLEL_EXECUTIONS", 10, 1)):
+            try:
+                numbers[name] = int(env.get(name, str(default)))
+            except ValueError as exc:
+                raise ConfigError(f"{name} must be a whole number") from exc
+            if numbers[name] < least:
+                raise ConfigError(f"{name} must be at least {least}")
+        return cls(state_machine_arn=env["STATE_MACHINE_ARN"], queue_url=env["QUEUE_URL"],
+                   retry_base_seconds=numbers["RETRY_BASE_SECONDS"],
+                   workflow_timeout_seconds=numbers["WORKFLOW_TIMEOUT_SECONDS"],
+                   max_parallel_executions=numbers["MAX_PARALLEL_EXECUTIONS"])
+
+
+@dataclass(frozen=True)
+class PlatformCredentials:
+    """The secrets the platforms issued: X consumer secret, Meta app secret and verify token."""
+
+    x_consumer_secret: str | None
+    meta_app_secret: str | None
+    meta_verify_token: str | None
+
+
+class CredentialsProvider(Protocol):
+    def get(self) -> PlatformCredentials: ...
+
+
+ENV_X_CONSUMER_SECRET = "RESPONDER_X_CONSUMER_SECRET"
+ENV_META_APP_SECRET = "RESPONDER_META_APP_SECRET"
+ENV_META_VERIFY_TOKEN = "RESPONDER_META_VERIFY_TOKEN"
+
+
+class EnvCredentials:
+    """Credentials from RESPONDER_* environment variables (the local stack)."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self._env = os.environ if env is None else env
+
+    def get(self) -> PlatformCredentials:
+        return PlatformCredentials(
+            x_consumer_secret=self._env.get(ENV_X_CONSUMER_SECRET) or None,
+            meta_app_secret=self._env.get(ENV_META_APP_SECRET) or None,
+            meta_verify_token=self._env.get(ENV_META_VERIFY_TOKEN) or None,
+        )
+
+
+# The stack creates the secret with this placeholder (infra/constructs/secrets.py): not a usable credential.
+PLACEHOLDER = "REPLACE_ME"
+
+
+def _configured(value: object) -> str | None:
+    return value if isinstance(value, str) and value and value != PLACEHOLDER else None
+
+
+class SecretsManagerCredentials:
+    """Credentials from one JSON secret, cached in memory for `max_age` seconds (Powertools parameters)."""
+
+    def __init__(self, secret_arn: str, max_age: int = 300) -> None:
+        self._arn = secret_arn
+        self._max_age = max_age
+
+    def get(self) -> PlatformCredentials:
+        # Imported here so that processes without a secret (local, tests) never pay for it.
+        from aws_lambda_powertools.utilities import parameters
+
+        try:
+            raw = parameters.get_secret(self._arn, max_age=self._max_age)
+            values = json.loads(raw) if isinstance(raw, str) else {}
+        except (parameters.exceptions.GetParameterError, json.JSONDecodeError) as exc:
+            raise CredentialsUnavailable(f"cannot read platform credentials: {type(exc).__name__}") from exc
+        return PlatformCredentials(
+            x_consumer_secret=_configured(values.get("x_consumer_secret")),
+            meta_app_secret=_configured(values.get("meta_app_secret")),
+            meta_verify_token=_configured(values.get("meta_verify_token")),
+        )

@@ -1,0 +1,70 @@
+"""Store a delivery's mentions exactly once and hand each one to triage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from responder.core.model import Mention, ThreadLink
+from responder.aws.storage import MentionStore, SaveResult, StorageUnavailable
+from responder.aws.triage_queue import TriageQueue
+
+
+# Meta batches up to 1,000 updates in one delivery and Messenger gives up after 20 s: store them in parallel.
+MAX_PARALLEL_WRITES = 16
+
+
+def _each(fn: Callable[[Mention], object], mentions: Iterable[Mention]) -> list[object]:
+    """Apply `fn` to every mention, in parallel when there are several; the first error propagates."""
+    items = list(mentions)
+    if len(items) <= 1:
+        return [fn(m) for m in items]
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_WRITES, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What happened to a delivery's mentions."""
+
+    stored: tuple[Mention, ...]  # newly stored by this call
+    duplicates: tuple[Mention, ...]  # already stored by an earlier delivery
+    enqueued: tuple[Mention, ...]  # handed to triage by this call (new ones, and earlier ones never enqueued)
+    links_failed: int = 0  # brand posts whose thread link could not be stored
+
+
+def ingest(mentions: Sequence[Mention], store: MentionStore, queue: TriageQueue,
+           received_at: datetime | None = None, links: Sequence[ThreadLink] = ()) -> IngestResult:
+    """Store each mention idempotently, enqueue what triage has not been given yet, then mark it queued.
+
+    Raises StorageUnavailable or QueueUnavailable; the platform's retry of the same delivery then finishes
+    the job: a mention stored but not yet enqueued is enqueued on the retry.
+    """
+    received_at = received_at or datetime.now(timezone.utc)
+    links_failed = 0
+    for link in links:  # first, so a reply in the same delivery already finds the brand's post
+        try:
+            store.save_link(link)
+        except StorageUnavailable:
+            # A brand post is not a mention: losing its link only risks a later legacy reply starting its own
+            # thread, which must not turn an acknowledged, ignorable event into a 503. Counted and logged.
+            links_failed += 1
+    unique: dict[tuple[str, str], Mention] = {}
+    for mention in mentions:  # Meta batches may repeat an update inside one delivery
+        unique.setdefault((mention.channel, mention.mention_id), mention)
+
+    def save(mention: Mention) -> tuple[Mention, SaveResult]:
+        mention = store.resolve_thread(mention)
+        return mention, store.save(mention, received_at)
+
+    stored, duplicates, to_enqueue = [], [], []
+    for mention, result in _each(save, unique.values()):  # type: ignore[misc]
+        (stored if result.created else duplicates).append(mention)
+        if result.needs_enqueue:
+            to_enqueue.append(mention)
+    queue.enqueue(to_enqueue)
+    _each(store.mark_queued, to_enqueue)
+    return IngestResult(stored=tuple(stored), duplicates=tuple(duplicates), enqueued=tuple(to_enqueue),
+                        links_failed=links_failed)

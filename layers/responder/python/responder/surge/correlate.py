@@ -1,0 +1,233 @@
+"""Correlate a classified mention with the account's surges: count it, detect a spike, open or join an
+incident, and say whether the mention is still paged individually and whether an incident alert is due."""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from responder.surge.incidents import (
+    BRAND_KEY,
+    SurgeSettings,
+    best_incident,
+    detect_spike,
+    incident_id_for,
+    match_score,
+    next_digest,
+    salient_terms,
+    cluster_signature,
+    window_start,
+)
+
+_HOLDING = {
+    "en": "We're aware that some of you are having trouble{about}. Our team is on it and we'll share an update "
+          "as soon as we can.{status} Thank you for your patience. {sign_off}",
+    "es": "Sabemos que algunos de vosotros tenéis problemas{about}. Nuestro equipo ya está trabajando en ello y "
+          "os informaremos en cuanto podamos.{status} Gracias por vuestra paciencia. {sign_off}",
+    "fr": "Nous savons que certains d'entre vous rencontrent des difficultés{about}. Notre équipe s'en occupe et "
+          "nous vous tiendrons informés dès que possible.{status} Merci de votre patience. {sign_off}",
+    "de": "Wir wissen, dass einige von euch gerade Probleme haben{about}. Unser Team arbeitet daran, und wir "
+          "melden uns, sobald wir mehr wissen.{status} Danke für eure Geduld. {sign_off}",
+    "pt": "Sabemos que alguns de vocês estão com problemas{about}. A nossa equipa já está a tratar disso e "
+          "daremos novidades assim que possível.{status} Obrigado pela paciência. {sign_off}",
+    "it": "Sappiamo che alcuni di voi hanno problemi{about}. Il nostro team ci sta lavorando e vi daremo "
+          "aggiornamenti appena possibile.{status} Grazie per la pazienza. {sign_off}",
+}
+_STATUS = {"en": " Updates: {url}", "es": " Novedades: {url}", "fr": " Mises à jour : {url}",
+           "de": " Updates: {url}", "pt": " Novidades: {url}", "it": " Aggiornamenti: {url}"}
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(value: str | None, default: datetime) -> datetime:
+    if not value:
+        return default
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def holding_statement(language: str, voice: Any, top_terms: list[str]) -> dict[str, str]:
+    """A public holding statement: acknowledges, promises only an update, links the status page if configured."""
+    language = language if language in _HOLDING else "en"
+    about = ""
+    words = [t.lstrip("#") for t in top_terms if not t.startswith("@")][:2]
+    if words and language == "en":
+        about = " with " + " and ".join(words)
+    url = voice.capability("status_page_url", language) if voice is not None else None
+    status = _STATUS[language].format(url=url) if url else ""
+    sign_off = getattr(voice, "sign_off", "") or ""
+    return {"text": _HOLDING[language].format(about=about, status=status, sign_off=sign_off).strip(),
+            "language": language}
+
+
+def page_individually(mention: Mapping[str, Any], classification: Mapping[str, Any], rules: Any) -> bool:
+    """Members of an incident are not paged one by one, except crises, VIPs and high-reach authors."""
+    author = mention.get("author") or {}
+    return bool(classification.get("priority") == "p1" or classification.get("crisis")
+                or (rules is not None and (rules.is_vip(author) or rules.high_reach(author))))
+
+
+def alert_document(kind: str, incident: Mapping[str, Any], state: Mapping[str, Any], voice: Any,
+                   samples: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The incident alert (opened or digest) published to the incidents topic."""
+    top_terms = list((incident.get("signature") or {}).keys())
+    sentiment = {k.removeprefix("sentiment_"): int(v) for k, v in state.items() if k.startswith("sentiment_")}
+    return {
+        "alert": kind,
+        "incident": {
+            "incident_id": incident["incident_id"], "account_id": incident["account_id"],
+            "scope": incident.get("scope"), "size": int(state.get("size", 1)),
+            "opened_at": incident.get("opened_at"), "last_seen_at": state.get("last_seen_at"),
+            "top_terms": top_terms, "sentiment_mix": sentiment,
+            "samples": [{"mention_id": m.get("mention_id"), "channel": m.get("channel"),
+                         "text": (m.get("text") or "")[:280]} for m in samples[:5]],
+        },
+        "holding_statement": holding_statement(incident.get("language") or "en", voice, top_terms),
+        "actions": {"post_holding_statement": "publish it on each affected channel once reviewed",
+                    "members": f"GET /local/incidents (local) or query INCIDENT#{incident['incident_id']}"},
+    }
+
+
+def correlate(mention: Mapping[str, Any], classification: Mapping[str, Any], store: Any, rules: Any, voice: Any,
+              now: datetime | None = None, settings: SurgeSettings | None = None) -> dict[str, Any]:
+    """Count the mention, join or open an incident, and decide on paging and alerts."""
+    settings = settings or SurgeSettings()
+    now = now or datetime.now(timezone.utc)
+    received = _parse(mention.get("received_at"), now)
+    account = BRAND_KEY
+    topic = str(classification.get("topic") or "other")
+    terms = salient_terms(mention.get("text") or "")
+    # Once per mention, however often this step runs for it (a retried task, a redelivered message).
+    store.count(account, topic, received, mention=mention)
+    incident, _ = best_incident(terms, store.open_incidents(account, now=received,
+                                                            quiet_minutes=settings.quiet_minutes), settings)
+    opened = None
+    if incident is None:
+        opened = _maybe_open(mention, classification, terms, account, topic, received, now, store, settings)
+        incident = opened
+        if incident is None:
+            incident, _ = best_incident(terms, store.open_incidents(account, fresh=True), settings)
+    result: dict[str, Any] = {"incident_id": None, "member": False, "alert": None,
+                              "page": True}
+    if incident is None:
+        return result
+    state = store.join(incident, mention, str(classification.get("sentiment") or "neutral"), now, settings)
+    result.update(incident_id=incident["incident_id"], member=True,
+                  page=page_individually(mention, classification, rules))
+    if opened is not None:
+        state = store.get(account, incident["incident_id"]) or state or {}
+        result["alert"] = alert_document("opened", incident, state, voice, opened.get("_recent") or [])
+    elif state is not None:
+        size, mark = int(state.get("size", 0)), int(state.get("next_digest", 0) or 0)
+        if mark and size >= mark and store.claim_digest(incident, size, mark, next_digest(size, settings)):
+            incident = _refresh_signature(incident, received, store, settings)
+            result["alert"] = alert_document("digest", incident, state, voice, [mention])
+    if result["alert"] is not None:
+        result["alert_record"] = {"alert": result["alert"]["alert"], "size": result["alert"]["incident"]["size"],
+                                  "at": _iso(now)}
+        result["alert_key"] = {"pk": f"INCIDENT#{account}", "sk": incident["incident_id"]}
+    return result
+
+
+def _refresh_signature(incident: dict[str, Any], received: datetime, store: Any,
+                       settings: SurgeSettings) -> dict[str, Any]:
+    """At each digest, re-derive the signature from the incident's recent members: it drifts to the words the
+    crowd actually uses, which keeps recall up as the surge goes on."""
+    recent = store.recent_mentions(BRAND_KEY, window_start(received, settings))
+    sig = incident.get("signature") or {}
+    cluster = [t for t in (salient_terms(m.get("text") or "") for m in recent)
+               if match_score(t, sig, settings) >= settings.join_threshold]
+    if len(cluster) < settings.min_cluster_size:
+        return incident
+    refreshed = cluster_signature(cluster, settings)
+    if refreshed:
+        store.set_signature(incident, refreshed)
+        incident = {**incident, "signature": refreshed}
+    return incident
+
+
+# While a spike lasts, every mention that joins no incident asks whether the spike is one issue. The answer
+# needs the account's recent mentions (up to 500 read through gsi2) and their clustering: it is kept for a
+# moment per container, so a surge costs one such read per container and interval, not one per mention.
+# (At worst an incident opens CLUSTER_CACHE_SECONDS later than it could have.)
+CLUSTER_CACHE_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class _Cluster:
+    recent: list[dict[str, Any]]  # the account's mentions in the window
+    signature: dict[str, float]  # what most of them share
+    matching: frozenset[tuple[str, str]]  # (channel, mention id) of those that fit the signature
+
+
+_clusters: "weakref.WeakKeyDictionary[Any, dict[tuple[str, str], tuple[float, _Cluster]]]" = \
+    weakref.WeakKeyDictionary()
+_clusters_lock = threading.Lock()
+
+
+def _recent_cluster(account: str, scope: str, received: datetime, store: Any, settings: SurgeSettings) -> _Cluster:
+    """The window's dominant cluster (cached for CLUSTER_CACHE_SECONDS per store object, account and scope)."""
+    key, now = (account, scope), time.monotonic()
+    with _clusters_lock:
+        hit = _clusters.setdefault(store, {}).get(key)
+    if hit is not None and now - hit[0] < CLUSTER_CACHE_SECONDS:
+        return hit[1]
+    recent = store.recent_mentions(account, window_start(received, settings))
+    terms = [salient_terms(m.get("text") or "") for m in recent]
+    sig = cluster_signature(terms, settings)
+    matching = frozenset((m.get("channel"), m.get("mention_id")) for m, t in zip(recent, terms)
+                         if match_score(t, sig, settings) >= settings.join_threshold)
+    cluster = _Cluster(recent, sig, matching)
+    with _clusters_lock:
+        _clusters.setdefault(store, {})[key] = (now, cluster)
+    return cluster
+
+
+def forget_clusters() -> None:
+    """Drop the cached clusters (an incident opened, or tests)."""
+    with _clusters_lock:
+        _clusters.clear()
+
+
+def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], terms: dict[str, float],
+                account: str, topic: str, received: datetime, now: datetime, store: Any,
+                settings: SurgeSettings) -> dict[str, Any] | None:
+    counts = store.counts(account, received, settings)
+    spike = detect_spike(counts.get("all", {}), received, settings, "all") or detect_spike(
+        counts.get(topic, {}), received, settings, topic)
+    if spike is None:
+        return None
+    cluster = _recent_cluster(account, spike.scope, received, store, settings)
+    if match_score(terms, cluster.signature, settings) < settings.join_threshold:
+        return None  # the spike is about something else; a mention that fits it will open the incident
+    this = (mention.get("channel"), mention.get("mention_id"))
+    matching = [m for m in cluster.recent if (m.get("channel"), m.get("mention_id")) in cluster.matching
+                and (m.get("channel"), m.get("mention_id")) != this]
+    if len(matching) + 1 < settings.min_cluster_size:
+        return None  # more mentions than usual, but not about one thing: no incident
+    sig = cluster.signature
+    incident = {
+        "incident_id": incident_id_for(account, spike.scope, received), "account_id": account,
+        "scope": spike.scope, "incident_status": "open", "signature": sig, "opened_at": _iso(now),
+        "first_seen_at": _iso(received), "last_seen_at": _iso(received), "size": 0,
+        # The first digest comes after the incident has grown past what it starts with (its backfilled members).
+        "next_digest": next_digest(len(matching) + 1, settings), "sample_mention_ids": [], "alerts": [],
+        "language": classification.get("language") or "en", "spike": {"recent": spike.recent,
+                                                                       "expected": round(spike.expected, 2)},
+    }
+    if not store.try_open(account, spike.scope, incident, now, settings):
+        return None
+    forget_clusters()
+    # The mentions that made the spike are members too (they were handled before the incident existed).
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda m: store.join(incident, m, str(m.get("sentiment") or "unknown"), now, settings),
+                      matching))
+    incident["_recent"] = [mention, *matching]
+    return incident

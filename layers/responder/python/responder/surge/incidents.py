@@ -1,0 +1,206 @@
+"""Viral surges: spike detection on time-bucketed counters, and incident clustering on salient terms.
+
+A surge is recognised in two steps, both cheap enough to run on every mention:
+
+1. **Spike detection.** Every non-noise mention increments a one-minute counter for its brand account and
+   one for its (account, topic). A spike is a recent window whose count exceeds both an absolute floor
+   and `sensitivity` × the count the baseline window predicts for that long. A cooldown keeps one burst
+   from opening incident after incident.
+2. **Clustering.** When a spike is detected, the recent mentions of the account are read and the terms
+   that appear in a large share of them (hashtags, link domains, content words — no stop words, no
+   handles, no numbers) become the incident's *signature*. A mention joins an open incident when it shares
+   enough of the signature's weight (hashtags and links weigh more than words); that tolerates the many
+   wordings of one complaint while leaving unrelated background traffic alone.
+
+The functions here are pure; `IncidentStore` in storage.py does the DynamoDB side.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from responder.classification.lexicon import classified_text
+
+BUCKET_SECONDS = 60
+# One deployment serves one brand: its X, Facebook, Instagram, Messenger and WhatsApp accounts surge together,
+# so counters, recent mentions and incidents are kept per brand, not per account.
+BRAND_KEY = "brand"
+
+
+@dataclass(frozen=True)
+class SurgeSettings:
+    """Tuning knobs; the defaults suit a brand with a few mentions a minute."""
+
+    recent_minutes: int = 3  # the window that may be a spike
+    baseline_minutes: int = 60  # the window that says what is normal (the recent window excluded)
+    sensitivity: float = 4.0  # spike when recent > sensitivity × expected
+    min_spike_count: int = 20  # and recent ≥ this many mentions
+    cooldown_seconds: int = 60  # after an incident opens, another may open only a minute later
+    min_cluster_size: int = 15  # a spike opens an incident only if this many recent mentions share a signature
+    quiet_minutes: int = 30  # an incident with no new member for this long is closed
+    signature_share: float = 0.12  # a term is in the signature if ≥ this share of recent mentions has it
+    signature_size: int = 12  # at most this many signature terms
+    join_threshold: float = 0.34  # share of a mention's salient weight that must hit the signature
+    min_shared_terms: int = 2  # … and at least this many signature terms (one hashtag or link counts as two)
+    digest_sizes: tuple[int, ...] = (25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000)
+    sample_size: int = 10
+
+
+STOP_WORDS = frozenset("""
+a an the and or but if then so to of in on at by for with from as is are was were be been being am it its
+this that these those there here i me my mine we us our you your yours he him his she her they them their
+what which who whom whose why how when where do does did done doing have has had having not no nor too very
+can could would should will shall may might must just also only still again ever even yet ok okay pls please
+thanks thank hi hello hey dear anyone someone something anything everything nothing all any some each every
+about after before over under up down out off into onto than more most much many few lot lots really get got times
+getting gets go going goes went make made one two three first new now today yesterday tomorrow time day days
+week weeks hour hours minute minutes since until while because guys team support help service customer
+im ive dont cant wont didnt doesnt isnt arent wasnt couldnt shouldnt wouldnt youre thats whats theres
+el la los las un una y o de del en con por para que es son se no mi su lo le al como pero muy ya hay
+le la les un une et ou de des du en avec pour que qui est sont ce pas mon ma mes son sa au aux
+der die das ein eine und oder zu mit von fur ist sind nicht mein meine ich sie es auf im den dem
+o a os as um uma e ou de do da em com por para que nao meu minha
+il lo la gli le un una e o di da in con per che non mio mia
+""".split())
+_TOKEN = re.compile(r"#\w+|https?://\S+|[^\W\d_]{3,}", re.UNICODE)
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in text if not unicodedata.combining(c)).replace("'", "").replace("’", "")
+
+
+def _stem(word: str) -> str:
+    """A light, language-blind suffix strip: fails/failed/failing/failure → fail."""
+    for suffix in ("ingly", "ation", "ments", "ment", "ings", "ing", "ures", "ure", "ies", "ied", "ers", "ed",
+                   "es", "er", "ly", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def salient_terms(text: str, ignore: Iterable[str] = ()) -> dict[str, float]:
+    """The terms that say what a mention is about, with weights: hashtags and link domains 2, words 1."""
+    ignored = {i.lower().lstrip("@") for i in ignore}
+    terms: dict[str, float] = {}
+    folded = _fold(re.sub(r"@\w+", " ", classified_text(text)))  # the part triage reads: bounded work per mention
+    for token in _TOKEN.findall(folded):
+        if token.startswith("#"):
+            tag = token[1:]
+            if len(tag) >= 2 and tag not in ignored:
+                terms["#" + tag] = 2.0
+        elif token.startswith("http"):
+            domain = re.sub(r"^https?://(www\.)?", "", token).split("/")[0]
+            if domain and domain not in ("t.co",):
+                terms["@" + domain] = 2.0
+        elif token not in STOP_WORDS and token not in ignored:
+            terms.setdefault(_stem(token), 1.0)
+    return terms
+
+
+@dataclass(frozen=True)
+class Spike:
+    """A detected spike: which counter, how many recently, and how many were expected."""
+
+    scope: str  # "all" or a topic
+    recent: int
+    expected: float
+
+
+def bucket(at: datetime) -> int:
+    """The one-minute bucket number of a time."""
+    return int(at.timestamp()) // BUCKET_SECONDS
+
+
+def detect_spike(counts: dict[int, int], now: datetime, settings: SurgeSettings, scope: str) -> Spike | None:
+    """A spike in `counts` (bucket → mentions) at `now`, or None."""
+    current = bucket(now)
+    recent = sum(counts.get(b, 0) for b in range(current - settings.recent_minutes + 1, current + 1))
+    baseline_buckets = range(current - settings.recent_minutes - settings.baseline_minutes + 1,
+                             current - settings.recent_minutes + 1)
+    baseline = sum(counts.get(b, 0) for b in baseline_buckets)
+    expected = baseline / settings.baseline_minutes * settings.recent_minutes
+    if recent >= settings.min_spike_count and recent > settings.sensitivity * max(expected, 1.0):
+        return Spike(scope=scope, recent=recent, expected=expected)
+    return None
+
+
+def signature(recent_texts: Sequence[dict[str, float]], settings: SurgeSettings) -> dict[str, float]:
+    """The incident's signature: terms present in a large share of the recent mentions, weighted by share."""
+    if not recent_texts:
+        return {}
+    df: Counter[str] = Counter()
+    weight: dict[str, float] = {}
+    for terms in recent_texts:
+        for term, w in terms.items():
+            df[term] += 1
+            weight[term] = w
+    n = len(recent_texts)
+    shared = [(t, c / n) for t, c in df.items() if c / n >= settings.signature_share]
+    shared.sort(key=lambda item: (-item[1] * weight[item[0]], item[0]))
+    return {t: round(share * weight[t], 4) for t, share in shared[: settings.signature_size]}
+
+
+def cluster_signature(term_sets: Sequence[dict[str, float]], settings: SurgeSettings) -> dict[str, float]:
+    """A signature in two passes: from the whole window, then from the mentions that fit it, so that
+    background words that happened to be frequent in the window drop out."""
+    first = signature(term_sets, settings)
+    # Slightly looser than joining, so that wordings at the edge of the cluster shape the second pass too.
+    cluster = [t for t in term_sets if match_score(t, first, settings) >= 0.75 * settings.join_threshold]
+    if len(cluster) < 3:
+        return first
+    refined = SurgeSettings(**{**settings.__dict__, "signature_share": max(settings.signature_share, 0.15)})
+    second = signature(cluster, refined)
+    return second or first
+
+
+def match_score(terms: dict[str, float], sig: dict[str, float], settings: SurgeSettings) -> float:
+    """How well a mention fits an incident signature, 0..1; 0 when it shares too few signature terms."""
+    if not terms or not sig:
+        return 0.0
+    shared = [t for t in terms if t in sig]
+    strength = sum(2 if t[0] in "#@" else 1 for t in shared)
+    if strength < settings.min_shared_terms:
+        return 0.0
+    hit = sum(terms[t] for t in shared)
+    total = sum(terms.values())
+    # The share of the mention's salient weight that is about the incident; the denominator is capped so a
+    # long mention, or one with a hashtag of its own, is not pushed out by the words it adds.
+    return hit / min(total, 5.0)
+
+
+def best_incident(terms: dict[str, float], incidents: Sequence[dict[str, Any]],
+                  settings: SurgeSettings) -> tuple[dict[str, Any] | None, float]:
+    """The open incident this mention belongs to, if its score reaches the join threshold."""
+    best, best_score = None, 0.0
+    for incident in incidents:
+        score = match_score(terms, incident.get("signature") or {}, settings)
+        if score > best_score:
+            best, best_score = incident, score
+    return (best, best_score) if best_score >= settings.join_threshold else (None, best_score)
+
+
+def next_digest(size: int, settings: SurgeSettings) -> int:
+    """The incident size at which the next digest alert goes out."""
+    for threshold in settings.digest_sizes:
+        if threshold > size:
+            return threshold
+    return size * 2
+
+
+def incident_id_for(account_id: str, scope: str, opened: datetime) -> str:
+    """Readable and unique per account, scope and minute: `inc-20261123T0735-payment-1234`."""
+    suffix = zlib.crc32(f"{account_id}|{scope}".encode()) % 10_000
+    return f"inc-{opened.astimezone(timezone.utc).strftime('%Y%m%dT%H%M')}-{re.sub(r'[^a-z0-9]+', '', scope)}-{suffix:04d}"
+
+
+def window_start(now: datetime, settings: SurgeSettings) -> datetime:
+    return now - timedelta(minutes=settings.recent_minutes)

@@ -1,0 +1,159 @@
+"""The triage workflow's Lambda steps: Classify, Draft and Route. Publishing to SNS and recording the outcome
+are Step Functions' direct integrations (see infra/constructs/triage_workflow.py), not code here.
+
+State passed between steps (all JSON):
+- input (from the dispatcher): `{"key": {"channel", "mention_id", "thread_id"}, "attempt": n, "claim": ...}`
+- Classify adds `mention` (the stored mention, public fields, its text cut to NOTIFIED_TEXT_MAX_CHARS),
+  `classification`, `keys` (DynamoDB keys) and `skip` (true when the mention is already triaged or claimed by a
+  live execution).
+- Draft adds `draft`, `thread` and `actions`; Route adds `route`.
+
+The state holds the mention's text once, and at most NOTIFIED_TEXT_MAX_CHARS of it: Step Functions fails an
+execution whose state passes 256 KiB (States.DataLimitExceeded), and the agents' notification, built from the
+state, must stay under SNS's 256 KiB message limit. The full text stays in DynamoDB; Draft reads it from there.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from responder.aws.storage import DynamoMentionStore, mention_key, thread_key
+
+# Fields of stored items that are bookkeeping, not part of the mention agents see.
+_PRIVATE_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "type", "status", "triage_claim", "triage_claimed_until",
+                   "triage_attempts")
+_GRAPH = "https://graph.facebook.com/v21.0"
+# The most of a mention's text the workflow carries and the agents' notification shows. It covers the whole text of
+# almost every channel (WhatsApp 4,096, Messenger 2,000, X 280; Facebook comments 8,000 and long X posts 25,000
+# are cut), and even as JSON escapes of 4-byte characters (12 bytes each) stays near 60 KB: a quarter of the
+# 256 KiB that both a Step Functions state and an SNS message may hold (Step Functions and SNS quotas).
+NOTIFIED_TEXT_MAX_CHARS = 5_000
+TRUNCATION_MARKER = " […]"
+
+
+def public(item: dict[str, Any] | None) -> dict[str, Any]:
+    """A stored item without its keys and bookkeeping attributes."""
+    return {k: v for k, v in (item or {}).items() if k not in _PRIVATE_FIELDS}
+
+
+def notified(mention: dict[str, Any]) -> dict[str, Any]:
+    """The mention as the workflow carries it: a text longer than NOTIFIED_TEXT_MAX_CHARS is cut, marked with
+    TRUNCATION_MARKER, and `text_truncated` and `text_length` (the full length, in characters) say so."""
+    text = mention.get("text")
+    if not isinstance(text, str) or len(text) <= NOTIFIED_TEXT_MAX_CHARS:
+        return mention
+    kept = NOTIFIED_TEXT_MAX_CHARS - len(TRUNCATION_MARKER)
+    return {**mention, "text": text[:kept] + TRUNCATION_MARKER, "text_truncated": True, "text_length": len(text)}
+
+
+def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
+                  now: datetime | None = None, lease_seconds: int = 300, incidents: Any = None,
+                  voice: Any = None, sentiment: Any = None) -> dict[str, Any]:
+    """Claim the mention, classify it, and correlate it with the account's surges.
+
+    `skip` is true when another execution owns the mention or it is done. `incident` says whether it joined
+    (or opened) an incident, whether it is still paged individually, and carries an incident alert when due.
+    With a managed `sentiment` backend (`responder.aws.managed.ComprehendSentiment`) its language and sentiment replace
+    the local ones, and the classification's `sources` says where each came from.
+    """
+    from responder.classification.classify import classify
+
+    key = event["key"]
+    now = now or datetime.now(timezone.utc)
+    claim = str(event.get("claim") or f"{key['channel']}:{key['mention_id']}:{now.timestamp()}")
+    mention = store.claim_for_triage(key["channel"], key["mention_id"], claim, now, lease_seconds)
+    if mention is None:
+        return {"skip": True}
+    local = classify(mention.get("text", ""), lang=mention.get("lang"), author=mention.get("author"),
+                     channel=mention.get("channel"), rules=rules)
+    if sentiment is None:
+        result = local.to_dict()
+    else:
+        refined = sentiment.refine(local, mention.get("text", ""), hint=mention.get("lang"),
+                                   author=mention.get("author"), rules=rules)
+        result = {**refined.classification.to_dict(), "sources": refined.sources}
+    if result.get("noise") and not mention.get("text") and mention.get("kind") == "mention":
+        # Instagram mention webhooks carry ids only: an empty text is not noise, it is not fetched yet.
+        result.update(noise=False, noise_reason=None)
+    incident = {"incident_id": None, "member": False, "alert": None, "page": True}
+    if incidents is not None and not result.get("noise"):
+        from responder.surge.correlate import correlate
+
+        incident = correlate(mention, result, incidents, rules, voice, now=now)
+    return {
+        "skip": False,
+        "mention": notified(public(mention)),
+        "classification": result,
+        "incident": incident,
+        "keys": {"mention": mention_key(mention["channel"], mention["mention_id"]),
+                 "thread": thread_key(mention["channel"], mention["thread_id"])},
+    }
+
+
+def draft_step(event: dict[str, Any], store: DynamoMentionStore, voice: Any, drafter: Any = None) -> dict[str, Any]:
+    """Draft a reply with the thread's context, and describe how an agent acts on it.
+
+    With a `drafter` (`responder.aws.managed.BedrockDrafter`) a model writes it, and the draft says which drafted it.
+    """
+    from responder.triage.drafting import draft_reply
+
+    mention = event["mention"]
+    if mention.get("text_truncated"):
+        # The state carries a cut text; the draft is written from the whole of it.
+        full = store.get_mention(mention["channel"], mention["mention_id"]) or {}
+        mention = {**mention, "text": full.get("text", mention.get("text"))}
+    thread = public(store.get_thread(mention["channel"], mention["thread_id"]))
+    if drafter is not None:
+        draft = drafter.draft(mention, event["classification"], thread, voice)
+    else:
+        draft = draft_reply(mention, event["classification"], thread, voice)
+    return {"draft": _as_dict(draft), "thread": thread, "actions": actions_for(mention)}
+
+
+def route_step(event: dict[str, Any], rules: Any) -> dict[str, Any]:
+    """Team, priority and SLA due time from the routing rules."""
+    from responder.triage.routing import route
+
+    mention = event["mention"]
+    return _as_dict(route(event["classification"], mention.get("created_at"), rules))
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    from dataclasses import asdict
+
+    return asdict(value)
+
+
+def actions_for(mention: dict[str, Any]) -> dict[str, Any]:
+    """How an agent answers this mention: the platform API call to reply, and where to see it."""
+    channel, kind, mid = mention["channel"], mention["kind"], mention["mention_id"]
+    author = (mention.get("author") or {}).get("id")
+    account = mention.get("account_id")
+    if channel == "x" and kind == "dm":
+        reply = {"method": "POST", "url": f"https://api.x.com/2/dm_conversations/with/{author}/messages",
+                 "body": {"text": "<draft>"}}
+        return {"reply": reply, "open": f"https://x.com/messages/{mention.get('thread_id')}"}
+    if channel == "x":
+        reply = {"method": "POST", "url": "https://api.x.com/2/tweets",
+                 "body": {"text": "<draft>", "reply": {"in_reply_to_tweet_id": mid}}}
+        return {"reply": reply, "open": f"https://x.com/i/web/status/{mid}"}
+    if channel == "facebook":  # a comment or a visitor's post: the reply goes under it
+        return {"reply": {"method": "POST", "url": f"{_GRAPH}/{mid}/comments", "body": {"message": "<draft>"}},
+                "open": f"https://www.facebook.com/{mid}"}
+    if channel == "instagram" and kind == "comment":
+        return {"reply": {"method": "POST", "url": f"{_GRAPH}/{mid}/replies", "body": {"message": "<draft>"}}}
+    if channel in ("messenger", "instagram"):
+        # Inside Meta's 24-hour window a RESPONSE is allowed; later only with the HUMAN_AGENT tag (7 days).
+        return {"reply": {"method": "POST", "url": f"{_GRAPH}/{account}/messages",
+                          "body": {"recipient": {"id": author}, "messaging_type": "RESPONSE",
+                                   "message": {"text": "<draft>"}}}}
+    if channel == "whatsapp":
+        return {"reply": {"method": "POST", "url": f"{_GRAPH}/{account}/messages",
+                          "body": {"messaging_product": "whatsapp", "to": author, "context": {"message_id": mid},
+                                   "type": "text", "text": {"body": "<draft>"}}}}
+    return {}
