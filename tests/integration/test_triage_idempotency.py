@@ -100,3 +100,31 @@ def test_concurrent_runs_for_one_mention_count_and_join_once(store, stored):
     assert len(incidents.members("inc-test")) == 1
     assert minute_counts(incidents) == {"all": 1, "order": 1}
     assert bucket(RECEIVED) in incidents.counts(BRAND_KEY, RECEIVED, SurgeSettings())["all"]
+
+
+def test_a_retry_of_the_step_that_opened_an_incident_still_announces_it(store, stored):
+    import json
+
+    incidents = IncidentStore(store)
+    classification = {"topic": "delivery", "sentiment": "negative", "intent": "complaint", "priority": "p2"}
+    # Given an incident opened by this mention's step, which then failed before the `opened` alert was recorded
+    incident = open_incident_matching(incidents, stored["text"])
+    store.client.update_item(
+        TableName=store._table, Key=store._item({"pk": f"INCIDENT#{BRAND_KEY}", "sk": incident["incident_id"]}),
+        UpdateExpression="SET opened_by = :me",
+        ExpressionAttributeValues=store._item({":me": f"{stored['channel']}:{stored['mention_id']}"}))
+    incidents._open_cache.clear()
+    # When the step runs again for the same mention
+    retried = correlate(stored, classification, incidents, None, None, now=RECEIVED)
+    # Then it announces the incident
+    assert retried["member"] and retried["alert"] and retried["alert"]["alert"] == "opened"
+    # And once the workflow has recorded that alert, a further retry announces nothing more
+    store.client.update_item(
+        TableName=store._table, Key=store._item({"pk": f"INCIDENT#{BRAND_KEY}", "sk": incident["incident_id"]}),
+        UpdateExpression="SET alerts = list_append(alerts, :a)",
+        ExpressionAttributeValues=store._item({":a": [json.dumps(retried["alert_record"])]}))
+    again = correlate(stored, classification, incidents, None, None, now=RECEIVED)
+    assert again["alert"] is None
+    # And another member joining the same incident never announces it
+    other = dict(stored, mention_id="3200000000000009999")
+    assert correlate(other, classification, incidents, None, None, now=RECEIVED)["alert"] is None

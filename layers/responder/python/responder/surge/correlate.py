@@ -3,6 +3,8 @@ incident, and say whether the mention is still paged individually and whether an
 
 from __future__ import annotations
 
+import json
+
 import threading
 import time
 import weakref
@@ -124,6 +126,12 @@ def correlate(mention: Mapping[str, Any], classification: Mapping[str, Any], sto
     if opened is not None:
         state = store.get(account, incident["incident_id"]) or state or {}
         result["alert"] = alert_document("opened", incident, state, voice, opened.get("_recent") or [])
+    elif incident.get("opened_by") == _mention_ref(mention):
+        # A retry of the step that opened this incident (its first attempt failed after opening it, before the
+        # workflow recorded the `opened` alert): send the alert now, or the incident would never be announced.
+        current = store.get(account, incident["incident_id"]) or {}
+        if not any(_alert_kind(a) == "opened" for a in current.get("alerts") or []):
+            result["alert"] = alert_document("opened", incident, current, voice, [mention])
     elif state is not None:
         size, mark = int(state.get("size", 0)), int(state.get("next_digest", 0) or 0)
         if mark and size >= mark and store.claim_digest(incident, size, mark, next_digest(size, settings)):
@@ -134,6 +142,20 @@ def correlate(mention: Mapping[str, Any], classification: Mapping[str, Any], sto
                                   "at": _iso(now)}
         result["alert_key"] = {"pk": f"INCIDENT#{account}", "sk": incident["incident_id"]}
     return result
+
+
+def _mention_ref(mention: Mapping[str, Any]) -> str:
+    return f"{mention.get('channel')}:{mention.get('mention_id')}"
+
+
+def _alert_kind(record: Any) -> str | None:
+    """The kind of an alert the workflow recorded on the incident (stored as JSON text)."""
+    if isinstance(record, str):
+        try:
+            record = json.loads(record)
+        except ValueError:
+            return None
+    return record.get("alert") if isinstance(record, dict) else None
 
 
 def _refresh_signature(incident: dict[str, Any], received: datetime, store: Any,
@@ -219,6 +241,7 @@ def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], t
         "first_seen_at": _iso(received), "last_seen_at": _iso(received), "size": 0,
         # The first digest comes after the incident has grown past what it starts with (its backfilled members).
         "next_digest": next_digest(len(matching) + 1, settings), "sample_mention_ids": [], "alerts": [],
+        "opened_by": _mention_ref(mention),
         "language": classification.get("language") or "en", "spike": {"recent": spike.recent,
                                                                        "expected": round(spike.expected, 2)},
     }
