@@ -36,6 +36,16 @@ def meta_headers(body: bytes, secret: str = META_SECRET) -> dict[str, str]:
     return {"content-type": "application/json", "x-hub-signature-256": sign_meta(secret, body)}
 
 
+def api_event(method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None, query: str = "",
+              b64: bool = False) -> dict[str, Any]:
+    """A minimal API Gateway HTTP API (payload 2.0) event, as the webhook function receives it."""
+    import base64
+
+    return {"version": "2.0", "rawPath": path, "rawQueryString": query, "headers": headers or {},
+            "requestContext": {"http": {"method": method, "path": path}},
+            "body": base64.b64encode(body).decode() if b64 else body.decode("utf-8"), "isBase64Encoded": b64}
+
+
 class StaticCredentials:
     """A CredentialsProvider with fixed test values."""
 

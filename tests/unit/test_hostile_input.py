@@ -3,7 +3,6 @@ before any write, storage refusals never taken for outages, and no value of a re
 
 from __future__ import annotations
 
-import base64
 import json
 from urllib.parse import quote
 
@@ -12,7 +11,7 @@ import pytest
 from responder.ingest.signatures import CRC_TOKEN_PATTERN, sign_meta, sign_x
 from responder.aws.storage import StorageRejected
 from responder.ingest.webhook import WebhookService
-from tests.conftest import META_SECRET, X_SECRET, StaticCredentials, fixture_json, meta_headers, x_headers
+from tests.conftest import api_event, META_SECRET, X_SECRET, StaticCredentials, fixture_json, meta_headers, x_headers
 from tests.fakes import FakeQueue, InMemoryStore
 
 SECRET_TEXT = "my card number is 4111"  # stands for private text: it must never come back in an answer or a log
@@ -31,9 +30,7 @@ class RecordingLog:
 
 
 def event(method, path, body=b"", headers=None, query=""):
-    return {"version": "2.0", "rawPath": path, "rawQueryString": query, "headers": headers or {},
-            "requestContext": {"http": {"method": method, "path": path}},
-            "body": base64.b64encode(body).decode(), "isBase64Encoded": True}
+    return api_event(method, path, body, headers, query, b64=True)  # base64, so any bytes can be sent
 
 
 @pytest.fixture

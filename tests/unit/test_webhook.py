@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
@@ -10,14 +9,12 @@ import pytest
 from responder.core.config import CredentialsUnavailable
 from responder.ingest.signatures import sign_meta, sign_x
 from responder.ingest.webhook import WebhookService
-from tests.conftest import META_SECRET, META_VERIFY, X_SECRET, StaticCredentials, fixture_bytes, meta_headers, x_headers
+from tests.conftest import api_event, META_SECRET, META_VERIFY, X_SECRET, StaticCredentials, fixture_bytes, meta_headers, x_headers
 from tests.fakes import FakeQueue, InMemoryStore
 
 
 def event(method, path, body=b"", headers=None, query="", b64=False):
-    return {"version": "2.0", "rawPath": path, "rawQueryString": query, "headers": headers or {},
-            "requestContext": {"http": {"method": method, "path": path}},
-            "body": base64.b64encode(body).decode() if b64 else body.decode("utf-8"), "isBase64Encoded": b64}
+    return api_event(method, path, body, headers, query, b64)
 
 
 @pytest.fixture
