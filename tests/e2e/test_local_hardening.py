@@ -237,3 +237,28 @@ def test_without_a_jdk_dynamodb_local_runs_from_its_jar_and_says_so(monkeypatch)
         assert database.client().list_tables()["TableNames"] == []
         assert not database.loopback_only
         assert not set(_listening_addresses(database.port)) <= LOOPBACK
+
+
+def _send_raw(port: int, head: bytes, body: bytes = b"") -> int:
+    """Write a request as raw bytes (so its framing can lie) and return the answer's status."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head + body)
+        status_line = sock.makefile("rb").readline()
+    return int(status_line.split()[1])
+
+
+def test_a_body_past_api_gateways_limit_is_refused_unread(local):
+    port = local["stack"].port
+    # Given a request that announces 11 MB (API Gateway's HTTP API refuses more than 10 MB), and sends none of it
+    head = (b"POST /webhooks/x HTTP/1.1\r\nHost: 127.0.0.1\r\nx-twitter-webhooks-signature: sha256=AAAA\r\n"
+            b"content-length: 11534336\r\n\r\n")
+    # Then it is answered 413 at once, without waiting for the body
+    assert _send_raw(port, head) == 413
+    # And a chunked body whose chunks add up past the limit, or whose framing is not hexadecimal, is refused too
+    chunked = b"POST /webhooks/x HTTP/1.1\r\nHost: 127.0.0.1\r\ntransfer-encoding: chunked\r\n\r\n"
+    assert _send_raw(port, chunked, b"B00000\r\n") == 413
+    assert _send_raw(port, chunked, b"zz\r\nhello\r\n0\r\n\r\n") == 400
+    # And the server still answers ordinary requests afterwards
+    assert requests.get(f"{local['base']}/local/health", timeout=10).status_code == 200

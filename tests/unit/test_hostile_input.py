@@ -342,3 +342,19 @@ def test_an_event_body_that_cannot_be_encoded_is_refused_not_a_500(service, stor
                              "requestContext": {"http": {"method": "POST", "path": "/webhooks/x"}},
                              "body": '{"text": "\ud800"}', "isBase64Encoded": False})
     assert answer["statusCode"] == 403 and store.mentions == {}
+
+
+def test_an_envelope_no_platform_would_send_is_refused_even_when_its_events_are_ignored(service, store):
+    # Given a Meta delivery whose entry id is 3 KB long, carrying only events that are ignored (receipts)
+    body = fixture_json("meta/messenger_echo_and_receipts.json")
+    body["entry"][0]["id"] = "9" * 3000
+    # Then it is refused rather than acknowledged
+    assert post(service, "meta", json.dumps(body).encode())["statusCode"] == 400
+    # And so is an X Account Activity body addressed to an account id no platform has
+    body = fixture_json("x/aaa_favorite_events.json")
+    body["for_user_id"] = "1 OR 1=1"
+    assert post(service, "x", json.dumps(body).encode())["statusCode"] == 400
+    body = fixture_json("x/aaa_tweet_create_mention.json")
+    body["for_user_id"] = "1 OR 1=1"
+    assert post(service, "x", json.dumps(body).encode())["statusCode"] == 400
+    assert store.mentions == {}

@@ -146,6 +146,18 @@ def load_handler(path: Path = WEBHOOK_HANDLER) -> ModuleType:
     return load_module(path, "responder_webhook_handler")
 
 
+# API Gateway HTTP APIs refuse payloads over 10 MB (413); the local server does the same rather than read them.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+class BodyRefused(Exception):
+    """A request body the local server will not read: too large (413) or malformed framing (400)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class LocalStack:
     """DynamoDB Local + moto SQS + the webhook handler, behind a threaded HTTP server on 127.0.0.1."""
 
@@ -508,21 +520,39 @@ class LocalStack:
                 self.wfile.write(body)
 
             def _read_body(self) -> bytes:
+                """The request body, at most MAX_BODY_BYTES (BodyRefused beyond it or when it is malformed)."""
                 if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
-                    chunks = []
+                    chunks, total = [], 0
                     while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                        try:
+                            size = int(self.rfile.readline(64).split(b";")[0].strip() or b"0", 16)
+                        except ValueError as exc:
+                            raise BodyRefused(400, "malformed chunked body") from exc
+                        total += size
+                        if size < 0 or total > MAX_BODY_BYTES:
+                            raise BodyRefused(413, f"body larger than {MAX_BODY_BYTES} bytes")
                         if size == 0:
-                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                                pass  # trailers, if any, end with an empty line
+                            while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                                continue  # trailers, if any, end with an empty line
                             return b"".join(chunks)
                         chunks.append(self.rfile.read(size))
-                        self.rfile.readline()  # the CRLF after each chunk
-                length = int(self.headers.get("content-length") or 0)
+                        self.rfile.readline(64)  # the CRLF after each chunk
+                try:
+                    length = int(self.headers.get("content-length") or 0)
+                except ValueError as exc:
+                    raise BodyRefused(400, "malformed content-length") from exc
+                if length < 0 or length > MAX_BODY_BYTES:
+                    raise BodyRefused(413, f"body larger than {MAX_BODY_BYTES} bytes")
                 return self.rfile.read(length) if length else b""
 
             def _dispatch(self) -> None:
-                body = self._read_body()
+                try:
+                    body = self._read_body()
+                except BodyRefused as refused:
+                    # As API Gateway does past its payload limit; the connection is not reusable after an unread body.
+                    self.close_connection = True
+                    self._answer(refused.status, json.dumps({"error": str(refused)}).encode(), "application/json")
+                    return
                 if not loopback_host(self.headers.get("host")) or len(self.headers.get_all("host") or []) != 1:
                     self.close_connection = True
                     self._answer(421, b'{"error": "the local server answers only Host 127.0.0.1, localhost '

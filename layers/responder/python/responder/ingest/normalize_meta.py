@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from responder.core.model import Attachment, Author, Delivery, MalformedDelivery, Mention, label
+from responder.core.model import Attachment, Author, Delivery, MalformedDelivery, Mention, check_id, label
 
 
 UNKNOWN_AUTHOR = "unknown"
@@ -36,8 +36,11 @@ def normalize_meta(body: Any) -> Delivery:
     mentions: list[Mention] = []
     ignored: list[str] = []
     for entry in entries:
-        if not isinstance(entry, dict) or entry.get("id") in (None, ""):
-            raise MalformedDelivery(f"meta {obj}: every entry needs an id")
+        if not isinstance(entry, dict) or entry.get("id") in (None, "") or isinstance(entry.get("id"), bool):
+            raise MalformedDelivery(f"meta {label(obj)}: every entry needs an id")
+        # The account an entry is for is checked even when all its events are ignored: an envelope no platform
+        # would send is refused, not acknowledged.
+        check_id(str(entry["id"]), f"meta {label(obj)} entry id")
         found, skipped = handler(entry)
         mentions.extend(found)
         ignored.extend(skipped)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from responder.core.model import Attachment, Author, Delivery, MalformedDelivery, Mention, ThreadLink, label
+from responder.core.model import Attachment, Author, Delivery, MalformedDelivery, Mention, ThreadLink, check_id, label
 
 XAA_KINDS = {
     "post.mention.create": "mention",
@@ -118,7 +118,7 @@ def _normalize_xaa(data: dict[str, Any]) -> Delivery:
     kind = XAA_KINDS.get(event_type) if isinstance(event_type, str) else None
     if kind is None and event_type != "post.create":
         return Delivery(mentions=(), ignored=(f"xaa {label(event_type)}",))
-    account_id = _str_id(_req(data, "filter", "xaa"), "user_id", "xaa filter")
+    account_id = check_id(_str_id(_req(data, "filter", "xaa"), "user_id", "xaa filter"), "xaa filter user_id")
     payload = _req(data, "payload", f"xaa {label(event_type)}")
     if not isinstance(payload, dict):
         raise MalformedDelivery(f"xaa {label(event_type)}: payload must be an object")
@@ -204,7 +204,7 @@ def _v2_post(post: dict[str, Any], includes: dict[str, Any], kind: str, account_
 
 
 def _normalize_aaa(body: dict[str, Any]) -> Delivery:
-    account_id = _str_id(body, "for_user_id", "aaa")
+    account_id = check_id(_str_id(body, "for_user_id", "aaa"), "aaa for_user_id")
     mentions: list[Mention] = []
     ignored: list[str] = []
     links: list[ThreadLink] = []
