@@ -12,7 +12,7 @@ from responder.ingest.signatures import CRC_TOKEN_PATTERN, sign_meta, sign_x
 from responder.aws.storage import StorageRejected
 from responder.ingest.webhook import WebhookService
 from tests.conftest import api_event, META_SECRET, X_SECRET, StaticCredentials, fixture_json, meta_headers, x_headers
-from tests.fakes import FakeQueue, InMemoryStore
+from tests.fakes import InMemoryStore
 
 SECRET_TEXT = "my card number is 4111"  # stands for private text: it must never come back in an answer or a log
 
@@ -31,16 +31,6 @@ class RecordingLog:
 
 def event(method, path, body=b"", headers=None, query=""):
     return api_event(method, path, body, headers, query, b64=True)  # base64, so any bytes can be sent
-
-
-@pytest.fixture
-def store():
-    return InMemoryStore()
-
-
-@pytest.fixture
-def queue():
-    return FakeQueue()
 
 
 @pytest.fixture

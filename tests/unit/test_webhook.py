@@ -10,21 +10,10 @@ from responder.core.config import CredentialsUnavailable
 from responder.ingest.signatures import sign_meta, sign_x
 from responder.ingest.webhook import WebhookService
 from tests.conftest import api_event, META_SECRET, META_VERIFY, X_SECRET, StaticCredentials, fixture_bytes, meta_headers, x_headers
-from tests.fakes import FakeQueue, InMemoryStore
 
 
 def event(method, path, body=b"", headers=None, query="", b64=False):
     return api_event(method, path, body, headers, query, b64)
-
-
-@pytest.fixture
-def store():
-    return InMemoryStore()
-
-
-@pytest.fixture
-def queue():
-    return FakeQueue()
 
 
 @pytest.fixture
