@@ -205,13 +205,19 @@ class TriageWorkflow(Construct):
                   for name in ("intent", "sentiment", "topic", "language")}
 
         # --- failure path ----------------------------------------------------------------------------
+        # Only the execution that holds the claim marks the mention failed: a duplicate message that fails before
+        # claiming, or a step failing after the outcome was recorded, must never turn `notified` (or another final
+        # status) back into `triage_failed`, which a redelivery would triage, and page, again.
         mark_failed = tasks.DynamoUpdateItem(
             self, "MarkFailed", table=table, key=input_key,
             update_expression="SET #s = :failed, triage_error = :error, triage_failed_at = :at",
+            condition_expression="#s = :triaging AND triage_claim = :claim",
             expression_attribute_names={"#s": "status"},
             expression_attribute_values={":failed": S("triage_failed"), ":error": S(J.string_at("$.error.Error")),
-                                         ":at": S(J.string_at("$$.State.EnteredTime"))},
+                                         ":at": S(J.string_at("$$.State.EnteredTime")), ":triaging": S("triaging"),
+                                         ":claim": S(J.string_at("$.claim"))},
             result_path=J.DISCARD)
+        mark_failed.add_retry(errors=["DynamoDB.ConditionalCheckFailedException"], max_attempts=0)
         _retry_service(mark_failed)
         alert = tasks.SnsPublish(
             self, "AlertTriageFailed", topic=escalation_topic, subject="Responder: triage failed",
@@ -220,6 +226,9 @@ class TriageWorkflow(Construct):
             result_path=J.DISCARD)
         _retry_service(alert)
         failed = sfn.Fail(self, "TriageFailed", error="TriageFailed", cause="see the mention's triage_error")
+        mark_failed.add_catch(sfn.Fail(self, "NotClaimedHere", error="TriageFailed",
+                                       cause="failed without holding the mention's claim; its status is left as it is"),
+                              errors=["DynamoDB.ConditionalCheckFailedException"], result_path=J.DISCARD)
         mark_failed.next(sfn.Choice(self, "FirstFailure?")
                          .when(sfn.Condition.number_equals("$.attempt", 1), alert.next(failed))
                          .otherwise(failed))

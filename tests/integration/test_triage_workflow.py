@@ -186,15 +186,58 @@ def test_a_duplicate_triage_message_does_not_notify_twice(stack):
     assert len(notifications_for(stack, mention_id)) == before
 
 
-def test_a_poison_message_ends_in_the_dead_letter_queue_and_can_be_redriven(stack):
-    import boto3
-
-    # Given an empty dead-letter queue (the count is approximate and refreshed once a second: an earlier test's
-    # redriven message may still be counted for a moment)
+def empty_dead_letter_queue(stack):
+    """Wait until the dead-letter queue reads empty: its count is approximate and refreshed once a second, so an
+    earlier test's redriven message may still be counted for a moment."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and stack.dead_letters() != 0:
         time.sleep(0.2)
     assert stack.dead_letters() == 0
+
+
+def test_a_failing_duplicate_never_turns_a_notified_mention_back_into_failed(stack):
+    import boto3
+
+    empty_dead_letter_queue(stack)
+    # Given a mention already notified
+    mention_id = deliver(stack, "my parcel is late again, where is order #55120?")
+    assert outcome(stack, mention_id)["status"] == "notified"
+    pages = len(notifications_for(stack, mention_id, "agent-notifications"))
+    lambdas = stack.triage.lambdas
+    name = next(n for n, short in lambdas.names.items() if short == "classify")
+    original = lambdas.handlers[name]
+
+    def throttled(event, context):
+        raise RuntimeError("Rate exceeded")  # stands for a throttled claim: the step fails before claiming
+
+    # When a duplicate of its triage message keeps failing in Classify until it is dead-lettered
+    lambdas.handlers[name] = throttled
+    try:
+        boto3.client("sqs", region_name="us-east-1").send_message(
+            QueueUrl=stack.triage.triage_queue_url,
+            MessageBody=json.dumps({"v": 1, "platform": "x", "channel": "x", "mention_id": mention_id,
+                                    "thread_id": mention_id, "kind": "mention"}))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and stack.dead_letters() == 0:
+            time.sleep(0.3)
+        assert stack.dead_letters() == 1
+    finally:
+        lambdas.handlers[name] = original
+    # Then the mention is still notified, nobody was told triage failed, and after a redrive nobody is paged again
+    assert stack._store.get_mention("x", mention_id)["status"] == "notified"
+    assert stack.redrive() == 1
+    settle(stack)
+    assert stack._store.get_mention("x", mention_id)["status"] == "notified"
+    assert len(notifications_for(stack, mention_id, "agent-notifications", timeout=0)) == pages
+    assert [n for n in notifications_for(stack, mention_id, "escalations", timeout=0)
+            if n["message"].get("alert") == "triage_failed"] == []
+
+
+def test_a_poison_message_ends_in_the_dead_letter_queue_and_can_be_redriven(stack):
+    import boto3
+
+    # Given an empty dead-letter queue
+    empty_dead_letter_queue(stack)
     # And a message that can never be triaged (not a triage message at all)
     sqs = boto3.client("sqs", region_name="us-east-1")
     sqs.send_message(QueueUrl=stack.triage.triage_queue_url, MessageBody="{not json")
