@@ -19,7 +19,7 @@ def add_parser(commands: Any) -> None:
 def run(args: Any) -> int:
     if args.stack:
         return _deployed(args.stack)
-    answer = requests.post(f"{args.url.rstrip('/')}/local/redrive", timeout=60)
+    answer = requests.post(f"{args.url.rstrip('/')}/local/redrive", headers={"X-Responder-Local": "1"}, timeout=60)
     answer.raise_for_status()
     print(f"moved {answer.json()['moved']} message(s) back to the triage queue", flush=True)
     return 0

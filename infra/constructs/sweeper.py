@@ -39,7 +39,7 @@ class Sweeper(Construct):
             actions=["dynamodb:Query"], resources=[f"{table.table_arn}/index/{c.GSI3_NAME}"]))
         self.function.role.add_to_policy(iam.PolicyStatement(
             actions=["dynamodb:UpdateItem"], resources=[table.table_arn]))
-        queue.grant_send_messages(self.function.role)
+        queue.grant(self.function.role, "sqs:SendMessage")  # not grant_send_messages: it adds GetQueue* too
         self.rule = events.Rule(
             self, c.SWEEPER_RULE_ID, schedule=events.Schedule.rate(Duration.minutes(rate_minutes)),
             description="Responder: enqueue mentions stored but never handed to triage",

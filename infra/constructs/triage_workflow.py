@@ -41,9 +41,12 @@ J = sfn.JsonPath
 S = tasks.DynamoAttributeValue.from_string
 
 # Errors worth retrying: Lambda's own transient failures and the domain's "storage unavailable".
+# States.Timeout is not retried inside the execution: three more 70 s attempts of Classify would outlast the
+# 120 s workflow timeout, which no Catch sees (the mention would stay `triaging`). A timed-out task goes to
+# MarkFailed instead, and SQS's redelivery is the retry.
 LAMBDA_TRANSIENT_ERRORS = [
     "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException", "StorageUnavailable", "States.Timeout",
+    "Lambda.TooManyRequestsException", "StorageUnavailable",
 ]
 
 

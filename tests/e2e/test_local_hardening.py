@@ -262,3 +262,12 @@ def test_a_body_past_api_gateways_limit_is_refused_unread(local):
     assert _send_raw(port, chunked, b"zz\r\nhello\r\n0\r\n\r\n") == 400
     # And the server still answers ordinary requests afterwards
     assert requests.get(f"{local['base']}/local/health", timeout=10).status_code == 200
+
+
+def test_redrive_needs_a_header_a_web_page_cannot_send(local):
+    # Given a cross-origin form post, as any page the browser opens could make it
+    refused = requests.post(f"{local['base']}/local/redrive", data={"x": "1"}, timeout=10)
+    # Then it changes nothing; the command line's request, with its header, is accepted
+    assert refused.status_code == 403
+    accepted = requests.post(f"{local['base']}/local/redrive", headers={"X-Responder-Local": "1"}, timeout=30)
+    assert accepted.status_code == 200 and "moved" in accepted.json()

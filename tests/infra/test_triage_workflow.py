@@ -206,3 +206,16 @@ def test_an_account_too_small_for_triage_is_a_clear_synth_error():
     # Then synthesis stops and says what is needed
     with pytest.raises(ValueError, match=r"accountConcurrencyLimit.*at least 4 concurrent.*at least 5"):
         build_app({c.CONTEXT_ACCOUNT_CONCURRENCY_LIMIT: 4}, with_nag=False)
+
+
+def test_a_timed_out_task_is_not_retried_inside_the_execution(template_dict):
+    # Given the synthesized workflow
+    machine = definition(template_dict)
+    # Then no task retries States.Timeout (more attempts would outlast the workflow's own timeout, which no Catch
+    # sees), and the retries a task does make cannot outlast it either
+    for name, state in machine["States"].items():
+        for retrier in state.get("Retry", []):
+            assert "States.Timeout" not in retrier["ErrorEquals"], name
+    classify = machine["States"]["Classify"]
+    assert classify["TimeoutSeconds"] + machine["States"]["Draft"]["TimeoutSeconds"] + \
+        machine["States"]["Route"]["TimeoutSeconds"] < machine["TimeoutSeconds"]

@@ -560,15 +560,21 @@ class LocalStack:
                     return
                 path = urlsplit(self.path).path
                 if path.startswith("/local/"):
-                    if self.command == "POST" and path == "/local/redrive":
-                        local = (200, {"moved": stack.redrive()})
-                    else:
-                        local = stack._local_route(path) if self.command == "GET" else None
-                    status, payload = local or (404, {"error": "not found"})
                     try:
-                        self._answer(status, json.dumps(payload).encode(), "application/json")
-                    except Exception as exc:  # noqa: BLE001 - DynamoDB Local gone: say so, do not hang
-                        self._answer(503, json.dumps({"error": str(exc)}).encode(), "application/json")
+                        if self.command == "POST" and path == "/local/redrive":
+                            # A web page can POST a form cross-origin without asking; it cannot send this header
+                            # without a CORS preflight, which the local server never grants.
+                            if self.headers.get("x-responder-local") != "1":
+                                local = (403, {"error": "send the header X-Responder-Local: 1"})
+                            else:
+                                local = (200, {"moved": stack.redrive()})
+                        else:
+                            local = stack._local_route(path) if self.command == "GET" else None
+                        status, payload = local or (404, {"error": "not found"})
+                        data = json.dumps(payload).encode()
+                    except Exception as exc:  # noqa: BLE001 - DynamoDB Local or moto gone: say so, do not hang
+                        status, data = 503, json.dumps({"error": type(exc).__name__}).encode()
+                    self._answer(status, data, "application/json")
                     return
                 event = http_api_event(self.command, self.path, request_headers(self.headers), body,
                                        self.client_address[0])

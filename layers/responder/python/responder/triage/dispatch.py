@@ -63,9 +63,12 @@ class SyncExpressRunner:
             from botocore.config import Config
 
             # The call returns when the execution ends: the read timeout must outlast the workflow's timeout, or
-            # the SDK would retry and start a second execution of the same mention.
+            # the SDK would retry and start a second execution of the same mention. For the same reason the SDK
+            # never retries (a 5xx may come after the execution started; Express names are not idempotent): a
+            # failed call fails that message alone, and SQS brings it back after the retry delay.
             self._client = boto3.client("stepfunctions", config=Config(read_timeout=self._execution_seconds + 10,
-                                                                       retries={"max_attempts": 2}))
+                                                                       retries={"max_attempts": 0,
+                                                                                "mode": "standard"}))
         return self._client
 
     def run(self, name: str, payload: dict[str, Any]) -> Outcome:
