@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -58,6 +59,24 @@ def outcome(stack, mention_id, timeout=30):
             return stored
         time.sleep(0.1)
     pytest.fail(f"mention {mention_id} not triaged within {timeout}s: {stored}")
+
+
+def task_handler(stack, function):
+    """The in-process handler the local stack runs for a task function (`classify`, `draft`, `route`)."""
+    lambdas = stack.triage.lambdas
+    return lambdas.handlers[next(n for n, short in lambdas.names.items() if short == function)]
+
+
+@contextmanager
+def handler_replaced(stack, function, replacement):
+    """Run `replacement` in place of a task function's handler for the block, then put the original back."""
+    lambdas = stack.triage.lambdas
+    name = next(n for n, short in lambdas.names.items() if short == function)
+    original, lambdas.handlers[name] = lambdas.handlers[name], replacement
+    try:
+        yield
+    finally:
+        lambdas.handlers[name] = original
 
 
 def notifications_for(stack, mention_id, topic=None, timeout=5, delivered=False):
@@ -113,9 +132,7 @@ def test_crisis_is_p1_and_escalated(stack):
 
 def test_a_transient_task_failure_is_retried(stack):
     # Given the Draft function fails once with a retryable error
-    lambdas = stack.triage.lambdas
-    name = next(n for n, short in lambdas.names.items() if short == "draft")
-    original, calls = lambdas.handlers[name], []
+    original, calls = task_handler(stack, "draft"), []
 
     def flaky(event, context):
         calls.append(1)
@@ -125,27 +142,19 @@ def test_a_transient_task_failure_is_retried(stack):
             raise StorageUnavailable("throttled")
         return original(event, context)
 
-    lambdas.handlers[name] = flaky
-    try:
+    with handler_replaced(stack, "draft", flaky):
         mention_id = deliver(stack, "how do I change the delivery address on my order?")
         stored = outcome(stack, mention_id)
-    finally:
-        lambdas.handlers[name] = original
     # Then the workflow retried the step and the mention was notified
     assert len(calls) == 2 and stored["status"] == "notified"
 
 
 def test_a_task_that_keeps_failing_alerts_once_dead_letters_and_is_triaged_after_redrive(stack):
-    lambdas = stack.triage.lambdas
-    name = next(n for n, short in lambdas.names.items() if short == "route")
-    original = lambdas.handlers[name]
-
     def broken(event, context):
         raise ValueError("routing rules unreadable")
 
     # Given the Route step fails every time
-    lambdas.handlers[name] = broken
-    try:
+    with handler_replaced(stack, "route", broken):
         mention_id = deliver(stack, "is the store on Main Street open on Sunday?")
         stored = outcome(stack, mention_id)
         assert stored["status"] == "triage_failed" and stored["triage_error"] == "ValueError"
@@ -154,8 +163,6 @@ def test_a_task_that_keeps_failing_alerts_once_dead_letters_and_is_triaged_after
         while time.monotonic() < deadline and stack.dead_letters() == 0:
             time.sleep(0.3)
         assert stack.dead_letters() == 1
-    finally:
-        lambdas.handlers[name] = original
     alerts = [n for n in notifications_for(stack, mention_id, "escalations") if n["message"].get("alert")]
     assert len(alerts) == 1 and alerts[0]["message"]["alert"] == "triage_failed"
     settle(stack)
@@ -203,16 +210,12 @@ def test_a_failing_duplicate_never_turns_a_notified_mention_back_into_failed(sta
     mention_id = deliver(stack, "my parcel is late again, where is order #55120?")
     assert outcome(stack, mention_id)["status"] == "notified"
     pages = len(notifications_for(stack, mention_id, "agent-notifications"))
-    lambdas = stack.triage.lambdas
-    name = next(n for n, short in lambdas.names.items() if short == "classify")
-    original = lambdas.handlers[name]
 
     def throttled(event, context):
         raise RuntimeError("Rate exceeded")  # stands for a throttled claim: the step fails before claiming
 
     # When a duplicate of its triage message keeps failing in Classify until it is dead-lettered
-    lambdas.handlers[name] = throttled
-    try:
+    with handler_replaced(stack, "classify", throttled):
         boto3.client("sqs", region_name="us-east-1").send_message(
             QueueUrl=stack.triage.triage_queue_url,
             MessageBody=json.dumps({"v": 1, "platform": "x", "channel": "x", "mention_id": mention_id,
@@ -221,8 +224,6 @@ def test_a_failing_duplicate_never_turns_a_notified_mention_back_into_failed(sta
         while time.monotonic() < deadline and stack.dead_letters() == 0:
             time.sleep(0.3)
         assert stack.dead_letters() == 1
-    finally:
-        lambdas.handlers[name] = original
     # Then the mention is still notified, nobody was told triage failed, and after a redrive nobody is paged again
     assert stack._store.get_mention("x", mention_id)["status"] == "notified"
     assert stack.redrive() == 1
@@ -298,21 +299,16 @@ def test_the_largest_accepted_mention_is_notified_with_its_state_and_message_und
 
 def test_a_state_over_the_limit_marks_the_mention_failed_and_alerts(stack):
     # Given a Draft step whose answer would push the state past 256 KiB (300,000 characters of draft)
-    lambdas = stack.triage.lambdas
-    name = next(n for n, short in lambdas.names.items() if short == "draft")
-    original = lambdas.handlers[name]
+    original = task_handler(stack, "draft")
 
     def oversized(event, context):
         answer = original(event, context)
         return {**answer, "draft": {**answer["draft"], "text": "x" * 300_000}}
 
-    lambdas.handlers[name] = oversized
-    try:
+    with handler_replaced(stack, "draft", oversized):
         mention_id = deliver(stack, "where is my parcel? tracking has not moved for a week")
         # When triage runs into States.DataLimitExceeded, which States.ALL does not catch
         stored = outcome(stack, mention_id)
-    finally:
-        lambdas.handlers[name] = original
     # Then the failure path still ran: the mention says why, and on-call is alerted on the first attempt
     assert stored["status"] == "triage_failed" and stored["triage_error"] == "States.DataLimitExceeded"
     alerts = [n for n in notifications_for(stack, mention_id, "escalations") if n["message"].get("alert")]
