@@ -215,3 +215,15 @@ ENV_BEDROCK_MODEL_ID = "RESPONDER_BEDROCK_MODEL_ID"
 # A model call takes seconds: the draft function gets room for the client's two attempts (8 s reads); its task in
 # the workflow waits that long plus LAMBDA_INIT_ALLOWANCE_SECONDS.
 DRAFT_WITH_MODEL_TIMEOUT_SECONDS = 25
+
+# --- replies: the outbound queue, the sender and the review page --------------------------------------------
+OUTBOUND_ID = "Outbound"
+OUTBOUND_QUEUE_ID = "OutboundQueue"
+OUTBOUND_DLQ_ID = "OutboundDeadLetterQueue"
+OUTBOUND_DLQ_ALARM_ID = "OutboundDeadLetters"
+OUTBOUND_MAX_RECEIVE_COUNT = 8  # 5xx and throttling retried with backoff; the sender gives up (and says so) first
+OUTBOUND_RETENTION_DAYS = 4
+SENDER_TIMEOUT_SECONDS = 30  # one platform call (10 s timeout) plus a lookup and two small writes
+ENV_OUTBOUND_QUEUE_URL = "OUTBOUND_QUEUE_URL"
+OUTPUT_OUTBOUND_QUEUE_URL = "OutboundQueueUrl"
+OUTPUT_OUTBOUND_DLQ_URL = "OutboundDeadLetterQueueUrl"

@@ -14,6 +14,7 @@ from infra.constructs.ingest_queue import IngestQueue
 from infra.constructs.alarms import OperationalAlarms
 from infra.constructs.layers import SharedLayers
 from infra.constructs.notifications import Notifications
+from infra.constructs.outbound import OutboundQueue
 from infra.constructs.secrets import PlatformSecrets
 from infra.constructs.storage import Storage
 from infra.constructs.sweeper import Sweeper
@@ -68,12 +69,14 @@ class ResponderStack(Stack):
             bedrock_model_id=self._model_id(c.CONTEXT_BEDROCK_MODEL_ID, c.DEFAULT_BEDROCK_MODEL_ID),
         )
         self.sweeper = Sweeper(self, c.SWEEPER_ID, table=storage.table, queue=ingest.queue, layers=layers.all)
-        alarms = OperationalAlarms(self, c.ALARMS_ID, queue=ingest.queue, dlq=ingest.dlq,
+        outbound = OutboundQueue(self, c.OUTBOUND_ID)
+        alarms = OperationalAlarms(self, c.ALARMS_ID, queue=ingest.queue, dlq=ingest.dlq, outbound_dlq=outbound.dlq,
                                    subscriptions=self._list_context(c.CONTEXT_ALARM_SUBSCRIPTIONS))
         self.alarms = alarms
         self.notifications = notifications
         self.triage = triage
 
+        self.outbound = outbound
         self.storage = storage
         self.ingest = ingest
         self.secrets = secrets
@@ -92,6 +95,8 @@ class ResponderStack(Stack):
             c.OUTPUT_AGENT_TOPIC_ARN: (notifications.agent_topic.topic_arn, "Agent notifications (filter on team)"),
             c.OUTPUT_ESCALATION_TOPIC_ARN: (notifications.escalation_topic.topic_arn, "p1 and failure alerts"),
             c.OUTPUT_INCIDENT_TOPIC_ARN: (notifications.incident_topic.topic_arn, "Surge incident alerts"),
+            c.OUTPUT_OUTBOUND_QUEUE_URL: (outbound.queue.queue_url, "Approved replies waiting for the sender"),
+            c.OUTPUT_OUTBOUND_DLQ_URL: (outbound.dlq.queue_url, "Approved replies the sender could not handle"),
             c.OUTPUT_ALARM_TOPIC_ARN: (alarms.topic.topic_arn, "Dead-letter and backlog alarms"),
         }
         for key, (value, description) in outputs.items():

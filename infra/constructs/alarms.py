@@ -1,4 +1,5 @@
-"""Operational alarms: a dead-letter queue that holds anything, and a triage backlog older than the p1 SLA."""
+"""Operational alarms: a dead-letter queue (triage or outbound) that holds anything, and a triage backlog older than
+the p1 SLA."""
 
 from __future__ import annotations
 
@@ -24,17 +25,18 @@ class OperationalAlarms(Construct):
     CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, so this topic has its own
     customer-managed key (rotated yearly) whose policy lets CloudWatch use it: about $1 a month, the one
     standing cost of the stack. A topic policy replaces SNS's default access policy, so the topic's policy
-    must allow CloudWatch to publish too. Both grants name this stack's two alarms and this account
+    must allow CloudWatch to publish too. Both grants name this stack's alarms and this account
     (aws:SourceArn, aws:SourceAccount), so no other account's alarm can use the topic or the key; the alarms
     carry fixed names so that their ARNs are known before they exist (the key cannot refer to the alarms'
     attributes: the alarms depend on the topic, which depends on the key).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, queue: sqs.IQueue, dlq: sqs.IQueue,
-                 subscriptions: Sequence[Mapping[str, Any]] = (), backlog_age_seconds: int = 15 * 60) -> None:
+                 outbound_dlq: sqs.IQueue | None = None, subscriptions: Sequence[Mapping[str, Any]] = (), backlog_age_seconds: int = 15 * 60) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        names = {alarm: f"{stack.stack_name}-{alarm}" for alarm in (c.DLQ_ALARM_ID, c.BACKLOG_ALARM_ID)}
+        names = {alarm: f"{stack.stack_name}-{alarm}" for alarm in (c.DLQ_ALARM_ID, c.BACKLOG_ALARM_ID,
+                                                                       c.OUTBOUND_DLQ_ALARM_ID)}
         self.alarm_arns = [stack.format_arn(service="cloudwatch", resource="alarm", resource_name=name,
                                             arn_format=ArnFormat.COLON_RESOURCE_NAME) for name in names.values()]
         # Confused-deputy guard recommended for service principals (IAM user guide, "The confused deputy problem").
@@ -66,7 +68,18 @@ class OperationalAlarms(Construct):
             metric=queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(1), statistic="Maximum"),
             threshold=backlog_age_seconds, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=3, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
-        for alarm in (self.dlq_alarm, self.backlog_alarm):
+        alarms = [self.dlq_alarm, self.backlog_alarm]
+        if outbound_dlq is not None:
+            self.outbound_dlq_alarm = cloudwatch.Alarm(
+                self, c.OUTBOUND_DLQ_ALARM_ID, alarm_name=names[c.OUTBOUND_DLQ_ALARM_ID],
+                alarm_description="Approved replies that could not be handed to the platform wait in the outbound "
+                "dead-letter queue: the sender could not run for them. Inspect them, fix the cause, redrive.",
+                metric=outbound_dlq.metric_approximate_number_of_messages_visible(period=Duration.minutes(1),
+                                                                                   statistic="Maximum"),
+                threshold=0, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+            alarms.append(self.outbound_dlq_alarm)
+        for alarm in alarms:
             alarm.add_alarm_action(action)
         for index, spec in enumerate(subscriptions):
             subscribe(self, f"Alarm{index}", self.topic, spec)

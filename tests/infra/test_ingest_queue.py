@@ -31,7 +31,7 @@ def test_both_queues_are_encrypted_and_dlq_keeps_messages_14_days(synthesized):
     dlq = synthesized.resource(synthesized.stack.ingest.dlq)
     # When the queues are inspected
     # Then both use SQS-managed SSE and the DLQ retains messages for 14 days
-    assert len(synthesized.resources("AWS::SQS::Queue")) == 2
+    assert len(synthesized.resources("AWS::SQS::Queue")) == 4  # triage and outbound, each with its DLQ
     assert queue["Properties"]["SqsManagedSseEnabled"] is True
     assert dlq["Properties"]["SqsManagedSseEnabled"] is True
     assert dlq["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600

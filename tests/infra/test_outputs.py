@@ -23,6 +23,8 @@ def test_stack_publishes_every_output_key(template_dict):
         c.OUTPUT_ESCALATION_TOPIC_ARN,
         c.OUTPUT_INCIDENT_TOPIC_ARN,
         c.OUTPUT_ALARM_TOPIC_ARN,
+        c.OUTPUT_OUTBOUND_QUEUE_URL,
+        c.OUTPUT_OUTBOUND_DLQ_URL,
     }
     assert set(outputs) == {
         "ApiUrl",
@@ -37,6 +39,8 @@ def test_stack_publishes_every_output_key(template_dict):
         "EscalationTopicArn",
         "IncidentTopicArn",
         "AlarmTopicArn",
+        "OutboundQueueUrl",
+        "OutboundDeadLetterQueueUrl",
     }
 
 

@@ -153,8 +153,9 @@ def test_every_timeout_outlasts_what_it_waits_for(context, template_dict):
         template_dict = app.synth().get_stack_by_name(c.STACK_NAME).template
     machine = definition(template_dict)
     functions = _functions_by_service(template_dict)
-    (queue,) = [r["Properties"] for r in template_dict["Resources"].values()
-                if r["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in r["Properties"]]
+    (queue,) = [r["Properties"] for key, r in template_dict["Resources"].items()
+                if r["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in r["Properties"]
+                and key.startswith(c.INGEST_QUEUE_ID)]
     dispatcher = functions[c.DISPATCHER_SERVICE_NAME]
     # Then each Lambda task waits for its function's whole invocation (init included): no retry beside a live one
     for task, service in TASK_SERVICES.items():

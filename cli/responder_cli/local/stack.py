@@ -51,6 +51,8 @@ IDLE_TIMEOUT_SECONDS = 15.0
 # a loaded 2-core machine, past the deployed 1 s read timeout (DynamoDB answers in milliseconds). Locally the
 # budget is 2 s, still one try, so a hung DynamoDB Local is a 503 after ~2 s, inside X's 3 s.
 LOCAL_DYNAMODB_READ_TIMEOUT_SECONDS = 2.0
+# The triage queue and its DLQ are the ingest construct's (infra.constants.INGEST_QUEUE_ID); the outbound ones are not.
+INGEST_PREFIX = "IngestQueue"
 
 
 @dataclass
@@ -334,10 +336,11 @@ class LocalStack:
 
     @staticmethod
     def _triage_queue_url(urls: dict[str, str]) -> str:
-        """The queue that has a dead-letter queue: the triage queue the webhook feeds."""
+        """The triage queue the webhook feeds (the ingest construct's queue that is not a dead-letter queue)."""
         from responder_cli.local.template import TemplateError
 
-        candidates = [url for logical_id, url in urls.items() if "DeadLetter" not in logical_id]
+        candidates = [url for logical_id, url in urls.items()
+                      if logical_id.startswith(INGEST_PREFIX) and "DeadLetter" not in logical_id]
         if len(candidates) != 1:
             raise TemplateError(f"expected one triage queue, found {sorted(urls)}")
         return candidates[0]
@@ -452,7 +455,8 @@ class LocalStack:
             seen = count
 
     def dead_letter_url(self) -> str:
-        return next(url for logical_id, url in self.queue_urls.items() if "DeadLetter" in logical_id)
+        return next(url for logical_id, url in self.queue_urls.items()
+                    if logical_id.startswith(INGEST_PREFIX) and "DeadLetter" in logical_id)
 
     def dead_letters(self) -> int:
         """Messages waiting in the dead-letter queue."""
