@@ -227,3 +227,39 @@ SENDER_TIMEOUT_SECONDS = 30  # one platform call (10 s timeout) plus a lookup an
 ENV_OUTBOUND_QUEUE_URL = "OUTBOUND_QUEUE_URL"
 OUTPUT_OUTBOUND_QUEUE_URL = "OutboundQueueUrl"
 OUTPUT_OUTBOUND_DLQ_URL = "OutboundDeadLetterQueueUrl"
+REPLIES_ID = "Replies"
+REVIEW_KEY_ID = "ReviewKey"
+REVIEW_FUNCTION_ID = "ReviewFunction"
+SENDER_FUNCTION_ID = "SenderFunction"
+REVIEW_CODE_DIR = REPO_ROOT / "functions" / "review"
+SENDER_CODE_DIR = REPO_ROOT / "functions" / "sender"
+REVIEW_SERVICE_NAME = "responder-review"
+SENDER_SERVICE_NAME = "responder-sender"
+REVIEW_PATH = "/review/{token}"
+REVIEW_ROUTE_KEYS = (f"GET {REVIEW_PATH}", f"POST {REVIEW_PATH}")
+ENV_REVIEW_KEY_SECRET_ARN = "REVIEW_KEY_SECRET_ARN"  # responder.replies.tokens reads the same names
+ENV_REVIEW_BASE_URL = "RESPONDER_REVIEW_BASE_URL"
+ENV_REVIEW_TTL_SECONDS = "RESPONDER_REVIEW_TTL_SECONDS"
+ENV_AGENT_TOPIC_ARN = "AGENT_TOPIC_ARN"
+ENV_GRAPH_API_VERSION = "RESPONDER_GRAPH_API_VERSION"
+ENV_MESSENGER_HUMAN_AGENT = "RESPONDER_MESSENGER_HUMAN_AGENT"
+# Where review links point: the API's own URL unless a custom domain fronts it (https://support.example.com).
+CONTEXT_REVIEW_BASE_URL = "reviewBaseUrl"
+CONTEXT_REVIEW_LINK_DAYS = "reviewLinkDays"
+DEFAULT_REVIEW_LINK_DAYS = 7
+CONTEXT_GRAPH_API_VERSION = "graphApiVersion"
+DEFAULT_GRAPH_API_VERSION = "v26.0"
+# Messenger's HUMAN_AGENT tag (replies up to 7 days after the person's last message) needs Meta's app review.
+CONTEXT_MESSENGER_HUMAN_AGENT = "messengerHumanAgentTag"
+# The review page: a person's clicks, and guesses at tokens (HMAC-SHA256, unguessable) capped per route.
+CONTEXT_REVIEW_THROTTLE_BURST = "apiReviewThrottleBurstLimit"
+DEFAULT_REVIEW_THROTTLE_BURST = 20
+CONTEXT_REVIEW_THROTTLE_RATE = "apiReviewThrottleRateLimit"
+DEFAULT_REVIEW_THROTTLE_RATE = 10
+REVIEW_TIMEOUT_SECONDS = 10
+# The sender's calls to one platform, at once: X allows about 100-200 posts per 15 minutes per user, Meta 300
+# calls/s per Page; two pollers keep a burst of approvals from tripping X's per-user window all at once.
+SENDER_MAX_CONCURRENCY = 2
+SENDER_BATCH_SIZE = 5
+REVIEW_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
+SENDER_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")

@@ -15,6 +15,7 @@ from infra.constructs.alarms import OperationalAlarms
 from infra.constructs.layers import SharedLayers
 from infra.constructs.notifications import Notifications
 from infra.constructs.outbound import OutboundQueue
+from infra.constructs.replies import Replies, ReviewKey
 from infra.constructs.secrets import PlatformSecrets
 from infra.constructs.storage import Storage
 from infra.constructs.sweeper import Sweeper
@@ -70,6 +71,17 @@ class ResponderStack(Stack):
         )
         self.sweeper = Sweeper(self, c.SWEEPER_ID, table=storage.table, queue=ingest.queue, layers=layers.all)
         outbound = OutboundQueue(self, c.OUTBOUND_ID)
+        review_key = ReviewKey(self, c.REVIEW_KEY_ID)
+        self.replies = Replies(
+            self, c.REPLIES_ID, api=webhook.api, stage=webhook.stage, table=storage.table,
+            outbound_queue=outbound.queue, platform_secret=secrets.secret, review_key=review_key.secret,
+            agent_topic=notifications.agent_topic, layers=layers.all,
+            review_link_days=self._positive_int(c.CONTEXT_REVIEW_LINK_DAYS, c.DEFAULT_REVIEW_LINK_DAYS),
+            graph_api_version=self._graph_version(c.CONTEXT_GRAPH_API_VERSION, c.DEFAULT_GRAPH_API_VERSION),
+            messenger_human_agent=self._flag(c.CONTEXT_MESSENGER_HUMAN_AGENT),
+            throttle_burst_limit=self._positive_int(c.CONTEXT_REVIEW_THROTTLE_BURST, c.DEFAULT_REVIEW_THROTTLE_BURST),
+            throttle_rate_limit=self._positive_int(c.CONTEXT_REVIEW_THROTTLE_RATE, c.DEFAULT_REVIEW_THROTTLE_RATE))
+        self.review_key = review_key
         alarms = OperationalAlarms(self, c.ALARMS_ID, queue=ingest.queue, dlq=ingest.dlq, outbound_dlq=outbound.dlq,
                                    subscriptions=self._list_context(c.CONTEXT_ALARM_SUBSCRIPTIONS))
         self.alarms = alarms
@@ -140,6 +152,22 @@ class ResponderStack(Stack):
         value = default if raw is None else str(raw).strip()
         if not _MODEL_ID_RE.fullmatch(value):
             raise ValueError(f"CDK context {key!r} must be a Bedrock model id such as {default}, got {raw!r}")
+        return value
+
+    def _flag(self, key: str) -> bool:
+        raw = self.node.try_get_context(key)
+        if raw is None or isinstance(raw, bool):
+            return bool(raw)
+        value = str(raw).strip().lower()
+        if value not in ("true", "false"):
+            raise ValueError(f"CDK context {key!r} must be true or false, got {raw!r}")
+        return value == "true"
+
+    def _graph_version(self, key: str, default: str) -> str:
+        raw = self.node.try_get_context(key)
+        value = default if raw is None else str(raw).strip()
+        if not re.fullmatch(r"v\d{1,3}\.\d{1,2}", value):
+            raise ValueError(f"CDK context {key!r} must be a Graph API version such as {default}, got {raw!r}")
         return value
 
     def _positive_int(self, key: str, default: int) -> int:

@@ -61,7 +61,8 @@ def test_default_stack_has_no_managed_backend(template_dict):
     assert managed_statements(template_dict) == []
     variables = [r["Properties"]["Environment"]["Variables"] for r in template_dict["Resources"].values()
                  if r["Type"] == "AWS::Lambda::Function"]
-    assert not any(name.startswith("RESPONDER_") for v in variables for name in v)
+    managed = {c.ENV_SENTIMENT_BACKEND, c.ENV_DRAFT_BACKEND, c.ENV_BEDROCK_MODEL_ID}
+    assert not any(name in managed for v in variables for name in v)
     states = definition(template_dict)["States"]
     assert "ManagedBackendUnavailable" not in states["Classify"]["Retry"][0]["ErrorEquals"]
     assert "drafted_by" not in states["NotifyAgents"]["Parameters"]["Message"]["draft"]

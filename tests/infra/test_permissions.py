@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 TABLE = "table"
+GSI1 = "table/index/gsi1"
 GSI2 = "table/index/gsi2"
 GSI3 = "table/index/gsi3"
 
@@ -22,6 +23,10 @@ EXPECTED = {
     "route": set(),
     "dispatcher": set(),
     "sweeper": {(GSI3, "dynamodb:Query"), (TABLE, "dynamodb:UpdateItem")},
+    # responder.replies: the review page reads the mention and its thread (gsi1) and claims with UpdateItem; the
+    # sender reads the mention and records each step of the reply with UpdateItem.
+    "review": {(TABLE, "dynamodb:GetItem"), (TABLE, "dynamodb:UpdateItem"), (GSI1, "dynamodb:Query")},
+    "sender": {(TABLE, "dynamodb:GetItem"), (TABLE, "dynamodb:UpdateItem")},
 }
 
 
@@ -29,7 +34,8 @@ def _roles(synthesized) -> dict[str, Any]:
     stack = synthesized.stack
     return {"webhook": stack.webhook.function.role, "classify": stack.triage.functions["classify"].role,
             "draft": stack.triage.functions["draft"].role, "route": stack.triage.functions["route"].role,
-            "dispatcher": stack.triage.dispatcher.role, "sweeper": stack.sweeper.function.role}
+            "dispatcher": stack.triage.dispatcher.role, "sweeper": stack.sweeper.function.role,
+            "review": stack.replies.review_function.role, "sender": stack.replies.sender_function.role}
 
 
 def _resource_name(resource: Any, table_id: str) -> str:

@@ -181,7 +181,8 @@ def test_a_task_that_outgrows_the_state_limit_is_caught_into_the_failure_path(te
 
 def _dispatcher_sizing(template_dict) -> tuple[int, int, str]:
     (mapping,) = [r["Properties"] for r in template_dict["Resources"].values()
-                  if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+                  if r["Type"] == "AWS::Lambda::EventSourceMapping"
+                  and r["Properties"]["FunctionName"]["Ref"].startswith(c.TRIAGE_ID)]
     env = _functions_by_service(template_dict)[c.DISPATCHER_SERVICE_NAME]["Environment"]["Variables"]
     return mapping["ScalingConfig"]["MaximumConcurrency"], mapping["BatchSize"], env[c.ENV_MAX_PARALLEL_EXECUTIONS]
 

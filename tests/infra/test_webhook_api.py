@@ -9,14 +9,15 @@ from aws_cdk.assertions import Match
 from infra import constants as c
 
 
-def test_http_api_has_exactly_the_four_webhook_routes(synthesized):
+def test_http_api_has_exactly_the_four_webhook_routes_and_the_review_page(synthesized):
     # Given the synthesised stack
     routes = synthesized.resources("AWS::ApiGatewayV2::Route").values()
     # When the route keys are collected
     route_keys = sorted(route["Properties"]["RouteKey"] for route in routes)
-    # Then GET and POST exist for /webhooks/x and /webhooks/meta and nothing else
-    assert route_keys == sorted(["GET /webhooks/x", "POST /webhooks/x", "GET /webhooks/meta", "POST /webhooks/meta"])
-    assert route_keys == sorted(c.WEBHOOK_ROUTE_KEYS)
+    # Then GET and POST exist for /webhooks/x, /webhooks/meta and /review/{token}, and nothing else
+    assert route_keys == sorted(["GET /webhooks/x", "POST /webhooks/x", "GET /webhooks/meta", "POST /webhooks/meta",
+                                 "GET /review/{token}", "POST /review/{token}"])
+    assert route_keys == sorted([*c.WEBHOOK_ROUTE_KEYS, *c.REVIEW_ROUTE_KEYS])
 
 
 def test_every_route_invokes_the_webhook_with_payload_v2(synthesized, template):
@@ -88,10 +89,13 @@ def test_handshake_routes_have_their_own_low_throttle_and_deliveries_keep_the_st
     stage = synthesized.resource(synthesized.stack.webhook.stage)
     # When its per-route settings are read
     route_settings = stage["Properties"]["RouteSettings"]
-    # Then exactly the two GET handshakes carry the low defaults (10 burst, 5 per second)
+    # Then the two GET handshakes carry the low defaults (10 burst, 5 per second)
     assert route_settings == {
         "GET /webhooks/x": {"ThrottlingBurstLimit": 10, "ThrottlingRateLimit": 5},
         "GET /webhooks/meta": {"ThrottlingBurstLimit": 10, "ThrottlingRateLimit": 5},
+        # And the review page has its own (a person's clicks; guesses at its tokens capped too)
+        "GET /review/{token}": {"ThrottlingBurstLimit": 20, "ThrottlingRateLimit": 10},
+        "POST /review/{token}": {"ThrottlingBurstLimit": 20, "ThrottlingRateLimit": 10},
     }
     # And the POST deliveries fall under the stage's high default limits
     assert stage["Properties"]["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 2000, "ThrottlingRateLimit": 1000}

@@ -1,0 +1,3 @@
+"""placeholder, replaced by the workstream branch"""
+def handler(event, context):
+    raise NotImplementedError
