@@ -1,13 +1,17 @@
 """`responder demo`: the whole system on this machine, end to end, with a report.
 
 Starts the local stack in memory, replays seeded traffic with a small viral surge (signed X and Meta
-deliveries, a tenth of them repeated as platforms do), waits for triage to finish, prints a summary, the
+deliveries, a tenth of them repeated as platforms do), waits for triage to finish, approves a share of the drafts
+through their review pages as agents would (the reply goes to the platform stand-ins), prints a summary, the
 billable operations per mention and their cost next to a naive design's, and stops cleanly.
 """
 
 from __future__ import annotations
 
+import html
 import os
+import random
+import re
 import threading
 import time
 from collections import Counter
@@ -19,7 +23,8 @@ from responder_cli.local.stack import DEFAULT_SECRETS, LocalStack
 from responder_cli.local.metering import Meter, format_cost_table
 from responder_cli.replay import Replayer, build_deliveries, percentile
 
-TERMINAL = {"notified", "archived", "triage_failed", "incident"}
+# `answered` and `handled` follow `notified`: a mention may be answered natively while the demo still waits.
+TERMINAL = {"notified", "archived", "triage_failed", "incident", "answered", "handled"}
 # Triaged: a final good status. `triage_failed` is final too (until a redrive) but is a failure, not triage.
 TRIAGED = TERMINAL - {"triage_failed"}
 
@@ -58,6 +63,80 @@ def problems(mentions: list[dict[str, Any]], unique: set[tuple[str, str]]) -> li
     if statuses:
         found.append("not triaged: " + _counts(list(statuses.elements())))
     return found
+
+
+_FORM_NONCE = re.compile(r'name="nonce"\s+value="([^"]+)"|value="([^"]+)"\s+name="nonce"')
+_FORM_TEXT = re.compile(r'<textarea[^>]*name="text"[^>]*>(.*?)</textarea>', re.S)
+
+
+def approve(base: str, notifications: list[dict[str, Any]], share: float, seed: int) -> list[dict[str, Any]]:
+    """Approve `share` of the agents' notifications as an agent would: open the review link, keep the draft,
+    press Send. Returns one record per approval (mention, when it was sent, the page's answer)."""
+    import requests
+
+    links = []
+    for n in notifications:
+        message = n["message"] if isinstance(n["message"], dict) else {}
+        url = (message.get("actions") or {}).get("review_url")
+        if url:
+            links.append(((message.get("mention") or {}).get("channel"),
+                          (message.get("mention") or {}).get("mention_id"), url))
+    chosen = random.Random(seed).sample(links, round(len(links) * share)) if links else []
+    approvals = []
+    with requests.Session() as session:
+        for channel, mention_id, url in chosen:
+            page = session.get(url, timeout=10)
+            nonce, text = _FORM_NONCE.search(page.text), _FORM_TEXT.search(page.text)
+            if page.status_code != 200 or not nonce or not text:
+                approvals.append({"channel": channel, "mention_id": mention_id, "status": page.status_code})
+                continue
+            at = time.time()
+            answer = session.post(url, timeout=10, data={"nonce": nonce.group(1) or nonce.group(2), "action": "send",
+                                                         "text": html.unescape(text.group(1)).strip(),
+                                                         "agent": "demo-agent"})
+            approvals.append({"channel": channel, "mention_id": mention_id, "status": answer.status_code,
+                              "approved_at": at})
+    return approvals
+
+
+def wait_for_replies(stack: LocalStack, approvals: list[dict[str, Any]], timeout: float) -> list[dict[str, Any]]:
+    """Poll until every accepted approval's mention is answered or its reply ended otherwise (refused, failed)."""
+    wanted = {(a["channel"], a["mention_id"]) for a in approvals if a.get("approved_at")}
+    deadline = time.monotonic() + timeout
+    mentions: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        mentions = stack.mentions()
+        pending = [m for m in mentions if (m.get("channel"), m.get("mention_id")) in wanted
+                   and m.get("status") != "answered" and m.get("reply_state") not in ("refused", "failed", "unconfirmed")]
+        if not pending:
+            break
+        time.sleep(0.25)
+    return mentions
+
+
+def reply_report(stack: LocalStack, approvals: list[dict[str, Any]], mentions: list[dict[str, Any]]) -> list[str]:
+    """Replies sent, approve-to-platform latency, and first-response times of the answered mentions."""
+    sent = stack.sent()
+    by_key = {(s.get("channel"), s.get("in_reply_to")): s for s in sent}
+    latency = []
+    for a in approvals:
+        record = by_key.get((a["channel"], a["mention_id"]))
+        if record and a.get("approved_at") and record.get("sent_at"):
+            latency.append((_epoch(record["sent_at"]) - a["approved_at"]) * 1000)
+    answered = [m for m in mentions if m.get("status") == "answered"]
+    first = [(_epoch(m["first_response_at"]) - _epoch(m["received_at"])) for m in answered
+             if m.get("first_response_at") and m.get("received_at")]
+    ended = Counter(str(m.get("reply_state")) for m in mentions if m.get("reply_state") in
+                    ("refused", "failed", "unconfirmed"))
+    return [
+        f"  approvals               {len([a for a in approvals if a.get('approved_at')])} drafts sent from their "
+        f"review pages (of {len(approvals)} opened)",
+        f"  replies at platforms    {len(sent)} ({_counts([str(s.get('channel')) for s in sent])})"
+        + (f"; not sent: {_counts(list(ended.elements()))}" if ended else ""),
+        f"  approve→platform        p50 {percentile(latency, 50):.0f} ms, p99 {percentile(latency, 99):.0f} ms",
+        f"  first response          {len(answered)} answered, p50 {percentile(first, 50):.1f} s, "
+        f"p90 {percentile(first, 90):.1f} s after delivery",
+    ]
 
 
 def _counts(values: list[str]) -> str:
@@ -133,9 +212,14 @@ def run(args: Any) -> int:
         unique = {(s.delivery.channel, s.delivery.mention_id) for s in sent.sent}
         mentions = wait_for_triage(stack, len(unique), timeout=args.timeout)
         finished = time.time()
+        agent = [n for n in (stack.triage.notifications() if stack.triage else [])
+                 if n["topic"] == "agent-notifications"]
+        approvals = approve(base, agent, args.approve, args.seed)
+        mentions = wait_for_replies(stack, approvals, timeout=args.timeout)
         if stack.triage:
             stack.triage.flush_metering()
         print(report(stack, sent, mentions, started, finished), flush=True)
+        print("\n".join(reply_report(stack, approvals, mentions)), flush=True)
         print("", flush=True)
         print(format_cost_table(meter.breakdown(), meter.naive_breakdown(), max(len(mentions), 1)), flush=True)
         if outbox:
@@ -158,6 +242,8 @@ def add_parser(commands: Any) -> None:
     demo.add_argument("--rate", type=float, default=40.0, help="deliveries per second (default 40)")
     demo.add_argument("--duplicates", type=float, default=0.1, help="share of deliveries repeated (default 0.1)")
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--approve", type=float, default=0.3,
+                      help="share of the agents' notifications approved through their review pages (default 0.3)")
     demo.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for triage to finish")
     demo.add_argument("--outbox", default=".local/outbox.jsonl", help="append notifications here ('' for none)")
     demo.add_argument("--verbose", action="store_true", help="print every notification as it is published")

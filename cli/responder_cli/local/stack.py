@@ -28,6 +28,18 @@ from responder_cli.local.paths import WEBHOOK_HANDLER
 from responder_cli.local.triage import LocalTriage, load_module
 from responder_cli.local.template import LOCAL_ACCOUNT, LOCAL_REGION, load_template, queues, tables
 
+# Locally, every platform call goes to the built-in stand-ins (responder_cli.local.standins) with these tokens:
+# obviously not real credentials, never sent anywhere else. They make every channel "configured" for Send.
+LOCAL_REPLY_CREDENTIALS = {
+    "RESPONDER_X_CONSUMER_KEY": "local-x-consumer-key",
+    "RESPONDER_X_ACCESS_TOKEN": "local-x-access-token",
+    "RESPONDER_X_ACCESS_TOKEN_SECRET": "local-x-access-token-secret",
+    "RESPONDER_X_USER_ID": "local-brand",
+    "RESPONDER_META_PAGE_TOKEN": "local-meta-page-token",
+    "RESPONDER_META_INSTAGRAM_TOKEN": "local-meta-instagram-token",
+    "RESPONDER_WHATSAPP_TOKEN": "local-whatsapp-token",
+}
+REVIEW_KEY_FILE = "review.key"
 # Defaults used when the variables are unset: obviously not real secrets, printed at start-up.
 DEFAULT_SECRETS = {
     "RESPONDER_X_CONSUMER_SECRET": "local-x-consumer-secret",
@@ -38,10 +50,14 @@ MENTION_FIELDS = ("platform", "channel", "kind", "mention_id", "thread_id", "par
                   "created_at", "lang", "attachments", "account_id", "source", "status", "received_at",
                   # set by triage
                   "intent", "sentiment", "topic", "language", "priority", "team", "sla_due", "draft_text",
-                  "archive_reason", "triage_error", "triaged_at")
+                  "archive_reason", "triage_error", "triaged_at", "incident_id",
+                  # set by the review page, the sender, or a native reply on the platform
+                  "reply_state", "reply_text", "reply_requested_by", "reply_requested_at", "reply_id", "reply_sent_at",
+                  "reply_error", "first_response_at", "answered_by", "handled_by", "handled_at", "text_fetch_error")
 THREAD_FIELDS = ("platform", "channel", "thread_id", "account_id", "mention_count",
                  "first_seen_at", "last_activity_at", "last_mention_id", "thread_status",
-                 "last_draft_text", "last_team", "last_priority", "last_triaged_at")
+                 "last_draft_text", "last_team", "last_priority", "last_triaged_at",
+                 "last_reply_id", "last_reply_at", "last_reply_text")
 # The local server answers only requests addressed to loopback by name: a web page whose DNS name was rebound to
 # 127.0.0.1 sends its own Host, and must not read stored DMs from /local/mentions (DNS rebinding).
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
@@ -51,8 +67,11 @@ IDLE_TIMEOUT_SECONDS = 15.0
 # a loaded 2-core machine, past the deployed 1 s read timeout (DynamoDB answers in milliseconds). Locally the
 # budget is 2 s, still one try, so a hung DynamoDB Local is a 503 after ~2 s, inside X's 3 s.
 LOCAL_DYNAMODB_READ_TIMEOUT_SECONDS = 2.0
-# The triage queue and its DLQ are the ingest construct's (infra.constants.INGEST_QUEUE_ID); the outbound ones are not.
+# The triage queue and its DLQ are the ingest construct's (infra.constants.INGEST_QUEUE_ID); the outbound queue
+# and its DLQ the outbound construct's (OUTBOUND_ID).
 INGEST_PREFIX = "IngestQueue"
+OUTBOUND_PREFIX = "Outbound"
+ENV_REVIEW_BASE_URL = "RESPONDER_REVIEW_BASE_URL"  # responder.replies.tokens reads it
 
 
 @dataclass
@@ -82,9 +101,13 @@ def http_api_event(method: str, target: str, headers: dict[str, str], body: byte
         text, encoded = base64.b64encode(body).decode("ascii"), True
     now = time.time()
     lowered = {k.lower(): v for k, v in headers.items()}
+    route = parts.path
+    path_parameters = None
+    if parts.path.startswith(REVIEW_PREFIX) and "/" not in parts.path[len(REVIEW_PREFIX):]:
+        route, path_parameters = "/review/{token}", {"token": parts.path[len(REVIEW_PREFIX):]}
     event: dict[str, Any] = {
         "version": "2.0",
-        "routeKey": f"{method} {parts.path}",
+        "routeKey": f"{method} {route}",
         "rawPath": parts.path,
         "rawQueryString": parts.query,
         "headers": lowered,
@@ -100,6 +123,8 @@ def http_api_event(method: str, target: str, headers: dict[str, str], body: byte
     }
     if params:
         event["queryStringParameters"] = params
+    if path_parameters is not None:
+        event["pathParameters"] = path_parameters
     return event
 
 
@@ -150,6 +175,7 @@ def load_handler(path: Path = WEBHOOK_HANDLER) -> ModuleType:
 
 # API Gateway HTTP APIs refuse payloads over 10 MB (413); the local server does the same rather than read them.
 MAX_BODY_BYTES = 10 * 1024 * 1024
+REVIEW_PREFIX = "/review/"
 
 
 class BodyRefused(Exception):
@@ -195,6 +221,8 @@ class LocalStack:
         self.secrets: dict[str, str] = {}
         self._store: Any = None
         self._read_timeout: float | None = None
+        self.standins: Any = None
+        self._review_handler: Any = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -220,6 +248,7 @@ class LocalStack:
             os.environ[key] = value
         for key, value in DEFAULT_SECRETS.items():
             self.secrets[key] = os.environ.setdefault(key, value)
+        self._start_platform_standins()
         self.dynamodb.start()
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = self.dynamodb.endpoint
         refs = self._create_tables(template)
@@ -282,7 +311,10 @@ class LocalStack:
         local_client._responder_unmetered = True  # /local endpoints read the table; not part of the product
         self._store = DynamoMentionStore(self.table_name, client=local_client)
         self._handler = modules["responder-webhook"].handler
+        self._review_handler = modules["responder-review"].handler
         self.triage.start_loops(dispatcher.handler, pollers=self.triage_pollers)
+        # Deployed, the outbound queue's event source invokes the sender; here one poller does.
+        self.triage.start_consumer(self._queue_url(OUTBOUND_PREFIX), modules["responder-sender"].handler, "sender")
         self._watch = threading.Thread(target=self._watch_dead_letters, name="local-dead-letters", daemon=True)
         self._watch.start()
         from responder.aws.triage_queue import SqsTriageQueue
@@ -300,6 +332,8 @@ class LocalStack:
         self._sweeper.start()
         self.server = LocalHTTPServer(("127.0.0.1", self.port), self._request_handler())
         self.port = self.server.server_address[1]
+        # Review links in notifications point at this server (read by the Route and Classify functions per call).
+        os.environ[ENV_REVIEW_BASE_URL] = f"http://127.0.0.1:{self.port}"
 
     def _create_tables(self, template: dict[str, Any]) -> dict[str, str]:
         client = self.dynamodb.client()
@@ -333,6 +367,39 @@ class LocalStack:
                 QueueUrl=urls[spec.logical_id], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.queue_urls = urls
         return urls
+
+    def _start_platform_standins(self) -> None:
+        """Platform calls (replies, Instagram mention texts) go to stand-ins of X API v2 and the Graph API on
+        loopback, never to X or Meta; review links are signed with a key of this run (or of the data folder)."""
+        from responder.replies.tokens import ENV_REVIEW_KEY, generate_key
+        from responder_cli.local.standins import PlatformStandins
+
+        for key, value in LOCAL_REPLY_CREDENTIALS.items():
+            os.environ.setdefault(key, value)
+        if not os.environ.get(ENV_REVIEW_KEY):
+            os.environ[ENV_REVIEW_KEY] = self._review_key(generate_key)
+        self.standins = PlatformStandins()
+        base = self.standins.start()
+        os.environ["RESPONDER_X_API_BASE"] = base
+        os.environ["RESPONDER_GRAPH_API_BASE"] = base
+
+    def _review_key(self, generate: Any) -> str:
+        """With a data folder, the key is kept there (0600) so that links survive a restart; else one per run."""
+        if self.data_dir is None:
+            return generate()
+        path = Path(self.data_dir) / REVIEW_KEY_FILE
+        if not path.exists():
+            create_private(path)
+            path.write_text(generate(), encoding="utf-8")
+        return path.read_text(encoding="utf-8").strip()
+
+    def _queue_url(self, prefix: str) -> str:
+        return next(url for logical_id, url in self.queue_urls.items()
+                    if logical_id.startswith(prefix) and "DeadLetter" not in logical_id)
+
+    def sent(self) -> list[dict[str, Any]]:
+        """What the platform stand-ins accepted, oldest first."""
+        return self.standins.sent() if self.standins is not None else []
 
     @staticmethod
     def _triage_queue_url(urls: dict[str, str]) -> str:
@@ -374,6 +441,9 @@ class LocalStack:
         if self.triage is not None:
             self.triage.stop()
             self.triage = None
+        if self.standins is not None:
+            self.standins.stop()
+            self.standins = None
         if self._speedups is not None:
             self._speedups.uninstall()
             self._speedups = None
@@ -499,6 +569,8 @@ class LocalStack:
             return 200, self.incidents()
         if path == "/local/notifications":
             return 200, self.triage.notifications() if self.triage else []
+        if path == "/local/sent":
+            return 200, self.sent()
         return None
 
     def _request_handler(self) -> type[BaseHTTPRequestHandler]:
@@ -583,10 +655,13 @@ class LocalStack:
                 event = http_api_event(self.command, self.path, request_headers(self.headers), body,
                                        self.client_address[0])
                 started = time.perf_counter()
-                result = stack._handler(event, LambdaContext())
+                review = path.startswith(REVIEW_PREFIX)
+                handler = stack._review_handler if review else stack._handler
+                result = handler(event, LambdaContext(function_name="responder-review-local" if review
+                                                      else "responder-webhook-local"))
                 if stack.meter is not None:
                     stack.meter.http_request()
-                    stack.meter.lambda_call("webhook", (time.perf_counter() - started) * 1000)
+                    stack.meter.lambda_call("review" if review else "webhook", (time.perf_counter() - started) * 1000)
                 payload = result.get("body", "")
                 data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
                 headers = result.get("headers") or {}
@@ -619,6 +694,8 @@ def run(port: int, data_dir: Path | None, synth: bool | None, log_level: str, ou
         print(f"  Mentions:       {base}/local/mentions   Threads: {base}/local/threads", flush=True)
         print(f"  Notifications:  {base}/local/notifications"
               + (f" (also appended to {outbox})" if outbox else ""), flush=True)
+        print(f"  Review pages:   {base}/review/<token> (the links in the notifications)", flush=True)
+        print(f"  Replies sent:   {base}/local/sent (what the stand-ins of X and Meta received)", flush=True)
         print(f"  DynamoDB Local: {stack.dynamodb.endpoint} ({storage}), table {stack.table_name}", flush=True)
         if not stack.dynamodb.loopback_only:
             print("  WARNING: no javac found, so DynamoDB Local runs from its jar and listens on every interface; "

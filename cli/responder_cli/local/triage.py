@@ -319,16 +319,27 @@ class LocalTriage:
         if self.lambdas is not None:
             self.lambdas.uninstall()
 
+    def start_consumer(self, queue_url: str, handler: Callable[..., Any], name: str, batch_size: int = 5) -> None:
+        """Another SQS event source (the outbound queue's sender): one poller, partial batch failures."""
+        thread = threading.Thread(target=self._consume_loop, args=(queue_url, handler, name, batch_size, False),
+                                  name=f"local-{name}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
     def _dispatch_loop(self, dispatcher_handler: Callable[..., Any]) -> None:
         """The SQS event source mapping: batches of up to 10, partial batch failures left for redelivery."""
+        self._consume_loop(self.triage_queue_url, dispatcher_handler, "dispatcher", 10, True)
+
+    def _consume_loop(self, queue_url: str, handler: Callable[..., Any], name: str, batch_size: int,
+                      dispatcher: bool) -> None:
         import boto3
 
         sqs = boto3.client("sqs", region_name=LOCAL_REGION)
-        queue_arn = sqs.get_queue_attributes(QueueUrl=self.triage_queue_url,
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url,
                                              AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         while not self._stop.is_set():
             try:
-                messages = sqs.receive_message(QueueUrl=self.triage_queue_url, MaxNumberOfMessages=10,
+                messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=batch_size,
                                                WaitTimeSeconds=1, AttributeNames=["All"],
                                                MessageAttributeNames=["All"]).get("Messages", [])
                 if not messages:
@@ -339,26 +350,27 @@ class LocalTriage:
                     "md5OfBody": m.get("MD5OfBody"), "eventSource": "aws:sqs", "eventSourceARN": queue_arn,
                     "awsRegion": LOCAL_REGION} for m in messages]
                 started = time.perf_counter()
-                context = _Deadline(self.context_factory("dispatcher"), self._dispatcher_timeout())
-                result = dispatcher_handler({"Records": records}, context)
+                context = _Deadline(self.context_factory(name), self._function_timeout(f"responder-{name}"))
+                result = handler({"Records": records}, context) or {}
                 if self.meter is not None:
-                    self.meter.lambda_call("dispatcher", (time.perf_counter() - started) * 1000)
+                    self.meter.lambda_call(name, (time.perf_counter() - started) * 1000)
                 failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
                 done = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
                         for i, m in enumerate(messages) if m["MessageId"] not in failed]
                 if done:
-                    sqs.delete_message_batch(QueueUrl=self.triage_queue_url, Entries=done)
-                self._prune_finished_executions()
+                    sqs.delete_message_batch(QueueUrl=queue_url, Entries=done)
+                if dispatcher:
+                    self._prune_finished_executions()
             except Exception as exc:  # noqa: BLE001 - the loop must outlive one bad batch; it is counted and shown
                 self.dispatch_errors += 1
                 if self.echo:
-                    self.echo(f"[dispatcher] batch failed, messages will be redelivered: {exc!r}")
+                    self.echo(f"[{name}] batch failed, messages will be redelivered: {exc!r}")
                 time.sleep(0.5)
 
-    def _dispatcher_timeout(self) -> float:
-        """The dispatcher function's timeout in the template (the deployed one's remaining time starts there)."""
+    def _function_timeout(self, service: str) -> float:
+        """A function's timeout in the template (the deployed one's remaining time starts there)."""
         for spec in functions(self.template):
-            if spec.service == "responder-dispatcher":
+            if spec.service == service:
                 return float(self.template["Resources"][spec.logical_id]["Properties"].get("Timeout", 3))
         return 3.0
 
