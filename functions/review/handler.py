@@ -1,3 +1,0 @@
-"""placeholder, replaced by the workstream branch"""
-def handler(event, context):
-    raise NotImplementedError

@@ -1,3 +1,0 @@
-"""placeholder, replaced by the workstream branch (sender)"""
-def handler(event, context):
-    raise NotImplementedError
