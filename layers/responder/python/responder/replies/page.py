@@ -179,7 +179,8 @@ def review_form(mention: Mapping[str, Any], thread: Sequence[Mapping[str, Any]],
                            "the platform itself, then mark the mention handled here.")
     unit = " (as X counts)" if weighted else " characters"
     over = ' class="over"' if used > limit else ""
-    body = (f"{mention_summary(mention)}{thread_section(thread)}{notices}"
+    # The conversation reads top to bottom: what came before, then the message being answered, then the reply.
+    body = (f"{thread_section(thread)}<h2>The message</h2>{mention_summary(mention)}{notices}"
             '<form method="post" autocomplete="off">'
             f'<input type="hidden" name="nonce" value="{esc(nonce)}">'
             '<label for="text">Reply</label>'
