@@ -3,6 +3,8 @@ message, a retried POST is the same approval, a failed SendMessage releases the 
 
 from __future__ import annotations
 
+import base64
+import re
 import threading
 from pathlib import Path
 from urllib.parse import urlencode
@@ -273,9 +275,6 @@ def test_the_lambda_handler_serves_the_page_from_an_http_api_event(service, outb
              "isBase64Encoded": False}
     # When the page is fetched, then its form posted (base64, as API Gateway passes form bodies)
     shown = module.handler(event, LambdaContext())
-    import base64
-    import re
-
     nonce = re.search(r'name="nonce" value="([^"]+)"', shown["body"]).group(1)
     body = urlencode({"nonce": nonce, "action": "send", "text": "Refunded.", "agent": ""}).encode()
     posted = module.handler({**event, "requestContext": {"http": {"method": "POST"}},

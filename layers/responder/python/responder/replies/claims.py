@@ -71,8 +71,8 @@ class DynamoReplyStore:
 
     def get_mention(self, channel: str, mention_id: str) -> dict[str, Any] | None:
         """The mention item as plain values (a strongly consistent read: a claim just written is seen)."""
-        item = self._call(self.client.get_item, TableName=self._table, Key=self._values(mention_key(channel, mention_id)),
-                          ConsistentRead=True).get("Item")
+        item = self._call(self.client.get_item, TableName=self._table,
+                          Key=self._values(mention_key(channel, mention_id)), ConsistentRead=True).get("Item")
         return self._plain(item) if item else None
 
     def earlier_messages(self, mention: dict[str, Any], limit: int) -> list[dict[str, Any]]:
@@ -147,7 +147,8 @@ class DynamoReplyStore:
                 TableName=self._table, Key=self._values(mention_key(channel, mention_id)),
                 UpdateExpression="SET #s = :handled, handled_by = :by, handled_at = :at, handled_nonce = :nonce",
                 ConditionExpression=(f"attribute_exists(pk) AND #s IN ({self._open_names()}) AND "
-                                     f"(attribute_not_exists(reply_state) OR reply_state IN ({self._reclaim_names()}))"),
+                                     "(attribute_not_exists(reply_state) OR "
+                                     f"reply_state IN ({self._reclaim_names()}))"),
                 ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues=self._values(values))
         except Exception as exc:  # noqa: BLE001 - a failed condition is an answer, anything else is raised
             if _error_code(exc) != "ConditionalCheckFailedException":

@@ -75,7 +75,8 @@ class Page:
 
 
 _CSS = (
-    "body{font:16px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1b1f24}"
+    "body{font:16px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;background:#f6f7f9;"
+    "color:#1b1f24}"
     "main{max-width:40rem;margin:0 auto;padding:1rem}h1{font-size:1.3rem;margin:.2rem 0 .8rem}"
     "h2{font-size:1rem;margin:1.2rem 0 .4rem;color:#444}"
     ".card{background:#fff;border:1px solid #dde1e6;border-radius:8px;padding:.8rem;margin:.5rem 0}"
@@ -221,7 +222,8 @@ def reply_status(mention: Mapping[str, Any], status: int = 200) -> Page:
     if state in ("queued", "sending"):
         line = (f"A reply approved by {_who(mention.get('reply_requested_by'))} at "
                 f"<time>{esc(mention.get('reply_requested_at'))}</time> is "
-                f"{'on its way to' if state == 'queued' else 'being sent to'} {esc(channel_name(mention.get('channel')))}."
+                f"{'on its way to' if state == 'queued' else 'being sent to'} "
+                f"{esc(channel_name(mention.get('channel')))}."
                 " This page refreshes itself.")
         return Page(status=status, title="Reply queued" if state == "queued" else "Reply sending",
                     body=_notice(line, "ok") + summary + reply, refresh_seconds=5)
@@ -262,12 +264,14 @@ EXPIRED = (410, "Link expired", "This review link has expired. Open the mention 
 STALE_FORM = (403, "Form not valid", "This form did not come from this review page. Reload the page and try again. "
               "Nothing was sent.")
 NOT_FOUND = (404, "Mention not found", "This mention is not stored (any more). Nothing was sent.")
-DELETED = (410, "Mention deleted", "The author deleted this mention, so it can no longer be answered. Nothing was sent.")
+DELETED = (410, "Mention deleted", "The author deleted this mention, so it can no longer be answered. "
+           "Nothing was sent.")
 UNAVAILABLE = (503, "Try again", "Responder cannot reach its storage or its queue right now. Nothing was sent; "
                "try again in a moment.")
 NOT_CONFIGURED = (409, "Sending not configured", "Sending replies on this channel is not configured for this "
                   "deployment. Nothing was queued: reply on the platform itself, then mark the mention handled.")
-BAD_REQUEST = (400, "Form not understood", "The form could not be read. Reload the page and try again. Nothing was sent.")
+BAD_REQUEST = (400, "Form not understood", "The form could not be read. Reload the page and try again. "
+               "Nothing was sent.")
 TOO_LARGE = (413, "Form too large", "The form is larger than any reply can be. Nothing was sent.")
 METHOD = (405, "Not allowed", "Review pages answer GET and POST only.")
 

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
+from responder.aws.storage import StorageRejected, StorageUnavailable
 from responder.core.model import log_ref
 from responder.replies import limits, page, state
 from responder.replies.claims import ClaimResult, QueueUnavailable, outbound_message
@@ -193,8 +194,6 @@ class ReviewService:
         """The page answering one request (GET renders, POST acts)."""
         if method not in ("GET", "POST"):
             return page.message_page(*page.METHOD)
-        from responder.aws.storage import StorageRejected, StorageUnavailable
-
         try:
             signer = self._signer()
             target = signer.verify(token)
