@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import re
 import threading
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -23,6 +24,16 @@ FORM = {"content-type": "application/x-www-form-urlencoded"}
 THREAD = "1900000000000000000"
 MENTION_ID = "1900000000000000009"
 HANDLER = Path(__file__).resolve().parents[2] / "functions" / "review" / "handler.py"
+# The service's clock (claims record it); tokens are checked against the real one.
+CLAIM_TIME = datetime(2026, 12, 1, 17, 10, tzinfo=timezone.utc)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = CLAIM_TIME
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 class RecordingOutbox:
@@ -77,10 +88,15 @@ def outbox():
 
 
 @pytest.fixture
-def service(dynamodb_local, table_name, outbox):
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def service(dynamodb_local, table_name, outbox, clock):
     store = DynamoReplyStore(table_name, client=dynamodb_local.client())
     return ReviewService(store=store, signer=lambda: SIGNER, outbox=outbox,
-                         configured_channels=lambda: {"x", "facebook"})
+                         configured_channels=lambda: {"x", "facebook"}, clock=clock)
 
 
 def _snapshot(store) -> list:
@@ -110,7 +126,7 @@ def test_get_shows_the_mention_its_thread_and_draft_and_changes_nothing(store, s
 
 def test_get_of_answered_or_queued_mentions_changes_nothing_either(store, service, outbox, notified):
     _set(store, "x", MENTION_ID, reply_state="queued", reply_nonce="n", reply_requested_by="Dana",
-         reply_requested_at="2026-12-01T17:05:00.000Z")
+         reply_requested_at="2026-12-01T17:09:00.000Z")
     before = _snapshot(store)
     shown = service.handle("GET", notified)
     assert shown.status == 200 and "Reply queued" in shown.html() and 'name="nonce"' not in shown.html()
@@ -191,6 +207,40 @@ def test_a_claim_the_sender_already_took_is_not_released(store, service, outbox,
     # Then the claim stays and the person is sent to the page that shows it
     assert answer.status == 303
     assert store.get_mention("x", MENTION_ID)["reply_state"] == "sending"
+
+
+def test_a_claim_whose_message_never_came_can_be_taken_over_later(store, service, outbox, notified, clock):
+    # Given a claim recorded whose function stopped before SendMessage (the claim is queued, nothing is on the queue)
+    stuck = SIGNER.nonce(notified)
+    _set(store, "x", MENTION_ID, reply_state="queued", reply_nonce=stuck, reply_text="Lost text",
+         reply_requested_by="Dana", reply_requested_at="2026-12-01T17:10:00.000Z")
+    # When another agent tries 29 minutes later
+    clock.now = CLAIM_TIME + timedelta(minutes=29)
+    assert "Reply queued" in service.handle("GET", notified).html()
+    # Then it is still the first claim's (its message may be on its way)
+    assert _post(service, notified, agent="Lee").status == 410 and outbox.sent == []
+    # And after 31 minutes the page offers the form again, naming the claim that never went out
+    clock.now = CLAIM_TIME + timedelta(minutes=31)
+    shown = service.handle("GET", notified).html()
+    assert "has not gone out" in shown and "Lost text" in shown and 'value="send"' in shown
+    # And a new approval takes it over, with its own nonce (a late message of the old one no longer matches)
+    fresh = SIGNER.nonce(notified)
+    assert _post(service, notified, nonce=fresh, agent="Lee", text="New text").status == 303
+    item = store.get_mention("x", MENTION_ID)
+    assert (item["reply_nonce"], item["reply_requested_by"], item["reply_text"]) == (fresh, "Lee", "New text")
+    assert [m["nonce"] for m in outbox.sent] == [fresh]
+
+
+def test_mark_handled_takes_over_a_stale_claim_and_voids_its_nonce(store, service, outbox, notified, clock):
+    # Given a claim queued 31 minutes ago whose message never came
+    _set(store, "x", MENTION_ID, reply_state="queued", reply_nonce="stuck",
+         reply_requested_at="2026-12-01T17:10:00.000Z")
+    clock.now = CLAIM_TIME + timedelta(minutes=31)
+    # When an agent marks the mention handled
+    assert _post(service, notified, action="handled", agent="Lee").status == 303
+    # Then it is handled, and the stuck claim's nonce is gone, so its message would be dropped if it ever came
+    item = store.get_mention("x", MENTION_ID)
+    assert item["status"] == "handled" and "reply_nonce" not in item
 
 
 def test_mark_handled_closes_the_mention_without_a_reply(store, service, outbox, notified):

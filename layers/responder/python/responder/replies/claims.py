@@ -92,23 +92,22 @@ class DynamoReplyStore:
     # -- the claim -------------------------------------------------------------------------------------------
 
     def claim_reply(self, channel: str, mention_id: str, nonce: str, text: str, agent: str | None,
-                    at: str) -> ClaimResult:
+                    at: str, stale_before: str) -> ClaimResult:
         """Take the mention's reply for this approval, in one conditional UpdateItem.
 
-        It succeeds only on an open mention (notified, incident) with no reply in flight (none yet, or the last
-        one refused or failed) and a nonce never claimed on it; otherwise the item is read and returned so the
-        page can say who claimed it and when, and a request repeating the recorded nonce is told so (idempotent).
+        It succeeds only on an open mention (notified, incident) with no reply in flight (see `_FREE`) and a nonce
+        not already recorded on it; otherwise the item is read and returned so the page can say who claimed it and
+        when, and a request repeating the recorded nonce is told so (idempotent).
         """
-        values = {":queued": state.REPLY_QUEUED, ":nonce": nonce, ":text": text, ":at": at,
-                  ":by": agent or "", **self._open_values()}
+        values = {":nonce": nonce, ":text": text, ":at": at, ":by": agent or "",
+                  **self._open_values(stale_before)}
         try:
             self.client.update_item(
                 TableName=self._table, Key=self._values(mention_key(channel, mention_id)),
                 UpdateExpression=("SET reply_state = :queued, reply_nonce = :nonce, reply_text = :text, "
                                   "reply_requested_by = :by, reply_requested_at = :at REMOVE reply_error"),
-                ConditionExpression=(f"attribute_exists(pk) AND #s IN ({self._open_names()}) AND "
-                                     f"(attribute_not_exists(reply_state) OR (reply_state IN ({self._reclaim_names()})"
-                                     " AND (attribute_not_exists(reply_nonce) OR reply_nonce <> :nonce)))"),
+                ConditionExpression=(f"{self._free()} AND "
+                                     "(attribute_not_exists(reply_nonce) OR reply_nonce <> :nonce)"),
                 ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues=self._values(values))
         except Exception as exc:  # noqa: BLE001 - a failed condition is an answer, anything else is raised
             if _error_code(exc) != "ConditionalCheckFailedException":
@@ -138,17 +137,21 @@ class DynamoReplyStore:
             return False
         return True
 
-    def mark_handled(self, channel: str, mention_id: str, nonce: str, agent: str | None, at: str) -> ClaimResult:
-        """Close an open mention without a reply (none in flight), recording who and when; idempotent per nonce."""
+    def mark_handled(self, channel: str, mention_id: str, nonce: str, agent: str | None, at: str,
+                     stale_before: str) -> ClaimResult:
+        """Close an open mention without a reply (none in flight), recording who and when; idempotent per nonce.
+
+        The reply nonce is removed: a message of a stale claim that turns up after all no longer matches the item,
+        so the sender drops it.
+        """
         values = {":handled": state.STATUS_HANDLED, ":by": agent or "", ":at": at, ":nonce": nonce,
-                  **self._open_values()}
+                  **self._open_values(stale_before)}
         try:
             self.client.update_item(
                 TableName=self._table, Key=self._values(mention_key(channel, mention_id)),
-                UpdateExpression="SET #s = :handled, handled_by = :by, handled_at = :at, handled_nonce = :nonce",
-                ConditionExpression=(f"attribute_exists(pk) AND #s IN ({self._open_names()}) AND "
-                                     "(attribute_not_exists(reply_state) OR "
-                                     f"reply_state IN ({self._reclaim_names()}))"),
+                UpdateExpression=("SET #s = :handled, handled_by = :by, handled_at = :at, handled_nonce = :nonce "
+                                  "REMOVE reply_nonce"),
+                ConditionExpression=self._free(),
                 ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues=self._values(values))
         except Exception as exc:  # noqa: BLE001 - a failed condition is an answer, anything else is raised
             if _error_code(exc) != "ConditionalCheckFailedException":
@@ -160,18 +163,22 @@ class DynamoReplyStore:
         return ClaimResult(taken=True, repeated=False, item=None)
 
     @staticmethod
-    def _open_values() -> dict[str, str]:
+    def _open_values(stale_before: str) -> dict[str, str]:
         values = {f":open{i}": s for i, s in enumerate(state.OPEN_STATUSES)}
         values.update({f":again{i}": s for i, s in enumerate(state.RECLAIMABLE_REPLY_STATES)})
+        values.update({":queued": state.REPLY_QUEUED, ":stale": stale_before})
         return values
 
     @staticmethod
-    def _open_names() -> str:
-        return ", ".join(f":open{i}" for i in range(len(state.OPEN_STATUSES)))
-
-    @staticmethod
-    def _reclaim_names() -> str:
-        return ", ".join(f":again{i}" for i in range(len(state.RECLAIMABLE_REPLY_STATES)))
+    def _free() -> str:
+        """The mention exists, is open (notified, incident) and has no reply in flight: none yet, the last one
+        refused or failed, or a claim still `queued` since before `:stale` (the function stopped between the claim
+        and its message, so no message is coming; were one merely late, its nonce no longer matches and the sender
+        drops it, so taking the claim over never sends twice)."""
+        opened = ", ".join(f":open{i}" for i in range(len(state.OPEN_STATUSES)))
+        again = ", ".join(f":again{i}" for i in range(len(state.RECLAIMABLE_REPLY_STATES)))
+        return (f"attribute_exists(pk) AND #s IN ({opened}) AND (attribute_not_exists(reply_state) OR "
+                f"reply_state IN ({again}) OR (reply_state = :queued AND reply_requested_at < :stale))")
 
 
 def outbound_message(channel: str, mention_id: str, nonce: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import os
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
@@ -35,6 +35,10 @@ ACTIONS = ("send", "handled")
 MAX_AGENT_CHARS = 64
 FORM_TYPE = "application/x-www-form-urlencoded"
 ROUTE_PREFIX = "/review/"
+# A claim still `queued` this long after its approval is presumed to have no message (the function stopped between
+# the claim and SendMessage): Send or Mark handled may take it over. Far above the sender's own delays (SQS delays
+# stop at 15 minutes, X's rate-limit windows are 15 minutes), and a late message no longer matches the nonce anyway.
+STALE_CLAIM_SECONDS = 30 * 60
 
 
 class FormRejected(ValueError):
@@ -49,9 +53,10 @@ class ReviewStore(Protocol):
     def get_mention(self, channel: str, mention_id: str) -> dict[str, Any] | None: ...
     def earlier_messages(self, mention: dict[str, Any], limit: int) -> list[dict[str, Any]]: ...
     def claim_reply(self, channel: str, mention_id: str, nonce: str, text: str, agent: str | None,
-                    at: str) -> ClaimResult: ...
+                    at: str, stale_before: str) -> ClaimResult: ...
     def release_claim(self, channel: str, mention_id: str, nonce: str) -> bool: ...
-    def mark_handled(self, channel: str, mention_id: str, nonce: str, agent: str | None, at: str) -> ClaimResult: ...
+    def mark_handled(self, channel: str, mention_id: str, nonce: str, agent: str | None, at: str,
+                     stale_before: str) -> ClaimResult: ...
 
 
 class Outbox(Protocol):
@@ -230,10 +235,19 @@ class ReviewService:
         if refused is not None or mention is None:
             return refused  # type: ignore[return-value]
         self._info("review page shown", mention=log_ref(target.channel, target.mention_id))
-        if not _actionable(mention):
+        if not _actionable(mention, self._stale_before()):
             return page.reply_status(mention)
+        if mention.get("reply_state") == state.REPLY_QUEUED:
+            problem = (f"A reply approved by {mention.get('reply_requested_by') or 'another agent'} at "
+                       f"{mention.get('reply_requested_at')} has not gone out: it was never queued. Send again, or "
+                       "mark the mention handled.")
+            return self._form(token, signer, mention, text=str(mention.get("reply_text") or ""), problem=problem)
         return self._form(token, signer, mention, text=str(mention.get("draft_text") or ""),
                           problem=page.refusal_notice(mention))
+
+    def _stale_before(self) -> str:
+        """Claims still `queued` since before this moment have no message (see STALE_CLAIM_SECONDS)."""
+        return _now_iso(self._clock() - timedelta(seconds=STALE_CLAIM_SECONDS))
 
     def _form(self, token: str, signer: ReviewSigner, mention: dict[str, Any], text: str, status: int = 200,
               problem: str | None = None, agent: str = "") -> Page:
@@ -277,7 +291,8 @@ class ReviewService:
                               problem=f"A name is one line of at most {MAX_AGENT_CHARS} characters.")
         at = _now_iso(self._clock())
         if form["action"] == "handled":
-            result = self._store.mark_handled(target.channel, target.mention_id, nonce, agent, at)
+            result = self._store.mark_handled(target.channel, target.mention_id, nonce, agent, at,
+                                              self._stale_before())
             self._info("review action", mention=ref, action="handled",
                        outcome="taken" if result.taken else "repeated" if result.repeated else "lost")
             return self._after(token, result)
@@ -288,7 +303,7 @@ class ReviewService:
         from responder.core.config import CredentialsUnavailable
 
         ref = log_ref(target.channel, target.mention_id)
-        if _actionable(mention):  # else the claim below fails and the page says who got there first
+        if _actionable(mention, self._stale_before()):  # else the claim fails and the page says who was first
             try:
                 configured = target.channel in self._configured()
             except CredentialsUnavailable as exc:
@@ -301,7 +316,8 @@ class ReviewService:
             if problem is not None:
                 self._info("review action", mention=ref, action="send", outcome="invalid_text")
                 return self._form(token, signer, mention, text, status=400, problem=problem, agent=agent or "")
-        result = self._store.claim_reply(target.channel, target.mention_id, nonce, text, agent, at)
+        result = self._store.claim_reply(target.channel, target.mention_id, nonce, text, agent, at,
+                                         self._stale_before())
         in_flight = result.repeated and (result.item or {}).get("reply_state") in (state.REPLY_QUEUED,
                                                                                    state.REPLY_SENDING)
         if result.taken or in_flight:
@@ -327,17 +343,22 @@ class ReviewService:
             return page.message_page(*page.NOT_FOUND)
         if item.get("status") == state.STATUS_DELETED:
             return page.message_page(*page.DELETED)
-        if _actionable(item) and signer is not None:
+        if _actionable(item, self._stale_before()) and signer is not None:
             # Open and nothing in flight, yet refused: this nonce already carried a reply the platform refused.
             return self._form(token, signer, item, str(item.get("reply_text") or ""), status=409,
                               problem="This form was already used once. Check the reply and send it again.")
         return page.lost_claim(item)
 
 
-def _actionable(mention: Mapping[str, Any]) -> bool:
-    """Open for a person's action: notified or incident, and no reply in flight (none, or the last one ended)."""
-    return (mention.get("status") in state.OPEN_STATUSES
-            and mention.get("reply_state") in (None, *state.RECLAIMABLE_REPLY_STATES))
+def _actionable(mention: Mapping[str, Any], stale_before: str) -> bool:
+    """Open for a person's action: notified or incident, and no reply in flight (none, the last one ended, or a claim
+    whose message never came); the same rule as the claim's condition (claims.DynamoReplyStore._free)."""
+    if mention.get("status") not in state.OPEN_STATUSES:
+        return False
+    reply_state = mention.get("reply_state")
+    if reply_state == state.REPLY_QUEUED:
+        return str(mention.get("reply_requested_at") or "") < stale_before
+    return reply_state in (None, *state.RECLAIMABLE_REPLY_STATES)
 
 
 def _text_problem(mention: Mapping[str, Any], text: str) -> str | None:
