@@ -132,3 +132,20 @@ def test_cold_import_loads_no_platform_client_and_defers_boto3():
                                                    "PATH": "/usr/bin:/bin"})
     # Then no platform client, and not even boto3 until the first request needs it
     assert done.stdout.strip() == "[]"
+
+
+def test_a_misconfigured_function_answers_a_page_not_a_stack_trace(monkeypatch):
+    # Given the review function deployed without its table and queue
+    from responder_cli.local.stack import LambdaContext
+    from responder_cli.local.triage import load_module
+
+    monkeypatch.delenv("TABLE_NAME", raising=False)
+    monkeypatch.delenv("OUTBOUND_QUEUE_URL", raising=False)
+    module = load_module(HANDLER, "responder_review_handler_misconfigured")
+    module.configure(None)
+    event = {"version": "2.0", "rawPath": "/review/t.k", "requestContext": {"http": {"method": "GET"}}}
+    # When a page is asked for
+    answer = module.handler(event, LambdaContext())
+    # Then the person gets the 503 page with the review headers, and no trace of the error
+    assert answer["statusCode"] == 503 and answer["headers"]["cache-control"] == "no-store"
+    assert "Traceback" not in answer["body"] and "TABLE_NAME" not in answer["body"]

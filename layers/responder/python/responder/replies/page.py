@@ -129,6 +129,20 @@ def author_label(author: object) -> str:
     return str(name or author.get("id") or "someone")
 
 
+def when(value: object) -> str:
+    """A stored ISO 8601 UTC time as a person reads it (`1 Dec 17:05 UTC`), in a <time> element; escaped."""
+    from datetime import datetime
+
+    text = "" if value is None else str(value)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return f"<time>{esc(text)}</time>"
+    if moment.utcoffset() is None:
+        return f"<time>{esc(text)}</time>"
+    return f'<time datetime="{esc(text)}">{moment.day} {moment:%b %H:%M} UTC</time>'
+
+
 def _cut(text: object, limit: int = THREAD_TEXT_CHARS) -> str:
     value = "" if text is None else str(text)
     return value if len(value) <= limit else value[:limit] + "…"
@@ -146,10 +160,10 @@ def mention_summary(mention: Mapping[str, Any]) -> str:
               ("topic", mention.get("topic")), ("language", mention.get("language") or mention.get("lang"))]
     chips = "".join(f'<span class="{esc(value) if name == "priority" else ""}">{esc(name)}: {esc(value)}</span>'
                     for name, value in labels if value)
-    sla = f" · SLA due <time>{esc(mention.get('sla_due'))}</time>" if mention.get("sla_due") else ""
+    sla = f" · SLA due {when(mention.get('sla_due'))}" if mention.get("sla_due") else ""
     return (f'<div class="card"><p class="meta"><strong>{esc(author_label(mention.get("author")))}</strong> on '
             f'{esc(channel_name(mention.get("channel")))} ({esc(mention.get("kind"))}) · '
-            f'<time>{esc(mention.get("created_at"))}</time>{sla}</p>'
+            f'{when(mention.get("created_at"))}{sla}</p>'
             f'<p class="labels">{chips}</p><p class="text">{esc(_cut(mention.get("text"), 10_000))}</p></div>')
 
 
@@ -158,7 +172,7 @@ def thread_section(thread: Sequence[Mapping[str, Any]]) -> str:
     if not thread:
         return ""
     items = "".join(f'<li><span class="meta"><strong>{esc(author_label(m.get("author")))}</strong> · '
-                    f'<time>{esc(m.get("created_at"))}</time></span>'
+                    f'{when(m.get("created_at"))}</span>'
                     f'<p class="text">{esc(_cut(m.get("text")))}</p></li>'
                     for m in list(thread)[-THREAD_MESSAGES:])
     return f"<h2>Earlier in the conversation</h2><ol>{items}</ol>"
@@ -212,23 +226,22 @@ def reply_status(mention: Mapping[str, Any], status: int = 200) -> Page:
     if item_status == "answered":
         by = mention.get("answered_by")
         who = "the brand, on the platform itself" if by == "platform" else _who(by)
-        line = (f"Answered by {who} at <time>{esc(mention.get('first_response_at') or mention.get('reply_sent_at'))}"
-                "</time>.")
+        line = (f"Answered by {who} at {when(mention.get('first_response_at') or mention.get('reply_sent_at'))}.")
         return Page(status=status, title="Already answered", body=_notice(line, "ok") + summary + reply)
     if item_status == "handled":
         line = (f"Marked handled without a reply by {_who(mention.get('handled_by'))} at "
-                f"<time>{esc(mention.get('handled_at'))}</time>.")
+                f"{when(mention.get('handled_at'))}.")
         return Page(status=status, title="Already handled", body=_notice(line, "ok") + summary)
     if state in ("queued", "sending"):
         line = (f"A reply approved by {_who(mention.get('reply_requested_by'))} at "
-                f"<time>{esc(mention.get('reply_requested_at'))}</time> is "
+                f"{when(mention.get('reply_requested_at'))} is "
                 f"{'on its way to' if state == 'queued' else 'being sent to'} "
                 f"{esc(channel_name(mention.get('channel')))}."
                 " This page refreshes itself.")
         return Page(status=status, title="Reply queued" if state == "queued" else "Reply sending",
                     body=_notice(line, "ok") + summary + reply, refresh_seconds=5)
     if state == "sent":
-        line = f"Sent at <time>{esc(mention.get('reply_sent_at'))}</time> (reply id {esc(mention.get('reply_id'))})."
+        line = f"Sent at {when(mention.get('reply_sent_at'))} (reply id {esc(mention.get('reply_id'))})."
         return Page(status=status, title="Reply sent", body=_notice(line, "ok") + summary + reply)
     if state == "unconfirmed":
         line = ("The sender stopped during the platform call and the platform cannot be asked whether the reply went "
