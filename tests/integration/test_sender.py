@@ -389,3 +389,50 @@ def test_five_concurrent_deliveries_of_one_approval_send_one_reply(rig, standins
     assert len(standins.sent()) == 1
     assert rig.store.get_mention("whatsapp", "wamid.concurrent")["reply_state"] == "sent"
     assert sum(1 for r in results if r == []) >= 1
+
+
+# --- Instagram @mentions arrive with ids only ----------------------------------------------------------------
+
+def _stored_instagram_mention(store) -> dict:
+    from responder.ingest.normalize_meta import normalize_meta
+    from tests.conftest import fixture_json
+
+    (mention,) = normalize_meta(fixture_json("meta/instagram_mention.json")).mentions
+    assert mention.text == "" and store.save(mention).created
+    return {"key": {"channel": "instagram", "mention_id": mention.mention_id, "thread_id": mention.thread_id},
+            "claim": "message-1"}
+
+
+def test_an_instagram_mention_gets_its_text_from_the_graph_api_before_it_is_classified(store, standins):
+    # Given an Instagram @mention stored with ids only, and the Graph API knowing its comment's text
+    from responder.platforms.meta import InstagramMentionText
+    from responder.triage.routing import load_rules
+    from responder.triage.steps import classify_step
+
+    event = _stored_instagram_mention(store)
+    standins.add_instagram_mention("18000000000000099", "@brand my refund never came, this is a scam",
+                                   comment_id="18100000000000099")
+    fetch = InstagramMentionText(StaticCreds(CREDS), PlatformEndpoints(graph_api_base=standins.base_url))
+    # When Classify runs
+    result = classify_step(event, store, load_rules(), mention_text=fetch)
+    # Then it classified the fetched text, and the text is stored on the mention
+    assert result["mention"]["text"] == "@brand my refund never came, this is a scam"
+    assert not result["classification"]["noise"] and result["classification"]["sentiment"] == "negative"
+    assert store.get_mention("instagram", "18100000000000099")["text"].startswith("@brand my refund")
+
+
+def test_a_failed_instagram_fetch_is_recorded_and_triage_goes_on(store, standins):
+    # Given an Instagram @mention and the Graph API throttling the app
+    from responder.platforms.meta import InstagramMentionText
+    from responder.triage.routing import load_rules
+    from responder.triage.steps import classify_step
+
+    event = _stored_instagram_mention(store)
+    standins.fail_next("instagram", 400, body=meta_error(4, "(#4) Application request limit reached"))
+    fetch = InstagramMentionText(StaticCreds(CREDS), PlatformEndpoints(graph_api_base=standins.base_url))
+    # When Classify runs
+    result = classify_step(event, store, load_rules(), mention_text=fetch)
+    # Then triage still classified it (not as noise), and the mention says why it has no text
+    assert not result["skip"] and not result["classification"]["noise"]
+    error = store.get_mention("instagram", "18100000000000099")["text_fetch_error"]
+    assert error["code"] == "RateLimited" and "rate limit" in error["reason"]

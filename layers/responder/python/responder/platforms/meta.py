@@ -199,3 +199,39 @@ def _id_of(value: object) -> str:
         return str(value)
     # 2xx without an id: the reply may exist; the retry checks (or a person does) rather than sending again.
     raise Transient("Meta accepted the reply without an id", maybe_sent=True)
+
+
+# Fetching a mention's text happens inside Classify, before triage goes on: a short budget, and a failure recorded
+# rather than waited out (triage still runs on what it has).
+FETCH_TIMEOUT = (1.0, 3.0)
+
+
+class InstagramMentionText:
+    """`fetch(mention) -> text` for Instagram @mentions, with the Instagram (or Page) token; one try, short timeouts."""
+
+    def __init__(self, creds_provider: Any, endpoints: PlatformEndpoints | None = None, session: Any = None) -> None:
+        self._creds = creds_provider
+        self._endpoints = endpoints or PlatformEndpoints()
+        self._session = session
+
+    def __call__(self, mention: dict[str, Any]) -> str:
+        creds = self._creds.get()
+        token = creds.meta_instagram_token or creds.meta_page_token
+        if not token:
+            raise Permanent("not_configured", "no Instagram token is configured")
+        replies = MetaReplies(creds, self._endpoints, self._session)
+        replies._clients["instagram"] = GraphClient(token, self._endpoints, self._session, timeout=FETCH_TIMEOUT)
+        media = str(mention.get("thread_id") or mention["mention_id"])
+        comment = str(mention["mention_id"]) if str(mention["mention_id"]) != media else None
+        found = replies.fetch_instagram_mention(str(mention["account_id"]), media, comment)
+        return str(found["text"])
+
+
+def instagram_text_from_env() -> InstagramMentionText:
+    """The fetcher the Classify function uses: the platform secret (SECRET_ARN) deployed, RESPONDER_* locally."""
+    import os
+
+    from responder.core.config import credentials_from_env
+
+    return InstagramMentionText(credentials_from_env(os.environ.get("SECRET_ARN") or None),
+                                PlatformEndpoints.from_env())
