@@ -183,9 +183,10 @@ def main(argv: list[str] | None = None) -> int:
             # The review page's claim (one conditional write) and its SendMessage.
             store.client.update_item(
                 TableName=table, Key={"pk": {"S": f"MENTION#{channel}#{mid}"}, "sk": {"S": "MENTION"}},
-                UpdateExpression=("SET reply_state = :q, reply_nonce = :n, reply_text = :t, reply_requested_by = :a, "
-                                  "draft_text = :t, #s = :notified, intent = :i, sentiment = :neg, topic = :topic, "
-                                  "priority = :p, team = :team, sla_due = :due, #lang = :en"),
+                UpdateExpression=("SET reply_state = :q, reply_nonce = :n, reply_text = :t, "
+                                  "reply_requested_by = :a, draft_text = :t, #s = :notified, intent = :i, "
+                                  "sentiment = :neg, topic = :topic, priority = :p, team = :team, sla_due = :due, "
+                                  "#lang = :en"),
                 ExpressionAttributeNames={"#s": "status", "#lang": "language"},
                 ExpressionAttributeValues={
                     # What triage leaves on a mention, so the item is billed at its real size.

@@ -127,7 +127,8 @@ class PlatformStandins:
         self.stop()
 
     def sent(self) -> list[dict[str, Any]]:
-        """Every reply accepted: `{"channel", "in_reply_to", "text", "reply_id", "sent_at", "route", "recipient"}`."""
+        """Every reply accepted: `{"channel", "in_reply_to", "text", "reply_id", "sent_at", "route",
+        "recipient"}`."""
         with self._lock:
             return [dict(r) for r in self._records]
 

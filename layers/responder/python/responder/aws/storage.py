@@ -312,7 +312,8 @@ class DynamoMentionStore:
                                   "ConditionExpression": "attribute_exists(pk)"}
         if text is not None:
             kwargs.update(UpdateExpression="SET #text = :v REMOVE text_fetch_error",
-                          ExpressionAttributeNames={"#text": "text"}, ExpressionAttributeValues=self._item({":v": text}))
+                          ExpressionAttributeNames={"#text": "text"},
+                          ExpressionAttributeValues=self._item({":v": text}))
         else:
             kwargs.update(UpdateExpression="SET text_fetch_error = :v",
                           ExpressionAttributeValues=self._item({":v": error or {}}))

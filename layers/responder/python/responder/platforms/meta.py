@@ -97,8 +97,9 @@ class MetaReplies:
 
     def _client(self, channel: str) -> GraphClient:
         c = self._creds
-        token = {"facebook": c.meta_page_token, "messenger": c.meta_page_token,
-                 "instagram": c.meta_instagram_token or c.meta_page_token, "whatsapp": c.whatsapp_token}.get(channel)
+        tokens = {"facebook": c.meta_page_token, "messenger": c.meta_page_token,
+                  "instagram": c.meta_instagram_token or c.meta_page_token, "whatsapp": c.whatsapp_token}
+        token = tokens.get(channel)
         if not token:
             raise Permanent("not_configured", f"{channel} reply credentials are not configured")
         if channel not in self._clients:
@@ -107,9 +108,10 @@ class MetaReplies:
 
     def checkable(self, mention: dict[str, Any]) -> bool:
         """Whether a crashed send can be looked up: comment replies yes; messages and mention replies no."""
-        return mention.get("channel") in ("facebook", "instagram") and mention.get("kind") in ("comment", "post",
-                                                                                                "reply", "mention") \
-            and not (mention.get("channel") == "instagram" and mention.get("kind") == "mention")
+        channel, kind = mention.get("channel"), mention.get("kind")
+        if channel == "instagram":
+            return kind == "comment"
+        return channel == "facebook" and kind in ("comment", "post", "reply", "mention")
 
     def reply(self, mention: dict[str, Any], text: str, last_inbound_at: str | None = None,
               now: datetime | None = None) -> str:
@@ -126,8 +128,8 @@ class MetaReplies:
             return _id_of(messages[0].get("id") if isinstance(messages[0], dict) else None)
         if channel in ("messenger", "instagram") and kind in ("message", "dm"):
             body = {"recipient": {"id": author}, "message": {"text": text},
-                    **self._messaging_type(last_inbound_at or mention.get("last_inbound_at") or mention.get("created_at"),
-                                           now or _now())}
+                    **self._messaging_type(
+                        last_inbound_at or mention.get("last_inbound_at") or mention.get("created_at"), now or _now())}
             return _id_of(client.call("POST", f"{account}/messages", body=body).get("message_id"))
         if channel == "instagram" and kind == "mention":
             params = {"media_id": mention.get("thread_id"), "message": text}
@@ -207,9 +209,10 @@ FETCH_TIMEOUT = (1.0, 3.0)
 
 
 class InstagramMentionText:
-    """`fetch(mention) -> text` for Instagram @mentions, with the Instagram (or Page) token; one try, short timeouts."""
+    """`fetch(mention) -> text` for Instagram @mentions with the Instagram (or Page) token: one try, short timeouts."""
 
-    def __init__(self, creds_provider: Any, endpoints: PlatformEndpoints | None = None, session: Any = None) -> None:
+    def __init__(self, creds_provider: Any, endpoints: PlatformEndpoints | None = None,
+                 session: Any = None) -> None:
         self._creds = creds_provider
         self._endpoints = endpoints or PlatformEndpoints()
         self._session = session

@@ -103,7 +103,7 @@ class XReplies:
         except Exception as exc:  # noqa: BLE001 - every tweepy / requests failure is classified, others re-raised
             raise classify_x_error(exc, self._secrets()) from exc
         if not reply_id:
-            # 2xx without an id: the reply probably exists; the crash check on the retry finds it (or a person does).
+            # 2xx without an id: the reply probably exists; the retry's look-up finds it (or a person does).
             from responder.platforms.errors import Transient
 
             raise Transient("X accepted the reply without an id", maybe_sent=True)

@@ -82,7 +82,8 @@ def parse_record(record: dict[str, Any]) -> OutboundMessage:
         raise ValueError("channel, mention_id and nonce must be short strings")
     try:
         receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
-        resends = int(((record.get("messageAttributes") or {}).get(_ATTEMPT_ATTRIBUTE) or {}).get("stringValue") or 0)
+        attempt = (record.get("messageAttributes") or {}).get(_ATTEMPT_ATTRIBUTE) or {}
+        resends = int(attempt.get("stringValue") or 0)
     except (TypeError, ValueError) as exc:
         raise ValueError("receive count and attempt must be numbers") from exc
     return OutboundMessage(fields[0], fields[1], fields[2], record["body"], str(record.get("messageId", "")),
@@ -214,7 +215,8 @@ class Sender:
                                 "a send was interrupted after the call; the platform cannot be asked whether the "
                                 "reply went out: check the conversation before sending again")
         try:
-            found = client.find_reply(claimed, str(claimed.get("reply_text") or ""), since=str(item.get("send_started_at")))
+            found = client.find_reply(claimed, str(claimed.get("reply_text") or ""),
+                                      since=str(item.get("send_started_at")))
         except PlatformError as exc:
             # Still `sending`: the next delivery (after the lease) looks again.
             return self._retry_or_give_up(message, claimed, exc, keep_sending=True)
