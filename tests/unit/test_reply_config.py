@@ -69,3 +69,13 @@ def test_sender_settings_validate_the_endpoints():
         SenderSettings.from_env({**base, "RESPONDER_GRAPH_API_VERSION": "../me"})
     with pytest.raises(ConfigError, match="OUTBOUND_QUEUE_URL"):
         SenderSettings.from_env({"TABLE_NAME": "t"})
+
+
+def test_the_stack_and_the_code_name_the_same_reply_keys():
+    # Given the keys operators are told to add to the platform secret, and the ones the code reads
+    from infra import constants
+    from responder.core.config import ENV_REPLY_TOKENS, REPLY_SECRET_KEYS
+
+    # Then they are the same, and every one has its local variable
+    assert constants.REPLY_SECRET_KEYS == REPLY_SECRET_KEYS and set(ENV_REPLY_TOKENS) == set(REPLY_SECRET_KEYS)
+    assert not set(REPLY_SECRET_KEYS) & set(constants.PLATFORM_SECRET_KEYS)
