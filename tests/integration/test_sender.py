@@ -436,3 +436,18 @@ def test_a_failed_instagram_fetch_is_recorded_and_triage_goes_on(store, standins
     assert not result["skip"] and not result["classification"]["noise"]
     error = store.get_mention("instagram", "18100000000000099")["text_fetch_error"]
     assert error["code"] == "RateLimited" and "rate limit" in error["reason"]
+
+
+def test_a_mention_answered_natively_after_the_approval_gets_no_second_answer(rig, standins):
+    # Given an approved reply, and the brand answering the post natively on X before the sender ran
+    message = approved(rig.store, "x", "mention", "1850000000000000050")
+    rig.store.client.update_item(
+        TableName=rig.store._table, Key={"pk": {"S": "MENTION#x#1850000000000000050"}, "sk": {"S": "MENTION"}},
+        UpdateExpression="SET #s = :answered, answered_by = :platform", ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":answered": {"S": "answered"}, ":platform": {"S": "platform"}})
+    # When the sender handles the approval
+    rig.sender.process([record(message)])
+    # Then nothing is posted, and the agent learns why
+    item = rig.store.get_mention("x", "1850000000000000050")
+    assert standins.sent() == [] and item["reply_state"] == "refused"
+    assert item["reply_error"]["code"] == "already_answered" and "platform" in item["reply_error"]["reason"]

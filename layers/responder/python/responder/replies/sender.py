@@ -27,7 +27,8 @@ from typing import Any, Protocol
 from responder.core.model import log_ref
 from responder.platforms.errors import Permanent, PlatformError, RateLimited, Transient
 from responder.replies.ledger import ReplyLedger
-from responder.replies.state import (REPLY_FAILED, REPLY_QUEUED, REPLY_REFUSED, REPLY_SENDING, REPLY_UNCONFIRMED)
+from responder.replies.state import (REPLY_FAILED, REPLY_QUEUED, REPLY_REFUSED, REPLY_SENDING, REPLY_UNCONFIRMED,
+                                     STATUS_ANSWERED, STATUS_DELETED)
 
 MESSAGE_VERSION = 1
 # SQS's longest message delay (SQS developer guide, "Delay queues": 15 minutes).
@@ -190,6 +191,12 @@ class Sender:
             return self._finish(message, item, REPLY_REFUSED, refusal.code, refusal.reason)
         if not isinstance(item.get("reply_text"), str) or not item["reply_text"].strip():
             return self._finish(message, item, REPLY_REFUSED, "no_text", "the approved reply has no text")
+        if item.get("status") in (STATUS_ANSWERED, STATUS_DELETED):
+            # Answered natively on the platform (or the post is gone) since the approval: a second answer would
+            # repeat the brand to the customer, a reply to a deleted post fails anyway.
+            return self._finish(message, item, REPLY_REFUSED, f"already_{item['status']}",
+                                f"the mention was {item['status']} before the reply went out"
+                                + (f" (by {item['answered_by']})" if item.get("answered_by") else ""))
         claimed = self._ledger.begin(message.channel, message.mention_id, message.nonce, self._clock())
         if claimed is None:
             return Result("waiting: another delivery holds the reply", retry_in=self._lease)
