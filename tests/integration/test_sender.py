@@ -89,12 +89,12 @@ def rig(store, table_name, dynamodb_local, standins):
 
 def approved(store, channel: str, kind: str, mention_id: str, text: str = "We are on it, sorry!",
              author: str = "2244994945", account: str = BRAND_X, created_at: datetime = NOW,
-             thread_id: str | None = None, nonce: str = "nonce-1") -> dict:
+             thread_id: str | None = None, nonce: str = "nonce-1", parent_id: str | None = None) -> dict:
     """A stored, triaged mention whose reply an agent approved (what the review page's POST leaves behind)."""
     mention = Mention(platform="x" if channel == "x" else "meta", channel=channel, kind=kind, mention_id=mention_id,
                       thread_id=thread_id or mention_id, author=Author(id=author, handle="customer"),
                       text="my order never arrived", created_at=created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                      account_id=account)
+                      account_id=account, parent_id=parent_id)
     store.save(mention)
     store.client.update_item(
         TableName=store._table, Key={"pk": {"S": f"MENTION#{channel}#{mention_id}"}, "sk": {"S": "MENTION"}},
@@ -451,3 +451,14 @@ def test_a_mention_answered_natively_after_the_approval_gets_no_second_answer(ri
     item = rig.store.get_mention("x", "1850000000000000050")
     assert standins.sent() == [] and item["reply_state"] == "refused"
     assert item["reply_error"]["code"] == "already_answered" and "platform" in item["reply_error"]["reason"]
+
+
+def test_an_instagram_reply_to_a_reply_goes_under_its_top_level_comment(rig, standins):
+    # Given an approved answer to an Instagram comment that itself replies to another comment under the media
+    message = approved(rig.store, "instagram", "comment", "17858893269000009", account=IG_USER,
+                       thread_id="18000000000000777", parent_id="17858893269000001")
+    # When the sender handles it
+    rig.sender.process([record(message)])
+    # Then the reply goes under the top-level comment (Instagram refuses replies to replies)
+    (sent,) = standins.sent()
+    assert sent["in_reply_to"] == "17858893269000001" and sent["route"] == "/replies"

@@ -110,7 +110,8 @@ class MetaReplies:
         """Whether a crashed send can be looked up: comment replies yes; messages and mention replies no."""
         channel, kind = mention.get("channel"), mention.get("kind")
         if channel == "instagram":
-            return kind == "comment"
+            # Under a parent shared with other people's comments, the brand's earlier answers cannot be told apart.
+            return kind == "comment" and _instagram_reply_target(mention) == str(mention.get("mention_id"))
         return channel == "facebook" and kind in ("comment", "post", "reply", "mention")
 
     def reply(self, mention: dict[str, Any], text: str, last_inbound_at: str | None = None,
@@ -137,7 +138,9 @@ class MetaReplies:
                 params["comment_id"] = mid
             return _id_of(client.call("POST", f"{account}/mentions", params=params).get("id"))
         if channel == "instagram":
-            return _id_of(client.call("POST", f"{mid}/replies", body={"message": text}).get("id"))
+            # Instagram takes replies under top-level comments only: a reply to a reply goes under its parent.
+            target = _instagram_reply_target(mention)
+            return _id_of(client.call("POST", f"{target}/replies", body={"message": text}).get("id"))
         if channel == "facebook":
             return _id_of(client.call("POST", f"{mid}/comments", body={"message": text}).get("id"))
         raise Permanent("unsupported", f"no reply path for {channel} {kind}")
@@ -194,6 +197,11 @@ class MetaReplies:
         if not isinstance(found, dict) or not isinstance(text, str):
             raise Permanent("not_found", "Instagram returned no text for this mention")
         return {"text": text, "username": found.get("username"), "timestamp": found.get("timestamp")}
+
+
+def _instagram_reply_target(mention: dict[str, Any]) -> str:
+    parent, media = mention.get("parent_id"), mention.get("thread_id")
+    return str(parent) if parent and parent != media else str(mention["mention_id"])
 
 
 def _id_of(value: object) -> str:

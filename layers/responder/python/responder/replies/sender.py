@@ -245,10 +245,16 @@ class Sender:
             return self._retry_or_give_up(message, item, exc, keep_sending=exc.maybe_sent)
         except Permanent as refusal:
             return self._finish(message, item, REPLY_REFUSED, refusal.code, refusal.reason)
-        self._after_platform_accepted(item)
-        if not self._ledger.record_sent(item, message.nonce, reply_id, self._clock()):
-            return Result("dropped: recorded by another delivery")
-        return Result("sent")
+        try:
+            self._after_platform_accepted(item)
+            recorded = self._ledger.record_sent(item, message.nonce, reply_id, self._clock())
+        except Exception:
+            # The reply is out but not recorded: the retry looks it up (or asks a person); the id lets an operator
+            # match it at once.
+            self._warn("reply sent but not recorded", mention=log_ref(message.channel, message.mention_id),
+                       reply_id=reply_id)
+            raise
+        return Result("sent" if recorded else "dropped: recorded by another delivery")
 
     def _after_platform_accepted(self, item: dict[str, Any]) -> None:
         """The moment between the platform's answer and the record (tests crash the sender here)."""
