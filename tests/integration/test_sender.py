@@ -43,8 +43,8 @@ class RecordingQueue:
         self.resent: list[tuple[str, int, int]] = []
         self.delays: list[tuple[str, int]] = []
 
-    def resend(self, body: str, delay_seconds: int, attempt: int) -> None:
-        self.resent.append((body, delay_seconds, attempt))
+    def resend(self, body: str, delay_seconds: int, attempt: int, not_before: int) -> None:
+        self.resent.append((body, delay_seconds, attempt, not_before))
 
     def retry_after(self, receipt_handle: str, seconds: int) -> None:
         self.delays.append((receipt_handle, seconds))
@@ -108,11 +108,13 @@ def approved(store, channel: str, kind: str, mention_id: str, text: str = "We ar
     return {"channel": channel, "mention_id": mention_id, "nonce": nonce}
 
 
-def record(message: dict, receive: int = 1, message_id: str = "m-1", attempt: int | None = None) -> dict:
+def record(message: dict, receive: int = 1, message_id: str = "m-1", attempt: int | None = None,
+           not_before: int | None = None) -> dict:
     r = {"messageId": message_id, "receiptHandle": f"rh-{message_id}-{receive}",
          "body": json.dumps({"v": 1, **message}), "attributes": {"ApproximateReceiveCount": str(receive)}}
     if attempt is not None:
-        r["messageAttributes"] = {"attempt": {"stringValue": str(attempt), "dataType": "Number"}}
+        r["messageAttributes"] = {"attempt": {"stringValue": str(attempt), "dataType": "Number"},
+                                  "not_before": {"stringValue": str(not_before or 0), "dataType": "Number"}}
     return r
 
 
@@ -194,11 +196,12 @@ def test_a_429_re_queues_the_reply_until_the_reset_and_it_is_sent_once(rig, stan
     failed = rig.sender.process([record(message)])
     # Then the original is consumed (no receive counted) and a copy waits until the reset
     assert failed == [] and standins.sent() == []
-    ((body, delay, attempt),) = rig.queue.resent
+    ((body, delay, attempt, not_before),) = rig.queue.resent
     assert 100 <= delay <= 121 and attempt == 1 and json.loads(body)["nonce"] == "nonce-1"
+    assert not_before == reset
     assert rig.store.get_mention("x", "1850000000000000010")["reply_state"] == "queued"
-    # When the delayed copy arrives
-    rig.sender.process([record(message, message_id="m-2", attempt=attempt)])
+    # When the delayed copy arrives (the reset has passed)
+    rig.sender.process([record(message, message_id="m-2", attempt=attempt, not_before=int(time.time()) - 1)])
     # Then exactly one reply went out
     assert len(standins.sent()) == 1
     assert rig.store.get_mention("x", "1850000000000000010")["status"] == "answered"
@@ -462,3 +465,18 @@ def test_an_instagram_reply_to_a_reply_goes_under_its_top_level_comment(rig, sta
     # Then the reply goes under the top-level comment (Instagram refuses replies to replies)
     (sent,) = standins.sent()
     assert sent["in_reply_to"] == "17858893269000001" and sent["route"] == "/replies"
+
+
+def test_a_throttled_reply_whose_reset_is_beyond_sqs_longest_delay_waits_without_calling_again(rig, standins):
+    # Given X throttling until an hour from now (longer than SQS's 15-minute delay)
+    message = approved(rig.store, "x", "mention", "1850000000000000012")
+    reset = int(time.time()) + 3600
+    standins.fail_next("x", 429, headers={"x-rate-limit-reset": str(reset)})
+    rig.sender.process([record(message)])
+    (first,) = rig.queue.resent
+    assert first[1] == 900
+    # When the delayed copy arrives 15 minutes later, still before the reset
+    rig.sender.process([record(message, message_id="m-2", attempt=first[2], not_before=first[3])])
+    # Then X is not called again; another copy waits on until the reset
+    assert [r["method"] for r in standins.requests()] == ["POST"]
+    assert rig.queue.resent[-1][2:] == (2, reset) and standins.sent() == []

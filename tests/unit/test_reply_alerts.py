@@ -76,10 +76,11 @@ def test_the_queue_re_sends_with_a_delay_and_the_attempt(aws):
     sqs = boto3.client("sqs")
     url = sqs.create_queue(QueueName="outbound")["QueueUrl"]
     # When the sender re-sends a throttled message with no delay, as its second attempt
-    SqsOutboundQueue(url, client=sqs).resend('{"v": 1}', 0, 2)
-    # Then the copy carries the attempt as a number attribute
+    SqsOutboundQueue(url, client=sqs).resend('{"v": 1}', 0, 2, 1_800_000_000)
+    # Then the copy carries the attempt and the platform's reset as number attributes
     (message,) = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"])["Messages"]
     assert message["MessageAttributes"]["attempt"] == {"StringValue": "2", "DataType": "Number"}
+    assert message["MessageAttributes"]["not_before"] == {"StringValue": "1800000000", "DataType": "Number"}
 
 
 SENDER = Path(__file__).resolve().parents[2] / "functions" / "sender" / "handler.py"

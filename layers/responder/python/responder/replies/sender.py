@@ -44,6 +44,9 @@ MAX_RATE_LIMIT_RESENDS = 100
 # One platform call (connect 3 s + read 10 s) plus the writes around it; a record is not started with less left.
 RECORD_BUDGET_SECONDS = 16
 _ATTEMPT_ATTRIBUTE = "attempt"
+# When a throttled reply may be tried again (epoch seconds): a copy that arrives earlier (the platform's reset was
+# more than SQS's 15-minute delay away) is re-sent again without calling the platform.
+_NOT_BEFORE_ATTRIBUTE = "not_before"
 
 
 class ReplyClient(Protocol):
@@ -57,7 +60,7 @@ class Alerts(Protocol):
 
 
 class OutboundQueue(Protocol):
-    def resend(self, body: str, delay_seconds: int, attempt: int) -> None: ...
+    def resend(self, body: str, delay_seconds: int, attempt: int, not_before: int) -> None: ...
     def retry_after(self, receipt_handle: str, seconds: int) -> None: ...
 
 
@@ -71,6 +74,7 @@ class OutboundMessage:
     receipt_handle: str
     receive_count: int
     resends: int  # how many times the sender re-sent it after a 429
+    not_before: float = 0.0  # the platform's rate-limit reset, when it was throttled
 
 
 def parse_record(record: dict[str, Any]) -> OutboundMessage:
@@ -83,12 +87,20 @@ def parse_record(record: dict[str, Any]) -> OutboundMessage:
         raise ValueError("channel, mention_id and nonce must be short strings")
     try:
         receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
-        attempt = (record.get("messageAttributes") or {}).get(_ATTEMPT_ATTRIBUTE) or {}
-        resends = int(attempt.get("stringValue") or 0)
+        attributes = record.get("messageAttributes") or {}
+        resends = int(_attribute(attributes, _ATTEMPT_ATTRIBUTE) or 0)
+        not_before = float(_attribute(attributes, _NOT_BEFORE_ATTRIBUTE) or 0)
     except (TypeError, ValueError) as exc:
         raise ValueError("receive count and attempt must be numbers") from exc
     return OutboundMessage(fields[0], fields[1], fields[2], record["body"], str(record.get("messageId", "")),
-                           str(record.get("receiptHandle", "")), receives, resends)
+                           str(record.get("receiptHandle", "")), receives, resends, not_before)
+
+
+def _attribute(attributes: dict[str, Any], name: str) -> str | None:
+    """A message attribute's value as Lambda's event has it (`stringValue`) or as ReceiveMessage returns it
+    (`StringValue`, what a local poller passes on)."""
+    value = attributes.get(name) or {}
+    return value.get("stringValue") or value.get("StringValue") if isinstance(value, dict) else None
 
 
 @dataclass(frozen=True)
@@ -173,6 +185,9 @@ class Sender:
         if item.get("reply_nonce") != message.nonce:
             return Result("dropped: stale nonce")
         state = item.get("reply_state")
+        if state == REPLY_QUEUED and message.not_before > time.time() + 1:
+            # Still before the platform's reset: wait on, without a call that would only be throttled again.
+            return self._wait_for_reset(message, item, message.not_before, "still rate limited")
         if state == REPLY_QUEUED:
             return self._first_attempt(message, item)
         if state == REPLY_SENDING:
@@ -260,11 +275,15 @@ class Sender:
         """The moment between the platform's answer and the record (tests crash the sender here)."""
 
     def _rate_limited(self, message: OutboundMessage, item: dict[str, Any], limit: RateLimited) -> Result:
-        if message.resends >= MAX_RATE_LIMIT_RESENDS:
-            return self._finish(message, item, REPLY_FAILED, "rate_limited", limit.reason)
         self._ledger.requeue(message.channel, message.mention_id, message.nonce)
-        delay = int(min(max(limit.reset_at - time.time(), 1), SQS_MAX_DELAY_SECONDS))
-        self._queue.resend(message.body, delay, message.resends + 1)
+        return self._wait_for_reset(message, item, limit.reset_at, limit.reason)
+
+    def _wait_for_reset(self, message: OutboundMessage, item: dict[str, Any], reset_at: float,
+                        reason: str) -> Result:
+        if message.resends >= MAX_RATE_LIMIT_RESENDS:
+            return self._finish(message, item, REPLY_FAILED, "rate_limited", reason)
+        delay = int(min(max(reset_at - time.time(), 1), SQS_MAX_DELAY_SECONDS))
+        self._queue.resend(message.body, delay, message.resends + 1, int(reset_at))
         # The original is deleted (reported done): the delayed copy carries the reply on, no receive counted.
         return Result(f"rate limited: re-sent with a delay of {delay} s")
 
@@ -326,10 +345,11 @@ class SqsOutboundQueue:
             self._client = default_client("sqs", connect_timeout=1.0, read_timeout=3.0, attempts=2)
         return self._client
 
-    def resend(self, body: str, delay_seconds: int, attempt: int) -> None:
+    def resend(self, body: str, delay_seconds: int, attempt: int, not_before: int) -> None:
         self.client.send_message(QueueUrl=self._url, MessageBody=body, DelaySeconds=delay_seconds,
-                                 MessageAttributes={_ATTEMPT_ATTRIBUTE: {"DataType": "Number",
-                                                                         "StringValue": str(attempt)}})
+                                 MessageAttributes={
+                                     _ATTEMPT_ATTRIBUTE: {"DataType": "Number", "StringValue": str(attempt)},
+                                     _NOT_BEFORE_ATTRIBUTE: {"DataType": "Number", "StringValue": str(not_before)}})
 
     def retry_after(self, receipt_handle: str, seconds: int) -> None:
         self.client.change_message_visibility(QueueUrl=self._url, ReceiptHandle=receipt_handle,
