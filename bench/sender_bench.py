@@ -35,6 +35,7 @@ SQS_PER_REQUEST = 0.40 / 1e6  # Amazon SQS pricing: standard queue, $0.40 per 1M
 DYNAMODB_PER_WRITE_UNIT = 0.625 / 1e6  # DynamoDB on-demand: $0.625 per 1M write request units
 DYNAMODB_PER_READ_UNIT = 0.125 / 1e6  # DynamoDB on-demand: $0.125 per 1M read request units
 X_PER_POST = 0.015  # X API pay-per-use: $0.015 per post created
+X_PER_POST_SUMMONED = 0.010  # X API pay-per-use: $0.010 per post created in reply to a post that summoned the account
 X_PER_DM = 0.015  # X API pay-per-use: $0.015 per DM event created
 SENDER_MEMORY_GB = 0.25  # the sender's memory (infra decides; 256 MB is ample for one HTTPS call)
 ASSUMED_PLATFORM_SECONDS = 0.4  # one reply call to X or the Graph API from AWS, as billed Lambda time
@@ -262,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, dollars in aws.items():
         print(f"  {name}: ${dollars:,.2f}")
     print(f"  AWS total: ${aws_total:,.2f}")
-    print(f"per million replies with the platform's own price: X posts ${aws_total + X_PER_POST * 1e6:,.2f}, "
+    print(f"per million replies with the platform's own price: X posts ${aws_total + X_PER_POST * 1e6:,.2f} "
+          f"(${aws_total + X_PER_POST_SUMMONED * 1e6:,.2f} at the summoned-reply price), "
           f"X DMs ${aws_total + X_PER_DM * 1e6:,.2f}, Meta (free API) ${aws_total:,.2f}; "
           f"X's price is {X_PER_POST * 1e6 / aws_total:,.0f}x the AWS part")
     return 0 if replies == args.replies else 1
