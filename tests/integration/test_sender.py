@@ -480,3 +480,28 @@ def test_a_throttled_reply_whose_reset_is_beyond_sqs_longest_delay_waits_without
     # Then X is not called again; another copy waits on until the reset
     assert [r["method"] for r in standins.requests()] == ["POST"]
     assert rig.queue.resent[-1][2:] == (2, reset) and standins.sent() == []
+
+
+def test_an_alert_that_could_not_be_published_goes_out_on_the_redelivery(rig, standins):
+    # Given the agents' topic unreachable once, and a refused reply
+    class FlakyAlerts(RecordingAlerts):
+        down = True
+
+        def reply_failed(self, mention, state, code, reason):
+            if self.down:
+                self.down = False
+                raise ConnectionError("SNS unreachable")
+            super().reply_failed(mention, state, code, reason)
+
+    alerts = FlakyAlerts()
+    sender = Sender(rig.ledger, client_for_channel(StaticCreds(CREDS), PlatformEndpoints(
+        x_api_base=standins.base_url, graph_api_base=standins.base_url)), rig.queue, alerts=alerts)
+    message = approved(rig.store, "x", "mention", "1850000000000000060")
+    standins.fail_next("x", 403, body=x_error(403, "You can only reply to or quote posts where you are mentioned "
+                                                   "or are the author."))
+    # When the refusal is recorded but its alert fails, and SQS delivers the message again
+    assert sender.process([record(message)]) == ["m-1"]
+    assert sender.process([record(message, receive=2)]) == []
+    # Then the team is told exactly once, and the platform was called once
+    assert [a["state"] for a in alerts.alerts] == ["refused"] and len(standins.requests()) == 1
+    assert sender.process([record(message, receive=3)]) == [] and len(alerts.alerts) == 1
