@@ -505,3 +505,26 @@ def test_an_alert_that_could_not_be_published_goes_out_on_the_redelivery(rig, st
     # Then the team is told exactly once, and the platform was called once
     assert [a["state"] for a in alerts.alerts] == ["refused"] and len(standins.requests()) == 1
     assert sender.process([record(message, receive=3)]) == [] and len(alerts.alerts) == 1
+
+
+def test_a_second_approval_that_fails_is_alerted_even_after_an_earlier_alert(rig, standins):
+    # Given a first approval refused and alerted
+    message = approved(rig.store, "x", "mention", "1850000000000000061")
+    standins.fail_next("x", 403, body=x_error(403, "Forbidden"), times=2)
+    rig.sender.process([record(message)])
+    # And a second approval of the same mention (a new nonce), refused too, whose alert cannot be published once
+    second = approved(rig.store, "x", "mention", "1850000000000000061", nonce="nonce-2")
+    original = rig.alerts.reply_failed
+    calls = []
+
+    def down_once(*args):
+        calls.append(args)
+        if len(calls) == 1:
+            raise ConnectionError("SNS unreachable")
+        original(*args)
+
+    rig.alerts.reply_failed = down_once
+    rig.sender.process([record(second, message_id="m-2")])
+    rig.sender.process([record(second, message_id="m-2", receive=2)])
+    # Then the team heard of both refusals
+    assert [a["state"] for a in rig.alerts.alerts] == ["refused", "refused"]

@@ -103,7 +103,9 @@ class ReplyLedger:
     def finish(self, channel: str, mention_id: str, nonce: str, state: str, code: str, reason: str,
                now: datetime) -> dict[str, Any] | None:
         """queued|sending → refused | failed | unconfirmed, with `reply_error` {code, reason, at}."""
-        return self._update(channel, mention_id, "SET reply_state = :state, reply_error = :error",
+        # A new failure is alerted anew, whatever an earlier approval's alert was.
+        return self._update(channel, mention_id, "SET reply_state = :state, reply_error = :error "
+                            "REMOVE reply_alerted_at",
                             "reply_nonce = :n AND reply_state IN (:queued, :sending)",
                             {":n": nonce, ":state": state, ":queued": REPLY_QUEUED, ":sending": REPLY_SENDING,
                              ":error": {"code": code, "reason": reason, "at": iso(now)}})
