@@ -71,6 +71,11 @@ SECRET_KEY_X_CONSUMER_SECRET = "x_consumer_secret"
 SECRET_KEY_META_APP_SECRET = "meta_app_secret"
 SECRET_KEY_META_VERIFY_TOKEN = "meta_verify_token"
 PLATFORM_SECRET_KEYS = (SECRET_KEY_X_CONSUMER_SECRET, SECRET_KEY_META_APP_SECRET, SECRET_KEY_META_VERIFY_TOKEN)
+# The reply tokens the sender reads from the same secret (responder.core.config.REPLY_SECRET_KEYS); absent or
+# REPLACE_ME = that channel is not configured. Deliberately not in the generated template above: CloudFormation
+# regenerates a secret whose GenerateSecretString changes, which would wipe the credentials operators pasted in.
+REPLY_SECRET_KEYS = ("x_consumer_key", "x_access_token", "x_access_token_secret", "x_user_token", "x_user_id",
+                     "meta_page_token", "meta_instagram_token", "whatsapp_token")
 
 # Environment variables the domain code reads.
 ENV_TABLE_NAME = "TABLE_NAME"

@@ -12,12 +12,26 @@ from responder.triage.steps import classify_step
 from responder.triage.runtime import runtime
 
 
+_mention_text = None
+
+
+def _instagram_text():
+    """The Instagram @mention text fetcher, built on first use (requests is imported only when it fetches)."""
+    global _mention_text
+    if _mention_text is None:
+        from responder.platforms.meta import instagram_text_from_env
+
+        _mention_text = instagram_text_from_env()
+    return _mention_text
+
+
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Step Functions task entry point."""
     rt = runtime(TriageSettings.from_env)
     result = classify_step(event, rt.store, rt.rules, lease_seconds=rt.settings.lease_seconds,
-                           incidents=rt.incidents, voice=rt.voice, sentiment=rt.sentiment)
+                           incidents=rt.incidents, voice=rt.voice, sentiment=rt.sentiment,
+                           mention_text=_instagram_text())
     c = result.get("classification") or {}
     logger.info("classified", mention=log_ref(event["key"]["channel"], event["key"]["mention_id"]),
                 skip=result["skip"], intent=c.get("intent"), topic=c.get("topic"), priority=c.get("priority"), team=c.get("team"),

@@ -305,6 +305,20 @@ class DynamoMentionStore:
             return None
         return self._plain(answer["Attributes"])
 
+    def record_fetched_text(self, channel: str, mention_id: str, text: str | None = None,
+                            error: dict[str, str] | None = None) -> None:
+        """The text of a mention that arrived with ids only (Instagram @mentions), or why it could not be fetched."""
+        kwargs: dict[str, Any] = {"TableName": self._table, "Key": self._item(mention_key(channel, mention_id)),
+                                  "ConditionExpression": "attribute_exists(pk)"}
+        if text is not None:
+            kwargs.update(UpdateExpression="SET #text = :v REMOVE text_fetch_error",
+                          ExpressionAttributeNames={"#text": "text"},
+                          ExpressionAttributeValues=self._item({":v": text}))
+        else:
+            kwargs.update(UpdateExpression="SET text_fetch_error = :v",
+                          ExpressionAttributeValues=self._item({":v": error or {}}))
+        self._call(self.client.update_item, **kwargs)
+
     def stranded(self, received_before: datetime, limit: int = 500) -> list[MentionKey]:
         """Mentions stored before `received_before` and still not handed to triage, oldest first per shard."""
         found: list[MentionKey] = []

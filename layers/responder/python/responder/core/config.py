@@ -173,11 +173,49 @@ class DispatcherSettings:
 
 @dataclass(frozen=True)
 class PlatformCredentials:
-    """The secrets the platforms issued: X consumer secret, Meta app secret and verify token."""
+    """The secrets the platforms issued: the webhook's (X consumer secret, Meta app secret and verify token) and
+    the reply tokens the sender uses (X user context, a Page, an Instagram and a WhatsApp token). None = not set."""
 
     x_consumer_secret: str | None
     meta_app_secret: str | None
     meta_verify_token: str | None
+    # X OAuth 1.0a user context: the consumer key beside x_consumer_secret, and the brand account's access token.
+    x_consumer_key: str | None = None
+    x_access_token: str | None = None
+    x_access_token_secret: str | None = None
+    x_user_token: str | None = None  # an OAuth 2.0 user token (tweet.write dm.write ...), the alternative
+    x_user_id: str | None = None  # the brand's X account id (its timeline is searched after a crash)
+    meta_page_token: str | None = None  # Facebook comments and Messenger
+    meta_instagram_token: str | None = None  # Instagram comments, mentions and DMs (the Page token if unset)
+    whatsapp_token: str | None = None
+
+    def __repr__(self) -> str:  # never print a token, not even in a traceback's locals
+        return f"PlatformCredentials(configured={sorted(reply_channels_configured(self))})"
+
+    @property
+    def x_user_context(self) -> bool:
+        return bool(self.x_consumer_key and self.x_consumer_secret and self.x_access_token
+                    and self.x_access_token_secret)
+
+
+# The reply keys of the platform secret (JSON), beside the webhook's x_consumer_secret / meta_app_secret /
+# meta_verify_token; infra/constants.py REPLY_SECRET_KEYS names the same.
+REPLY_SECRET_KEYS: tuple[str, ...] = ("x_consumer_key", "x_access_token", "x_access_token_secret", "x_user_token",
+                                      "x_user_id", "meta_page_token", "meta_instagram_token", "whatsapp_token")
+
+
+def reply_channels_configured(creds: PlatformCredentials) -> set[str]:
+    """The channels Send can answer on with these credentials (the review page says "not configured" for others)."""
+    channels = set()
+    if creds.x_user_context or creds.x_user_token:
+        channels.add("x")
+    if creds.meta_page_token:
+        channels.update({"facebook", "messenger"})
+    if creds.meta_instagram_token or creds.meta_page_token:
+        channels.add("instagram")
+    if creds.whatsapp_token:
+        channels.add("whatsapp")
+    return channels
 
 
 class CredentialsProvider(Protocol):
@@ -187,6 +225,12 @@ class CredentialsProvider(Protocol):
 ENV_X_CONSUMER_SECRET = "RESPONDER_X_CONSUMER_SECRET"
 ENV_META_APP_SECRET = "RESPONDER_META_APP_SECRET"
 ENV_META_VERIFY_TOKEN = "RESPONDER_META_VERIFY_TOKEN"
+# The reply tokens in a local run (each the same as the secret's key of that name).
+ENV_REPLY_TOKENS: dict[str, str] = {
+    "x_consumer_key": "RESPONDER_X_CONSUMER_KEY", "x_access_token": "RESPONDER_X_ACCESS_TOKEN",
+    "x_access_token_secret": "RESPONDER_X_ACCESS_TOKEN_SECRET", "x_user_token": "RESPONDER_X_USER_TOKEN",
+    "x_user_id": "RESPONDER_X_USER_ID", "meta_page_token": "RESPONDER_META_PAGE_TOKEN",
+    "meta_instagram_token": "RESPONDER_META_INSTAGRAM_TOKEN", "whatsapp_token": "RESPONDER_WHATSAPP_TOKEN"}
 
 
 class EnvCredentials:
@@ -200,6 +244,7 @@ class EnvCredentials:
             x_consumer_secret=self._env.get(ENV_X_CONSUMER_SECRET) or None,
             meta_app_secret=self._env.get(ENV_META_APP_SECRET) or None,
             meta_verify_token=self._env.get(ENV_META_VERIFY_TOKEN) or None,
+            **{key: _configured(self._env.get(name)) for key, name in ENV_REPLY_TOKENS.items()},
         )
 
 
@@ -231,4 +276,84 @@ class SecretsManagerCredentials:
             x_consumer_secret=_configured(values.get("x_consumer_secret")),
             meta_app_secret=_configured(values.get("meta_app_secret")),
             meta_verify_token=_configured(values.get("meta_verify_token")),
+            **{key: _configured(values.get(key)) for key in REPLY_SECRET_KEYS},
         )
+
+
+# Where the platforms' APIs are: the real ones by default, the local stand-ins in `responder local` and the tests.
+ENV_X_API_BASE = "RESPONDER_X_API_BASE"
+ENV_GRAPH_API_BASE = "RESPONDER_GRAPH_API_BASE"
+ENV_GRAPH_API_VERSION = "RESPONDER_GRAPH_API_VERSION"
+ENV_MESSENGER_HUMAN_AGENT = "RESPONDER_MESSENGER_HUMAN_AGENT"
+DEFAULT_X_API_BASE = "https://api.x.com"
+DEFAULT_GRAPH_API_BASE = "https://graph.facebook.com"
+DEFAULT_GRAPH_API_VERSION = "v26.0"  # the current Graph API version (Meta's changelog, 2026)
+# infra/constants.py OUTBOUND_MAX_RECEIVE_COUNT: the outbound queue's redrive policy moves a message to its DLQ
+# after this many receives; the sender records `failed` (and tells the team) one receive earlier.
+DEFAULT_OUTBOUND_MAX_RECEIVE_COUNT = 8
+
+
+@dataclass(frozen=True)
+class PlatformEndpoints:
+    """The platforms' API addresses and the Graph API version the reply clients call."""
+
+    x_api_base: str = DEFAULT_X_API_BASE
+    graph_api_base: str = DEFAULT_GRAPH_API_BASE
+    graph_api_version: str = DEFAULT_GRAPH_API_VERSION
+    messenger_human_agent: bool = False  # the HUMAN_AGENT tag (7 days) needs Meta's app review: off unless asked
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> PlatformEndpoints:
+        """Read RESPONDER_X_API_BASE, RESPONDER_GRAPH_API_BASE, RESPONDER_GRAPH_API_VERSION and
+        RESPONDER_MESSENGER_HUMAN_AGENT."""
+        import re
+
+        env = os.environ if env is None else env
+        bases = {}
+        for name, default in ((ENV_X_API_BASE, DEFAULT_X_API_BASE), (ENV_GRAPH_API_BASE, DEFAULT_GRAPH_API_BASE)):
+            value = (env.get(name) or default).strip().rstrip("/")
+            # A token is sent to this address: only https, or plain http to the loopback stand-ins.
+            if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d{1,5})?|http://(127\.0\.0\.1|localhost)(:\d{1,5})?",
+                                value):
+                raise ConfigError(f"{name} must be an https:// origin (or http:// on the loopback)")
+            bases[name] = value
+        version = (env.get(ENV_GRAPH_API_VERSION) or DEFAULT_GRAPH_API_VERSION).strip()
+        if not re.fullmatch(r"v\d{1,3}\.\d{1,2}", version):
+            raise ConfigError(f"{ENV_GRAPH_API_VERSION} must look like v26.0")
+        return cls(x_api_base=bases[ENV_X_API_BASE], graph_api_base=bases[ENV_GRAPH_API_BASE],
+                   graph_api_version=version, messenger_human_agent=env.get(ENV_MESSENGER_HUMAN_AGENT) == "1")
+
+
+@dataclass(frozen=True)
+class SenderSettings:
+    """What the sender needs: the table, its own queue (delayed re-sends), the credentials and the agents' topic."""
+
+    table_name: str
+    outbound_queue_url: str
+    secret_arn: str | None = None
+    agent_topic_arn: str | None = None
+    endpoints: PlatformEndpoints = field(default_factory=PlatformEndpoints)
+    max_receive_count: int = DEFAULT_OUTBOUND_MAX_RECEIVE_COUNT
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SenderSettings:
+        """Read TABLE_NAME, OUTBOUND_QUEUE_URL, SECRET_ARN, AGENT_TOPIC_ARN, OUTBOUND_MAX_RECEIVE_COUNT and the
+        platform endpoints."""
+        env = os.environ if env is None else env
+        missing = [name for name in ("TABLE_NAME", "OUTBOUND_QUEUE_URL") if not env.get(name)]
+        if missing:
+            raise ConfigError(f"missing environment variables: {', '.join(missing)}")
+        try:
+            receives = int(env.get("OUTBOUND_MAX_RECEIVE_COUNT", DEFAULT_OUTBOUND_MAX_RECEIVE_COUNT))
+        except ValueError as exc:
+            raise ConfigError("OUTBOUND_MAX_RECEIVE_COUNT must be a whole number") from exc
+        if receives < 2:
+            raise ConfigError("OUTBOUND_MAX_RECEIVE_COUNT must be at least 2")
+        return cls(table_name=env["TABLE_NAME"], outbound_queue_url=env["OUTBOUND_QUEUE_URL"],
+                   secret_arn=env.get("SECRET_ARN") or None, agent_topic_arn=env.get("AGENT_TOPIC_ARN") or None,
+                   endpoints=PlatformEndpoints.from_env(env), max_receive_count=receives)
+
+
+def credentials_from_env(secret_arn: str | None) -> CredentialsProvider:
+    """The secret when deployed, the RESPONDER_* variables locally."""
+    return SecretsManagerCredentials(secret_arn) if secret_arn else EnvCredentials()

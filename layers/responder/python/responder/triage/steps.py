@@ -49,8 +49,11 @@ def notified(mention: dict[str, Any]) -> dict[str, Any]:
 
 def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
                   now: datetime | None = None, lease_seconds: int = 300, incidents: Any = None,
-                  voice: Any = None, sentiment: Any = None) -> dict[str, Any]:
+                  voice: Any = None, sentiment: Any = None, mention_text: Any = None) -> dict[str, Any]:
     """Claim the mention, classify it, and correlate it with the account's surges.
+
+    `mention_text` (responder.platforms.meta.InstagramMentionText) fetches the text of an Instagram @mention, which
+    the webhook delivers as ids only; the text is stored on the mention, or `text_fetch_error` says why not.
 
     `skip` is true when another execution owns the mention or it is done. `incident` says whether it joined
     (or opened) an incident, whether it is still paged individually, and carries an incident alert when due.
@@ -65,6 +68,9 @@ def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
     mention = store.claim_for_triage(key["channel"], key["mention_id"], claim, now, lease_seconds)
     if mention is None:
         return {"skip": True}
+    if mention_text is not None and mention.get("channel") == "instagram" and mention.get("kind") == "mention" \
+            and not mention.get("text"):
+        mention = _fetch_text(mention, store, mention_text, now)
     local = classify(mention.get("text", ""), lang=mention.get("lang"), author=mention.get("author"),
                      channel=mention.get("channel"), rules=rules)
     if sentiment is None:
@@ -89,6 +95,21 @@ def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
         "keys": {"mention": mention_key(mention["channel"], mention["mention_id"]),
                  "thread": thread_key(mention["channel"], mention["thread_id"])},
     }
+
+
+def _fetch_text(mention: dict[str, Any], store: DynamoMentionStore, fetch: Any, now: datetime) -> dict[str, Any]:
+    from responder.core.model import MAX_TEXT_CHARS
+    from responder.platforms.errors import Permanent, PlatformError
+
+    try:
+        text = fetch(mention)[:MAX_TEXT_CHARS]
+    except PlatformError as exc:
+        code = exc.code if isinstance(exc, Permanent) else type(exc).__name__
+        error = {"code": code, "reason": str(getattr(exc, "reason", exc)), "at": now.isoformat()}
+        store.record_fetched_text(mention["channel"], mention["mention_id"], error=error)
+        return {**mention, "text_fetch_error": error}
+    store.record_fetched_text(mention["channel"], mention["mention_id"], text=text)
+    return {**mention, "text": text}
 
 
 def draft_step(event: dict[str, Any], store: DynamoMentionStore, voice: Any, drafter: Any = None) -> dict[str, Any]:
