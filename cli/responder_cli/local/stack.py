@@ -34,7 +34,7 @@ LOCAL_REPLY_CREDENTIALS = {
     "RESPONDER_X_CONSUMER_KEY": "local-x-consumer-key",
     "RESPONDER_X_ACCESS_TOKEN": "local-x-access-token",
     "RESPONDER_X_ACCESS_TOKEN_SECRET": "local-x-access-token-secret",
-    "RESPONDER_X_USER_ID": "local-brand",
+    "RESPONDER_X_USER_ID": "1000000000000000001",  # the brand account of the seeded traffic and the stand-in
     "RESPONDER_META_PAGE_TOKEN": "local-meta-page-token",
     "RESPONDER_META_INSTAGRAM_TOKEN": "local-meta-instagram-token",
     "RESPONDER_WHATSAPP_TOKEN": "local-whatsapp-token",
@@ -378,7 +378,7 @@ class LocalStack:
             os.environ.setdefault(key, value)
         if not os.environ.get(ENV_REVIEW_KEY):
             os.environ[ENV_REVIEW_KEY] = self._review_key(generate_key)
-        self.standins = PlatformStandins()
+        self.standins = PlatformStandins(x_user_id=os.environ["RESPONDER_X_USER_ID"])
         base = self.standins.start()
         os.environ["RESPONDER_X_API_BASE"] = base
         os.environ["RESPONDER_GRAPH_API_BASE"] = base
