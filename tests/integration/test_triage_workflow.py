@@ -8,6 +8,7 @@ fails transiently → retried, a task that keeps failing → triage_failed and a
 from __future__ import annotations
 
 import json
+import os
 import time
 from contextlib import contextmanager
 
@@ -362,3 +363,28 @@ def test_a_state_over_the_limit_marks_the_mention_failed_and_alerts(stack):
     assert stored["status"] == "triage_failed" and stored["triage_error"] == "States.DataLimitExceeded"
     alerts = [n for n in notifications_for(stack, mention_id, "escalations") if n["message"].get("alert")]
     assert alerts and alerts[0]["message"]["error"]["Error"] == "States.DataLimitExceeded"
+
+
+def test_a_native_brand_reply_on_x_marks_the_notified_mention_answered(stack):
+    from responder.ingest.signatures import sign_x
+    from responder_cli.traffic import BRAND_X_ID
+
+    # Given a complaint notified to its team
+    mention_id = deliver(stack, "my parcel 8812 is a week late, can someone help?")
+    assert outcome(stack, mention_id)["status"] == "notified"
+    # When the brand replies to it on X itself (X Activity API post.create by the filtered user)
+    post = {"id": "4100000000000000998", "author_id": BRAND_X_ID, "conversation_id": mention_id,
+            "in_reply_to_tweet_id": mention_id, "created_at": "2026-12-01T12:00:00.000Z",
+            "text": "@casey_q sorry! DM us the order number and we'll chase it."}
+    reply = {"data": {"event_uuid": "4100000000000000999", "filter": {"user_id": BRAND_X_ID},
+                      "event_type": "post.create", "payload": post}}
+    body = json.dumps(reply).encode()
+    secret = os.environ.get("RESPONDER_X_CONSUMER_SECRET", "local-x-consumer-secret")
+    headers = {"x-twitter-webhooks-signature": sign_x(secret, body)}
+    answer = stack._handler(http_api_event("POST", "/webhooks/x", headers, body), LambdaContext())
+    # Then the mention is answered by the platform with its first-response time, and the reply is no mention
+    assert answer["statusCode"] == 200, answer
+    stored = stack._store.get_mention("x", mention_id)
+    assert (stored["status"], stored["answered_by"], stored["first_response_at"]) == (
+        "answered", "platform", "2026-12-01T12:00:00Z")
+    assert stack._store.get_mention("x", "4100000000000000998") is None

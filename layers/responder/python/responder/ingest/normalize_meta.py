@@ -222,7 +222,8 @@ def _brand_comment(channel: str, where: str, value: dict[str, Any], comment_key:
         return None
     text = value.get("message" if channel == "facebook" else "text", "")
     return NativeAnswer(channel=channel,  # type: ignore[arg-type]
-                        reply_id=check_id(comment_id, f"{where} {comment_key}"), text=text if isinstance(text, str) else "", at=_optional_time(value.get(time_key), where),
+                        reply_id=check_id(comment_id, f"{where} {comment_key}"),
+                        text=text if isinstance(text, str) else "", at=_optional_time(value.get(time_key), where),
                         mention_id=check_id(parent, f"{where} parent_id"))
 
 
