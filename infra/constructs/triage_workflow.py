@@ -320,21 +320,35 @@ class TriageWorkflow(Construct):
         escalate = guarded(tasks.SnsPublish(
             self, "Escalate", topic=escalation_topic, message=notification, message_attributes=message_attributes,
             message_per_subscription_type=True, subject=J.string_at("$.route.subject"), result_path=J.DISCARD))
-        record_mention = guarded(tasks.DynamoUpdateItem(
+        # A mention the brand answered (natively, on the platform) or an agent closed while triage ran keeps that
+        # status: the outcome is recorded only on a mention still open (responder.replies.state); otherwise the
+        # execution goes on to the incident alert, if one is due, and ends.
+        closed = {":answered": S("answered"), ":handled": S("handled"), ":deleted": S("deleted")}
+        still_open = "NOT (#s IN (:answered, :handled, :deleted))"
+        closed_meanwhile = sfn.Pass(self, "ClosedMeanwhile")
+
+        def unless_closed(task: tasks.DynamoUpdateItem) -> tasks.DynamoUpdateItem:
+            task.add_retry(errors=["DynamoDB.ConditionalCheckFailedException"], max_attempts=0)
+            task.add_catch(closed_meanwhile, errors=["DynamoDB.ConditionalCheckFailedException"],
+                           result_path=J.DISCARD)
+            return task
+
+        record_mention = guarded(unless_closed(tasks.DynamoUpdateItem(
             self, "RecordMention", table=table, key=mention_key,
             update_expression=("SET #s = :notified, triaged_at = :at, intent = :intent, sentiment = :sentiment, "
                                "topic = :topic, #lang = :language, priority = :priority, team = :team, "
                                "sla_due = :due, draft_text = :draft, classification_json = :c "
                                "REMOVE triage_claimed_until"),
+            condition_expression=still_open,
             expression_attribute_names={"#s": "status", "#lang": "language"},
             expression_attribute_values={
-                ":notified": S("notified"), ":at": S(J.string_at("$$.State.EnteredTime")),
+                **closed, ":notified": S("notified"), ":at": S(J.string_at("$$.State.EnteredTime")),
                 **labels,
                 ":priority": S(J.string_at("$.route.priority")), ":team": S(J.string_at("$.route.team")),
                 ":due": S(J.string_at("$.route.sla_due")), ":draft": S(J.string_at("$.drafted.draft.text")),
                 ":c": S(J.json_to_string(J.object_at(classification))),
             },
-            result_path=J.DISCARD))
+            result_path=J.DISCARD)))
         record_thread = guarded(tasks.DynamoUpdateItem(
             self, "RecordThread", table=table, key=thread_key,
             update_expression=("SET last_draft_text = :draft, last_draft_mention_id = :mid, last_team = :team, "
@@ -388,21 +402,23 @@ class TriageWorkflow(Construct):
             self, "DraftMember", lambda_function=draft_fn, payload_response_only=True,
             retry_on_service_exceptions=False, payload=step_input, result_path="$.drafted",
             task_timeout=task_timeout("draft")), lambda_task=True)
-        record_member = guarded(tasks.DynamoUpdateItem(
+        record_member = guarded(unless_closed(tasks.DynamoUpdateItem(
             self, "RecordIncidentMember", table=table, key=mention_key,
             update_expression=("SET #s = :member, incident_id = :incident, triaged_at = :at, intent = :intent, "
                                "sentiment = :sentiment, topic = :topic, #lang = :language, draft_text = :draft, "
                                "classification_json = :c REMOVE triage_claimed_until"),
+            condition_expression=still_open,
             expression_attribute_names={"#s": "status", "#lang": "language"},
             expression_attribute_values={
-                ":member": S("incident"), ":incident": S(J.string_at(f"{incident}.incident_id")),
+                **closed, ":member": S("incident"), ":incident": S(J.string_at(f"{incident}.incident_id")),
                 ":at": S(J.string_at("$$.State.EnteredTime")),
                 **labels,
                 ":draft": S(J.string_at("$.drafted.draft.text")),
                 ":c": S(J.json_to_string(J.object_at(classification))),
             },
-            result_path=J.DISCARD))
+            result_path=J.DISCARD)))
         member_path = draft_member.next(record_member).next(alert_due)
+        closed_meanwhile.next(alert_due)  # an incident alert due is still sent
 
         # The mention's status is written last: once it says `notified`, everything else is done.
         record = record_thread.next(record_mention).next(alert_due)

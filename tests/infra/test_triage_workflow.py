@@ -294,3 +294,16 @@ def test_without_the_review_option_no_function_reads_a_review_key(template_dict)
     for resource in template_dict["Resources"].values():
         if resource["Type"] == "AWS::Lambda::Function":
             assert "REVIEW_KEY_SECRET_ARN" not in resource["Properties"]["Environment"]["Variables"]
+
+
+def test_the_outcome_is_recorded_only_on_a_mention_still_open(template_dict):
+    states = definition(template_dict)["States"]
+    for name in ("RecordMention", "RecordIncidentMember"):
+        # Given the task that records triage's outcome on the mention
+        parameters = states[name]["Parameters"]
+        # Then it leaves an answered, handled or deleted mention as it is
+        assert parameters["ConditionExpression"] == "NOT (#s IN (:answered, :handled, :deleted))", name
+        # And that refusal is no failure: the execution goes on to the incident alert, if one is due
+        assert states[name]["Catch"][0] == {"ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"],
+                                            "ResultPath": None, "Next": "ClosedMeanwhile"}, name
+    assert states["ClosedMeanwhile"]["Next"] == "IncidentAlert?"

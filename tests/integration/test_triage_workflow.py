@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime, timezone
 import time
 from contextlib import contextmanager
 
@@ -388,3 +389,34 @@ def test_a_native_brand_reply_on_x_marks_the_notified_mention_answered(stack):
     assert (stored["status"], stored["answered_by"], stored["first_response_at"]) == (
         "answered", "platform", "2026-12-01T12:00:00Z")
     assert stack._store.get_mention("x", "4100000000000000998") is None
+
+
+def test_a_mention_answered_natively_while_triage_runs_stays_answered(stack):
+    import boto3
+
+    from responder.core.model import NativeAnswer
+    from responder.replies.native import MARKED, DynamoNativeAnswers
+
+    original, marked = task_handler(stack, "route"), []
+
+    def answered_meanwhile(event, context):
+        # The brand answers on X while triage is between Draft and the record of its outcome
+        mention = event["mention"]
+        answer = NativeAnswer(channel="x", reply_id="4100000000000000997", text="On it!", at="2026-12-01T12:00:00Z",
+                              mention_id=mention["mention_id"])
+        marked.append(DynamoNativeAnswers(stack._store).apply(answer, datetime.now(timezone.utc)))
+        return original(event, context)
+
+    with handler_replaced(stack, "route", answered_meanwhile):
+        mention_id = deliver(stack, "the app keeps logging me out, please fix it")
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        deadline, status = time.monotonic() + 30, None
+        while time.monotonic() < deadline and status not in ("SUCCEEDED", "FAILED"):
+            found = [e for e in sfn.list_executions(stateMachineArn=stack.triage.state_machine_arn)["executions"]
+                     if f"-{mention_id}-" in e["name"]]
+            status = found[0]["status"] if found else None
+            time.sleep(0.1)
+    # Then the execution ends well, and the mention keeps the answer instead of turning back to notified
+    assert marked == [MARKED] and status == "SUCCEEDED"
+    stored = stack._store.get_mention("x", mention_id)
+    assert (stored["status"], stored["answered_by"]) == ("answered", "platform")
