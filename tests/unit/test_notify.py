@@ -54,7 +54,7 @@ def test_the_email_reads_as_a_message_to_a_person():
     message, subject = compose()
     email = message["email"]
     # Then it says who, where, what they said, priority, SLA due, the draft and the review link, in plain text
-    assert email.startswith("Casey Quinn (@casey_q) wrote a X mention.")
+    assert email.startswith("Casey Quinn (@casey_q) wrote an X mention.")
     for part in ("Priority: p2", "Team: logistics", "SLA due: 2026-12-01T11:00:00Z", MENTION["text"], DRAFT["text"],
                  "Review and reply: https://api.example.com/review/tok.sig", "- topic delivery → logistics",
                  "Open on X: https://x.com/i/web/status/1790000000000000001", "Thread: 3 message(s)"):

@@ -124,8 +124,10 @@ def email_text(doc: Mapping[str, Any]) -> str:
     text = mention.get("text") or ""
     shown = block(text, EMAIL_TEXT_MAX_CHARS)
     full_length = mention.get("text_length") or len(text)
+    where = _where(mention)
+    article = "an" if where[:1] in ("A", "E", "I", "O", "X") else "a"  # "an X post", "an Instagram comment"
     lines = [
-        f"{_who(mention.get('author'))} wrote a {_where(mention)}"
+        f"{_who(mention.get('author'))} wrote {article} {where}"
         + (" (private: keep it out of shared channels)." if private else "."),
         "",
         f"Priority: {line(route.get('priority'), 10)}   Team: {line(route.get('team'), 60)}   "
