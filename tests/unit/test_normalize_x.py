@@ -233,3 +233,13 @@ def test_a_brand_reply_with_a_hostile_parent_id_is_refused_whole():
                                "in_reply_to_tweet_id": "not an id with spaces"})
     with pytest.raises(MalformedDelivery):
         normalize_x(body)
+
+
+def test_a_brand_dm_without_text_still_answers_and_is_not_refused():
+    # Given the brand's DM carrying only an attachment (no text)
+    body = xaa("dm.sent", {"direct_message_events": [{
+        "type": "message_create", "id": "3800000000000000002", "created_timestamp": "1790939520000",
+        "message_create": {"target": {"recipient_id": DANA}, "sender_id": BRAND, "message_data": {}}}]})
+    # Then it answers the conversation with an empty text, as before it was never a reason to refuse the delivery
+    (answer,) = normalize_x(body).answers
+    assert (answer.text, answer.thread_id) == ("", dm_conversation_id(DANA, BRAND))

@@ -367,10 +367,6 @@ def _dm_events(events: list[Any], users: Any, account_id: str, source: str, even
         dm_id = _str_id(event, "id", where)
         create = _req(event, "message_create", where)
         sender = _str_id(create, "sender_id", where)
-        data = _req(create, "message_data", where)
-        text = data.get("text")
-        if not isinstance(text, str):
-            raise MalformedDelivery(f"{where}: missing text")
         if sender == account_id:
             # The brand's own DM (sent from the X app, or by Responder and echoed): it answers the conversation.
             target = create.get("target") if isinstance(create.get("target"), dict) else {}
@@ -378,11 +374,17 @@ def _dm_events(events: list[Any], users: Any, account_id: str, source: str, even
             if recipient is None or recipient == account_id:
                 ignored.append(f"{source} dm sent by the brand")
                 continue
+            data = create.get("message_data") if isinstance(create.get("message_data"), dict) else {}
             answers.append(NativeAnswer(
-                channel="x", reply_id=check_id(dm_id, f"{where} id"), text=text,
+                channel="x", reply_id=check_id(dm_id, f"{where} id"),
+                text=data["text"] if isinstance(data.get("text"), str) else "",
                 at=_optional_time(_iso_from_millis, event.get("created_timestamp")),
                 thread_id=dm_conversation_id(check_id(recipient, f"{where} recipient_id"), account_id), private=True))
             continue
+        data = _req(create, "message_data", where)
+        text = data.get("text")
+        if not isinstance(text, str):
+            raise MalformedDelivery(f"{where}: missing text")
         user = users.get(sender) or {}
         user = user.get("data", user) if isinstance(user, dict) else {}  # XAA nests the v2 user in "data"
         metrics = user.get("public_metrics") or {}
