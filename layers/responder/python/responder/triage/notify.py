@@ -82,9 +82,9 @@ def is_private(mention: Mapping[str, Any]) -> bool:
     return mention.get("kind") in PRIVATE_KINDS
 
 
-def _who(author: Mapping[str, Any] | None) -> str:
+def _who(author: Mapping[str, Any] | None, name_limit: int = 80) -> str:
     author = author or {}
-    name, handle = line(author.get("name"), 80), line(author.get("handle"), 40)
+    name, handle = line(author.get("name"), name_limit), line(author.get("handle"), 40)
     if name and handle:
         return f"{name} (@{handle})"
     return name or (f"@{handle}" if handle else f"user {line(author.get('id'), 40)}")
@@ -161,7 +161,7 @@ def sms_text(doc: Mapping[str, Any]) -> str:
     mention, route = doc.get("mention") or {}, doc.get("route") or {}
     review_url = (doc.get("actions") or {}).get("review_url")
     head = (f"Responder {line(route.get('priority'), 10)} {line(route.get('team'), 40)}: "
-            f"{_where(mention)} from {_who(mention.get('author'))}")
+            f"{_where(mention)} from {_who(mention.get('author'), name_limit=40)}")
     # A private message's words stay off lock screens and carriers' networks; the review page shows them.
     excerpt = "" if is_private(mention) else line(mention.get("text"), SMS_TEXT_MAX_CHARS)
     tail = f" SLA {line(route.get('sla_due'), 40)}." + (f" Review: {review_url}" if review_url else "")
