@@ -1,4 +1,5 @@
-"""Route step of the triage workflow: team, priority and SLA due time from the routing rules."""
+"""Route step of the triage workflow: team, priority and SLA due time from the routing rules, and the agents'
+notification (per-protocol message with the review link, and its subject)."""
 
 from __future__ import annotations
 

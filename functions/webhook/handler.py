@@ -13,6 +13,7 @@ from responder.core.observability import logger
 from responder.aws.storage import DynamoMentionStore
 from responder.aws.triage_queue import SqsTriageQueue
 from responder.ingest.webhook import WebhookService, response
+from responder.replies.native import DynamoNativeAnswers
 
 _service: WebhookService | None = None
 
@@ -21,11 +22,13 @@ def build_service() -> WebhookService:
     """Adapters from the environment: Secrets Manager when SECRET_ARN is set, else RESPONDER_* variables."""
     settings = Settings.from_env()
     credentials = SecretsManagerCredentials(settings.secret_arn) if settings.secret_arn else EnvCredentials()
+    store = DynamoMentionStore(settings.table_name, settings.raw_event_ttl_days)
     return WebhookService(
         credentials=credentials,
-        store=DynamoMentionStore(settings.table_name, settings.raw_event_ttl_days),
+        store=store,
         queue=SqsTriageQueue(settings.queue_url),
         log=logger,
+        answers=DynamoNativeAnswers(store),
     )
 
 

@@ -2,7 +2,8 @@
 
 Classify (λ: classify, count, join or open an incident) → noise? → Archive (DynamoDB UpdateItem)
   → incident member not paged? → Draft (λ) → Record member (DynamoDB UpdateItem) → alert due? → Alert (SNS)
-  → Draft (λ) → Route (λ) → Publish (SNS, the notification composed in the task, with message attributes)
+  → Draft (λ) → Route (λ: the route and the notification, per protocol) → Slim mention (Pass: ids only)
+    → Publish (SNS, `MessageStructure: json`, with message attributes)
     → p1? → Escalate (SNS) → Record thread, Record mention (DynamoDB UpdateItem) → alert due? → Alert (SNS)
 Every task retries transient errors with backoff; any failure goes to MarkFailed (status `triage_failed`),
 alerts the escalation topic on the first attempt, and fails the execution so SQS redelivers the message
@@ -12,6 +13,10 @@ Optional managed backends (`responder.aws.managed`), off by default and then abs
 Comprehend in Classify (its env, least-privilege IAM, and its `ManagedBackendUnavailable` retried like a Lambda
 error) and a Bedrock model in Draft (its env, InvokeModel on that one model, a longer timeout, and `drafted_by`
 in the agents' notification).
+
+Review links (optional, `review=(base_url, secret)`): Classify and Route read the review key from that secret and put
+`actions.review_url` in every notification and incident alert; without it (or when the key cannot be read) the
+notifications carry no link.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
@@ -55,6 +61,9 @@ MANAGED_BACKEND_UNAVAILABLE = "ManagedBackendUnavailable"
 COMPREHEND_ACTIONS = ("comprehend:DetectSentiment", "comprehend:DetectDominantLanguage")
 # Cross-Region inference profile ids start with a geography (Bedrock user guide, "Supported Regions and models").
 INFERENCE_PROFILE_PREFIXES = ("us", "eu", "apac", "us-gov", "jp", "au", "ca", "global")
+# Where the review page is served and the secret holding the review key (read by responder.replies.tokens).
+ENV_REVIEW_BASE_URL = "RESPONDER_REVIEW_BASE_URL"
+ENV_REVIEW_KEY_SECRET_ARN = "REVIEW_KEY_SECRET_ARN"
 
 
 def _retry_lambda(task: sfn.TaskStateBase, extra_errors: Sequence[str] = ()) -> sfn.TaskStateBase:
@@ -78,7 +87,8 @@ class TriageWorkflow(Construct):
                  max_concurrency: int = c.DEFAULT_TRIAGE_MAX_CONCURRENCY,
                  account_concurrency_limit: int = c.DEFAULT_ACCOUNT_CONCURRENCY_LIMIT,
                  sentiment_backend: str = "local", draft_backend: str = "template",
-                 bedrock_model_id: str = c.DEFAULT_BEDROCK_MODEL_ID) -> None:
+                 bedrock_model_id: str = c.DEFAULT_BEDROCK_MODEL_ID,
+                 review: tuple[str, secretsmanager.ISecret] | None = None) -> None:
         super().__init__(scope, construct_id)
         comprehend, bedrock = sentiment_backend == "comprehend", draft_backend == "bedrock"
         # Before any resource: an account too small for triage is a synth error, not a stalled deployment.
@@ -100,10 +110,12 @@ class TriageWorkflow(Construct):
                                      environment={**env, **(extra_env or {}), c.ENV_POWERTOOLS_SERVICE_NAME: service},
                                      timeout=Duration.seconds(timeout), resource_star_uses=resource_star_uses)
 
+        review_env = {ENV_REVIEW_BASE_URL: review[0], ENV_REVIEW_KEY_SECRET_ARN: review[1].secret_arn} if review else {}
         classify = step_function(c.CLASSIFY_FUNCTION_ID, c.CLASSIFY_CODE_DIR, c.CLASSIFY_SERVICE_NAME,
                                  "Responder triage: claim, classify and correlate a mention with surges",
                                  timeout=c.CLASSIFY_TIMEOUT_SECONDS,
-                                 extra_env={c.ENV_SENTIMENT_BACKEND: "comprehend"} if comprehend else None,
+                                 extra_env={**review_env, **({c.ENV_SENTIMENT_BACKEND: "comprehend"} if comprehend
+                                                             else {})},
                                  resource_star_uses=[
                                      "Amazon Comprehend's comprehend:DetectSentiment and "
                                      "comprehend:DetectDominantLanguage, which act on no resource and support "
@@ -114,7 +126,8 @@ class TriageWorkflow(Construct):
                               extra_env={c.ENV_DRAFT_BACKEND: "bedrock",
                                          c.ENV_BEDROCK_MODEL_ID: bedrock_model_id} if bedrock else None)
         route = step_function(c.ROUTE_FUNCTION_ID, c.ROUTE_CODE_DIR, c.ROUTE_SERVICE_NAME,
-                              "Responder triage: team, priority and SLA from the routing rules")
+                              "Responder triage: team, priority and SLA from the routing rules, and the notification",
+                              extra_env=review_env)
         # Classify claims the mention (UpdateItem, GetItem), counts it (UpdateItem), and reads and writes incidents
         # (Query, GetItem, UpdateItem, and PutItem inside TransactWriteItems), recent mentions through gsi2 only;
         # Draft reads the thread (GetItem); Route reads nothing. No transaction holds a ConditionCheck.
@@ -124,6 +137,10 @@ class TriageWorkflow(Construct):
             actions=["dynamodb:Query"], resources=[f"{table.table_arn}/index/{c.GSI2_NAME}"]))
         draft.role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:GetItem"],
                                                                resources=[table.table_arn]))
+        if review:
+            # Classify (incident alerts) and Route (notifications) sign review links: read the review key, nothing else.
+            for fn in (classify, route):
+                review[1].grant_read(fn.role)
         if comprehend:
             classify.role.add_to_principal_policy(iam.PolicyStatement(actions=list(COMPREHEND_ACTIONS),
                                                                       resources=["*"]))
@@ -137,7 +154,7 @@ class TriageWorkflow(Construct):
 
         self.state_machine = self._state_machine(
             table, agent_topic, escalation_topic, incident_topic, classify.function, draft.function, route.function,
-            classify_retry_errors=[MANAGED_BACKEND_UNAVAILABLE] if comprehend else [], drafted_by=bedrock,
+            classify_retry_errors=[MANAGED_BACKEND_UNAVAILABLE] if comprehend else [],
             task_timeouts=self.task_timeouts)
         acknowledge(self.state_machine.role, "AwsSolutions-IAM5[Resource::*]",
                     "Step Functions' log delivery (logs:CreateLogDelivery and related) and X-Ray actions "
@@ -189,7 +206,7 @@ class TriageWorkflow(Construct):
     def _state_machine(self, table: dynamodb.ITable, agent_topic: sns.ITopic, escalation_topic: sns.ITopic,
                        incident_topic: sns.ITopic, classify_fn: lambda_.IFunction, draft_fn: lambda_.IFunction,
                        route_fn: lambda_.IFunction, classify_retry_errors: Sequence[str] = (),
-                       drafted_by: bool = False, task_timeouts: dict[str, int] | None = None) -> sfn.StateMachine:
+                       task_timeouts: dict[str, int] | None = None) -> sfn.StateMachine:
         timeouts = task_timeouts or {}
 
         def task_timeout(name: str) -> sfn.Timeout:
@@ -222,18 +239,32 @@ class TriageWorkflow(Construct):
             result_path=J.DISCARD)
         mark_failed.add_retry(errors=["DynamoDB.ConditionalCheckFailedException"], max_attempts=0)
         _retry_service(mark_failed)
+        # The alert per protocol: the JSON document as before for machines, a sentence for e-mail and SMS. It carries
+        # no review link: no step signs one on this path (the mention may not even have been read). The sentences are
+        # intrinsic-function literals: no apostrophes (they end the literal), no braces but the placeholders.
+        describe_failure = sfn.Pass(self, "DescribeFailure", result_path="$.failure", parameters={
+            "alert": "triage_failed", "key": J.object_at("$.key"), "error": J.object_at("$.error"),
+            "attempt": J.number_at("$.attempt")})
+        failure_sentence = ("Responder could not triage the {} mention {} (attempt {}): {}. "
+                            "It is marked triage_failed; SQS delivers it again, and after the receive count of its "
+                            "redrive policy it waits in the triage dead-letter queue for a redrive.")
         alert = tasks.SnsPublish(
             self, "AlertTriageFailed", topic=escalation_topic, subject="Responder: triage failed",
-            message=sfn.TaskInput.from_object({"alert": "triage_failed", "key": J.object_at("$.key"),
-                                               "error": J.object_at("$.error"), "attempt": J.number_at("$.attempt")}),
-            result_path=J.DISCARD)
+            message=sfn.TaskInput.from_object({
+                "default": J.json_to_string(J.object_at("$.failure")),
+                "email": J.format(failure_sentence, J.string_at("$.key.channel"), J.string_at("$.key.mention_id"),
+                                  J.string_at("$.attempt"), J.string_at("$.error.Error")),
+                "sms": J.format("Responder: triage failed for the {} mention {} (attempt {}): {}",
+                                J.string_at("$.key.channel"), J.string_at("$.key.mention_id"),
+                                J.string_at("$.attempt"), J.string_at("$.error.Error"))}),
+            message_per_subscription_type=True, result_path=J.DISCARD)
         _retry_service(alert)
         failed = sfn.Fail(self, "TriageFailed", error="TriageFailed", cause="see the mention's triage_error")
         mark_failed.add_catch(sfn.Fail(self, "NotClaimedHere", error="TriageFailed",
                                        cause="failed without holding the mention's claim; its status is left as it is"),
                               errors=["DynamoDB.ConditionalCheckFailedException"], result_path=J.DISCARD)
         mark_failed.next(sfn.Choice(self, "FirstFailure?")
-                         .when(sfn.Condition.number_equals("$.attempt", 1), alert.next(failed))
+                         .when(sfn.Condition.number_equals("$.attempt", 1), describe_failure.next(alert).next(failed))
                          .otherwise(failed))
 
         def guarded(task: sfn.TaskStateBase, lambda_task: bool = False,
@@ -260,23 +291,21 @@ class TriageWorkflow(Construct):
             self, "Draft", lambda_function=draft_fn, payload_response_only=True, retry_on_service_exceptions=False,
             payload=step_input,
             result_path="$.drafted", task_timeout=task_timeout("draft")), lambda_task=True)
+        # Route composes the agents' notification (responder.triage.notify): the JSON document, e-mail text, SMS line
+        # and subject, each with the review link.
         route = guarded(tasks.LambdaInvoke(
             self, "Route", lambda_function=route_fn, payload_response_only=True, retry_on_service_exceptions=False,
-            payload=step_input,
+            payload=sfn.TaskInput.from_object({
+                "mention": J.object_at("$.classified.mention"), "classification": J.object_at(classification),
+                "draft": J.object_at("$.drafted.draft"), "thread": J.object_at("$.drafted.thread"),
+                "actions": J.object_at("$.drafted.actions")}),
             result_path="$.route", task_timeout=task_timeout("route")), lambda_task=True)
-        # The agents' notification is composed in the publishing tasks' parameters, not copied into the state: the
-        # state carries the mention's text once (see responder.triage.steps: NOTIFIED_TEXT_MAX_CHARS).
-        notification = sfn.TaskInput.from_object({
-            "mention": J.object_at("$.classified.mention"),
-            "classification": J.object_at(classification),
-            "route": {"team": J.string_at("$.route.team"), "priority": J.string_at("$.route.priority"),
-                      "sla_due": J.string_at("$.route.sla_due"), "reasons": J.list_at("$.route.reasons")},
-            "draft": {"text": J.string_at("$.drafted.draft.text"), "language": J.string_at("$.drafted.draft.language"),
-                      # Which drafted it (a model, or the template it fell back to): only with a model backend.
-                      **({"drafted_by": J.string_at("$.drafted.draft.drafted_by")} if drafted_by else {})},
-            "thread": J.object_at("$.drafted.thread"),
-            "actions": J.object_at("$.drafted.actions"),
-        })
+        # From here on the mention's text travels once, inside the composed notification: the state keeps the
+        # mention's ids only (see responder.triage.steps: NOTIFIED_TEXT_MAX_CHARS).
+        slim_mention = sfn.Pass(self, "SlimMention", result_path="$.classified.mention", parameters={
+            name: J.string_at(f"$.classified.mention.{name}")
+            for name in ("channel", "mention_id", "thread_id", "platform", "kind")})
+        notification = sfn.TaskInput.from_json_path_at("$.route.message")
         attributes = {
             "team": J.string_at("$.route.team"), "priority": J.string_at("$.route.priority"),
             "platform": J.string_at("$.classified.mention.platform"),
@@ -286,27 +315,40 @@ class TriageWorkflow(Construct):
         message_attributes = {name: tasks.MessageAttribute(value=value, data_type=tasks.MessageAttributeDataType.STRING)
                               for name, value in attributes.items()}
         publish = guarded(tasks.SnsPublish(self, "NotifyAgents", topic=agent_topic, message=notification,
+                                           message_per_subscription_type=True, subject=J.string_at("$.route.subject"),
                                            message_attributes=message_attributes, result_path=J.DISCARD))
         escalate = guarded(tasks.SnsPublish(
             self, "Escalate", topic=escalation_topic, message=notification, message_attributes=message_attributes,
-            subject=J.format("Responder p1: {} {} for {}", J.string_at("$.classified.mention.channel"),
-                             J.string_at("$.classified.mention.kind"), J.string_at("$.route.team")),
-            result_path=J.DISCARD))
-        record_mention = guarded(tasks.DynamoUpdateItem(
+            message_per_subscription_type=True, subject=J.string_at("$.route.subject"), result_path=J.DISCARD))
+        # A mention the brand answered (natively, on the platform) or an agent closed while triage ran keeps that
+        # status: the outcome is recorded only on a mention still open (responder.replies.state); otherwise the
+        # execution goes on to the incident alert, if one is due, and ends.
+        closed = {":answered": S("answered"), ":handled": S("handled"), ":deleted": S("deleted")}
+        still_open = "NOT (#s IN (:answered, :handled, :deleted))"
+        closed_meanwhile = sfn.Pass(self, "ClosedMeanwhile")
+
+        def unless_closed(task: tasks.DynamoUpdateItem) -> tasks.DynamoUpdateItem:
+            task.add_retry(errors=["DynamoDB.ConditionalCheckFailedException"], max_attempts=0)
+            task.add_catch(closed_meanwhile, errors=["DynamoDB.ConditionalCheckFailedException"],
+                           result_path=J.DISCARD)
+            return task
+
+        record_mention = guarded(unless_closed(tasks.DynamoUpdateItem(
             self, "RecordMention", table=table, key=mention_key,
             update_expression=("SET #s = :notified, triaged_at = :at, intent = :intent, sentiment = :sentiment, "
                                "topic = :topic, #lang = :language, priority = :priority, team = :team, "
                                "sla_due = :due, draft_text = :draft, classification_json = :c "
                                "REMOVE triage_claimed_until"),
+            condition_expression=still_open,
             expression_attribute_names={"#s": "status", "#lang": "language"},
             expression_attribute_values={
-                ":notified": S("notified"), ":at": S(J.string_at("$$.State.EnteredTime")),
+                **closed, ":notified": S("notified"), ":at": S(J.string_at("$$.State.EnteredTime")),
                 **labels,
                 ":priority": S(J.string_at("$.route.priority")), ":team": S(J.string_at("$.route.team")),
                 ":due": S(J.string_at("$.route.sla_due")), ":draft": S(J.string_at("$.drafted.draft.text")),
                 ":c": S(J.json_to_string(J.object_at(classification))),
             },
-            result_path=J.DISCARD))
+            result_path=J.DISCARD)))
         record_thread = guarded(tasks.DynamoUpdateItem(
             self, "RecordThread", table=table, key=thread_key,
             update_expression=("SET last_draft_text = :draft, last_draft_mention_id = :mid, last_team = :team, "
@@ -335,8 +377,8 @@ class TriageWorkflow(Construct):
         incident = "$.classified.incident"
         publish_incident = guarded(tasks.SnsPublish(
             self, "AlertIncident", topic=incident_topic,
-            message=sfn.TaskInput.from_text(J.json_to_string(J.object_at(f"{incident}.alert"))),
-            subject=J.format("Responder incident {}", J.string_at(f"{incident}.alert.alert")),
+            message=sfn.TaskInput.from_json_path_at(f"{incident}.alert_message"), message_per_subscription_type=True,
+            subject=J.string_at(f"{incident}.alert_subject"),
             message_attributes={
                 "alert": tasks.MessageAttribute(value=J.string_at(f"{incident}.alert.alert"),
                                                 data_type=tasks.MessageAttributeDataType.STRING),
@@ -360,27 +402,29 @@ class TriageWorkflow(Construct):
             self, "DraftMember", lambda_function=draft_fn, payload_response_only=True,
             retry_on_service_exceptions=False, payload=step_input, result_path="$.drafted",
             task_timeout=task_timeout("draft")), lambda_task=True)
-        record_member = guarded(tasks.DynamoUpdateItem(
+        record_member = guarded(unless_closed(tasks.DynamoUpdateItem(
             self, "RecordIncidentMember", table=table, key=mention_key,
             update_expression=("SET #s = :member, incident_id = :incident, triaged_at = :at, intent = :intent, "
                                "sentiment = :sentiment, topic = :topic, #lang = :language, draft_text = :draft, "
                                "classification_json = :c REMOVE triage_claimed_until"),
+            condition_expression=still_open,
             expression_attribute_names={"#s": "status", "#lang": "language"},
             expression_attribute_values={
-                ":member": S("incident"), ":incident": S(J.string_at(f"{incident}.incident_id")),
+                **closed, ":member": S("incident"), ":incident": S(J.string_at(f"{incident}.incident_id")),
                 ":at": S(J.string_at("$$.State.EnteredTime")),
                 **labels,
                 ":draft": S(J.string_at("$.drafted.draft.text")),
                 ":c": S(J.json_to_string(J.object_at(classification))),
             },
-            result_path=J.DISCARD))
+            result_path=J.DISCARD)))
         member_path = draft_member.next(record_member).next(alert_due)
+        closed_meanwhile.next(alert_due)  # an incident alert due is still sent
 
         # The mention's status is written last: once it says `notified`, everything else is done.
         record = record_thread.next(record_mention).next(alert_due)
         after_publish = sfn.Choice(self, "Priority1?").when(
             sfn.Condition.string_equals("$.route.priority", "p1"), escalate.next(record_thread)).otherwise(record)
-        notify = draft.next(route).next(publish).next(after_publish)
+        notify = draft.next(route).next(slim_mention).next(publish).next(after_publish)
         definition = classify.next(
             sfn.Choice(self, "AlreadyTriaged?")
             .when(sfn.Condition.boolean_equals("$.classified.skip", True), sfn.Succeed(self, "Skipped"))

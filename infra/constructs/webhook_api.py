@@ -91,10 +91,14 @@ class WebhookApi(Construct):
         # Exactly what the webhook's calls need (responder.ingest.intake → storage.DynamoMentionStore), on the table alone:
         # the mention, raw-event and thread writes are one TransactWriteItems (authorised per item as PutItem and
         # UpdateItem), marking a mention queued is an UpdateItem, brand-post links a PutItem, a thread's bounds and
-        # a duplicate's status a GetItem, and a reply's parent a consistent Query on the base table. It uses no
-        # index, and never deletes or scans.
+        # a duplicate's status a GetItem, and a reply's parent a consistent Query on the base table; a native answer
+        # marks its mention with an UpdateItem. It never deletes or scans.
         role.add_to_principal_policy(iam.PolicyStatement(actions=list(c.WEBHOOK_TABLE_ACTIONS),
                                                          resources=[table.table_arn]))
+        # A native DM answer (the brand's own message, responder.replies.native) finds the conversation's latest
+        # mention through gsi1: a Query on that index only.
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:Query"],
+                                                         resources=[f"{table.table_arn}/index/{c.GSI1_NAME}"]))
         # Explicit single actions: grant_send_messages and grant_read would add attribute/describe calls
         # the webhook never makes.
         queue.grant(role, "sqs:SendMessage")

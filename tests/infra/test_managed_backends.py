@@ -65,7 +65,6 @@ def test_default_stack_has_no_managed_backend(template_dict):
     assert not any(name in managed for v in variables for name in v)
     states = definition(template_dict)["States"]
     assert "ManagedBackendUnavailable" not in states["Classify"]["Retry"][0]["ErrorEquals"]
-    assert "drafted_by" not in states["NotifyAgents"]["Parameters"]["Message"]["draft"]
 
 
 # What the context keys default to: the backends off, spelled out.
@@ -118,9 +117,8 @@ def test_bedrock_is_granted_to_draft_on_the_one_configured_model(backends_on):
     assert actions(statement) == ["bedrock:InvokeModel"]
     parts = statement["Resource"]["Fn::Join"][1]
     assert parts[-1] == f"::foundation-model/{c.DEFAULT_BEDROCK_MODEL_ID}" and {"Ref": "AWS::Region"} in parts
-    # And agents see which drafted each notification's draft
-    draft_fields = definition(template)["States"]["NotifyAgents"]["Parameters"]["Message"]["draft"]
-    assert draft_fields["drafted_by.$"] == "$.drafted.draft.drafted_by"
+    # And the notification is composed from the whole draft, which says which drafted it (see test_notify)
+    assert definition(template)["States"]["Route"]["Parameters"]["draft.$"] == "$.drafted.draft"
 
 
 def test_backends_on_pass_cdk_nag_and_cfn_lint(backends_on):

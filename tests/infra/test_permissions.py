@@ -11,12 +11,13 @@ GSI1 = "table/index/gsi1"
 GSI2 = "table/index/gsi2"
 GSI3 = "table/index/gsi3"
 
-# Read from the code each function runs (responder.aws.storage, responder.aws.incident_store, responder.triage.steps): a
+# Read from the code each function runs (responder.aws.storage, responder.aws.incident_store, responder.triage.steps,
+# responder.replies.native): a
 # TransactWriteItems is authorised per item (its Puts as PutItem, its Updates as UpdateItem); none holds a
 # ConditionCheck or a Delete, and nothing scans or uses BatchWriteItem/BatchGetItem.
 EXPECTED = {
     "webhook": {(TABLE, "dynamodb:GetItem"), (TABLE, "dynamodb:PutItem"), (TABLE, "dynamodb:Query"),
-                (TABLE, "dynamodb:UpdateItem")},
+                (TABLE, "dynamodb:UpdateItem"), (GSI1, "dynamodb:Query")},  # gsi1: native DM answers
     "classify": {(TABLE, "dynamodb:GetItem"), (TABLE, "dynamodb:PutItem"), (TABLE, "dynamodb:Query"),
                  (TABLE, "dynamodb:UpdateItem"), (GSI2, "dynamodb:Query")},
     "draft": {(TABLE, "dynamodb:GetItem")},

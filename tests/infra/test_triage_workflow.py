@@ -49,13 +49,35 @@ def test_agent_notification_carries_the_routing_attributes(template_dict):
     attributes = states["NotifyAgents"]["Parameters"]["MessageAttributes"]
     assert sorted(attributes) == ["channel", "intent", "language", "platform", "priority", "team"]
     assert attributes["team"] == {"DataType": "String", "StringValue.$": "$.route.team"}
-    # The notification is composed in the task from the state (which carries the mention's text once), not copied
-    # into the state first
-    message = states["NotifyAgents"]["Parameters"]["Message"]
-    assert sorted(message) == ["actions.$", "classification.$", "draft", "mention.$", "route", "thread.$"]
-    assert message["mention.$"] == "$.classified.mention"
-    assert states["Escalate"]["Parameters"]["Message"] == message
+    # Route composes the notification (per protocol) from the mention, classification, draft, thread and actions
+    assert states["Route"]["Parameters"] == {
+        "mention.$": "$.classified.mention", "classification.$": "$.classified.classification",
+        "draft.$": "$.drafted.draft", "thread.$": "$.drafted.thread", "actions.$": "$.drafted.actions"}
+    # And NotifyAgents and Escalate publish it with one entry per subscription protocol and its subject
+    for name in ("NotifyAgents", "Escalate"):
+        parameters = states[name]["Parameters"]
+        assert parameters["Message.$"] == "$.route.message" and parameters["MessageStructure"] == "json", name
+        assert parameters["Subject.$"] == "$.route.subject", name
+    # And after Route the state keeps the mention's ids only: its text travels once, in the notification
+    assert states["Route"]["Next"] == "SlimMention"
+    assert sorted(states["SlimMention"]["Parameters"]) == ["channel.$", "kind.$", "mention_id.$", "platform.$",
+                                                           "thread_id.$"]
+    assert states["SlimMention"]["ResultPath"] == "$.classified.mention"
     assert not [name for name, state in states.items() if state.get("ResultPath") == "$.notification"]
+
+
+def test_incident_and_failure_alerts_are_published_per_protocol(template_dict):
+    states = definition(template_dict)["States"]
+    # Given the incident alert composed by Classify
+    alert = states["AlertIncident"]["Parameters"]
+    assert alert["Message.$"] == "$.classified.incident.alert_message" and alert["MessageStructure"] == "json"
+    assert alert["Subject.$"] == "$.classified.incident.alert_subject"
+    # And the triage-failed alert, composed in the state machine: its document for machines, sentences for people
+    failed = states["AlertTriageFailed"]["Parameters"]
+    assert failed["MessageStructure"] == "json"
+    assert sorted(failed["Message"]) == ["default.$", "email.$", "sms.$"]
+    assert failed["Message"]["default.$"] == "States.JsonToString($.failure)"
+    assert states["DescribeFailure"]["Next"] == "AlertTriageFailed"
 
 
 def test_every_task_retries_and_catches_into_the_failure_path(template_dict):
@@ -221,3 +243,68 @@ def test_a_timed_out_task_is_not_retried_inside_the_execution(template_dict):
     classify = machine["States"]["Classify"]
     assert classify["TimeoutSeconds"] + machine["States"]["Draft"]["TimeoutSeconds"] + \
         machine["States"]["Route"]["TimeoutSeconds"] < machine["TimeoutSeconds"]
+
+
+def test_review_links_are_an_option_reading_only_the_review_key():
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_dynamodb as dynamodb
+    from aws_cdk import aws_secretsmanager as secretsmanager
+    from aws_cdk import aws_sns as sns
+    from aws_cdk import aws_sqs as sqs
+
+    from infra.constructs import triage_workflow
+    from responder.replies import tokens
+
+    # Given the workflow built with a review base URL and the review key's secret
+    stack = Stack(App(), "ReviewOption")
+    table = dynamodb.Table(stack, "Table", partition_key=dynamodb.Attribute(name="pk",
+                                                                            type=dynamodb.AttributeType.STRING))
+    secret = secretsmanager.Secret(stack, "ReviewKey")
+    triage_workflow.TriageWorkflow(stack, "Triage", table=table, queue=sqs.Queue(stack, "Queue"),
+                                   agent_topic=sns.Topic(stack, "A"), escalation_topic=sns.Topic(stack, "E"),
+                                   incident_topic=sns.Topic(stack, "I"), layers=[],
+                                   review=("https://review.example.com", secret))
+    template = Template.from_stack(stack).to_json()
+    functions = {r["Properties"]["Environment"]["Variables"][c.ENV_POWERTOOLS_SERVICE_NAME]: (lid, r)
+                 for lid, r in template["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
+    secret_id = next(lid for lid, r in template["Resources"].items() if r["Type"] == "AWS::SecretsManager::Secret")
+    # Then Classify and Route (which sign links) are told where the page is and which secret holds the key, under the
+    # names responder.replies.tokens reads
+    assert (triage_workflow.ENV_REVIEW_BASE_URL, triage_workflow.ENV_REVIEW_KEY_SECRET_ARN) == (
+        tokens.ENV_REVIEW_BASE_URL, tokens.ENV_REVIEW_KEY_SECRET_ARN)
+    readers = set()
+    for service, (logical_id, fn) in functions.items():
+        variables = fn["Properties"]["Environment"]["Variables"]
+        policies = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy"
+                    and {"Ref": fn["Properties"]["Role"]["Fn::GetAtt"][0]} in r["Properties"]["Roles"]]
+        reads = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]
+                 if s["Resource"] == {"Ref": secret_id}]
+        if service in (c.CLASSIFY_SERVICE_NAME, c.ROUTE_SERVICE_NAME):
+            assert variables[tokens.ENV_REVIEW_BASE_URL] == "https://review.example.com", service
+            assert variables[tokens.ENV_REVIEW_KEY_SECRET_ARN] == {"Ref": secret_id}, service
+            # And may read that one secret, nothing more
+            allowed = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+            assert reads and all(sorted(s["Action"]) == allowed for s in reads), (service, reads)
+            readers.add(service)
+        else:
+            assert tokens.ENV_REVIEW_KEY_SECRET_ARN not in variables and not reads, service
+    assert readers == {c.CLASSIFY_SERVICE_NAME, c.ROUTE_SERVICE_NAME}
+
+
+def test_without_the_review_option_no_function_reads_a_review_key(template_dict):
+    for resource in template_dict["Resources"].values():
+        if resource["Type"] == "AWS::Lambda::Function":
+            assert "REVIEW_KEY_SECRET_ARN" not in resource["Properties"]["Environment"]["Variables"]
+
+
+def test_the_outcome_is_recorded_only_on_a_mention_still_open(template_dict):
+    states = definition(template_dict)["States"]
+    for name in ("RecordMention", "RecordIncidentMember"):
+        # Given the task that records triage's outcome on the mention
+        parameters = states[name]["Parameters"]
+        # Then it leaves an answered, handled or deleted mention as it is
+        assert parameters["ConditionExpression"] == "NOT (#s IN (:answered, :handled, :deleted))", name
+        # And that refusal is no failure: the execution goes on to the incident alert, if one is due
+        assert states[name]["Catch"][0] == {"ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"],
+                                            "ResultPath": None, "Next": "ClosedMeanwhile"}, name
+    assert states["ClosedMeanwhile"]["Next"] == "IncidentAlert?"

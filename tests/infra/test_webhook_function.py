@@ -139,6 +139,9 @@ def test_webhook_policy_allows_send_and_get_secret_only_on_its_resources(synthes
     # And it has table data access but nothing on the DLQ or any sqs:* style wildcard action
     table_arn = {"Fn::GetAtt": [synthesized.logical_id(stack.storage.table), "Arn"]}
     assert table_arn in by_action["dynamodb:PutItem"]
+    # And the one index it reads is gsi1 (a native DM answer finds its conversation's latest mention)
+    indexes = [r for action, resources in by_action.items() for r in resources if "/index/" in json.dumps(r)]
+    assert by_action["dynamodb:Query"] == [table_arn, {"Fn::Join": ["", [table_arn, "/index/gsi1"]]}], indexes
     assert not any("*" in action for action in by_action), sorted(by_action)
 
 

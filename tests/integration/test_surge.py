@@ -17,6 +17,8 @@ from tests.settle import FINAL, settle
 
 pytestmark = pytest.mark.slow
 TRIAGED = FINAL - {"triage_failed"}  # a final good status
+REVIEW_KEY = "s" * 48
+REVIEW_ENV = {"RESPONDER_REVIEW_BASE_URL": "http://127.0.0.1:9", "RESPONDER_REVIEW_KEY": REVIEW_KEY}
 FIRST_WAVE = 35  # surge mentions before the incident opens (it stays under 50 members); 55 arrive while it is open
 
 
@@ -40,6 +42,9 @@ def alerts(notes: list[dict], kind: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def surge_run():
+    import os
+
+    os.environ.update(REVIEW_ENV)  # review links in every alert
     stack = LocalStack(port=0, outbox=None, log_level="ERROR").start()
     try:
         # Given everyday traffic and a surge of one complaint, worded many ways, a tenth of deliveries repeated
@@ -61,6 +66,8 @@ def surge_run():
                "opened_incidents": opened_incidents}
     finally:
         stack.stop()
+        for name in REVIEW_ENV:
+            os.environ.pop(name, None)
 
 
 def test_every_mention_is_stored_once_and_triaged(surge_run):
@@ -100,6 +107,19 @@ def test_agents_get_one_opened_alert_and_one_digest_per_threshold_crossed(surge_
     (opened,) = alerts(notes, "opened")
     assert alerts(first_notes, "opened") == [opened]
     assert opened["message"]["holding_statement"]["text"] and opened["attributes"]["priority"] == "p1"
+    # And it is readable by e-mail: how many, about what, the holding statement to review
+    assert f"{opened['message']['incident']['size']} mentions" in opened["email"]
+    assert opened["message"]["holding_statement"]["text"] in opened["email"]
+    assert opened["subject"].startswith("Responder incident opened: ")
+    # And every alert links the review page of a mention of the incident (the one that raised it)
+    from responder.replies.tokens import ReviewSigner
+
+    members = {(m["channel"], m["mention_id"]) for m in incident["members"]}
+    for alert in [opened, *alerts(notes, "digest")]:
+        url = alert["message"]["actions"]["review_url"]
+        assert url.startswith("http://127.0.0.1:9/review/") and url in alert["email"]
+        target = ReviewSigner(REVIEW_KEY.encode()).verify(url.rsplit("/", 1)[1])
+        assert (target.channel, target.mention_id) in members
     # Digests: sizes growing, at most one per size threshold reached (the threshold a digest claimed is the
     # largest one at or below its size), and the second wave, which takes the incident past 50, sends one
     digests = alerts(notes, "digest")

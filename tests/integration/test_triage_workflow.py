@@ -8,6 +8,8 @@ fails transiently → retried, a task that keeps failing → triage_failed and a
 from __future__ import annotations
 
 import json
+import os
+from datetime import datetime, timezone
 import time
 from contextlib import contextmanager
 
@@ -20,6 +22,8 @@ from tests.settle import settle
 
 pytestmark = pytest.mark.slow
 TERMINAL = {"notified", "archived", "triage_failed"}
+REVIEW_KEY = "k" * 48
+REVIEW_ENV = {"RESPONDER_REVIEW_BASE_URL": "http://127.0.0.1:9/", "RESPONDER_REVIEW_KEY": REVIEW_KEY}
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +32,12 @@ def stack(tmp_path_factory):
     import os
 
     os.environ["RETRY_BASE_SECONDS"] = "0"  # failed messages come back at once (deployed: 15 s, 30 s, …)
+    os.environ.update(REVIEW_ENV)  # review links in every notification
     local = LocalStack(port=0, outbox=outbox, log_level="ERROR").start()
     yield local
     local.stop()  # restores the environment as it was before start()
-    os.environ.pop("RETRY_BASE_SECONDS", None)
+    for name in ("RETRY_BASE_SECONDS", *REVIEW_ENV):
+        os.environ.pop(name, None)
 
 
 def deliver(stack, text, author=None, lang="en"):
@@ -106,11 +112,48 @@ def test_normal_complaint_is_notified_to_its_team_with_a_draft(stack):
     assert message["route"]["team"] == stored["team"] == note["attributes"]["team"]
     assert note["attributes"]["platform"] == "x" and note["attributes"]["channel"] == "x"
     assert message["actions"]["reply"]["body"]["reply"]["in_reply_to_tweet_id"] == mention_id
+    # And its review link opens this mention's review page
+    assert_review_link(message["actions"]["review_url"], mention_id)
+    # And the published message had one entry per protocol: the SQS subscriber got `default`, e-mail its own text
+    published = published_message(stack, mention_id, "NotifyAgents")
+    assert json.loads(published["Message"]["default"]) == message and published["MessageStructure"] == "json"
+    assert message["actions"]["review_url"] in published["Message"]["email"]
+    assert stored["draft_text"] in published["Message"]["email"] and "{" not in published["Message"]["email"]
+    assert published["Message"]["sms"].endswith(message["actions"]["review_url"])
+    assert note["subject"] == published["Subject"] and note["subject"].startswith(f"Responder {stored['priority']} ")
+    # And the local outbox shows what an e-mail subscriber reads
+    assert note["email"] == published["Message"]["email"]
     # And only the subscription of that team received it (SNS filter policy)
     assert note["delivered_to"] == [stored["team"]]
     # And the draft is stored on the thread
     thread = stack._store.get_thread("x", mention_id)
     assert thread["last_draft_text"] == stored["draft_text"] and thread["last_team"] == stored["team"]
+
+
+def assert_review_link(url, mention_id, channel="x"):
+    from responder.replies.tokens import ReviewSigner
+
+    assert url.startswith(REVIEW_ENV["RESPONDER_REVIEW_BASE_URL"] + "review/"), url
+    target = ReviewSigner(REVIEW_KEY.encode()).verify(url.rsplit("/", 1)[1])
+    assert (target.channel, target.mention_id) == (channel, mention_id)
+
+
+def published_message(stack, mention_id, state):
+    """The parameters a publishing task of the mention's execution sent to SNS, its Message parsed."""
+    import boto3
+
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    (execution,) = [e for e in sfn.list_executions(stateMachineArn=stack.triage.state_machine_arn)["executions"]
+                    if f"-{mention_id}-" in e["name"]]
+    events = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
+    entered = [json.loads(e["stateEnteredEventDetails"]["input"]) for e in events
+               if e.get("stateEnteredEventDetails", {}).get("name") == state]
+    scheduled = [json.loads(e["taskScheduledEventDetails"]["parameters"]) for e in events
+                 if "taskScheduledEventDetails" in e and e["taskScheduledEventDetails"]["resourceType"] == "sns"]
+    assert entered and scheduled, [e["type"] for e in events]
+    parameters = next(p for p in scheduled if p.get("Subject") == entered[0]["route"]["subject"])
+    message = parameters["Message"]
+    return {**parameters, "Message": json.loads(message) if isinstance(message, str) else message}
 
 
 def test_spam_is_archived_with_a_reason_and_nobody_is_paged(stack):
@@ -128,6 +171,9 @@ def test_crisis_is_p1_and_escalated(stack):
     assert notifications_for(stack, mention_id, "agent-notifications")
     (escalation,) = notifications_for(stack, mention_id, "escalations")
     assert escalation["attributes"]["priority"] == "p1"
+    # And the escalation carries the review link and a subject saying p1
+    assert_review_link(escalation["message"]["actions"]["review_url"], mention_id)
+    assert escalation["subject"].startswith("Responder p1 ")
 
 
 def test_a_transient_task_failure_is_retried(stack):
@@ -284,9 +330,14 @@ def test_the_largest_accepted_mention_is_notified_with_its_state_and_message_und
     assert stored["status"] == "notified", stored.get("triage_error")
     assert len(stored["text"]) == MAX_TEXT_CHARS
     payloads = _execution_payloads(stack, mention_id)
-    # And no state of its execution came near Step Functions' 256 KiB, even with every character escaped
-    largest = max(len(json.dumps(json.loads(p)).encode()) for p in payloads)
-    assert largest < STATE_LIMIT_BYTES / 2, largest
+    # And no state of its execution came near Step Functions' 256 KiB of UTF-8 (the quota's own measure): between
+    # Route and SlimMention the state holds the carried text twice (the mention, the notification's document) and
+    # the e-mail's excerpt once
+    largest = max(len(json.dumps(json.loads(p), ensure_ascii=False).encode()) for p in payloads)
+    assert largest < STATE_LIMIT_BYTES / 4, largest
+    # And even with every character written as a JSON escape (12 bytes for each emoji) it would still fit
+    escaped = max(len(json.dumps(json.loads(p)).encode()) for p in payloads)
+    assert escaped < STATE_LIMIT_BYTES * 0.6, escaped
     # And the agents' notification shows the text cut to NOTIFIED_TEXT_MAX_CHARS with a marker and the full length
     (note,) = notifications_for(stack, mention_id, "agent-notifications")
     mention = note["message"]["mention"]
@@ -313,3 +364,59 @@ def test_a_state_over_the_limit_marks_the_mention_failed_and_alerts(stack):
     assert stored["status"] == "triage_failed" and stored["triage_error"] == "States.DataLimitExceeded"
     alerts = [n for n in notifications_for(stack, mention_id, "escalations") if n["message"].get("alert")]
     assert alerts and alerts[0]["message"]["error"]["Error"] == "States.DataLimitExceeded"
+
+
+def test_a_native_brand_reply_on_x_marks_the_notified_mention_answered(stack):
+    from responder.ingest.signatures import sign_x
+    from responder_cli.traffic import BRAND_X_ID
+
+    # Given a complaint notified to its team
+    mention_id = deliver(stack, "my parcel 8812 is a week late, can someone help?")
+    assert outcome(stack, mention_id)["status"] == "notified"
+    # When the brand replies to it on X itself (X Activity API post.create by the filtered user)
+    post = {"id": "4100000000000000998", "author_id": BRAND_X_ID, "conversation_id": mention_id,
+            "in_reply_to_tweet_id": mention_id, "created_at": "2026-12-01T12:00:00.000Z",
+            "text": "@casey_q sorry! DM us the order number and we'll chase it."}
+    reply = {"data": {"event_uuid": "4100000000000000999", "filter": {"user_id": BRAND_X_ID},
+                      "event_type": "post.create", "payload": post}}
+    body = json.dumps(reply).encode()
+    secret = os.environ.get("RESPONDER_X_CONSUMER_SECRET", "local-x-consumer-secret")
+    headers = {"x-twitter-webhooks-signature": sign_x(secret, body)}
+    answer = stack._handler(http_api_event("POST", "/webhooks/x", headers, body), LambdaContext())
+    # Then the mention is answered by the platform with its first-response time, and the reply is no mention
+    assert answer["statusCode"] == 200, answer
+    stored = stack._store.get_mention("x", mention_id)
+    assert (stored["status"], stored["answered_by"], stored["first_response_at"]) == (
+        "answered", "platform", "2026-12-01T12:00:00Z")
+    assert stack._store.get_mention("x", "4100000000000000998") is None
+
+
+def test_a_mention_answered_natively_while_triage_runs_stays_answered(stack):
+    import boto3
+
+    from responder.core.model import NativeAnswer
+    from responder.replies.native import MARKED, DynamoNativeAnswers
+
+    original, marked = task_handler(stack, "route"), []
+
+    def answered_meanwhile(event, context):
+        # The brand answers on X while triage is between Draft and the record of its outcome
+        mention = event["mention"]
+        answer = NativeAnswer(channel="x", reply_id="4100000000000000997", text="On it!", at="2026-12-01T12:00:00Z",
+                              mention_id=mention["mention_id"])
+        marked.append(DynamoNativeAnswers(stack._store).apply(answer, datetime.now(timezone.utc)))
+        return original(event, context)
+
+    with handler_replaced(stack, "route", answered_meanwhile):
+        mention_id = deliver(stack, "the app keeps logging me out, please fix it")
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        deadline, status = time.monotonic() + 30, None
+        while time.monotonic() < deadline and status not in ("SUCCEEDED", "FAILED"):
+            found = [e for e in sfn.list_executions(stateMachineArn=stack.triage.state_machine_arn)["executions"]
+                     if f"-{mention_id}-" in e["name"]]
+            status = found[0]["status"] if found else None
+            time.sleep(0.1)
+    # Then the execution ends well, and the mention keeps the answer instead of turning back to notified
+    assert marked == [MARKED] and status == "SUCCEEDED"
+    stored = stack._store.get_mention("x", mention_id)
+    assert (stored["status"], stored["answered_by"]) == ("answered", "platform")

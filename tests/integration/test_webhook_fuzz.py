@@ -7,7 +7,7 @@ writes), signed with the right secret and delivered. The properties, for every e
 - a 400 writes nothing: the table holds the same items as before;
 - a 200 stored every mention the delivery carries, each handed to triage;
 and, once the run is over, every mention a 200 accepted is triaged (notified, archived or gathered into an
-incident), none failed.
+incident) or answered (a DM fixture carries the brand's own answer to it), none failed.
 
 The example count comes from the Hypothesis profile (tests/conftest.py): bounded by default, and longer with
 `pytest tests/integration/test_webhook_fuzz.py --hypothesis-profile=long`.
@@ -36,7 +36,8 @@ from tests.conftest import FIXTURES  # noqa: E402
 pytestmark = pytest.mark.slow
 
 FIXTURE_FILES = sorted(str(p.relative_to(FIXTURES)) for p in FIXTURES.rglob("*.json"))
-TRIAGED = {"notified", "archived", "incident"}
+# Final statuses: triaged, or answered by the brand's own reply in the same delivery (then triage has nothing to do)
+TRIAGED = {"notified", "archived", "incident", "answered"}
 SENTINEL = "@@RAW@@"
 
 # Raw JSON literals that json.dumps never writes but a hostile sender can sign.

@@ -31,9 +31,24 @@ def test_page_comment_reply_stays_in_the_post_thread():
     assert m.thread_id == f"{PAGE}_6100000000000001" and m.parent_id == "6100000000000001_7100000000000001"
 
 
-def test_page_own_comment_and_reactions_are_ignored():
+def test_page_own_comment_answers_the_comment_it_replies_to_and_reactions_are_ignored():
     delivery = normalize_meta(fixture_json("meta/page_feed_comment_by_page_and_reaction.json"))
-    assert delivery.mentions == () and len(delivery.ignored) == 2
+    assert delivery.mentions == () and delivery.ignored == ("meta page feed reaction add",)
+    # The Page's comment under Priya's comment is a native answer to it
+    (answer,) = delivery.answers
+    assert (answer.channel, answer.mention_id, answer.reply_id) == (
+        "facebook", "6100000000000001_7100000000000001", "6100000000000001_7100000000000003")
+    assert answer.text == "Hi Priya, we've sent you a private message." and answer.at == "2026-10-02T11:26:40Z"
+    assert not answer.private
+
+
+def test_a_page_comment_without_a_parent_and_a_page_post_answer_nothing():
+    # Given the Page's own top-level post (no parent) in its feed
+    body = {"object": "page", "entry": [{"id": PAGE, "time": 1790940400, "changes": [{"field": "feed", "value": {
+        "from": {"id": PAGE, "name": "Acme"}, "message": "New store hours", "post_id": f"{PAGE}_6100000000000009",
+        "created_time": 1790940400, "item": "status", "verb": "add"}}]}]}
+    delivery = normalize_meta(body)
+    assert delivery.mentions == () and delivery.answers == () and delivery.ignored
 
 
 def test_page_mention():
@@ -50,11 +65,29 @@ def test_messenger_message_is_private_and_threaded_per_person():
     assert [a.type for a in m.attachments] == ["image"]
 
 
-def test_messenger_echoes_and_receipts_create_no_mention():
+def test_messenger_echoes_answer_the_conversation_and_receipts_are_ignored():
     delivery = normalize_meta(fixture_json("meta/messenger_echo_and_receipts.json"))
     assert delivery.mentions == ()
-    assert {"meta page messaging echo", "meta page messaging delivery", "meta page messaging read"} <= set(
-        delivery.ignored)
+    assert {"meta page messaging delivery", "meta page messaging read"} == set(delivery.ignored)
+    # The echo (the Page's message to the person, from any app) answers that person's conversation, privately
+    (answer,) = delivery.answers
+    assert (answer.channel, answer.thread_id, answer.reply_id) == ("messenger", f"{PAGE}:8100000000000001",
+                                                                   "m_echoExampleMid2")
+    assert answer.private and answer.mention_id is None and answer.at == "2026-10-02T11:31:40Z"
+
+
+def test_an_instagram_reply_by_the_account_answers_the_comment():
+    # Given Instagram's comments webhook for the account's own reply to a customer's comment
+    body = {"object": "instagram", "entry": [{"id": IG, "time": 1790940950, "changes": [{"field": "comments", "value": {
+        "from": {"id": IG, "username": "acme"}, "media": {"id": "18000000000000001", "media_product_type": "FEED"},
+        "id": "18100000000000003", "parent_id": "18100000000000001", "text": "@sofia.travels it does!"}}]}]}
+    delivery = normalize_meta(body)
+    # Then it is no mention but an answer to that comment
+    assert delivery.mentions == ()
+    (answer,) = delivery.answers
+    assert (answer.channel, answer.mention_id, answer.reply_id) == ("instagram", "18100000000000001",
+                                                                    "18100000000000003")
+    assert answer.at is None  # no timestamp in the update: the time it was received is used
 
 
 def test_instagram_comment_and_reply_share_the_media_thread():
@@ -74,7 +107,8 @@ def test_instagram_dm_keeps_the_inbound_message_and_skips_the_echo():
     delivery = normalize_meta(fixture_json("meta/instagram_messaging.json"))
     (m,) = delivery.mentions
     assert (m.channel, m.kind, m.thread_id) == ("instagram", "dm", f"{IG}:9200000000000001")
-    assert "meta instagram messaging echo" in delivery.ignored
+    (answer,) = delivery.answers
+    assert (answer.channel, answer.thread_id, answer.private) == ("instagram", m.thread_id, True)
 
 
 def test_whatsapp_text():

@@ -60,11 +60,10 @@ def test_xaa_dm_received_is_a_private_dm_in_the_pair_conversation():
     assert m.created_at == "2026-09-21T14:13:20Z"  # created_timestamp is epoch milliseconds
 
 
-@pytest.mark.parametrize("name", ["x/xaa_like_create.json", "x/xaa_post_mention_by_brand.json",
-                                  "x/xaa_post_create_by_brand.json"])
+@pytest.mark.parametrize("name", ["x/xaa_like_create.json", "x/xaa_post_mention_by_brand.json"])
 def test_xaa_events_that_are_not_inbound_mentions_are_ignored(name):
     delivery = normalize_x(fixture_json(name))
-    assert delivery.mentions == () and delivery.ignored
+    assert delivery.mentions == () and delivery.ignored and delivery.answers == ()
 
 
 def test_xaa_brand_post_is_kept_as_a_thread_link():
@@ -100,6 +99,11 @@ def test_aaa_quote_of_the_brand():
 def test_aaa_brand_tweet_and_retweet_create_no_mention():
     brand = normalize_x(fixture_json("x/aaa_tweet_create_brand_reply.json"))
     assert brand.mentions == () and [link.post_id for link in brand.links] == ["3500000000000000009"]
+    # And the brand's reply answers the Tweet it replies to
+    (answer,) = brand.answers
+    assert (answer.channel, answer.reply_id, answer.mention_id) == ("x", "3500000000000000009", "3500000000000000001")
+    assert answer.text.startswith("@dana_k We're sorry!") and answer.at == "2026-10-02T11:05:00Z"
+    assert not answer.private
     assert normalize_x(fixture_json("x/aaa_tweet_create_retweet.json")).mentions == ()
 
 
@@ -107,7 +111,12 @@ def test_aaa_dms_keep_inbound_and_skip_the_brands_own():
     delivery = normalize_x(fixture_json("x/aaa_direct_message_events.json"))
     assert [(m.mention_id, m.author.handle) for m in delivery.mentions] == [("3700000000000000001", "dana_k")]
     assert delivery.mentions[0].thread_id == dm_conversation_id(DANA, BRAND)
-    assert "aaa dm sent by the brand" in delivery.ignored
+    # And the brand's own DM is a native answer to that conversation, never a mention
+    (answer,) = delivery.answers
+    assert (answer.reply_id, answer.thread_id, answer.mention_id) == ("3700000000000000002",
+                                                                     dm_conversation_id(DANA, BRAND), None)
+    assert answer.private and answer.text == "Thanks, we're checking the double charge now."
+    assert answer.at == "2026-10-02T11:11:00Z"
 
 
 @pytest.mark.parametrize("name", ["x/aaa_favorite_events.json", "x/aaa_typing_and_read.json"])
@@ -168,3 +177,69 @@ def test_text_of_the_maximum_length_is_kept_whole():
     body["data"]["payload"]["text"] = "\U0001F600" * 60_000
     (m,) = normalize_x(body).mentions
     assert len(m.text) == 60_000
+
+
+# --- native answers: the brand's own replies ---------------------------------------------------------------
+
+
+def test_xaa_post_create_replying_is_a_native_answer_and_keeps_its_thread_link():
+    # Given X Activity API post.create for the filtered user's reply to a customer's post
+    delivery = normalize_x(fixture_json("x/xaa_post_create_by_brand.json"))
+    # Then it is no mention, still links its thread, and answers the post it replies to
+    assert delivery.mentions == ()
+    assert [(link.post_id, link.thread_id) for link in delivery.links] == [("3200000000000000010",
+                                                                            "3200000000000000001")]
+    (answer,) = delivery.answers
+    assert (answer.mention_id, answer.reply_id, answer.at) == ("3200000000000000001", "3200000000000000010",
+                                                               "2026-10-02T09:30:00Z")
+    assert answer.text.startswith("@dana_k Sorry about the wait")
+
+
+def xaa(event_type, payload):
+    return {"data": {"event_uuid": "3100000000000000099", "filter": {"user_id": BRAND}, "event_type": event_type,
+                     "tag": "brand", "payload": payload, "includes": {}}}
+
+
+def test_xaa_reply_named_only_by_referenced_tweets_is_an_answer_and_a_standalone_post_is_not():
+    # Given the brand's post replying through referenced_tweets (no in_reply_to_tweet_id), and a standalone post
+    reply = xaa("post.create", {"id": "3200000000000000020", "author_id": BRAND, "text": "@dana_k on it",
+                                "created_at": "2026-10-02T09:40:00.000Z", "conversation_id": "3200000000000000001",
+                                "referenced_tweets": [{"type": "replied_to", "id": "3200000000000000005"}]})
+    standalone = xaa("post.create", {"id": "3200000000000000021", "author_id": BRAND, "text": "Store hours",
+                                     "created_at": "2026-10-02T09:41:00.000Z"})
+    # Then the reply answers the referenced post; the standalone post answers nothing
+    assert [a.mention_id for a in normalize_x(reply).answers] == ["3200000000000000005"]
+    quiet = normalize_x(standalone)
+    assert quiet.answers == () and quiet.ignored and len(quiet.links) == 1
+
+
+def test_xaa_dm_sent_answers_the_conversation_privately():
+    # Given X Activity API dm.sent: the brand's DM to a customer (the documented message_create shape)
+    body = xaa("dm.sent", {"direct_message_events": [{
+        "type": "message_create", "id": "3800000000000000001", "created_timestamp": "1790939520000",
+        "message_create": {"target": {"recipient_id": DANA}, "sender_id": BRAND,
+                           "message_data": {"text": "Refund issued, Dana."}}}], "users": {}})
+    delivery = normalize_x(body)
+    # Then it is no mention but an answer to the conversation with Dana, marked private
+    assert delivery.mentions == ()
+    (answer,) = delivery.answers
+    assert (answer.thread_id, answer.reply_id, answer.private) == (dm_conversation_id(DANA, BRAND),
+                                                                   "3800000000000000001", True)
+    assert answer.at == "2026-10-02T11:12:00Z"
+
+
+def test_a_brand_reply_with_a_hostile_parent_id_is_refused_whole():
+    body = xaa("post.create", {"id": "3200000000000000030", "author_id": BRAND, "text": "x",
+                               "in_reply_to_tweet_id": "not an id with spaces"})
+    with pytest.raises(MalformedDelivery):
+        normalize_x(body)
+
+
+def test_a_brand_dm_without_text_still_answers_and_is_not_refused():
+    # Given the brand's DM carrying only an attachment (no text)
+    body = xaa("dm.sent", {"direct_message_events": [{
+        "type": "message_create", "id": "3800000000000000002", "created_timestamp": "1790939520000",
+        "message_create": {"target": {"recipient_id": DANA}, "sender_id": BRAND, "message_data": {}}}]})
+    # Then it answers the conversation with an empty text, as before it was never a reason to refuse the delivery
+    (answer,) = normalize_x(body).answers
+    assert (answer.text, answer.thread_id) == ("", dm_conversation_id(DANA, BRAND))

@@ -247,3 +247,72 @@ def test_signed_x_bodies_with_impossible_values_are_400(service, store, mutate):
 def test_deeply_nested_json_is_400(service):
     raw = b"[" * 100_000 + b"]" * 100_000
     assert service.handle(event("POST", "/webhooks/meta", raw, meta_headers(raw)))["statusCode"] == 400
+
+
+# --- native answers ---------------------------------------------------------------------------------------
+
+
+class RecordingAnswers:
+    """A NativeAnswerPort that notes what was stored when each answer arrived, or fails like DynamoDB down."""
+
+    def __init__(self, store, down=False):
+        self.store, self.down, self.seen = store, down, []
+
+    def apply(self, answer, received_at):
+        from responder.aws.storage import StorageUnavailable
+
+        if self.down:
+            raise StorageUnavailable("ThrottlingException")
+        self.seen.append((answer.mention_id, answer.thread_id, set(self.store.mentions)))
+        return "answered"
+
+
+def test_native_answers_are_applied_after_the_mentions_of_the_same_delivery(store, queue):
+    # Given a webhook with a native-answer port, and one delivery holding a mention and the brand's reply to it
+    answers = RecordingAnswers(store)
+    service = WebhookService(StaticCredentials(), store, queue, answers=answers)
+    mention = json.loads(fixture_bytes("x/aaa_tweet_create_mention.json"))
+    reply = json.loads(fixture_bytes("x/aaa_tweet_create_brand_reply.json"))
+    body = json.dumps({"for_user_id": reply["for_user_id"], "tweet_create_events":
+                       reply["tweet_create_events"] + mention["tweet_create_events"]}).encode()
+    # When it is delivered
+    answer = service.handle(event("POST", "/webhooks/x", body, x_headers(body)))
+    # Then the answer was applied once the mention it answers was stored, and the platform is told
+    assert answer["statusCode"] == 200 and json.loads(answer["body"])["answered"] == {"answered": 1}
+    ((mention_id, thread_id, stored_then),) = answers.seen
+    assert mention_id == "3500000000000000001" and thread_id is None and ("x", mention_id) in stored_then
+
+
+class RecordingLog:
+    def __init__(self):
+        self.lines = []
+
+    def info(self, message, **keys):
+        self.lines.append(repr((message, keys)))
+
+    warning = info
+
+
+def test_a_native_answer_that_cannot_be_recorded_is_503_so_the_platform_retries(store, queue):
+    # Given DynamoDB refusing the answer's write
+    log = RecordingLog()
+    service = WebhookService(StaticCredentials(), store, queue, log=log, answers=RecordingAnswers(store, down=True))
+    # When X delivers the brand's DMs (a private text), Then the answer is 503
+    assert post_x(service, "x/aaa_direct_message_events.json")["statusCode"] == 503
+    # And the outcome is logged, but the brand's private words reach no log line
+    assert any("asking the platform to retry" in line for line in log.lines)
+    assert not any("checking the double charge" in line for line in log.lines)
+
+
+def test_native_answers_are_logged_as_counts_only(store, queue):
+    log = RecordingLog()
+    service = WebhookService(StaticCredentials(), store, queue, log=log, answers=RecordingAnswers(store))
+    assert post_x(service, "x/aaa_direct_message_events.json")["statusCode"] == 200
+    assert any("'native_answers': {'answered': 1}" in line for line in log.lines), log.lines
+    assert not any("checking the double charge" in line for line in log.lines)
+
+
+def test_without_an_answer_port_native_answers_are_counted_as_ignored(service):
+    answer = post_x(service, "x/xaa_post_create_by_brand.json")
+    assert answer["statusCode"] == 200 and json.loads(answer["body"]) == {"stored": 0, "duplicates": 0,
+                                                                          "ignored": 1}

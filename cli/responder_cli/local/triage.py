@@ -437,6 +437,9 @@ class LocalTriage:
             "message_id": envelope.get("MessageId"),
             "subject": envelope.get("Subject"),
         }
+        email = _email_text(message)
+        if email is not None:
+            record["email"] = email
         with self._lock:
             self._notifications.append(record)
         if self.outbox_path is not None:
@@ -452,13 +455,29 @@ class LocalTriage:
                     for n in self._notifications]
 
 
+def _email_text(message: Any) -> str | None:
+    """What an e-mail subscriber reads for this notification. The local subscriptions are SQS queues, which receive
+    the `default` entry (the JSON document); the e-mail entry is rendered again from it, as the Route and Classify
+    steps render it."""
+    from responder.triage import notify
+
+    if not isinstance(message, dict):
+        return None
+    if isinstance(message.get("mention"), dict):
+        return notify.email_text(message)
+    if message.get("alert") in ("opened", "digest") and isinstance(message.get("incident"), dict):
+        return notify.incident_email_text(message)
+    return None
+
+
 def _summary_line(record: dict[str, Any]) -> str:
     message = record["message"] if isinstance(record["message"], dict) else {}
     attributes = record["attributes"]
     if "mention" in message:
         mention = message["mention"]
         draft = (message.get("draft") or {}).get("text", "")
+        review_url = (message.get("actions") or {}).get("review_url")
         return (f"[{record['topic']}] {attributes.get('priority', '?')} → {attributes.get('team', '?')} "
                 f"{mention.get('channel')}/{mention.get('kind')} {mention.get('mention_id')}: "
-                f"{draft[:90]}{'…' if len(draft) > 90 else ''}")
+                f"{draft[:90]}{'…' if len(draft) > 90 else ''}" + (f" review: {review_url}" if review_url else ""))
     return f"[{record['topic']}] {record.get('subject') or ''} {json.dumps(message)[:160]}"

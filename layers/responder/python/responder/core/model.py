@@ -199,12 +199,42 @@ class ThreadLink:
 
 
 @dataclass(frozen=True)
+class NativeAnswer:
+    """A reply the brand made on the platform itself (not through Responder): it answers a stored mention.
+
+    A public reply names the mention it answers (`mention_id`: the post or comment replied to); a direct message
+    names its conversation (`thread_id`, as the mentions of that conversation store it), whose latest unanswered
+    mention it answers. Its text is the brand's own words, but a DM's is still private: it is stored, never logged.
+    """
+
+    channel: Channel
+    reply_id: str
+    text: str
+    at: str  # ISO 8601, UTC
+    mention_id: str | None = None
+    thread_id: str | None = None
+    private: bool = False
+
+    def __post_init__(self) -> None:
+        check_id(self.reply_id, "reply id")
+        if (self.mention_id is None) == (self.thread_id is None):
+            raise MalformedDelivery("a native answer names either the answered mention or its conversation")
+        for name in ("mention_id", "thread_id"):
+            if getattr(self, name) is not None:
+                check_id(getattr(self, name), name)
+        if not isinstance(self.text, str):
+            raise MalformedDelivery("reply text: must be a string")
+        check_text(self.text, MAX_TEXT_CHARS, "reply text")
+
+
+@dataclass(frozen=True)
 class Delivery:
     """The normalised content of one webhook delivery."""
 
     mentions: tuple[Mention, ...]
     ignored: tuple[str, ...] = ()  # short descriptions of events deliberately not stored
     links: tuple[ThreadLink, ...] = ()  # the brand's own posts, remembered only for thread stitching
+    answers: tuple[NativeAnswer, ...] = ()  # the brand's own replies, which mark the mentions they answer
 
 
 class MalformedDelivery(ValueError):

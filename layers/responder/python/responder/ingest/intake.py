@@ -6,8 +6,9 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
-from responder.core.model import Mention, ThreadLink
+from responder.core.model import Mention, NativeAnswer, ThreadLink
 from responder.aws.storage import MentionStore, SaveResult, StorageUnavailable
 from responder.aws.triage_queue import TriageQueue
 
@@ -16,8 +17,8 @@ from responder.aws.triage_queue import TriageQueue
 MAX_PARALLEL_WRITES = 16
 
 
-def _each(fn: Callable[[Mention], object], mentions: Iterable[Mention]) -> list[object]:
-    """Apply `fn` to every mention, in parallel when there are several; the first error propagates."""
+def _each(fn: Callable[[Any], object], mentions: Iterable[Any]) -> list[object]:
+    """Apply `fn` to every item, in parallel when there are several; the first error propagates."""
     items = list(mentions)
     if len(items) <= 1:
         return [fn(m) for m in items]
@@ -68,3 +69,14 @@ def ingest(mentions: Sequence[Mention], store: MentionStore, queue: TriageQueue,
     _each(store.mark_queued, to_enqueue)
     return IngestResult(stored=tuple(stored), duplicates=tuple(duplicates), enqueued=tuple(to_enqueue),
                         links_failed=links_failed)
+
+
+def apply_answers(answers: Sequence[NativeAnswer], port: Any, received_at: datetime | None = None) -> dict[str, int]:
+    """Mark the mentions the brand answered natively, after the delivery's mentions are stored (a reply and the post
+    it answers may arrive in one delivery). Outcomes counted by name (responder.replies.native); StorageUnavailable
+    propagates, and the platform's retry applies them again (each mark is idempotent)."""
+    received_at = received_at or datetime.now(timezone.utc)
+    counts: dict[str, int] = {}
+    for outcome in _each(lambda answer: port.apply(answer, received_at), answers):
+        counts[str(outcome)] = counts.get(str(outcome), 0) + 1
+    return counts

@@ -3,6 +3,12 @@
 Envelope: `{"object": ..., "entry": [{"id", "time", "changes": [{"field", "value"}] | "messaging": [...]}]}`
 (https://developers.facebook.com/docs/graph-api/webhooks/getting-started). One delivery may batch up to
 1,000 updates across entries; every one is normalised.
+
+The brand's own replies are native answers (responder.replies.native marks the mentions they answer): the Page's
+comment under a comment or a visitor's post (`from.id` is the Page, `parent_id` the answered item), the Instagram
+account's reply to a comment (Instagram delivers it as a comment from the account itself, with `parent_id`), and
+Messenger and Instagram echoes (`message.is_echo`: the Page's message to a person, sent from any app). WhatsApp does
+not echo the business's own messages: an answer sent from another app (WhatsApp Business on a phone) is not seen.
 """
 
 from __future__ import annotations
@@ -10,7 +16,16 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from responder.core.model import Attachment, Author, Delivery, MalformedDelivery, Mention, check_id, label
+from responder.core.model import (
+    Attachment,
+    Author,
+    Delivery,
+    MalformedDelivery,
+    Mention,
+    NativeAnswer,
+    check_id,
+    label,
+)
 
 
 UNKNOWN_AUTHOR = "unknown"
@@ -33,18 +48,32 @@ def normalize_meta(body: Any) -> Delivery:
                "whatsapp_business_account": _whatsapp_entry}.get(obj)
     if handler is None:
         return Delivery(mentions=(), ignored=(f"meta object {label(obj)}",))
-    mentions: list[Mention] = []
-    ignored: list[str] = []
+    found = _Found()
     for entry in entries:
         if not isinstance(entry, dict) or entry.get("id") in (None, "") or isinstance(entry.get("id"), bool):
             raise MalformedDelivery(f"meta {label(obj)}: every entry needs an id")
         # The account an entry is for is checked even when all its events are ignored: an envelope no platform
         # would send is refused, not acknowledged.
         check_id(str(entry["id"]), f"meta {label(obj)} entry id")
-        found, skipped = handler(entry)
-        mentions.extend(found)
-        ignored.extend(skipped)
-    return Delivery(mentions=tuple(mentions), ignored=tuple(ignored))
+        handler(entry, found)
+    return Delivery(mentions=tuple(found.mentions), ignored=tuple(found.ignored), answers=tuple(found.answers))
+
+
+class _Found:
+    """What a delivery's updates turned out to be: mentions, native answers, or ignored (with why)."""
+
+    def __init__(self) -> None:
+        self.mentions: list[Mention] = []
+        self.answers: list[NativeAnswer] = []
+        self.ignored: list[str] = []
+
+    def add(self, result: Mention | NativeAnswer | str) -> None:
+        if isinstance(result, Mention):
+            self.mentions.append(result)
+        elif isinstance(result, NativeAnswer):
+            self.answers.append(result)
+        else:
+            self.ignored.append(result)
 
 
 # --- helpers ----------------------------------------------------------------------------------------------
@@ -115,8 +144,9 @@ def _message_attachments(message: dict[str, Any]) -> tuple[Attachment, ...]:
     return tuple(items)
 
 
-def _messaging_event(obj: str, channel: str, entry: dict[str, Any], event: dict[str, Any]) -> Mention | str:
-    """A Messenger or Instagram messaging event → a Mention, or the reason it is ignored."""
+def _messaging_event(obj: str, channel: str, entry: dict[str, Any],
+                     event: dict[str, Any]) -> Mention | NativeAnswer | str:
+    """A Messenger or Instagram messaging event → a Mention, a native answer (an echo), or why it is ignored."""
     where = f"meta {obj} messaging"
     account_id = str(entry["id"])
     message = event.get("message")
@@ -124,7 +154,7 @@ def _messaging_event(obj: str, channel: str, entry: dict[str, Any], event: dict[
         kinds = sorted(k for k in event if k not in ("sender", "recipient", "timestamp"))
         return f"{where} {','.join(label(k) for k in kinds[:5]) or 'empty'}"
     if message.get("is_echo"):
-        return f"{where} echo"
+        return _echo(obj, channel, entry, event, message)
     if message.get("is_deleted"):
         return f"{where} deleted message"
     sender_obj = event.get("sender") if isinstance(event.get("sender"), dict) else {}
@@ -157,40 +187,69 @@ def _messaging_event(obj: str, channel: str, entry: dict[str, Any], event: dict[
     )
 
 
+def _echo(obj: str, channel: str, entry: dict[str, Any], event: dict[str, Any],
+          message: dict[str, Any]) -> NativeAnswer | str:
+    """The account's own message to a person (Messenger / Instagram echo): it answers their conversation."""
+    where = f"meta {obj} messaging echo"
+    account_id = str(entry["id"])
+    recipient = _text((event.get("recipient") if isinstance(event.get("recipient"), dict) else {}).get("id"))
+    mid = _text(message.get("mid"))
+    if recipient is None or mid is None or recipient == account_id:
+        return where
+    text = message.get("text", "")
+    return NativeAnswer(
+        channel=channel, reply_id=check_id(mid, f"{where} mid"),  # type: ignore[arg-type]
+        text=text if isinstance(text, str) else "",
+        at=_optional_time(event.get("timestamp"), where),
+        thread_id=check_id(f"{account_id}:{recipient}", f"{where} recipient"), private=True)
+
+
+def _optional_time(value: Any, where: str) -> str | None:
+    """When the brand answered, if the update says so (the marker uses the time it was received otherwise)."""
+    if value in (None, ""):
+        return None
+    try:
+        return _iso_from_any(value, where)
+    except MalformedDelivery:
+        return None
+
+
+def _brand_comment(channel: str, where: str, value: dict[str, Any], comment_key: str,
+                   time_key: str) -> NativeAnswer | None:
+    """The account's own comment under a comment or post: the answer to that item (None when top-level)."""
+    parent, comment_id = _text(value.get("parent_id")), _text(value.get(comment_key))
+    if parent is None or comment_id is None:
+        return None
+    text = value.get("message" if channel == "facebook" else "text", "")
+    return NativeAnswer(channel=channel,  # type: ignore[arg-type]
+                        reply_id=check_id(comment_id, f"{where} {comment_key}"),
+                        text=text if isinstance(text, str) else "", at=_optional_time(value.get(time_key), where),
+                        mention_id=check_id(parent, f"{where} parent_id"))
+
+
 # --- Facebook Page: feed comments, mentions, Messenger --------------------------------------------------
 
 
-def _page_entry(entry: dict[str, Any]) -> tuple[list[Mention], list[str]]:
+def _page_entry(entry: dict[str, Any], found: _Found) -> None:
     page_id = str(entry["id"])
-    mentions: list[Mention] = []
-    ignored: list[str] = []
     for change in _changes(entry, "meta page"):
         field, value = change.get("field"), change.get("value")
         if field not in PAGE_FIELDS:
-            ignored.append(f"meta page {label(field)}")  # before any validation: an ignored field never refuses a batch
+            found.add(f"meta page {label(field)}")  # before any validation: an ignored field never refuses a batch
             continue
         if not isinstance(value, dict):
             raise MalformedDelivery(f"meta page {field}: value must be an object")
         if field == "messages":  # the `changes` shape of a Messenger message (dashboard tests, some versions)
-            result = _messaging_event("page", "messenger", entry, value)
+            found.add(_messaging_event("page", "messenger", entry, value))
         else:
-            result = _page_change(page_id, entry, change, field, value)
-        if isinstance(result, str):
-            ignored.append(result)
-        else:
-            mentions.append(result)
-    ignored.extend("meta page standby" for _ in entry.get("standby") or [])
+            found.add(_page_change(page_id, entry, change, field, value))
+    found.ignored.extend("meta page standby" for _ in entry.get("standby") or [])
     for event in _messaging(entry, "meta page"):
-        result = _messaging_event("page", "messenger", entry, event)
-        if isinstance(result, str):
-            ignored.append(result)
-        else:
-            mentions.append(result)
-    return mentions, ignored
+        found.add(_messaging_event("page", "messenger", entry, event))
 
 
 def _page_change(page_id: str, entry: dict[str, Any], change: dict[str, Any], field: Any,
-                 value: dict[str, Any]) -> Mention | str:
+                 value: dict[str, Any]) -> Mention | NativeAnswer | str:
     item, verb = value.get("item"), value.get("verb")
     where = f"meta page {label(field)}"
     if field == "feed" and item in ("comment", *VISITOR_POST_ITEMS):
@@ -202,7 +261,9 @@ def _page_change(page_id: str, entry: dict[str, Any], change: dict[str, Any], fi
             "id": value.get("sender_id"), "name": value.get("sender_name")}
         author_id = _text(author.get("id")) or UNKNOWN_AUTHOR
         if author_id == page_id:
-            return f"{where} {label(item)} by the page"
+            answer = _brand_comment("facebook", where, value, "comment_id", "created_time") if item == "comment" \
+                else None
+            return answer or f"{where} {label(item)} by the page"
         post_id = _id(value, "post_id", where)
         if item == "comment":
             kind, mention_id, parent = "comment", _id(value, "comment_id", where), value.get("parent_id")
@@ -245,10 +306,9 @@ def _page_change(page_id: str, entry: dict[str, Any], change: dict[str, Any], fi
 # --- Instagram: comments, mentions, messaging -----------------------------------------------------------
 
 
-def _instagram_entry(entry: dict[str, Any]) -> tuple[list[Mention], list[str]]:
+def _instagram_entry(entry: dict[str, Any], found: _Found) -> None:
     account_id = str(entry["id"])
-    mentions: list[Mention] = []
-    ignored: list[str] = []
+    mentions, ignored = found.mentions, found.ignored
     changes = _changes(entry, "meta instagram")
     if "field" in entry and "value" in entry:
         # Meta's own example puts field/value directly in the entry; accept that shape too.
@@ -262,14 +322,15 @@ def _instagram_entry(entry: dict[str, Any]) -> tuple[list[Mention], list[str]]:
         if not isinstance(value, dict):
             raise MalformedDelivery(f"{where}: value must be an object")
         if field == "messages":
-            result = _messaging_event("instagram", "instagram", entry, value)
-            (ignored if isinstance(result, str) else mentions).append(result)  # type: ignore[arg-type]
+            found.add(_messaging_event("instagram", "instagram", entry, value))
             continue
         if field in ("comments", "live_comments"):
             author = value.get("from") if isinstance(value.get("from"), dict) else {}
             author_id = _text(author.get("id")) or UNKNOWN_AUTHOR
             if author_id == account_id:
-                ignored.append(f"{where} by the account itself")
+                # The account's reply to a comment arrives as a comment from the account: a native answer.
+                found.add(_brand_comment("instagram", where, value, "id", "timestamp")
+                          or f"{where} by the account itself")
                 continue
             comment_id = _id(value, "id", where)
             media_id = _id(value.get("media"), "id", where)
@@ -307,12 +368,7 @@ def _instagram_entry(entry: dict[str, Any]) -> tuple[list[Mention], list[str]]:
         else:
             ignored.append(where)
     for event in _messaging(entry, "meta instagram"):
-        result = _messaging_event("instagram", "instagram", entry, event)
-        if isinstance(result, str):
-            ignored.append(result)
-        else:
-            mentions.append(result)
-    return mentions, ignored
+        found.add(_messaging_event("instagram", "instagram", entry, event))
 
 
 # --- WhatsApp Cloud API ---------------------------------------------------------------------------------
@@ -340,9 +396,8 @@ def _whatsapp_text(message: dict[str, Any]) -> tuple[str, tuple[Attachment, ...]
     return "", (Attachment(type=str(kind or "unknown")),)
 
 
-def _whatsapp_entry(entry: dict[str, Any]) -> tuple[list[Mention], list[str]]:
-    mentions: list[Mention] = []
-    ignored: list[str] = []
+def _whatsapp_entry(entry: dict[str, Any], found: _Found) -> None:
+    mentions, ignored = found.mentions, found.ignored
     for change in _changes(entry, "meta whatsapp"):
         value = change.get("value")
         where = f"meta whatsapp {label(change.get('field'))}"
@@ -388,4 +443,3 @@ def _whatsapp_entry(entry: dict[str, Any]) -> tuple[list[Mention], list[str]]:
                 source="meta.whatsapp",
                 raw=_raw("whatsapp_business_account", entry, "changes", single),
             ))
-    return mentions, ignored

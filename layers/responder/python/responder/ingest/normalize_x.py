@@ -3,6 +3,11 @@
 XAA: https://docs.x.com/x-api/activity/introduction — `{"data": {"event_uuid", "filter", "event_type", "payload",
 "includes"}}` with v2 Post objects. AAA (end of life 2027-01-01): `for_user_id` + `tweet_create_events` (v1.1
 Tweets) or `direct_message_events` with `users`.
+
+The brand's own replies are native answers (responder.replies.native marks the mentions they answer): XAA
+`post.create` by the filtered user with `in_reply_to_tweet_id` / `referenced_tweets` replied_to, and `dm.sent`;
+AAA `tweet_create_events` by `for_user_id` with `in_reply_to_status_id_str`, and `direct_message_events` it sent.
+X pushes only the subscribed account's own events: a reply posted from another account of the brand is not seen.
 """
 
 from __future__ import annotations
@@ -10,13 +15,24 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from responder.core.model import Attachment, Author, Delivery, MalformedDelivery, Mention, ThreadLink, check_id, label
+from responder.core.model import (
+    Attachment,
+    Author,
+    Delivery,
+    MalformedDelivery,
+    Mention,
+    NativeAnswer,
+    ThreadLink,
+    check_id,
+    label,
+)
 
 XAA_KINDS = {
     "post.mention.create": "mention",
     "post.reply.create": "reply",
     "post.quote.create": "quote",
     "dm.received": "dm",
+    "dm.sent": "dm",  # the brand's own DMs: native answers to the conversation (see _dm_events)
 }
 
 
@@ -122,9 +138,8 @@ def _normalize_xaa(data: dict[str, Any]) -> Delivery:
     payload = _req(data, "payload", f"xaa {label(event_type)}")
     if not isinstance(payload, dict):
         raise MalformedDelivery(f"xaa {label(event_type)}: payload must be an object")
-    if kind is None:  # post.create: the brand's own post, kept only so replies to it find their thread
-        link = _v2_link(payload, account_id)
-        return Delivery(mentions=(), ignored=("xaa post.create by the brand",), links=(link,) if link else ())
+    if kind is None:  # post.create: the brand's own post, kept so replies to it find their thread
+        return _brand_post(payload, account_id, "xaa post.create by the brand")
     event_id = str(data["event_uuid"]) if data.get("event_uuid") is not None else None
     if kind == "dm":
         users = payload.get("users") or {}
@@ -135,10 +150,42 @@ def _normalize_xaa(data: dict[str, Any]) -> Delivery:
     includes = data.get("includes") if isinstance(data.get("includes"), dict) else {}
     mention = _v2_post(payload, includes, kind, account_id, event_id, raw={"data": data})
     if mention is None:
-        link = _v2_link(payload, account_id)
-        return Delivery(mentions=(), ignored=(f"xaa {label(event_type)} by the brand itself",),
-                        links=(link,) if link else ())
+        return _brand_post(payload, account_id, f"xaa {label(event_type)} by the brand itself")
     return Delivery(mentions=(mention,))
+
+
+def _brand_post(post: dict[str, Any], account_id: str, description: str) -> Delivery:
+    """The brand's own post: a thread link, and a native answer to the post it replies to (if any)."""
+    link = _v2_link(post, account_id)
+    answer = _v2_answer(post, account_id)
+    return Delivery(mentions=(), ignored=() if answer else (description,), links=(link,) if link else (),
+                    answers=(answer,) if answer else ())
+
+
+def _v2_answer(post: dict[str, Any], account_id: str) -> NativeAnswer | None:
+    """A v2 Post by the brand replying to another post: the answer to that post."""
+    if str(post.get("author_id")) != account_id or not post.get("id"):
+        return None
+    refs = {r.get("type"): r.get("id") for r in post.get("referenced_tweets") or [] if isinstance(r, dict)}
+    parent = post.get("in_reply_to_tweet_id") or refs.get("replied_to")
+    if not parent or isinstance(parent, (dict, list, bool)):
+        return None
+    note = post.get("note_tweet")
+    text = note["text"] if isinstance(note, dict) and isinstance(note.get("text"), str) else post.get("text")
+    return NativeAnswer(channel="x", reply_id=check_id(str(post["id"]), "xaa post id"),
+                        text=text if isinstance(text, str) else "",
+                        at=_optional_time(_iso_from_v2, post.get("created_at")),
+                        mention_id=check_id(str(parent), "xaa in_reply_to_tweet_id"))
+
+
+def _optional_time(parse: Any, value: Any) -> str | None:
+    """When the brand replied, if the event says so (the marker uses the time it was received otherwise)."""
+    if value in (None, ""):
+        return None
+    try:
+        return parse(value, "answer")
+    except MalformedDelivery:
+        return None
 
 
 def _v2_link(post: dict[str, Any], account_id: str) -> ThreadLink | None:
@@ -208,10 +255,14 @@ def _normalize_aaa(body: dict[str, Any]) -> Delivery:
     mentions: list[Mention] = []
     ignored: list[str] = []
     links: list[ThreadLink] = []
+    answers: list[NativeAnswer] = []
     for tweet in _list(body, "tweet_create_events", "aaa"):
         mention = _v1_tweet(tweet, account_id)
         if isinstance(mention, Mention):
             mentions.append(mention)
+        elif mention and mention.parent_id:  # the brand replying to a post: a native answer to it
+            links.append(mention)
+            answers.append(_v1_answer(tweet, mention))
         else:
             ignored.append("aaa tweet by the brand" if mention else "aaa repost")
             if mention:
@@ -221,12 +272,21 @@ def _normalize_aaa(body: dict[str, Any]) -> Delivery:
                          source="aaa", event_id=None, envelope=None)
         mentions.extend(dms.mentions)
         ignored.extend(dms.ignored)
+        answers.extend(dms.answers)
     for key in body:
         if key.endswith("_events") and key not in ("tweet_create_events", "direct_message_events"):
             ignored.append(f"aaa {label(key)}")
         elif key == "user_event":
             ignored.append("aaa user_event")
-    return Delivery(mentions=tuple(mentions), ignored=tuple(ignored), links=tuple(links))
+    return Delivery(mentions=tuple(mentions), ignored=tuple(ignored), links=tuple(links), answers=tuple(answers))
+
+
+def _v1_answer(tweet: dict[str, Any], link: ThreadLink) -> NativeAnswer:
+    """A v1.1 Tweet by the brand replying to another Tweet: the answer to it."""
+    extended = tweet.get("extended_tweet") if isinstance(tweet.get("extended_tweet"), dict) else {}
+    text = extended.get("full_text") or tweet.get("full_text") or tweet.get("text")
+    return NativeAnswer(channel="x", reply_id=link.post_id, text=text if isinstance(text, str) else "",
+                        at=_optional_time(_iso_from_v1, tweet.get("created_at")), mention_id=link.parent_id)
 
 
 def _v1_tweet(tweet: Any, account_id: str) -> Mention | ThreadLink | None:
@@ -295,6 +355,7 @@ def _dm_events(events: list[Any], users: Any, account_id: str, source: str, even
     """DM events → Mentions; `envelope` is the X Activity API wrapper (None for the Account Activity API)."""
     mentions: list[Mention] = []
     ignored: list[str] = []
+    answers: list[NativeAnswer] = []
     users = users if isinstance(users, dict) else {}
     for event in events:
         where = f"{source} direct_message_event"
@@ -307,7 +368,18 @@ def _dm_events(events: list[Any], users: Any, account_id: str, source: str, even
         create = _req(event, "message_create", where)
         sender = _str_id(create, "sender_id", where)
         if sender == account_id:
-            ignored.append(f"{source} dm sent by the brand")
+            # The brand's own DM (sent from the X app, or by Responder and echoed): it answers the conversation.
+            target = create.get("target") if isinstance(create.get("target"), dict) else {}
+            recipient = _text(target.get("recipient_id"))
+            if recipient is None or recipient == account_id:
+                ignored.append(f"{source} dm sent by the brand")
+                continue
+            data = create.get("message_data") if isinstance(create.get("message_data"), dict) else {}
+            answers.append(NativeAnswer(
+                channel="x", reply_id=check_id(dm_id, f"{where} id"),
+                text=data["text"] if isinstance(data.get("text"), str) else "",
+                at=_optional_time(_iso_from_millis, event.get("created_timestamp")),
+                thread_id=dm_conversation_id(check_id(recipient, f"{where} recipient_id"), account_id), private=True))
             continue
         data = _req(create, "message_data", where)
         text = data.get("text")
@@ -339,4 +411,4 @@ def _dm_events(events: list[Any], users: Any, account_id: str, source: str, even
             event_id=event_id,
             raw=_dm_raw(envelope, account_id, event, {sender: users[sender]} if sender in users else {}),
         ))
-    return Delivery(mentions=tuple(mentions), ignored=tuple(ignored))
+    return Delivery(mentions=tuple(mentions), ignored=tuple(ignored), answers=tuple(answers))

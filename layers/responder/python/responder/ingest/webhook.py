@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from responder.core.config import CredentialsProvider, CredentialsUnavailable
-from responder.ingest.intake import ingest
+from responder.ingest.intake import apply_answers, ingest
 from responder.core.model import Delivery, MalformedDelivery, log_ref
 from responder.ingest.normalize_meta import normalize_meta
 from responder.ingest.normalize_x import normalize_x
@@ -85,11 +85,14 @@ class WebhookService:
     """Routes webhook requests; ports (credentials, store, queue) are injected so tests can pass fakes."""
 
     def __init__(self, credentials: CredentialsProvider, store: MentionStore, queue: TriageQueue,
-                 log: Any = None) -> None:
+                 log: Any = None, answers: Any = None) -> None:
+        """`answers` marks the mentions the brand answered natively (responder.replies.native.NativeAnswerPort);
+        without it, native answers are only counted as ignored."""
         self._credentials = credentials
         self._store = store
         self._queue = queue
         self._log = log
+        self._answers = answers
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         """Answer one HTTP API event."""
@@ -170,7 +173,7 @@ class WebhookService:
         try:
             # Every check happens here, before the first write: a batch is stored whole or not at all.
             delivery = normalize(parse_delivery_body(request.body))
-            if len(delivery.mentions) > MAX_MENTIONS_PER_DELIVERY:
+            if len(delivery.mentions) + len(delivery.answers) > MAX_MENTIONS_PER_DELIVERY:
                 raise MalformedDelivery(f"more than {MAX_MENTIONS_PER_DELIVERY} mentions in one delivery")
         except MalformedDelivery as exc:
             # The messages are written to name the field and the rule, never the value (see validation.py).
@@ -184,6 +187,8 @@ class WebhookService:
             return response(400, {"error": "malformed delivery: a field has an unexpected type or value"})
         try:
             result = ingest(delivery.mentions, self._store, self._queue, links=delivery.links)
+            # After the mentions: a native answer may answer a mention of this very delivery.
+            answered = apply_answers(delivery.answers, self._answers) if delivery.answers and self._answers else {}
         except StorageRejected as exc:
             # DynamoDB refused an item as invalid: a retry would be refused again, so this is the sender's 400.
             # Validation is meant to catch this first; anything stored before the refusal is triaged by the sweeper.
@@ -193,13 +198,18 @@ class WebhookService:
             self._warn("delivery not stored, asking the platform to retry", platform=platform,
                        reason=str(exc)[:200], mentions=len(delivery.mentions))
             return response(503, {"error": "temporarily unavailable, retry later"})
+        ignored = list(delivery.ignored)
+        if delivery.answers and not self._answers:
+            ignored += ["native answer (not applied here)"] * len(delivery.answers)
+        # Counts only: an answer's text (a DM's above all) and the conversation it answers stay out of the log.
         self._info("delivery stored", platform=platform,
                     stored=[log_ref(m.channel, m.mention_id) for m in result.stored],
-                    duplicates=len(result.duplicates), enqueued=len(result.enqueued), ignored=list(delivery.ignored))
+                    duplicates=len(result.duplicates), enqueued=len(result.enqueued), ignored=ignored,
+                    **({"native_answers": answered} if answered else {}))
         if result.links_failed:
             self._warn("brand post links not stored", platform=platform, links_failed=result.links_failed)
         return response(200, {"stored": len(result.stored), "duplicates": len(result.duplicates),
-                              "ignored": len(delivery.ignored)})
+                              "ignored": len(ignored), **({"answered": answered} if answered else {})})
 
     def _info(self, message: str, **keys: Any) -> None:
         if self._log is not None:

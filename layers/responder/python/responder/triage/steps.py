@@ -6,7 +6,9 @@ State passed between steps (all JSON):
 - Classify adds `mention` (the stored mention, public fields, its text cut to NOTIFIED_TEXT_MAX_CHARS),
   `classification`, `keys` (DynamoDB keys) and `skip` (true when the mention is already triaged or claimed by a
   live execution).
-- Draft adds `draft`, `thread` and `actions`; Route adds `route`.
+- Draft adds `draft`, `thread` and `actions`; Route adds `route`: the team, priority and SLA, and the agents'
+  notification composed (`message`, per protocol, and `subject`; see responder.triage.notify). After Route the
+  state keeps only the mention's ids (the SlimMention state): its text then travels once, in the notification.
 
 The state holds the mention's text once, and at most NOTIFIED_TEXT_MAX_CHARS of it: Step Functions fails an
 execution whose state passes 256 KiB (States.DataLimitExceeded), and the agents' notification, built from the
@@ -49,7 +51,8 @@ def notified(mention: dict[str, Any]) -> dict[str, Any]:
 
 def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
                   now: datetime | None = None, lease_seconds: int = 300, incidents: Any = None,
-                  voice: Any = None, sentiment: Any = None, mention_text: Any = None) -> dict[str, Any]:
+                  voice: Any = None, sentiment: Any = None, mention_text: Any = None,
+                  review_link: Any = None) -> dict[str, Any]:
     """Claim the mention, classify it, and correlate it with the account's surges.
 
     `mention_text` (responder.platforms.meta.InstagramMentionText) fetches the text of an Instagram @mention, which
@@ -87,6 +90,13 @@ def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
         from responder.surge.correlate import correlate
 
         incident = correlate(mention, result, incidents, rules, voice, now=now)
+        if incident.get("alert") is not None:
+            # The alert's per-protocol message, its review link opening the mention that raised it.
+            from responder.triage import notify
+
+            link = (review_link or notify.review_link)(mention)
+            message, subject = notify.compose_incident_alert(incident["alert"], link)
+            incident.update(alert_message=message, alert_subject=subject)
     return {
         "skip": False,
         "mention": notified(public(mention)),
@@ -132,12 +142,21 @@ def draft_step(event: dict[str, Any], store: DynamoMentionStore, voice: Any, dra
     return {"draft": _as_dict(draft), "thread": thread, "actions": actions_for(mention)}
 
 
-def route_step(event: dict[str, Any], rules: Any) -> dict[str, Any]:
-    """Team, priority and SLA due time from the routing rules."""
+def route_step(event: dict[str, Any], rules: Any, review_link: Any = None) -> dict[str, Any]:
+    """Team, priority and SLA due time from the routing rules, and the agents' notification: `message` (SNS
+    per-protocol entries: `default` JSON, `email`, `sms`) and its e-mail `subject`.
+
+    `review_link(mention)` gives the mention's review link or None (default: `responder.triage.notify.review_link`).
+    """
+    from responder.triage import notify
     from responder.triage.routing import route
 
     mention = event["mention"]
-    return _as_dict(route(event["classification"], mention.get("created_at"), rules))
+    routed = _as_dict(route(event["classification"], mention.get("created_at"), rules))
+    link = (review_link or notify.review_link)(mention)
+    message, subject = notify.compose(mention, event["classification"], routed, event.get("draft") or {},
+                                      event.get("thread"), event.get("actions"), link)
+    return {**routed, "message": message, "subject": subject}
 
 
 def _as_dict(value: Any) -> dict[str, Any]:

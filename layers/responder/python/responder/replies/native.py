@@ -1,0 +1,144 @@
+"""Native answers: a reply the brand made on the platform itself marks the mention it answers.
+
+The webhook applies them after storing the delivery's mentions (responder.ingest.intake.apply_answers). A public
+reply names the mention it answers; a direct message answers its conversation's latest mention, found through gsi1
+(a thread's mentions by creation time). The mark is one conditional UpdateItem:
+
+  SET status answered, first_response_at (kept if already set), reply_id, reply_text, answered_by "platform",
+      reply_state native
+  only if the mention exists, is not answered, handled or deleted, and no reply of Responder's is in flight.
+
+So a redelivery, the echo of a reply Responder sent (already answered, or still `queued` / `sending`), and a second
+native reply are no-ops; the thread then records its last reply, moved only forwards. A native answer to a mention
+that is not stored (yet, or ever: the brand replied to a post nobody addressed to it) is ignored: platforms deliver
+out of order, and marking needs the mention's own item.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from responder.aws.storage import DynamoMentionStore, _error_code, _storage_error, mention_key, thread_key
+from responder.core.model import NativeAnswer
+from responder.replies.state import (
+    ANSWERED_BY_PLATFORM,
+    REPLY_NATIVE,
+    REPLY_QUEUED,
+    REPLY_SENDING,
+    STATUS_ANSWERED,
+    STATUS_DELETED,
+    STATUS_HANDLED,
+)
+
+MARKED = "answered"  # this answer marked the mention answered
+ALREADY = "already"  # the mention was answered or closed already, or a reply of Responder's is in flight: no-op
+NOT_STORED = "not_stored"  # no stored mention to mark: ignored
+
+CLOSED_STATUSES = (STATUS_ANSWERED, STATUS_HANDLED, STATUS_DELETED)
+# A conversation's mentions that no answer is for: noise, and what a deletion emptied.
+_SKIPPED_IN_CONVERSATION = ("archived", STATUS_DELETED)
+# How far back a DM answer looks for the message it answers (newest first); a conversation's latest messages are
+# what a reply answers, and the bound keeps a delivery of many echoes within the webhook's time.
+CONVERSATION_LOOKBACK = 50
+
+
+class NativeAnswerPort(Protocol):
+    """Marks the mention a native answer answers; returns MARKED, ALREADY or NOT_STORED."""
+
+    def apply(self, answer: NativeAnswer, received_at: datetime) -> str: ...
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class DynamoNativeAnswers:
+    """The native answers on the mention store's table and client."""
+
+    def __init__(self, mentions: DynamoMentionStore) -> None:
+        self._m = mentions
+
+    @property
+    def _table(self) -> str:
+        return self._m._table
+
+    @property
+    def _client(self) -> Any:
+        return self._m.client
+
+    def apply(self, answer: NativeAnswer, received_at: datetime) -> str:
+        """Mark the answered mention (see the module docstring); StorageUnavailable when DynamoDB cannot answer."""
+        at = answer.at or _iso(received_at)
+        if answer.mention_id is not None:
+            mention_id: str | None = answer.mention_id
+        else:
+            found = self._conversation_mention(answer, at)
+            if found in (ALREADY, NOT_STORED):
+                return found
+            mention_id = found
+        key = mention_key(answer.channel, mention_id)
+        try:
+            updated = self._client.update_item(
+                TableName=self._table, Key=self._m._item(key),
+                UpdateExpression=("SET #s = :answered, first_response_at = if_not_exists(first_response_at, :at), "
+                                  "reply_id = :rid, reply_text = :text, answered_by = :by, reply_state = :native"),
+                ConditionExpression=("attribute_exists(pk) AND NOT (#s IN (:answered, :handled, :deleted)) AND "
+                                     "(attribute_not_exists(reply_state) OR NOT (reply_state IN (:queued, :sending)))"),
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=self._m._item({
+                    ":answered": STATUS_ANSWERED, ":handled": STATUS_HANDLED, ":deleted": STATUS_DELETED,
+                    ":queued": REPLY_QUEUED, ":sending": REPLY_SENDING, ":at": at, ":rid": answer.reply_id,
+                    ":text": answer.text, ":by": ANSWERED_BY_PLATFORM, ":native": REPLY_NATIVE}),
+                ReturnValues="ALL_NEW")
+        except Exception as exc:  # noqa: BLE001 - a failed condition is an outcome; anything else is mapped
+            if _error_code(exc) != "ConditionalCheckFailedException":
+                raise _storage_error(exc) from exc
+            current = self._m.get_mention(answer.channel, mention_id)
+            if current is None:
+                return NOT_STORED
+            if current.get("reply_id") == answer.reply_id and current.get("thread_id"):
+                # A redelivery of the answer that marked it: finish the thread's record, in case it was cut short.
+                self._record_thread(answer, str(current["thread_id"]), at)
+            return ALREADY
+        thread_id = self._m._plain(updated["Attributes"]).get("thread_id")
+        if thread_id:
+            self._record_thread(answer, str(thread_id), at)
+        return MARKED
+
+    def _conversation_mention(self, answer: NativeAnswer, at: str) -> str:
+        """The id of the conversation's latest mention created before the answer, if it is still open; ALREADY when
+        that latest one is answered or closed (the brand's message answers it, not older ones); NOT_STORED when
+        the conversation has no mention yet."""
+        try:
+            pages = self._client.get_paginator("query").paginate(
+                TableName=self._table, IndexName="gsi1",
+                KeyConditionExpression="gsi1pk = :t AND gsi1sk <= :before",
+                # Sort keys are `created_at#mention id`: `$` follows `#`, so every mention created up to `at` is in.
+                ExpressionAttributeValues=self._m._item({":t": thread_key(answer.channel, str(answer.thread_id))["pk"],
+                                                         ":before": f"{at}$"}),
+                ProjectionExpression="mention_id, #s", ExpressionAttributeNames={"#s": "status"},
+                ScanIndexForward=False, PaginationConfig={"MaxItems": CONVERSATION_LOOKBACK, "PageSize": 10})
+            for page in pages:
+                for item in page["Items"]:
+                    mention = self._m._plain(item)
+                    status = mention.get("status")
+                    if status in _SKIPPED_IN_CONVERSATION:
+                        continue
+                    return ALREADY if status in CLOSED_STATUSES else str(mention["mention_id"])
+        except Exception as exc:  # noqa: BLE001 - mapped to StorageUnavailable or re-raised
+            raise _storage_error(exc) from exc
+        return NOT_STORED
+
+    def _record_thread(self, answer: NativeAnswer, thread_id: str, at: str) -> None:
+        """The thread's last reply, moved only forwards (a late redelivery of an older answer changes nothing)."""
+        try:
+            self._client.update_item(
+                TableName=self._table, Key=self._m._item(thread_key(answer.channel, thread_id)),
+                UpdateExpression="SET last_reply_id = :rid, last_reply_at = :at, last_reply_text = :text",
+                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(last_reply_at) "
+                                    "OR last_reply_at <= :at)",
+                ExpressionAttributeValues=self._m._item({":rid": answer.reply_id, ":at": at, ":text": answer.text}))
+        except Exception as exc:  # noqa: BLE001 - a later reply already recorded is the expected no-op
+            if _error_code(exc) != "ConditionalCheckFailedException":
+                raise _storage_error(exc) from exc
