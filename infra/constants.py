@@ -265,6 +265,7 @@ REVIEW_TIMEOUT_SECONDS = 10
 # The sender's calls to one platform, at once: X allows about 100-200 posts per 15 minutes per user, Meta 300
 # calls/s per Page; two pollers keep a burst of approvals from tripping X's per-user window all at once.
 SENDER_MAX_CONCURRENCY = 2
-SENDER_BATCH_SIZE = 5
+# One reply per invocation: a platform call may take its 10 s read timeout, and a crash check another call.
+SENDER_BATCH_SIZE = 1
 REVIEW_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
 SENDER_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")

@@ -56,6 +56,7 @@ class ResponderStack(Stack):
             escalation_subscriptions=self._list_context(c.CONTEXT_ESCALATION_SUBSCRIPTIONS),
             incident_subscriptions=self._list_context(c.CONTEXT_INCIDENT_SUBSCRIPTIONS),
         )
+        review_key = ReviewKey(self, c.REVIEW_KEY_ID)
         triage = TriageWorkflow(
             self, c.TRIAGE_ID, table=storage.table, queue=ingest.queue, agent_topic=notifications.agent_topic,
             escalation_topic=notifications.escalation_topic, incident_topic=notifications.incident_topic,
@@ -68,14 +69,16 @@ class ResponderStack(Stack):
             sentiment_backend=self._choice(c.CONTEXT_SENTIMENT_BACKEND, c.SENTIMENT_BACKENDS),
             draft_backend=self._choice(c.CONTEXT_DRAFT_BACKEND, c.DRAFT_BACKENDS),
             bedrock_model_id=self._model_id(c.CONTEXT_BEDROCK_MODEL_ID, c.DEFAULT_BEDROCK_MODEL_ID),
+            review=(self._review_base_url(webhook.url), review_key.secret), platform_secret=secrets.secret,
+            graph_api_version=self._graph_version(c.CONTEXT_GRAPH_API_VERSION, c.DEFAULT_GRAPH_API_VERSION),
         )
         self.sweeper = Sweeper(self, c.SWEEPER_ID, table=storage.table, queue=ingest.queue, layers=layers.all)
         outbound = OutboundQueue(self, c.OUTBOUND_ID)
-        review_key = ReviewKey(self, c.REVIEW_KEY_ID)
         self.replies = Replies(
             self, c.REPLIES_ID, api=webhook.api, stage=webhook.stage, table=storage.table,
             outbound_queue=outbound.queue, platform_secret=secrets.secret, review_key=review_key.secret,
             agent_topic=notifications.agent_topic, layers=layers.all,
+            review_base_url=self._review_base_url(webhook.url),
             review_link_days=self._positive_int(c.CONTEXT_REVIEW_LINK_DAYS, c.DEFAULT_REVIEW_LINK_DAYS),
             graph_api_version=self._graph_version(c.CONTEXT_GRAPH_API_VERSION, c.DEFAULT_GRAPH_API_VERSION),
             messenger_human_agent=self._flag(c.CONTEXT_MESSENGER_HUMAN_AGENT),
@@ -152,6 +155,16 @@ class ResponderStack(Stack):
         value = default if raw is None else str(raw).strip()
         if not _MODEL_ID_RE.fullmatch(value):
             raise ValueError(f"CDK context {key!r} must be a Bedrock model id such as {default}, got {raw!r}")
+        return value
+
+    def _review_base_url(self, api_url: str) -> str:
+        """Where review links point: `reviewBaseUrl` (a custom domain in front of the API), else the API's URL."""
+        raw = self.node.try_get_context(c.CONTEXT_REVIEW_BASE_URL)
+        if raw is None:
+            return api_url
+        value = str(raw).strip()
+        if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*)?", value):
+            raise ValueError(f"CDK context {c.CONTEXT_REVIEW_BASE_URL!r} must be an https:// URL, got {raw!r}")
         return value
 
     def _flag(self, key: str) -> bool:

@@ -51,7 +51,8 @@ class Replies(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, api: apigwv2.HttpApi, stage: apigwv2.HttpStage,
                  table: dynamodb.ITable, outbound_queue: sqs.IQueue, platform_secret: secretsmanager.ISecret,
                  review_key: secretsmanager.ISecret, agent_topic: sns.ITopic,
-                 layers: Sequence[lambda_.ILayerVersion], review_link_days: int = c.DEFAULT_REVIEW_LINK_DAYS,
+                 layers: Sequence[lambda_.ILayerVersion], review_base_url: str,
+                 review_link_days: int = c.DEFAULT_REVIEW_LINK_DAYS,
                  graph_api_version: str = c.DEFAULT_GRAPH_API_VERSION, messenger_human_agent: bool = False,
                  throttle_burst_limit: int = c.DEFAULT_REVIEW_THROTTLE_BURST,
                  throttle_rate_limit: int = c.DEFAULT_REVIEW_THROTTLE_RATE) -> None:
@@ -93,16 +94,21 @@ class Replies(Construct):
             self, c.SENDER_FUNCTION_ID, code_dir=c.SENDER_CODE_DIR, layers=layers,
             description="Responder sender: posts approved replies through X and Meta, exactly once",
             timeout=Duration.seconds(c.SENDER_TIMEOUT_SECONDS),
+            # Its alerts (a refused or failed reply) link the review page, where Send can be tried again.
             environment={**common, c.ENV_AGENT_TOPIC_ARN: agent_topic.topic_arn,
+                         c.ENV_REVIEW_BASE_URL: review_base_url, c.ENV_REVIEW_KEY_SECRET_ARN: review_key.secret_arn,
+                         c.ENV_REVIEW_TTL_SECONDS: str(review_link_days * 86_400),
                          c.ENV_GRAPH_API_VERSION: graph_api_version,
                          c.ENV_MESSENGER_HUMAN_AGENT: "1" if messenger_human_agent else "0",
                          c.ENV_POWERTOOLS_SERVICE_NAME: c.SENDER_SERVICE_NAME})
-        # Reads the mention (GetItem); every state change of the reply and the thread's last reply are conditional
-        # UpdateItems. A rate-limited reply is sent again with a delay (SendMessage) to its own queue.
+        # Reads the mention (GetItem); every state change of the reply is a conditional UpdateItem, and "sent" is one
+        # TransactWriteItems of two Updates (the mention and its thread's last reply), authorised as UpdateItem.
+        # A rate-limited reply is sent again with a delay (SendMessage) to its own queue; a 5xx is retried later
+        # (ChangeMessageVisibility, part of the event source's grant).
         sender.role.add_to_principal_policy(iam.PolicyStatement(actions=list(c.SENDER_TABLE_ACTIONS),
                                                                 resources=[table.table_arn]))
-        sender.role.add_to_principal_policy(iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"],
-                                                                resources=[platform_secret.secret_arn]))
+        sender.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["secretsmanager:GetSecretValue"], resources=[platform_secret.secret_arn, review_key.secret_arn]))
         outbound_queue.grant(sender.role, "sqs:SendMessage")
         agent_topic.grant_publish(sender.role)
         sender.function.add_event_source(sources.SqsEventSource(

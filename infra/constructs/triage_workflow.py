@@ -88,7 +88,9 @@ class TriageWorkflow(Construct):
                  account_concurrency_limit: int = c.DEFAULT_ACCOUNT_CONCURRENCY_LIMIT,
                  sentiment_backend: str = "local", draft_backend: str = "template",
                  bedrock_model_id: str = c.DEFAULT_BEDROCK_MODEL_ID,
-                 review: tuple[str, secretsmanager.ISecret] | None = None) -> None:
+                 review: tuple[str, secretsmanager.ISecret] | None = None,
+                 platform_secret: secretsmanager.ISecret | None = None,
+                 graph_api_version: str = c.DEFAULT_GRAPH_API_VERSION) -> None:
         super().__init__(scope, construct_id)
         comprehend, bedrock = sentiment_backend == "comprehend", draft_backend == "bedrock"
         # Before any resource: an account too small for triage is a synth error, not a stalled deployment.
@@ -111,11 +113,15 @@ class TriageWorkflow(Construct):
                                      timeout=Duration.seconds(timeout), resource_star_uses=resource_star_uses)
 
         review_env = {ENV_REVIEW_BASE_URL: review[0], ENV_REVIEW_KEY_SECRET_ARN: review[1].secret_arn} if review else {}
+        # Instagram @mentions arrive as ids only: Classify fetches their text with the Instagram token of the
+        # platform secret (responder.platforms.meta.instagram_text_from_env).
+        platform_env = ({c.ENV_SECRET_ARN: platform_secret.secret_arn, c.ENV_GRAPH_API_VERSION: graph_api_version}
+                        if platform_secret is not None else {})
         classify = step_function(c.CLASSIFY_FUNCTION_ID, c.CLASSIFY_CODE_DIR, c.CLASSIFY_SERVICE_NAME,
                                  "Responder triage: claim, classify and correlate a mention with surges",
                                  timeout=c.CLASSIFY_TIMEOUT_SECONDS,
-                                 extra_env={**review_env, **({c.ENV_SENTIMENT_BACKEND: "comprehend"} if comprehend
-                                                             else {})},
+                                 extra_env={**review_env, **platform_env,
+                                            **({c.ENV_SENTIMENT_BACKEND: "comprehend"} if comprehend else {})},
                                  resource_star_uses=[
                                      "Amazon Comprehend's comprehend:DetectSentiment and "
                                      "comprehend:DetectDominantLanguage, which act on no resource and support "
@@ -141,6 +147,9 @@ class TriageWorkflow(Construct):
             # Classify (incident alerts) and Route (notifications) sign review links: read the review key, nothing else.
             for fn in (classify, route):
                 review[1].grant_read(fn.role)
+        if platform_secret is not None:
+            classify.role.add_to_principal_policy(iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"],
+                                                                      resources=[platform_secret.secret_arn]))
         if comprehend:
             classify.role.add_to_principal_policy(iam.PolicyStatement(actions=list(COMPREHEND_ACTIONS),
                                                                       resources=["*"]))

@@ -83,3 +83,39 @@ def test_no_role_holds_a_wildcard_index_grant(synthesized):
                  for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
     # Then none opens every index of the table
     assert not [r for r in resources if "/index/*" in str(r)]
+
+
+def _statements_on(synthesized, resource_ref: dict[str, Any]) -> dict[str, set[str]]:
+    """Role logical id → the actions its policies allow on `resource_ref`."""
+    found: dict[str, set[str]] = {}
+    for policy in synthesized.resources("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            if resource_ref in resources:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                for role in policy["Properties"]["Roles"]:
+                    found.setdefault(role["Ref"], set()).update(actions)
+    return found
+
+
+def test_platform_credentials_are_read_only_by_the_functions_that_call_or_verify_a_platform(synthesized):
+    # Given the platform secret (X and Meta credentials, reply tokens included)
+    stack = synthesized.stack
+    readers = _statements_on(synthesized, {"Ref": synthesized.logical_id(stack.secrets.secret)})
+    roles = {synthesized.logical_id(role): name for name, role in _roles(synthesized).items()}
+    # Then the webhook (signatures), the review page (which channels can send), the sender (replies) and Classify
+    # (Instagram mention texts) may read it, with GetSecretValue alone; no other function
+    assert {roles.get(r, r) for r in readers} == {"webhook", "review", "sender", "classify"}
+    assert all(actions == {"secretsmanager:GetSecretValue"} for actions in readers.values())
+
+
+def test_only_the_review_page_queues_replies_and_only_the_sender_consumes_them(synthesized):
+    # Given the outbound queue
+    stack = synthesized.stack
+    grants = _statements_on(synthesized, {"Fn::GetAtt": [synthesized.logical_id(stack.outbound.queue), "Arn"]})
+    roles = {synthesized.logical_id(role): name for name, role in _roles(synthesized).items()}
+    named = {roles.get(r, r): actions for r, actions in grants.items()}
+    # Then the review page may only send to it, and the sender consume it and re-send a throttled reply
+    assert named["review"] == {"sqs:SendMessage"}
+    assert "sqs:ReceiveMessage" in named["sender"] and "sqs:SendMessage" in named["sender"]
+    assert set(named) == {"review", "sender"}

@@ -378,7 +378,11 @@ class LocalStack:
             os.environ.setdefault(key, value)
         if not os.environ.get(ENV_REVIEW_KEY):
             os.environ[ENV_REVIEW_KEY] = self._review_key(generate_key)
-        self.standins = PlatformStandins(x_user_id=os.environ["RESPONDER_X_USER_ID"])
+        from responder_cli.traffic import IG_ID, PAGE_ID
+
+        # The brand accounts of the seeded traffic, so a crash check finds the brand's own replies.
+        self.standins = PlatformStandins(x_user_id=os.environ["RESPONDER_X_USER_ID"], page_id=PAGE_ID,
+                                         ig_user_id=IG_ID)
         base = self.standins.start()
         os.environ["RESPONDER_X_API_BASE"] = base
         os.environ["RESPONDER_GRAPH_API_BASE"] = base
