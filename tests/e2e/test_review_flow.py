@@ -65,11 +65,13 @@ def x_mention(post_id: str, text: str, author_id: str) -> bytes:
     body = copy.deepcopy(fixture_json("x/xaa_post_mention_create.json"))
     body["data"]["event_uuid"] = f"9{post_id}"
     payload = body["data"]["payload"]
+    original_author = payload["author_id"]
     payload.update(id=post_id, conversation_id=post_id, edit_history_tweet_ids=[post_id], author_id=author_id,
                    text=text)
     payload.pop("attachments", None)
     for user in body["data"]["includes"].get("users", []):
-        user["id"] = author_id
+        if user["id"] == original_author:
+            user["id"] = author_id
     body["data"]["includes"].pop("media", None)
     return json.dumps(body).encode()
 
@@ -155,7 +157,8 @@ def test_a_notified_mention_is_answered_once_through_its_review_page(stack):
     document = notification_for(stack, post_id)
     url = document["actions"]["review_url"]
     assert url.startswith(f"{stack}/review/")
-    before = mention(stack, post_id)
+    # (the mention is recorded `notified` just after its notification is published)
+    before = wait_for(lambda: (m := mention(stack, post_id)).get("status") == "notified" and m, what="notified")
 
     # When the link is fetched three times, as a mail scanner and the agent would
     for _ in range(3):
@@ -163,6 +166,9 @@ def test_a_notified_mention_is_answered_once_through_its_review_page(stack):
         assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     # Then the page shows the mention and its draft in a form, and nothing changed or was sent
     assert 'name="text"' in page.text and 'value="send"' in page.text
+    # And its link stays private: not cached, not sent on as a referrer, not framed (headers as deployed)
+    assert page.headers["cache-control"].startswith("no-store") and page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["x-frame-options"] == "DENY" and "default-src 'none'" in page.headers["content-security-policy"]
     assert "blender arrived cracked" in page.text
     time.sleep(1.5)
     assert sent_to(stack, post_id) == []

@@ -592,10 +592,15 @@ class LocalStack:
                 # client's delayed ACK add ~40 ms to every keep-alive response.
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-            def _answer(self, status: int, body: bytes, content_type: str) -> None:
+            def _answer(self, status: int, body: bytes, content_type: str,
+                        headers: dict[str, str] | None = None) -> None:
                 self.send_response(status)
                 self.send_header("content-type", content_type)
                 self.send_header("content-length", str(len(body)))
+                # As API Gateway passes them on: the review page's Location, Cache-Control, CSP and the rest.
+                for name, value in (headers or {}).items():
+                    if name.lower() not in ("content-type", "content-length", "connection", "transfer-encoding"):
+                        self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -669,7 +674,8 @@ class LocalStack:
                 payload = result.get("body", "")
                 data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
                 headers = result.get("headers") or {}
-                self._answer(result.get("statusCode", 200), data, headers.get("content-type", "application/json"))
+                self._answer(result.get("statusCode", 200), data, headers.get("content-type", "application/json"),
+                             headers)
 
             do_GET = do_POST = do_PUT = do_DELETE = _dispatch
 
