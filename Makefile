@@ -14,7 +14,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help java-check setup layer demo local test test-fast synth deploy bench bench-surge eval models lock clean
+.PHONY: help java-check setup layer demo local test test-fast synth deploy bench bench-replies bench-surge eval models lock clean
 
 help:
 	@echo "make demo    run the whole system on this machine with seeded traffic and print a report"
@@ -64,6 +64,11 @@ deploy: setup
 
 bench: setup
 	$(PY) -m bench.ingest_bench $(ARGS)
+
+# The review page (time to first byte, cold import) and the sender (approve-to-platform latency, cost per reply).
+bench-replies: setup
+	$(PY) -m bench.review_bench $(ARGS)
+	$(PY) -m bench.sender_bench --replies 300
 
 # A seeded viral surge scored against its ground truth (see bench/surge_bench.py for the knobs).
 bench-surge: setup

@@ -114,6 +114,22 @@ def wait_for_replies(stack: LocalStack, approvals: list[dict[str, Any]], timeout
     return mentions
 
 
+def reply_problems(stack: LocalStack, approvals: list[dict[str, Any]], mentions: list[dict[str, Any]]) -> list[str]:
+    """Why the replies fall short: an approval whose mention is not answered (nor refused with a reason), or a
+    mention that reached a platform more than once."""
+    found = []
+    by_key = {(m.get("channel"), m.get("mention_id")): m for m in mentions}
+    lost = [a for a in approvals if a.get("approved_at") and (m := by_key.get((a["channel"], a["mention_id"])))
+            is not None and m.get("status") != "answered" and m.get("reply_state") not in ("refused", "failed")]
+    if lost:
+        found.append(f"{len(lost)} approved repl(y/ies) neither sent nor refused")
+    sent = Counter((s.get("channel"), s.get("in_reply_to")) for s in stack.sent())
+    twice = [key for key, count in sent.items() if count > 1]
+    if twice:
+        found.append(f"{len(twice)} mention(s) answered more than once at the platform")
+    return found
+
+
 def reply_report(stack: LocalStack, approvals: list[dict[str, Any]], mentions: list[dict[str, Any]]) -> list[str]:
     """Replies sent, approve-to-platform latency, and first-response times of the answered mentions."""
     sent = stack.sent()
@@ -224,7 +240,7 @@ def run(args: Any) -> int:
         print(format_cost_table(meter.breakdown(), meter.naive_breakdown(), max(len(mentions), 1)), flush=True)
         if outbox:
             print(f"\nNotifications were appended to {outbox}", flush=True)
-        found = problems(mentions, unique)
+        found = problems(mentions, unique) + reply_problems(stack, approvals, mentions)
         for problem in found:
             print(f"FAILED: {problem}", flush=True)
         return 1 if found else 0

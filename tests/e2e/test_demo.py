@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,8 +27,12 @@ def test_demo_triages_everything_and_prints_its_report(tmp_path):
     report = done.stdout
     for line in ("mentions stored", "triage outcome", "routed per team", "notifications", "incidents",
                  "acknowledgement", "delivery→notification", "Cost per million mentions", "naive/ours",
-                 "Local stack stopped."):
+                 "approvals", "replies at platforms", "approve→platform", "first response", "Local stack stopped."):
         assert line in report, line
+    # And a share of the drafts was approved through the review pages, each reaching its platform once
+    approved = int(re.search(r"approvals\s+(\d+) drafts sent", report).group(1))
+    assert approved > 0
+    assert re.search(r"replies at platforms\s+(\d+) ", report).group(1) == str(approved)
     assert "FAILED" not in report and "failed triage" not in report
     assert (tmp_path / "outbox.jsonl").read_text().count("\n") > 0
 
@@ -48,7 +53,7 @@ def test_demo_exits_1_when_the_mentions_fail_triage(monkeypatch, capsys):
 
     monkeypatch.setattr(LocalTriage, "install_handlers", install_with_a_broken_route)
     args = argparse.Namespace(count=6, surge=0, rate=0.0, duplicates=0.0, seed=11, timeout=60.0, outbox="",
-                              verbose=False)
+                              approve=0.3, verbose=False)
     # When the demo runs
     status = demo.run(args)
     # Then it does not claim success: exit status 1, and it says what fell short
