@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,12 +11,11 @@ import pytest
 import requests
 
 from responder.ingest.signatures import sign_meta, sign_x
-from responder_cli.local.dynamodb_local import free_port
 from tests.conftest import fixture_bytes
+from tests.e2e.local_process import local_process
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 SECRETS = {"RESPONDER_X_CONSUMER_SECRET": "e2e-x-secret", "RESPONDER_META_APP_SECRET": "e2e-meta-secret",
            "RESPONDER_META_VERIFY_TOKEN": "e2e-verify"}
 
@@ -40,29 +35,9 @@ def _java_processes_on(port: int) -> list[int]:
 
 @pytest.fixture(scope="module")
 def local_stack():
-    port = free_port()
-    env = {**os.environ, **SECRETS}
-    process = subprocess.Popen([sys.executable, "-m", "responder_cli.main", "local", "--port", str(port),
-                                "--in-memory"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"responder local exited early:\n{process.stdout.read()}")
-        try:
-            if requests.get(f"{base}/local/health", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("responder local did not become healthy within 120 s")
-    health = requests.get(f"{base}/local/health", timeout=5).json()
-    yield {"base": base, "process": process, "health": health}
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+    with local_process(SECRETS) as (base, process):
+        health = requests.get(f"{base}/local/health", timeout=5).json()
+        yield {"base": base, "process": process, "health": health}
 
 
 def post_x(base, body, secret=SECRETS["RESPONDER_X_CONSUMER_SECRET"]):

@@ -11,24 +11,19 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
 from responder.ingest.signatures import sign_meta, sign_x
-from responder_cli.local.dynamodb_local import free_port
 from tests.conftest import fixture_json
+from tests.e2e.local_process import local_process
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 SECRETS = {"RESPONDER_X_CONSUMER_SECRET": "review-e2e-x-secret", "RESPONDER_META_APP_SECRET": "review-e2e-meta-secret",
            "RESPONDER_META_VERIFY_TOKEN": "review-e2e-verify"}
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -37,26 +32,8 @@ NONCE = re.compile(r'name="nonce"\s+value="([^"]+)"|value="([^"]+)"\s+name="nonc
 
 @pytest.fixture(scope="module")
 def stack():
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "responder_cli.main", "local", "--port", str(port),
-                                "--in-memory"], cwd=REPO, env={**os.environ, **SECRETS}, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"responder local exited early:\n{process.stdout.read()}")
-        try:
-            if requests.get(f"{base}/local/health", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("responder local did not become healthy within 120 s")
-    yield base
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
+    with local_process(SECRETS) as (base, _process):
+        yield base
 
 
 # --- deliveries ---------------------------------------------------------------------------------------------

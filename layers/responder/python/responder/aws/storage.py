@@ -101,18 +101,16 @@ def _iso(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class DynamoMentionStore:
-    """The MentionStore on a DynamoDB table (the real service or DynamoDB Local)."""
+class DynamoTable:
+    """An adapter on the project's table: a low-level client built on first use, and plain values in and out."""
 
-    def __init__(self, table_name: str, raw_event_ttl_days: int = 30, client: Any = None,
-                 client_options: dict[str, Any] | None = None) -> None:
+    def __init__(self, table_name: str, client: Any = None, client_options: dict[str, Any] | None = None) -> None:
         """`client_options` are default_client's timeouts and retries for the client built on first use."""
-        self._table = table_name
-        self._ttl_seconds = raw_event_ttl_days * 86_400
-        self._client = client
-        self._client_options = client_options or {}
         from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+        self._table = table_name
+        self._client = client
+        self._client_options = client_options or {}
         self._ser = TypeSerializer()
         self._de = TypeDeserializer()
 
@@ -122,6 +120,23 @@ class DynamoMentionStore:
             self._client = default_client("dynamodb", **self._client_options)
         return self._client
 
+    def _values(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Plain values as DynamoDB attribute values (floats as Decimals)."""
+        return {k: self._ser.serialize(_to_dynamo(v)) for k, v in values.items()}
+
+    def _plain(self, item: dict[str, Any]) -> dict[str, Any]:
+        """A DynamoDB item as plain values (whole Decimals as ints)."""
+        return {k: _from_dynamo(self._de.deserialize(v)) for k, v in item.items()}
+
+
+class DynamoMentionStore(DynamoTable):
+    """The MentionStore on a DynamoDB table (the real service or DynamoDB Local)."""
+
+    def __init__(self, table_name: str, raw_event_ttl_days: int = 30, client: Any = None,
+                 client_options: dict[str, Any] | None = None) -> None:
+        super().__init__(table_name, client=client, client_options=client_options)
+        self._ttl_seconds = raw_event_ttl_days * 86_400
+
     # -- serialisation ----------------------------------------------------------------------------------
 
     def _item(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -129,9 +144,6 @@ class DynamoMentionStore:
             return {k: self._ser.serialize(_to_dynamo(v)) for k, v in values.items() if v is not None}
         except (TypeError, ValueError, ArithmeticError) as exc:  # decimal.Rounded etc.: not storable as given
             raise StorageRejected(f"an attribute cannot be stored: {type(exc).__name__}") from exc
-
-    def _plain(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {k: _from_dynamo(self._de.deserialize(v)) for k, v in item.items()}
 
     # -- the port ---------------------------------------------------------------------------------------
 

@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from responder.aws.storage import StorageUnavailable, _error_code, _from_dynamo, _storage_error, _to_dynamo, \
-    default_client, mention_key, thread_key
+from responder.aws.storage import DynamoTable, StorageUnavailable, _error_code, _storage_error, default_client, \
+    mention_key, thread_key
 from responder.replies import state
 
 OUTBOUND_MESSAGE_VERSION = 1
@@ -37,29 +37,8 @@ class QueueUnavailable(RuntimeError):
     """The outbound queue did not accept the message (the claim is released; the page answers 503)."""
 
 
-class DynamoReplyStore:
+class DynamoReplyStore(DynamoTable):
     """Reads a mention and its thread for the review page, and writes its reply claim, on the project's table."""
-
-    def __init__(self, table_name: str, client: Any = None, client_options: dict[str, Any] | None = None) -> None:
-        self._table = table_name
-        self._client = client
-        self._client_options = client_options or {}
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
-        self._ser = TypeSerializer()
-        self._de = TypeDeserializer()
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = default_client("dynamodb", **self._client_options)
-        return self._client
-
-    def _values(self, values: dict[str, Any]) -> dict[str, Any]:
-        return {k: self._ser.serialize(_to_dynamo(v)) for k, v in values.items()}
-
-    def _plain(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {k: _from_dynamo(self._de.deserialize(v)) for k, v in item.items()}
 
     def _call(self, fn: Any, **kwargs: Any) -> dict[str, Any]:
         try:

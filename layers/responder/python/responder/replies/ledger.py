@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from responder.aws.storage import StorageUnavailable, _error_code, _storage_error, mention_key, thread_key
+from responder.aws.storage import DynamoTable, StorageUnavailable, _error_code, _storage_error, mention_key, thread_key
 from responder.replies.state import (REPLY_QUEUED, REPLY_SENDING, REPLY_SENT, STATUS_ANSWERED)
 
 
@@ -19,32 +19,12 @@ def iso(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
-class ReplyLedger:
+class ReplyLedger(DynamoTable):
     """Reads the mention and moves its reply state, on the project's DynamoDB table."""
 
     def __init__(self, table_name: str, client: Any = None) -> None:
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
-        self._table = table_name
-        self._client = client
-        self._ser = TypeSerializer()
-        self._de = TypeDeserializer()
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            from responder.aws.storage import default_client
-
-            self._client = default_client("dynamodb", connect_timeout=1.0, read_timeout=3.0, attempts=2)
-        return self._client
-
-    def _values(self, values: dict[str, Any]) -> dict[str, Any]:
-        return {k: self._ser.serialize(v) for k, v in values.items()}
-
-    def _plain(self, item: dict[str, Any]) -> dict[str, Any]:
-        from responder.aws.storage import _from_dynamo
-
-        return {k: _from_dynamo(self._de.deserialize(v)) for k, v in item.items()}
+        super().__init__(table_name, client=client,
+                         client_options={"connect_timeout": 1.0, "read_timeout": 3.0, "attempts": 2})
 
     def get(self, channel: str, mention_id: str) -> dict[str, Any] | None:
         """The mention item (a consistent read), or None."""
