@@ -24,7 +24,8 @@ def emf_documents(text: str) -> list[dict]:
         doc = json.loads(line)
         (directive,) = doc["_aws"]["CloudWatchMetrics"]
         assert directive["Namespace"] == "Responder"
-        (names,) = directive["Dimensions"]
+        names, total = directive["Dimensions"]
+        assert total == [], "every metric is also published without dimensions (the totals)"
         found.append({"dimensions": {n: doc[n] for n in names},
                       "metrics": {d["Name"]: (d["Unit"], doc[d["Name"]]) for d in directive["Metrics"]}})
     return found
@@ -60,6 +61,27 @@ def test_counts_are_summed_per_dimension_set_and_timings_kept(capsys):
     # And a second flush prints nothing (the invocation's metrics went out once)
     recorder.flush()
     assert emf_documents(capsys.readouterr().out) == []
+
+
+def test_more_than_a_hundred_timings_are_split_over_documents(capsys):
+    # Given 150 first-response times of one team (EMF takes at most 100 values per metric and document)
+    recorder = m.BusinessMetrics()
+    for i in range(150):
+        recorder.seconds(m.FIRST_RESPONSE_SECONDS, i, team="support", priority="p3")
+    recorder.flush()
+    # Then two documents (each with its totals) carry all 150 values, in order
+    docs = emf_documents(capsys.readouterr().out)
+    assert [len(d["metrics"]["FirstResponseSeconds"][1]) for d in docs] == [99, 51]
+    assert [v for d in docs for v in d["metrics"]["FirstResponseSeconds"][1]] == [float(i) for i in range(150)]
+
+
+def test_nothing_is_printed_when_metrics_are_disabled(monkeypatch, capsys):
+    # Given POWERTOOLS_METRICS_DISABLED (the local stack sets it: EMF lines are for CloudWatch)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    recorder = m.BusinessMetrics()
+    recorder.count(m.MENTIONS_RECEIVED, channel="x")
+    recorder.flush()
+    assert capsys.readouterr().out == ""
 
 
 def test_an_id_can_never_become_a_dimension():

@@ -3,7 +3,8 @@
 Namespace `Responder`; dimensions only `team`, `priority` and `channel` (few values each: an id as a dimension
 would make a custom metric per mention, each billed $0.30 a month, CloudWatch pricing). One invocation's metrics are
 gathered per dimension set and printed once at its end (`flush`), one EMF document per set, so a batch of a hundred
-mentions is a few log lines, not a hundred. No service dimension: the dashboard reads the metrics across functions.
+mentions is a few log lines, not a hundred. Each document also publishes its metrics without dimensions (the
+totals). No service dimension: the dashboard reads the metrics across functions.
 
 Names (the dashboard and the alarm use them): MentionsReceived (webhook, per channel), MentionsNotified (Route, per
 team and priority), MentionsAnswered and FirstResponseSeconds (a reply sent, or a native answer), RepliesSent and
@@ -15,14 +16,19 @@ metrics adds nothing to a cold start.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 NAMESPACE = "Responder"
 DIMENSIONS = ("team", "priority", "channel")
+# EMF takes at most 100 values per metric in one document (CloudWatch embedded metric format specification), and
+# Powertools prints a document by itself when a metric reaches 100: 99 keeps every document ours (with the totals).
+MAX_VALUES = 99
 
 MENTIONS_RECEIVED = "MentionsReceived"
 MENTIONS_NOTIFIED = "MentionsNotified"
@@ -93,15 +99,30 @@ class BusinessMetrics:
     def flush(self) -> None:
         """Print one EMF document per dimension set (nothing when nothing was recorded), and start afresh."""
         groups, self._groups = self._groups, {}
+        if is_metrics_disabled():
+            return
         for key, metrics in groups.items():
-            # service="" keeps Powertools from adding a `service` dimension from POWERTOOLS_SERVICE_NAME.
-            provider = AmazonCloudWatchEMFProvider(namespace=self._namespace, service="")
-            for name, value in key:
-                provider.add_dimension(name=name, value=value)
-            for name, (unit, values) in metrics.items():
-                for value in values:
-                    provider.add_metric(name=name, unit=unit, value=value)
-            provider.flush_metrics()
+            for chunk in _chunks(metrics):
+                # service="" keeps Powertools from adding a `service` dimension from POWERTOOLS_SERVICE_NAME.
+                provider = AmazonCloudWatchEMFProvider(namespace=self._namespace, service="")
+                for name, value in key:
+                    provider.add_dimension(name=name, value=value)
+                for name, (unit, values) in chunk.items():
+                    for value in values:
+                        provider.add_metric(name=name, unit=unit, value=value)
+                document = provider.serialize_metric_set()
+                if key:
+                    # Also without dimensions: the totals the dashboard and the breach-rate alarm read (an alarm's
+                    # math takes at most 10 metrics and no SEARCH, so per-team series cannot be summed there).
+                    document["_aws"]["CloudWatchMetrics"][0]["Dimensions"].append([])
+                print(json.dumps(document, separators=(",", ":")), flush=True)
+
+
+def _chunks(metrics: dict[str, tuple[str, list[float]]]) -> list[dict[str, tuple[str, list[float]]]]:
+    """At most MAX_VALUES values per metric and document."""
+    longest = max(len(values) for _, values in metrics.values())
+    return [{name: (unit, values[start:start + MAX_VALUES]) for name, (unit, values) in metrics.items()
+             if values[start:start + MAX_VALUES]} for start in range(0, longest, MAX_VALUES)]
 
 
 metrics = BusinessMetrics()
