@@ -364,6 +364,11 @@ def _series(mentions: list[dict[str, Any]], field: str | None) -> tuple[list[dat
     return edges, {value: [c.get(i, 0) for i in range(length)] for value, c in sorted(counts.items())}
 
 
+def _label(text: str) -> str:
+    """A value as plain text in a plot: matplotlib reads `$...$` as math (a stray one fails the drawing), kept short."""
+    return str(text)[:40].replace("$", r"\$")
+
+
 def write_plots(mentions: list[dict[str, Any]], report: dict[str, Any], out: Path) -> list[str]:
     """The PNG plots (Agg backend: no display needed); returns their file names."""
     import matplotlib
@@ -387,7 +392,7 @@ def write_plots(mentions: list[dict[str, Any]], report: dict[str, Any], out: Pat
         width = (edges[1] - edges[0]) if len(edges) > 1 else timedelta(minutes=1)
         bottom = [0] * len(edges)
         for value, counts in series.items():
-            axis.bar(edges, counts, width=width, bottom=bottom, align="edge", label=value)
+            axis.bar(edges, counts, width=width, bottom=bottom, align="edge", label=_label(value))
             bottom = [b + c for b, c in zip(bottom, counts)]
         axis.set_ylabel(f"mentions by {field}")
         if series:
@@ -413,7 +418,8 @@ def write_plots(mentions: list[dict[str, Any]], report: dict[str, Any], out: Pat
     for axis, key, title in ((axes[0], "by_team", "team"), (axes[1], "by_priority", "priority")):
         groups = report[key]
         names = list(groups)
-        axis.barh(names, [100 * (groups[n]["share_within_1h"] or 0) for n in names], color="#55a868")
+        axis.barh(range(len(names)), [100 * (groups[n]["share_within_1h"] or 0) for n in names], color="#55a868",
+                  tick_label=[_label(n) for n in names])
         axis.axvline(100 * EXPECTED_WITHIN_HOUR, color="#c0392b", linestyle="--", label="53% expect it")
         axis.set_xlim(0, 100)
         axis.set_xlabel(f"% answered within the hour, by {title}")
@@ -429,8 +435,9 @@ def write_plots(mentions: list[dict[str, Any]], report: dict[str, Any], out: Pat
         start, end = _moment(incident["first_received_at"]), _moment(incident["last_received_at"])
         if start and end:
             axis.axvspan(start, max(end, start + timedelta(minutes=1)), color="#e67e22", alpha=0.3)
-            axis.annotate(f"{incident['incident_id']} ({incident['mentions']})", (start, 0), fontsize="small",
-                          rotation=90, va="bottom")
+            axis.annotate(f"{_label(incident['incident_id'])} ({incident['mentions']})", (start, 0.02), fontsize="small",
+                          rotation=90, va="bottom", xycoords=("data", "axes fraction"))
+    axis.set_ylim(bottom=0)
     axis.set_ylabel("mentions per bucket")
     axis.set_title(f"{len(report['incidents'])} incident(s)")
     axis.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))

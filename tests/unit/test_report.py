@@ -99,8 +99,8 @@ def test_percentiles_interpolate():
 
 
 def test_files_are_written_pngs_and_hostile_text_is_escaped(tmp_path):
-    # Given mentions whose team, incident and reason carry markup
-    hostile = "<script>alert(1)</script>"
+    # Given mentions whose team, incident and reason carry markup (and matplotlib's math markers)
+    hostile = "<script>alert(1)</script>$\\frac{$"
     mentions = [_mention("1", 60, team=hostile, incident_id=f"inc-{hostile}"),
                 _mention("2", 9000, priority="high", sentiment="negative", channel="facebook",
                          received_at="2026-12-01T12:00:00Z", incident_id=f"inc-{hostile}"),
@@ -183,3 +183,40 @@ def test_the_command_line_takes_a_source_a_period_and_an_output_directory():
     assert build_parser().parse_args(["report", "--out", "r"]).url == report.DEFAULT_URL
     with pytest.raises(SystemExit):
         build_parser().parse_args(["report", "--url", "http://127.0.0.1:1", "--stack", "S", "--out", "r"])
+
+
+def test_the_command_reads_the_local_stack_over_http_and_prints_the_headline(tmp_path, capsys):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from responder_cli.main import main
+
+    # Given a local stack answering GET /local/mentions with three mentions: two answered in time, one breached
+    body = json.dumps([_mention("1", 60), _mention("2", 120, channel="facebook"),
+                       _mention("3", sla_breached_at="2026-12-01T11:00:00Z")]).encode()
+    paths = []
+
+    class Mentions(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            paths.append(self.path)
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Mentions)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        # When `responder report --url ... --out DIR` runs
+        status = main(["report", "--url", f"http://127.0.0.1:{server.server_address[1]}", "--out", str(tmp_path)])
+    finally:
+        server.shutdown()
+    # Then it read the local stack's mentions, printed the headline and wrote the report
+    out = capsys.readouterr().out
+    assert status == 0 and paths == ["/local/mentions"]
+    assert "Answered within the hour: 67% of 3 mentions (2 of 2 answered)" in out and "53%" in out
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert (saved["mentions"], saved["answered"], saved["answered_within_1h"], saved["sla_breaches"]) == (3, 2, 2, 1)
