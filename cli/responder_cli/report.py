@@ -27,6 +27,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from responder.surge.incidents import BRAND_KEY
+
 HOUR_SECONDS = 3600
 # Sprout Social Index: 53% of customers expect an answer on social media within the hour, 72% of those who
 # complain (the issue's figures).
@@ -37,7 +39,8 @@ DEFAULT_URL = "http://127.0.0.1:8787"
 # The fields the report reads (never the text: DMs stay out of reports).
 FIELDS = ("channel", "mention_id", "status", "team", "priority", "sentiment", "received_at", "created_at",
           "first_response_at", "answered_by", "sla_due", "sla_breached_at", "incident_id", "archive_reason")
-BRAND_PARTITION = "ACCOUNT#brand"
+# gsi2's one partition of mentions, as the webhook writes it (responder.aws.storage).
+BRAND_PARTITION = f"ACCOUNT#{BRAND_KEY}"
 # BatchGetItem takes at most 100 keys per call (DynamoDB API reference, BatchGetItem).
 BATCH_GET_KEYS = 100
 PROGRESS_EVERY = 5000
