@@ -14,7 +14,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help java-check setup layer demo local test test-fast synth deploy bench bench-replies bench-surge eval models lock clean
+.PHONY: help java-check setup layer demo local test test-fast synth deploy bench bench-replies bench-report bench-surge eval models lock clean
 
 help:
 	@echo "make demo    run the whole system on this machine with seeded traffic and print a report"
@@ -69,6 +69,10 @@ bench: setup
 bench-replies: setup
 	$(PY) -m bench.review_bench $(ARGS)
 	$(PY) -m bench.sender_bench --replies 300
+
+# `responder report` on 100,000 synthetic mentions: compute, files and plots, the local read, the deployed read's calls.
+bench-report: setup
+	$(PY) -m bench.report_bench $(ARGS)
 
 # A seeded viral surge scored against its ground truth (see bench/surge_bench.py for the knobs).
 bench-surge: setup

@@ -269,3 +269,13 @@ SENDER_MAX_CONCURRENCY = 2
 SENDER_BATCH_SIZE = 1
 REVIEW_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
 SENDER_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
+
+# --- first response within the hour: the dashboard and the breach-rate alarm ----------------------------------
+DASHBOARD_ID = "Dashboard"
+# Also the alarm's name after the stack name, granted on the alarm topic's key and policy like the others.
+BREACH_RATE_ALARM_ID = "SlaBreachRate"
+CONTEXT_BREACH_RATE_ALARM_PERCENT = "breachRateAlarmPercent"
+DEFAULT_BREACH_RATE_ALARM_PERCENT = 10.0
+BREACH_RATE_PERIOD_MINUTES = 15
+METRICS_NAMESPACE = "Responder"
+OUTPUT_DASHBOARD_NAME = "DashboardName"

@@ -12,6 +12,7 @@ from constructs import Construct
 from infra import constants as c
 from infra.constructs.ingest_queue import IngestQueue
 from infra.constructs.alarms import OperationalAlarms
+from infra.constructs.dashboard import FirstResponseDashboard
 from infra.constructs.layers import SharedLayers
 from infra.constructs.notifications import Notifications
 from infra.constructs.outbound import OutboundQueue
@@ -86,8 +87,12 @@ class ResponderStack(Stack):
             throttle_rate_limit=self._positive_int(c.CONTEXT_REVIEW_THROTTLE_RATE, c.DEFAULT_REVIEW_THROTTLE_RATE))
         self.review_key = review_key
         alarms = OperationalAlarms(self, c.ALARMS_ID, queue=ingest.queue, dlq=ingest.dlq, outbound_dlq=outbound.dlq,
-                                   subscriptions=self._list_context(c.CONTEXT_ALARM_SUBSCRIPTIONS))
+                                   subscriptions=self._list_context(c.CONTEXT_ALARM_SUBSCRIPTIONS),
+                                   breach_rate_percent=self._percent(c.CONTEXT_BREACH_RATE_ALARM_PERCENT,
+                                                                     c.DEFAULT_BREACH_RATE_ALARM_PERCENT))
         self.alarms = alarms
+        self.dashboard = FirstResponseDashboard(self, c.DASHBOARD_ID, queue=ingest.queue, dlq=ingest.dlq,
+                                                outbound_dlq=outbound.dlq, breach_alarm=alarms.breach_rate_alarm)
         self.notifications = notifications
         self.triage = triage
 
@@ -112,7 +117,8 @@ class ResponderStack(Stack):
             c.OUTPUT_INCIDENT_TOPIC_ARN: (notifications.incident_topic.topic_arn, "Surge incident alerts"),
             c.OUTPUT_OUTBOUND_QUEUE_URL: (outbound.queue.queue_url, "Approved replies waiting for the sender"),
             c.OUTPUT_OUTBOUND_DLQ_URL: (outbound.dlq.queue_url, "Approved replies the sender could not handle"),
-            c.OUTPUT_ALARM_TOPIC_ARN: (alarms.topic.topic_arn, "Dead-letter and backlog alarms"),
+            c.OUTPUT_ALARM_TOPIC_ARN: (alarms.topic.topic_arn, "Dead-letter, backlog and SLA breach-rate alarms"),
+            c.OUTPUT_DASHBOARD_NAME: (self.dashboard.dashboard.dashboard_name, "First response within the hour"),
         }
         for key, (value, description) in outputs.items():
             CfnOutput(self, key, value=value, description=description)
@@ -181,6 +187,19 @@ class ResponderStack(Stack):
         value = default if raw is None else str(raw).strip()
         if not re.fullmatch(r"v\d{1,3}\.\d{1,2}", value):
             raise ValueError(f"CDK context {key!r} must be a Graph API version such as {default}, got {raw!r}")
+        return value
+
+    def _percent(self, key: str, default: float) -> float:
+        """A percentage above 0 and at most 100 (a string from `-c`, a number from cdk.json)."""
+        raw = self.node.try_get_context(key)
+        if raw is None:
+            return default
+        try:
+            value = float(str(raw))
+        except ValueError:
+            value = -1.0
+        if not 0 < value <= 100:
+            raise ValueError(f"CDK context {key!r} must be a percentage above 0 and at most 100, got {raw!r}")
         return value
 
     def _positive_int(self, key: str, default: int) -> int:

@@ -19,7 +19,7 @@ def _local(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: one sub-command per job."""
-    from responder_cli import classify_cmd, demo, eval_cmd, redrive, replay
+    from responder_cli import classify_cmd, demo, eval_cmd, redrive, replay, report
 
     parser = argparse.ArgumentParser(prog="responder", description="Serverless social-media mention responder.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify_cmd.add_parser(commands)
     eval_cmd.add_parser(commands)
     redrive.add_parser(commands)
+    report.add_parser(commands)
     return parser
 
 

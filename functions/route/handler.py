@@ -7,6 +7,7 @@ from typing import Any
 
 from responder.core.config import TriageSettings
 from responder.core.model import log_ref
+from responder.core.metrics import MENTIONS_NOTIFIED, metrics
 from responder.core.observability import logger
 from responder.triage.steps import route_step
 from responder.triage.runtime import runtime
@@ -20,4 +21,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.info("routed", mention=log_ref(event["mention"]["channel"], event["mention"]["mention_id"]),
                 team=result.get("team"),
                 priority=result.get("priority"), sla_due=result.get("sla_due"))
+    metrics.count(MENTIONS_NOTIFIED, team=result.get("team"), priority=result.get("priority"))
+    metrics.flush()
     return result

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from responder.core.config import SenderSettings, credentials_from_env
+from responder.core.metrics import metrics
 from responder.core.observability import logger
 from responder.replies.sender import Sender
 
@@ -28,7 +29,7 @@ def _build(settings: SenderSettings) -> Sender:
                   client_for_channel(credentials_from_env(settings.secret_arn), settings.endpoints),
                   SqsOutboundQueue(settings.outbound_queue_url),
                   alerts=SnsReplyAlerts(settings.agent_topic_arn) if settings.agent_topic_arn else None,
-                  max_receive_count=settings.max_receive_count, log=logger)
+                  max_receive_count=settings.max_receive_count, log=logger, metrics=metrics)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -39,6 +40,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         _sender = _build(SenderSettings.from_env())
     records = event.get("Records", [])
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    failed = _sender.process(records, remaining_seconds=(lambda: remaining() / 1000) if remaining else None)
+    try:
+        failed = _sender.process(records, remaining_seconds=(lambda: remaining() / 1000) if remaining else None)
+    finally:
+        metrics.flush()
     logger.info("replies handled", records=len(records), failed=len(failed))
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}

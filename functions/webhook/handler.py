@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from responder.core.config import EnvCredentials, SecretsManagerCredentials, Settings
+from responder.core.metrics import metrics
 from responder.core.observability import logger
 from responder.aws.storage import DynamoMentionStore
 from responder.aws.triage_queue import SqsTriageQueue
@@ -28,7 +29,8 @@ def build_service() -> WebhookService:
         store=store,
         queue=SqsTriageQueue(settings.queue_url),
         log=logger,
-        answers=DynamoNativeAnswers(store),
+        answers=DynamoNativeAnswers(store, metrics=metrics),
+        metrics=metrics,
     )
 
 
@@ -44,3 +46,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         # Unexpected: log with the stack trace and answer 500, so the platform retries the delivery.
         logger.exception("webhook failed")
         return response(500, {"error": "internal error"})
+    finally:
+        metrics.flush()

@@ -1,5 +1,5 @@
-"""Operational alarms: a dead-letter queue (triage or outbound) that holds anything, and a triage backlog older than
-the p1 SLA."""
+"""Operational alarms: a dead-letter queue (triage or outbound) that holds anything, a triage backlog older than
+the p1 SLA, and SLA breaches above a share of the mentions notified."""
 
 from __future__ import annotations
 
@@ -32,11 +32,13 @@ class OperationalAlarms(Construct):
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, queue: sqs.IQueue, dlq: sqs.IQueue,
-                 outbound_dlq: sqs.IQueue | None = None, subscriptions: Sequence[Mapping[str, Any]] = (), backlog_age_seconds: int = 15 * 60) -> None:
+                 outbound_dlq: sqs.IQueue | None = None, subscriptions: Sequence[Mapping[str, Any]] = (),
+                 backlog_age_seconds: int = 15 * 60, breach_rate_percent: float | None = None) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         names = {alarm: f"{stack.stack_name}-{alarm}" for alarm in (c.DLQ_ALARM_ID, c.BACKLOG_ALARM_ID,
-                                                                       c.OUTBOUND_DLQ_ALARM_ID)}
+                                                                       c.OUTBOUND_DLQ_ALARM_ID)
+                 + ((c.BREACH_RATE_ALARM_ID,) if breach_rate_percent is not None else ())}
         self.alarm_arns = [stack.format_arn(service="cloudwatch", resource="alarm", resource_name=name,
                                             arn_format=ArnFormat.COLON_RESOURCE_NAME) for name in names.values()]
         # Confused-deputy guard recommended for service principals (IAM user guide, "The confused deputy problem").
@@ -79,6 +81,19 @@ class OperationalAlarms(Construct):
                 threshold=0, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
             alarms.append(self.outbound_dlq_alarm)
+        self.breach_rate_alarm: cloudwatch.Alarm | None = None
+        if breach_rate_percent is not None:
+            from infra.constructs.dashboard import breach_rate
+
+            self.breach_rate_alarm = cloudwatch.Alarm(
+                self, c.BREACH_RATE_ALARM_ID, alarm_name=names[c.BREACH_RATE_ALARM_ID],
+                alarm_description=f"More than {breach_rate_percent:g}% of the mentions notified in "
+                f"{c.BREACH_RATE_PERIOD_MINUTES} minutes passed their SLA unanswered: the teams are short of hands, "
+                "or notifications do not reach them. See the first-response dashboard.",
+                metric=breach_rate(), threshold=breach_rate_percent,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+            alarms.append(self.breach_rate_alarm)
         for alarm in alarms:
             alarm.add_alarm_action(action)
         for index, spec in enumerate(subscriptions):

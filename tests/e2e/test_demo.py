@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import subprocess
 import sys
@@ -20,7 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 def test_demo_triages_everything_and_prints_its_report(tmp_path):
     # Given a small seeded run with a surge
     done = subprocess.run([sys.executable, "-m", "responder_cli.main", "demo", "--count", "30", "--surge", "40",
-                           "--rate", "30", "--outbox", str(tmp_path / "outbox.jsonl"), "--timeout", "120"],
+                           "--rate", "30", "--outbox", str(tmp_path / "outbox.jsonl"), "--timeout", "120",
+                           "--report-dir", str(tmp_path / "report")],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     # Then it exits 0 (every unique delivery stored once and triaged) and reports what happened
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -35,6 +37,15 @@ def test_demo_triages_everything_and_prints_its_report(tmp_path):
     assert re.search(r"replies at platforms\s+(\d+) ", report).group(1) == str(approved)
     assert "FAILED" not in report and "failed triage" not in report
     assert (tmp_path / "outbox.jsonl").read_text().count("\n") > 0
+    # And it ends with the report's headline, the answered share next to the 53% expectation, and writes the report
+    headline = re.search(r"Answered within the hour: (\d+)% of (\d+) mentions \((\d+) of (\d+) answered\)", report)
+    assert headline and "53%" in report[headline.start():headline.start() + 300]
+    saved = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert saved["mentions"] == int(headline.group(2)) > 0
+    # (every approved reply went out within seconds, so within the hour; nothing else was answered)
+    assert saved["answered"] == saved["answered_within_1h"] == int(headline.group(3)) == approved
+    assert (tmp_path / "report" / "report.html").exists()
+    assert (tmp_path / "report" / "volume.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_demo_exits_1_when_the_mentions_fail_triage(monkeypatch, capsys):
@@ -53,7 +64,7 @@ def test_demo_exits_1_when_the_mentions_fail_triage(monkeypatch, capsys):
 
     monkeypatch.setattr(LocalTriage, "install_handlers", install_with_a_broken_route)
     args = argparse.Namespace(count=6, surge=0, rate=0.0, duplicates=0.0, seed=11, timeout=60.0, outbox="",
-                              approve=0.3, verbose=False)
+                              approve=0.3, verbose=False, report_dir="")
     # When the demo runs
     status = demo.run(args)
     # Then it does not claim success: exit status 1, and it says what fell short
@@ -77,3 +88,26 @@ def test_only_final_good_statuses_count_as_triaged():
     assert demo.problems([*good[:2], _mention("3", "queued", "facebook")], sent) == ["not triaged: queued 1"]
     assert demo.problems([*good, good[0]], sent) == ["1 mention(s) stored more than once"]
     assert demo.problems(good[:2], sent) == ["1 unique deliveries not stored"]
+
+
+class _SentStack:
+    def __init__(self, sent):
+        self._sent = sent
+
+    def sent(self):
+        return self._sent
+
+
+def test_two_private_replies_to_one_person_are_not_one_reply_sent_twice():
+    # Given two approved Messenger messages of one person, both answered (the platform records the recipient only)
+    mentions = [{"channel": "messenger", "kind": "message", "mention_id": m, "status": "answered",
+                 "author": {"id": "7600000000001"}} for m in ("m_1", "m_2")]
+    approvals = [{"channel": "messenger", "mention_id": m, "approved_at": 1.0} for m in ("m_1", "m_2")]
+    reply = {"channel": "messenger", "in_reply_to": None, "recipient": "7600000000001"}
+    # Then two replies are what was expected
+    assert demo.reply_problems(_SentStack([reply, reply]), approvals, mentions) == []
+    # But three, or two for a single approval, is a reply sent twice
+    assert demo.reply_problems(_SentStack([reply] * 3), approvals, mentions) == [
+        "1 mention(s) answered more than once at the platform"]
+    assert demo.reply_problems(_SentStack([reply, reply]), approvals[:1], mentions) == [
+        "1 mention(s) answered more than once at the platform"]

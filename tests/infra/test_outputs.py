@@ -25,6 +25,7 @@ def test_stack_publishes_every_output_key(template_dict):
         c.OUTPUT_ALARM_TOPIC_ARN,
         c.OUTPUT_OUTBOUND_QUEUE_URL,
         c.OUTPUT_OUTBOUND_DLQ_URL,
+        c.OUTPUT_DASHBOARD_NAME,
     }
     assert set(outputs) == {
         "ApiUrl",
@@ -38,6 +39,7 @@ def test_stack_publishes_every_output_key(template_dict):
         "AgentTopicArn",
         "EscalationTopicArn",
         "IncidentTopicArn",
+        "DashboardName",
         "AlarmTopicArn",
         "OutboundQueueUrl",
         "OutboundDeadLetterQueueUrl",

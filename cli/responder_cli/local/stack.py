@@ -286,6 +286,8 @@ class LocalStack:
         for env in environments.values():
             os.environ.update({k: v for k, v in env.items() if k != "POWERTOOLS_SERVICE_NAME"})
         os.environ["POWERTOOLS_LOG_LEVEL"] = self.log_level
+        # The handlers' EMF metric lines are for CloudWatch; locally `responder report` reads the stored mentions.
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         self.table_name = os.environ["TABLE_NAME"]
         from responder.triage import runtime as triage_runtime
 

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from responder.core.config import CredentialsProvider, CredentialsUnavailable
+from responder.core.metrics import MENTIONS_RECEIVED
 from responder.ingest.intake import apply_answers, ingest
 from responder.core.model import Delivery, MalformedDelivery, log_ref
 from responder.ingest.normalize_meta import normalize_meta
@@ -85,14 +86,16 @@ class WebhookService:
     """Routes webhook requests; ports (credentials, store, queue) are injected so tests can pass fakes."""
 
     def __init__(self, credentials: CredentialsProvider, store: MentionStore, queue: TriageQueue,
-                 log: Any = None, answers: Any = None) -> None:
+                 log: Any = None, answers: Any = None, metrics: Any = None) -> None:
         """`answers` marks the mentions the brand answered natively (responder.replies.native.NativeAnswerPort);
-        without it, native answers are only counted as ignored."""
+        without it, native answers are only counted as ignored. `metrics` (responder.core.metrics.BusinessMetrics)
+        counts the mentions stored for the first time, per channel."""
         self._credentials = credentials
         self._store = store
         self._queue = queue
         self._log = log
         self._answers = answers
+        self._metrics = metrics
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         """Answer one HTTP API event."""
@@ -198,6 +201,9 @@ class WebhookService:
             self._warn("delivery not stored, asking the platform to retry", platform=platform,
                        reason=str(exc)[:200], mentions=len(delivery.mentions))
             return response(503, {"error": "temporarily unavailable, retry later"})
+        if self._metrics is not None:
+            for mention in result.stored:  # new mentions only: a platform's redelivery is not a second mention
+                self._metrics.count(MENTIONS_RECEIVED, channel=mention.channel)
         ignored = list(delivery.ignored)
         if delivery.answers and not self._answers:
             ignored += ["native answer (not applied here)"] * len(delivery.answers)

@@ -56,8 +56,10 @@ def _iso(moment: datetime) -> str:
 class DynamoNativeAnswers:
     """The native answers on the mention store's table and client."""
 
-    def __init__(self, mentions: DynamoMentionStore) -> None:
+    def __init__(self, mentions: DynamoMentionStore, metrics: Any = None) -> None:
+        """`metrics` (responder.core.metrics.BusinessMetrics) counts the first answers this marks."""
         self._m = mentions
+        self._metrics = metrics
 
     @property
     def _table(self) -> str:
@@ -101,7 +103,11 @@ class DynamoNativeAnswers:
                 # A redelivery of the answer that marked it: finish the thread's record, in case it was cut short.
                 self._record_thread(answer, str(current["thread_id"]), at)
             return ALREADY
-        thread_id = self._m._plain(updated["Attributes"]).get("thread_id")
+        marked = self._m._plain(updated["Attributes"])
+        if self._metrics is not None and marked.get("first_response_at") == at:
+            # Its first answer (an earlier answer's time is kept, and was counted then).
+            self._metrics.answered(marked)
+        thread_id = marked.get("thread_id")
         if thread_id:
             self._record_thread(answer, str(thread_id), at)
         return MARKED

@@ -26,7 +26,8 @@ from typing import Any, Protocol
 
 from responder.core.model import log_ref
 from responder.platforms.errors import Permanent, PlatformError, RateLimited, Transient
-from responder.replies.ledger import ReplyLedger
+from responder.core.metrics import REPLIES_FAILED, REPLIES_SENT
+from responder.replies.ledger import ReplyLedger, iso
 from responder.replies.state import (REPLY_FAILED, REPLY_QUEUED, REPLY_REFUSED, REPLY_SENDING, REPLY_UNCONFIRMED,
                                      STATUS_ANSWERED, STATUS_DELETED)
 
@@ -127,7 +128,8 @@ class Sender:
     def __init__(self, ledger: ReplyLedger, client_for: Callable[[str], ReplyClient], queue: OutboundQueue,
                  alerts: Alerts | None = None, max_receive_count: int = 8,
                  lease_seconds: int = DEFAULT_LEASE_SECONDS, log: Any = None,
-                 clock: Callable[[], datetime] = _now) -> None:
+                 clock: Callable[[], datetime] = _now, metrics: Any = None) -> None:
+        """`metrics` (responder.core.metrics.BusinessMetrics) counts replies sent and failed, and first answers."""
         self._ledger = ledger
         self._client_for = client_for
         self._queue = queue
@@ -136,6 +138,7 @@ class Sender:
         self._lease = lease_seconds
         self._log = log
         self._clock = clock
+        self._metrics = metrics
 
     # -- the batch ---------------------------------------------------------------------------------------
 
@@ -243,7 +246,8 @@ class Sender:
             # Still `sending`: the next delivery (after the lease) looks again.
             return self._retry_or_give_up(message, claimed, exc, keep_sending=True)
         if found:
-            self._ledger.record_sent(claimed, message.nonce, found, self._clock())
+            now = self._clock()
+            self._sent(claimed, self._ledger.record_sent(claimed, message.nonce, found, now), now)
             return Result("sent: found at the platform after an interrupted send")
         return self._send(message, claimed, client)
 
@@ -262,14 +266,24 @@ class Sender:
             return self._finish(message, item, REPLY_REFUSED, refusal.code, refusal.reason)
         try:
             self._after_platform_accepted(item)
-            recorded = self._ledger.record_sent(item, message.nonce, reply_id, self._clock())
+            now = self._clock()
+            recorded = self._ledger.record_sent(item, message.nonce, reply_id, now)
         except Exception:
             # The reply is out but not recorded: the retry looks it up (or asks a person); the id lets an operator
             # match it at once.
             self._warn("reply sent but not recorded", mention=log_ref(message.channel, message.mention_id),
                        reply_id=reply_id)
             raise
+        self._sent(item, recorded, now)
         return Result("sent" if recorded else "dropped: recorded by another delivery")
+
+    def _sent(self, item: dict[str, Any], recorded: bool, now: datetime) -> None:
+        """Count a recorded reply, and the mention's first answer (unless it had one already)."""
+        if not recorded or self._metrics is None:
+            return
+        self._metrics.count(REPLIES_SENT, channel=item.get("channel"))
+        if not item.get("first_response_at"):
+            self._metrics.answered({**item, "first_response_at": iso(now)})
 
     def _after_platform_accepted(self, item: dict[str, Any]) -> None:
         """The moment between the platform's answer and the record (tests crash the sender here)."""
@@ -309,6 +323,8 @@ class Sender:
                                    self._clock())
         if done is None:
             return Result("dropped: settled by another delivery")
+        if self._metrics is not None:
+            self._metrics.count(REPLIES_FAILED, channel=item.get("channel"))
         self._alert(message, done, state, code, reason)
         return Result(state)
 
