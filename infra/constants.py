@@ -269,3 +269,11 @@ SENDER_MAX_CONCURRENCY = 2
 SENDER_BATCH_SIZE = 1
 REVIEW_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
 SENDER_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
+
+# SLA timers (responder.sla): EventBridge Scheduler one-time schedules that invoke the sla function at a due time.
+SLA_ID = "Sla"
+SLA_FUNCTION_ID = "SlaFunction"
+SLA_CODE_DIR = REPO_ROOT / "functions" / "sla"
+SLA_SERVICE_NAME = "responder-sla"
+SLA_TIMEOUT_SECONDS = 30  # one mention: a read, two writes, two publishes; an incident reads its members too
+SLA_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query")
