@@ -27,6 +27,8 @@ ENV_ROLE_ARN = "SLA_ROLE_ARN"
 
 
 class SlaTimers(Construct):
+    """The schedule group, the sla function and the role Scheduler assumes; `allow_timers` for those who set them."""
+
     def __init__(self, scope: Construct, construct_id: str, *, table: dynamodb.ITable, escalation_topic: sns.ITopic,
                  agent_topic: sns.ITopic, layers: Sequence[lambda_.ILayerVersion],
                  review_env: dict[str, str] | None = None) -> None:
@@ -52,7 +54,8 @@ class SlaTimers(Construct):
 
         # Scheduler assumes this role to invoke the sla function, and nothing else; only for this account's schedules
         # (the confused-deputy condition of the Scheduler user guide, "Set up the execution role").
-        self.role = iam.Role(self, "SchedulerRole", description="EventBridge Scheduler: invoke the Responder sla function",
+        self.role = iam.Role(self, "SchedulerRole",
+                             description="EventBridge Scheduler: invoke the Responder sla function",
                              assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com", conditions={
                                  "StringEquals": {"aws:SourceAccount": stack.account}}))
         self.role.add_to_principal_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"],

@@ -150,9 +150,10 @@ def test_a_failed_publish_raises_and_the_retry_publishes(store):
     assert retry["outcome"] == "escalated" and len(alerts.published) == 1
     item = store.get_mention("x", "1005")
     assert item["sla_breached_at"].startswith("2026-12-01T12:01:15") and item["sla_alerted_at"]
+    assert metrics == [("support", "p2", 1)]  # the breach is counted once, with the escalation that went out
     # And a third firing does nothing
     assert escalator(store, alerts, metrics).fire(event, now=AFTER + timedelta(seconds=40))["outcome"] == "already"
-    assert len(alerts.published) == 1
+    assert len(alerts.published) == 1 and len(metrics) == 1
 
 
 def test_a_claim_left_by_a_crashed_invocation_lapses_and_a_later_retry_publishes(store):
@@ -234,3 +235,17 @@ def test_an_incident_whose_members_were_all_answered_does_not_escalate(store):
     result = escalator(store, alerts).fire({"v": 1, "kind": "incident", "account_id": account,
                                             "incident_id": incident_id}, now=AFTER)
     assert result == {"outcome": "answered"} and alerts.published == []
+
+
+def test_the_breach_metric_is_emf_in_the_responder_namespace_by_team_and_priority(capsys):
+    from responder.sla.escalate import emit_breaches
+
+    # When one breach is counted
+    emit_breaches("billing", "p1", 1)
+    # Then CloudWatch receives SlaBreaches=1 under Responder, with the team and priority as its only dimensions
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
+    (directive,) = line["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "Responder"
+    assert directive["Metrics"] == [{"Name": "SlaBreaches", "Unit": "Count"}]
+    assert [sorted(d) for d in directive["Dimensions"]] == [["priority", "team"]]
+    assert (line["SlaBreaches"], line["team"], line["priority"]) == ([1.0], "billing", "p1")

@@ -241,7 +241,10 @@ def emit_breaches(team: str, priority: str, count: int) -> None:
 
 
 class SlaEscalator:
-    def __init__(self, store: SlaStore, alerts: Any, review_link: Callable[[Mapping[str, Any]], str | None] | None = None,
+    """What a fired timer does (see the module's docstring); the store, the alerts and the metric are ports."""
+
+    def __init__(self, store: SlaStore, alerts: Any,
+                 review_link: Callable[[Mapping[str, Any]], str | None] | None = None,
                  metric: Callable[[str, str, int], None] = emit_breaches) -> None:
         self.store, self.alerts, self.metric = store, alerts, metric
         self.review_link = review_link or notify.review_link
@@ -265,12 +268,11 @@ class SlaEscalator:
         claimed = self.store.claim(key, now, open_only=True)
         if claimed is None:
             return {"outcome": "already"}  # answered meanwhile, escalated, or another invocation is on it
-        first = claimed.get("sla_breached_at") == _iso(now)
         doc, message, subject = escalation(claimed, now, self.review_link(claimed))
         self._publish(key, doc, message, subject)
         self.store.alerted(key, now)
-        if first:
-            self.metric(doc["team"], doc["priority"], 1)
+        # Counted with the escalation it goes with: once, even when a first publish failed and a retry sent it.
+        self.metric(doc["team"], doc["priority"], 1)
         logger.info("sla breached", mention=log_ref(channel, mention_id), team=doc["team"], priority=doc["priority"],
                     late_seconds=doc["late_seconds"])
         return {"outcome": "escalated", "late_seconds": doc["late_seconds"]}
