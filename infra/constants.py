@@ -279,3 +279,11 @@ DEFAULT_BREACH_RATE_ALARM_PERCENT = 10.0
 BREACH_RATE_PERIOD_MINUTES = 15
 METRICS_NAMESPACE = "Responder"
 OUTPUT_DASHBOARD_NAME = "DashboardName"
+
+# SLA timers (responder.sla): EventBridge Scheduler one-time schedules that invoke the sla function at a due time.
+SLA_ID = "Sla"
+SLA_FUNCTION_ID = "SlaFunction"
+SLA_CODE_DIR = REPO_ROOT / "functions" / "sla"
+SLA_SERVICE_NAME = "responder-sla"
+SLA_TIMEOUT_SECONDS = 30  # one mention: a read, two writes, two publishes; an incident reads its members too
+SLA_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query")

@@ -13,8 +13,29 @@ def _local(args: argparse.Namespace) -> int:
     data_dir = None if args.in_memory else args.data_dir
     synth = True if args.synth else None
     outbox = Path(args.outbox) if args.outbox else None
+    rules = None
+    if args.rules is not None:
+        rules = _routing_rules(args.rules)
+        if rules is None:
+            return 2
     return run(port=args.port, data_dir=data_dir, synth=synth, log_level=args.log_level, outbox=outbox,
-               quiet=args.quiet)
+               quiet=args.quiet, rules=rules)
+
+
+def _routing_rules(path: Path) -> str | None:
+    """The override of `--rules FILE` as JSON text, validated deep-merged over the shipped rules; None (and the
+    reason on stderr) when it is not valid, before anything is started."""
+    import json
+
+    from responder.triage.routing import RoutingRulesError, load_rules, read_json_source
+
+    try:
+        override = read_json_source(path, "routing rules", RoutingRulesError)
+        load_rules(override)
+    except RoutingRulesError as exc:
+        print(f"responder: --rules {path}: {exc}", file=sys.stderr)
+        return None
+    return json.dumps(override)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--outbox", default=".local/outbox.jsonl",
                        help="append every notification to this JSON-lines file ('' for none)")
     local.add_argument("--quiet", action="store_true", help="do not print notifications as they are published")
+    local.add_argument("--rules", type=Path, metavar="FILE",
+                       help="routing rules overriding the shipped ones (the routingRules CDK context's JSON, "
+                            "deep-merged), e.g. shorter sla_minutes")
     local.set_defaults(func=_local)
 
     replay.add_parser(commands)

@@ -1,5 +1,5 @@
 """Route step of the triage workflow: team, priority and SLA due time from the routing rules, and the agents'
-notification (per-protocol message with the review link, and its subject)."""
+notification (per-protocol message with the review link, and its subject); sets the mention's SLA timer."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from responder.core.config import TriageSettings
 from responder.core.model import log_ref
 from responder.core.metrics import MENTIONS_NOTIFIED, metrics
 from responder.core.observability import logger
+from responder.sla.timers import set_mention_timer, timers_from_env
 from responder.triage.steps import route_step
 from responder.triage.runtime import runtime
 
@@ -18,6 +19,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Step Functions task entry point."""
     rt = runtime(TriageSettings.from_env)
     result = route_step(event, rt.rules)
+    # The SLA timer is set before the notification goes out: its name is deterministic, so a Route run again
+    # finds it set; a failure is logged and never fails triage (responder.sla.timers).
+    set_mention_timer(timers_from_env(), event["mention"], result.get("sla_due"))
     logger.info("routed", mention=log_ref(event["mention"]["channel"], event["mention"]["mention_id"]),
                 team=result.get("team"),
                 priority=result.get("priority"), sla_due=result.get("sla_due"))

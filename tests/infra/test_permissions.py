@@ -28,6 +28,9 @@ EXPECTED = {
     # sender reads the mention and records each step of the reply with UpdateItem.
     "review": {(TABLE, "dynamodb:GetItem"), (TABLE, "dynamodb:UpdateItem"), (GSI1, "dynamodb:Query")},
     "sender": {(TABLE, "dynamodb:GetItem"), (TABLE, "dynamodb:UpdateItem")},
+    # responder.sla.escalate: reads the mention or incident, queries an incident's members on the table (pk), and
+    # claims, marks and records the escalation with conditional UpdateItems.
+    "sla": {(TABLE, "dynamodb:GetItem"), (TABLE, "dynamodb:UpdateItem"), (TABLE, "dynamodb:Query")},
 }
 
 
@@ -36,7 +39,8 @@ def _roles(synthesized) -> dict[str, Any]:
     return {"webhook": stack.webhook.function.role, "classify": stack.triage.functions["classify"].role,
             "draft": stack.triage.functions["draft"].role, "route": stack.triage.functions["route"].role,
             "dispatcher": stack.triage.dispatcher.role, "sweeper": stack.sweeper.function.role,
-            "review": stack.replies.review_function.role, "sender": stack.replies.sender_function.role}
+            "review": stack.replies.review_function.role, "sender": stack.replies.sender_function.role,
+            "sla": stack.sla.function_role}
 
 
 def _resource_name(resource: Any, table_id: str) -> str:

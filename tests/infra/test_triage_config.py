@@ -59,7 +59,7 @@ def _deployed_size(variables: dict[str, Any]) -> int:
 
 def test_every_function_environment_stays_far_under_the_4_kb_limit(with_overrides):
     functions = _functions(with_overrides["template"])
-    assert len(functions) == 8
+    assert len(functions) == 9
     # Then every function's variables, even with references at their longest, take under half the limit
     # (the sender names six resources: table, queue, two secrets, topic, the API's URL)
     sizes = {service: _deployed_size(f["Properties"]["Environment"]["Variables"]) for service, f in functions.items()}

@@ -296,8 +296,10 @@ def test_in_the_stack_only_the_functions_that_sign_or_check_links_are_told_of_th
     told = {fn["Properties"]["Environment"]["Variables"][c.ENV_POWERTOOLS_SERVICE_NAME]
             for fn in template_dict["Resources"].values() if fn["Type"] == "AWS::Lambda::Function"
             and "REVIEW_KEY_SECRET_ARN" in fn["Properties"]["Environment"]["Variables"]}
-    # Then Classify and Route (notifications), the sender (its alerts) and the review page know it; no other
-    assert told == {c.CLASSIFY_SERVICE_NAME, c.ROUTE_SERVICE_NAME, c.SENDER_SERVICE_NAME, c.REVIEW_SERVICE_NAME}
+    # Then Classify and Route (notifications), the sender and the sla function (their alerts) and the review page
+    # know it; no other
+    assert told == {c.CLASSIFY_SERVICE_NAME, c.ROUTE_SERVICE_NAME, c.SENDER_SERVICE_NAME, c.REVIEW_SERVICE_NAME,
+                    c.SLA_SERVICE_NAME}
 
 
 def test_the_outcome_is_recorded_only_on_a_mention_still_open(template_dict):

@@ -51,6 +51,8 @@ MENTION_FIELDS = ("platform", "channel", "kind", "mention_id", "thread_id", "par
                   # set by triage
                   "intent", "sentiment", "topic", "language", "priority", "team", "sla_due", "draft_text",
                   "archive_reason", "triage_error", "triaged_at", "incident_id",
+                  # set by the sla function when a timer fires on an unanswered mention
+                  "sla_breached_at", "sla_alerted_at",
                   # set by the review page, the sender, or a native reply on the platform
                   "reply_state", "reply_text", "reply_requested_by", "reply_requested_at", "reply_id", "reply_sent_at",
                   "reply_error", "first_response_at", "answered_by", "handled_by", "handled_at", "text_fetch_error")
@@ -193,8 +195,10 @@ class LocalStack:
                  log_level: str = "WARNING", dynamodb_port: int | None = None, outbox: Path | None = None,
                  echo: Any = None, meter: Any = None, triage_pollers: int = 2,
                  idle_timeout: float = IDLE_TIMEOUT_SECONDS, sweep_interval: float = 30.0,
-                 sweep_grace_seconds: int = 60) -> None:
+                 sweep_grace_seconds: int = 60, rules: str | None = None) -> None:
         self.port = port
+        self.rules = rules  # routing rules overriding the shipped ones (JSON text, validated by the caller)
+        self.scheduler: Any = None
         self.idle_timeout = idle_timeout
         # Deployed, an EventBridge rule runs the sweeper every few minutes; here a thread does, more often.
         self.sweep_interval = sweep_interval
@@ -282,12 +286,24 @@ class LocalStack:
                                   context_factory=lambda name: LambdaContext(function_name=name),
                                   triage_queue_url=self._triage_queue_url(queue_urls), meter=self.meter)
         self.triage.create_topics()
+        from responder_cli.local.timers import LocalScheduler
+
+        # Before the environments: the functions' SLA_* variables name the schedule group and the Scheduler role.
+        self.scheduler = LocalScheduler(template, self.triage.refs, self.triage.arns)
+        self.scheduler.create_groups()
         environments = self.triage.function_environments()
         for env in environments.values():
             os.environ.update({k: v for k, v in env.items() if k != "POWERTOOLS_SERVICE_NAME"})
         os.environ["POWERTOOLS_LOG_LEVEL"] = self.log_level
         # The handlers' EMF metric lines are for CloudWatch; locally `responder report` reads the stored mentions.
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+        # Locally a timer fires at its second, not within the minute after it: no lead needed for a due time passed.
+        os.environ["SLA_TIMER_MIN_LEAD_SECONDS"] = "1"
+        if self.rules is not None:
+            os.environ["ROUTING_RULES"] = self.rules  # beats the deployed override files (TriageSettings)
+        from responder.sla import timers as sla_timers
+
+        sla_timers.reset()
         self.table_name = os.environ["TABLE_NAME"]
         from responder.triage import runtime as triage_runtime
 
@@ -332,6 +348,9 @@ class LocalStack:
         self._sweeper = threading.Thread(target=self._sweep, args=(sweeper.handler,), name="local-sweeper",
                                          daemon=True)
         self._sweeper.start()
+        # Deployed, EventBridge Scheduler invokes the sla function at each timer's time; here a thread does.
+        handlers = {self.triage.arns[lid]: fn for lid, fn in self.triage.lambdas.handlers.items()}
+        self.scheduler.start(handlers, lambda name: LambdaContext(function_name=name), echo=self.echo)
         self.server = LocalHTTPServer(("127.0.0.1", self.port), self._request_handler())
         self.port = self.server.server_address[1]
         # Review links in notifications point at this server (read by the Route and Classify functions per call).
@@ -441,6 +460,9 @@ class LocalStack:
         if self._sweeper is not None:
             self._sweeper.join(timeout=5)
             self._sweeper = None
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
         if self.server is not None:
             self.server.server_close()
             self.server = None
@@ -689,12 +711,12 @@ class LocalStack:
 
 
 def run(port: int, data_dir: Path | None, synth: bool | None, log_level: str, outbox: Path | None = None,
-        quiet: bool = False) -> int:
+        quiet: bool = False, rules: str | None = None) -> int:
     """Start the local stack, print how to use it, serve until interrupted, then stop cleanly."""
     if outbox is not None:
         outbox.parent.mkdir(parents=True, exist_ok=True)
     stack = LocalStack(port=port, data_dir=data_dir, synth=synth, log_level=log_level, outbox=outbox,
-                       echo=None if quiet else (lambda line: print(line, flush=True)))
+                       echo=None if quiet else (lambda line: print(line, flush=True)), rules=rules)
     stack.install_signal_handlers()
     try:
         stack.start()

@@ -1,0 +1,1 @@
+"""SLA timers: one EventBridge Scheduler schedule per notified mention (or incident), and what happens when it fires."""

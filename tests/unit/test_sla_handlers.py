@@ -1,0 +1,77 @@
+"""The handlers' SLA hunks: Classify sets one timer when an incident opens; the sla function refuses foreign events."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from responder.sla.timers import SlaTimers, TimerSettings
+from responder.triage.routing import load_rules
+from responder_cli.local.paths import REPO_ROOT
+from responder_cli.local.triage import load_module
+
+
+class Scheduler:
+    def __init__(self) -> None:
+        self.created: list[dict[str, Any]] = []
+
+    def create_schedule(self, **kwargs: Any) -> None:
+        self.created.append(kwargs)
+
+
+def _classify(monkeypatch, scheduler: Scheduler) -> Any:
+    module = load_module(REPO_ROOT / "functions" / "classify" / "handler.py", "test_classify_handler_sla")
+    timers = SlaTimers(TimerSettings(group="g", target_arn="arn:sla", role_arn="arn:role"), client=scheduler)
+    monkeypatch.setattr(module, "timers_from_env", lambda: timers)
+    return module
+
+
+OPENED = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=1)  # due well after the timer's lead
+
+
+def _result(kind: str) -> dict[str, Any]:
+    return {"skip": False, "incident": {"incident_id": "inc-1", "alert": {"alert": kind, "incident": {
+        "incident_id": "inc-1", "account_id": "acct", "opened_at": OPENED.strftime("%Y-%m-%dT%H:%M:%SZ")}}}}
+
+
+def test_an_incident_that_opens_gets_one_timer_due_its_p1_sla_later(monkeypatch):
+    # Given Classify's result for a mention that opened an incident, under rules with a 15-minute p1 SLA
+    scheduler = Scheduler()
+    module = _classify(monkeypatch, scheduler)
+    # When the handler's timer hunk runs on it
+    module._incident_timer(_result("opened"), load_rules({"sla_minutes": {"p1": 15}}))
+    # Then one schedule is created for the incident, at opened + 15 min
+    (created,) = scheduler.created
+    due = OPENED + timedelta(minutes=15)
+    assert created["ScheduleExpression"] == f"at({due.strftime('%Y-%m-%dT%H:%M:%S')})"
+    assert json.loads(created["Target"]["Input"]) == {"v": 1, "kind": "incident", "account_id": "acct",
+                                                      "incident_id": "inc-1",
+                                                      "sla_due": due.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def test_a_digest_or_a_member_sets_no_timer(monkeypatch):
+    # Given results that did not open an incident: a digest alert, a member joining, an ordinary mention
+    scheduler = Scheduler()
+    module = _classify(monkeypatch, scheduler)
+    for result in (_result("digest"), {"skip": False, "incident": {"incident_id": "inc-1", "alert": None}},
+                   {"skip": True}):
+        module._incident_timer(result, load_rules())
+    # Then no timer is set: members are covered by their incident's one timer
+    assert scheduler.created == []
+
+
+def test_the_sla_function_answers_an_event_that_is_not_its_timer_without_a_retry(monkeypatch):
+    module = load_module(REPO_ROOT / "functions" / "sla" / "handler.py", "test_sla_handler")
+
+    class Never:
+        def fire(self, event):
+            from responder.sla.escalate import TimerEvent
+
+            TimerEvent.parse(event)
+            raise AssertionError("parsed a foreign event")
+
+    from responder_cli.local.stack import LambdaContext
+
+    module.configure(Never())
+    assert module.handler({"source": "aws.events"}, LambdaContext(function_name="sla")) == {"outcome": "invalid"}
