@@ -249,4 +249,4 @@ def test_the_breach_metric_is_emf_in_the_responder_namespace_by_team_and_priorit
     assert directive["Namespace"] == "Responder"
     assert directive["Metrics"] == [{"Name": "SlaBreaches", "Unit": "Count"}]
     assert [sorted(d) for d in directive["Dimensions"]] == [["priority", "team"], []]
-    assert (line["SlaBreaches"], line["team"], line["priority"]) == (1, "billing", "p1")
+    assert (line["SlaBreaches"], line["team"], line["priority"]) == ([1.0], "billing", "p1")
