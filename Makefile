@@ -14,7 +14,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help java-check setup layer demo local test test-fast synth deploy bench bench-replies bench-report bench-surge eval models lock clean
+.PHONY: help java-check setup layer demo local test test-fast synth deploy bench bench-replies bench-report bench-sla bench-surge eval models lock clean
 
 help:
 	@echo "make demo    run the whole system on this machine with seeded traffic and print a report"
@@ -71,6 +71,10 @@ bench-replies: setup
 	$(PY) -m bench.sender_bench --replies 300
 
 # `responder report` on 100,000 synthetic mentions: compute, files and plots, the local read, the deployed read's calls.
+# Breach detection delay of the SLA timers locally, and their cost per million mentions.
+bench-sla: setup
+	$(PY) -m bench.sla_bench $(ARGS)
+
 bench-report: setup
 	$(PY) -m bench.report_bench $(ARGS)
 

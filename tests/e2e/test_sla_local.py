@@ -5,24 +5,20 @@ review form, one answered natively on X, one left alone, exactly the third escal
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 import requests
 
-from responder_cli.local.dynamodb_local import free_port
+from tests.e2e.local_process import REPO, local_process
 from tests.e2e.test_review_flow import SECRETS, form_nonce, notification_for, post_x, wait_for, x_brand_reply
 from tests.e2e.test_review_flow import x_mention as review_x_mention
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 ONE_MINUTE = {"sla_minutes": {"p1": 1, "complaint": 1, "default": 1}}
 # The mentions are written 40 s before they are posted: due 20 s after, time enough to answer two of them first.
 WRITTEN_SECONDS_AGO = 40
@@ -32,27 +28,8 @@ WRITTEN_SECONDS_AGO = 40
 def sla_stack(tmp_path_factory):
     rules = tmp_path_factory.mktemp("rules") / "rules.json"
     rules.write_text(json.dumps(ONE_MINUTE))
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "responder_cli.main", "local", "--port", str(port),
-                                "--in-memory", "--rules", str(rules), "--outbox", ""], cwd=REPO,
-                               env={**os.environ, **SECRETS}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"responder local exited early:\n{process.stdout.read()}")
-        try:
-            if requests.get(f"{base}/local/health", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("responder local did not become healthy within 120 s")
-    yield base
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
+    with local_process(SECRETS, ["--rules", str(rules), "--outbox", ""]) as (base, _process):
+        yield base
 
 
 def x_mention(post_id: str, text: str, author_id: str, created_at: datetime) -> bytes:
@@ -123,6 +100,26 @@ def test_only_the_mention_left_alone_escalates_once_after_its_due_time(sla_stack
     reminders = [r for r in requests.get(f"{base}/local/notifications", timeout=10).json()
                  if isinstance(r.get("message"), dict) and r["message"].get("alert") == "sla_reminder"]
     assert [r["message"]["mention"]["mention_id"] for r in reminders] == [alone_id]
+
+
+def test_the_report_counts_the_three_mentions_two_answered_within_the_hour_and_one_breach(sla_stack, tmp_path):
+    # Given the three mentions of the test above, two answered and one escalated
+    if not any(m.get("sla_breached_at") for m in mentions(sla_stack).values()):
+        pytest.skip("needs the escalation test above (run the module)")
+    # When `responder report` reads the local stack
+    out = tmp_path / "report"
+    done = subprocess.run([sys.executable, "-m", "responder_cli.main", "report", "--url", sla_stack, "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Then it counts 3 mentions, 2 answered, both within the hour, and 1 breach
+    report = json.loads((out / "report.json").read_text())
+    assert (report["mentions"], report["answered"], report["answered_within_1h"], report["sla_breaches"]) == (
+        3, 2, 2, 1)
+    # And it writes the HTML page and its plots, and prints the headline next to customers' expectations
+    assert (out / "report.html").read_text().count("<img") >= 1
+    pngs = list(out.glob("*.png"))
+    assert pngs and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    assert "53%" in done.stdout and "72%" in done.stdout
 
 
 def test_a_bad_rules_file_is_a_clear_error_and_exit_status_2_before_anything_starts(tmp_path):
