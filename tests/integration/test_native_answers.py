@@ -84,16 +84,27 @@ def test_the_echo_of_a_reply_responder_sent_is_a_no_op(store, answers):
         "agent@example", "sent", "2026-10-02T09:20:00Z")
 
 
-@pytest.mark.parametrize("state", ["queued", "sending"])
-def test_an_echo_arriving_while_responder_sends_leaves_the_send_to_finish(store, answers, state):
-    # Given a reply claimed by an agent and not yet recorded by the sender
+def test_an_echo_arriving_while_responder_sends_leaves_the_send_to_finish(store, answers):
+    # Given a reply the sender is handing to the platform, not yet recorded
     save(store, "x/xaa_post_mention_create.json")
-    set_fields(store, "x", "3200000000000000001", status="notified", reply_state=state)
+    set_fields(store, "x", "3200000000000000001", status="notified", reply_state="sending", reply_nonce="n1")
     # When its echo (or any native reply) arrives first
     assert answers.apply(brand_reply(), RECEIVED) == ALREADY
     # Then the sender's claim is left as it was
     stored = store.get_mention("x", "3200000000000000001")
-    assert (stored["status"], stored["reply_state"]) == ("notified", state) and "answered_by" not in stored
+    assert (stored["status"], stored["reply_state"]) == ("notified", "sending") and "answered_by" not in stored
+
+
+def test_a_native_answer_wins_over_an_approved_reply_still_waiting_in_the_queue(store, answers):
+    # Given an approved reply still `queued` (waiting out a rate limit: nothing reached the platform)
+    save(store, "x/xaa_post_mention_create.json")
+    set_fields(store, "x", "3200000000000000001", status="notified", reply_state="queued", reply_nonce="n1")
+    # When the brand answers on the platform itself
+    assert answers.apply(brand_reply(), RECEIVED) == MARKED
+    # Then the mention is answered by the platform, and the queued approval's nonce is gone (its message is stale)
+    stored = store.get_mention("x", "3200000000000000001")
+    assert (stored["status"], stored["answered_by"], stored["reply_state"]) == ("answered", "platform", "native")
+    assert "reply_nonce" not in stored
 
 
 @pytest.mark.parametrize("status", ["handled", "deleted"])

@@ -456,6 +456,27 @@ def test_a_mention_answered_natively_after_the_approval_gets_no_second_answer(ri
     assert item["reply_error"]["code"] == "already_answered" and "platform" in item["reply_error"]["reason"]
 
 
+def test_a_native_answer_while_a_throttled_reply_waits_means_the_reply_is_never_sent(rig, standins):
+    # Given an approved X reply throttled by X (back to `queued`, a delayed copy waiting for the reset)
+    from responder.core.model import NativeAnswer
+    from responder.replies.native import MARKED, DynamoNativeAnswers
+
+    message = approved(rig.store, "x", "mention", "1850000000000000060")
+    standins.fail_next("/2/tweets", 429, headers={"x-rate-limit-reset": str(int(time.time()) + 60)})
+    rig.sender.process([record(message)])
+    ((_, _, attempt, _),) = rig.queue.resent
+    # When the brand answers the post on X itself meanwhile
+    answer = NativeAnswer(channel="x", mention_id="1850000000000000060", reply_id="1850000000000000099",
+                          text="Answered by hand", at="2026-10-02T10:00:00Z")
+    assert DynamoNativeAnswers(rig.store).apply(answer, datetime.now(timezone.utc)) == MARKED
+    # And the delayed copy arrives after the reset
+    rig.sender.process([record(message, message_id="m-2", attempt=attempt, not_before=int(time.time()) - 1)])
+    # Then the customer gets the brand's answer only: Responder posts nothing
+    assert standins.sent() == []
+    item = rig.store.get_mention("x", "1850000000000000060")
+    assert (item["status"], item["answered_by"], item["reply_id"]) == ("answered", "platform", "1850000000000000099")
+
+
 def test_an_instagram_reply_to_a_reply_goes_under_its_top_level_comment(rig, standins):
     # Given an approved answer to an Instagram comment that itself replies to another comment under the media
     message = approved(rig.store, "instagram", "comment", "17858893269000009", account=IG_USER,

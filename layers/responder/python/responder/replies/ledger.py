@@ -11,7 +11,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from responder.aws.storage import DynamoTable, StorageUnavailable, _error_code, _storage_error, mention_key, thread_key
-from responder.replies.state import (REPLY_QUEUED, REPLY_SENDING, REPLY_SENT, STATUS_ANSWERED)
+from responder.replies.state import (REPLY_QUEUED, REPLY_SENDING, REPLY_SENT, STATUS_ANSWERED, STATUS_INCIDENT,
+                                     STATUS_NOTIFIED)
 
 
 def iso(dt: datetime) -> str:
@@ -63,16 +64,20 @@ class ReplyLedger(DynamoTable):
               seen_attempt: int | None = None) -> dict[str, Any] | None:
         """Take the reply for one platform call: queued → sending, or (after a crash) sending → sending when the
         attempt is still the one that was read. None: another delivery took it first."""
-        values: dict[str, Any] = {":n": nonce, ":sending": REPLY_SENDING, ":now": iso(now), ":zero": 0, ":one": 1}
+        # The mention must still be open: a native answer or "handled" since the sender read it closes it.
+        values: dict[str, Any] = {":n": nonce, ":sending": REPLY_SENDING, ":now": iso(now), ":zero": 0, ":one": 1,
+                                  ":notified": STATUS_NOTIFIED, ":incident": STATUS_INCIDENT}
         if seen_attempt is None:
-            condition = "reply_nonce = :n AND reply_state = :queued"
+            condition = "reply_nonce = :n AND reply_state = :queued AND #s IN (:notified, :incident)"
             values[":queued"] = REPLY_QUEUED
         else:
-            condition = "reply_nonce = :n AND reply_state = :sending AND send_attempt = :seen"
+            condition = ("reply_nonce = :n AND reply_state = :sending AND send_attempt = :seen "
+                         "AND #s IN (:notified, :incident)")
             values[":seen"] = seen_attempt
         return self._update(channel, mention_id,
                             "SET reply_state = :sending, send_started_at = :now, "
-                            "send_attempt = if_not_exists(send_attempt, :zero) + :one", condition, values)
+                            "send_attempt = if_not_exists(send_attempt, :zero) + :one", condition, values,
+                            names={"#s": "status"})
 
     def requeue(self, channel: str, mention_id: str, nonce: str) -> bool:
         """sending → queued: the platform surely did not take the reply (a 429, a 5xx, a refused connection)."""

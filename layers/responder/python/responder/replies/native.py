@@ -5,11 +5,12 @@ reply names the mention it answers; a direct message answers its conversation's 
 (a thread's mentions by creation time). The mark is one conditional UpdateItem:
 
   SET status answered, first_response_at (kept if already set), reply_id, reply_text, answered_by "platform",
-      reply_state native
-  only if the mention exists, is not answered, handled or deleted, and no reply of Responder's is in flight.
+      reply_state native, REMOVE reply_nonce
+  only if the mention exists, is not answered, handled or deleted, and no reply of Responder's is `sending`.
 
-So a redelivery, the echo of a reply Responder sent (already answered, or still `queued` / `sending`), and a second
-native reply are no-ops; the thread then records its last reply, moved only forwards. A native answer to a mention
+So a redelivery, the echo of a reply Responder sent (already answered, or still `sending`), and a second native
+reply are no-ops. An approved reply still `queued` has not reached the platform: the native answer wins, and the
+queued message, whose nonce is gone, is dropped by the sender as stale; the thread then records its last reply, moved only forwards. A native answer to a mention
 that is not stored (yet, or ever: the brand replied to a post nobody addressed to it) is ignored: platforms deliver
 out of order, and marking needs the mention's own item.
 """
@@ -24,7 +25,6 @@ from responder.core.model import NativeAnswer
 from responder.replies.state import (
     ANSWERED_BY_PLATFORM,
     REPLY_NATIVE,
-    REPLY_QUEUED,
     REPLY_SENDING,
     STATUS_ANSWERED,
     STATUS_DELETED,
@@ -83,14 +83,18 @@ class DynamoNativeAnswers:
         try:
             updated = self._client.update_item(
                 TableName=self._table, Key=self._m._item(key),
+                # An approved reply still `queued` has not reached the platform (waiting out a 429, or a retry):
+                # the brand's own answer wins and removing the nonce makes that queued message stale, so it is never
+                # sent. Only a reply being `sending` may be Responder's own, echoing back: that one is left alone.
                 UpdateExpression=("SET #s = :answered, first_response_at = if_not_exists(first_response_at, :at), "
-                                  "reply_id = :rid, reply_text = :text, answered_by = :by, reply_state = :native"),
+                                  "reply_id = :rid, reply_text = :text, answered_by = :by, reply_state = :native "
+                                  "REMOVE reply_nonce"),
                 ConditionExpression=("attribute_exists(pk) AND NOT (#s IN (:answered, :handled, :deleted)) AND "
-                                     "(attribute_not_exists(reply_state) OR NOT (reply_state IN (:queued, :sending)))"),
+                                     "(attribute_not_exists(reply_state) OR reply_state <> :sending)"),
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues=self._m._item({
                     ":answered": STATUS_ANSWERED, ":handled": STATUS_HANDLED, ":deleted": STATUS_DELETED,
-                    ":queued": REPLY_QUEUED, ":sending": REPLY_SENDING, ":at": at, ":rid": answer.reply_id,
+                    ":sending": REPLY_SENDING, ":at": at, ":rid": answer.reply_id,
                     ":text": answer.text, ":by": ANSWERED_BY_PLATFORM, ":native": REPLY_NATIVE}),
                 ReturnValues="ALL_NEW")
         except Exception as exc:  # noqa: BLE001 - a failed condition is an outcome; anything else is mapped
