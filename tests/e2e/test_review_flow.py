@@ -43,8 +43,9 @@ def x_mention(post_id: str, text: str, author_id: str) -> bytes:
     body["data"]["event_uuid"] = f"9{post_id}"
     payload = body["data"]["payload"]
     original_author = payload["author_id"]
+    # Written now: a post of the fixture's date would be past its SLA, and its timer would escalate it at once.
     payload.update(id=post_id, conversation_id=post_id, edit_history_tweet_ids=[post_id], author_id=author_id,
-                   text=text)
+                   text=text, created_at=time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()))
     payload.pop("attachments", None)
     for user in body["data"]["includes"].get("users", []):
         if user["id"] == original_author:

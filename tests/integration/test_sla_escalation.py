@@ -17,19 +17,28 @@ AFTER = DUE + timedelta(seconds=75)
 
 
 class Alerts:
-    """Records what would be published; fails the first `failures` publishes."""
+    """Records what would be published: escalations in `published`, reminders in `reminded`; fails the first
+    `failures` escalations and the first `reminder_failures` reminders."""
 
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, failures: int = 0, reminder_failures: int = 0) -> None:
         self.published: list[tuple[dict[str, Any], dict[str, str], str]] = []
-        self.failures = failures
+        self.reminded: list[tuple[dict[str, Any], dict[str, str], str]] = []
+        self.failures, self.reminder_failures = failures, reminder_failures
         self.lock = threading.Lock()
 
-    def publish(self, doc, message, subject):
+    def escalate(self, doc, message, subject):
         with self.lock:
             if self.failures:
                 self.failures -= 1
                 raise ConnectionError("SNS unreachable")
             self.published.append((doc, message, subject))
+
+    def remind(self, doc, message, subject):
+        with self.lock:
+            if self.reminder_failures:
+                self.reminder_failures -= 1
+                raise ConnectionError("SNS unreachable")
+            self.reminded.append((doc, message, subject))
 
 
 def put_mention(store, mention_id: str, status: str = "notified", **extra: Any) -> dict[str, str]:
@@ -154,6 +163,20 @@ def test_a_failed_publish_raises_and_the_retry_publishes(store):
     # And a third firing does nothing
     assert escalator(store, alerts, metrics).fire(event, now=AFTER + timedelta(seconds=40))["outcome"] == "already"
     assert len(alerts.published) == 1 and len(metrics) == 1
+
+
+def test_a_failed_reminder_is_retried_without_a_second_escalation(store):
+    # Given the escalation published and the team's reminder failing once
+    event = put_mention(store, "1015")
+    alerts = Alerts(reminder_failures=1)
+    # When the timer fires: the error reaches Scheduler, which retries
+    with pytest.raises(ConnectionError):
+        escalator(store, alerts).fire(event, now=AFTER)
+    retry = escalator(store, alerts).fire(event, now=AFTER + timedelta(seconds=20))
+    # Then the on-call got one escalation and the team one reminder
+    assert retry["outcome"] == "escalated"
+    assert len(alerts.published) == 1 and len(alerts.reminded) == 1
+    assert store.get_mention("x", "1015")["sla_alerted_at"]
 
 
 def test_a_claim_left_by_a_crashed_invocation_lapses_and_a_later_retry_publishes(store):

@@ -271,8 +271,9 @@ class Sender:
         except Exception:
             # The reply is out but not recorded: the retry looks it up (or asks a person); the id lets an operator
             # match it at once.
+            # (log_ref: a WhatsApp reply's id is a wamid, whose base64 carries the customer's phone number)
             self._warn("reply sent but not recorded", mention=log_ref(message.channel, message.mention_id),
-                       reply_id=reply_id)
+                       reply_id=log_ref(message.channel, str(reply_id)))
             raise
         self._sent(item, recorded, now)
         return Result("sent" if recorded else "dropped: recorded by another delivery")

@@ -128,6 +128,10 @@ class SlaStore:
         self._update(key, UpdateExpression="SET sla_alerted_at = :now REMOVE sla_alert_claimed_until",
                      ExpressionAttributeValues=self.mentions._item({":now": _iso(now)}))
 
+    def escalated(self, key: dict[str, str], now: datetime) -> None:
+        self._update(key, UpdateExpression="SET sla_escalated_at = :now",
+                     ExpressionAttributeValues=self.mentions._item({":now": _iso(now)}))
+
     def release(self, key: dict[str, str]) -> None:
         self._update(key, UpdateExpression="REMOVE sla_alert_claimed_until")
 
@@ -214,12 +218,17 @@ class SnsSlaAlerts:
             self._client = default_client("sns", connect_timeout=1.0, read_timeout=3.0, attempts=3)
         return self._client
 
-    def publish(self, doc: Mapping[str, Any], message: Mapping[str, str], subject: str) -> None:
+    def escalate(self, doc: Mapping[str, Any], message: Mapping[str, str], subject: str) -> None:
+        """The escalation, on the Escalations topic."""
         attributes = {"alert": ALERT_SLA_BREACHED, "team": doc["team"], "priority": doc["priority"]}
         self._publish(self.escalation_topic_arn, message, subject, attributes)
+
+    def remind(self, doc: Mapping[str, Any], message: Mapping[str, str], subject: str) -> None:
+        """The reminder to the team, on the agents' topic (their subscriptions filter on `team`)."""
+        attributes = {"alert": ALERT_SLA_REMINDER, "team": doc["team"], "priority": doc["priority"]}
         reminder_doc = {**doc, "alert": ALERT_SLA_REMINDER}
         reminder = {**message, "default": json.dumps(reminder_doc, ensure_ascii=False, separators=(",", ":"))}
-        self._publish(self.agent_topic_arn, reminder, subject, {**attributes, "alert": ALERT_SLA_REMINDER})
+        self._publish(self.agent_topic_arn, reminder, subject, attributes)
 
     def _publish(self, topic: str, message: Mapping[str, str], subject: str, attributes: Mapping[str, str]) -> None:
         self.client.publish(TopicArn=topic, Message=json.dumps(dict(message), ensure_ascii=False),
@@ -268,7 +277,7 @@ class SlaEscalator:
         if claimed is None:
             return {"outcome": "already"}  # answered meanwhile, escalated, or another invocation is on it
         doc, message, subject = escalation(claimed, now, self.review_link(claimed))
-        self._publish(key, doc, message, subject)
+        self._publish(key, claimed, doc, message, subject, now)
         self.store.alerted(key, now)
         # Counted with the escalation it goes with: once, even when a first publish failed and a retry sent it.
         self.metric(doc["team"], doc["priority"], 1)
@@ -290,11 +299,17 @@ class SlaEscalator:
             pass  # a member of an incident has no due time of its own: its incident's timer decides
         return None
 
-    def _publish(self, key: dict[str, str], doc: Mapping[str, Any], message: Mapping[str, str], subject: str) -> None:
+    def _publish(self, key: dict[str, str], item: Mapping[str, Any], doc: Mapping[str, Any],
+                 message: Mapping[str, str], subject: str, now: datetime) -> None:
+        """The escalation, recorded as soon as it is out (`sla_escalated_at`), then the team's reminder: a retry after
+        a failed reminder sends the reminder only, never a second escalation."""
         try:
-            self.alerts.publish(doc, message, subject)
+            if not item.get("sla_escalated_at"):
+                self.alerts.escalate(doc, message, subject)
+                self.store.escalated(key, now)
+            self.alerts.remind(doc, message, subject)
         except Exception:
-            # Scheduler retries the invocation; without the claim, the retry publishes.
+            # Scheduler retries the invocation; without the claim, the retry publishes what is missing.
             self.store.release(key)
             raise
 
@@ -315,8 +330,8 @@ class SlaEscalator:
                 open_items.append(item)
         if not open_items:
             return {"outcome": "answered"}
-        claimed = self.store.claim(key, now, open_only=False)
-        if claimed is None:
+        claimed_incident = self.store.claim(key, now, open_only=False)
+        if claimed_incident is None:
             return {"outcome": "already"}
         breached = sum(self.store.mark_breached(mention_key(i["channel"], i["mention_id"]), now) for i in open_items)
         first = open_items[0]
@@ -325,7 +340,7 @@ class SlaEscalator:
                  "team": first.get("team") or classification.get("team"),
                  "priority": first.get("priority") or classification.get("priority") or "p1"}
         doc, message, subject = escalation(shown, now, self.review_link(first), open_members=len(open_items))
-        self._publish(key, doc, message, subject)
+        self._publish(key, claimed_incident, doc, message, subject, now)
         self.store.alerted(key, now)
         if breached:
             self.metric(doc["team"], doc["priority"], breached)
