@@ -82,7 +82,7 @@ class TriageWorkflow(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, table: dynamodb.ITable, queue: sqs.IQueue,
                  agent_topic: sns.ITopic, escalation_topic: sns.ITopic, incident_topic: sns.ITopic,
-                 layers: Sequence[lambda_.ILayerVersion],
+                 layers: Sequence[lambda_.ILayerVersion], retention_days: int = c.DEFAULT_RETENTION_DAYS,
                  routing_rules: dict[str, Any] | None = None, brand_voice: dict[str, Any] | None = None,
                  max_concurrency: int = c.DEFAULT_TRIAGE_MAX_CONCURRENCY,
                  account_concurrency_limit: int = c.DEFAULT_ACCOUNT_CONCURRENCY_LIMIT,
@@ -99,6 +99,8 @@ class TriageWorkflow(Construct):
         env = {
             c.ENV_TABLE_NAME: table.table_name,
             c.ENV_POWERTOOLS_LOG_LEVEL: c.DEFAULT_LOG_LEVEL,
+            # Classify opens incidents and adds their members: they expire after the same retention as mentions.
+            c.ENV_RETENTION_DAYS: str(retention_days),
         }
         # Overrides travel in a layer: as environment variables they would break Lambda's 4 KB limit.
         config = TriageConfig(self, c.CONFIG_ID, routing_rules=routing_rules, brand_voice=brand_voice)
