@@ -99,8 +99,6 @@ class TriageWorkflow(Construct):
         env = {
             c.ENV_TABLE_NAME: table.table_name,
             c.ENV_POWERTOOLS_LOG_LEVEL: c.DEFAULT_LOG_LEVEL,
-            # Classify opens incidents and adds their members: they expire after the same retention as mentions.
-            c.ENV_RETENTION_DAYS: str(retention_days),
         }
         # Overrides travel in a layer: as environment variables they would break Lambda's 4 KB limit.
         config = TriageConfig(self, c.CONFIG_ID, routing_rules=routing_rules, brand_voice=brand_voice)
@@ -114,6 +112,11 @@ class TriageWorkflow(Construct):
                                      environment={**env, **(extra_env or {}), c.ENV_POWERTOOLS_SERVICE_NAME: service},
                                      timeout=Duration.seconds(timeout), resource_star_uses=resource_star_uses)
 
+        # Classify opens incidents and adds their members: same retention as mentions. Its environment is the fullest
+        # (2,031 of the 2,048 bytes test_triage_config allows), so it names the retention only when it is not the
+        # default that responder.core.config shares with infra/constants.py.
+        retention_env = ({c.ENV_RETENTION_DAYS: str(retention_days)} if retention_days != c.DEFAULT_RETENTION_DAYS
+                         else {})
         review_env = {ENV_REVIEW_BASE_URL: review[0], ENV_REVIEW_KEY_SECRET_ARN: review[1].secret_arn} if review else {}
         # Instagram @mentions arrive as ids only: Classify fetches their text with the Instagram token of the
         # platform secret (responder.platforms.meta.instagram_text_from_env).
@@ -122,7 +125,7 @@ class TriageWorkflow(Construct):
         classify = step_function(c.CLASSIFY_FUNCTION_ID, c.CLASSIFY_CODE_DIR, c.CLASSIFY_SERVICE_NAME,
                                  "Responder triage: claim, classify and correlate a mention with surges",
                                  timeout=c.CLASSIFY_TIMEOUT_SECONDS,
-                                 extra_env={**review_env, **platform_env,
+                                 extra_env={**review_env, **platform_env, **retention_env,
                                             **({c.ENV_SENTIMENT_BACKEND: "comprehend"} if comprehend else {})},
                                  resource_star_uses=[
                                      "Amazon Comprehend's comprehend:DetectSentiment and "

@@ -7,6 +7,7 @@ from aws_cdk.assertions import Template
 
 from infra import constants as c
 from infra.app import build_app
+from responder.core.config import DEFAULT_RETENTION_DAYS
 
 
 def retention_of(template: Template) -> dict[str, str | None]:
@@ -25,9 +26,16 @@ def test_the_webhook_and_triage_functions_get_the_retention(context, expected):
     app = build_app(context, with_nag=False)
     # When the stack is synthesised
     retention = retention_of(Template.from_stack(app.node.find_child(c.STACK_NAME)))
-    # Then the webhook (mentions, threads) and classify (incidents) carry it
+    # Then the webhook (mentions, threads) carries it, and classify (incidents) reads the same number: named when
+    # it is not the default, the shared default otherwise (its environment has no room to spare)
     assert retention[c.WEBHOOK_SERVICE_NAME] == expected
-    assert retention[c.CLASSIFY_SERVICE_NAME] == expected
+    assert int(retention[c.CLASSIFY_SERVICE_NAME] or DEFAULT_RETENTION_DAYS) == int(expected)
+
+
+def test_the_stack_and_the_functions_share_one_default():
+    # Given the default the stack deploys and the one the functions fall back to
+    # Then they are the same number, so a classify function without RETENTION_DAYS keeps incidents as long
+    assert c.DEFAULT_RETENTION_DAYS == DEFAULT_RETENTION_DAYS == 400
 
 
 @pytest.mark.parametrize("bad", ["0", "-3", "a year", "1.5"])
