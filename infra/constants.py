@@ -82,6 +82,7 @@ ENV_TABLE_NAME = "TABLE_NAME"
 ENV_QUEUE_URL = "QUEUE_URL"
 ENV_SECRET_ARN = "SECRET_ARN"
 ENV_RAW_EVENT_TTL_DAYS = "RAW_EVENT_TTL_DAYS"
+ENV_RETENTION_DAYS = "RETENTION_DAYS"
 ENV_POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 ENV_POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
 
@@ -102,6 +103,10 @@ WEBHOOK_HANDSHAKE_ROUTE_KEYS = (f"GET {WEBHOOK_PATH_X}", f"GET {WEBHOOK_PATH_MET
 # CDK context keys (`cdk synth -c key=value`) and their defaults.
 CONTEXT_RAW_EVENT_TTL_DAYS = "rawEventTtlDays"
 DEFAULT_RAW_EVENT_TTL_DAYS = 30
+# Mentions, threads and incidents expire through the table's TTL after this many days: a year of history for the
+# yearly report plus a month's margin (responder.core.config.DEFAULT_RETENTION_DAYS reads the same default).
+CONTEXT_RETENTION_DAYS = "retentionDays"
+DEFAULT_RETENTION_DAYS = 400
 CONTEXT_THROTTLE_BURST = "apiThrottleBurstLimit"
 DEFAULT_THROTTLE_BURST = 2000
 CONTEXT_THROTTLE_RATE = "apiThrottleRateLimit"

@@ -36,6 +36,7 @@ class ResponderStack(Stack):
         ingest = IngestQueue(self, c.INGEST_QUEUE_ID)
         secrets = PlatformSecrets(self, c.SECRETS_ID)
         layers = SharedLayers(self, c.LAYERS_ID)
+        retention_days = self._positive_int(c.CONTEXT_RETENTION_DAYS, c.DEFAULT_RETENTION_DAYS)
         webhook = WebhookApi(
             self,
             c.WEBHOOK_API_ID,
@@ -44,6 +45,7 @@ class ResponderStack(Stack):
             secret=secrets.secret,
             layers=layers.all,
             raw_event_ttl_days=self._positive_int(c.CONTEXT_RAW_EVENT_TTL_DAYS, c.DEFAULT_RAW_EVENT_TTL_DAYS),
+            retention_days=retention_days,
             throttle_burst_limit=self._positive_int(c.CONTEXT_THROTTLE_BURST, c.DEFAULT_THROTTLE_BURST),
             throttle_rate_limit=self._positive_int(c.CONTEXT_THROTTLE_RATE, c.DEFAULT_THROTTLE_RATE),
             handshake_throttle_burst_limit=self._positive_int(c.CONTEXT_HANDSHAKE_THROTTLE_BURST,
@@ -62,7 +64,7 @@ class ResponderStack(Stack):
         triage = TriageWorkflow(
             self, c.TRIAGE_ID, table=storage.table, queue=ingest.queue, agent_topic=notifications.agent_topic,
             escalation_topic=notifications.escalation_topic, incident_topic=notifications.incident_topic,
-            layers=layers.all,
+            layers=layers.all, retention_days=retention_days,
             routing_rules=self._dict_context(c.CONTEXT_ROUTING_RULES),
             brand_voice=self._dict_context(c.CONTEXT_BRAND_VOICE),
             max_concurrency=self._positive_int(c.CONTEXT_TRIAGE_MAX_CONCURRENCY, c.DEFAULT_TRIAGE_MAX_CONCURRENCY),

@@ -23,7 +23,8 @@ def build_service() -> WebhookService:
     """Adapters from the environment: Secrets Manager when SECRET_ARN is set, else RESPONDER_* variables."""
     settings = Settings.from_env()
     credentials = SecretsManagerCredentials(settings.secret_arn) if settings.secret_arn else EnvCredentials()
-    store = DynamoMentionStore(settings.table_name, settings.raw_event_ttl_days)
+    store = DynamoMentionStore(settings.table_name, settings.raw_event_ttl_days,
+                               retention_days=settings.retention_days)
     return WebhookService(
         credentials=credentials,
         store=store,

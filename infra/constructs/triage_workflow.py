@@ -82,7 +82,7 @@ class TriageWorkflow(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, table: dynamodb.ITable, queue: sqs.IQueue,
                  agent_topic: sns.ITopic, escalation_topic: sns.ITopic, incident_topic: sns.ITopic,
-                 layers: Sequence[lambda_.ILayerVersion],
+                 layers: Sequence[lambda_.ILayerVersion], retention_days: int = c.DEFAULT_RETENTION_DAYS,
                  routing_rules: dict[str, Any] | None = None, brand_voice: dict[str, Any] | None = None,
                  max_concurrency: int = c.DEFAULT_TRIAGE_MAX_CONCURRENCY,
                  account_concurrency_limit: int = c.DEFAULT_ACCOUNT_CONCURRENCY_LIMIT,
@@ -112,6 +112,11 @@ class TriageWorkflow(Construct):
                                      environment={**env, **(extra_env or {}), c.ENV_POWERTOOLS_SERVICE_NAME: service},
                                      timeout=Duration.seconds(timeout), resource_star_uses=resource_star_uses)
 
+        # Classify opens incidents and adds their members: same retention as mentions. Its environment is the fullest
+        # (2,031 of the 2,048 bytes test_triage_config allows), so it names the retention only when it is not the
+        # default that responder.core.config shares with infra/constants.py.
+        retention_env = ({c.ENV_RETENTION_DAYS: str(retention_days)} if retention_days != c.DEFAULT_RETENTION_DAYS
+                         else {})
         review_env = {ENV_REVIEW_BASE_URL: review[0], ENV_REVIEW_KEY_SECRET_ARN: review[1].secret_arn} if review else {}
         # Instagram @mentions arrive as ids only: Classify fetches their text with the Instagram token of the
         # platform secret (responder.platforms.meta.instagram_text_from_env).
@@ -120,7 +125,7 @@ class TriageWorkflow(Construct):
         classify = step_function(c.CLASSIFY_FUNCTION_ID, c.CLASSIFY_CODE_DIR, c.CLASSIFY_SERVICE_NAME,
                                  "Responder triage: claim, classify and correlate a mention with surges",
                                  timeout=c.CLASSIFY_TIMEOUT_SECONDS,
-                                 extra_env={**review_env, **platform_env,
+                                 extra_env={**review_env, **platform_env, **retention_env,
                                             **({c.ENV_SENTIMENT_BACKEND: "comprehend"} if comprehend else {})},
                                  resource_star_uses=[
                                      "Amazon Comprehend's comprehend:DetectSentiment and "

@@ -71,6 +71,7 @@ def test_webhook_environment_references_the_created_resources(synthesized):
         "QUEUE_URL": {"Ref": synthesized.logical_id(stack.ingest.queue)},
         "SECRET_ARN": {"Ref": synthesized.logical_id(stack.secrets.secret)},
         "RAW_EVENT_TTL_DAYS": "30",
+        "RETENTION_DAYS": "400",
         "POWERTOOLS_SERVICE_NAME": "responder-webhook",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }

@@ -7,9 +7,9 @@ Items (pk / sk):
 - `MENTION#<channel>#<mention id>` / `COUNTED`: that marker (a small item of its own, so the transaction's cost
   does not grow with the mention's text), expiring with the minute it was counted in.
 - `INCIDENT#<account>` / `<incident id>`: the incident: status, signature, size, first/last seen, samples,
-  sentiment mix, the next digest size, the alerts sent.
+  sentiment mix, the next digest size, the alerts sent. It expires the retention period after it opened.
 - `INCIDENT#<incident id>` / `MEMBER#<channel>#<mention id>`: one per member (so "all members" is one query
-  and a retried mention is counted once).
+  and a retried mention is counted once), expiring the retention period after it joined.
 - `DETECT#<account>#<scope>` / `DETECT`: the detector's cooldown: whoever writes it first opens the incident.
 Recent mentions of an account are read through `gsi2` (`ACCOUNT#<account>`, received time).
 """
@@ -169,7 +169,8 @@ class IncidentStore:
                          "ExpressionAttributeValues": self._item({":now": int(now.timestamp())})}},
                 {"Put": {"TableName": self._table,
                          "Item": self._item({"pk": f"INCIDENT#{account_id}", "sk": incident["incident_id"],
-                                             "type": "incident", **incident}),
+                                             "type": "incident", **incident,
+                                             "expires_at": self._m.expires_at(now)}),
                          "ConditionExpression": "attribute_not_exists(pk)"}},
             ])
         except Exception as exc:  # noqa: BLE001 - losing the race is an answer; anything else is raised
@@ -185,7 +186,7 @@ class IncidentStore:
         account, incident_id = incident["account_id"], incident["incident_id"]
         member = {"pk": f"INCIDENT#{incident_id}", "sk": f"MEMBER#{mention['channel']}#{mention['mention_id']}",
                   "type": "incident_member", "mention_id": mention["mention_id"], "channel": mention["channel"],
-                  "joined_at": _iso(now)}
+                  "joined_at": _iso(now), "expires_at": self._m.expires_at(now)}
         update = {"TableName": self._table, "Key": self._item({"pk": f"INCIDENT#{account}", "sk": incident_id}),
                   "UpdateExpression": ("ADD size :one, #sentiment :one SET last_seen_at = :at"),
                   "ExpressionAttributeNames": {"#sentiment": f"sentiment_{sentiment}"},

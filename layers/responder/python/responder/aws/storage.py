@@ -2,9 +2,12 @@
 
 Items (pk / sk):
 - `MENTION#<channel>#<mention id>` / `MENTION`: the normalised mention; `gsi1` lists a thread's mentions.
-- `MENTION#<channel>#<mention id>` / `RAW`: the raw platform event, for audit, expiring after a TTL.
+  It expires (`expires_at`, the table's TTL) the retention period after it was received, set once at creation:
+  no later update moves it.
+- `MENTION#<channel>#<mention id>` / `RAW`: the raw platform event, for audit, expiring after a shorter TTL.
 - `MENTION#<channel>#<post id>` / `LINK`: a post by the brand itself and its thread, so replies to it stitch.
-- `THREAD#<channel>#<thread id>` / `THREAD`: the conversation: counts, first and last activity.
+- `THREAD#<channel>#<thread id>` / `THREAD`: the conversation: counts, first and last activity; it expires
+  with the last mention stored in it.
 - `gsi3` (sparse): only mentions stored but not yet handed to triage carry `gsi3pk`/`gsi3sk`; the sweeper finds
   the ones a crash left behind (see sweeper.py). Handing a mention to triage removes them.
   (Participants are read from the thread's mentions through `gsi1`: a set on the thread item would grow
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from responder.core.config import DEFAULT_RETENTION_DAYS
 from responder.surge.incidents import BRAND_KEY
 from responder.core.model import Mention, MentionKey, ThreadLink
 
@@ -133,9 +137,15 @@ class DynamoMentionStore(DynamoTable):
     """The MentionStore on a DynamoDB table (the real service or DynamoDB Local)."""
 
     def __init__(self, table_name: str, raw_event_ttl_days: int = 30, client: Any = None,
-                 client_options: dict[str, Any] | None = None) -> None:
+                 client_options: dict[str, Any] | None = None,
+                 retention_days: int = DEFAULT_RETENTION_DAYS) -> None:
         super().__init__(table_name, client=client, client_options=client_options)
         self._ttl_seconds = raw_event_ttl_days * 86_400
+        self.retention_seconds = retention_days * 86_400
+
+    def expires_at(self, at: datetime) -> int:
+        """The TTL (epoch seconds) of an item created at `at`: mentions, threads, links and incidents."""
+        return int(at.timestamp()) + self.retention_seconds
 
     # -- serialisation ----------------------------------------------------------------------------------
 
@@ -170,7 +180,7 @@ class DynamoMentionStore(DynamoTable):
         if link.thread_from_parent and link.parent_id:
             thread_id = self._parent_thread(link.channel, link.parent_id) or thread_id
         item = {**mention_key(link.channel, link.post_id), "sk": "LINK", "type": "link", "thread_id": thread_id,
-                "parent_id": link.parent_id}
+                "parent_id": link.parent_id, "expires_at": self.expires_at(_now())}
         self._call(self.client.put_item, TableName=self._table, Item=self._item(item))
 
     def save(self, mention: Mention, received_at: datetime | None = None) -> SaveResult:
@@ -187,6 +197,8 @@ class DynamoMentionStore(DynamoTable):
             "gsi2sk": f"{_iso(received_at)[:19]}Z#{mention.channel}#{mention.mention_id}",
             # Until it is handed to triage (mark_queued or a triage claim removes these).
             "gsi3pk": pending_shard(mention.channel, mention.mention_id), "gsi3sk": _iso(received_at),
+            # Written once: the put is guarded by attribute_not_exists(pk), and no update sets it again.
+            "expires_at": self.expires_at(received_at),
         }
         raw = json.dumps(mention.raw, separators=(",", ":"), ensure_ascii=False)
         raw_truncated = len(raw.encode("utf-8")) > MAX_RAW_BYTES
@@ -198,7 +210,7 @@ class DynamoMentionStore(DynamoTable):
             {"Put": {"TableName": self._table, "Item": self._item(mention_item),
                      "ConditionExpression": "attribute_not_exists(pk)"}},
             {"Put": {"TableName": self._table, "Item": self._item(raw_item)}},
-            {"Update": self._thread_update(mention, "newest")},
+            {"Update": self._thread_update(mention, "newest", received_at)},
         ]
         for attempt in range(_TRANSACTION_ATTEMPTS):
             try:
@@ -215,26 +227,28 @@ class DynamoMentionStore(DynamoTable):
             if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
                 # Out of order: the thread already has a later (or earlier) mention. Read where this one falls
                 # and write again, guarded on what was read.
-                items[2] = {"Update": self._thread_update(mention, self._position(mention))}
+                items[2] = {"Update": self._thread_update(mention, self._position(mention), received_at)}
                 continue
             if attempt < _TRANSACTION_ATTEMPTS - 1:
                 # Concurrent writers on the same thread item conflict; back off with jitter and try again.
                 time.sleep(random.uniform(0.005, 0.02) * (2 ** attempt))
         raise StorageUnavailable(f"transaction kept conflicting: {reasons}")
 
-    def _thread_update(self, mention: Mention, position: str) -> dict[str, Any]:
+    def _thread_update(self, mention: Mention, position: str, received_at: datetime) -> dict[str, Any]:
         """The thread's counters, and its first / last activity moved only outwards.
 
         `position` is where the mention's creation time falls among the thread's: `newest` (the usual case,
         and a new thread), `oldest`, or `middle`. Each variant is guarded by a condition that makes the write
-        fail if a concurrent writer changed the bounds, so the caller re-reads and retries.
+        fail if a concurrent writer changed the bounds, so the caller re-reads and retries. The thread expires
+        with the mention being stored: the latest expiry so far, so it never outlives or predeceases its mentions.
         """
         sets = ["#type = :type", "platform = :platform", "channel = :channel", "thread_id = :thread",
-                "account_id = if_not_exists(account_id, :account)", "thread_status = if_not_exists(thread_status, :open)"]
+                "account_id = if_not_exists(account_id, :account)", "thread_status = if_not_exists(thread_status, :open)",
+                "expires_at = :expires"]
         values: dict[str, Any] = {
             ":type": "thread", ":platform": mention.platform, ":channel": mention.channel,
             ":thread": mention.thread_id, ":account": mention.account_id, ":created": mention.created_at,
-            ":open": "open", ":one": 1}
+            ":open": "open", ":one": 1, ":expires": self.expires_at(received_at)}
         if position == "newest":
             sets += ["first_seen_at = if_not_exists(first_seen_at, :created)", "last_activity_at = :created",
                      "last_mention_id = :id"]

@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Protocol
 
 DEFAULT_RAW_EVENT_TTL_DAYS = 30
+# How long mentions, threads and incidents are kept (DynamoDB TTL on `expires_at`): a year of history for the
+# yearly report plus a month's margin. The raw event keeps its own, shorter TTL.
+DEFAULT_RETENTION_DAYS = 400
+ENV_RETENTION_DAYS = "RETENTION_DAYS"
 
 # Optional managed backends (responder.aws.managed), off by default: the local classifier and the templates need no
 # AWS call per mention. The stack sets these from CDK context (infra/constants.py names the same variables).
@@ -45,10 +49,11 @@ class Settings:
     queue_url: str
     secret_arn: str | None = None
     raw_event_ttl_days: int = DEFAULT_RAW_EVENT_TTL_DAYS
+    retention_days: int = DEFAULT_RETENTION_DAYS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read TABLE_NAME, QUEUE_URL, SECRET_ARN and RAW_EVENT_TTL_DAYS."""
+        """Read TABLE_NAME, QUEUE_URL, SECRET_ARN, RAW_EVENT_TTL_DAYS and RETENTION_DAYS."""
         env = os.environ if env is None else env
         missing = [name for name in ("TABLE_NAME", "QUEUE_URL") if not env.get(name)]
         if missing:
@@ -60,7 +65,19 @@ class Settings:
         if ttl < 1:
             raise ConfigError("RAW_EVENT_TTL_DAYS must be at least 1")
         return cls(table_name=env["TABLE_NAME"], queue_url=env["QUEUE_URL"],
-                   secret_arn=env.get("SECRET_ARN") or None, raw_event_ttl_days=ttl)
+                   secret_arn=env.get("SECRET_ARN") or None, raw_event_ttl_days=ttl,
+                   retention_days=retention_days(env))
+
+
+def retention_days(env: Mapping[str, str]) -> int:
+    """RETENTION_DAYS: a whole, positive number of days (the default when unset)."""
+    try:
+        days = int(env.get(ENV_RETENTION_DAYS) or DEFAULT_RETENTION_DAYS)
+    except ValueError as exc:
+        raise ConfigError(f"{ENV_RETENTION_DAYS} must be a whole number of days") from exc
+    if days < 1:
+        raise ConfigError(f"{ENV_RETENTION_DAYS} must be at least 1")
+    return days
 
 
 @dataclass(frozen=True)
@@ -98,10 +115,11 @@ class TriageSettings:
     brand_voice: str | None = None  # JSON overriding the shipped brand_voice.json (from CDK context)
     lease_seconds: int = 300
     backends: ManagedBackends = field(default_factory=ManagedBackends)
+    retention_days: int = DEFAULT_RETENTION_DAYS  # incidents and their members expire after it
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TriageSettings:
-        """Read TABLE_NAME, TRIAGE_LEASE_SECONDS, the managed backends' variables and the overrides.
+        """Read TABLE_NAME, TRIAGE_LEASE_SECONDS, RETENTION_DAYS, the managed backends' variables and the overrides.
 
         Overrides come from the files in RESPONDER_CONFIG_DIR (what the stack deploys), else from ROUTING_RULES and
         BRAND_VOICE holding JSON text (small overrides in a local run); a variable beats a file.
@@ -117,7 +135,7 @@ class TriageSettings:
         return cls(table_name=env["TABLE_NAME"],
                    routing_rules=env.get("ROUTING_RULES") or files.get(ROUTING_RULES_FILE),
                    brand_voice=env.get("BRAND_VOICE") or files.get(BRAND_VOICE_FILE), lease_seconds=lease,
-                   backends=ManagedBackends.from_env(env))
+                   backends=ManagedBackends.from_env(env), retention_days=retention_days(env))
 
 
 def _config_files(folder: str | None) -> dict[str, str]:

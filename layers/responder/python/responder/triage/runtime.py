@@ -42,7 +42,7 @@ def runtime(read_settings: Callable[[], TriageSettings]) -> TriageRuntime:
         # whole retry of the step, which would redo its classification. Still well inside Classify's 60 s.
         store = DynamoMentionStore(settings.table_name, client_options={
             "connect_timeout": TRIAGE_CONNECT_TIMEOUT_SECONDS, "read_timeout": TRIAGE_READ_TIMEOUT_SECONDS,
-            "attempts": TRIAGE_RETRIES})
+            "attempts": TRIAGE_RETRIES}, retention_days=settings.retention_days)
         sentiment, drafter = _managed(settings)
         _cached = TriageRuntime(settings=settings, store=store, rules=load_rules(settings.routing_rules),
                                 voice=load_voice(settings.brand_voice), incidents=IncidentStore(store),
