@@ -27,6 +27,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+# The same definitions as the metrics the functions emit, so the dashboard and the report agree.
+from responder.core.metrics import first_response_seconds
+from responder.core.metrics import parse_time as _moment
 from responder.surge.incidents import BRAND_KEY
 
 HOUR_SECONDS = 3600
@@ -58,29 +61,8 @@ def parse_time(value: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _moment(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def first_response_seconds(mention: dict[str, Any]) -> float | None:
-    """Seconds from the post to its first answer (see the module's definitions); None when not answered."""
-    answered = _moment(mention.get("first_response_at"))
-    received = _moment(mention.get("received_at"))
-    created = _moment(mention.get("created_at"))
-    start = created if created is not None and (received is None or created <= received) else received
-    if answered is None or start is None:
-        return None
-    return max(0.0, (answered - start).total_seconds())
 
 
 def percentile(values: list[float], q: float) -> float | None:

@@ -39,7 +39,8 @@ REPLIES_FAILED = "RepliesFailed"
 SLA_BREACHES = "SlaBreaches"
 
 
-def _moment(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 time (UTC when it names no offset); None when absent or unreadable."""
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -52,9 +53,9 @@ def _moment(value: Any) -> datetime | None:
 def first_response_seconds(mention: Mapping[str, Any]) -> float | None:
     """`first_response_at` − `created_at` (or `received_at` when `created_at` is missing or later), at least 0;
     None when either end is missing. The same definition as `responder report`."""
-    answered = _moment(mention.get("first_response_at"))
-    received = _moment(mention.get("received_at"))
-    created = _moment(mention.get("created_at"))
+    answered = parse_time(mention.get("first_response_at"))
+    received = parse_time(mention.get("received_at"))
+    created = parse_time(mention.get("created_at"))
     start = created if created is not None and (received is None or created <= received) else received
     if answered is None or start is None:
         return None
