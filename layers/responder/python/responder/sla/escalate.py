@@ -292,12 +292,16 @@ class SlaEscalator:
             return "already"
         if item.get("status") not in OPEN_STATUSES:
             return "answered" if item.get("status") == "answered" else "closed"
+        if not item.get("sla_due"):
+            return None  # a member of an incident has no due time of its own: its incident's timer decides
         try:
-            if now < parse_due(item.get("sla_due")) - timedelta(seconds=EARLY_TOLERANCE_SECONDS):
-                return "early"
+            due = parse_due(item.get("sla_due"))
         except ValueError:
-            pass  # a member of an incident has no due time of its own: its incident's timer decides
-        return None
+            # Unreadable (never written so by triage): escalate rather than keep quiet about a mention past its timer.
+            logger.warning("sla_due unreadable; escalating", mention=log_ref(str(item.get("channel")),
+                                                                             str(item.get("mention_id"))))
+            return None
+        return "early" if now < due - timedelta(seconds=EARLY_TOLERANCE_SECONDS) else None
 
     def _publish(self, key: dict[str, str], item: Mapping[str, Any], doc: Mapping[str, Any],
                  message: Mapping[str, str], subject: str, now: datetime) -> None:
