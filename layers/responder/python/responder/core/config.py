@@ -55,29 +55,34 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read TABLE_NAME, QUEUE_URL, SECRET_ARN, RAW_EVENT_TTL_DAYS and RETENTION_DAYS."""
         env = os.environ if env is None else env
-        missing = [name for name in ("TABLE_NAME", "QUEUE_URL") if not env.get(name)]
-        if missing:
-            raise ConfigError(f"missing environment variables: {', '.join(missing)}")
-        try:
-            ttl = int(env.get("RAW_EVENT_TTL_DAYS", DEFAULT_RAW_EVENT_TTL_DAYS))
-        except ValueError as exc:
-            raise ConfigError("RAW_EVENT_TTL_DAYS must be a whole number of days") from exc
-        if ttl < 1:
-            raise ConfigError("RAW_EVENT_TTL_DAYS must be at least 1")
+        require(env, "TABLE_NAME", "QUEUE_URL")
+        ttl = whole(env, "RAW_EVENT_TTL_DAYS", DEFAULT_RAW_EVENT_TTL_DAYS, 1, "days")
         return cls(table_name=env["TABLE_NAME"], queue_url=env["QUEUE_URL"],
                    secret_arn=env.get("SECRET_ARN") or None, raw_event_ttl_days=ttl,
                    retention_days=retention_days(env))
 
 
+def require(env: Mapping[str, str], *names: str) -> None:
+    """ConfigError naming every one of `names` that is unset or empty."""
+    missing = [name for name in names if not env.get(name)]
+    if missing:
+        raise ConfigError(f"missing environment variables: {', '.join(missing)}")
+
+
+def whole(env: Mapping[str, str], name: str, default: int, least: int, unit: str = "") -> int:
+    """A whole number of at least `least` from `name` (`default` when unset or empty), else ConfigError."""
+    try:
+        value = int(env.get(name) or default)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number{' of ' + unit if unit else ''}") from exc
+    if value < least:
+        raise ConfigError(f"{name} must be at least {least}")
+    return value
+
+
 def retention_days(env: Mapping[str, str]) -> int:
     """RETENTION_DAYS: a whole, positive number of days (the default when unset)."""
-    try:
-        days = int(env.get(ENV_RETENTION_DAYS) or DEFAULT_RETENTION_DAYS)
-    except ValueError as exc:
-        raise ConfigError(f"{ENV_RETENTION_DAYS} must be a whole number of days") from exc
-    if days < 1:
-        raise ConfigError(f"{ENV_RETENTION_DAYS} must be at least 1")
-    return days
+    return whole(env, ENV_RETENTION_DAYS, DEFAULT_RETENTION_DAYS, 1, "days")
 
 
 @dataclass(frozen=True)
@@ -171,18 +176,10 @@ class DispatcherSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> DispatcherSettings:
         """Read STATE_MACHINE_ARN, QUEUE_URL, RETRY_BASE_SECONDS, WORKFLOW_TIMEOUT_SECONDS, MAX_PARALLEL_EXECUTIONS."""
         env = os.environ if env is None else env
-        missing = [name for name in ("STATE_MACHINE_ARN", "QUEUE_URL") if not env.get(name)]
-        if missing:
-            raise ConfigError(f"missing environment variables: {', '.join(missing)}")
-        numbers = {}
-        for name, default, least in (("RETRY_BASE_SECONDS", 15, 0), ("WORKFLOW_TIMEOUT_SECONDS", 120, 1),
-                                     ("MAX_PARALLEL_EXECUTIONS", 10, 1)):
-            try:
-                numbers[name] = int(env.get(name, str(default)))
-            except ValueError as exc:
-                raise ConfigError(f"{name} must be a whole number") from exc
-            if numbers[name] < least:
-                raise ConfigError(f"{name} must be at least {least}")
+        require(env, "STATE_MACHINE_ARN", "QUEUE_URL")
+        numbers = {name: whole(env, name, default, least)
+                   for name, default, least in (("RETRY_BASE_SECONDS", 15, 0), ("WORKFLOW_TIMEOUT_SECONDS", 120, 1),
+                                                ("MAX_PARALLEL_EXECUTIONS", 10, 1))}
         return cls(state_machine_arn=env["STATE_MACHINE_ARN"], queue_url=env["QUEUE_URL"],
                    retry_base_seconds=numbers["RETRY_BASE_SECONDS"],
                    workflow_timeout_seconds=numbers["WORKFLOW_TIMEOUT_SECONDS"],
@@ -358,15 +355,8 @@ class SenderSettings:
         """Read TABLE_NAME, OUTBOUND_QUEUE_URL, SECRET_ARN, AGENT_TOPIC_ARN, OUTBOUND_MAX_RECEIVE_COUNT and the
         platform endpoints."""
         env = os.environ if env is None else env
-        missing = [name for name in ("TABLE_NAME", "OUTBOUND_QUEUE_URL") if not env.get(name)]
-        if missing:
-            raise ConfigError(f"missing environment variables: {', '.join(missing)}")
-        try:
-            receives = int(env.get("OUTBOUND_MAX_RECEIVE_COUNT", DEFAULT_OUTBOUND_MAX_RECEIVE_COUNT))
-        except ValueError as exc:
-            raise ConfigError("OUTBOUND_MAX_RECEIVE_COUNT must be a whole number") from exc
-        if receives < 2:
-            raise ConfigError("OUTBOUND_MAX_RECEIVE_COUNT must be at least 2")
+        require(env, "TABLE_NAME", "OUTBOUND_QUEUE_URL")
+        receives = whole(env, "OUTBOUND_MAX_RECEIVE_COUNT", DEFAULT_OUTBOUND_MAX_RECEIVE_COUNT, 2)
         return cls(table_name=env["TABLE_NAME"], outbound_queue_url=env["OUTBOUND_QUEUE_URL"],
                    secret_arn=env.get("SECRET_ARN") or None, agent_topic_arn=env.get("AGENT_TOPIC_ARN") or None,
                    endpoints=PlatformEndpoints.from_env(env), max_receive_count=receives)

@@ -74,12 +74,10 @@ class ReviewSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ReviewSettings:
         """Read TABLE_NAME, OUTBOUND_QUEUE_URL and SECRET_ARN (the review key has its own variables: tokens.py)."""
-        from responder.core.config import ConfigError
+        from responder.core.config import require
 
         env = os.environ if env is None else env
-        missing = [name for name in ("TABLE_NAME", "OUTBOUND_QUEUE_URL") if not env.get(name)]
-        if missing:
-            raise ConfigError(f"missing environment variables: {', '.join(missing)}")
+        require(env, "TABLE_NAME", "OUTBOUND_QUEUE_URL")
         return cls(table_name=env["TABLE_NAME"], queue_url=env["OUTBOUND_QUEUE_URL"],
                    secret_arn=env.get("SECRET_ARN") or None)
 

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from responder.core.config import ConfigError
+from responder.core.config import require
 
 ENV_ESCALATION_TOPIC_ARN = "ESCALATION_TOPIC_ARN"
 ENV_AGENT_TOPIC_ARN = "AGENT_TOPIC_ARN"
@@ -21,8 +21,6 @@ class SlaSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SlaSettings:
         env = os.environ if env is None else env
-        missing = [name for name in ("TABLE_NAME", ENV_ESCALATION_TOPIC_ARN, ENV_AGENT_TOPIC_ARN) if not env.get(name)]
-        if missing:
-            raise ConfigError(f"missing environment variable(s): {', '.join(missing)}")
+        require(env, "TABLE_NAME", ENV_ESCALATION_TOPIC_ARN, ENV_AGENT_TOPIC_ARN)
         return cls(table_name=env["TABLE_NAME"], escalation_topic_arn=env[ENV_ESCALATION_TOPIC_ARN],
                    agent_topic_arn=env[ENV_AGENT_TOPIC_ARN])
