@@ -5,6 +5,12 @@ each output line holds `language, sentiment, intent, topic, priority, reasons, t
 abusive` (and `id` when the input had one). A line that is not such an object gives `{"error": ..., "line": n}`
 and the command exits 1 after the last line; blank lines are skipped. `--rules FILE` deep-merges routing rules
 over the shipped ones (see `responder.triage.routing`).
+
+`--format text` reads one post per line instead, as benchmark files hold them (TweetEval's `*_text.txt`, whose
+SemEval `\u002c`-style escapes are decoded as the model's trainer decodes them); each output line then carries
+`line`, the input's line number, so it can be joined with the labels file:
+
+    responder classify --format text --input tweeteval/sentiment/test_text.txt > predictions.jsonl
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", type=Path, help="read JSON lines from this file (default: standard input)")
     parser.add_argument("--output", type=Path, help="write JSON lines to this file (default: standard output)")
     parser.add_argument("--rules", type=Path, help="routing rules JSON to merge over the shipped rules")
+    parser.add_argument("--format", choices=("jsonl", "text"), default="jsonl",
+                        help="jsonl: one JSON request per line (default); text: one post per line (TweetEval files)")
     parser.set_defaults(func=run)
 
 
@@ -65,10 +73,11 @@ def run(args: argparse.Namespace, stdin: IO[str] | None = None, stdout: IO[str] 
         return 2
     failures = 0
     try:
+        plain = getattr(args, "format", "jsonl") == "text"
         for number, line in enumerate(source, start=1):
             if not line.strip():
                 continue
-            request, error = _parse(line)
+            request, error = _parse_text(line, number) if plain else _parse(line)
             if error is not None:
                 failures += 1
                 result: dict[str, Any] = {"error": error, "line": number}
@@ -76,6 +85,8 @@ def run(args: argparse.Namespace, stdin: IO[str] | None = None, stdout: IO[str] 
                 classification = classify(request["text"], lang=request.get("lang"), author=request.get("author"),
                                           channel=request.get("channel"), rules=rules).to_dict()
                 result = {"id": request["id"]} if "id" in request else {}
+                if "line" in request:
+                    result["line"] = request["line"]
                 result.update((key, classification[key]) for key in OUTPUT_KEYS)
             sink.write(json.dumps(result, ensure_ascii=False) + "\n")
     finally:
@@ -88,6 +99,13 @@ def run(args: argparse.Namespace, stdin: IO[str] | None = None, stdout: IO[str] 
     if failures:
         print(f"responder classify: {failures} invalid line(s)", file=stderr)
     return 1 if failures else 0
+
+
+def _parse_text(line: str, number: int) -> tuple[dict[str, Any], str | None]:
+    """A request from one line of a plain-text benchmark file (dataset escapes decoded, line number as id)."""
+    from responder.classification.textmodel import decode_dataset_escapes
+
+    return {"text": decode_dataset_escapes(line.rstrip("\r\n")), "line": number}, None
 
 
 def _parse(line: str) -> tuple[dict[str, Any], str | None]:

@@ -107,3 +107,30 @@ def test_module_runs_end_to_end_over_stdin_and_stdout():
     assert result.returncode == 1
     assert out[0]["id"] == "a" and out[0]["priority"] == "p1" and out[0]["team"] == "escalations"
     assert out[1] == {"error": out[1]["error"], "line": 2}
+
+
+def test_text_format_reads_benchmark_lines_and_decodes_their_escapes(monkeypatch):
+    from responder.classification import classify as classify_module
+
+    seen: list[str] = []
+    real = classify_module.classify
+
+    def recording(text, **kwargs):
+        seen.append(text)
+        return real(text, **kwargs)
+
+    monkeypatch.setattr(classify_module, "classify", recording)
+    # Given two lines of a TweetEval-style text file, one with SemEval's literal comma escape and a blank line
+    lines = ["I don\\u2019t like it\\u002c not at all", "", "what a great day"]
+    # When classified as plain text
+    code, out, _ = run_lines(lines, "--format", "text")
+    # Then each post gets its line number, the escapes were read as the characters they stand for
+    assert code == 0
+    assert [row["line"] for row in out] == [1, 3]
+    assert seen == ["I don’t like it, not at all", "what a great day"]
+    assert out[0]["sentiment"] == "negative" and out[1]["sentiment"] == "positive"
+    # And the same text sent as JSON keeps its backslashes (real posts are never decoded)
+    from responder.classification.textmodel import decode_dataset_escapes
+
+    assert decode_dataset_escapes("C:\\users") == "C:\\users"
+    assert decode_dataset_escapes("a\\u002cb \\ud83d") == "a,b \\ud83d"
