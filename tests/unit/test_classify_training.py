@@ -1,0 +1,119 @@
+"""The sentiment model's recipe (`bench/train_models.py sentiment`) on a pool written for these tests, and the
+shipped model's bounds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import train_models
+from responder.classification import sentiment_model
+from responder.classification.lexicon import MAX_CLASSIFIED_CHARS
+from responder.classification.textmodel import LinearModel, features, tokens
+
+# Each word below is in the stated number of tweets: `rarely` in 2, the sentiment words in 8 or more.
+_POOL = (
+    [("good", "2", "what a good day"), ("good", "2", "good news today"), ("good", "2", "so good honestly"),
+     ("good", "2", "good vibes only"), ("good", "2", "really good show"), ("good", "2", "a good one"),
+     ("good", "2", "good good good"), ("good", "2", "feeling good\\u002c thanks")]
+    + [("bad", "0", "what a bad day"), ("bad", "0", "bad news today"), ("bad", "0", "so bad honestly"),
+       ("bad", "0", "bad vibes only"), ("bad", "0", "really bad show"), ("bad", "0", "a bad one rarely"),
+       ("bad", "0", "bad bad bad"), ("bad", "0", "feeling bad\\u002c sadly rarely")]
+    + [("neutral", "1", "the bus leaves at ten"), ("neutral", "1", "meeting at ten"), ("neutral", "1", "the bus at ten"),
+       ("neutral", "1", "ten o'clock bus"), ("neutral", "1", "bus stop at ten"), ("neutral", "1", "at ten the bus"),
+       ("neutral", "1", "the ten bus"), ("neutral", "1", "bus at ten tomorrow")]
+)
+
+
+def _write_pool(folder, rows=_POOL):
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["id\tsource\tlabel\ttext"] + [f"{i}\tfixture-{kind}\t{label}\t{text}"
+                                           for i, (kind, label, text) in enumerate(rows)]
+    (folder / "train.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def _train(tmp_path, name, *extra):
+    output = tmp_path / name
+    code = train_models.main(["sentiment", "--semeval", str(tmp_path / "pool"), "--output", str(output),
+                              "--epochs", "4", "--rate", "0.3", *extra])
+    assert code == 0
+    return output
+
+
+def test_read_semeval_decodes_the_pool_escapes_and_refuses_other_files(tmp_path):
+    # Given the pool file written for this test
+    _write_pool(tmp_path / "pool")
+    # When read
+    rows = train_models.read_semeval(tmp_path / "pool")
+    # Then labels are named and SemEval's literal escapes are the characters they stand for
+    assert len(rows) == len(_POOL) and ("feeling good, thanks", "positive") in rows
+    # And a file with another header is refused rather than read as tweets
+    other = tmp_path / "other.tsv"
+    other.write_text("text\tlabel\nhello\t1\n", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        train_models.read_semeval(other)
+
+
+def test_training_keeps_only_features_seen_in_enough_tweets(tmp_path):
+    # Given the pool, where `rarely` occurs in two tweets and the sentiment words in eight
+    _write_pool(tmp_path / "pool")
+    # When the model is trained with the default document-frequency threshold (5)
+    model = LinearModel.load(_train(tmp_path, "model.json"))
+    # Then no weight exists for a word of fewer than 5 training tweets, and the threshold is stated in `about`
+    assert model.about["min_df"] == 5
+    assert "w:rarely" not in model.weights and "w:tomorrow" not in model.weights
+    assert {"w:good", "w:bad", "w:bus"} <= set(model.weights)
+    # And with a threshold of 1 the rare word is learned (the pruning, not the data, removed it)
+    assert "w:rarely" in LinearModel.load(_train(tmp_path, "all.json", "--min-df", "1")).weights
+
+
+def test_training_is_reproducible_byte_for_byte(tmp_path):
+    # Given the same pool trained twice with the documented command
+    _write_pool(tmp_path / "pool")
+    first, second = _train(tmp_path, "a.json"), _train(tmp_path, "b.json")
+    # Then the two files are identical, and the model separates the fixture's classes
+    assert first.read_bytes() == second.read_bytes()
+    model = LinearModel.load(first)
+    assert model.about["sources"] == ["semeval-2013-2016-pool"] and model.about["tuning_tweets"] >= 1
+    verdict = {text: sentiment_model.decide(model, sentiment_model.sentiment_logits(text, model))[0]
+               for text in ("good show", "bad show")}
+    assert verdict == {"good show": "positive", "bad show": "negative"}
+
+
+def test_pool_split_is_seeded_and_disjoint():
+    # Given 100 rows
+    rows = list(range(100))
+    # When split twice
+    fit, tune = train_models.split_pool(rows)
+    # Then one in ten tunes, none is in both parts, and the split does not change between runs
+    assert len(tune) == 10 and not set(fit) & set(tune) and sorted(fit + tune) == rows
+    assert train_models.split_pool(rows) == (fit, tune)
+
+
+def test_shipped_sentiment_model_is_pruned_and_bounded():
+    # Given the shipped model file
+    path = sentiment_model.SENTIMENT_MODEL
+    document = json.loads(path.read_text(encoding="utf-8"))
+    model = LinearModel.from_json(document)
+    # Then it states its training data and a document-frequency threshold of at least 5, and its size is bounded
+    assert document["about"]["sources"] == ["semeval-2013-2016-pool"] and document["about"]["min_df"] >= 5
+    assert path.stat().st_size < 3_000_000 and len(model.weights) < 60_000
+    assert "tweeteval-val" not in json.dumps(document["about"]["sources"])
+    # And the longest mention triage reads gives a bounded number of features (linear in the text)
+    wall = ("word " * MAX_CLASSIFIED_CHARS)[:MAX_CLASSIFIED_CHARS]
+    emoji = "😡" * MAX_CLASSIFIED_CHARS
+    for text in (wall, emoji, "x" * MAX_CLASSIFIED_CHARS):
+        feats = features(text, model.options, {"vader": 0.0, "vpos": 0.0, "vneg": 0.0})
+        assert len(feats) <= 3 * len(tokens(text)) + 3 + 1
+
+
+def test_character_ngrams_read_a_bounded_part_of_each_word():
+    # Given a very long word and the character n-gram option
+    options = {"words": False, "bigrams": False, "negation": False, "chars": [3, 4]}
+    feats = features("abcdefghijklmnopqrstuvwxyz" * 30, options)
+    # Then only the first MAX_CHAR_WORD (20) characters of the word are read, its start marked
+    assert {"c:<ab", "c:<abc", "c:rst", "c:qrst"} <= set(feats)
+    assert "c:uvw" not in feats and "c:xyz" not in feats
+    assert len(feats) <= 2 * 22
