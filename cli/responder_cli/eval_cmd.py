@@ -12,8 +12,8 @@ process: mean, p50 and p99).
   SemEval-2017 system 0.68. The model never trained or tuned on TweetEval (`bench/train_models.py`).
 - topic: Bitext accuracy over `category`, whole file and seeded half B; baseline: the most frequent category.
 - intent: per-class precision and recall on labels made by a written procedure (`intent_set`), no data copied:
-  Bitext `complaint` → complaint, `review` → feedback, every other intent (questions and requests for help, such
-  as `cancel_order` or `track_refund`) → question;
+  Bitext `complaint` → complaint, `review` → feedback, other intents tagged interrogative (`I`) → question
+  (the untagged ones mix requests with problem reports: "I'm waiting for a restitution of $299");
   TWCS customers' tweets the brand replied to, labelled twice: first by the brand's first reply (an apology, `sorry`,
   `apologi` → complaint; thanks for kind words, `glad`, `happy to hear`, `kind words` → praise), then checked
   against the customer's own words (`_customer_agrees`: a complaint must not be thanks or praise alone, praise
@@ -326,7 +326,7 @@ def intent_set(data: Path) -> list[tuple[str, str, str]]:
                     items.append((row["instruction"], "complaint", "bitext"))
                 elif intent == "review":
                     items.append((row["instruction"], "feedback", "bitext"))
-                else:  # a question, or a request for help: what the project calls a question
+                elif "I" in row.get("tags", ""):  # requests without the tag are often problem reports
                     items.append((row["instruction"], "question", "bitext"))
     for path in sorted((data / "twcs").glob("*.csv")) if (data / "twcs").is_dir() else ():
         items.extend(_twcs_items(path))

@@ -109,12 +109,31 @@ def test_english_sentiment_without_vader(monkeypatch):
     ("@acme you should add Apple Pay at checkout", "feedback"),
     ("@acme Follow for follow! Free crypto airdrop, click here https://spam.example/x", "spam"),
     ("@acme happy friday everyone", "other"),
+    # saying what they are doing: filing a complaint, or leaving a review, however it is asked
+    ("@acme how can I lodge a consumer claim against your company?", "complaint"),
+    ("@acme I want to file a reclamation", "complaint"),
+    ("@acme is there a way to leave some feedback about a product?", "feedback"),
+    ("@acme I need help writing a review for your services", "feedback"),
+    # negative about the brand without naming a product; a neutral question stays one
+    ("@acme UBER EATS SUCKS, worst app ever", "complaint"),
+    ("@acme shame on you", "complaint"),
+    ("@acme when does the sale end?", "question"),
 ])
 def test_intent(text, expected):
     # Given a mention of a known kind
     # When it is classified
     # Then its intent is recognised
     assert classify(text).intent == expected
+
+
+def test_a_claim_is_a_complaint_only_when_the_customer_files_it():
+    from responder.classification.lexicon import words
+
+    # Given a claim being filed, and claims merely mentioned
+    # Then only the first says the customer complains
+    assert classify_module._files_complaint(words("I need to open a consumer claim"))
+    assert not classify_module._files_complaint(words("thanks, my insurance claim went through"))
+    assert not classify_module._files_complaint(words("the claim I filed last week"))
 
 
 # --- topic ----------------------------------------------------------------------------------------------------

@@ -70,3 +70,49 @@ def test_seeded_half_matches_the_training_script():
 
     items = list(range(40))
     assert sorted(eval_cmd.seeded_half_b(40)) == sorted(train_models.halves(items)[1])
+
+
+def test_intent_labels_the_customer_contradicts_are_dropped(tmp_path):
+    # Given threads where the brand's reply and the customer's words agree, and two where they do not
+    (tmp_path / "twcs").mkdir()
+    (tmp_path / "twcs" / "s.csv").write_text(
+        "tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
+        "1,11,True,x,@acme my parcel never came,2,\n"
+        "2,acme,False,x,@11 so sorry about that,,1\n"
+        "3,12,True,x,@acme thank you so much!,4,\n"
+        "4,acme,False,x,@12 sorry for the wait earlier,,3\n"
+        "5,13,True,x,@acme can you reset my password?,6,\n"
+        "6,acme,False,x,@13 glad to help! check your DMs,,5\n"
+        "7,14,True,x,@acme already fixed! thanks,8,9\n"
+        "8,acme,False,x,@14 glad to hear it,,7\n", encoding="utf-8")
+    # When the intent set is built
+    items = eval_cmd.intent_set(tmp_path)
+    # Then the apology to thanks and the "glad to help" to a question are dropped; follow-ups count too
+    assert items == [("@acme my parcel never came", "complaint", "twcs"),
+                     ("@acme already fixed! thanks", "praise", "twcs")]
+
+
+def test_eval_scores_the_test_split_and_decodes_dataset_escapes(tmp_path, monkeypatch):
+    # Given val and test splits, the test one with SemEval's literal comma escape
+    _write_tweeteval(tmp_path, "sentiment", ["I love this so much!", "this is terrible and sad"], ["2", "0"])
+    folder = tmp_path / "tweeteval" / "sentiment"
+    (folder / "test_text.txt").write_text("great\\u002c really great\nawful\\u002c so sad\n", encoding="utf-8")
+    (folder / "test_labels.txt").write_text("2\n0\n", encoding="utf-8")
+    from responder.classification import classify as classify_module
+
+    seen: list[str] = []
+    real = classify_module.classify
+    monkeypatch.setattr(classify_module, "classify", lambda text, *a, **k: seen.append(text) or real(text, *a, **k))
+    # When evaluated
+    code, text = _run(tmp_path)
+    # Then both splits get a row, the test row carries the published references, and texts were decoded
+    assert code == 0
+    assert "macro-recall, TweetEval val" in text and "macro-recall, TweetEval test" in text
+    assert "RoBERTa-base 0.71" in text
+    assert "great, really great" in seen and not any("\\u002c" in t for t in seen)
+
+
+def test_latency_reports_mean_median_and_99th_percentile():
+    # Given 100 timings of 1..100 ms
+    # Then mean, p50 and p99 are those of the list (nearest rank)
+    assert eval_cmd.latency([float(x) for x in range(1, 101)]) == "50.500 50.000 99.000"

@@ -64,9 +64,9 @@ def test_comprehend_language_codes_map_onto_two_letter_codes():
 
 def test_negative_comprehend_sentiment_raises_priority_by_the_local_rules():
     # Given an English mention the local model reads as neutral "other" (p4), and Comprehend reads as negative
-    text = "@acme the delivery of my order was not what I expected"
+    text = "@acme so the parcel came today, in the rain"
     local, refined = refine(text, [("detect_sentiment", sentiment_answer("NEGATIVE", negative=0.93, neutral=0.07),
-                                    {"Text": "the delivery of my order was not what I expected",
+                                    {"Text": "so the parcel came today, in the rain",
                                      "LanguageCode": "en"})])
     # Then the platform tag is kept (no language call), handles are not sent, and the sentiment and priority follow
     assert (local.sentiment, local.priority) == ("neutral", "p4")
@@ -183,7 +183,7 @@ class _Store:
 
 
 MENTION = {"channel": "x", "mention_id": "42", "thread_id": "42", "kind": "mention", "platform": "x", "lang": "en",
-           "text": "@acme the delivery of my order was not what I expected", "author": AUTHOR}
+           "text": "@acme so the parcel came today, in the rain", "author": AUTHOR}
 EVENT = {"key": {"channel": "x", "mention_id": "42", "thread_id": "42"}, "claim": "m-1"}
 
 

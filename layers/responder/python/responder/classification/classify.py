@@ -61,6 +61,18 @@ SPAM_WITH_CRISIS_AT = 4
 # With the sentiment model, a strong problem signal adds this much to the negative logit each (two at most).
 PROBLEM_LOGIT_NUDGE = 1.0
 
+# Saying what the customer is doing: filing a complaint, or leaving a review (Bitext's `complaint` and `review`
+# intents word them this way). English only; a verb counts when it comes at most ACT_REACH words before its noun.
+ACT_REACH = 4
+_COMPLAINT_NOUNS = ("complain", "reclam", "reclaqm")  # prefixes: complaint, complaining, reclamation (and a typo)
+_CLAIM_VERBS = frozenset({"file", "filea", "filing", "lodge", "lodging", "make", "making", "submit", "submitting",
+                          "raise", "raising", "open", "opening", "put"})
+_CLAIM_NOUNS = frozenset({"claim", "claims", "clain"})
+_FEEDBACK_VERBS = frozenset({"leave", "leaving", "leving", "write", "writing", "submit", "submitting", "send",
+                             "sending", "give", "giving", "post", "posting", "share", "sharing", "add", "adding"})
+_FEEDBACK_NOUNS = frozenset({"feedback", "review", "reviews", "opinion", "opinions", "comment", "comments",
+                             "testimonial", "rating"})
+
 _QUESTION_MARK_RE = re.compile(r"[?¿？]")
 _SENTENCE_RE = re.compile(r"[.!?¿¡\n;:]+")
 _REPEATED_CHAR_RE = re.compile(r"([^\s.!?])\1{9,}")
@@ -159,10 +171,12 @@ def _intent(signals: _Signals, lex: _Lexicons) -> str:
     tokens, cue_langs = signals.tokens, signals.cue_langs
     if signals.crisis_terms and not (asks == "interrogative" and sentiment != "negative"):
         return "complaint"
-    if signals.strong_problems or (sentiment == "negative" and problems):
+    if signals.strong_problems or (sentiment == "negative" and problems) or _files_complaint(tokens):
         return "complaint"
-    if sentiment == "negative" and topic != "other" and asks != "interrogative":
-        return "complaint"
+    if _gives_feedback(tokens):  # "how do I leave a review?": feedback, however it is asked
+        return "feedback"
+    if sentiment == "negative" and asks != "interrogative":
+        return "complaint"  # a negative mention of the brand that asks nothing
     if problems and topic != "other" and not asks:  # "my order is late": a problem with something of ours
         return "complaint"
     if any(lex.suggestions[lg].find(tokens) for lg in cue_langs):
@@ -174,6 +188,22 @@ def _intent(signals: _Signals, lex: _Lexicons) -> str:
     if (sentiment == "positive" and (thanked or praised)) or (thanked and sentiment == "neutral"):
         return "praise"
     return "other"
+
+
+def _files_complaint(tokens: list[str]) -> bool:
+    """`file a complaint`, `lodge a consumer claim`, `complaining about`: the customer says they complain."""
+    for i, token in enumerate(tokens):
+        if token.startswith(_COMPLAINT_NOUNS):
+            return True
+        if token in _CLAIM_NOUNS and any(t in _CLAIM_VERBS for t in tokens[max(0, i - ACT_REACH):i]):
+            return True
+    return False
+
+
+def _gives_feedback(tokens: list[str]) -> bool:
+    """`leave a review`, `send some feedback`, `write an opinion about`: the customer wants to give feedback."""
+    return any(token in _FEEDBACK_NOUNS and any(t in _FEEDBACK_VERBS for t in tokens[max(0, i - ACT_REACH):i])
+               for i, token in enumerate(tokens))
 
 
 def _priority(intent: str, sentiment: str, crisis_terms: list[str], noise_reason: str | None,
