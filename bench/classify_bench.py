@@ -12,19 +12,40 @@ Run (the data is not part of the project; pass its paths):
   `--tune` also prints the thresholds on the score that would maximise macro-recall on that split.
 - TweetEval offensive validation, when present: precision and recall of the `abusive` flag (label 1 offensive).
 - Latency: the cold first call (lexicons loading), then per-mention time over every text above, in process.
+- Footprint: the sentiment model's file size and feature count, and in a fresh interpreter the import of the
+  classifier plus the first classification (cold start) with the resident memory it adds.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import os
 import statistics
+import subprocess
 import sys
 import time
+import tracemalloc
 from collections import Counter
 from pathlib import Path
 
 from responder.classification.classify import NEGATIVE_AT, POSITIVE_AT, classify
+from responder.classification.sentiment_model import SENTIMENT_MODEL
+from responder.classification.textmodel import LinearModel, decode_dataset_escapes
+
+# Run in a fresh interpreter: the cold start of a Classify function, and the memory the classifier's data adds.
+_COLD_START = """
+import os, time
+def rss():
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+before = rss()
+t0 = time.perf_counter()
+from responder.classification.classify import classify
+classify("@acme where is my order?")
+elapsed = (time.perf_counter() - t0) * 1000
+print(f"{elapsed:.0f} {rss() - before:.1f}")
+"""
 
 SENTIMENT_LABELS = {"0": "negative", "1": "neutral", "2": "positive"}
 
@@ -42,7 +63,7 @@ def tweeteval_split(root: Path, task: str, split: str = "val") -> list[tuple[str
     if not texts.exists() or not labels.exists():
         return None
     with texts.open(encoding="utf-8") as t, labels.open(encoding="utf-8") as lab:
-        return [(text.rstrip("\n"), label.strip()) for text, label in zip(t, lab, strict=True)]
+        return [(decode_dataset_escapes(text.rstrip("\n")), label.strip()) for text, label in zip(t, lab, strict=True)]
 
 
 def recall_by_class(pairs: list[tuple[str, str]]) -> dict[str, float]:
@@ -119,6 +140,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"TweetEval offensive val: {len(flags)} tweets, abusive flag precision "
               f"{true_pos / max(flagged, 1):.3f}, recall {true_pos / max(sum(e for e, _ in flags), 1):.3f}")
 
+    tracemalloc.start()
+    model = LinearModel.load(SENTIMENT_MODEL)
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    print(f"Sentiment model: {SENTIMENT_MODEL.stat().st_size / 1e6:.2f} MB file, {held / 1e6:.1f} MB in memory, "
+          f"{len(model.weights):,} features, about {model.about}")
+    cold = subprocess.run([sys.executable, "-c", _COLD_START], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}).stdout.split()
+    print(f"Cold start in a fresh interpreter: import + first classification {cold[0]} ms, "
+          f"resident memory added {cold[1]} MB (Linux)")
     ordered = sorted(latencies)
     print(f"Latency: first call (loads lexicons and VADER) {cold_ms:.1f} ms; then {len(ordered)} mentions: "
           f"mean {statistics.mean(ordered):.3f} ms, p50 {ordered[len(ordered) // 2]:.3f} ms, "

@@ -24,7 +24,6 @@ picked on a seeded 10% slice of train held out from training; `val` is only repo
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import random
@@ -284,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
                            help="learn and ship only features present in at least this many training tweets")
     sentiment.add_argument("--dense-only", action="store_true", help="VADER's scores only (no word features)")
     sentiment.add_argument("--no-bigrams", action="store_true")
-    sentiment.add_argument("--chars", help="character n-grams of each word, shortest,longest (e.g. 3,4); off by default")
+    sentiment.add_argument("--chars", help="character n-grams of each word: shortest,longest (e.g. 3,4); default off")
     sentiment.add_argument("--output", type=Path, default=SENTIMENT_MODEL)
     offensive = tasks.add_parser("offensive", help="offensive-language flag")
     offensive.add_argument("--tweeteval", type=Path, required=True, help="TweetEval folder (offensive/train, val)")
