@@ -87,9 +87,10 @@ DATA ?= ../shared/data
 eval: setup
 	$(PY) -m responder_cli.eval_cmd --data $(DATA) $(ARGS)
 
-# Rebuild the offensive-language model (the sentiment model's command is in responder/data/SOURCES.md).
+# Rebuild the sentiment and offensive-language models (recipe and sources: responder/data/SOURCES.md).
 models: setup
-	$(PY) -m bench.train_models offensive --tweeteval $(DATA)/tweeteval
+	nice $(PY) -m bench.train_models sentiment --semeval $(DATA)/semeval --tweeteval $(DATA)/tweeteval
+	nice $(PY) -m bench.train_models offensive --tweeteval $(DATA)/tweeteval
 
 # Regenerate the lock after changing pinned versions in pyproject.toml.
 lock:

@@ -245,7 +245,8 @@ def _intent(args, classify, rows, notes, details, limit) -> None:
     eb = [e for i, e in enumerate(expected) if i in half_b]
     ob = [p for i, p in enumerate(ours) if i in half_b]
     always = macro_recall(expected, ["complaint"] * len(items))
-    rows.append(("intent", f"macro-recall, {len(items)} labelled", _f(always), _f(macro_recall(expected, ours)), "", ms))
+    rows.append(("intent", f"macro-recall, {len(items)} labelled", _f(always), _f(macro_recall(expected, ours)), "",
+                 ms))
     rows.append(("intent", f"macro-recall, half B ({len(eb)}, untuned)", _f(macro_recall(eb, ["complaint"] * len(eb))),
                  _f(macro_recall(eb, ob)), "", ""))
     sources = Counter((e, s) for _, e, s in items)

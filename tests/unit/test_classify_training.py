@@ -21,7 +21,8 @@ _POOL = (
        ("bad", "0", "bad vibes only"), ("bad", "0", "really bad show"), ("bad", "0", "a bad one rarely"),
        ("bad", "0", "bad bad bad"), ("bad", "0", "feeling bad\\u002c sadly rarely")]
     + [("neutral", "1", "the bus leaves at ten"), ("neutral", "1", "meeting at ten"),
-       ("neutral", "1", "the bus at ten"), ("neutral", "1", "ten o'clock bus"), ("neutral", "1", "bus stop at ten"), ("neutral", "1", "at ten the bus"),
+       ("neutral", "1", "the bus at ten"), ("neutral", "1", "ten o'clock bus"), ("neutral", "1", "bus stop at ten"),
+       ("neutral", "1", "at ten the bus"),
        ("neutral", "1", "the ten bus"), ("neutral", "1", "bus at ten tomorrow")]
 )
 
