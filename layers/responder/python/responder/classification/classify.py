@@ -2,8 +2,8 @@
 
 Rules, lexicons and two small linear models, no network: deterministic, well under a millisecond per mention
 once the data is loaded (once per process, on first use). English (and undetermined) sentiment comes from
-`data/sentiment_model.json` (`responder.classification.sentiment_model`: VADER's scores and word features, offsets tuned on
-half of TweetEval's validation split); without that file, from VADER's compound score with thresholds as in v1.
+`data/sentiment_model.json` (`responder.classification.sentiment_model`: VADER's scores and word features, trained on
+the SemEval tweet pool, see `data/SOURCES.md`); without that file, from VADER's compound score with thresholds as in v1.
 es/fr/de/pt/it use the project's own lexicon in `data/lexicons.json` with VADER's scale, negation and
 normalisation. The abusive flag is the abuse lexicon or the offensive-language model (`data/offensive_model.json`,
 English). Routing topics come from `data/topics.json`; teams from the routing rules (`responder.triage.routing`).
@@ -15,8 +15,9 @@ send costs a few times an ordinary one (bench/worst_case_bench.py), never minute
 Decisions, in order:
 - noise: empty text, emoji or punctuation only (unless it asks something), auto-generated posts, spam;
 - intent: spam → complaint (a crisis term unless it is only asked about; a strong problem signal such as
-  "never arrived"; negative sentiment with a problem signal, or with a routing topic when it is not a plain
-  question; a weak problem signal about a topic, not asked as a question) → feedback (a suggestion) → question
+  "never arrived"; negative sentiment with a problem signal; saying they file a complaint or a claim) → feedback
+  (leaving a review or feedback, however it is asked) → complaint (negative sentiment, not asked as a question; a
+  weak problem signal about a topic, not asked as a question) → feedback (a suggestion) → question
   (interrogative, or a request for help) → praise (positive with thanks or praise, or neutral thanks) → other;
 - priority: p1 for crisis terms (safety, legal, security) or VIP authors; p2 for negative complaints and for
   complaints from high-reach authors; p3 for questions, other complaints and other negative mentions; p4 for

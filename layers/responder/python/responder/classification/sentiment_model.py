@@ -1,8 +1,10 @@
 """English sentiment and offensiveness from small linear models (`data/sentiment_model.json`,
 `data/offensive_model.json`), built by `bench/train_models.py`; see `data/SOURCES.md` for their training data.
 
-The sentiment model reads word and bigram features plus VADER's scores (vaderSentiment, MIT) as three dense
-features, so it keeps VADER's handling of emoji, boosters and negation and learns what VADER misses on tweets.
+The sentiment model reads word, bigram and negation-scope features plus VADER's scores (vaderSentiment, MIT) as
+three dense features, so it keeps VADER's handling of emoji, boosters and negation and learns what VADER misses on
+tweets; it is trained on the SemEval 2013-2016 tweet pool and ships only features seen in at least `about.min_df`
+training tweets.
 Models load once per process on first use (about 0.1 s); when a file is absent the callers fall back to the
 rules of classification v1, so the classifier never breaks for want of a model.
 """
