@@ -9,8 +9,8 @@
 Sentiment: a 3-class logistic regression (AdaGrad SGD, seeded order, classes weighted equally) over word,
 bigram and negation-scope features plus VADER's three scores, trained on the SemEval 2013-2016 pool
 (`semeval/train.tsv`, 47,473 tweets; see its README and `responder/data/SOURCES.md`). The pool is cut by a seeded
-shuffle into a fit part (90 %) and a tuning part (10 %): the tuning part picks the decision offsets (and chose the
-feature set and learning rate, see SOURCES.md); the fit part trains. Only features present in at least
+shuffle into a fit part (90 %) and a tuning part (10 %): the tuning part picks the decision offsets, the fit part
+trains (the feature set and learning rate were chosen on another seeded tenth of the pool, see SOURCES.md). Only features present in at least
 `--min-df` fit tweets (default 5) are learned and shipped, so no n-gram identifies one tweet or one person.
 The pool's texts keep SemEval's literal `\u002c`-style escapes; they are decoded when read
 (`textmodel.decode_dataset_escapes`), as TweetEval's files are by `responder eval`: real posts reach the classifier
