@@ -31,11 +31,15 @@ def author_id(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def _eraser(stack: str, cloudformation: Any = None, client: Any = None) -> Any:
+def _eraser(args: argparse.Namespace, cloudformation: Any = None, client: Any = None) -> Any:
     from responder.privacy.erasure import Eraser
     from responder_cli.report import table_of_stack
 
-    return Eraser(table_of_stack(stack, cloudformation), client=client)
+    eraser = Eraser(table_of_stack(args.stack, cloudformation), client=client)
+    if getattr(args, "backfill", False):
+        print(f"Indexed {eraser.backfill_author_index()} mention(s) stored before the author index existed",
+              file=sys.stderr, flush=True)
+    return eraser
 
 
 def _local(url: str, session: Any = None) -> Any:
@@ -45,8 +49,11 @@ def _local(url: str, session: Any = None) -> Any:
 
 
 def forget(args: argparse.Namespace, session: Any = None, cloudformation: Any = None, client: Any = None) -> int:
+    if args.backfill and not args.stack:
+        print("responder forget: --backfill needs --stack (the local table is created with the index)", file=sys.stderr)
+        return 2
     if args.stack:
-        done = _eraser(args.stack, cloudformation, client).erase_author(
+        done = _eraser(args, cloudformation, client).erase_author(
             [args.channel], args.author_id, source="forget", at=datetime.now(timezone.utc)).as_dict()
     else:
         answer = _local(args.url, session).post(
@@ -71,8 +78,11 @@ def summary(done: dict[str, Any], channel: str, author: str) -> str:
 
 
 def export(args: argparse.Namespace, session: Any = None, cloudformation: Any = None, client: Any = None) -> int:
+    if args.backfill and not args.stack:
+        print("responder export: --backfill needs --stack (the local table is created with the index)", file=sys.stderr)
+        return 2
     if args.stack:
-        data = _eraser(args.stack, cloudformation, client).export_author([args.channel], args.author_id)
+        data = _eraser(args, cloudformation, client).export_author([args.channel], args.author_id)
     else:
         answer = _local(args.url, session).get(f"{args.url.rstrip('/')}/local/export", timeout=120,
                                                params={"channel": args.channel, "author_id": args.author_id})
@@ -100,6 +110,9 @@ def _person_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--channel", required=True, choices=CHANNELS, help="the channel the person wrote on")
     parser.add_argument("--author-id", required=True, type=author_id,
                         help="the person's id on that channel (X user id, Page-scoped id, phone number...)")
+    parser.add_argument("--backfill", action="store_true",
+                        help="with --stack: first index the mentions stored before the author index existed (one "
+                             "Scan of the table; needed once after upgrading)")
 
 
 def add_parsers(commands: Any) -> None:

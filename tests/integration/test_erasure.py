@@ -213,3 +213,20 @@ def test_export_lists_everything_about_one_person_and_nothing_about_another(stor
     # and after the erasure the export is empty
     eraser.erase_author(["x"], DANA.id, source="forget", at=DELETED)
     assert eraser.export_author(["x"], DANA.id)["mentions"] == []
+
+
+def test_mentions_stored_before_the_author_index_are_found_after_the_backfill(store, eraser):
+    # Given Dana's mention stored by a version without the author index, and a tombstone of another
+    old = post("3300000000000000051")
+    store.save(old, RECEIVED)
+    store.client.update_item(TableName=store._table, Key=store._item({"pk": f"MENTION#x#{old.mention_id}",
+                                                                      "sk": "MENTION"}),
+                             UpdateExpression="REMOVE gsi4pk, gsi4sk")
+    eraser.erase_mention("x", "3300000000000000052", source="x.tweet_delete", at=DELETED, author_id=DANA.id)
+    assert eraser.erase_author(["x"], DANA.id, source="forget", at=DELETED) == Erased()
+    # When the index is backfilled (twice: the second run finds nothing left to index)
+    assert (eraser.backfill_author_index(), eraser.backfill_author_index()) == (1, 0)
+    # Then her erasure finds the old mention, and the tombstone was not indexed
+    done = eraser.erase_author(["x"], DANA.id, source="forget", at=DELETED)
+    assert done.mention_ids == (f"x:{old.mention_id}",)
+    assert "gsi4pk" not in store.get_mention("x", "3300000000000000052")

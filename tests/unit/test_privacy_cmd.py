@@ -124,3 +124,10 @@ def test_forget_on_a_stack_reads_the_table_name_from_its_outputs_and_queries_the
         cfn.assert_no_pending_responses()
         ddb.assert_no_pending_responses()
     assert "Nothing stored about author 2000 on x" in capsys.readouterr().out
+
+
+def test_backfill_without_a_stack_is_refused_with_exit_2(capsys):
+    # Given --backfill against the local stack (its table is created with the index); When forget runs
+    # Then it refuses with exit 2 before calling anything
+    assert main(["forget", "--channel", "x", "--author-id", "1", "--backfill"]) == 2
+    assert "--backfill needs --stack" in capsys.readouterr().err

@@ -299,6 +299,41 @@ class Eraser(DynamoTable):
                 if pk.startswith(f"MENTION#{channel}#"):
                     yield pk[len(f"MENTION#{channel}#"):]
 
+    def backfill_author_index(self) -> int:
+        """Give mentions stored before the author index existed their index keys, so that erasure and export find
+        them: once, after upgrading a deployed table (a paginated Scan of the whole table, so never on a request's
+        path). Returns how many mentions were indexed; running it again indexes nothing more."""
+        pages = self.client.get_paginator("scan").paginate(
+            TableName=self._table, ProjectionExpression="pk, sk, channel, mention_id, author.id, created_at",
+            FilterExpression="sk = :mention AND attribute_not_exists(gsi4pk) AND #s <> :deleted",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=self._values({":mention": "MENTION", ":deleted": STATUS_DELETED}))
+        indexed = 0
+        for page in self._pages(pages):
+            for raw in page["Items"]:
+                item = self._plain(raw)
+                author = (item.get("author") or {}).get("id")
+                if not all(isinstance(item.get(k), str) for k in ("channel", "mention_id")) \
+                        or not isinstance(author, str):
+                    continue
+                try:
+                    self.client.update_item(
+                        TableName=self._table, Key=self._values({"pk": item["pk"], "sk": item["sk"]}),
+                        UpdateExpression="SET gsi4pk = :a, gsi4sk = :s",
+                        # Not on a tombstone erased meanwhile, and never twice.
+                        ConditionExpression="attribute_exists(pk) AND attribute_not_exists(gsi4pk) AND #s <> :deleted",
+                        ExpressionAttributeNames={"#s": "status"},
+                        ExpressionAttributeValues=self._values({
+                            ":a": author_index_key(item["channel"], author),
+                            ":s": f"{item.get('created_at') or ''}#{item['mention_id']}",
+                            ":deleted": STATUS_DELETED}))
+                except Exception as exc:  # noqa: BLE001 - erased or indexed meanwhile: nothing to do
+                    if _error_code(exc) != "ConditionalCheckFailedException":
+                        raise _storage_error(exc) from exc
+                    continue
+                indexed += 1
+        return indexed
+
     # -- export --------------------------------------------------------------------------------------------
 
     def export_author(self, channels: Sequence[str], author_id: str) -> dict[str, Any]:
