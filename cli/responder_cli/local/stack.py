@@ -783,6 +783,7 @@ def run(port: int, data_dir: Path | None, synth: bool | None, log_level: str, ou
               + (f" (also appended to {outbox})" if outbox else ""), flush=True)
         print(f"  Review pages:   {base}/review/<token> (the links in the notifications)", flush=True)
         print(f"  Replies sent:   {base}/local/sent (what the stand-ins of X and Meta received)", flush=True)
+        print(f"  Privacy:        responder forget|export --url {base} --channel C --author-id ID", flush=True)
         print(f"  DynamoDB Local: {stack.dynamodb.endpoint} ({storage}), table {stack.table_name}", flush=True)
         if not stack.dynamodb.loopback_only:
             print("  WARNING: no javac found, so DynamoDB Local runs from its jar and listens on every interface; "
