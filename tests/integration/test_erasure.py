@@ -70,7 +70,8 @@ def test_a_deleted_mention_keeps_ids_and_times_and_loses_every_personal_attribut
     for personal in ("never arrived", "dana_k", "Dana Kowalski", "pbs.example", "receipt", "Sorry Dana",
                      "keywords", "We are on it", "n-1", "Elm Street"):
         assert personal not in flat
-    assert "gsi4pk" not in after and "gsi3pk" not in after
+    # (the author index keys stay, so that the person's own erasure finds the tombstone and removes their id)
+    assert after["gsi4pk"] == f"AUTHOR#x#{DANA.id}" and "gsi3pk" not in after
     # and the raw event is gone, and the counts say what was done
     assert store.get_raw("x", mention.mention_id) is None
     assert done == Erased(mentions=1, raw_events=1, replies=1, mention_ids=(f"x:{mention.mention_id}",))
@@ -219,10 +220,10 @@ def test_mentions_stored_before_the_author_index_are_found_after_the_backfill(st
     # Given Dana's mention stored by a version without the author index, and a tombstone of another
     old = post("3300000000000000051")
     store.save(old, RECEIVED)
-    store.client.update_item(TableName=store._table, Key=store._item({"pk": f"MENTION#x#{old.mention_id}",
-                                                                      "sk": "MENTION"}),
-                             UpdateExpression="REMOVE gsi4pk, gsi4sk")
     eraser.erase_mention("x", "3300000000000000052", source="x.tweet_delete", at=DELETED, author_id=DANA.id)
+    for mid in (old.mention_id, "3300000000000000052"):  # as that version stored them: no author index keys
+        store.client.update_item(TableName=store._table, Key=store._item({"pk": f"MENTION#x#{mid}", "sk": "MENTION"}),
+                                 UpdateExpression="REMOVE gsi4pk, gsi4sk")
     assert eraser.erase_author(["x"], DANA.id, source="forget", at=DELETED) == Erased()
     # When the index is backfilled (twice: the second run finds nothing left to index)
     assert (eraser.backfill_author_index(), eraser.backfill_author_index()) == (1, 0)
@@ -230,3 +231,20 @@ def test_mentions_stored_before_the_author_index_are_found_after_the_backfill(st
     done = eraser.erase_author(["x"], DANA.id, source="forget", at=DELETED)
     assert done.mention_ids == (f"x:{old.mention_id}",)
     assert "gsi4pk" not in store.get_mention("x", "3300000000000000052")
+
+
+def test_forgetting_a_person_removes_their_id_from_tombstones_of_their_deleted_posts(store, eraser):
+    # Given Dana's post deleted on the platform (its tombstone keeps her id), and a delete notice naming her for a
+    # post never stored
+    mention = post("3300000000000000061")
+    store.save(mention, RECEIVED)
+    eraser.erase_mention("x", mention.mention_id, source="x.tweet_delete", at=DELETED, author_id=DANA.id)
+    eraser.erase_mention("x", "3300000000000000062", source="x.tweet_delete", at=DELETED, author_id=DANA.id)
+    # When she asks to be forgotten
+    done = eraser.erase_author(["x"], DANA.id, source="forget", at=DELETED)
+    # Then both tombstones lose her id and their index keys, and nothing new is counted as a mention
+    assert sorted(done.mention_ids) == ["x:3300000000000000061", "x:3300000000000000062"] and done.mentions == 0
+    for mid in ("3300000000000000061", "3300000000000000062"):
+        tombstone = store.get_mention("x", mid)
+        assert tombstone["status"] == "deleted" and "author" not in tombstone and "gsi4pk" not in tombstone
+    assert eraser.export_author(["x"], DANA.id)["mentions"] == []

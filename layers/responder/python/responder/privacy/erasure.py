@@ -8,8 +8,9 @@ Responder's reply text and a reply still queued (its nonce goes, so the sender d
 event item. What a tombstone keeps is an allow-list (`KEPT_ATTRIBUTES`): an attribute added to mentions later is
 erased unless someone decides it may stay.
 
-- The author's id stays on a tombstone left by a platform's delete notice (the post is gone, the ids are not
-  content); an erasure of the person (`erase_author`) removes it too, so nothing left links them to the mention.
+- The author's id (and the author index keys) stay on a tombstone left by a platform's delete notice (the post is
+  gone, the ids are not content); an erasure of the person (`erase_author`) finds such tombstones through the index
+  and removes the id and the keys, so nothing left links them to the mention.
 - A delete that arrives before its create leaves a tombstone under the mention's key: the create's
   `attribute_not_exists(pk)` fails and the late delivery stores nothing (storage.save).
 - The thread keeps its ids and counters; its copy of Responder's last reply text goes when that reply was to an
@@ -42,10 +43,14 @@ KEPT_ATTRIBUTES = frozenset({
     "triage_failed_at", "archive_reason", "incident_id", "sla_due", "sla_breached_at", "sla_alerted_at",
     "sla_escalated_at", "first_response_at", "answered_by", "reply_id", "reply_state", "reply_sent_at",
     "reply_requested_at", "reply_requested_by", "handled_at", "handled_by", "deleted_at", "deleted_by",
+    # The author index keys stay on a tombstone that keeps the author's id, so that the person's own erasure finds
+    # it and removes that id too; `erase_author` removes them.
+    "gsi4pk", "gsi4sk",
 })
 # Removed by every erasure even when the read did not show them (a writer may add them between read and write).
 ALWAYS_REMOVED = ("text", "attachments", "draft_text", "classification_json", "reply_text", "reply_nonce",
-                  "reply_error", "text_fetch_error", "gsi3pk", "gsi3sk", "gsi4pk", "gsi4sk")
+                  "reply_error", "text_fetch_error", "gsi3pk", "gsi3sk")
+AUTHOR_INDEX_KEYS = ("gsi4pk", "gsi4sk")
 _ATTEMPTS = 4
 # Erasure requests name the channel; any source label fits a log line and an attribute.
 MAX_SOURCE_CHARS = 48
@@ -174,7 +179,9 @@ class Eraser(DynamoTable):
             # A tombstone must not outlive the retention any more than a mention: it expires like one received now.
             "expires_at": int(at.timestamp()) + self._retention_seconds}
         if author_id is not None:
-            item["author"] = {"id": author_id}
+            # Found by the person's own erasure later, like a tombstone of a stored mention.
+            item.update(author={"id": author_id}, gsi4pk=author_index_key(channel, author_id),
+                        gsi4sk=f"{item['deleted_at']}#{mention_id}")
         try:
             self.client.put_item(TableName=self._table, Item=self._values(item),
                                  ConditionExpression="attribute_not_exists(pk)")
@@ -186,7 +193,8 @@ class Eraser(DynamoTable):
 
     def _tombstone(self, item: dict[str, Any], source: str, at: datetime, newly: bool, forget_author: bool) -> bool:
         """Turn the stored mention into a tombstone (or finish one); False when the item changed under the write."""
-        remove = sorted((set(item) - KEPT_ATTRIBUTES - {"author"}) | set(ALWAYS_REMOVED))
+        remove = sorted((set(item) - KEPT_ATTRIBUTES - {"author"}) | set(ALWAYS_REMOVED)
+                        | (set(AUTHOR_INDEX_KEYS) if forget_author else set()))
         names = {f"#r{i}": name for i, name in enumerate(remove)}
         names["#s"] = "status"
         values: dict[str, Any] = {":deleted": STATUS_DELETED}
@@ -383,7 +391,8 @@ def _leftovers(item: dict[str, Any], forget_author: bool) -> bool:
     """Whether a tombstone still held something an erasure removes (an earlier erasure was cut short)."""
     author = item.get("author")
     extra_author = isinstance(author, dict) and (forget_author or set(author) - {"id"})
-    return bool((set(item) - KEPT_ATTRIBUTES - {"author"}) or extra_author)
+    indexed = forget_author and any(k in item for k in AUTHOR_INDEX_KEYS)
+    return bool((set(item) - KEPT_ATTRIBUTES - {"author"}) or extra_author or indexed)
 
 
 def _public(item: dict[str, Any]) -> dict[str, Any]:
