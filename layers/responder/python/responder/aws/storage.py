@@ -37,6 +37,7 @@ STATUS_TRIAGING = "triaging"  # claimed by a triage execution (a lease: a crashe
 STATUS_NOTIFIED = "notified"  # classified, drafted, routed and sent to the agents
 STATUS_ARCHIVED = "archived"  # noise: archived with a reason, nobody paged
 STATUS_TRIAGE_FAILED = "triage_failed"  # triage gave up after retries; alerted, eligible for a retry
+STATUS_DELETED = "deleted"  # erased: a tombstone (responder.privacy.erasure); a redelivery stores nothing
 
 # DynamoDB items are limited to 400 KB; the raw copy is for audit and may be cut short.
 MAX_RAW_BYTES = 350_000
@@ -45,6 +46,9 @@ _TRANSACTION_ATTEMPTS = 6
 # writes per mention) stay far below DynamoDB's 1,000 writes per second per partition.
 PENDING_SHARDS = 16
 PENDING_INDEX = "gsi3"
+# Sparse, keys only: a person's mentions on one channel, for erasure and export (responder.privacy.erasure). Set at
+# creation, removed with the content when the mention is erased. One more index write per stored mention.
+AUTHOR_INDEX = "gsi4"
 
 
 class ClaimHeld(RuntimeError):
@@ -64,6 +68,11 @@ def pending_shard(channel: str, mention_id: str) -> str:
     import zlib
 
     return f"PENDING#{zlib.crc32(f'{channel}#{mention_id}'.encode()) % PENDING_SHARDS:02d}"
+
+
+def author_index_key(channel: str, author_id: str) -> str:
+    """The author index partition of a person on one channel."""
+    return f"AUTHOR#{channel}#{author_id}"
 
 
 def mention_key(channel: str, mention_id: str) -> dict[str, str]:
@@ -197,6 +206,9 @@ class DynamoMentionStore(DynamoTable):
             "gsi2sk": f"{_iso(received_at)[:19]}Z#{mention.channel}#{mention.mention_id}",
             # Until it is handed to triage (mark_queued or a triage claim removes these).
             "gsi3pk": pending_shard(mention.channel, mention.mention_id), "gsi3sk": _iso(received_at),
+            # The person's mentions, for erasure and export by author.
+            "gsi4pk": author_index_key(mention.channel, mention.author.id),
+            "gsi4sk": f"{mention.created_at}#{mention.mention_id}",
             # Written once: the put is guarded by attribute_not_exists(pk), and no update sets it again.
             "expires_at": self.expires_at(received_at),
         }
@@ -332,18 +344,25 @@ class DynamoMentionStore(DynamoTable):
         return self._plain(answer["Attributes"])
 
     def record_fetched_text(self, channel: str, mention_id: str, text: str | None = None,
-                            error: dict[str, str] | None = None) -> None:
-        """The text of a mention that arrived with ids only (Instagram @mentions), or why it could not be fetched."""
+                            error: dict[str, str] | None = None) -> bool:
+        """The text of a mention that arrived with ids only (Instagram @mentions), or why it could not be fetched;
+        False when the mention was erased (or expired) meanwhile: a tombstone never gets text back."""
         kwargs: dict[str, Any] = {"TableName": self._table, "Key": self._item(mention_key(channel, mention_id)),
-                                  "ConditionExpression": "attribute_exists(pk)"}
+                                  "ConditionExpression": "attribute_exists(pk) AND #s <> :deleted"}
         if text is not None:
             kwargs.update(UpdateExpression="SET #text = :v REMOVE text_fetch_error",
-                          ExpressionAttributeNames={"#text": "text"},
-                          ExpressionAttributeValues=self._item({":v": text}))
+                          ExpressionAttributeNames={"#text": "text", "#s": "status"},
+                          ExpressionAttributeValues=self._item({":v": text, ":deleted": STATUS_DELETED}))
         else:
-            kwargs.update(UpdateExpression="SET text_fetch_error = :v",
-                          ExpressionAttributeValues=self._item({":v": error or {}}))
-        self._call(self.client.update_item, **kwargs)
+            kwargs.update(UpdateExpression="SET text_fetch_error = :v", ExpressionAttributeNames={"#s": "status"},
+                          ExpressionAttributeValues=self._item({":v": error or {}, ":deleted": STATUS_DELETED}))
+        try:
+            self.client.update_item(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - "erased meanwhile" is an answer; anything else is mapped
+            if _error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise _storage_error(exc) from exc
+        return True
 
     def stranded(self, received_before: datetime, limit: int = 500) -> list[MentionKey]:
         """Mentions stored before `received_before` and still not handed to triage, oldest first per shard."""
