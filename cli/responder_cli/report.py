@@ -236,8 +236,9 @@ class TableReader:
     fields through BatchGetItem. Never a Scan: the cost follows the period, not the table."""
 
     def __init__(self, table: str, client: Any = None, progress: Callable[[str], None] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, fields: tuple[str, ...] = FIELDS) -> None:
         self._table = table
+        self._fields = fields
         self._client = client
         self._progress = progress
         self._sleep = sleep
@@ -288,7 +289,7 @@ class TableReader:
         return found
 
     def _fetch(self, keys: list[dict[str, Any]], found: list[dict[str, Any]]) -> None:
-        names = {f"#f{i}": name for i, name in enumerate(FIELDS)}
+        names = {f"#f{i}": name for i, name in enumerate(self._fields)}
         request = {self._table: {"Keys": keys, "ProjectionExpression": ", ".join(names),
                                  "ExpressionAttributeNames": names}}
         before = len(found)
@@ -308,7 +309,7 @@ class TableReader:
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    """A DynamoDB item of string (and number) attributes as plain values (the report reads no other types)."""
+    """A DynamoDB item of string, number, boolean and map attributes as plain values (no other type is read)."""
     plain: dict[str, Any] = {}
     for name, value in item.items():
         if "S" in value:
@@ -317,6 +318,8 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
             plain[name] = float(value["N"])
         elif "BOOL" in value:
             plain[name] = value["BOOL"]
+        elif "M" in value:
+            plain[name] = _plain(value["M"])
     return plain
 
 

@@ -36,6 +36,8 @@ from urllib.parse import parse_qs, urlsplit
 
 CHANNELS = ("x", "facebook", "instagram", "messenger", "whatsapp")
 MAX_BODY_BYTES = 1_000_000
+# Where the stand-in serves batch compliance's pre-signed upload and download URLs (cloud storage, for X).
+COMPLIANCE_STORAGE = "/x-compliance-storage"
 X_POST_MAX_CHARS = 280  # a standard account's post (X counts URLs and emoji differently; the sender pre-checks)
 X_RATE_LIMIT = 100  # "POST /2/tweets: 100 requests per 15 minutes per user" (X API v2 rate limits)
 X_RATE_WINDOW_SECONDS = 900
@@ -94,6 +96,9 @@ class PlatformStandins:
         self._posts: list[dict[str, Any]] = []  # the brand's X posts (GET /2/users/:id/tweets)
         self._comments: list[dict[str, Any]] = []  # the brand's Meta comments and replies
         self._ig_mentions: dict[str, dict[str, Any]] = {}
+        self._compliance: dict[tuple[str, str], tuple[str, str]] = {}  # (type, id) -> (action, reason)
+        self._jobs: dict[str, dict[str, Any]] = {}  # batch compliance jobs, with the ids uploaded to each
+        self.compliance_polls_before_complete = 1  # status checks answered `in_progress` after the upload
         self._injected: list[_Injected] = []
         self._requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -168,6 +173,74 @@ class PlatformStandins:
 
     # -- the fake platforms ------------------------------------------------------------------------------
 
+    def mark_compliance(self, kind: str, item_id: str, reason: str = "deleted", action: str = "delete") -> None:
+        """What X's batch compliance answers for a post (`tweets`) or a user (`users`) id from now on."""
+        with self._lock:
+            self._compliance[(kind, item_id)] = (action, reason)
+
+    def compliance_jobs(self) -> list[dict[str, Any]]:
+        """Every batch compliance job created: type, name, status and the ids uploaded."""
+        with self._lock:
+            return [{k: (list(v) if isinstance(v, list) else v) for k, v in job.items()} for job in self._jobs.values()]
+
+    def _compliance_job(self, job: dict[str, Any]) -> dict[str, Any]:
+        storage = f"{self.base_url}{COMPLIANCE_STORAGE}/{job['id']}"
+        return {"id": job["id"], "type": job["type"], "name": job["name"], "status": job["status"],
+                "created_at": job["created_at"], "upload_url": f"{storage}/upload",
+                "download_url": f"{storage}/download", "resumable": False}
+
+    def _x_compliance(self, method: str, path: str, body: Any) -> tuple[int, Any] | None:
+        """X API v2 batch compliance: create a job, read its status (app-only auth, checked by the caller)."""
+        if method == "POST" and path == "/2/compliance/jobs":
+            kind = body.get("type") if isinstance(body, dict) else None
+            if kind not in ("tweets", "users"):
+                return 400, x_error(400, "type must be one of [tweets, users]")
+            with self._lock:
+                if any(j["type"] == kind and j["status"] in ("created", "in_progress") for j in self._jobs.values()):
+                    return 400, x_error(400, f"There is already an active job of type {kind}.")
+                job_id = str(1_700_000_000_000_000_000 + self._next_id())
+                self._jobs[job_id] = {"id": job_id, "type": kind, "name": str(body.get("name") or "")[:64],
+                                      "status": "created", "created_at": _now_iso(), "ids": [], "polls": 0}
+                return 200, {"data": self._compliance_job(self._jobs[job_id])}
+        m = re.fullmatch(r"/2/compliance/jobs/([0-9]+)", path)
+        if method == "GET" and m:
+            with self._lock:
+                job = self._jobs.get(m.group(1))
+                if job is None:
+                    return 404, x_error(404, "Could not find compliance job")
+                if job["status"] == "in_progress":
+                    job["polls"] += 1
+                    if job["polls"] > self.compliance_polls_before_complete:
+                        job["status"] = "complete"
+                return 200, {"data": self._compliance_job(job)}
+        return None
+
+    def _compliance_storage(self, method: str, path: str, raw: bytes) -> tuple[int, bytes]:
+        """The pre-signed upload and download URLs (cloud storage in X's case: no Authorization header)."""
+        m = re.fullmatch(COMPLIANCE_STORAGE + r"/([0-9]+)/(upload|download)", path)
+        with self._lock:
+            job = self._jobs.get(m.group(1)) if m else None
+            if job is None:
+                return 404, b"no such object"
+            if m.group(2) == "upload" and method == "PUT":
+                if job["status"] != "created":
+                    return 400, b"already uploaded"
+                job["ids"] = [line.strip() for line in raw.decode("ascii").splitlines() if line.strip()]
+                job["status"] = "in_progress"
+                return 200, b""
+            if m.group(2) == "download" and method == "GET":
+                if job["status"] != "complete":
+                    return 404, b"no results yet"
+                lines = []
+                for item_id in job["ids"]:
+                    found = self._compliance.get((job["type"], item_id))
+                    if found:
+                        lines.append(json.dumps({"id": item_id, "action": found[0], "created_at": job["created_at"],
+                                                 "redacted_at": _now_iso(), "reason": found[1]},
+                                                separators=(",", ":")))
+                return 200, ("\n".join(lines) + ("\n" if lines else "")).encode()
+        return 405, b"method not allowed"
+
     def _take_injected(self, path: str, channel: str) -> _Injected | None:
         with self._lock:
             for injected in self._injected:
@@ -227,6 +300,9 @@ class PlatformStandins:
                          if p["author_id"] == m.group(1) and (not start or p["created_at"] >= start)][:limit]
             return 200, ({"data": posts, "meta": {"result_count": len(posts)}} if posts else
                          {"meta": {"result_count": 0}})
+        compliance = self._x_compliance(method, path, body)
+        if compliance is not None:
+            return compliance
         if method == "GET" and path == "/2/users/me":
             return 200, {"data": {"id": self.x_user_id, "name": "Brand", "username": self.x_handle}}
         return 404, x_error(404, f"no route {method} {path}")
@@ -332,6 +408,10 @@ class PlatformStandins:
         if not x and not (auth.startswith("Bearer ") or query.get("access_token")):
             return 400, meta_error(2500, "An active access token must be used to query information about the "
                                          "current user.", kind="OAuthException"), {}, None
+        if path.startswith("/2/compliance/") and not auth.startswith("Bearer "):
+            # Batch compliance takes app-only authentication only (X API v2, "Authentication: OAuth 2.0 App-only").
+            return 403, x_error(403, "Authenticating with OAuth 1.0a User Context is forbidden for this endpoint."), \
+                {}, None
         injected = self._take_injected(path, channel)
         if injected is not None and not injected.accept:
             return injected.status, injected.body, injected.headers, injected
@@ -353,6 +433,17 @@ class PlatformStandins:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(min(length, MAX_BODY_BYTES)) if length else b""
+                if urlsplit(self.path).path.startswith(COMPLIANCE_STORAGE + "/"):
+                    code, data = standins._compliance_storage(self.command, urlsplit(self.path).path, raw)
+                    with standins._lock:
+                        standins._requests.append({"method": self.command, "path": urlsplit(self.path).path,
+                                                   "status": code})
+                    self.send_response(code)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 status, answer, hdrs, injected = standins._handle(self.command, self.path, self.headers, raw)
                 with standins._lock:
                     standins._requests.append({"method": self.command, "path": urlsplit(self.path).path,
@@ -372,7 +463,7 @@ class PlatformStandins:
                     # The client gave up waiting (a read timeout under test): nothing left to answer.
                     self.close_connection = True
 
-            do_GET = do_POST = do_DELETE = _serve  # noqa: N815 - http.server's naming
+            do_GET = do_POST = do_DELETE = do_PUT = _serve  # noqa: N815 - http.server's naming
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
                 return  # request lines carry ids of private conversations: not printed
