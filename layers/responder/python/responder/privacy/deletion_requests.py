@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
-from responder.aws.storage import DynamoTable, StorageUnavailable
+from responder.aws.storage import DynamoTable, StorageUnavailable, _storage_error
 from responder.core.config import DEFAULT_RETENTION_DAYS
 from responder.privacy.signed_request import SignedRequestForged, SignedRequestMalformed, parse_signed_request
 
@@ -116,8 +116,13 @@ class DynamoDeletionRequests(DynamoTable):
                                   ConsistentRead=True).get("Item")
                 if item is not None:
                     return str(self._plain(item)["code"]), False
-            from responder.aws.storage import _storage_error
+            raise _storage_error(exc) from exc
 
+    @staticmethod
+    def _call(fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+        try:
+            return fn(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - mapped to StorageUnavailable / StorageRejected, or re-raised
             raise _storage_error(exc) from exc
 
     def get(self, code: str) -> DeletionRequest | None:
