@@ -48,6 +48,10 @@ GSI3_NAME = "gsi3"
 GSI3_PARTITION_KEY = "gsi3pk"
 GSI3_SORT_KEY = "gsi3sk"
 GSI3_ATTRIBUTES = ("platform", "channel", "mention_id", "thread_id", "kind", "status")
+# Sparse, keys only: a person's mentions on a channel, for erasure and export (responder.aws.storage.AUTHOR_INDEX).
+GSI4_NAME = "gsi4"
+GSI4_PARTITION_KEY = "gsi4pk"
+GSI4_SORT_KEY = "gsi4sk"
 TABLE_TTL_ATTRIBUTE = "expires_at"
 
 # Timeouts of the triage path, each outlasting what it waits for (issue #18): a task function < its task in the

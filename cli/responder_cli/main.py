@@ -40,7 +40,7 @@ def _routing_rules(path: Path) -> str | None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: one sub-command per job."""
-    from responder_cli import classify_cmd, demo, eval_cmd, redrive, replay, report
+    from responder_cli import classify_cmd, demo, eval_cmd, privacy_cmd, redrive, replay, report
 
     parser = argparse.ArgumentParser(prog="responder", description="Serverless social-media mention responder.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cmd.add_parser(commands)
     redrive.add_parser(commands)
     report.add_parser(commands)
+    privacy_cmd.add_parsers(commands)
     return parser
 
 

@@ -59,6 +59,15 @@ def test_table_has_single_table_key_schema_and_gsi1(template):
                                    "NonKeyAttributes": ["platform", "channel", "mention_id", "thread_id", "kind",
                                                         "status"]},
                 },
+                {
+                    # sparse, keys only: a person's mentions on a channel, for erasure and export
+                    "IndexName": "gsi4",
+                    "KeySchema": [
+                        {"AttributeName": "gsi4pk", "KeyType": "HASH"},
+                        {"AttributeName": "gsi4sk", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                },
             ],
         },
     )

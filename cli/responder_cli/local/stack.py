@@ -55,7 +55,9 @@ MENTION_FIELDS = ("platform", "channel", "kind", "mention_id", "thread_id", "par
                   "sla_breached_at", "sla_alerted_at",
                   # set by the review page, the sender, or a native reply on the platform
                   "reply_state", "reply_text", "reply_requested_by", "reply_requested_at", "reply_id", "reply_sent_at",
-                  "reply_error", "first_response_at", "answered_by", "handled_by", "handled_at", "text_fetch_error")
+                  "reply_error", "first_response_at", "answered_by", "handled_by", "handled_at", "text_fetch_error",
+                  # set by an erasure: a platform's delete notice, `responder forget`, Meta's data-deletion request
+                  "deleted_at", "deleted_by")
 THREAD_FIELDS = ("platform", "channel", "thread_id", "account_id", "mention_count",
                  "first_seen_at", "last_activity_at", "last_mention_id", "thread_status",
                  "last_draft_text", "last_team", "last_priority", "last_triaged_at",
@@ -328,6 +330,9 @@ class LocalStack:
         local_client = self.dynamodb.client()
         local_client._responder_unmetered = True  # /local endpoints read the table; not part of the product
         self._store = DynamoMentionStore(self.table_name, client=local_client)
+        from responder.privacy.erasure import Eraser
+
+        self._eraser = Eraser(self.table_name, client=local_client)
         self._handler = modules["responder-webhook"].handler
         self._review_handler = modules["responder-review"].handler
         self.triage.start_loops(dispatcher.handler, pollers=self.triage_pollers)
@@ -585,6 +590,25 @@ class LocalStack:
             moved += len(messages)
         return moved
 
+    def forget(self, body: bytes) -> tuple[int, Any]:
+        """`POST /local/forget` {"channel", "author_id"}: erase one person on one channel (`responder forget`)."""
+        from datetime import datetime, timezone
+
+        request = _person_request(_json_object(body))
+        if isinstance(request, str):
+            return 400, {"error": request}
+        channel, author_id = request
+        done = self._eraser.erase_author([channel], author_id, source="forget", at=datetime.now(timezone.utc))
+        return 200, done.as_dict()
+
+    def export(self, query: str) -> tuple[int, Any]:
+        """`GET /local/export?channel=C&author_id=ID`: what is stored about one person (`responder export`)."""
+        request = _person_request(dict(parse_qsl(query)))
+        if isinstance(request, str):
+            return 400, {"error": request}
+        channel, author_id = request
+        return 200, self._eraser.export_author([channel], author_id)
+
     def _local_route(self, path: str) -> tuple[int, Any] | None:
         if path == "/local/health":
             return 200, {"status": "ok", "dynamodb": self.dynamodb.endpoint, "table": self.table_name,
@@ -677,6 +701,14 @@ class LocalStack:
                                 local = (403, {"error": "send the header X-Responder-Local: 1"})
                             else:
                                 local = (200, {"moved": stack.redrive()})
+                        elif self.command == "POST" and path == "/local/forget":
+                            # Same guard as redrive: a page cannot make the browser erase anyone.
+                            if self.headers.get("x-responder-local") != "1":
+                                local = (403, {"error": "send the header X-Responder-Local: 1"})
+                            else:
+                                local = stack.forget(body)
+                        elif self.command == "GET" and path == "/local/export":
+                            local = stack.export(urlsplit(self.path).query)
                         else:
                             local = stack._local_route(path) if self.command == "GET" else None
                         status, payload = local or (404, {"error": "not found"})
@@ -708,6 +740,27 @@ class LocalStack:
                     sys.stderr.write("local: " + format % args + "\n")
 
         return Handler
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _person_request(values: dict[str, Any]) -> tuple[str, str] | str:
+    """(channel, author id) from a forget/export request, or what is wrong with it."""
+    from responder.core.model import CHANNELS, MalformedDelivery, check_id
+
+    channel, author_id = values.get("channel"), values.get("author_id")
+    if channel not in CHANNELS:
+        return f"channel must be one of {', '.join(CHANNELS)}"
+    try:
+        return channel, check_id(author_id, "author_id")
+    except MalformedDelivery as exc:
+        return str(exc)
 
 
 def run(port: int, data_dir: Path | None, synth: bool | None, log_level: str, outbox: Path | None = None,

@@ -45,6 +45,9 @@ _TRANSACTION_ATTEMPTS = 6
 # writes per mention) stay far below DynamoDB's 1,000 writes per second per partition.
 PENDING_SHARDS = 16
 PENDING_INDEX = "gsi3"
+# Sparse, keys only: a person's mentions on one channel, for erasure and export (responder.privacy.erasure). Set at
+# creation, removed with the content when the mention is erased. One more index write per stored mention.
+AUTHOR_INDEX = "gsi4"
 
 
 class ClaimHeld(RuntimeError):
@@ -64,6 +67,11 @@ def pending_shard(channel: str, mention_id: str) -> str:
     import zlib
 
     return f"PENDING#{zlib.crc32(f'{channel}#{mention_id}'.encode()) % PENDING_SHARDS:02d}"
+
+
+def author_index_key(channel: str, author_id: str) -> str:
+    """The author index partition of a person on one channel."""
+    return f"AUTHOR#{channel}#{author_id}"
 
 
 def mention_key(channel: str, mention_id: str) -> dict[str, str]:
@@ -197,6 +205,9 @@ class DynamoMentionStore(DynamoTable):
             "gsi2sk": f"{_iso(received_at)[:19]}Z#{mention.channel}#{mention.mention_id}",
             # Until it is handed to triage (mark_queued or a triage claim removes these).
             "gsi3pk": pending_shard(mention.channel, mention.mention_id), "gsi3sk": _iso(received_at),
+            # The person's mentions, for erasure and export by author.
+            "gsi4pk": author_index_key(mention.channel, mention.author.id),
+            "gsi4sk": f"{mention.created_at}#{mention.mention_id}",
             # Written once: the put is guarded by attribute_not_exists(pk), and no update sets it again.
             "expires_at": self.expires_at(received_at),
         }

@@ -1,1 +1,1 @@
-"""Privacy: erasure of what platforms and people ask to delete, and access to what is stored about a person."""
+"""Privacy: erasing what is stored about a post or a person, and exporting it on request."""
