@@ -133,7 +133,10 @@ CONTEXT_HANDSHAKE_THROTTLE_RATE = "apiHandshakeThrottleRateLimit"
 DEFAULT_HANDSHAKE_THROTTLE_RATE = 5
 
 # DynamoDB actions each function's role holds on the table (read from the code each function runs).
-WEBHOOK_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem")
+# The webhook also erases (delete notices, Meta's data deletion callback: responder.privacy.erasure): DeleteItem removes
+# the raw event of an erased mention.
+WEBHOOK_TABLE_ACTIONS = ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
+                         "dynamodb:UpdateItem")
 CLASSIFY_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem")
 
 # Lambda sizing shared by every function unless a function has a reason to differ.

@@ -94,9 +94,15 @@ class WebhookApi(Construct):
         # the mention, raw-event and thread writes are one TransactWriteItems (authorised per item as PutItem and
         # UpdateItem), marking a mention queued is an UpdateItem, brand-post links a PutItem, a thread's bounds and
         # a duplicate's status a GetItem, and a reply's parent a consistent Query on the base table; a native answer
-        # marks its mention with an UpdateItem. It never deletes or scans.
+        # marks its mention with an UpdateItem. Erasing (responder.privacy.erasure: delete notices and Meta's data
+        # deletion callback) reads the mention (GetItem), turns it into a tombstone (UpdateItem, or PutItem before its
+        # create), deletes its raw event (DeleteItem), and reads the incidents' samples (Query on the base table); a
+        # data deletion request is one TransactWriteItems of two Puts. It never scans.
         role.add_to_principal_policy(iam.PolicyStatement(actions=list(c.WEBHOOK_TABLE_ACTIONS),
                                                          resources=[table.table_arn]))
+        # A person's mentions for Meta's data deletion callback: a Query on the sparse author index only.
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:Query"],
+                                                         resources=[f"{table.table_arn}/index/{c.GSI4_NAME}"]))
         # A native DM answer (the brand's own message, responder.replies.native) finds the conversation's latest
         # mention through gsi1: a Query on that index only.
         role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:Query"],
