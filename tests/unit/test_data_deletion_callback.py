@@ -256,3 +256,15 @@ def test_the_status_page_of_an_unknown_or_malformed_code_is_404_and_get_changes_
 def test_codes_are_unguessable_and_url_safe():
     codes = {new_code() for _ in range(1000)}
     assert len(codes) == 1000 and all(len(c) == 26 and c.isalnum() and c.islower() for c in codes)
+
+
+def test_a_browser_gets_the_status_as_a_page_with_nothing_personal(service, requests_store):
+    # Given a completed request
+    _, body = call(service, sign_request(payload(), META_SECRET))
+    # When a browser opens its URL
+    answer = service.handle(api_event("GET", f"{PATH}/{body['confirmation_code']}",
+                                      headers={"accept": "text/html,application/xhtml+xml"}))
+    # Then it is an HTML page with the code and the state, no script allowed, and no user id
+    assert answer["statusCode"] == 200 and answer["headers"]["content-type"].startswith("text/html")
+    assert body["confirmation_code"] in answer["body"] and "Completed" in answer["body"]
+    assert "default-src 'none'" in answer["headers"]["content-security-policy"] and PERSON not in answer["body"]

@@ -185,7 +185,7 @@ class WebhookService:
         code = path[len(DATA_DELETION_PATH) + 1:]
         if method != "GET" or "/" in code:
             return None
-        return lambda request: self._deletion_requests.status_answer(code)
+        return lambda request: self._deletion_requests.status_answer(code, request.headers.get("accept", ""))
 
     def _data_deletion_request(self, request: Request) -> dict[str, Any]:
         secret = self._credentials.get().meta_app_secret

@@ -74,6 +74,28 @@ class DeletionRequest:
         return view
 
 
+_STATE_WORDS = {STATE_RECEIVED: "Received: your data is being deleted.",
+                STATE_COMPLETED: "Completed: the data stored about you has been deleted."}
+
+
+def status_page(request: DeletionRequest) -> str:
+    """The status page a person opens from Meta's link: readable without JavaScript, every value escaped."""
+    from html import escape
+
+    rows = [("Confirmation code", request.code), ("Status", _STATE_WORDS.get(request.state, request.state)),
+            ("Requested", request.requested_at)]
+    if request.completed_at:
+        rows.append(("Completed", request.completed_at))
+    if request.erased is not None:
+        rows.append(("Items deleted", ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in request.erased.items())))
+    cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows)
+    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            "<title>Data deletion request</title><style>body{font-family:system-ui,sans-serif;margin:1.5rem;"
+            "max-width:40rem}th{text-align:left;padding-right:1rem;vertical-align:top}</style></head><body>"
+            f"<h1>Data deletion request</h1><table>{cells}</table></body></html>")
+
+
 class DeletionRequestStore(Protocol):
     def record(self, payload_digest: str, user_digest: str, issued_at: int, now: datetime) -> tuple[str, bool]: ...
     def get(self, code: str) -> DeletionRequest | None: ...
@@ -220,8 +242,9 @@ class DataDeletionRequests:
             return _answer(503, {"error": "temporarily unavailable, retry later"})
         return _answer(200, {"url": f"{self._base_url().rstrip('/')}{STATUS_PATH}/{code}", "confirmation_code": code})
 
-    def status_answer(self, code: str) -> dict[str, Any]:
-        """GET: the request's state; an unknown or malformed code is 404 (never read from the table when malformed)."""
+    def status_answer(self, code: str, accept: str = "") -> dict[str, Any]:
+        """GET: the request's state, as JSON or (for a browser, `Accept: text/html`) a short page; an unknown or
+        malformed code is 404 (never read from the table when malformed)."""
         if not _CODE.fullmatch(code):
             return _answer(404, {"error": "not found"})
         try:
@@ -230,6 +253,11 @@ class DataDeletionRequests:
             return _answer(503, {"error": "temporarily unavailable, retry later"})
         if request is None:
             return _answer(404, {"error": "not found"})
+        if "text/html" in accept.lower():
+            return {"statusCode": 200, "body": status_page(request),
+                    "headers": {"content-type": "text/html; charset=utf-8", "cache-control": "no-store",
+                                "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
+                                "x-content-type-options": "nosniff", "referrer-policy": "no-referrer"}}
         return _answer(200, request.public())
 
     def _refuse(self, status: int, reason: str) -> dict[str, Any]:
