@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Any
 
 # A mention in one of these statuses changes no further without a redrive.
-FINAL = {"notified", "archived", "triage_failed", "incident"}
+FINAL = {"notified", "archived", "triage_failed", "incident", "deleted"}
 _QUEUE_COUNTS = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
                  "ApproximateNumberOfMessagesDelayed"]
 

@@ -363,29 +363,38 @@ class TriageWorkflow(Construct):
                 ":c": S(J.json_to_string(J.object_at(classification))),
             },
             result_path=J.DISCARD)))
-        record_thread = guarded(tasks.DynamoUpdateItem(
+        # The thread records which mention was drafted last, not the draft: the draft lives on the mention, where an
+        # erasure removes it (responder.privacy.erasure); a copy here could be written after that erasure. Guarded on
+        # the thread's existence, so a thread that expired meanwhile is not recreated without its `expires_at`.
+        record_thread_task = tasks.DynamoUpdateItem(
             self, "RecordThread", table=table, key=thread_key,
-            update_expression=("SET last_draft_text = :draft, last_draft_mention_id = :mid, last_team = :team, "
+            update_expression=("SET last_draft_mention_id = :mid, last_team = :team, "
                                "last_priority = :priority, last_triaged_at = :at"),
+            condition_expression="attribute_exists(pk)",
             expression_attribute_values={
-                ":draft": S(J.string_at("$.drafted.draft.text")),
                 ":mid": S(J.string_at("$.classified.mention.mention_id")),
                 ":team": S(J.string_at("$.route.team")), ":priority": S(J.string_at("$.route.priority")),
                 ":at": S(J.string_at("$$.State.EnteredTime")),
             },
-            result_path=J.DISCARD))
-        archive = guarded(tasks.DynamoUpdateItem(
+            result_path=J.DISCARD)
+        record_thread_task.add_retry(errors=["DynamoDB.ConditionalCheckFailedException"], max_attempts=0)
+        record_thread_task.add_catch(record_mention, errors=["DynamoDB.ConditionalCheckFailedException"],
+                                     result_path=J.DISCARD)
+        record_thread = guarded(record_thread_task)
+        # Noise erased (or answered) while it was classified keeps that status, as RecordMention does.
+        archive = guarded(unless_closed(tasks.DynamoUpdateItem(
             self, "Archive", table=table, key=mention_key,
             update_expression=("SET #s = :archived, archive_reason = :reason, triaged_at = :at, intent = :intent, "
                                "sentiment = :sentiment, topic = :topic, #lang = :language "
                                "REMOVE triage_claimed_until"),
+            condition_expression=still_open,
             expression_attribute_names={"#s": "status", "#lang": "language"},
             expression_attribute_values={
-                ":archived": S("archived"), ":reason": S(J.string_at(f"{classification}.noise_reason")),
+                **closed, ":archived": S("archived"), ":reason": S(J.string_at(f"{classification}.noise_reason")),
                 ":at": S(J.string_at("$$.State.EnteredTime")),
                 **labels,
             },
-            result_path=J.DISCARD))
+            result_path=J.DISCARD)))
 
         # --- incidents: members that are not paged one by one, and incident alerts ----------------------
         incident = "$.classified.incident"

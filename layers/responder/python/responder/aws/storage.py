@@ -37,6 +37,7 @@ STATUS_TRIAGING = "triaging"  # claimed by a triage execution (a lease: a crashe
 STATUS_NOTIFIED = "notified"  # classified, drafted, routed and sent to the agents
 STATUS_ARCHIVED = "archived"  # noise: archived with a reason, nobody paged
 STATUS_TRIAGE_FAILED = "triage_failed"  # triage gave up after retries; alerted, eligible for a retry
+STATUS_DELETED = "deleted"  # erased: a tombstone (responder.privacy.erasure); a redelivery stores nothing
 
 # DynamoDB items are limited to 400 KB; the raw copy is for audit and may be cut short.
 MAX_RAW_BYTES = 350_000
@@ -343,18 +344,25 @@ class DynamoMentionStore(DynamoTable):
         return self._plain(answer["Attributes"])
 
     def record_fetched_text(self, channel: str, mention_id: str, text: str | None = None,
-                            error: dict[str, str] | None = None) -> None:
-        """The text of a mention that arrived with ids only (Instagram @mentions), or why it could not be fetched."""
+                            error: dict[str, str] | None = None) -> bool:
+        """The text of a mention that arrived with ids only (Instagram @mentions), or why it could not be fetched;
+        False when the mention was erased (or expired) meanwhile: a tombstone never gets text back."""
         kwargs: dict[str, Any] = {"TableName": self._table, "Key": self._item(mention_key(channel, mention_id)),
-                                  "ConditionExpression": "attribute_exists(pk)"}
+                                  "ConditionExpression": "attribute_exists(pk) AND #s <> :deleted"}
         if text is not None:
             kwargs.update(UpdateExpression="SET #text = :v REMOVE text_fetch_error",
-                          ExpressionAttributeNames={"#text": "text"},
-                          ExpressionAttributeValues=self._item({":v": text}))
+                          ExpressionAttributeNames={"#text": "text", "#s": "status"},
+                          ExpressionAttributeValues=self._item({":v": text, ":deleted": STATUS_DELETED}))
         else:
-            kwargs.update(UpdateExpression="SET text_fetch_error = :v",
-                          ExpressionAttributeValues=self._item({":v": error or {}}))
-        self._call(self.client.update_item, **kwargs)
+            kwargs.update(UpdateExpression="SET text_fetch_error = :v", ExpressionAttributeNames={"#s": "status"},
+                          ExpressionAttributeValues=self._item({":v": error or {}, ":deleted": STATUS_DELETED}))
+        try:
+            self.client.update_item(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - "erased meanwhile" is an answer; anything else is mapped
+            if _error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise _storage_error(exc) from exc
+        return True
 
     def stranded(self, received_before: datetime, limit: int = 500) -> list[MentionKey]:
         """Mentions stored before `received_before` and still not handed to triage, oldest first per shard."""

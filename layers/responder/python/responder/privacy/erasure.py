@@ -26,14 +26,12 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from typing import Any, Iterator, Sequence
 
-from responder.aws.storage import (AUTHOR_INDEX, DynamoTable, StorageUnavailable, _error_code, _storage_error,
-                                   author_index_key, mention_key, thread_key)
+from responder.aws.storage import (AUTHOR_INDEX, STATUS_DELETED, DynamoTable, StorageUnavailable, _error_code,
+                                   _storage_error, author_index_key, mention_key, thread_key)
 from responder.core.config import DEFAULT_RETENTION_DAYS
 from responder.core.model import CHANNELS, check_id, log_ref
 from responder.core.observability import logger
 from responder.surge.incidents import BRAND_KEY
-
-STATUS_DELETED = "deleted"
 
 # What a tombstone keeps: keys and index keys that reports read (gsi1: a thread's mentions, gsi2: the account's
 # mentions by time; gsi2 projects `text`, which goes with the attribute), ids, times, triage's labels, who acted.
@@ -227,17 +225,32 @@ class Eraser(DynamoTable):
         return int(bool(answer.get("Attributes")))
 
     def _scrub_thread(self, mention: dict[str, Any]) -> int:
-        """Remove the thread's copy of Responder's last reply when it answered this mention (1 when removed)."""
-        reply_id, thread_id = mention.get("reply_id"), mention.get("thread_id")
-        if not isinstance(reply_id, str) or not isinstance(thread_id, str):
+        """Remove the thread's copies of text about this mention (1 when something was removed): Responder's last
+        reply when it answered this mention, and the draft that older versions of triage copied onto the thread."""
+        thread_id = mention.get("thread_id")
+        if not isinstance(thread_id, str):
+            return 0
+        key = self._values(thread_key(mention["channel"], thread_id))
+        thread = self._call(self.client.get_item, TableName=self._table, Key=key, ConsistentRead=True,
+                            ProjectionExpression="last_reply_id, last_reply_text, last_draft_mention_id, "
+                                                 "last_draft_text").get("Item")
+        thread = self._plain(thread) if thread else {}
+        remove, conditions, values = [], [], {}
+        if "last_reply_text" in thread and mention.get("reply_id") and thread.get("last_reply_id") == mention["reply_id"]:
+            remove.append("last_reply_text")
+            conditions.append("last_reply_id = :rid")
+            values[":rid"] = mention["reply_id"]
+        if "last_draft_text" in thread and thread.get("last_draft_mention_id") == mention.get("mention_id"):
+            remove.append("last_draft_text")
+            conditions.append("last_draft_mention_id = :mid")
+            values[":mid"] = mention["mention_id"]
+        if not remove:
             return 0
         try:
-            self.client.update_item(
-                TableName=self._table, Key=self._values(thread_key(mention["channel"], thread_id)),
-                UpdateExpression="REMOVE last_reply_text",
-                ConditionExpression="attribute_exists(last_reply_text) AND last_reply_id = :rid",
-                ExpressionAttributeValues=self._values({":rid": reply_id}))
-        except Exception as exc:  # noqa: BLE001 - a later reply is the thread's last one: nothing of this mention
+            self.client.update_item(TableName=self._table, Key=key, UpdateExpression="REMOVE " + ", ".join(remove),
+                                    ConditionExpression=" AND ".join(conditions),
+                                    ExpressionAttributeValues=self._values(values))
+        except Exception as exc:  # noqa: BLE001 - a later reply or draft is the thread's now: nothing of this one
             if _error_code(exc) != "ConditionalCheckFailedException":
                 raise _storage_error(exc) from exc
             return 0

@@ -124,16 +124,19 @@ class SlaStore:
                             ExpressionAttributeValues=self.mentions._item(values), ReturnValues="NONE")
         return done is not None
 
+    # The bookkeeping below is guarded by the item's existence: an item that expired (TTL) or was never stored must
+    # not be recreated as a stub without `expires_at`, which would then never expire.
     def alerted(self, key: dict[str, str], now: datetime) -> None:
         self._update(key, UpdateExpression="SET sla_alerted_at = :now REMOVE sla_alert_claimed_until",
+                     ConditionExpression="attribute_exists(pk)",
                      ExpressionAttributeValues=self.mentions._item({":now": _iso(now)}))
 
     def escalated(self, key: dict[str, str], now: datetime) -> None:
-        self._update(key, UpdateExpression="SET sla_escalated_at = :now",
+        self._update(key, UpdateExpression="SET sla_escalated_at = :now", ConditionExpression="attribute_exists(pk)",
                      ExpressionAttributeValues=self.mentions._item({":now": _iso(now)}))
 
     def release(self, key: dict[str, str]) -> None:
-        self._update(key, UpdateExpression="REMOVE sla_alert_claimed_until")
+        self._update(key, UpdateExpression="REMOVE sla_alert_claimed_until", ConditionExpression="attribute_exists(pk)")
 
     def members(self, incident_id: str, limit: int = MAX_INCIDENT_MEMBERS) -> list[dict[str, str]]:
         """The incident's member keys (channel, mention_id), at most `limit`."""

@@ -74,6 +74,8 @@ def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
     if mention_text is not None and mention.get("channel") == "instagram" and mention.get("kind") == "mention" \
             and not mention.get("text"):
         mention = _fetch_text(mention, store, mention_text, now)
+        if mention is None:
+            return {"skip": True}  # erased while its text was fetched: nothing left to triage
     local = classify(mention.get("text", ""), lang=mention.get("lang"), author=mention.get("author"),
                      channel=mention.get("channel"), rules=rules)
     if sentiment is None:
@@ -107,7 +109,8 @@ def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
     }
 
 
-def _fetch_text(mention: dict[str, Any], store: DynamoMentionStore, fetch: Any, now: datetime) -> dict[str, Any]:
+def _fetch_text(mention: dict[str, Any], store: DynamoMentionStore, fetch: Any,
+                now: datetime) -> dict[str, Any] | None:
     from responder.core.model import MAX_TEXT_CHARS
     from responder.platforms.errors import Permanent, PlatformError
 
@@ -116,9 +119,11 @@ def _fetch_text(mention: dict[str, Any], store: DynamoMentionStore, fetch: Any, 
     except PlatformError as exc:
         code = exc.code if isinstance(exc, Permanent) else type(exc).__name__
         error = {"code": code, "reason": str(getattr(exc, "reason", exc)), "at": now.isoformat()}
-        store.record_fetched_text(mention["channel"], mention["mention_id"], error=error)
+        if not store.record_fetched_text(mention["channel"], mention["mention_id"], error=error):
+            return None
         return {**mention, "text_fetch_error": error}
-    store.record_fetched_text(mention["channel"], mention["mention_id"], text=text)
+    if not store.record_fetched_text(mention["channel"], mention["mention_id"], text=text):
+        return None
     return {**mention, "text": text}
 
 
