@@ -28,6 +28,7 @@ HTTP_STAGE_ID = "DefaultStage"
 OUTPUT_API_URL = "ApiUrl"
 OUTPUT_X_WEBHOOK_URL = "XWebhookUrl"
 OUTPUT_META_WEBHOOK_URL = "MetaWebhookUrl"
+OUTPUT_DATA_DELETION_URL = "MetaDataDeletionUrl"
 OUTPUT_TABLE_NAME = "TableName"
 OUTPUT_QUEUE_URL = "QueueUrl"
 OUTPUT_DLQ_URL = "DeadLetterQueueUrl"
@@ -103,6 +104,15 @@ WEBHOOK_ROUTE_KEYS = (
     f"POST {WEBHOOK_PATH_META}",
 )
 WEBHOOK_HANDSHAKE_ROUTE_KEYS = (f"GET {WEBHOOK_PATH_X}", f"GET {WEBHOOK_PATH_META}")
+# Meta's Data Deletion Request Callback and its status page (responder.privacy.deletion_requests), served by the
+# webhook function: the same app secret signs it.
+DATA_DELETION_PATH = "/webhooks/meta/data-deletion"
+DATA_DELETION_STATUS_PATH = "/webhooks/meta/data-deletion/{code}"
+DATA_DELETION_ROUTE_KEYS = (f"POST {DATA_DELETION_PATH}", f"GET {DATA_DELETION_STATUS_PATH}")
+# A person removing the app, or opening the status page Meta shows them: a person's pace. Guesses at confirmation codes
+# (128 random bits) are capped too.
+DEFAULT_DATA_DELETION_THROTTLE_BURST = 20
+DEFAULT_DATA_DELETION_THROTTLE_RATE = 10
 
 # CDK context keys (`cdk synth -c key=value`) and their defaults.
 CONTEXT_RAW_EVENT_TTL_DAYS = "rawEventTtlDays"
@@ -123,7 +133,10 @@ CONTEXT_HANDSHAKE_THROTTLE_RATE = "apiHandshakeThrottleRateLimit"
 DEFAULT_HANDSHAKE_THROTTLE_RATE = 5
 
 # DynamoDB actions each function's role holds on the table (read from the code each function runs).
-WEBHOOK_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem")
+# The webhook also erases (delete notices, Meta's data deletion callback: responder.privacy.erasure): DeleteItem removes
+# the raw event of an erased mention.
+WEBHOOK_TABLE_ACTIONS = ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
+                         "dynamodb:UpdateItem")
 CLASSIFY_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem")
 
 # Lambda sizing shared by every function unless a function has a reason to differ.

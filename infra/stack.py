@@ -61,6 +61,8 @@ class ResponderStack(Stack):
             incident_subscriptions=self._list_context(c.CONTEXT_INCIDENT_SUBSCRIPTIONS),
         )
         review_key = ReviewKey(self, c.REVIEW_KEY_ID)
+        # The data deletion callback's status URL, on the same public address as the review pages.
+        webhook.function.add_environment(c.ENV_REVIEW_BASE_URL, self._review_base_url(webhook.url))
         triage = TriageWorkflow(
             self, c.TRIAGE_ID, table=storage.table, queue=ingest.queue, agent_topic=notifications.agent_topic,
             escalation_topic=notifications.escalation_topic, incident_topic=notifications.incident_topic,
@@ -118,6 +120,8 @@ class ResponderStack(Stack):
             c.OUTPUT_API_URL: (webhook.url, "Base URL of the webhook HTTP API"),
             c.OUTPUT_X_WEBHOOK_URL: (webhook.x_webhook_url, "Register this URL as the X webhook"),
             c.OUTPUT_META_WEBHOOK_URL: (webhook.meta_webhook_url, "Register this URL as the Meta app webhook"),
+            c.OUTPUT_DATA_DELETION_URL: (webhook.data_deletion_url,
+                                         "Register this URL as the Meta app's Data Deletion Request URL"),
             c.OUTPUT_TABLE_NAME: (storage.table.table_name, "DynamoDB table (single-table design)"),
             c.OUTPUT_QUEUE_URL: (ingest.queue.queue_url, "Triage queue"),
             c.OUTPUT_DLQ_URL: (ingest.dlq.queue_url, "Dead-letter queue of the triage queue"),

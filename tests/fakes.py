@@ -66,3 +66,41 @@ class FakeQueue:
         if self.down and mentions:
             raise QueueUnavailable("fake outage")
         self.sent.extend(mentions)
+
+
+class FakeEraser:
+    """responder.privacy.erasure.Eraser's contract on InMemoryStore: content gone, a tombstone kept (also for an
+    unknown mention, so a later create is refused), idempotent; a notice naming another author erases nothing."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self.store = store
+        self.calls: list[tuple] = []
+        self.authors: list[tuple] = []
+        self.down = False
+
+    def erase_mention(self, channel, mention_id, *, source, at, author_id=None):
+        if self.down:
+            raise StorageUnavailable("fake outage")
+        self.calls.append((channel, mention_id, source, author_id))
+        key = (channel, mention_id)
+        with self.store._lock:
+            record = self.store.mentions.get(key)
+            if record is not None and author_id is not None and record.get("author", {}).get("id") != author_id:
+                return 0
+            self.store.mentions[key] = {"channel": channel, "mention_id": mention_id, "status": "deleted",
+                                        "deleted_by": source, "deleted_at": at,
+                                        **({"thread_id": record["thread_id"]} if record else {})}
+        return 1
+
+    def erase_author(self, channels, author_id, *, source, at):
+        if self.down:
+            raise StorageUnavailable("fake outage")
+        self.authors.append((tuple(channels), author_id, source))
+        keys = [k for k, r in self.store.mentions.items()
+                if k[0] in channels and r.get("author", {}).get("id") == author_id]
+        for channel, mention_id in keys:
+            self.erase_mention(channel, mention_id, source=source, at=at)
+        from types import SimpleNamespace
+
+        return SimpleNamespace(mentions=len(keys), threads=0, raw_events=len(keys), replies=0, incidents=0,
+                               tombstones_created=0, mention_ids=tuple(f"{c}:{m}" for c, m in keys))

@@ -14,6 +14,8 @@ from responder.core.observability import logger
 from responder.aws.storage import DynamoMentionStore
 from responder.aws.triage_queue import SqsTriageQueue
 from responder.ingest.webhook import WebhookService, response
+from responder.privacy.deletion_requests import DataDeletionRequests, DynamoDeletionRequests
+from responder.privacy.erasure import Eraser
 from responder.replies.native import DynamoNativeAnswers
 
 _service: WebhookService | None = None
@@ -25,6 +27,8 @@ def build_service() -> WebhookService:
     credentials = SecretsManagerCredentials(settings.secret_arn) if settings.secret_arn else EnvCredentials()
     store = DynamoMentionStore(settings.table_name, settings.raw_event_ttl_days,
                                retention_days=settings.retention_days)
+    eraser = Eraser(settings.table_name, retention_days=settings.retention_days)
+    requests = DynamoDeletionRequests(settings.table_name, retention_days=settings.retention_days)
     return WebhookService(
         credentials=credentials,
         store=store,
@@ -32,7 +36,17 @@ def build_service() -> WebhookService:
         log=logger,
         answers=DynamoNativeAnswers(store, metrics=metrics),
         metrics=metrics,
+        eraser=eraser,
+        # The status page's address: the API's public URL (read per request: `responder local` sets it once serving).
+        deletion_requests=DataDeletionRequests(requests, eraser, base_url=public_base_url, log=logger),
     )
+
+
+def public_base_url() -> str:
+    """Where the API is reached from outside (RESPONDER_REVIEW_BASE_URL: the review pages are on the same API)."""
+    import os
+
+    return os.environ.get("RESPONDER_REVIEW_BASE_URL", "")
 
 
 @logger.inject_lambda_context(clear_state=True)

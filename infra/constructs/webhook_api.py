@@ -94,9 +94,15 @@ class WebhookApi(Construct):
         # the mention, raw-event and thread writes are one TransactWriteItems (authorised per item as PutItem and
         # UpdateItem), marking a mention queued is an UpdateItem, brand-post links a PutItem, a thread's bounds and
         # a duplicate's status a GetItem, and a reply's parent a consistent Query on the base table; a native answer
-        # marks its mention with an UpdateItem. It never deletes or scans.
+        # marks its mention with an UpdateItem. Erasing (responder.privacy.erasure: delete notices and Meta's data
+        # deletion callback) reads the mention (GetItem), turns it into a tombstone (UpdateItem, or PutItem before its
+        # create), deletes its raw event (DeleteItem), and reads the incidents' samples (Query on the base table); a
+        # data deletion request is one TransactWriteItems of two Puts. It never scans.
         role.add_to_principal_policy(iam.PolicyStatement(actions=list(c.WEBHOOK_TABLE_ACTIONS),
                                                          resources=[table.table_arn]))
+        # A person's mentions for Meta's data deletion callback: a Query on the sparse author index only.
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:Query"],
+                                                         resources=[f"{table.table_arn}/index/{c.GSI4_NAME}"]))
         # A native DM answer (the brand's own message, responder.replies.native) finds the conversation's latest
         # mention through gsi1: a Query on that index only.
         role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:Query"],
@@ -139,9 +145,12 @@ class WebhookApi(Construct):
         # fail while it lasts, but no longer the POST deliveries.
         stage_resource = cast(apigwv2.CfnStage, self.stage.node.default_child)
         stage_resource.route_settings = {
-            route_key: {"ThrottlingBurstLimit": handshake_throttle_burst_limit,
-                        "ThrottlingRateLimit": handshake_throttle_rate_limit}
-            for route_key in c.WEBHOOK_HANDSHAKE_ROUTE_KEYS}
+            **{route_key: {"ThrottlingBurstLimit": handshake_throttle_burst_limit,
+                           "ThrottlingRateLimit": handshake_throttle_rate_limit}
+               for route_key in c.WEBHOOK_HANDSHAKE_ROUTE_KEYS},
+            **{route_key: {"ThrottlingBurstLimit": c.DEFAULT_DATA_DELETION_THROTTLE_BURST,
+                           "ThrottlingRateLimit": c.DEFAULT_DATA_DELETION_THROTTLE_RATE}
+               for route_key in c.DATA_DELETION_ROUTE_KEYS}}
 
         integration = integrations.HttpLambdaIntegration(
             "WebhookIntegration",
@@ -156,19 +165,29 @@ class WebhookApi(Construct):
                 methods=[apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST],
                 integration=integration,
             )
+        # Meta's Data Deletion Request Callback and its status page: the same function, which holds the app secret.
+        routes += self.api.add_routes(path=c.DATA_DELETION_PATH, methods=[apigwv2.HttpMethod.POST],
+                                      integration=integration)
+        routes += self.api.add_routes(path=c.DATA_DELETION_STATUS_PATH, methods=[apigwv2.HttpMethod.GET],
+                                      integration=integration)
         # Route settings name routes that must exist before the stage refers to them.
         for route in routes:
             self.stage.node.add_dependency(route)
 
-        # One acknowledgement on the API covers its four routes; the routes are the violating resources.
+        # One acknowledgement on the API covers its routes; the routes are the violating resources.
         acknowledge(
             self.api,
             "AwsSolutions-APIG4",
             "X and Meta cannot present IAM, JWT or Cognito credentials when they call a webhook; every request "
             "is authenticated inside the function by HMAC-SHA256 over the raw body with the platform app "
-            "secret (CRC response / hub.verify_token for the GET handshakes), and unsigned requests are rejected.",
+            "secret (CRC response / hub.verify_token for the GET handshakes; Meta's signed_request, HMAC-SHA256 with the "
+            "same secret, for the data deletion callback), and unsigned requests are rejected. The deletion status "
+            "page is public by design (Meta shows its URL to the person) and is keyed by a 128-bit random code.",
         )
 
         self.url = self.stage.url
         self.x_webhook_url = f"{self.url}{c.WEBHOOK_PATH_X.lstrip('/')}"
         self.meta_webhook_url = f"{self.url}{c.WEBHOOK_PATH_META.lstrip('/')}"
+        self.data_deletion_url = f"{self.url}{c.DATA_DELETION_PATH.lstrip('/')}"
+        # The data deletion answer's status URL is on this API (a custom domain in front of it: see the stack).
+        self.function.add_environment(c.ENV_REVIEW_BASE_URL, self.url)

@@ -9,15 +9,17 @@ from aws_cdk.assertions import Match
 from infra import constants as c
 
 
-def test_http_api_has_exactly_the_four_webhook_routes_and_the_review_page(synthesized):
+def test_http_api_has_exactly_the_webhook_routes_the_data_deletion_callback_and_the_review_page(synthesized):
     # Given the synthesised stack
     routes = synthesized.resources("AWS::ApiGatewayV2::Route").values()
     # When the route keys are collected
     route_keys = sorted(route["Properties"]["RouteKey"] for route in routes)
-    # Then GET and POST exist for /webhooks/x, /webhooks/meta and /review/{token}, and nothing else
+    # Then GET and POST exist for /webhooks/x, /webhooks/meta and /review/{token}, the data deletion callback takes a
+    # POST and its status page a GET, and nothing else
     assert route_keys == sorted(["GET /webhooks/x", "POST /webhooks/x", "GET /webhooks/meta", "POST /webhooks/meta",
+                                 "POST /webhooks/meta/data-deletion", "GET /webhooks/meta/data-deletion/{code}",
                                  "GET /review/{token}", "POST /review/{token}"])
-    assert route_keys == sorted([*c.WEBHOOK_ROUTE_KEYS, *c.REVIEW_ROUTE_KEYS])
+    assert route_keys == sorted([*c.WEBHOOK_ROUTE_KEYS, *c.DATA_DELETION_ROUTE_KEYS, *c.REVIEW_ROUTE_KEYS])
 
 
 def test_every_route_invokes_the_webhook_with_payload_v2(synthesized, template):
@@ -76,7 +78,7 @@ def test_api_gateway_may_invoke_the_webhook_only_from_this_api(synthesized):
                    if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}]
     # When the Lambda permissions on the webhook are inspected
     # Then each is for apigateway.amazonaws.com, scoped to this API's ARN
-    assert len(permissions) == 4
+    assert len(permissions) == 6  # four webhook routes, the data deletion callback and its status page
     for permission in permissions:
         props = permission["Properties"]
         assert props["Principal"] == "apigateway.amazonaws.com"
@@ -93,6 +95,9 @@ def test_handshake_routes_have_their_own_low_throttle_and_deliveries_keep_the_st
     assert route_settings == {
         "GET /webhooks/x": {"ThrottlingBurstLimit": 10, "ThrottlingRateLimit": 5},
         "GET /webhooks/meta": {"ThrottlingBurstLimit": 10, "ThrottlingRateLimit": 5},
+        # And the data deletion callback and its status page a person's pace (20 burst, 10 per second)
+        "POST /webhooks/meta/data-deletion": {"ThrottlingBurstLimit": 20, "ThrottlingRateLimit": 10},
+        "GET /webhooks/meta/data-deletion/{code}": {"ThrottlingBurstLimit": 20, "ThrottlingRateLimit": 10},
         # And the review page has its own (a person's clicks; guesses at its tokens capped too)
         "GET /review/{token}": {"ThrottlingBurstLimit": 20, "ThrottlingRateLimit": 10},
         "POST /review/{token}": {"ThrottlingBurstLimit": 20, "ThrottlingRateLimit": 10},
@@ -103,3 +108,11 @@ def test_handshake_routes_have_their_own_low_throttle_and_deliveries_keep_the_st
     routes = synthesized.resources("AWS::ApiGatewayV2::Route")
     named = {r["Properties"]["RouteKey"]: logical_id for logical_id, r in routes.items()}
     assert {named[key] for key in route_settings} <= set(stage["DependsOn"])
+
+
+def test_the_webhook_knows_the_public_address_of_the_deletion_status_pages(synthesized):
+    # Given the webhook function of the synthesised stack
+    env = synthesized.resource(synthesized.stack.webhook.function)["Properties"]["Environment"]["Variables"]
+    # Then the status URL it answers Meta with is built on the API's address (as the review links are)
+    base = env[c.ENV_REVIEW_BASE_URL]
+    assert "Fn::Join" in base and any(isinstance(p, dict) and "Ref" in p for p in base["Fn::Join"][1])

@@ -74,7 +74,10 @@ def test_webhook_environment_references_the_created_resources(synthesized):
         "RETENTION_DAYS": "400",
         "POWERTOOLS_SERVICE_NAME": "responder-webhook",
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        # The data deletion callback answers Meta with a status URL on the API's public address
+        "RESPONDER_REVIEW_BASE_URL": env["RESPONDER_REVIEW_BASE_URL"],
     }
+    assert "Fn::Join" in env["RESPONDER_REVIEW_BASE_URL"]
 
 
 def test_webhook_logs_json_to_its_own_log_group_kept_30_days(synthesized, template):
@@ -140,9 +143,11 @@ def test_webhook_policy_allows_send_and_get_secret_only_on_its_resources(synthes
     # And it has table data access but nothing on the DLQ or any sqs:* style wildcard action
     table_arn = {"Fn::GetAtt": [synthesized.logical_id(stack.storage.table), "Arn"]}
     assert table_arn in by_action["dynamodb:PutItem"]
-    # And the one index it reads is gsi1 (a native DM answer finds its conversation's latest mention)
+    # And the indexes it reads are gsi1 (a native DM answer finds its conversation's latest mention) and gsi4 (the
+    # data deletion callback finds a person's mentions)
     indexes = [r for action, resources in by_action.items() for r in resources if "/index/" in json.dumps(r)]
-    assert by_action["dynamodb:Query"] == [table_arn, {"Fn::Join": ["", [table_arn, "/index/gsi1"]]}], indexes
+    assert by_action["dynamodb:Query"] == [table_arn, {"Fn::Join": ["", [table_arn, "/index/gsi1"]]},
+                                           {"Fn::Join": ["", [table_arn, "/index/gsi4"]]}], indexes
     assert not any("*" in action for action in by_action), sorted(by_action)
 
 

@@ -5,9 +5,11 @@ writes), signed with the right secret and delivered. The properties, for every e
 - the answer is 200 or 400, never a 5xx (nothing here is unavailable, so a 503 would be a validation error
   mistaken for an outage);
 - a 400 writes nothing: the table holds the same items as before;
-- a 200 stored every mention the delivery carries, each handed to triage;
+- a 200 stored every mention the delivery carries, each handed to triage, and erased every item its delete notices
+  name (X delete notices, Facebook removals, Messenger and Instagram unsends: a tombstone without text);
 and, once the run is over, every mention a 200 accepted is triaged (notified, archived or gathered into an
-incident) or answered (a DM fixture carries the brand's own answer to it), none failed.
+incident), answered (a DM fixture carries the brand's own answer to it) or deleted (a later example's delete notice
+names it: the fixtures share ids), none failed.
 
 The example count comes from the Hypothesis profile (tests/conftest.py): bounded by default, and longer with
 `pytest tests/integration/test_webhook_fuzz.py --hypothesis-profile=long`.
@@ -38,6 +40,7 @@ pytestmark = pytest.mark.slow
 FIXTURE_FILES = sorted(str(p.relative_to(FIXTURES)) for p in FIXTURES.rglob("*.json"))
 # Final statuses: triaged, or answered by the brand's own reply in the same delivery (then triage has nothing to do)
 TRIAGED = {"notified", "archived", "incident", "answered"}
+DELETED = "deleted"
 SENTINEL = "@@RAW@@"
 
 # Raw JSON literals that json.dumps never writes but a hostile sender can sign.
@@ -187,11 +190,20 @@ def test_mutated_signed_deliveries_get_200_or_400_and_are_stored_whole_or_not_at
             assert _items(stack) == before, "a refused delivery wrote something"
             return
         normalize = normalize_x if platform == "x" else normalize_meta
-        for mention in normalize(parse_delivery_body(body)).mentions:
+        delivery = normalize(parse_delivery_body(body))
+        for deletion in delivery.deletions:
+            stored = stack._store.get_mention(deletion.channel, deletion.mention_id)
+            if stored is not None and stored.get("author", {}).get("id") not in (None, deletion.author_id) \
+                    and deletion.author_id is not None:
+                continue  # a notice naming another author than the stored one erases nothing
+            assert stored is not None and stored["status"] == DELETED, "a delete notice left its item"
+            assert "text" not in stored, "a deleted item kept its text"
+        for mention in delivery.mentions:
             stored = stack._store.get_mention(mention.channel, mention.mention_id)
             assert stored is not None, "an accepted mention is not stored"
             assert stored["status"] != "received", "an accepted mention was not handed to triage"
-            accepted[(mention.channel, mention.mention_id)] = stored["status"]
+            if stored["status"] != DELETED:  # deleted before (or in) this delivery: its tombstone wins
+                accepted[(mention.channel, mention.mention_id)] = stored["status"]
 
     property_()
     # Both kinds of answer were exercised (otherwise the mutations stopped meaning anything)
@@ -203,7 +215,7 @@ def test_mutated_signed_deliveries_get_200_or_400_and_are_stored_whole_or_not_at
         for key in list(pending):
             status = stack._store.get_mention(*key)["status"]
             assert status != "triage_failed", f"{key} failed triage"
-            if status in TRIAGED:
+            if status in TRIAGED or status == DELETED:
                 del pending[key]
         time.sleep(0.2)
     assert not pending, f"not triaged within 120 s: {pending}"

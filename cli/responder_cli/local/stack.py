@@ -778,6 +778,7 @@ def run(port: int, data_dir: Path | None, synth: bool | None, log_level: str, ou
         print(f"Responder local stack ready on {base}", flush=True)
         print(f"  X webhook:      {base}/webhooks/x", flush=True)
         print(f"  Meta webhook:   {base}/webhooks/meta", flush=True)
+        print(f"  Meta deletions: {base}/webhooks/meta/data-deletion (the Data Deletion Request callback)", flush=True)
         print(f"  Mentions:       {base}/local/mentions   Threads: {base}/local/threads", flush=True)
         print(f"  Notifications:  {base}/local/notifications"
               + (f" (also appended to {outbox})" if outbox else ""), flush=True)

@@ -227,6 +227,46 @@ class NativeAnswer:
         check_text(self.text, MAX_TEXT_CHARS, "reply text")
 
 
+DELETION_SOURCES: frozenset[str] = frozenset({
+    "x.tweet_delete",  # X Account Activity API tweet_delete_events
+    "x.post_delete",  # X Activity API post.delete
+    "meta.feed.remove",  # Facebook Page feed / mention change with verb "remove"
+    "meta.unsend",  # Messenger or Instagram message with is_deleted: true
+})
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """A platform's notice that an item was deleted: its stored copy must be erased (issue #15).
+
+    `author_id` is who the platform says wrote it (X names the author; Meta's notices are trusted by their signature
+    and name none): erasure refuses a notice whose author is not the stored mention's. `at` is when it was deleted,
+    ISO 8601 UTC, when the notice says so. Nothing else is kept: a notice carries no text worth storing.
+    """
+
+    channel: Channel
+    mention_id: str
+    source: str
+    author_id: str | None = None
+    at: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.channel not in CHANNELS:
+            raise MalformedDelivery("deletion channel: not a channel")
+        check_id(self.mention_id, "deleted item id")
+        if self.author_id is not None:
+            check_id(self.author_id, "deleted item author id")
+        if self.source not in DELETION_SOURCES:
+            raise MalformedDelivery("deletion source: not a known notice")
+        if self.channel == "x" and not (self.mention_id.isdigit() and (self.author_id or "0").isdigit()):
+            # X ids are decimal numbers (snowflakes); anything else in a delete notice is not X's.
+            raise MalformedDelivery("deleted X post: ids must be digits")
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.channel, self.mention_id)
+
+
 @dataclass(frozen=True)
 class Delivery:
     """The normalised content of one webhook delivery."""
@@ -235,6 +275,7 @@ class Delivery:
     ignored: tuple[str, ...] = ()  # short descriptions of events deliberately not stored
     links: tuple[ThreadLink, ...] = ()  # the brand's own posts, remembered only for thread stitching
     answers: tuple[NativeAnswer, ...] = ()  # the brand's own replies, which mark the mentions they answer
+    deletions: tuple[Deletion, ...] = ()  # items the platform says were deleted: erased, never triaged
 
 
 class MalformedDelivery(ValueError):

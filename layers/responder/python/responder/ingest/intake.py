@@ -17,7 +17,7 @@ from responder.aws.triage_queue import TriageQueue
 MAX_PARALLEL_WRITES = 16
 
 
-def _each(fn: Callable[[Any], object], mentions: Iterable[Any]) -> list[object]:
+def each(fn: Callable[[Any], object], mentions: Iterable[Any]) -> list[object]:
     """Apply `fn` to every item, in parallel when there are several; the first error propagates."""
     items = list(mentions)
     if len(items) <= 1:
@@ -61,12 +61,12 @@ def ingest(mentions: Sequence[Mention], store: MentionStore, queue: TriageQueue,
         return mention, store.save(mention, received_at)
 
     stored, duplicates, to_enqueue = [], [], []
-    for mention, result in _each(save, unique.values()):  # type: ignore[misc]
+    for mention, result in each(save, unique.values()):  # type: ignore[misc]
         (stored if result.created else duplicates).append(mention)
         if result.needs_enqueue:
             to_enqueue.append(mention)
     queue.enqueue(to_enqueue)
-    _each(store.mark_queued, to_enqueue)
+    each(store.mark_queued, to_enqueue)
     return IngestResult(stored=tuple(stored), duplicates=tuple(duplicates), enqueued=tuple(to_enqueue),
                         links_failed=links_failed)
 
@@ -77,6 +77,6 @@ def apply_answers(answers: Sequence[NativeAnswer], port: Any, received_at: datet
     propagates, and the platform's retry applies them again (each mark is idempotent)."""
     received_at = received_at or datetime.now(timezone.utc)
     counts: dict[str, int] = {}
-    for outcome in _each(lambda answer: port.apply(answer, received_at), answers):
+    for outcome in each(lambda answer: port.apply(answer, received_at), answers):
         counts[str(outcome)] = counts.get(str(outcome), 0) + 1
     return counts

@@ -9,6 +9,11 @@ comment under a comment or a visitor's post (`from.id` is the Page, `parent_id` 
 account's reply to a comment (Instagram delivers it as a comment from the account itself, with `parent_id`), and
 Messenger and Instagram echoes (`message.is_echo`: the Page's message to a person, sent from any app). WhatsApp does
 not echo the business's own messages: an answer sent from another app (WhatsApp Business on a phone) is not seen.
+
+Deletions (Deletion records, erased by the webhook): Page feed and mention changes with `verb: "remove"` (comments
+and visitors' posts), and Messenger / Instagram unsends (`message.is_deleted: true`, the unsent message's `mid`).
+Instagram's `comments` field documents no removal notice (its value has no `verb`), and WhatsApp none at all: those
+deletions are not pushed (`responder forget` covers a person's request).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from responder.core.model import (
     Attachment,
     Author,
     Delivery,
+    Deletion,
     MalformedDelivery,
     Mention,
     NativeAnswer,
@@ -56,7 +62,8 @@ def normalize_meta(body: Any) -> Delivery:
         # would send is refused, not acknowledged.
         check_id(str(entry["id"]), f"meta {label(obj)} entry id")
         handler(entry, found)
-    return Delivery(mentions=tuple(found.mentions), ignored=tuple(found.ignored), answers=tuple(found.answers))
+    return Delivery(mentions=tuple(found.mentions), ignored=tuple(found.ignored), answers=tuple(found.answers),
+                    deletions=tuple(found.deletions))
 
 
 class _Found:
@@ -65,13 +72,16 @@ class _Found:
     def __init__(self) -> None:
         self.mentions: list[Mention] = []
         self.answers: list[NativeAnswer] = []
+        self.deletions: list[Deletion] = []
         self.ignored: list[str] = []
 
-    def add(self, result: Mention | NativeAnswer | str) -> None:
+    def add(self, result: Mention | NativeAnswer | Deletion | str) -> None:
         if isinstance(result, Mention):
             self.mentions.append(result)
         elif isinstance(result, NativeAnswer):
             self.answers.append(result)
+        elif isinstance(result, Deletion):
+            self.deletions.append(result)
         else:
             self.ignored.append(result)
 
@@ -145,7 +155,7 @@ def _message_attachments(message: dict[str, Any]) -> tuple[Attachment, ...]:
 
 
 def _messaging_event(obj: str, channel: str, entry: dict[str, Any],
-                     event: dict[str, Any]) -> Mention | NativeAnswer | str:
+                     event: dict[str, Any]) -> Mention | NativeAnswer | Deletion | str:
     """A Messenger or Instagram messaging event → a Mention, a native answer (an echo), or why it is ignored."""
     where = f"meta {obj} messaging"
     account_id = str(entry["id"])
@@ -155,8 +165,10 @@ def _messaging_event(obj: str, channel: str, entry: dict[str, Any],
         return f"{where} {','.join(label(k) for k in kinds[:5]) or 'empty'}"
     if message.get("is_echo"):
         return _echo(obj, channel, entry, event, message)
-    if message.get("is_deleted"):
-        return f"{where} deleted message"
+    if message.get("is_deleted") is True:
+        # An unsend: the person took the message back, so its stored copy goes too (the deleted message's mid).
+        return Deletion(channel=channel, mention_id=check_id(_id(message, "mid", where), f"{where} mid"),  # type: ignore[arg-type]
+                        source="meta.unsend", at=_optional_time(event.get("timestamp"), where))
     sender_obj = event.get("sender") if isinstance(event.get("sender"), dict) else {}
     # Checkbox-plugin and chat-plugin senders are identified by user_ref until they have a page-scoped id. A
     # user_ref is another namespace: prefixed, it can never pass for a person's (or the Page's) id.
@@ -248,10 +260,22 @@ def _page_entry(entry: dict[str, Any], found: _Found) -> None:
         found.add(_messaging_event("page", "messenger", entry, event))
 
 
+def _page_removal(field: Any, item: Any, value: dict[str, Any], where: str) -> Deletion:
+    """A comment or post removed from the Page (`verb: "remove"`): the stored copy is erased. A feed comment is stored
+    under its comment_id, a visitor's post under its post_id, a Page mention under comment_id or post_id."""
+    key = "comment_id" if item == "comment" else "post_id"
+    item_id = _id(value, key, where)
+    return Deletion(channel="facebook", mention_id=check_id(item_id, f"{where} {key}"), source="meta.feed.remove",
+                    at=_optional_time(value.get("created_time"), where))
+
+
 def _page_change(page_id: str, entry: dict[str, Any], change: dict[str, Any], field: Any,
-                 value: dict[str, Any]) -> Mention | NativeAnswer | str:
+                 value: dict[str, Any]) -> Mention | NativeAnswer | Deletion | str:
     item, verb = value.get("item"), value.get("verb")
     where = f"meta page {label(field)}"
+    if verb == "remove" and ((field == "feed" and item in ("comment", *VISITOR_POST_ITEMS))
+                             or (field == "mention" and item in ("post", "comment"))):
+        return _page_removal(field, item, value, where)
     if field == "feed" and item in ("comment", *VISITOR_POST_ITEMS):
         if verb != "add":
             return f"{where} {label(item)} {label(verb)}"

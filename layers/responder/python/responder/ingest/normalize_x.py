@@ -4,6 +4,10 @@ XAA: https://docs.x.com/x-api/activity/introduction — `{"data": {"event_uuid",
 "includes"}}` with v2 Post objects. AAA (end of life 2027-01-01): `for_user_id` + `tweet_create_events` (v1.1
 Tweets) or `direct_message_events` with `users`.
 
+Delete notices (XAA `post.delete` `{id, author_id}`, AAA `tweet_delete_events` `{status: {id, user_id},
+timestamp_ms}`) become Deletions: X's developer policy asks for stored content to be deleted within 24 hours. X pushes
+them for the subscribed account's own posts only; other people's deletions need X's batch compliance endpoints.
+
 The brand's own replies are native answers (responder.replies.native marks the mentions they answer): XAA
 `post.create` by the filtered user with `in_reply_to_tweet_id` / `referenced_tweets` replied_to, and `dm.sent`;
 AAA `tweet_create_events` by `for_user_id` with `in_reply_to_status_id_str`, and `direct_message_events` it sent.
@@ -19,6 +23,7 @@ from responder.core.model import (
     Attachment,
     Author,
     Delivery,
+    Deletion,
     MalformedDelivery,
     Mention,
     NativeAnswer,
@@ -131,6 +136,8 @@ def _int(value: Any) -> int | None:
 
 def _normalize_xaa(data: dict[str, Any]) -> Delivery:
     event_type = data.get("event_type")
+    if event_type == "post.delete":
+        return _xaa_delete(data)
     kind = XAA_KINDS.get(event_type) if isinstance(event_type, str) else None
     if kind is None and event_type != "post.create":
         return Delivery(mentions=(), ignored=(f"xaa {label(event_type)}",))
@@ -152,6 +159,32 @@ def _normalize_xaa(data: dict[str, Any]) -> Delivery:
     if mention is None:
         return _brand_post(payload, account_id, f"xaa {label(event_type)} by the brand itself")
     return Delivery(mentions=(mention,))
+
+
+def _xaa_delete(data: dict[str, Any]) -> Delivery:
+    """`post.delete` (`payload: {id, author_id}`): the post is erased wherever it is stored."""
+    check_id(_str_id(_req(data, "filter", "xaa"), "user_id", "xaa filter"), "xaa filter user_id")
+    payload = _req(data, "payload", "xaa post.delete")
+    where = "xaa post.delete"
+    return Delivery(mentions=(), deletions=(Deletion(
+        channel="x", mention_id=check_id(_str_id(payload, "id", where), f"{where} id"), source="x.post_delete",
+        author_id=check_id(_str_id(payload, "author_id", where), f"{where} author_id")),))
+
+
+def _tweet_deletes(events: list[Any]) -> list[Deletion]:
+    """`tweet_delete_events` (`{status: {id, user_id}, timestamp_ms}`) → deletions."""
+    deletions = []
+    for event in events:
+        where = "aaa tweet_delete_event"
+        if not isinstance(event, dict):
+            raise MalformedDelivery(f"{where}: must be an object")
+        status = _req(event, "status", where)
+        deleted_at = event.get("timestamp_ms")
+        deletions.append(Deletion(
+            channel="x", mention_id=check_id(_str_id(status, "id", where), f"{where} id"), source="x.tweet_delete",
+            author_id=check_id(_str_id(status, "user_id", where), f"{where} user_id"),
+            at=_iso_from_millis(deleted_at, where) if deleted_at not in (None, "") else None))
+    return deletions
 
 
 def _brand_post(post: dict[str, Any], account_id: str, description: str) -> Delivery:
@@ -273,12 +306,15 @@ def _normalize_aaa(body: dict[str, Any]) -> Delivery:
         mentions.extend(dms.mentions)
         ignored.extend(dms.ignored)
         answers.extend(dms.answers)
+    deletions = _tweet_deletes(_list(body, "tweet_delete_events", "aaa"))
     for key in body:
-        if key.endswith("_events") and key not in ("tweet_create_events", "direct_message_events"):
+        if key.endswith("_events") and key not in ("tweet_create_events", "direct_message_events",
+                                                   "tweet_delete_events"):
             ignored.append(f"aaa {label(key)}")
         elif key == "user_event":
             ignored.append("aaa user_event")
-    return Delivery(mentions=tuple(mentions), ignored=tuple(ignored), links=tuple(links), answers=tuple(answers))
+    return Delivery(mentions=tuple(mentions), ignored=tuple(ignored), links=tuple(links), answers=tuple(answers),
+                    deletions=tuple(deletions))
 
 
 def _v1_answer(tweet: dict[str, Any], link: ThreadLink) -> NativeAnswer:

@@ -6,7 +6,12 @@ and the local server run exactly this code.
 Answers: 200 once every mention is stored and enqueued (or the events are deliberately ignored); 400 for a
 malformed or out-of-bounds body (nothing of it is written: see validation.py); 401 for a missing signature, 403
 for a forged one; 503 only when storage, the queue or the credentials are unavailable, so the platform retries;
-404/405 for anything else. Error answers and log lines name the field and the problem, never a value.
+404/405 for anything else.
+
+Delete notices in a delivery are erased in the same request (`eraser`, responder.privacy.erasure), before its new
+mentions are stored: a mention deleted in the very delivery that creates it is never stored, and one deleted in an
+earlier delivery is refused by its tombstone. Meta's Data Deletion Request Callback (`/webhooks/meta/data-deletion`)
+is served here too: it is signed with the same app secret (responder.privacy.deletion_requests). Error answers and log lines name the field and the problem, never a value.
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ from urllib.parse import parse_qsl
 
 from responder.core.config import CredentialsProvider, CredentialsUnavailable
 from responder.core.metrics import MENTIONS_RECEIVED
-from responder.ingest.intake import apply_answers, ingest
-from responder.core.model import Delivery, MalformedDelivery, log_ref
+from responder.ingest.intake import apply_answers, each, ingest
+from responder.core.model import Deletion, Delivery, MalformedDelivery, log_ref
 from responder.ingest.normalize_meta import normalize_meta
 from responder.ingest.normalize_x import normalize_x
 from responder.ingest.signatures import (
@@ -41,6 +46,7 @@ from responder.ingest.validation import MAX_MENTIONS_PER_DELIVERY, parse_deliver
 
 X_PATH = "/webhooks/x"
 META_PATH = "/webhooks/meta"
+DATA_DELETION_PATH = "/webhooks/meta/data-deletion"
 
 
 @dataclass(frozen=True)
@@ -86,16 +92,22 @@ class WebhookService:
     """Routes webhook requests; ports (credentials, store, queue) are injected so tests can pass fakes."""
 
     def __init__(self, credentials: CredentialsProvider, store: MentionStore, queue: TriageQueue,
-                 log: Any = None, answers: Any = None, metrics: Any = None) -> None:
+                 log: Any = None, answers: Any = None, metrics: Any = None, eraser: Any = None,
+                 deletion_requests: Any = None) -> None:
         """`answers` marks the mentions the brand answered natively (responder.replies.native.NativeAnswerPort);
         without it, native answers are only counted as ignored. `metrics` (responder.core.metrics.BusinessMetrics)
-        counts the mentions stored for the first time, per channel."""
+        counts the mentions stored for the first time, per channel. `eraser` (responder.privacy.erasure.Eraser)
+        erases what delete notices name; without it a delivery holding one is answered 503, never acknowledged
+        unapplied. `deletion_requests` (responder.privacy.deletion_requests.DataDeletionRequests) serves Meta's data
+        deletion callback; without it that route is 404."""
         self._credentials = credentials
         self._store = store
         self._queue = queue
         self._log = log
         self._answers = answers
         self._metrics = metrics
+        self._eraser = eraser
+        self._deletion_requests = deletion_requests
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         """Answer one HTTP API event."""
@@ -106,9 +118,13 @@ class WebhookService:
             ("GET", META_PATH): self._meta_verify,
             ("POST", META_PATH): self._meta_delivery,
         }
-        route = routes.get((request.method, request.path.rstrip("/") or "/"))
+        path = request.path.rstrip("/") or "/"
+        route = routes.get((request.method, path))
+        if self._deletion_requests is not None and (path == DATA_DELETION_PATH
+                                                    or path.startswith(DATA_DELETION_PATH + "/")):
+            route = self._data_deletion_route(request.method, path)
         if route is None:
-            known = request.path.rstrip("/") in (X_PATH, META_PATH)
+            known = path in (X_PATH, META_PATH) or (self._deletion_requests is not None and path == DATA_DELETION_PATH)
             return response(405 if known else 404, {"error": "method not allowed" if known else "not found"})
         try:
             return route(request)
@@ -161,6 +177,22 @@ class WebhookService:
         return self._delivery("meta", request, lambda: verify_meta_signature(
             secret, request.body, request.headers.get(META_SIGNATURE_HEADER)), normalize_meta)
 
+    # -- Meta's Data Deletion Request Callback -----------------------------------------------------------
+
+    def _data_deletion_route(self, method: str, path: str) -> Callable[[Request], dict[str, Any]] | None:
+        if path == DATA_DELETION_PATH:
+            return self._data_deletion_request if method == "POST" else None
+        code = path[len(DATA_DELETION_PATH) + 1:]
+        if method != "GET" or "/" in code:
+            return None
+        return lambda request: self._deletion_requests.status_answer(code, request.headers.get("accept", ""))
+
+    def _data_deletion_request(self, request: Request) -> dict[str, Any]:
+        secret = self._credentials.get().meta_app_secret
+        if not secret:
+            raise CredentialsUnavailable("the Meta app secret is not configured")
+        return self._deletion_requests.request_answer(request.body, request.headers.get("content-type", ""), secret)
+
     # -- shared delivery path ------------------------------------------------------------------------
 
     def _delivery(self, platform: str, request: Request, verify: Callable[[], None],
@@ -176,7 +208,7 @@ class WebhookService:
         try:
             # Every check happens here, before the first write: a batch is stored whole or not at all.
             delivery = normalize(parse_delivery_body(request.body))
-            if len(delivery.mentions) + len(delivery.answers) > MAX_MENTIONS_PER_DELIVERY:
+            if len(delivery.mentions) + len(delivery.answers) + len(delivery.deletions) > MAX_MENTIONS_PER_DELIVERY:
                 raise MalformedDelivery(f"more than {MAX_MENTIONS_PER_DELIVERY} mentions in one delivery")
         except MalformedDelivery as exc:
             # The messages are written to name the field and the rule, never the value (see validation.py).
@@ -188,8 +220,17 @@ class WebhookService:
             # quote the offending value, which may be private text.
             self._warn("malformed delivery: unexpected field type", platform=platform, error=type(exc).__name__)
             return response(400, {"error": "malformed delivery: a field has an unexpected type or value"})
+        if delivery.deletions and self._eraser is None:
+            # A delete notice is an obligation (X: erase within 24 hours): never acknowledged without being applied.
+            self._warn("delete notices not applied: no eraser configured", platform=platform,
+                       deletions=len(delivery.deletions))
+            return response(503, {"error": "temporarily unavailable, retry later"})
+        deleted = {d.key for d in delivery.deletions}
+        # A mention deleted in the very delivery that creates it is never stored, whatever their order in the batch.
+        mentions = [m for m in delivery.mentions if (m.channel, m.mention_id) not in deleted]
         try:
-            result = ingest(delivery.mentions, self._store, self._queue, links=delivery.links)
+            erased = self._erase(delivery.deletions)
+            result = ingest(mentions, self._store, self._queue, links=delivery.links)
             # After the mentions: a native answer may answer a mention of this very delivery.
             answered = apply_answers(delivery.answers, self._answers) if delivery.answers and self._answers else {}
         except StorageRejected as exc:
@@ -211,11 +252,30 @@ class WebhookService:
         self._info("delivery stored", platform=platform,
                     stored=[log_ref(m.channel, m.mention_id) for m in result.stored],
                     duplicates=len(result.duplicates), enqueued=len(result.enqueued), ignored=ignored,
-                    **({"native_answers": answered} if answered else {}))
+                    **({"native_answers": answered} if answered else {}),
+                    **({"deleted": [f"{log_ref(d.channel, d.mention_id)} {d.source}" for d in erased]}
+                       if erased else {}))
         if result.links_failed:
             self._warn("brand post links not stored", platform=platform, links_failed=result.links_failed)
         return response(200, {"stored": len(result.stored), "duplicates": len(result.duplicates),
-                              "ignored": len(ignored), **({"answered": answered} if answered else {})})
+                              "ignored": len(ignored), **({"answered": answered} if answered else {}),
+                              **({"deleted": len(erased)} if erased else {})})
+
+    def _erase(self, deletions: tuple[Deletion, ...]) -> list[Deletion]:
+        """Erase what each delete notice names (idempotent: a redelivered notice erases nothing more). An X notice
+        names the post's author, which the eraser checks against the stored one; StorageUnavailable propagates."""
+        unique: dict[tuple[str, str], Deletion] = {}
+        for deletion in deletions:
+            unique.setdefault(deletion.key, deletion)
+        if not unique:
+            return []
+        from datetime import datetime, timezone
+
+        now = datetime.now(timezone.utc)
+        eraser = self._eraser
+        each(lambda d: eraser.erase_mention(d.channel, d.mention_id, source=d.source, at=now, author_id=d.author_id),
+             unique.values())
+        return list(unique.values())
 
     def _info(self, message: str, **keys: Any) -> None:
         if self._log is not None:
