@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from responder.aws.attributes import deserialize, serialize
 from responder.core.config import DEFAULT_RETENTION_DAYS
 from responder.surge.incidents import BRAND_KEY
 from responder.core.model import Mention, MentionKey, ThreadLink
@@ -118,13 +119,9 @@ class DynamoTable:
 
     def __init__(self, table_name: str, client: Any = None, client_options: dict[str, Any] | None = None) -> None:
         """`client_options` are default_client's timeouts and retries for the client built on first use."""
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
         self._table = table_name
         self._client = client
         self._client_options = client_options or {}
-        self._ser = TypeSerializer()
-        self._de = TypeDeserializer()
 
     @property
     def client(self) -> Any:
@@ -134,11 +131,11 @@ class DynamoTable:
 
     def _values(self, values: dict[str, Any]) -> dict[str, Any]:
         """Plain values as DynamoDB attribute values (floats as Decimals)."""
-        return {k: self._ser.serialize(_to_dynamo(v)) for k, v in values.items()}
+        return {k: serialize(_to_dynamo(v)) for k, v in values.items()}
 
     def _plain(self, item: dict[str, Any]) -> dict[str, Any]:
         """A DynamoDB item as plain values (whole Decimals as ints)."""
-        return {k: _from_dynamo(self._de.deserialize(v)) for k, v in item.items()}
+        return {k: _from_dynamo(deserialize(v)) for k, v in item.items()}
 
 
 class DynamoMentionStore(DynamoTable):
@@ -159,7 +156,7 @@ class DynamoMentionStore(DynamoTable):
 
     def _item(self, values: dict[str, Any]) -> dict[str, Any]:
         try:
-            return {k: self._ser.serialize(_to_dynamo(v)) for k, v in values.items() if v is not None}
+            return {k: serialize(_to_dynamo(v)) for k, v in values.items() if v is not None}
         except (TypeError, ValueError, ArithmeticError) as exc:  # decimal.Rounded etc.: not storable as given
             raise StorageRejected(f"an attribute cannot be stored: {type(exc).__name__}") from exc
 
@@ -500,3 +497,16 @@ def default_client(service: str, connect_timeout: float | None = None, read_time
                     read_timeout=READ_TIMEOUT_SECONDS if read_timeout is None else read_timeout,
                     retries={"max_attempts": attempts, "mode": "standard"}, max_pool_connections=50)
     return boto3.client(service, config=config)
+
+
+def lambda_json_client(service: str, connect_timeout: float | None = None, read_timeout: float | None = None,
+                       attempts: int = 0) -> Any:
+    """Inside Lambda, a JSON-protocol client with default_client's timeouts and retries (no boto3 on the cold
+    path, see json_api.py); elsewhere None, so the adapter builds default_client's boto3 client on first use."""
+    from responder.aws.json_api import AwsJsonClient, lambda_environment_credentials
+
+    if not lambda_environment_credentials():
+        return None
+    return AwsJsonClient(service, attempts=attempts,
+                         connect_timeout=CONNECT_TIMEOUT_SECONDS if connect_timeout is None else connect_timeout,
+                         read_timeout=READ_TIMEOUT_SECONDS if read_timeout is None else read_timeout)
