@@ -46,6 +46,13 @@ _TRANSACTION_ATTEMPTS = 6
 # writes per mention) stay far below DynamoDB's 1,000 writes per second per partition.
 PENDING_SHARDS = 16
 PENDING_INDEX = "gsi3"
+# The brand's mentions by received time (gsi2: surge clustering, reports) are spread over this many partitions.
+# Every mention writes its index entry once and again when triage sets its sentiment, and one partition of an index
+# takes at most 1,000 write units per second (DynamoDB developer guide, "Best practices for designing and using
+# partition keys effectively"); a throttled index entry throttles the mention's own write. One `ACCOUNT#<brand>`
+# partition capped the brand at ~500 mentions/s (bench/scale_model.py); 16 shards hold ~8,000/s, and readers
+# query every shard (see account_partitions).
+ACCOUNT_SHARDS = 16
 # Sparse, keys only: a person's mentions on one channel, for erasure and export (responder.privacy.erasure). Set at
 # creation, removed with the content when the mention is erased. One more index write per stored mention.
 AUTHOR_INDEX = "gsi4"
@@ -68,6 +75,24 @@ def pending_shard(channel: str, mention_id: str) -> str:
     import zlib
 
     return f"PENDING#{zlib.crc32(f'{channel}#{mention_id}'.encode()) % PENDING_SHARDS:02d}"
+
+
+def _shard(channel: str, mention_id: str, shards: int) -> int:
+    """A stable shard of a mention (the same on every retry, so a repeated write lands on the same item)."""
+    import zlib
+
+    return zlib.crc32(f"{channel}#{mention_id}".encode()) % shards
+
+
+def account_partition(account: str, channel: str, mention_id: str) -> str:
+    """The gsi2 partition a mention of `account` is listed in."""
+    return f"ACCOUNT#{account}#{_shard(channel, mention_id, ACCOUNT_SHARDS):02d}"
+
+
+def account_partitions(account: str) -> list[str]:
+    """Every gsi2 partition of an account: its shards, and the single partition mentions stored before sharding
+    are listed in (read until they expire; querying an empty partition costs half a read unit)."""
+    return [f"ACCOUNT#{account}"] + [f"ACCOUNT#{account}#{shard:02d}" for shard in range(ACCOUNT_SHARDS)]
 
 
 def author_index_key(channel: str, author_id: str) -> str:
@@ -198,7 +223,7 @@ class DynamoMentionStore(DynamoTable):
             **mkey, **record, "type": "mention", "status": STATUS_RECEIVED, "received_at": _iso(received_at),
             "gsi1pk": tkey["pk"], "gsi1sk": f"{mention.created_at}#{mention.mention_id}",
             # The account's recent mentions, for surge clustering (see incident_store.py).
-            "gsi2pk": f"ACCOUNT#{BRAND_KEY}",
+            "gsi2pk": account_partition(BRAND_KEY, mention.channel, mention.mention_id),
             "gsi2sk": f"{_iso(received_at)[:19]}Z#{mention.channel}#{mention.mention_id}",
             # Until it is handed to triage (mark_queued or a triage claim removes these).
             "gsi3pk": pending_shard(mention.channel, mention.mention_id), "gsi3sk": _iso(received_at),
