@@ -214,12 +214,12 @@ def first_saturation(rows: list[Row]) -> Row | None:
 
 def print_table(rate: float, seconds: float, rows: list[Row]) -> None:
     print(f"\n{rate:,.0f} mentions/s for {seconds:.0f} s")
-    print(f"{'component':<52}{'capacity/s':>12}{'load/s':>12}{'util':>8}{'saturates':>11}{'left after':>14}  note")
+    print(f"{'component':<52}{'capacity/s':>12}{'load/s':>12}{'util':>10}{'saturates':>11}{'left after':>14}  note")
     for r in rows:
         cap = "unlimited" if math.isinf(r.capacity) else f"{r.capacity:,.1f}"
-        util = "-" if math.isinf(r.capacity) else f"{r.utilisation:.2f}"
+        util = "-" if math.isinf(r.capacity) else f"{r.utilisation:,.2f}"
         sat = "-" if r.saturates_at is None else f"{r.saturates_at:.0f} s"
-        print(f"{r.component:<52}{cap:>12}{r.load:>12,.1f}{util:>8}{sat:>11}{r.left:>14,.0f}  {r.note}")
+        print(f"{r.component:<52}{cap:>12}{r.load:>12,.1f}{util:>10}{sat:>11}{r.left:>14,.0f}  {r.note}")
     first = first_saturation(rows)
     print("first to saturate (platform reply limits aside): "
           + (f"{first.component} at {first.saturates_at:.0f} s (utilisation {first.utilisation:.2f})"
@@ -240,8 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unsharded", action="store_true", help="the layout before write sharding")
     parser.add_argument("--account-concurrency", type=int, help="Lambda concurrency quota (default 1,000)")
     parser.add_argument("--triage-max-concurrency", type=int, help="the triageMaxConcurrency context (default 10)")
+    parser.add_argument("--route-rps", type=float, help="the apiThrottleRateLimit context (default 1,000)")
+    parser.add_argument("--route-burst", type=float, help="the apiThrottleBurstLimit context (default 2,000)")
     args = parser.parse_args(argv)
     deployed = deployed_settings(args.account_concurrency, args.triage_max_concurrency)
+    deployed["route_rps"] = args.route_rps or deployed["route_rps"]
+    deployed["route_burst"] = args.route_burst or deployed["route_burst"]
     print(f"Deployed settings ({deployed['source']}): route throttle {deployed['route_rps']:,.0f}/s burst "
           f"{deployed['route_burst']:,.0f}; triage {deployed['dispatchers']:.0f} dispatchers x "
           f"{deployed['parallel']:.0f} executions; webhook share of concurrency {deployed['webhook_share']:.0%}")
