@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable, Iterator
 # The same definitions as the metrics the functions emit, so the dashboard and the report agree.
 from responder.core.metrics import first_response_seconds
 from responder.core.metrics import parse_time as _moment
+from responder.aws.storage import account_partitions
 from responder.surge.incidents import BRAND_KEY
 
 HOUR_SECONDS = 3600
@@ -42,8 +43,8 @@ DEFAULT_URL = "http://127.0.0.1:8787"
 # The fields the report reads (never the text: DMs stay out of reports).
 FIELDS = ("channel", "mention_id", "status", "team", "priority", "sentiment", "received_at", "created_at",
           "first_response_at", "answered_by", "sla_due", "sla_breached_at", "incident_id", "archive_reason")
-# gsi2's one partition of mentions, as the webhook writes it (responder.aws.storage).
-BRAND_PARTITION = f"ACCOUNT#{BRAND_KEY}"
+# gsi2's partitions of the brand's mentions, as the webhook writes them (responder.aws.storage: write-sharded).
+BRAND_PARTITIONS = account_partitions(BRAND_KEY)
 # BatchGetItem takes at most 100 keys per call (DynamoDB API reference, BatchGetItem).
 BATCH_GET_KEYS = 100
 PROGRESS_EVERY = 5000
@@ -252,26 +253,27 @@ class TableReader:
         return self._client
 
     def keys(self, since: datetime | None, until: datetime | None) -> Iterator[dict[str, Any]]:
-        """The table keys of the mentions received in [since, until), oldest first, page by page."""
+        """The table keys of the mentions received in [since, until), oldest first in each gsi2 shard, page by page."""
         # Sort keys are `<received_at to the second>Z#<channel>#<id>`: every key of since's second sorts after
         # `<since>Z` and every key of until's second after `<until>Z`, so BETWEEN keeps [since, until) to the second
         # (compute() then filters to the exact instant).
         low = _iso(since) if since else "0"
         high = _iso(until) if until else "9"
-        request: dict[str, Any] = {
-            "TableName": self._table, "IndexName": "gsi2",
-            "KeyConditionExpression": "gsi2pk = :pk AND gsi2sk BETWEEN :low AND :high",
-            "ExpressionAttributeValues": {":pk": {"S": BRAND_PARTITION}, ":low": {"S": low}, ":high": {"S": high}},
-            "ProjectionExpression": "pk, sk",
-        }
-        while True:
-            page = self.client.query(**request)
-            for item in page.get("Items", []):
-                yield {"pk": item["pk"], "sk": item["sk"]}
-            last = page.get("LastEvaluatedKey")
-            if not last:
-                return
-            request["ExclusiveStartKey"] = last
+        for partition in BRAND_PARTITIONS:
+            request: dict[str, Any] = {
+                "TableName": self._table, "IndexName": "gsi2",
+                "KeyConditionExpression": "gsi2pk = :pk AND gsi2sk BETWEEN :low AND :high",
+                "ExpressionAttributeValues": {":pk": {"S": partition}, ":low": {"S": low}, ":high": {"S": high}},
+                "ProjectionExpression": "pk, sk",
+            }
+            while True:
+                page = self.client.query(**request)
+                for item in page.get("Items", []):
+                    yield {"pk": item["pk"], "sk": item["sk"]}
+                last = page.get("LastEvaluatedKey")
+                if not last:
+                    break
+                request["ExclusiveStartKey"] = last
 
     def mentions(self, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
         """The report's fields of every mention received in the period (progress on stderr every few thousand)."""

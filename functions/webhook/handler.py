@@ -11,7 +11,7 @@ from typing import Any
 from responder.core.config import EnvCredentials, SecretsManagerCredentials, Settings
 from responder.core.metrics import metrics
 from responder.core.observability import logger
-from responder.aws.storage import DynamoMentionStore
+from responder.aws.storage import DynamoMentionStore, lambda_json_client
 from responder.aws.triage_queue import SqsTriageQueue
 from responder.ingest.webhook import WebhookService, response
 from responder.privacy.deletion_requests import DataDeletionRequests, DynamoDeletionRequests
@@ -24,15 +24,18 @@ _service: WebhookService | None = None
 def build_service() -> WebhookService:
     """Adapters from the environment: Secrets Manager when SECRET_ARN is set, else RESPONDER_* variables."""
     settings = Settings.from_env()
-    credentials = SecretsManagerCredentials(settings.secret_arn) if settings.secret_arn else EnvCredentials()
+    # In Lambda, JSON-protocol clients (no boto3 before the first answer); elsewhere None: boto3 on first use.
+    credentials = (SecretsManagerCredentials(settings.secret_arn, client=lambda_json_client("secretsmanager"))
+                   if settings.secret_arn else EnvCredentials())
+    dynamodb = lambda_json_client("dynamodb")  # one client (and connection) for every adapter on the table
     store = DynamoMentionStore(settings.table_name, settings.raw_event_ttl_days,
-                               retention_days=settings.retention_days)
-    eraser = Eraser(settings.table_name, retention_days=settings.retention_days)
-    requests = DynamoDeletionRequests(settings.table_name, retention_days=settings.retention_days)
+                               retention_days=settings.retention_days, client=dynamodb)
+    eraser = Eraser(settings.table_name, client=dynamodb, retention_days=settings.retention_days)
+    requests = DynamoDeletionRequests(settings.table_name, client=dynamodb, retention_days=settings.retention_days)
     return WebhookService(
         credentials=credentials,
         store=store,
-        queue=SqsTriageQueue(settings.queue_url),
+        queue=SqsTriageQueue(settings.queue_url, client=lambda_json_client("sqs")),
         log=logger,
         answers=DynamoNativeAnswers(store, metrics=metrics),
         metrics=metrics,

@@ -13,11 +13,24 @@ import pytest
 from responder.ingest.intake import ingest
 from responder.ingest.normalize_meta import normalize_meta
 from responder.ingest.normalize_x import normalize_x
+from responder.aws.json_api import AwsJsonClient
 from responder.aws.storage import DynamoMentionStore, StorageUnavailable
 from responder.ingest.webhook import WebhookService
 from responder_cli.local.dynamodb_local import DynamoDBLocal
 from tests.conftest import StaticCredentials, fixture_bytes, fixture_json, x_headers
 from tests.fakes import FakeQueue
+
+
+@pytest.fixture(params=["boto3", "json"])
+def store(request, dynamodb_local, table_name, monkeypatch):
+    """The store on boto3's client (everywhere but Lambda) and on the webhook's JSON-protocol client (Lambda)."""
+    if request.param == "boto3":
+        return DynamoMentionStore(table_name, raw_event_ttl_days=30, client=dynamodb_local.client())
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+    client = AwsJsonClient("dynamodb", region="us-east-1", endpoint_url=dynamodb_local.endpoint, connect_timeout=1,
+                           read_timeout=5)
+    return DynamoMentionStore(table_name, raw_event_ttl_days=30, client=client)
 
 
 def x_mentions(name):

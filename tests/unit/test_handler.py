@@ -96,9 +96,14 @@ def hung_dynamodb(monkeypatch):
     server.close()
 
 
-def test_a_dynamodb_that_never_answers_is_a_503_inside_the_platform_deadline(hung_dynamodb):
-    # Given the deployed handler, its store on the default client, and a DynamoDB that accepts and never answers
+@pytest.mark.parametrize("in_lambda", [False, True], ids=["boto3 client", "Lambda JSON client"])
+def test_a_dynamodb_that_never_answers_is_a_503_inside_the_platform_deadline(hung_dynamodb, monkeypatch, in_lambda):
+    # Given the deployed handler, its store on the default client (in Lambda: the JSON-protocol client), and a
+    # DynamoDB that accepts and never answers
+    if in_lambda:
+        monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "responder-webhook")
     module = load_handler(HANDLER)
+    assert (type(module.build_service()._store.client).__name__ == "AwsJsonClient") is in_lambda
     body = fixture_bytes("x/xaa_post_mention_create.json")
     event = http_api_event("POST", "/webhooks/x", {"x-twitter-webhooks-signature": sign_x("hung-x-secret", body)},
                            body)

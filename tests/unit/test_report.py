@@ -159,6 +159,8 @@ def test_the_deployed_read_queries_gsi2_pages_and_batch_gets_never_scans():
     # When the period's mentions are read (progress every 100 for the test)
     with stub, pytest.MonkeyPatch.context() as patch:
         patch.setattr(report, "PROGRESS_EVERY", 100)
+        # One gsi2 partition here (the paging is the point); tests/integration/test_report_table.py reads them all
+        patch.setattr(report, "BRAND_PARTITIONS", ["ACCOUNT#brand"])
         found = reader.mentions(report.parse_time("2026-12-01"), report.parse_time("2026-12-02"))
         # Then exactly these calls were made (a Scan or any other call would fail the stubber)
         stub.assert_no_pending_responses()

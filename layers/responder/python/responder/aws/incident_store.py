@@ -1,8 +1,9 @@
 """Surge state in the same DynamoDB table: counters, incidents, their members.
 
 Items (pk / sk):
-- `COUNTER#<account>` / `MINUTE#<bucket>`: one-minute counts, `total` and one attribute per topic (`t_<topic>`),
-  incremented atomically, expiring after two hours; each mention once: the increment and the mention's count
+- `COUNTER#<account>#<shard>` / `MINUTE#<bucket>`: one-minute counts, `total` and one attribute per topic
+  (`t_<topic>`), incremented atomically, expiring after two hours; write-sharded (COUNTER_SHARDS items per minute,
+  a mention's shard from its id) so that a surge's increments do not all fall on one item, and summed on reading; each mention once: the increment and the mention's count
   marker are one transaction, so a step that runs twice for a mention counts it once.
 - `MENTION#<channel>#<mention id>` / `COUNTED`: that marker (a small item of its own, so the transaction's cost
   does not grow with the mention's text), expiring with the minute it was counted in.
@@ -11,19 +12,25 @@ Items (pk / sk):
 - `INCIDENT#<incident id>` / `MEMBER#<channel>#<mention id>`: one per member (so "all members" is one query
   and a retried mention is counted once), expiring the retention period after it joined.
 - `DETECT#<account>#<scope>` / `DETECT`: the detector's cooldown: whoever writes it first opens the incident.
-Recent mentions of an account are read through `gsi2` (`ACCOUNT#<account>`, received time).
+Recent mentions of an account are read through `gsi2` (`ACCOUNT#<account>#<shard>`, received time: every shard).
 """
 
 from __future__ import annotations
 
+import random
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from responder.surge.incidents import BUCKET_SECONDS, SurgeSettings, bucket
-from responder.aws.storage import DynamoMentionStore, StorageUnavailable, _error_code, _storage_error, mention_key
+from responder.aws.storage import (ACCOUNT_SHARDS, DynamoMentionStore, StorageUnavailable, _error_code, _shard,
+                                   _storage_error, account_partitions, mention_key)
 
 COUNTER_TTL_SECONDS = 2 * 3600
+# One item takes at most 1,000 write units per second, and a counted mention's increment is a transactional write
+# (two units for a small item): one counter item per minute capped a brand at ~500 mentions/s (bench/scale_model.py).
+# Eight items per minute hold ~4,000/s; reading sums them (eight queries of a few hundred bytes each).
+COUNTER_SHARDS = 8
 COUNTED_SORT_KEY = "COUNTED"
 _OPEN_CACHE_SECONDS = 2.0
 
@@ -68,8 +75,11 @@ class IncidentStore:
         a mention's text may be 240 KB.
         """
         b = bucket(at)
+        # The mention's own shard: a retry increments the same item, guarded by the same marker.
+        shard = _shard(mention["channel"], mention["mention_id"], COUNTER_SHARDS) if mention is not None else \
+            random.randrange(COUNTER_SHARDS)
         increment = {"TableName": self._table,
-                     "Key": self._item({"pk": f"COUNTER#{account_id}", "sk": f"MINUTE#{b:012d}"}),
+                     "Key": self._item({"pk": f"COUNTER#{account_id}#{shard}", "sk": f"MINUTE#{b:012d}"}),
                      "UpdateExpression": "ADD #total :one, #topic :one SET expires_at = :ttl",
                      "ExpressionAttributeNames": {"#total": "total", "#topic": f"t_{topic}"},
                      "ExpressionAttributeValues": self._item({":one": 1,
@@ -106,30 +116,38 @@ class IncidentStore:
         """scope ("all" or a topic) → bucket → count, over the baseline and recent windows."""
         current = bucket(now)
         first = current - settings.recent_minutes - settings.baseline_minutes + 1
-        answer = self._call(self._client().query, TableName=self._table,
-                            KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :b",
-                            ExpressionAttributeValues=self._item({":pk": f"COUNTER#{account_id}",
-                                                                  ":a": f"MINUTE#{first:012d}",
-                                                                  ":b": f"MINUTE#{current:012d}"}))
         scopes: dict[str, dict[int, int]] = {}
-        for raw in answer.get("Items", []):
-            item = self._plain(raw)
-            b = int(item["sk"].split("#", 1)[1])
-            for name, value in item.items():
-                if name == "total":
-                    scopes.setdefault("all", {})[b] = int(value)
-                elif name.startswith("t_"):
-                    scopes.setdefault(name[2:], {})[b] = int(value)
+        # Every shard, and the unsharded item counters had before (gone two hours after an upgrade).
+        for pk in [f"COUNTER#{account_id}"] + [f"COUNTER#{account_id}#{s}" for s in range(COUNTER_SHARDS)]:
+            answer = self._call(self._client().query, TableName=self._table,
+                                KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :b",
+                                ExpressionAttributeValues=self._item({":pk": pk, ":a": f"MINUTE#{first:012d}",
+                                                                      ":b": f"MINUTE#{current:012d}"}))
+            for raw in answer.get("Items", []):
+                item = self._plain(raw)
+                b = int(item["sk"].split("#", 1)[1])
+                for name, value in item.items():
+                    scope = "all" if name == "total" else name[2:] if name.startswith("t_") else None
+                    if scope is not None:
+                        per_bucket = scopes.setdefault(scope, {})
+                        per_bucket[b] = per_bucket.get(b, 0) + int(value)
         return scopes
 
     def recent_mentions(self, account_id: str, since: datetime, limit: int = 500) -> list[dict[str, Any]]:
-        """The account's mentions received since `since` (newest first), through gsi2."""
-        answer = self._call(self._client().query, TableName=self._table, IndexName="gsi2",
-                            KeyConditionExpression="gsi2pk = :pk AND gsi2sk >= :since",
-                            ExpressionAttributeValues=self._item({":pk": f"ACCOUNT#{account_id}",
-                                                                  ":since": _iso(since)}),
-                            ScanIndexForward=False, Limit=limit)
-        return [self._plain(i) for i in answer.get("Items", [])]
+        """The account's mentions received since `since` (newest first), through gsi2: at most `limit`.
+
+        Each shard gives its newest limit/ACCOUNT_SHARDS (a mention's shard is a hash of its id, so each holds an
+        even share of the window): a surge's newest mentions, read in as many units as one partition's were."""
+        per_shard = -(-limit // ACCOUNT_SHARDS)
+        found: list[dict[str, Any]] = []
+        for pk in account_partitions(account_id):
+            answer = self._call(self._client().query, TableName=self._table, IndexName="gsi2",
+                                KeyConditionExpression="gsi2pk = :pk AND gsi2sk >= :since",
+                                ExpressionAttributeValues=self._item({":pk": pk, ":since": _iso(since)}),
+                                ScanIndexForward=False, Limit=per_shard)
+            found.extend(self._plain(i) for i in answer.get("Items", []))
+        found.sort(key=lambda m: str(m.get("gsi2sk", "")), reverse=True)
+        return found[:limit]
 
     # -- incidents -----------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from responder.aws.attributes import deserialize, serialize
 from responder.core.config import DEFAULT_RETENTION_DAYS
 from responder.surge.incidents import BRAND_KEY
 from responder.core.model import Mention, MentionKey, ThreadLink
@@ -46,6 +47,13 @@ _TRANSACTION_ATTEMPTS = 6
 # writes per mention) stay far below DynamoDB's 1,000 writes per second per partition.
 PENDING_SHARDS = 16
 PENDING_INDEX = "gsi3"
+# The brand's mentions by received time (gsi2: surge clustering, reports) are spread over this many partitions.
+# Every mention writes its index entry once and again when triage sets its sentiment, and one partition of an index
+# takes at most 1,000 write units per second (DynamoDB developer guide, "Best practices for designing and using
+# partition keys effectively"); a throttled index entry throttles the mention's own write. One `ACCOUNT#<brand>`
+# partition capped the brand at ~500 mentions/s (bench/scale_model.py); 16 shards hold ~8,000/s, and readers
+# query every shard (see account_partitions).
+ACCOUNT_SHARDS = 16
 # Sparse, keys only: a person's mentions on one channel, for erasure and export (responder.privacy.erasure). Set at
 # creation, removed with the content when the mention is erased. One more index write per stored mention.
 AUTHOR_INDEX = "gsi4"
@@ -68,6 +76,24 @@ def pending_shard(channel: str, mention_id: str) -> str:
     import zlib
 
     return f"PENDING#{zlib.crc32(f'{channel}#{mention_id}'.encode()) % PENDING_SHARDS:02d}"
+
+
+def _shard(channel: str, mention_id: str, shards: int) -> int:
+    """A stable shard of a mention (the same on every retry, so a repeated write lands on the same item)."""
+    import zlib
+
+    return zlib.crc32(f"{channel}#{mention_id}".encode()) % shards
+
+
+def account_partition(account: str, channel: str, mention_id: str) -> str:
+    """The gsi2 partition a mention of `account` is listed in."""
+    return f"ACCOUNT#{account}#{_shard(channel, mention_id, ACCOUNT_SHARDS):02d}"
+
+
+def account_partitions(account: str) -> list[str]:
+    """Every gsi2 partition of an account: its shards, and the single partition mentions stored before sharding
+    are listed in (read until they expire; querying an empty partition costs half a read unit)."""
+    return [f"ACCOUNT#{account}"] + [f"ACCOUNT#{account}#{shard:02d}" for shard in range(ACCOUNT_SHARDS)]
 
 
 def author_index_key(channel: str, author_id: str) -> str:
@@ -119,13 +145,9 @@ class DynamoTable:
 
     def __init__(self, table_name: str, client: Any = None, client_options: dict[str, Any] | None = None) -> None:
         """`client_options` are default_client's timeouts and retries for the client built on first use."""
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
         self._table = table_name
         self._client = client
         self._client_options = client_options or {}
-        self._ser = TypeSerializer()
-        self._de = TypeDeserializer()
 
     @property
     def client(self) -> Any:
@@ -135,11 +157,11 @@ class DynamoTable:
 
     def _values(self, values: dict[str, Any]) -> dict[str, Any]:
         """Plain values as DynamoDB attribute values (floats as Decimals)."""
-        return {k: self._ser.serialize(_to_dynamo(v)) for k, v in values.items()}
+        return {k: serialize(_to_dynamo(v)) for k, v in values.items()}
 
     def _plain(self, item: dict[str, Any]) -> dict[str, Any]:
         """A DynamoDB item as plain values (whole Decimals as ints)."""
-        return {k: _from_dynamo(self._de.deserialize(v)) for k, v in item.items()}
+        return {k: _from_dynamo(deserialize(v)) for k, v in item.items()}
 
 
 class DynamoMentionStore(DynamoTable):
@@ -160,7 +182,7 @@ class DynamoMentionStore(DynamoTable):
 
     def _item(self, values: dict[str, Any]) -> dict[str, Any]:
         try:
-            return {k: self._ser.serialize(_to_dynamo(v)) for k, v in values.items() if v is not None}
+            return {k: serialize(_to_dynamo(v)) for k, v in values.items() if v is not None}
         except (TypeError, ValueError, ArithmeticError) as exc:  # decimal.Rounded etc.: not storable as given
             raise StorageRejected(f"an attribute cannot be stored: {type(exc).__name__}") from exc
 
@@ -202,7 +224,7 @@ class DynamoMentionStore(DynamoTable):
             **mkey, **record, "type": "mention", "status": STATUS_RECEIVED, "received_at": _iso(received_at),
             "gsi1pk": tkey["pk"], "gsi1sk": f"{mention.created_at}#{mention.mention_id}",
             # The account's recent mentions, for surge clustering (see incident_store.py).
-            "gsi2pk": f"ACCOUNT#{BRAND_KEY}",
+            "gsi2pk": account_partition(BRAND_KEY, mention.channel, mention.mention_id),
             "gsi2sk": f"{_iso(received_at)[:19]}Z#{mention.channel}#{mention.mention_id}",
             # Until it is handed to triage (mark_queued or a triage claim removes these).
             "gsi3pk": pending_shard(mention.channel, mention.mention_id), "gsi3sk": _iso(received_at),
@@ -508,3 +530,16 @@ def default_client(service: str, connect_timeout: float | None = None, read_time
                     read_timeout=READ_TIMEOUT_SECONDS if read_timeout is None else read_timeout,
                     retries={"max_attempts": attempts, "mode": "standard"}, max_pool_connections=50)
     return boto3.client(service, config=config)
+
+
+def lambda_json_client(service: str, connect_timeout: float | None = None, read_timeout: float | None = None,
+                       attempts: int = 0) -> Any:
+    """Inside Lambda, a JSON-protocol client with default_client's timeouts and retries (no boto3 on the cold
+    path, see json_api.py); elsewhere None, so the adapter builds default_client's boto3 client on first use."""
+    from responder.aws.json_api import AwsJsonClient, lambda_environment_credentials
+
+    if not lambda_environment_credentials():
+        return None
+    return AwsJsonClient(service, attempts=attempts,
+                         connect_timeout=CONNECT_TIMEOUT_SECONDS if connect_timeout is None else connect_timeout,
+                         read_timeout=READ_TIMEOUT_SECONDS if read_timeout is None else read_timeout)

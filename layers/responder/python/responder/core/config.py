@@ -272,27 +272,59 @@ def _configured(value: object) -> str | None:
 
 
 class SecretsManagerCredentials:
-    """Credentials from one JSON secret, cached in memory for `max_age` seconds (Powertools parameters)."""
+    """Credentials from one JSON secret, cached in memory for `max_age` seconds.
 
-    def __init__(self, secret_arn: str, max_age: int = 300) -> None:
+    With a `client` (the webhook's JSON-protocol client, responder.aws.json_api) it calls GetSecretValue itself,
+    so the first delivery of a cold container does not import boto3 for Powertools parameters; without one,
+    Powertools parameters read and cache it.
+    """
+
+    def __init__(self, secret_arn: str, max_age: int = 300, client: object = None) -> None:
         self._arn = secret_arn
         self._max_age = max_age
+        self._client = client
+        self._cached: tuple[float, str] | None = None
+
+    def _secret_string(self) -> object:
+        import time
+
+        if self._cached is not None and time.monotonic() - self._cached[0] < self._max_age:
+            return self._cached[1]
+        try:
+            raw = self._client.get_secret_value(SecretId=self._arn).get("SecretString")  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - any failure to read the secret is "credentials unavailable"
+            raise CredentialsUnavailable(f"cannot read platform credentials: {type(exc).__name__}") from exc
+        if isinstance(raw, str):
+            self._cached = (time.monotonic(), raw)
+        return raw
 
     def get(self) -> PlatformCredentials:
-        # Imported here so that processes without a secret (local, tests) never pay for it.
-        from aws_lambda_powertools.utilities import parameters
-
-        try:
-            raw = parameters.get_secret(self._arn, max_age=self._max_age)
-            values = json.loads(raw) if isinstance(raw, str) else {}
-        except (parameters.exceptions.GetParameterError, json.JSONDecodeError) as exc:
-            raise CredentialsUnavailable(f"cannot read platform credentials: {type(exc).__name__}") from exc
+        if self._client is not None:
+            raw = self._secret_string()
+            try:
+                values = json.loads(raw) if isinstance(raw, str) else {}
+            except json.JSONDecodeError as exc:
+                raise CredentialsUnavailable(f"cannot read platform credentials: {type(exc).__name__}") from exc
+        else:
+            values = self._powertools_values()
+        if not isinstance(values, dict):
+            values = {}
         return PlatformCredentials(
             x_consumer_secret=_configured(values.get("x_consumer_secret")),
             meta_app_secret=_configured(values.get("meta_app_secret")),
             meta_verify_token=_configured(values.get("meta_verify_token")),
             **{key: _configured(values.get(key)) for key in REPLY_SECRET_KEYS},
         )
+
+    def _powertools_values(self) -> object:
+        # Imported here so that processes without a secret (local, tests) never pay for it.
+        from aws_lambda_powertools.utilities import parameters
+
+        try:
+            raw = parameters.get_secret(self._arn, max_age=self._max_age)
+            return json.loads(raw) if isinstance(raw, str) else {}
+        except (parameters.exceptions.GetParameterError, json.JSONDecodeError) as exc:
+            raise CredentialsUnavailable(f"cannot read platform credentials: {type(exc).__name__}") from exc
 
 
 # Where the platforms' APIs are: the real ones by default, the local stand-ins in `responder local` and the tests.

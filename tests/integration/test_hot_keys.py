@@ -1,0 +1,63 @@
+"""Write-sharded hot keys on DynamoDB Local: the brand's minute counters and its gsi2 listing are spread over
+several partitions, read whole, and a mention still counts once."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from responder.aws.incident_store import COUNTER_SHARDS, IncidentStore
+from responder.aws.storage import ACCOUNT_SHARDS
+from responder.core.model import Author, Mention
+from responder.surge.incidents import BRAND_KEY, SurgeSettings, bucket
+
+AT = datetime(2026, 12, 1, 12, 0, 30, tzinfo=timezone.utc)
+
+
+def _mention(i):
+    return Mention(platform="x", channel="x", kind="mention", mention_id=str(1800000000000000000 + i), thread_id=str(i),
+                   author=Author(id="5", handle="casey_q"), text=f"app down {i}", created_at="2026-12-01T12:00:00Z",
+                   account_id="42")
+
+
+def test_a_surges_counts_are_spread_over_the_counter_shards_summed_and_once_per_mention(store, table_name):
+    # Given 48 stored mentions counted in one minute
+    incidents = IncidentStore(store)
+    mentions = [{"channel": "x", "mention_id": str(1800000000000000000 + i)} for i in range(48)]
+    for i, mention in enumerate(mentions):
+        assert incidents.count(BRAND_KEY, "payment" if i % 2 else "delivery", AT, mention=mention)
+    # When one of them is counted again (a retried step)
+    assert not incidents.count(BRAND_KEY, "payment", AT, mention=mentions[1])
+    # Then the minute reads 48 in all, 24 per topic, from several counter items (none holds more than half)
+    counts = incidents.counts(BRAND_KEY, AT, SurgeSettings())
+    minute = bucket(AT)
+    assert counts["all"][minute] == 48 and counts["payment"][minute] == counts["delivery"][minute] == 24
+    per_shard = []
+    for shard in range(COUNTER_SHARDS):
+        item = store.client.get_item(TableName=table_name, Key={"pk": {"S": f"COUNTER#{BRAND_KEY}#{shard}"},
+                                                                 "sk": {"S": f"MINUTE#{minute:012d}"}}).get("Item")
+        per_shard.append(int(item["total"]["N"]) if item else 0)
+    assert sum(per_shard) == 48 and max(per_shard) <= 24 and sum(1 for n in per_shard if n) >= COUNTER_SHARDS // 2
+
+
+def test_counts_written_before_sharding_are_still_read(store, table_name):
+    # Given a minute counted on the single counter item of the layout before sharding, and one mention after
+    minute = bucket(AT)
+    store.client.put_item(TableName=table_name, Item={"pk": {"S": f"COUNTER#{BRAND_KEY}"},
+                                                      "sk": {"S": f"MINUTE#{minute:012d}"}, "total": {"N": "5"}})
+    incidents = IncidentStore(store)
+    incidents.count(BRAND_KEY, "payment", AT, mention={"channel": "x", "mention_id": "1"})
+    # When the minute is read, Then both count
+    assert incidents.counts(BRAND_KEY, AT, SurgeSettings())["all"][minute] == 6
+
+
+def test_recent_mentions_come_from_every_gsi2_shard_newest_first(store):
+    # Given 40 mentions received a second apart (spread over the brand's gsi2 shards)
+    for i in range(40):
+        store.save(_mention(i), AT + timedelta(seconds=i))
+    # When the surge detector reads the recent ones, all and at most 20
+    incidents = IncidentStore(store)
+    everything = incidents.recent_mentions(BRAND_KEY, AT - timedelta(minutes=1))
+    limited = incidents.recent_mentions(BRAND_KEY, AT - timedelta(minutes=1), limit=20)
+    # Then all 40 are found, newest first, and the limit holds
+    assert [int(m["mention_id"]) - 1800000000000000000 for m in everything] == list(range(39, -1, -1))
+    assert len(limited) <= 20 and len({m["gsi2pk"] for m in everything}) > ACCOUNT_SHARDS // 2
