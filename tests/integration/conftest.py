@@ -36,3 +36,17 @@ def table_name(dynamodb_local, table_specs):
 @pytest.fixture
 def store(dynamodb_local, table_name):
     return DynamoMentionStore(table_name, raw_event_ttl_days=30, client=dynamodb_local.client())
+
+
+@pytest.fixture(params=["boto3", "json"])
+def webhook_client(request, dynamodb_local, monkeypatch):
+    """A DynamoDB client as each runtime builds it: boto3 (everywhere but Lambda) and the webhook's JSON-protocol
+    client (Lambda, responder.aws.json_api), so what the webhook does in Lambda is tested on both."""
+    if request.param == "boto3":
+        return dynamodb_local.client()
+    from responder.aws.json_api import AwsJsonClient
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+    return AwsJsonClient("dynamodb", region="us-east-1", endpoint_url=dynamodb_local.endpoint, connect_timeout=1,
+                         read_timeout=5)

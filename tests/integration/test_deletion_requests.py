@@ -15,8 +15,8 @@ PERSON = "5100000000000001"
 
 
 @pytest.fixture
-def requests_store(dynamodb_local, table_name):
-    return DynamoDeletionRequests(table_name, client=dynamodb_local.client(), retention_days=400)
+def requests_store(webhook_client, table_name):
+    return DynamoDeletionRequests(table_name, client=webhook_client, retention_days=400)
 
 
 def _scan(dynamodb_local, table_name):

@@ -30,8 +30,8 @@ def post(mention_id: str, author: Author = DANA, thread_id: str | None = None, t
 
 
 @pytest.fixture
-def eraser(dynamodb_local, table_name):
-    return Eraser(table_name, client=dynamodb_local.client(), retention_days=90)
+def eraser(webhook_client, table_name):
+    return Eraser(table_name, client=webhook_client, retention_days=90)
 
 
 def triaged(store: DynamoMentionStore, mention: Mention, **extra) -> None:
