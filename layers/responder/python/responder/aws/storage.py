@@ -1,7 +1,9 @@
 """Mentions and threads in one DynamoDB table, written idempotently.
 
 Items (pk / sk):
-- `MENTION#<channel>#<mention id>` / `MENTION`: the normalised mention; `gsi1` lists a thread's mentions.
+- `MENTION#<channel>#<mention id>` / `MENTION`: the normalised mention; `gsi1` lists a thread's mentions with
+  what is written once (id, creation time, kind, author, text: infra constants GSI1_ATTRIBUTES), so the mention's
+  updates do not write the index again.
   It expires (`expires_at`, the table's TTL) the retention period after it was received, set once at creation:
   no later update moves it.
 - `MENTION#<channel>#<mention id>` / `RAW`: the raw platform event, for audit, expiring after a shorter TTL.
@@ -398,7 +400,7 @@ class DynamoMentionStore(DynamoTable):
         return self._plain(item) if item else None
 
     def thread_mentions(self, channel: str, thread_id: str) -> list[dict[str, Any]]:
-        """A thread's mentions, oldest first."""
+        """A thread's mentions, oldest first, as gsi1 projects them (id, creation time, kind, author, text)."""
         pages = self.client.get_paginator("query").paginate(
             TableName=self._table, IndexName="gsi1", KeyConditionExpression="gsi1pk = :t",
             ExpressionAttributeValues=self._item({":t": thread_key(channel, thread_id)["pk"]}))
