@@ -47,7 +47,7 @@ def test_table_has_single_table_key_schema_and_gsi1(template):
                         {"AttributeName": "gsi2sk", "KeyType": "RANGE"},
                     ],
                     "Projection": {"ProjectionType": "INCLUDE",
-                                   "NonKeyAttributes": ["mention_id", "channel", "text", "sentiment"]},
+                                   "NonKeyAttributes": ["mention_id", "channel", "text"]},
                 },
                 {
                     # sparse: mentions stored but not yet handed to triage, with what the sweeper enqueues

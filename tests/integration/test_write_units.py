@@ -101,3 +101,42 @@ def test_a_retry_after_a_crash_before_the_raw_copy_writes_it(store):
     again = store.save(mention, RECEIVED)
     # Then the mention is not created twice, and the audit copy is there now
     assert not again.created and store.get_raw("x", mention.mention_id) is not None
+
+
+def test_triage_s_update_of_a_mention_writes_no_index_entry(store, meter, table_name):
+    # Given a stored mention handed to triage (its pending-index entry removed)
+    mention = x_mention()
+    store.save(mention, RECEIVED)
+    store.mark_queued(mention)
+    before = meter.index_write_units()
+    # When triage records its labels, draft and status, as the workflow's RecordMention does
+    store.client.update_item(
+        TableName=table_name, Key={"pk": {"S": f"MENTION#x#{mention.mention_id}"}, "sk": {"S": "MENTION"}},
+        UpdateExpression="SET #s = :s, sentiment = :sentiment, topic = :topic, intent = :intent, draft_text = :d",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "notified"}, ":sentiment": {"S": "negative"},
+                                   ":topic": {"S": "payment"}, ":intent": {"S": "complaint"},
+                                   ":d": {"S": "We are sorry, we are looking into it."}})
+    # Then only the table item is written: no index projects what triage sets
+    after = meter.index_write_units()
+    assert {name: after[name] - before.get(name, 0) for name in after if name != "table"} == {
+        name: 0 for name in after if name != "table"}
+    assert after["table"] > before["table"]
+
+
+def test_an_incident_reads_a_recent_mention_s_sentiment_from_the_mention(store, table_name):
+    # Given a stored mention whose triage recorded a negative sentiment, and its gsi2 entry (no sentiment)
+    from responder.aws.incident_store import IncidentStore
+
+    mention = x_mention()
+    store.save(mention, RECEIVED)
+    store.client.update_item(
+        TableName=table_name, Key={"pk": {"S": f"MENTION#x#{mention.mention_id}"}, "sk": {"S": "MENTION"}},
+        UpdateExpression="SET sentiment = :s", ExpressionAttributeValues={":s": {"S": "negative"}})
+    incidents = IncidentStore(store)
+    (recent,) = incidents.recent_mentions("brand", datetime(2026, 10, 2, 9, 0, tzinfo=timezone.utc))
+    # When the incident asks for its sentiment
+    # Then it is the recorded one, and a mention not stored is `unknown`
+    assert "sentiment" not in recent
+    assert incidents.sentiment(recent) == "negative"
+    assert incidents.sentiment({"channel": "x", "mention_id": "404"}) == "unknown"
