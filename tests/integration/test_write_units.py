@@ -140,3 +140,14 @@ def test_an_incident_reads_a_recent_mention_s_sentiment_from_the_mention(store, 
     assert "sentiment" not in recent
     assert incidents.sentiment(recent) == "negative"
     assert incidents.sentiment({"channel": "x", "mention_id": "404"}) == "unknown"
+
+
+def test_a_repeated_delivery_writes_nothing(store, meter):
+    # Given a stored mention (status received: not yet handed to triage)
+    mention = x_mention()
+    store.save(mention, RECEIVED)
+    written = meter.write_units
+    # When the platform delivers it again
+    again = store.save(mention, RECEIVED)
+    # Then it is found, and nothing is written: its raw copy is there already
+    assert not again.created and meter.write_units == written

@@ -9,7 +9,10 @@ What is counted, and how (all from the running local stack, nothing assumed per 
   nothing else. Deployed, Lambda also bills the milliseconds a handler waits on DynamoDB, SQS or SNS (a few ms
   per call), which this leaves out; the figure is each function's compute, not the contention of this machine.
 - Step Functions Express: executions started, and each execution's duration billed in 100 ms increments at
-  64 MB (the pricing page's unit).
+  64 MB (the pricing page's unit). The duration is the CPU time of the execution's interpreter thread, which
+  also runs its task functions (moto invokes them synchronously), for the reason given for Lambda below: on this
+  machine an execution's wall time is mostly its wait for a core. Deployed, an execution also waits on its
+  service integrations (DynamoDB, SNS: milliseconds each), which this leaves out.
 - DynamoDB: read and write request units as reported by DynamoDB Local (`ReturnConsumedCapacity=INDEXES` is
   added to every call), split into the table's and each global secondary index's units, and attributed to the
   operation, the kind of item it wrote (mention, raw, thread, counter, ...; from its key) and the project function

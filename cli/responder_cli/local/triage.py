@@ -90,6 +90,7 @@ class InProcessLambdas:
         self._context = context_factory
         self._meter = meter
         self._original: Any = None
+        self._original_logic: Any = None
 
     def install(self) -> None:
         from moto.awslambda_simple.models import LambdaSimpleBackend
@@ -102,6 +103,25 @@ class InProcessLambdas:
 
         self._original = LambdaSimpleBackend.invoke
         LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+        if self._meter is not None:
+            self._measure_execution_cpu()
+
+    def _measure_execution_cpu(self) -> None:
+        """Keep each execution's CPU time (its interpreter thread runs the states and, synchronously, the task
+        functions): the meter bills Express duration on it rather than on the wall time of a shared machine."""
+        from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+        original = ExecutionWorker._execution_logic
+        self._original_logic = original
+
+        def execution_logic(worker: Any) -> None:
+            started = time.thread_time()
+            try:
+                original(worker)
+            finally:
+                worker.responder_cpu_ms = (time.thread_time() - started) * 1000
+
+        ExecutionWorker._execution_logic = execution_logic  # type: ignore[method-assign]
 
     def uninstall(self) -> None:
         if self._original is not None:
@@ -109,6 +129,11 @@ class InProcessLambdas:
 
             LambdaSimpleBackend.invoke = self._original  # type: ignore[method-assign]
             self._original = None
+        if self._original_logic is not None:
+            from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+            ExecutionWorker._execution_logic = self._original_logic  # type: ignore[method-assign]
+            self._original_logic = None
 
     def invoke(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:
         name = function_name.rsplit(":", 1)[-1] if function_name.startswith("arn:") else function_name
@@ -394,7 +419,9 @@ class LocalTriage:
             if self.meter is not None:
                 for execution in finished:
                     entered = _states_entered(execution)
-                    duration = (execution.stop_date - execution.start_date).total_seconds() * 1000
+                    duration = getattr(execution.exec_worker, "responder_cpu_ms", None)
+                    if duration is None:  # its thread has not returned yet: the wall time, an upper bound
+                        duration = (execution.stop_date - execution.start_date).total_seconds() * 1000
                     self.meter.execution_finished(duration, entered)
 
     def _outbox_loop(self, url: str, name: str, is_outbox: bool) -> None:

@@ -210,7 +210,7 @@ class DynamoMentionStore(DynamoTable):
         index entries twice (11.7 of 28.8 write units per mention in `responder demo`). A crash between the put
         and the thread's update leaves that thread one mention short, never a mention counted twice; a repeat
         that finds the mention still `received` (its first attempt never reached the queue) writes the raw copy
-        again, which is the same item each time.
+        if it is missing.
         """
         received_at = received_at or _now()
         record = mention.to_record()
@@ -237,7 +237,7 @@ class DynamoMentionStore(DynamoTable):
             if _error_code(exc) != "ConditionalCheckFailedException":
                 raise _storage_error(exc) from exc
             status = self._status(mention)
-            if status == STATUS_RECEIVED:
+            if status == STATUS_RECEIVED and self._raw_missing(mention):
                 self._put_raw(mention, received_at)
             return SaveResult(created=False, status=status)
         self._put_raw(mention, received_at)
@@ -256,6 +256,12 @@ class DynamoMentionStore(DynamoTable):
                     "raw_z": zlib.compress(raw, 6), "raw_truncated": raw_truncated,
                     "received_at": _iso(received_at), "expires_at": int(received_at.timestamp()) + self._ttl_seconds}
         self._call(self.client.put_item, TableName=self._table, Item=self._item(raw_item))
+
+    def _raw_missing(self, mention: Mention) -> bool:
+        """Whether the raw copy is missing (a read: half a unit, where writing it again would cost one)."""
+        key = {**mention_key(mention.channel, mention.mention_id), "sk": "RAW"}
+        return "Item" not in self._call(self.client.get_item, TableName=self._table, Key=self._item(key),
+                                        ProjectionExpression="sk")
 
     def _count_in_thread(self, mention: Mention, received_at: datetime) -> None:
         """Count the (new) mention in its thread, moving the thread's first / last activity outwards."""
