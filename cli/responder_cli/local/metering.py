@@ -297,4 +297,7 @@ def format_cost_table(ours: dict[str, dict[str, float]], naive: dict[str, dict[s
         lines.append(f"{service:<16}{quantities:<44}{a[service]:>10.2f}{b[service]:>11.2f}")
     ratio = b["total"] / a["total"] if a.get("total") else float("nan")
     lines.append(f"{'total':<16}{'':<44}{a['total']:>10.2f}{b['total']:>11.2f}   naive/ours {ratio:.2f}")
+    lines.append(f"DynamoDB write units per mention: ours {ours['dynamodb']['write_units'] / mentions:.2f}, naive design "
+                 f"{naive['dynamodb']['write_units'] / mentions:.2f} (it stores the same items; it differs in the "
+                 f"workflow)")
     return "\n".join(lines)
