@@ -40,6 +40,9 @@ TABLE_SORT_KEY = "sk"
 GSI1_NAME = "gsi1"
 GSI1_PARTITION_KEY = "gsi1pk"
 GSI1_SORT_KEY = "gsi1sk"
+# What a thread's earlier messages show (responder.replies.claims): attributes set once, when a mention is stored, so
+# an update of the mention (its status, its triage, its reply) never writes the index again.
+GSI1_ATTRIBUTES = ("mention_id", "created_at", "kind", "author", "text")
 GSI2_NAME = "gsi2"
 GSI2_PARTITION_KEY = "gsi2pk"
 GSI2_SORT_KEY = "gsi2sk"

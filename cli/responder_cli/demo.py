@@ -250,6 +250,7 @@ def run(args: Any) -> int:
         print("\n".join(reply_report(stack, approvals, mentions)), flush=True)
         print("", flush=True)
         print(format_cost_table(meter.breakdown(), meter.naive_breakdown(), max(len(mentions), 1)), flush=True)
+        print(meter.detail(max(len(mentions), 1)), flush=True)
         if outbox:
             print(f"\nNotifications were appended to {outbox}", flush=True)
         if args.report_dir:

@@ -102,7 +102,7 @@ class Replies(Construct):
                          c.ENV_MESSENGER_HUMAN_AGENT: "1" if messenger_human_agent else "0",
                          c.ENV_POWERTOOLS_SERVICE_NAME: c.SENDER_SERVICE_NAME})
         # Reads the mention (GetItem); every state change of the reply is a conditional UpdateItem, and "sent" is one
-        # TransactWriteItems of two Updates (the mention and its thread's last reply), authorised as UpdateItem.
+        # UpdateItem of the mention followed by one of its thread's last reply.
         # A rate-limited reply is sent again with a delay (SendMessage) to its own queue; a 5xx is retried later
         # (ChangeMessageVisibility, part of the event source's grant).
         sender.role.add_to_principal_policy(iam.PolicyStatement(actions=list(c.SENDER_TABLE_ACTIONS),

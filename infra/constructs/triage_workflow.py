@@ -347,12 +347,14 @@ class TriageWorkflow(Construct):
                            result_path=J.DISCARD)
             return task
 
+        # The labels, team and priority are attributes of their own; the classification's JSON copy is kept only on
+        # incident members, which have no team or priority of their own (responder.sla.escalate reads it): every
+        # later update of a notified mention (its reply's claim, sending, sent) is billed on the item's size.
         record_mention = guarded(unless_closed(tasks.DynamoUpdateItem(
             self, "RecordMention", table=table, key=mention_key,
             update_expression=("SET #s = :notified, triaged_at = :at, intent = :intent, sentiment = :sentiment, "
                                "topic = :topic, #lang = :language, priority = :priority, team = :team, "
-                               "sla_due = :due, draft_text = :draft, classification_json = :c "
-                               "REMOVE triage_claimed_until"),
+                               "sla_due = :due, draft_text = :draft REMOVE triage_claimed_until"),
             condition_expression=still_open,
             expression_attribute_names={"#s": "status", "#lang": "language"},
             expression_attribute_values={
@@ -360,7 +362,6 @@ class TriageWorkflow(Construct):
                 **labels,
                 ":priority": S(J.string_at("$.route.priority")), ":team": S(J.string_at("$.route.team")),
                 ":due": S(J.string_at("$.route.sla_due")), ":draft": S(J.string_at("$.drafted.draft.text")),
-                ":c": S(J.json_to_string(J.object_at(classification))),
             },
             result_path=J.DISCARD)))
         # The thread records which mention was drafted last, not the draft: the draft lives on the mention, where an

@@ -91,8 +91,7 @@ class WebhookApi(Construct):
         role = webhook.role
 
         # Exactly what the webhook's calls need (responder.ingest.intake → storage.DynamoMentionStore), on the table alone:
-        # the mention, raw-event and thread writes are one TransactWriteItems (authorised per item as PutItem and
-        # UpdateItem), marking a mention queued is an UpdateItem, brand-post links a PutItem, a thread's bounds and
+        # the mention and its raw event are PutItems and the thread's counters an UpdateItem, marking a mention queued is an UpdateItem, brand-post links a PutItem, a thread's bounds and
         # a duplicate's status a GetItem, and a reply's parent a consistent Query on the base table; a native answer
         # marks its mention with an UpdateItem. Erasing (responder.privacy.erasure: delete notices and Meta's data
         # deletion callback) reads the mention (GetItem), turns it into a tombstone (UpdateItem, or PutItem before its

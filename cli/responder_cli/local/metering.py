@@ -2,12 +2,24 @@
 
 What is counted, and how (all from the running local stack, nothing assumed per mention):
 - API Gateway HTTP API requests: webhook requests the local server answered.
-- Lambda: invocations and measured duration of every handler (webhook, dispatcher, classify, draft, route),
-  billed per millisecond at each function's configured memory (from the template).
+- Lambda: invocations, and each handler's own CPU time billed per millisecond at that function's configured memory
+  (from the template). The local stack runs every handler in a thread of one process that shares two cores with
+  DynamoDB Local's JVM and moto, so a handler's wall time mostly measures the queue for the CPU: the stack reads
+  `time.thread_time()` (the calling thread's CPU time) before and after the handler and bills the difference and
+  nothing else. Deployed, Lambda also bills the milliseconds a handler waits on DynamoDB, SQS or SNS (a few ms
+  per call), which this leaves out; the figure is each function's compute, not the contention of this machine.
 - Step Functions Express: executions started, and each execution's duration billed in 100 ms increments at
-  64 MB (the pricing page's unit).
-- DynamoDB: read and write request units as reported by DynamoDB Local (`ReturnConsumedCapacity=TOTAL` is
-  added to every call); transactional writes are doubled, as DynamoDB bills them.
+  64 MB (the pricing page's unit). The duration is the CPU time of the execution's interpreter thread, which
+  also runs its task functions (moto invokes them synchronously), for the reason given for Lambda below: on this
+  machine an execution's wall time is mostly its wait for a core. Deployed, an execution also waits on its
+  service integrations (DynamoDB, SNS: milliseconds each), which this leaves out.
+- DynamoDB: read and write request units as reported by DynamoDB Local (`ReturnConsumedCapacity=INDEXES` is
+  added to every call), split into the table's and each global secondary index's units, and attributed to the
+  operation, the kind of item it wrote (mention, raw, thread, counter, ...; from its key) and the project function
+  that made the call (`Meter.detail`). DynamoDB Local already bills a transactional write twice (a 1.5 KB put is
+  2 units, the same put in TransactWriteItems 4; tests/integration/test_metering.py), as DynamoDB does.
+- EventBridge Scheduler: every CreateSchedule (an SLA timer) is one scheduled invocation when it fires (one-time
+  schedules, deleted after completion); schedules are billed per invocation, creating them is not.
 - SNS publishes and SQS requests (send, non-empty receive, delete, change-visibility).
 Local-only plumbing (the outbox, /local endpoints, polling moto for execution results) is not counted.
 
@@ -15,12 +27,15 @@ Prices (us-east-1, from the AWS pricing pages as summarised in the project's des
 Lambda $0.20 per million requests + $0.0000133334 per GB-second (arm64); Step Functions Express $1.00 per
 million executions + $0.00001667 per GB-second (64 MB, 100 ms increments); Standard $0.025 per 1,000 state
 transitions; DynamoDB on demand $0.625 per million write units, $0.125 per million read units; SNS $0.50 per
-million publishes; SQS $0.40 per million requests; API Gateway HTTP API $1.00 per million requests.
+million publishes; SQS $0.40 per million requests; API Gateway HTTP API $1.00 per million requests; EventBridge
+Scheduler $1.00 per million scheduled invocations after 14 million free a month (AWS price list, AWSEvents
+"Scheduled Invocation", us-east-1; the free tier is left out: the figure is the marginal cost per mention).
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -37,10 +52,12 @@ PRICE = {
     "sns_publish": 0.50 / 1e6,
     "sqs_request": 0.40 / 1e6,
     "http_api_request": 1.00 / 1e6,
+    "scheduler_invocation": 1.00 / 1e6,
 }
 EXPRESS_MEMORY_GB = 64 / 1024
 _CAPACITY_OPERATIONS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
                         "BatchWriteItem", "TransactWriteItems", "TransactGetItems"}
+_READS = {"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"}
 _SQS_BILLED = {"SendMessage", "SendMessageBatch", "ReceiveMessage", "DeleteMessage", "DeleteMessageBatch",
                "ChangeMessageVisibility", "ChangeMessageVisibilityBatch"}
 
@@ -53,6 +70,9 @@ class Meter:
     operations: Counter = field(default_factory=Counter)  # (service, operation) → billed requests
     read_units: float = 0.0
     write_units: float = 0.0
+    # (kind of item, operation, calling function) → [calls, table write units, {index: write units}]
+    writes: dict[tuple[str, str, str], list[Any]] = field(default_factory=dict)
+    schedules_created: int = 0
     lambda_invocations: Counter = field(default_factory=Counter)
     lambda_ms: Counter = field(default_factory=Counter)
     express_billed_ms: float = 0.0
@@ -76,9 +96,9 @@ class Meter:
                 return original(client, operation, params)
             service = client.meta.service_model.service_name
             if service == "dynamodb" and operation in _CAPACITY_OPERATIONS:
-                params = {**params, "ReturnConsumedCapacity": "TOTAL"}
+                params = {**params, "ReturnConsumedCapacity": "INDEXES"}
             result = original(client, operation, params)
-            meter.record(service, operation, result)
+            meter.record(service, operation, result, params if service == "dynamodb" else None)
             return result
 
         BaseClient._make_api_call = metered  # type: ignore[method-assign]
@@ -90,19 +110,30 @@ class Meter:
             BaseClient._make_api_call = self._original  # type: ignore[method-assign]
             self._original = None
 
-    def record(self, service: str, operation: str, result: dict[str, Any]) -> None:
+    def record(self, service: str, operation: str, result: dict[str, Any],
+               params: dict[str, Any] | None = None) -> None:
+        caller = _caller() if service == "dynamodb" and operation not in _READS else ""
         with self._lock:
             if service == "dynamodb":
                 consumed = result.get("ConsumedCapacity") or []
-                units = sum(c.get("CapacityUnits", 0.0) for c in (consumed if isinstance(consumed, list)
-                                                                  else [consumed]))
-                if operation.startswith("Transact"):
-                    units *= 2  # transactions cost two units per item-KB (DynamoDB Local reports one)
-                if operation in ("GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"):
+                consumed = consumed if isinstance(consumed, list) else [consumed]
+                units = sum(c.get("CapacityUnits", 0.0) for c in consumed)
+                if operation in _READS:
                     self.read_units += units
                 elif operation in _CAPACITY_OPERATIONS:
                     self.write_units += units
+                    entry = self.writes.setdefault((item_kinds(operation, params or {}), operation, caller),
+                                                   [0, 0.0, Counter()])
+                    entry[0] += 1
+                    for c in consumed:
+                        table = (c.get("Table") or {}).get("CapacityUnits")
+                        indexes = c.get("GlobalSecondaryIndexes") or {}
+                        entry[1] += c.get("CapacityUnits", 0.0) if table is None else table
+                        for name, index in indexes.items():
+                            entry[2][name] += index.get("CapacityUnits", 0.0)
                 self.operations[(service, operation)] += 1
+            elif service == "scheduler" and operation == "CreateSchedule":
+                self.schedules_created += 1
             elif service == "sqs" and operation in _SQS_BILLED:
                 if operation == "ReceiveMessage" and not result.get("Messages"):
                     return  # idle long polls: see the README (a few hundred thousand a month, deployed)
@@ -151,7 +182,36 @@ class Meter:
                          + self.read_units * PRICE["dynamodb_read_unit"]},
             "sns": {"publishes": sns, "cost": sns * PRICE["sns_publish"]},
             "sqs": {"requests": sqs, "cost": sqs * PRICE["sqs_request"]},
+            "scheduler": {"invocations": self.schedules_created,
+                          "cost": self.schedules_created * PRICE["scheduler_invocation"]},
         }
+
+    def index_write_units(self) -> Counter:
+        """Write units per place written: `table` and each global secondary index."""
+        places: Counter = Counter()
+        for _, table, indexes in self.writes.values():
+            places["table"] += table
+            places.update(indexes)
+        return places
+
+    def detail(self, mentions: int, top: int = 14) -> str:
+        """Where the write units go, per mention: the biggest (item kind, operation, caller) first."""
+        if mentions <= 0 or not self.writes:
+            return ""
+        places = self.index_write_units()
+        lines = [f"DynamoDB write units per mention: {self.write_units / mentions:.2f} ("
+                 + ", ".join(f"{name} {units / mentions:.2f}" for name, units in sorted(places.items(),
+                                                                                    key=lambda p: -p[1])) + ")",
+                 f"  {'item':<22}{'operation':<20}{'by':<28}{'calls':>7}{'table':>7}{'indexes':>9}  per mention"]
+        rows = sorted(self.writes.items(), key=lambda kv: -(kv[1][1] + sum(kv[1][2].values())))
+        for (kind, operation, caller), (calls, table, indexes) in rows[:top]:
+            names = " ".join(f"{n}:{u / mentions:.2f}" for n, u in sorted(indexes.items()))
+            lines.append(f"  {kind:<22}{operation:<20}{caller:<28}{calls / mentions:>7.2f}{table / mentions:>7.2f}"
+                         f"{sum(indexes.values()) / mentions:>9.2f}  {names}")
+        if len(rows) > top:
+            rest = sum(t + sum(i.values()) for _, (_, t, i) in rows[top:])
+            lines.append(f"  {'(the rest)':<77}{rest / mentions:>9.2f} in all")
+        return "\n".join(lines)
 
     def naive_breakdown(self) -> dict[str, dict[str, float]]:
         """The same run priced as a naive design: a Standard workflow, and a Lambda function for every step
@@ -176,6 +236,47 @@ class Meter:
         }
 
 
+def item_kind(key: dict[str, Any]) -> str:
+    """What a table item is, from its key (see responder.aws.storage and incident_store for the layout)."""
+    pk = str((key.get("pk") or {}).get("S", ""))
+    sk = str((key.get("sk") or {}).get("S", ""))
+    named = {"MENTION": "mention", "RAW": "raw", "THREAD": "thread", "LINK": "link", "COUNTED": "count_marker",
+             "DETECT": "detector"}
+    if sk in named:
+        return named[sk]
+    if sk.startswith("MINUTE#"):
+        return "counter"
+    if pk.startswith("INCIDENT#"):
+        return "incident_member" if sk.startswith("MEMBER#") else "incident"
+    return (sk.split("#", 1)[0] or pk.split("#", 1)[0] or "?").lower()
+
+
+def item_kinds(operation: str, params: dict[str, Any]) -> str:
+    """The kinds of item one write request touches (`mention+raw+thread` for the ingest transaction)."""
+    if operation == "TransactWriteItems":
+        keys = [next(iter(t.values())) for t in params.get("TransactItems", [])]
+        return "+".join(item_kind(k.get("Key") or k.get("Item") or {}) for k in keys)
+    if operation == "BatchWriteItem":
+        kinds = {item_kind((r.get("PutRequest") or {}).get("Item") or (r.get("DeleteRequest") or {}).get("Key") or {})
+                 for requests in (params.get("RequestItems") or {}).values() for r in requests}
+        return "batch:" + "+".join(sorted(kinds))
+    return item_kind(params.get("Key") or params.get("Item") or {})
+
+
+def _caller() -> str:
+    """The project function that made this call: the innermost public one in `responder`, or the state machine
+    (a direct service integration, run by moto's interpreter)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        path = frame.f_code.co_filename
+        if "/responder/" in path and "/responder_cli/" not in path and not frame.f_code.co_name.startswith("_"):
+            return frame.f_code.co_name
+        if "/moto/stepfunctions/" in path:
+            return "state machine"
+        frame = frame.f_back
+    return "?"
+
+
 def per_million(breakdown: dict[str, dict[str, float]], mentions: int) -> dict[str, float]:
     """Cost per million mentions, per service and in total."""
     if mentions <= 0:
@@ -196,4 +297,7 @@ def format_cost_table(ours: dict[str, dict[str, float]], naive: dict[str, dict[s
         lines.append(f"{service:<16}{quantities:<44}{a[service]:>10.2f}{b[service]:>11.2f}")
     ratio = b["total"] / a["total"] if a.get("total") else float("nan")
     lines.append(f"{'total':<16}{'':<44}{a['total']:>10.2f}{b['total']:>11.2f}   naive/ours {ratio:.2f}")
+    lines.append(f"DynamoDB write units per mention: ours {ours['dynamodb']['write_units'] / mentions:.2f}, naive design "
+                 f"{naive['dynamodb']['write_units'] / mentions:.2f} (it stores the same items; it differs in the "
+                 f"workflow)")
     return "\n".join(lines)

@@ -90,6 +90,7 @@ class InProcessLambdas:
         self._context = context_factory
         self._meter = meter
         self._original: Any = None
+        self._original_logic: Any = None
 
     def install(self) -> None:
         from moto.awslambda_simple.models import LambdaSimpleBackend
@@ -102,6 +103,25 @@ class InProcessLambdas:
 
         self._original = LambdaSimpleBackend.invoke
         LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+        if self._meter is not None:
+            self._measure_execution_cpu()
+
+    def _measure_execution_cpu(self) -> None:
+        """Keep each execution's CPU time (its interpreter thread runs the states and, synchronously, the task
+        functions): the meter bills Express duration on it rather than on the wall time of a shared machine."""
+        from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+        original = ExecutionWorker._execution_logic
+        self._original_logic = original
+
+        def execution_logic(worker: Any) -> None:
+            started = time.thread_time()
+            try:
+                original(worker)
+            finally:
+                worker.responder_cpu_ms = (time.thread_time() - started) * 1000
+
+        ExecutionWorker._execution_logic = execution_logic  # type: ignore[method-assign]
 
     def uninstall(self) -> None:
         if self._original is not None:
@@ -109,6 +129,11 @@ class InProcessLambdas:
 
             LambdaSimpleBackend.invoke = self._original  # type: ignore[method-assign]
             self._original = None
+        if self._original_logic is not None:
+            from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+            ExecutionWorker._execution_logic = self._original_logic  # type: ignore[method-assign]
+            self._original_logic = None
 
     def invoke(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:
         name = function_name.rsplit(":", 1)[-1] if function_name.startswith("arn:") else function_name
@@ -118,7 +143,7 @@ class InProcessLambdas:
             return json.dumps({"errorType": "ResourceNotFoundException",
                                "errorMessage": f"no local handler for {name}"}).encode()
         event = json.loads(body) if body else {}
-        started = time.perf_counter()
+        started = time.thread_time()  # this thread's CPU time: what the handler itself computed (metering.py)
         try:
             result = handler(event, self._context(name))
             payload = json.dumps(result).encode()
@@ -128,7 +153,7 @@ class InProcessLambdas:
                                   "stackTrace": traceback.format_exception(exc)[-3:]}).encode()
         finally:
             if self._meter is not None:
-                self._meter.lambda_call(self.names.get(name, name), (time.perf_counter() - started) * 1000)
+                self._meter.lambda_call(self.names.get(name, name), (time.thread_time() - started) * 1000)
         return payload
 
 
@@ -349,11 +374,11 @@ class LocalTriage:
                     "attributes": m.get("Attributes", {}), "messageAttributes": m.get("MessageAttributes", {}),
                     "md5OfBody": m.get("MD5OfBody"), "eventSource": "aws:sqs", "eventSourceARN": queue_arn,
                     "awsRegion": LOCAL_REGION} for m in messages]
-                started = time.perf_counter()
+                started = time.thread_time()
                 context = _Deadline(self.context_factory(name), self._function_timeout(f"responder-{name}"))
                 result = handler({"Records": records}, context) or {}
                 if self.meter is not None:
-                    self.meter.lambda_call(name, (time.perf_counter() - started) * 1000)
+                    self.meter.lambda_call(name, (time.thread_time() - started) * 1000)
                 failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
                 done = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
                         for i, m in enumerate(messages) if m["MessageId"] not in failed]
@@ -394,7 +419,9 @@ class LocalTriage:
             if self.meter is not None:
                 for execution in finished:
                     entered = _states_entered(execution)
-                    duration = (execution.stop_date - execution.start_date).total_seconds() * 1000
+                    duration = getattr(execution.exec_worker, "responder_cpu_ms", None)
+                    if duration is None:  # its thread has not returned yet: the wall time, an upper bound
+                        duration = (execution.stop_date - execution.start_date).total_seconds() * 1000
                     self.meter.execution_finished(duration, entered)
 
     def _outbox_loop(self, url: str, name: str, is_outbox: bool) -> None:

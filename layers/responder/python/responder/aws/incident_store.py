@@ -149,6 +149,16 @@ class IncidentStore:
         found.sort(key=lambda m: str(m.get("gsi2sk", "")), reverse=True)
         return found[:limit]
 
+    def sentiment(self, mention: dict[str, Any]) -> str:
+        """A recent mention's sentiment as triage recorded it, or `unknown`: gsi2 does not project it (triage's
+        update would write the index again for every mention), so it is read from the mention when an incident
+        takes in the mentions that made its spike."""
+        if mention.get("sentiment"):
+            return str(mention["sentiment"])
+        item = self._call(self._client().get_item, TableName=self._table, ProjectionExpression="sentiment",
+                          Key=self._item(mention_key(str(mention["channel"]), str(mention["mention_id"]))))
+        return str(self._plain(item.get("Item") or {}).get("sentiment") or "unknown")
+
     # -- incidents -----------------------------------------------------------------------------------
 
     def open_incidents(self, account_id: str, fresh: bool = False, now: datetime | None = None,

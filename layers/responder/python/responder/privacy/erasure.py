@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterator, Sequence
 
 from responder.aws.storage import (AUTHOR_INDEX, STATUS_DELETED, DynamoTable, StorageUnavailable, _error_code,
-                                   _storage_error, author_index_key, mention_key, thread_key)
+                                   _storage_error, author_index_key, mention_key, raw_record, thread_key)
 from responder.core.config import DEFAULT_RETENTION_DAYS
 from responder.core.model import CHANNELS, check_id, log_ref
 from responder.core.observability import logger
@@ -357,6 +357,7 @@ class Eraser(DynamoTable):
                 if item is None:
                     continue
                 raw = self._get({**mention_key(channel, mention_id), "sk": "RAW"})
+                raw = raw_record(raw) if raw is not None else None
                 mentions.append({**_public(item), "raw_event": _raw_json(raw)})
                 thread_id = item.get("thread_id")
                 if isinstance(thread_id, str) and (channel, thread_id) not in threads:

@@ -96,10 +96,13 @@ class ReplyLedger(DynamoTable):
                              ":error": {"code": code, "reason": reason, "at": iso(now)}})
 
     def record_sent(self, item: dict[str, Any], nonce: str, reply_id: str, now: datetime) -> bool:
-        """sending → sent, the mention answered, and its thread's last reply: one transaction.
+        """sending → sent and the mention answered (one conditional update), then its thread's last reply.
 
         `first_response_at` keeps an earlier answer's time; `answered_by` is the approving agent. False when the
-        condition failed (another delivery recorded it first)."""
+        condition failed (another delivery recorded it first). Two plain updates rather than one transaction, which
+        bills both items twice: the mention's update is what makes the reply sent exactly once; the thread's last
+        reply follows it, moved only forwards (a crash between the two leaves the thread showing the previous reply).
+        """
         at = iso(now)
         channel, mention_id = item["channel"], item["mention_id"]
         mention_update = {
@@ -121,23 +124,18 @@ class ReplyLedger(DynamoTable):
             "ExpressionAttributeValues": self._values({":rid": reply_id, ":at": at,
                                                        ":text": str(item.get("reply_text") or "")}),
         }
-        items = [{"Update": mention_update}, {"Update": thread_update}]
-        for attempt in range(2):
-            try:
-                self.client.transact_write_items(TransactItems=items)
-                return True
-            except Exception as exc:  # noqa: BLE001 - cancellation reasons decide; anything else is raised
-                if _error_code(exc) != "TransactionCanceledException":
-                    raise _storage_error(exc) from exc
-                reasons = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
+        try:
+            self.client.update_item(**mention_update)
+        except Exception as exc:  # noqa: BLE001 - a failed condition is an answer; anything else is raised
+            if _error_code(exc) == "ConditionalCheckFailedException":
                 return False
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                items = [{"Update": mention_update}]  # the thread has a later reply: record the mention alone
-                continue
-            if attempt == 1:
-                break
-        raise StorageUnavailable(f"recording the reply kept conflicting: {reasons}")
+            raise _storage_error(exc) from exc
+        try:
+            self.client.update_item(**thread_update)
+        except Exception as exc:  # noqa: BLE001 - the thread has a later reply: it stays the last one
+            if _error_code(exc) != "ConditionalCheckFailedException":
+                raise _storage_error(exc) from exc
+        return True
 
     def mark_alerted(self, channel: str, mention_id: str, nonce: str, now: datetime) -> None:
         """The team was told about this failed reply (a redelivery publishes again until this is written)."""

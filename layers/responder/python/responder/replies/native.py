@@ -127,15 +127,20 @@ class DynamoNativeAnswers:
                 # Sort keys are `created_at#mention id`: `$` follows `#`, so every mention created up to `at` is in.
                 ExpressionAttributeValues=self._m._item({":t": thread_key(answer.channel, str(answer.thread_id))["pk"],
                                                          ":before": f"{at}$"}),
-                ProjectionExpression="mention_id, #s", ExpressionAttributeNames={"#s": "status"},
+                ProjectionExpression="mention_id, gsi1sk",
                 ScanIndexForward=False, PaginationConfig={"MaxItems": CONVERSATION_LOOKBACK, "PageSize": 10})
             for page in pages:
                 for item in page["Items"]:
-                    mention = self._m._plain(item)
-                    status = mention.get("status")
+                    keys = self._m._plain(item)  # `created_at#mention id` names a tombstone's mention too
+                    mention_id = str(keys.get("mention_id") or keys["gsi1sk"].split("#", 1)[1])
+                    # gsi1 holds what never changes; the status is read from the mention (usually the first one).
+                    found = self._client.get_item(
+                        TableName=self._table, Key=self._m._item(mention_key(answer.channel, mention_id)),
+                        ProjectionExpression="#s", ExpressionAttributeNames={"#s": "status"}, ConsistentRead=True)
+                    status = self._m._plain(found.get("Item") or {}).get("status")
                     if status in _SKIPPED_IN_CONVERSATION:
                         continue
-                    return ALREADY if status in CLOSED_STATUSES else str(mention["mention_id"])
+                    return ALREADY if status in CLOSED_STATUSES else str(mention_id)
         except Exception as exc:  # noqa: BLE001 - mapped to StorageUnavailable or re-raised
             raise _storage_error(exc) from exc
         return NOT_STORED

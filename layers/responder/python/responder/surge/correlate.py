@@ -250,7 +250,6 @@ def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], t
     forget_clusters()
     # The mentions that made the spike are members too (they were handled before the incident existed).
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda m: store.join(incident, m, str(m.get("sentiment") or "unknown"), now, settings),
-                      matching))
+        list(pool.map(lambda m: store.join(incident, m, store.sentiment(m), now, settings), matching))
     incident["_recent"] = [mention, *matching]
     return incident

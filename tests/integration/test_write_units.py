@@ -1,0 +1,153 @@
+"""What storing and triaging a mention costs in DynamoDB write units, measured on DynamoDB Local, and the
+guarantees the cheaper writes keep (a mention stored once, counted in its thread at most once)."""
+
+from __future__ import annotations
+
+import zlib
+from datetime import datetime, timezone
+
+import pytest
+from botocore.exceptions import ClientError
+
+from responder.aws.storage import StorageUnavailable
+from responder.ingest.normalize_x import normalize_x
+from responder_cli.local.metering import Meter
+from tests.conftest import fixture_json
+
+RECEIVED = datetime(2026, 10, 2, 9, 15, 31, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def meter():
+    installed = Meter()
+    installed.install()
+    yield installed
+    installed.uninstall()
+
+
+def x_mention():
+    (mention,) = normalize_x(fixture_json("x/xaa_post_mention_create.json")).mentions
+    return mention
+
+
+def test_storing_a_mention_writes_each_item_and_index_entry_once(store, meter):
+    # Given an X mention of about 1 KB of platform JSON
+    mention = x_mention()
+    # When it is stored
+    store.save(mention, RECEIVED)
+    # Then the mention, its compressed raw copy and its thread cost one unit each, and each index one entry:
+    # no item is billed twice as in a transaction
+    places = meter.index_write_units()
+    assert places["table"] == 3.0
+    assert {name: units for name, units in places.items() if name != "table"} == {
+        "gsi1": 1.0, "gsi2": 1.0, "gsi3": 1.0, "gsi4": 1.0}
+
+
+def test_the_raw_copy_is_stored_compressed_and_read_back_whole(store, dynamodb_local, table_name):
+    # Given a stored mention
+    mention = x_mention()
+    store.save(mention, RECEIVED)
+    # When its RAW item is read as stored, and through the store
+    item = dynamodb_local.client().get_item(TableName=table_name, Key={
+        "pk": {"S": f"MENTION#x#{mention.mention_id}"}, "sk": {"S": "RAW"}})["Item"]
+    # Then it holds zlib bytes, and get_raw gives the event's JSON text back
+    assert "raw" not in item and zlib.decompress(item["raw_z"]["B"]).startswith(b"{")
+    assert '"event_uuid":"3100000000000000001"' in store.get_raw("x", mention.mention_id)["raw"]
+
+
+def test_a_retry_after_a_crash_before_the_thread_update_never_counts_twice(store):
+    # Given a first attempt that stored the mention and its raw copy, then failed on the thread's update
+    mention = x_mention()
+    client = store.client
+    original = client.update_item
+
+    def thread_down(**kwargs):
+        if kwargs["Key"]["sk"]["S"] == "THREAD":
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "injected"}}, "UpdateItem")
+        return original(**kwargs)
+
+    client.update_item = thread_down
+    try:
+        with pytest.raises(StorageUnavailable):
+            store.save(mention, RECEIVED)
+    finally:
+        del client.update_item
+    # When the platform delivers it again, twice
+    results = [store.save(mention, RECEIVED), store.save(mention, RECEIVED)]
+    # Then nothing is created again and the thread counts the mention at most once (here: the count was lost)
+    assert [r.created for r in results] == [False, False] and results[0].needs_enqueue
+    assert (store.get_thread("x", mention.thread_id) or {}).get("mention_count", 0) <= 1
+
+
+def test_a_retry_after_a_crash_before_the_raw_copy_writes_it(store):
+    # Given a first attempt that stored the mention, then failed writing its raw copy
+    mention = x_mention()
+    client = store.client
+    original = client.put_item
+
+    def raw_down(**kwargs):
+        if kwargs["Item"]["sk"]["S"] == "RAW":
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "injected"}}, "PutItem")
+        return original(**kwargs)
+
+    client.put_item = raw_down
+    try:
+        with pytest.raises(StorageUnavailable):
+            store.save(mention, RECEIVED)
+    finally:
+        del client.put_item
+    assert store.get_raw("x", mention.mention_id) is None
+    # When the platform delivers it again
+    again = store.save(mention, RECEIVED)
+    # Then the mention is not created twice, and the audit copy is there now
+    assert not again.created and store.get_raw("x", mention.mention_id) is not None
+
+
+def test_triage_s_update_of_a_mention_writes_no_index_entry(store, meter, table_name):
+    # Given a stored mention handed to triage (its pending-index entry removed)
+    mention = x_mention()
+    store.save(mention, RECEIVED)
+    store.mark_queued(mention)
+    before = meter.index_write_units()
+    # When triage records its labels, draft and status, as the workflow's RecordMention does
+    store.client.update_item(
+        TableName=table_name, Key={"pk": {"S": f"MENTION#x#{mention.mention_id}"}, "sk": {"S": "MENTION"}},
+        UpdateExpression="SET #s = :s, sentiment = :sentiment, topic = :topic, intent = :intent, draft_text = :d",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "notified"}, ":sentiment": {"S": "negative"},
+                                   ":topic": {"S": "payment"}, ":intent": {"S": "complaint"},
+                                   ":d": {"S": "We are sorry, we are looking into it."}})
+    # Then only the table item is written: no index projects what triage sets
+    after = meter.index_write_units()
+    assert {name: after[name] - before.get(name, 0) for name in after if name != "table"} == {
+        name: 0 for name in after if name != "table"}
+    assert after["table"] > before["table"]
+
+
+def test_an_incident_reads_a_recent_mention_s_sentiment_from_the_mention(store, table_name):
+    # Given a stored mention whose triage recorded a negative sentiment, and its gsi2 entry (no sentiment)
+    from responder.aws.incident_store import IncidentStore
+
+    mention = x_mention()
+    store.save(mention, RECEIVED)
+    store.client.update_item(
+        TableName=table_name, Key={"pk": {"S": f"MENTION#x#{mention.mention_id}"}, "sk": {"S": "MENTION"}},
+        UpdateExpression="SET sentiment = :s", ExpressionAttributeValues={":s": {"S": "negative"}})
+    incidents = IncidentStore(store)
+    (recent,) = incidents.recent_mentions("brand", datetime(2026, 10, 2, 9, 0, tzinfo=timezone.utc))
+    # When the incident asks for its sentiment
+    # Then it is the recorded one, and a mention not stored is `unknown`
+    assert "sentiment" not in recent
+    assert incidents.sentiment(recent) == "negative"
+    assert incidents.sentiment({"channel": "x", "mention_id": "404"}) == "unknown"
+
+
+def test_a_repeated_delivery_writes_nothing(store, meter):
+    # Given a stored mention (status received: not yet handed to triage)
+    mention = x_mention()
+    store.save(mention, RECEIVED)
+    written = meter.write_units
+    # When the platform delivers it again
+    again = store.save(mention, RECEIVED)
+    # Then it is found, and nothing is written: its raw copy is there already
+    assert not again.created and meter.write_units == written

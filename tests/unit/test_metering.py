@@ -1,0 +1,53 @@
+"""The demo's meter: what each recorded call adds, and how the cost table prices it."""
+
+from __future__ import annotations
+
+import pytest
+
+from responder_cli.local.metering import PRICE, Meter, item_kind, item_kinds
+
+
+def key(pk, sk):
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+@pytest.mark.parametrize(("pk", "sk", "kind"), [
+    ("MENTION#x#1", "MENTION", "mention"), ("MENTION#x#1", "RAW", "raw"), ("THREAD#x#9", "THREAD", "thread"),
+    ("COUNTER#brand", "MINUTE#000000029000", "counter"), ("MENTION#x#1", "COUNTED", "count_marker"),
+    ("INCIDENT#brand", "inc-1", "incident"), ("INCIDENT#inc-1", "MEMBER#x#1", "incident_member"),
+])
+def test_items_are_named_by_their_key(pk, sk, kind):
+    # Given a key of the table's layout / When it is named / Then the kind of item is said
+    assert item_kind(key(pk, sk)) == kind
+
+
+def test_a_transaction_names_every_item_it_writes():
+    # Given the ingest transaction's three items / When named / Then all three kinds are listed in order
+    params = {"TransactItems": [{"Put": {"Item": key("MENTION#x#1", "MENTION")}},
+                                {"Put": {"Item": key("MENTION#x#1", "RAW")}},
+                                {"Update": {"Key": key("THREAD#x#1", "THREAD")}}]}
+    assert item_kinds("TransactWriteItems", params) == "mention+raw+thread"
+
+
+def test_index_units_are_kept_apart_from_the_table_s():
+    # Given an UpdateItem that DynamoDB reports as 2 table units and 3 on gsi1
+    meter = Meter()
+    meter.record("dynamodb", "UpdateItem", {"ConsumedCapacity": {
+        "CapacityUnits": 5.0, "Table": {"CapacityUnits": 2.0},
+        "GlobalSecondaryIndexes": {"gsi1": {"CapacityUnits": 3.0}}}}, {"Key": key("MENTION#x#1", "MENTION")})
+    # Then the total is 5 and the breakdown says where each unit went
+    assert meter.write_units == 5.0
+    assert meter.index_write_units() == {"table": 2.0, "gsi1": 3.0}
+    ((kind, operation, _), (calls, table, indexes)), = meter.writes.items()
+    assert (kind, operation, calls, table, dict(indexes)) == ("mention", "UpdateItem", 1, 2.0, {"gsi1": 3.0})
+
+
+def test_every_sla_timer_is_priced_as_the_scheduled_invocation_it_becomes():
+    # Given two CreateSchedule calls and one GetSchedule
+    meter = Meter()
+    for operation in ("CreateSchedule", "CreateSchedule", "GetSchedule"):
+        meter.record("scheduler", operation, {})
+    # Then two scheduled invocations are priced
+    scheduler = meter.breakdown()["scheduler"]
+    assert scheduler["invocations"] == 2
+    assert scheduler["cost"] == pytest.approx(2 * PRICE["scheduler_invocation"])
