@@ -23,7 +23,9 @@ from responder.surge.incidents import (
     match_score,
     next_digest,
     salient_terms,
+    cluster_key,
     cluster_signature,
+    seeded_signature,
     window_start,
 )
 
@@ -108,14 +110,12 @@ def correlate(mention: Mapping[str, Any], classification: Mapping[str, Any], sto
     terms = salient_terms(mention.get("text") or "")
     # Once per mention, however often this step runs for it (a retried task, a redelivered message).
     store.count(account, topic, received, mention=mention)
-    incident, _ = best_incident(terms, store.open_incidents(account, now=received,
-                                                            quiet_minutes=settings.quiet_minutes), settings)
+    open_now = store.open_incidents(account, now=received, quiet_minutes=settings.quiet_minutes)
+    incident, _ = best_incident(terms, open_now, settings)
     opened = None
     if incident is None:
-        opened = _maybe_open(mention, classification, terms, account, topic, received, now, store, settings)
-        incident = opened
-        if incident is None:
-            incident, _ = best_incident(terms, store.open_incidents(account, fresh=True), settings)
+        opened, incident = _maybe_open(mention, classification, terms, account, topic, received, now, store,
+                                       settings, open_now)
     result: dict[str, Any] = {"incident_id": None, "member": False, "alert": None,
                               "page": True}
     if incident is None:
@@ -183,60 +183,68 @@ CLUSTER_CACHE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
-class _Cluster:
+class _Window:
     recent: list[dict[str, Any]]  # the account's mentions in the window
-    signature: dict[str, float]  # what most of them share
-    matching: frozenset[tuple[str, str]]  # (channel, mention id) of those that fit the signature
+    terms: list[dict[str, float]]  # their salient terms, in the same order
 
 
-_clusters: "weakref.WeakKeyDictionary[Any, dict[tuple[str, str], tuple[float, _Cluster]]]" = \
-    weakref.WeakKeyDictionary()
-_clusters_lock = threading.Lock()
+_windows: "weakref.WeakKeyDictionary[Any, dict[str, tuple[float, _Window]]]" = weakref.WeakKeyDictionary()
+_windows_lock = threading.Lock()
 
 
-def _recent_cluster(account: str, scope: str, received: datetime, store: Any, settings: SurgeSettings) -> _Cluster:
-    """The window's dominant cluster (cached for CLUSTER_CACHE_SECONDS per store object, account and scope)."""
-    key, now = (account, scope), time.monotonic()
-    with _clusters_lock:
-        hit = _clusters.setdefault(store, {}).get(key)
+def _recent_window(account: str, received: datetime, store: Any, settings: SurgeSettings) -> _Window:
+    """The account's recent mentions and their terms (cached for CLUSTER_CACHE_SECONDS per store and account)."""
+    now = time.monotonic()
+    with _windows_lock:
+        hit = _windows.setdefault(store, {}).get(account)
     if hit is not None and now - hit[0] < CLUSTER_CACHE_SECONDS:
         return hit[1]
     recent = store.recent_mentions(account, window_start(received, settings))
-    terms = [salient_terms(m.get("text") or "") for m in recent]
-    sig = cluster_signature(terms, settings)
-    matching = frozenset((m.get("channel"), m.get("mention_id")) for m, t in zip(recent, terms)
-                         if match_score(t, sig, settings) >= settings.join_threshold)
-    cluster = _Cluster(recent, sig, matching)
-    with _clusters_lock:
-        _clusters.setdefault(store, {})[key] = (now, cluster)
-    return cluster
+    window = _Window(recent, [salient_terms(m.get("text") or "") for m in recent])
+    with _windows_lock:
+        _windows.setdefault(store, {})[account] = (now, window)
+    return window
 
 
 def forget_clusters() -> None:
-    """Drop the cached clusters (an incident opened, or tests)."""
-    with _clusters_lock:
-        _clusters.clear()
+    """Drop the cached recent windows (an incident opened, or tests)."""
+    with _windows_lock:
+        _windows.clear()
 
 
 def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], terms: dict[str, float],
                 account: str, topic: str, received: datetime, now: datetime, store: Any,
-                settings: SurgeSettings) -> dict[str, Any] | None:
+                settings: SurgeSettings, open_now: list[dict[str, Any]],
+                ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(the incident this mention opened, the incident it belongs to): (None, None) when no incident is due."""
     counts = store.counts(account, received, settings)
     spike = detect_spike(counts.get("all", {}), received, settings, "all") or detect_spike(
         counts.get(topic, {}), received, settings, topic)
     if spike is None:
-        return None
-    cluster = _recent_cluster(account, spike.scope, received, store, settings)
-    if match_score(terms, cluster.signature, settings) < settings.join_threshold:
-        return None  # the spike is about something else; a mention that fits it will open the incident
+        return None, None
+    window = _recent_window(account, received, store, settings)
+    # The cluster this mention belongs to, not the window's largest, among the recent mentions that no open
+    # incident explains: two failures at once are two incidents, and one failure is one.
+    unexplained = [(m, t) for m, t in zip(window.recent, window.terms) if best_incident(t, open_now, settings)[0]
+                   is None]
+    sig = seeded_signature(terms, [t for _, t in unexplained], settings)
+    if match_score(terms, sig, settings) < settings.join_threshold:
+        return None, None  # the spike is about something else; a mention that fits it will open the incident
+    key = cluster_key(sig)
+    if any(cluster_key(i.get("signature") or {}) == key for i in open_now):
+        return None, None  # what is left of an open incident's failure, worded apart from it: not a new one
     this = (mention.get("channel"), mention.get("mention_id"))
-    matching = [m for m in cluster.recent if (m.get("channel"), m.get("mention_id")) in cluster.matching
+    matching = [m for m, t in unexplained if match_score(t, sig, settings) >= settings.join_threshold
                 and (m.get("channel"), m.get("mention_id")) != this]
-    if len(matching) + 1 < settings.min_cluster_size:
-        return None  # more mentions than usual, but not about one thing: no incident
-    sig = cluster.signature
+    if len(matching) + 1 < max(settings.min_cluster_size, settings.min_cluster_share * len(window.recent)):
+        return None, None  # more mentions than usual, but not about one thing: no incident
+    # Another container may have opened it a moment ago (this one's list of open incidents is cached): join it.
+    existing, _ = best_incident(terms, store.open_incidents(account, fresh=True, now=received, quiet_minutes=settings.quiet_minutes), settings)
+    if existing is not None:
+        return None, existing
+    scope = f"{spike.scope}-{key}" if key else spike.scope
     incident = {
-        "incident_id": incident_id_for(account, spike.scope, received), "account_id": account,
+        "incident_id": incident_id_for(account, scope, received), "account_id": account,
         "scope": spike.scope, "incident_status": "open", "signature": sig, "opened_at": _iso(now),
         "first_seen_at": _iso(received), "last_seen_at": _iso(received), "size": 0,
         # The first digest comes after the incident has grown past what it starts with (its backfilled members).
@@ -245,12 +253,14 @@ def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], t
         "language": classification.get("language") or "en", "spike": {"recent": spike.recent,
                                                                        "expected": round(spike.expected, 2)},
     }
-    if not store.try_open(account, spike.scope, incident, now, settings):
-        return None
+    # One detector per cluster: a burst opens one incident, and an unrelated surge at the same time its own.
+    if not store.try_open(account, scope, incident, now, settings):
+        # Another mention of the cluster won the race (or the cluster's detector is cooling down).
+        return None, best_incident(terms, store.open_incidents(account, fresh=True, now=received, quiet_minutes=settings.quiet_minutes), settings)[0]
     forget_clusters()
     # The mentions that made the spike are members too (they were handled before the incident existed).
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda m: store.join(incident, m, str(m.get("sentiment") or "unknown"), now, settings),
                       matching))
     incident["_recent"] = [mention, *matching]
-    return incident
+    return incident, incident
