@@ -258,7 +258,12 @@ def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], t
         # Another mention of the cluster won the race (or the cluster's detector is cooling down).
         return None, best_incident(terms, store.open_incidents(account, fresh=True, now=received, quiet_minutes=settings.quiet_minutes), settings)[0]
     forget_clusters()
-    # The mentions that made the spike are members too (they were handled before the incident existed).
+    # The mentions that made the spike are members too (they were handled before the incident existed): from
+    # the window as it is now, not as cached, or those of the last moments would be left out.
+    window = _recent_window(account, received, store, settings)
+    matching = [m for m, t in zip(window.recent, window.terms) if match_score(t, sig, settings) >=
+                settings.join_threshold and (m.get("channel"), m.get("mention_id")) != this
+                and not m.get("incident_id") and best_incident(t, open_now, settings)[0] is None]
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda m: store.join(incident, m, str(m.get("sentiment") or "unknown"), now, settings),
                       matching))

@@ -53,8 +53,10 @@ class SurgeSettings:
     signature_share: float = 0.12  # a term is in the signature if ≥ this share of recent mentions has it
     signature_size: int = 12  # at most this many signature terms
     join_threshold: float = 0.34  # share of a mention's salient weight that must hit the signature
-    min_shared_terms: int = 2  # … and at least this many signature terms (one link counts as two)
-    core_share: float = 0.5  # … one of them weighing at least this share of the signature's heaviest term
+    # … and at least this many signature terms (a link counts as two, a term outside the core as half), one of
+    # them in the core: the terms weighing at least `core_share` of the signature's heaviest one
+    min_shared_terms: int = 2
+    core_share: float = 0.5
     digest_sizes: tuple[int, ...] = (25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000)
     sample_size: int = 10
 
@@ -76,7 +78,9 @@ o a os as um uma e ou de do da em com por para que nao meu minha
 il lo la gli le un una e o di da in con per che non mio mia
 """.split())
 _TOKEN = re.compile(r"#\w+|https?://\S+|[^\W\d_]{3,}", re.UNICODE)
-NEGATIONS = frozenset("no not nao non nicht kein keine pas nunca jamais".split())
+# "sign in", "log in", "logged on": one word, or "in" and "on" (stop words) would leave "sign" (up? off?) alone.
+_SIGN_IN = re.compile(r"\b(?:sign|signed|signing|log|logged|logging)[ -]?(?:in|on|into)\b")
+_NEGATION = re.compile(r"\b(?:no|not|nao|non|nicht|kein|keine|pas|nunca|jamais)\b")
 _HASHTAG_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
 
@@ -96,8 +100,6 @@ def _stem(word: str) -> str:
 
 def _word_term(word: str) -> str | None:
     """A folded word as a term: its concept when it has one, else its stem; None for stop words and chatter."""
-    if word in NEGATIONS:
-        return "~fail"  # "no me deja pagar", "not going through", "nicht möglich": something did not work
     stem = _stem(word)
     concept = concept_of(word, stem)
     if concept is not None:
@@ -139,7 +141,10 @@ def salient_terms(text: str, ignore: Iterable[str] = ()) -> dict[str, float]:
             term = _word_term(word) if len(word) >= 3 else None
             if term is not None:
                 terms.setdefault(term, 1.0)
-    for token in _TOKEN.findall(_fold(raw)):
+    folded = _SIGN_IN.sub(" login ", _fold(raw))
+    if _NEGATION.search(folded):
+        terms["~fail"] = 1.0  # "no me deja pagar", "not going through", "nicht möglich": something did not work
+    for token in _TOKEN.findall(folded):
         if token.startswith("#"):
             tag = token[1:]
             if len(tag) >= 2 and tag not in ignored and not any(c.isdigit() for c in tag):  # not "#48213"
@@ -246,11 +251,13 @@ def match_score(terms: dict[str, float], sig: dict[str, float], settings: SurgeS
     if not terms or not sig:
         return 0.0
     shared = [t for t in terms if t in sig]
-    strength = sum(2 if t[0] == "@" else 1 for t in shared)
-    if strength < settings.min_shared_terms:
-        return 0.0
     top = max((w for t, w in sig.items() if t not in GENERIC_TERMS), default=0.0)
-    if not any(sig[t] >= settings.core_share * top and t not in GENERIC_TERMS for t in shared):
+    core = [t for t in shared if sig[t] >= settings.core_share * top]
+    if not any(t not in GENERIC_TERMS for t in core):
+        return 0.0
+    # A term of the core counts in full, a rarer one of the signature half (a link is worth two words).
+    strength = sum((2 if t[0] == "@" else 1) * (1 if t in core else 0.5) for t in shared)
+    if strength < settings.min_shared_terms:
         return 0.0
     hit = sum(terms[t] for t in shared)
     total = sum(terms.values())

@@ -30,7 +30,7 @@ _CONCEPTS: dict[str, str] = {
         rifiutat bloccat
     """,
     "~login": """
-        login log logged logging signin sign password passcode code verification verify twofactor otp 2fa sms
+        login log logged logging signin logon password passcode verification verify twofactor otp 2fa sms
         credential credentials authentication authenticat auth locked lockout unlock access profile
         sesion contrasena acceder ingresar connexion connecter identifiant anmelden anmeldung passwort kennwort
         senha entrar accedere
@@ -40,6 +40,7 @@ _CONCEPTS: dict[str, str] = {
         envio paquete entrega repartidor livraison colis livreur lieferung paket zusteller entregue encomenda
         consegna pacco corriere
     """,
+    "~order": "order ordered orders pedido pedidos commande bestellung encomenda ordine",
     "~refund": "refund refunded reimburse reembolso devolucion remboursement rembourser ruckerstattung rimborso",
     "~app": "app apps application website site web webpage aplicacion appli anwendung applicazione",
 }
@@ -50,7 +51,7 @@ CONCEPT: dict[str, str] = {word: name for name, words in _CONCEPTS.items() for w
 CHATTER = frozenset("""
 ugh wtf omg lol lmao smh psa hey hello seriously literally honestly actually basically anyone else
 ridiculous annoying joke patience happy fix fixed sort sorted update updates asap pls plz come great nope
-again still every single whole keep keeps kept trying tried try tries third second twice told says said
+again still every single whole keep keeps kept trying tried try tries third second twice told say says said
 iphone android pixel galaxy samsung ipad laptop chrome safari firefox edge mac macbook oneplus xiaomi huawei
 windows ios tablet desktop computer phone mobile pc work
 otra vez serio vaya alguien mas verdad hola arreglen arreglenlo verguenza desastre solucion pasa siempre
@@ -61,22 +62,29 @@ def _deletions(word: str) -> set[str]:
     return {word[:i] + word[i + 1:] for i in range(len(word))}
 
 
-# One-letter typos: a word and an entry match when one of them is the other with a letter dropped, or both are
-# with the same letter dropped (a swap or a changed letter). Indexed once, looked up in time linear in the word.
-_TYPO_INDEX: dict[str, str] = {}
+def _swaps(word: str) -> set[str]:
+    return {word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(len(word) - 1)}
+
+
+# One-letter slips: a letter dropped ("pament"), doubled or added ("paymment"), or two letters swapped ("paymnet").
+# A changed letter is not one: it turns words into other words ("saying"/"paying", "change"/"charge").
+_DROPPED: dict[str, str] = {}
 for _word, _name in sorted(CONCEPT.items()):
     if len(_word) >= 5:
-        for _variant in {_word, *_deletions(_word)}:
-            _TYPO_INDEX.setdefault(_variant, _name)
+        for _variant in _deletions(_word):
+            _DROPPED.setdefault(_variant, _name)
 _TYPO_MAX_LETTERS = 20
 
 
 def concept_of(word: str, stem: str) -> str | None:
-    """The concept of a folded word (or its stem), allowing one typo in words of five letters or more."""
+    """The concept of a folded word (or its stem), allowing one slip in words of five letters or more; the work
+    is linear in the word's length (capped)."""
     found = CONCEPT.get(word) or CONCEPT.get(stem)
     if found or len(word) < 5 or len(word) > _TYPO_MAX_LETTERS:
         return found
-    for variant in (word, *_deletions(word)):
-        if variant in _TYPO_INDEX:
-            return _TYPO_INDEX[variant]
+    if word in _DROPPED:
+        return _DROPPED[word]
+    for variant in (*_deletions(word), *_swaps(word)):
+        if len(variant) >= 5 and variant in CONCEPT:
+            return CONCEPT[variant]
     return None
