@@ -90,7 +90,7 @@ def test_two_failures_in_one_window_give_two_signatures():
     # Given a window where payments and logins fail at once, with some background
     login = ["@Acme can't log in, the code never arrives", "@Acme login is broken, wrong password they say",
              "@Acme the app logs me out every minute", "@Acme password reset link expired before I opened it"]
-    window = [salient_terms(t) for t in SURGE * 3 + login * 4 + BACKGROUND]
+    window = [salient_terms(t) for t in SURGE * 5 + login * 8 + BACKGROUND]
     # When a signature is drawn around one mention of each
     pay = seeded_signature(salient_terms(SURGE[0]), window, SETTINGS)
     log = seeded_signature(salient_terms(login[0]), window, SETTINGS)

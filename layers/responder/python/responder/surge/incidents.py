@@ -53,8 +53,9 @@ class SurgeSettings:
     signature_share: float = 0.12  # a term is in the signature if ≥ this share of recent mentions has it
     signature_size: int = 12  # at most this many signature terms
     join_threshold: float = 0.34  # share of a mention's salient weight that must hit the signature
-    # … and at least this many signature terms (a link counts as two, a term outside the core as half), one of
-    # them in the core: the terms weighing at least `core_share` of the signature's heaviest one
+    # … and at least this many signature terms (a link counts as two), one of
+    # them in the core: the terms weighing at least `core_share` of the signature's heaviest one (a term outside
+    # the core counts as a third)
     min_shared_terms: int = 2
     core_share: float = 0.5
     digest_sizes: tuple[int, ...] = (25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000)
@@ -80,6 +81,7 @@ il lo la gli le un una e o di da in con per che non mio mia
 _TOKEN = re.compile(r"#\w+|https?://\S+|[^\W\d_]{3,}", re.UNICODE)
 # "sign in", "log in", "logged on": one word, or "in" and "on" (stop words) would leave "sign" (up? off?) alone.
 _SIGN_IN = re.compile(r"\b(?:sign|signed|signing|log|logged|logging)[ -]?(?:in|on|into)\b")
+_SHUT_OUT = re.compile(r"\b(?:logs?|logged|kick(?:s|ed)?|lock(?:s|ed)?|throws?|threw)(?: me| us)? out\b")
 _NEGATION = re.compile(r"\b(?:no|not|nao|non|nicht|kein|keine|pas|nunca|jamais)\b")
 _HASHTAG_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
@@ -142,8 +144,9 @@ def salient_terms(text: str, ignore: Iterable[str] = ()) -> dict[str, float]:
             if term is not None:
                 terms.setdefault(term, 1.0)
     folded = _SIGN_IN.sub(" login ", _fold(raw))
-    if _NEGATION.search(folded):
-        terms["~fail"] = 1.0  # "no me deja pagar", "not going through", "nicht möglich": something did not work
+    if _NEGATION.search(folded) or _SHUT_OUT.search(folded):
+        # "no me deja pagar", "not going through", "nicht möglich", "keeps logging me out": something did not work
+        terms["~fail"] = 1.0
     for token in _TOKEN.findall(folded):
         if token.startswith("#"):
             tag = token[1:]
@@ -228,15 +231,15 @@ def seeded_signature(seed: dict[str, float], term_sets: Sequence[dict[str, float
     anchor = max(specific, key=lambda t: (df[t], t))
     own = {t: 1.0 for t in seed}
     neighbours = [t for t in term_sets if anchor in t and match_score(t, own, settings) >= settings.join_threshold]
-    if len(neighbours) < 3:
-        return {}
+    if len(neighbours) < settings.min_cluster_size:
+        return {}  # too few yet to say what they share: a signature from a handful would be their quirks
     return signature(neighbours, settings)
 
 
 def cluster_key(sig: dict[str, float]) -> str:
     """What a cluster is about, in one word for its detector's cooldown and its incident id: its leading term
     that names a thing (not ~fail, which every failure shares), without the concept marker."""
-    ranked = sorted(sig, key=lambda t: (-sig[t], t))
+    ranked = sorted(sig, key=lambda t: (-sig[t], not t.startswith("~"), t))
     lead = next((t for t in ranked if t != "~fail"), ranked[0] if ranked else "")
     return re.sub(r"[^a-z0-9]+", "", _fold(lead))[:24]
 
@@ -255,8 +258,8 @@ def match_score(terms: dict[str, float], sig: dict[str, float], settings: SurgeS
     core = [t for t in shared if sig[t] >= settings.core_share * top]
     if not any(t not in GENERIC_TERMS for t in core):
         return 0.0
-    # A term of the core counts in full, a rarer one of the signature half (a link is worth two words).
-    strength = sum((2 if t[0] == "@" else 1) * (1 if t in core else 0.5) for t in shared)
+    # A term of the core counts in full, a rarer one of the signature a third (a link is worth two words).
+    strength = sum((2 if t[0] == "@" else 1) * (1 if t in core else 1 / 3) for t in shared)
     if strength < settings.min_shared_terms:
         return 0.0
     hit = sum(terms[t] for t in shared)
