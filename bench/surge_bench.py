@@ -99,6 +99,7 @@ def correlate_stream(deliveries: list, dynamodb: Any) -> dict[str, Any]:
     rules = load_rules()
     forget_clusters()
     truth, results, timings, correlated = {}, {}, [], 0
+    costs: dict[str, list[tuple[int, int, int]]] = {}
     try:
         for d in deliveries:
             normalize = normalize_x if d.platform == "x" else normalize_meta
@@ -114,10 +115,14 @@ def correlate_stream(deliveries: list, dynamodb: Any) -> dict[str, Any]:
             if classification.get("noise"):
                 results[key] = {"noise": True, "page": False, "crisis": classification.get("crisis")}
                 continue
+            before = (counting.reads, counting.writes, counting.items_written)
             started = time.perf_counter()
             answer = correlate(stored, classification, incidents, rules, None, now=d.at)
             timings.append((time.perf_counter() - started) * 1000)
             correlated += 1
+            kind = "member" if answer["member"] else "other"
+            costs.setdefault(kind, []).append((counting.reads - before[0], counting.writes - before[1],
+                                               counting.items_written - before[2]))
             results[key] = {**answer, "crisis": classification.get("crisis")}
             if answer["member"] and not answer["page"]:
                 # What the workflow's RecordIncidentMember step writes on the mention (not surge state: uncounted).
@@ -134,7 +139,7 @@ def correlate_stream(deliveries: list, dynamodb: Any) -> dict[str, Any]:
         client.delete_table(TableName=name)
     return {"truth": truth, "incidents": listed, "results": results, "timings": timings,
             "correlated": correlated, "reads": counting.reads, "writes": counting.writes,
-            "items_written": counting.items_written}
+            "items_written": counting.items_written, "costs": costs}
 
 
 def twcs_background(path: Path, count: int, seed: int, start: Any, seconds: float) -> list:
@@ -197,6 +202,10 @@ def clustering_main(args: argparse.Namespace) -> int:
                   f"p99 {percentile(run['timings'], 99):.2f} ms (with DynamoDB Local round trips); "
                   f"surge state per correlated mention: {run['reads'] / n:.2f} reads, {run['writes'] / n:.2f} "
                   f"write requests ({run['items_written'] / n:.2f} items)")
+            for kind, rows in sorted(run["costs"].items()):
+                print(f"      {kind + ' mentions':<15} {len(rows)}: per mention {sum(r[0] for r in rows) / len(rows):.2f} "
+                      f"reads, {sum(r[1] for r in rows) / len(rows):.2f} write requests "
+                      f"({sum(r[2] for r in rows) / len(rows):.2f} items)")
             for incident in run["incidents"]:
                 sig = {t: float(w) for t, w in (incident.get("signature") or {}).items()}
                 print(f"    {incident['incident_id']} size {incident['size']}: "

@@ -24,10 +24,11 @@ from responder.surge.incidents import (
     next_digest,
     salient_terms,
     cluster_key,
-    cluster_signature,
     seeded_signature,
+    signature,
     window_start,
 )
+from responder.surge.vocabulary import SAID_AS
 
 _HOLDING = {
     "en": "We're aware that some of you are having trouble{about}. Our team is on it and we'll share an update "
@@ -61,7 +62,8 @@ def holding_statement(language: str, voice: Any, top_terms: list[str]) -> dict[s
     """A public holding statement: acknowledges, promises only an update, links the status page if configured."""
     language = language if language in _HOLDING else "en"
     about = ""
-    words = [t.lstrip("#") for t in top_terms if not t.startswith("@")][:2]
+    words = [SAID_AS.get(t, t.lstrip("#")) for t in top_terms if not t.startswith("@") and t != "~fail"
+             and (t in SAID_AS or not t.startswith("~"))][:2]
     if words and language == "en":
         about = " with " + " and ".join(words)
     url = voice.capability("status_page_url", language) if voice is not None else None
@@ -162,13 +164,13 @@ def _refresh_signature(incident: dict[str, Any], received: datetime, store: Any,
                        settings: SurgeSettings) -> dict[str, Any]:
     """At each digest, re-derive the signature from the incident's recent members: it drifts to the words the
     crowd actually uses, which keeps recall up as the surge goes on."""
-    recent = store.recent_mentions(BRAND_KEY, window_start(received, settings))
+    window = _recent_window(BRAND_KEY, received, store, settings)  # the cached window: no read of its own
     sig = incident.get("signature") or {}
-    cluster = [t for t in (salient_terms(m.get("text") or "") for m in recent)
-               if match_score(t, sig, settings) >= settings.join_threshold]
+    fits = [match_score(t, sig, settings) >= settings.join_threshold for t in window.terms]
+    cluster = [t for t, f in zip(window.terms, fits) if f]
     if len(cluster) < settings.min_cluster_size:
         return incident
-    refreshed = cluster_signature(cluster, settings)
+    refreshed = signature(cluster, settings, background=[t for t, f in zip(window.terms, fits) if not f])
     if refreshed:
         store.set_signature(incident, refreshed)
         incident = {**incident, "signature": refreshed}
@@ -227,7 +229,9 @@ def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], t
     # incident explains: two failures at once are two incidents, and one failure is one.
     unexplained = [(m, t) for m, t in zip(window.recent, window.terms) if best_incident(t, open_now, settings)[0]
                    is None]
-    sig = seeded_signature(terms, [t for _, t in unexplained], settings)
+    middle = _iso(received - (received - window_start(received, settings)) / 2)
+    sig = seeded_signature(terms, [t for _, t in unexplained], settings,
+                           newer=[str(m.get("received_at") or "") >= middle for m, _ in unexplained])
     if match_score(terms, sig, settings) < settings.join_threshold:
         return None, None  # the spike is about something else; a mention that fits it will open the incident
     key = cluster_key(sig)

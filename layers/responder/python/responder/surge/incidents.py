@@ -17,7 +17,6 @@ The functions here are pure; `IncidentStore` in storage.py does the DynamoDB sid
 
 from __future__ import annotations
 
-import math
 import zlib
 import re
 import unicodedata
@@ -190,8 +189,11 @@ def detect_spike(counts: dict[int, int], now: datetime, settings: SurgeSettings,
     return None
 
 
-def signature(recent_texts: Sequence[dict[str, float]], settings: SurgeSettings) -> dict[str, float]:
-    """The incident's signature: terms present in a large share of the recent mentions, weighted by share."""
+def signature(recent_texts: Sequence[dict[str, float]], settings: SurgeSettings,
+              background: Sequence[dict[str, float]] = ()) -> dict[str, float]:
+    """The incident's signature: terms present in a large share of the recent mentions, weighted by share; with
+    the `background` (the other recent mentions), by how much more often they have it than the background, so
+    that a word every complaint uses ("order") does not become what the incident is about."""
     if not recent_texts:
         return {}
     df: Counter[str] = Counter()
@@ -200,10 +202,13 @@ def signature(recent_texts: Sequence[dict[str, float]], settings: SurgeSettings)
         for term, w in terms.items():
             df[term] += 1
             weight[term] = w
+    bg = Counter(t for terms in background for t in terms if t in df)
     n = len(recent_texts)
-    shared = [(t, c / n) for t, c in df.items() if c / n >= settings.signature_share]
+    share = {t: c / n - (bg[t] / len(background) if background else 0.0) for t, c in df.items()
+             if c / n >= settings.signature_share}
+    shared = [(t, v) for t, v in share.items() if v > 0]
     shared.sort(key=lambda item: (-item[1] * weight[item[0]], item[0]))
-    return {t: round(share * weight[t], 4) for t, share in shared[: settings.signature_size]}
+    return {t: round(v * weight[t], 4) for t, v in shared[: settings.signature_size]}
 
 
 def cluster_signature(term_sets: Sequence[dict[str, float]], settings: SurgeSettings) -> dict[str, float]:
@@ -220,20 +225,29 @@ def cluster_signature(term_sets: Sequence[dict[str, float]], settings: SurgeSett
 
 
 def seeded_signature(seed: dict[str, float], term_sets: Sequence[dict[str, float]],
-                     settings: SurgeSettings) -> dict[str, float]:
-    """The signature of the cluster around one mention: the recent mentions that share its most common
-    specific term (its anchor: what failed) and enough of its other terms. Two simultaneous surges give two
-    signatures, each from its own mentions ({} when the mention has too few neighbours to speak of a cluster)."""
+                     settings: SurgeSettings, newer: Sequence[bool] = ()) -> dict[str, float]:
+    """The signature of the cluster around one mention: the recent mentions that share its anchor (of its specific
+    terms, the one that is surging: common in the window, and much more so in its newer half, `newer`) and enough
+    of its other terms. Two simultaneous surges give two signatures, each from its own mentions ({} when the
+    mention has too few neighbours to speak of a cluster)."""
     specific = [t for t in seed if t not in GENERIC_TERMS]
     if not specific:
         return {}
-    df = Counter(t for terms in term_sets for t in terms if t in seed)
-    anchor = max(specific, key=lambda t: (df[t], t))
+    df, recent = Counter(), Counter()
+    for i, terms in enumerate(term_sets):
+        for t in terms:
+            if t in seed:
+                df[t] += 1
+                recent[t] += 1 if i < len(newer) and newer[i] else 0
+    # A word every complaint uses ("order") is common but steady; what failed is common and new.
+    burst = {t: min(10.0, (recent[t] + 1) / (df[t] - recent[t] + 1)) for t in specific}
+    anchor = max(specific, key=lambda t: (df[t] * max(burst[t], 1.0), t))
     own = {t: 1.0 for t in seed}
-    neighbours = [t for t in term_sets if anchor in t and match_score(t, own, settings) >= settings.join_threshold]
+    near = [anchor in t and match_score(t, own, settings) >= settings.join_threshold for t in term_sets]
+    neighbours = [t for t, n in zip(term_sets, near) if n]
     if len(neighbours) < settings.min_cluster_size:
         return {}  # too few yet to say what they share: a signature from a handful would be their quirks
-    return signature(neighbours, settings)
+    return signature(neighbours, settings, background=[t for t, n in zip(term_sets, near) if not n])
 
 
 def cluster_key(sig: dict[str, float]) -> str:
@@ -258,8 +272,9 @@ def match_score(terms: dict[str, float], sig: dict[str, float], settings: SurgeS
     core = [t for t in shared if sig[t] >= settings.core_share * top]
     if not any(t not in GENERIC_TERMS for t in core):
         return 0.0
-    # A term of the core counts in full, a rarer one of the signature a third (a link is worth two words).
-    strength = sum((2 if t[0] == "@" else 1) * (1 if t in core else 1 / 3) for t in shared)
+    # A term of the core, or "it failed", counts in full, a rarer one of the signature a third (a link is worth
+    # two words). "It failed" is in every complaint, so its weight drops when two failures share the window.
+    strength = sum((2 if t[0] == "@" else 1) * (1 if t in core or t in GENERIC_TERMS else 1 / 3) for t in shared)
     if strength < settings.min_shared_terms:
         return 0.0
     hit = sum(terms[t] for t in shared)

@@ -44,6 +44,9 @@ _CONCEPTS: dict[str, str] = {
     "~refund": "refund refunded reimburse reembolso devolucion remboursement rembourser ruckerstattung rimborso",
     "~app": "app apps application website site web webpage aplicacion appli anwendung applicazione",
 }
+# How a holding statement names what failed (English; the other languages' statements do not name it).
+SAID_AS = {"~pay": "payments", "~login": "signing in", "~delivery": "deliveries", "~order": "orders",
+           "~refund": "refunds", "~app": "the app"}
 CONCEPT: dict[str, str] = {word: name for name, words in _CONCEPTS.items() for word in words.split()}
 
 # Words that open, close or colour a complaint, and the devices it was sent from: they differ from one customer
