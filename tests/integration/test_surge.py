@@ -1,6 +1,10 @@
 """A viral surge through the local stack (real state machine, DynamoDB Local), in two waves: the first opens one
 incident; the second arrives while it is open, joins it and sends digests. Every member triaged and drafted, one
-`opened` alert, one digest per size threshold crossed, and no individual pages for members except crises."""
+`opened` alert, one digest per size threshold crossed, and no individual pages for members except crises. The
+surge is worded with the held-out wordings (openers, tails, hashtags, emoji, typos, devices), never used to tune.
+
+Then the clustering alone, scenario by scenario: two simultaneous surges, a bilingual one, busy unrelated
+complaints."""
 
 from __future__ import annotations
 

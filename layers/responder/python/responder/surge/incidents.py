@@ -230,19 +230,27 @@ def seeded_signature(seed: dict[str, float], term_sets: Sequence[dict[str, float
     terms, the one that is surging: common in the window, and much more so in its newer half, `newer`) and enough
     of its other terms. Two simultaneous surges give two signatures, each from its own mentions ({} when the
     mention has too few neighbours to speak of a cluster)."""
-    specific = [t for t in seed if t not in GENERIC_TERMS]
-    if not specific:
+    if not any(t not in GENERIC_TERMS for t in seed):
         return {}
-    df, recent = Counter(), Counter()
+    own = {t: 1.0 for t in seed}
+    near_seed = [match_score(t, own, settings) >= settings.join_threshold for t in term_sets]
+    df, recent, around = Counter(), Counter(), Counter()
     for i, terms in enumerate(term_sets):
         for t in terms:
-            if t in seed:
-                df[t] += 1
-                recent[t] += 1 if i < len(newer) and newer[i] else 0
-    # A word every complaint uses ("order") is common but steady; what failed is common and new.
-    burst = {t: min(10.0, (recent[t] + 1) / (df[t] - recent[t] + 1)) for t in specific}
-    anchor = max(specific, key=lambda t: (df[t] * max(burst[t], 1.0), t))
-    own = {t: 1.0 for t in seed}
+            df[t] += 1
+            recent[t] += 1 if i < len(newer) and newer[i] else 0
+            around[t] += 1 if near_seed[i] else 0
+    # A word every complaint uses ("order") is common but steady; what failed is common and new. The anchor is
+    # taken from the mention's neighbourhood, not only from its own words: a mention that does not name what
+    # failed still finds it.
+    candidates = [t for t in around if t not in GENERIC_TERMS]
+    if not candidates:
+        return {}
+    def burst(t: str) -> float:
+        return min(10.0, (recent[t] + 1) / (df[t] - recent[t] + 1)) if newer else 1.0
+
+    anchor = max(candidates, key=lambda t: (around[t] * burst(t), t))
+    own[anchor] = 1.0
     near = [anchor in t and match_score(t, own, settings) >= settings.join_threshold for t in term_sets]
     neighbours = [t for t, n in zip(term_sets, near) if n]
     if len(neighbours) < settings.min_cluster_size:
