@@ -243,7 +243,8 @@ def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], t
     if len(matching) + 1 < max(settings.min_cluster_size, settings.min_cluster_share * len(window.recent)):
         return None, None  # more mentions than usual, but not about one thing: no incident
     # Another container may have opened it a moment ago (this one's list of open incidents is cached): join it.
-    existing, _ = best_incident(terms, store.open_incidents(account, fresh=True, now=received, quiet_minutes=settings.quiet_minutes), settings)
+    open_now = store.open_incidents(account, fresh=True, now=received, quiet_minutes=settings.quiet_minutes)
+    existing, _ = best_incident(terms, open_now, settings)
     if existing is not None:
         return None, existing
     scope = f"{spike.scope}-{key}" if key else spike.scope
@@ -260,7 +261,8 @@ def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], t
     # One detector per cluster: a burst opens one incident, and an unrelated surge at the same time its own.
     if not store.try_open(account, scope, incident, now, settings):
         # Another mention of the cluster won the race (or the cluster's detector is cooling down).
-        return None, best_incident(terms, store.open_incidents(account, fresh=True, now=received, quiet_minutes=settings.quiet_minutes), settings)[0]
+        return None, best_incident(terms, store.open_incidents(account, fresh=True, now=received,
+                                                               quiet_minutes=settings.quiet_minutes), settings)[0]
     forget_clusters()
     # The mentions that made the spike are members too (they were handled before the incident existed): from
     # the window as it is now, not as cached, or those of the last moments would be left out.

@@ -243,7 +243,9 @@ def seeded_signature(seed: dict[str, float], term_sets: Sequence[dict[str, float
     # A word every complaint uses ("order") is common but steady; what failed is common and new. The anchor is
     # taken from the mention's neighbourhood, not only from its own words: a mention that does not name what
     # failed still finds it.
-    candidates = [t for t in around if t not in GENERIC_TERMS]
+    # Candidates: the mention's own specific terms, and the concepts (what failed) around it; a plain word of the
+    # neighbourhood ("screen") may belong to two failures at once.
+    candidates = [t for t in around if t not in GENERIC_TERMS and (t in seed or t.startswith("~"))]
     if not candidates:
         return {}
     def burst(t: str) -> float:
