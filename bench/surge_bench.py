@@ -3,6 +3,13 @@
 Run: `make bench-surge` or
 `.venv/bin/python -m bench.surge_bench --background 2000 --surge 8000 --minutes 5 [--outage 3]`
 
+Clustering alone, scenario by scenario (held-out wordings; two simultaneous surges; a bilingual surge; busy
+unrelated traffic only; and, with `--twcs FILE`, real inbound support tweets as the background of a held-out
+surge), each mention classified and correlated as the Classify step does it, against DynamoDB Local, on the
+generator's clock: `.venv/bin/python -m bench.surge_bench --clustering [--twcs ../shared/data/twcs/FILE.csv]`.
+It prints precision and recall per surge, false incidents, clustering latency p50/p99 per mention, and the
+surge state's DynamoDB requests per mention.
+
 Sends everyday traffic with a surge of one complaint (worded many ways, on X and Meta) in the middle, a tenth
 of the deliveries repeated, at the rate that fits everything into `--minutes`; optionally stops DynamoDB Local
 for `--outage` seconds in the middle of the surge (the webhook answers 503 and the replayer retries, as the
@@ -22,6 +29,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from responder_cli.demo import TERMINAL as TERMINAL_STATES
 from responder_cli.local.stack import LocalStack
@@ -38,10 +46,182 @@ def _replay(base: str, deliveries: list, rate: float) -> ReplayReport:
     return replayer.run(deliveries)
 
 
+_READS = {"get_item", "query", "batch_get_item", "scan"}
+_WRITES = {"put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"}
+
+
+class CountingClient:
+    """A DynamoDB client that counts the requests made through it (reads, writes, and items written)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.reads = self.writes = self.items_written = 0
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if name not in _READS | _WRITES:
+            return attr
+
+        def counted(**kwargs: Any) -> Any:
+            if name in _READS:
+                self.reads += 1
+            else:
+                self.writes += 1
+                self.items_written += len(kwargs.get("TransactItems") or [None])
+            return attr(**kwargs)
+        return counted
+
+
+def correlate_stream(deliveries: list, dynamodb: Any) -> dict[str, Any]:
+    """Each delivery normalised, stored, classified and correlated with the brand's surges as the Classify step
+    does it, on the generator's clock, against a fresh table in `dynamodb` (a DynamoDBLocal). Returns the truth,
+    the incidents with their members, what each mention's correlation answered, its clustering time and the
+    surge state's DynamoDB requests."""
+    import uuid
+
+    from responder.aws.incident_store import IncidentStore
+    from responder.aws.storage import DynamoMentionStore
+    from responder.classification.classify import classify
+    from responder.ingest.normalize_meta import normalize_meta
+    from responder.ingest.normalize_x import normalize_x
+    from responder.surge.correlate import correlate, forget_clusters
+    from responder.surge.incidents import BRAND_KEY
+    from responder.triage.routing import load_rules
+    from responder_cli.local.template import load_template, tables
+
+    (spec,) = tables(load_template())
+    name = f"surge{uuid.uuid4().hex[:10]}"
+    client = dynamodb.client()
+    client.create_table(**{**spec.create_args, "TableName": name})
+    store = DynamoMentionStore(name, raw_event_ttl_days=30, client=client)
+    counting = CountingClient(client)
+    incidents = IncidentStore(DynamoMentionStore(name, raw_event_ttl_days=30, client=counting))
+    rules = load_rules()
+    forget_clusters()
+    truth, results, timings, correlated = {}, {}, [], 0
+    costs: dict[str, list[tuple[int, int, int]]] = {}
+    try:
+        for d in deliveries:
+            normalize = normalize_x if d.platform == "x" else normalize_meta
+            (mention,) = normalize(d.body).mentions
+            key = (mention.channel, mention.mention_id)
+            if key in truth:
+                continue
+            truth[key] = d.truth
+            store.save(mention, d.at)
+            stored = store.get_mention(*key)
+            classification = classify(stored.get("text") or "", lang=stored.get("lang"), author=stored.get("author"),
+                                      channel=stored.get("channel"), rules=rules).to_dict()
+            if classification.get("noise"):
+                results[key] = {"noise": True, "page": False, "crisis": classification.get("crisis")}
+                continue
+            before = (counting.reads, counting.writes, counting.items_written)
+            started = time.perf_counter()
+            answer = correlate(stored, classification, incidents, rules, None, now=d.at)
+            timings.append((time.perf_counter() - started) * 1000)
+            correlated += 1
+            kind = "member" if answer["member"] else "other"
+            costs.setdefault(kind, []).append((counting.reads - before[0], counting.writes - before[1],
+                                               counting.items_written - before[2]))
+            results[key] = {**answer, "crisis": classification.get("crisis")}
+            if answer["member"] and not answer["page"]:
+                # What the workflow's RecordIncidentMember step writes on the mention (not surge state: uncounted).
+                store.client.update_item(TableName=name, Key=store._item({"pk": f"MENTION#{key[0]}#{key[1]}",
+                                                                          "sk": "MENTION"}),
+                                         UpdateExpression="SET incident_id = :i",
+                                         ExpressionAttributeValues={":i": {"S": answer["incident_id"]}})
+        found = incidents._client().query(TableName=name, KeyConditionExpression="pk = :pk",
+                                          ExpressionAttributeValues={":pk": {"S": f"INCIDENT#{BRAND_KEY}"}})
+        listed = [incidents._plain(i) for i in found.get("Items", [])]
+        for incident in listed:
+            incident["members"] = incidents.members(incident["incident_id"])
+    finally:
+        client.delete_table(TableName=name)
+    return {"truth": truth, "incidents": listed, "results": results, "timings": timings,
+            "correlated": correlated, "reads": counting.reads, "writes": counting.writes,
+            "items_written": counting.items_written, "costs": costs}
+
+
+def twcs_background(path: Path, count: int, seed: int, start: Any, seconds: float) -> list:
+    """Inbound customer tweets from a twcs-style CSV (text only; handles and ids are the file's, authors are
+    generated), spread over `seconds` from `start`: real support traffic as a background. Never stored."""
+    import csv
+    import random
+    from datetime import timedelta
+
+    with path.open(encoding="utf-8", newline="") as handle:
+        texts = [row["text"] for row in csv.DictReader(handle) if row.get("inbound") == "True" and row.get("text")]
+    rng = random.Random(seed)
+    rng.shuffle(texts)
+    generator = TrafficGenerator(seed + 1000, start=start)
+    out = []
+    for i, text in enumerate(texts[:count]):
+        at = start + timedelta(seconds=i * seconds / max(count, 1))
+        delivery = generator.xaa_mention(text, "en", generator._author(), at)
+        delivery.truth = {"surge": False, "twcs": True}
+        delivery.at = at
+        out.append(delivery)
+    return out
+
+
+def clustering_main(args: argparse.Namespace) -> int:
+    from responder_cli.local.dynamodb_local import DynamoDBLocal
+    from responder_cli.traffic import SCENARIOS, score_incidents, surge_scenario
+
+    runs = [(name, surge_scenario(name, seed=args.seed, wordings=args.wordings, surge=args.surge,
+                                  background=args.background)) for name in args.scenarios or SCENARIOS]
+    if args.twcs:
+        from datetime import datetime, timezone
+
+        start = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+        seconds = 60 + args.surge * 0.2 + 60
+        tweets = twcs_background(Path(args.twcs), args.twcs_count, args.seed, start, seconds)
+        runs.append(("twcs+held_out", surge_scenario("held_out", seed=args.seed, wordings=args.wordings,
+                                                      surge=args.surge, background=0, extra_background=tweets)))
+        only = twcs_background(Path(args.twcs), args.twcs_count, args.seed, start, seconds)
+        runs.append(("twcs only", only))
+    failed = False
+    print(f"Clustering on {args.wordings} wordings (seed {args.seed}); each mention classified and correlated "
+          "against DynamoDB Local")
+    with DynamoDBLocal() as dynamodb:
+        for name, deliveries in runs:
+            run = correlate_stream(deliveries, dynamodb)
+            score = score_incidents(run["truth"], run["incidents"])
+            n = max(run["correlated"], 1)
+            crisis = [k for k, t in run["truth"].items() if t.get("crisis")]
+            crisis_paged = sum(1 for k in crisis if run["results"].get(k, {}).get("page"))
+            print(f"\n  {name}: {len(run['truth'])} mentions, {len(run['incidents'])} incident(s), "
+                  f"false incidents {score['false_incidents']}, in two incidents {score['in_two_incidents']}, "
+                  f"crises paged {crisis_paged} of {len(crisis)}")
+            for surge_id, s in score["surges"].items():
+                print(f"    surge {surge_id:<9} {s['mentions']} mentions, {s['incidents']} incident(s): "
+                      f"precision {s['precision']:.3f}, recall {s['recall']:.3f}")
+                failed |= s["precision"] < 0.95 or s["recall"] < 0.95 or s["incidents"] != 1
+            failed |= score["false_incidents"] > 0 or score["in_two_incidents"] > 0
+            print(f"    clustering per mention p50 {percentile(run['timings'], 50):.2f} ms, "
+                  f"p99 {percentile(run['timings'], 99):.2f} ms (with DynamoDB Local round trips); "
+                  f"surge state per correlated mention: {run['reads'] / n:.2f} reads, {run['writes'] / n:.2f} "
+                  f"write requests ({run['items_written'] / n:.2f} items)")
+            for kind, rows in sorted(run["costs"].items()):
+                print(f"      {kind + ' mentions':<15} {len(rows)}: per mention {sum(r[0] for r in rows) / len(rows):.2f} "
+                      f"reads, {sum(r[1] for r in rows) / len(rows):.2f} write requests "
+                      f"({sum(r[2] for r in rows) / len(rows):.2f} items)")
+            for incident in run["incidents"]:
+                sig = {t: float(w) for t, w in (incident.get("signature") or {}).items()}
+                print(f"    {incident['incident_id']} size {incident['size']}: "
+                      f"{' '.join(sorted(sig, key=lambda t: -sig[t])[:8])}")
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--background", type=int, default=2000)
-    parser.add_argument("--surge", type=int, default=8000)
+    parser.add_argument("--clustering", action="store_true", help="score the clustering, scenario by scenario")
+    parser.add_argument("--wordings", default="held_out", choices=("held_out", "tuning"))
+    parser.add_argument("--twcs", help="a twcs-style CSV whose inbound tweets become a background (--clustering)")
+    parser.add_argument("--twcs-count", type=int, default=600)
+    parser.add_argument("--scenarios", nargs="*", help="only these scenarios (--clustering)")
+    parser.add_argument("--background", type=int, help="background mentions (default 2000; --clustering 300)")
+    parser.add_argument("--surge", type=int, help="surge mentions (default 8000; --clustering 300)")
     parser.add_argument("--minutes", type=float, default=5.0, help="send everything within this many minutes")
     parser.add_argument("--duplicates", type=float, default=0.1)
     parser.add_argument("--outage", type=float, default=0.0, help="seconds of DynamoDB outage mid-surge")
@@ -49,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drain-timeout", type=float, default=3600)
     parser.add_argument("--pollers", type=int, default=2, help="local triage pollers (event source concurrency)")
     args = parser.parse_args(argv)
+    if args.clustering:
+        args.surge, args.background = args.surge or 300, args.background or 300
+        return clustering_main(args)
+    args.surge, args.background = args.surge or 8000, args.background or 2000
 
     generator = TrafficGenerator(args.seed)
     background = list(generator.normal(args.background))

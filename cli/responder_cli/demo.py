@@ -171,6 +171,20 @@ def _counts(values: list[str]) -> str:
     return ", ".join(f"{k} {v}" for k, v in Counter(values).most_common()) or "none"
 
 
+def incident_scores(sent: Any, incidents: list[dict[str, Any]]) -> list[str]:
+    """Incident precision and recall per surge, against the generated traffic's ground truth."""
+    from responder_cli.traffic import score_incidents
+
+    truth = {(s.delivery.channel, s.delivery.mention_id): s.delivery.truth for s in sent.sent}
+    score = score_incidents(truth, incidents)
+    lines = [f"  incident precision      {v['precision']:.3f}, recall {v['recall']:.3f} for the {name} surge "
+             f"({v['mentions']} mentions, {v['incidents']} incident(s))" for name, v in score["surges"].items()]
+    if score["false_incidents"] or score["in_two_incidents"]:
+        lines.append(f"  incidents not a surge   {score['false_incidents']}; mentions in two incidents "
+                     f"{score['in_two_incidents']}")
+    return lines
+
+
 def report(stack: LocalStack, sent: Any, mentions: list[dict[str, Any]], started: float, finished: float) -> str:
     """The demo's summary, from what the local stack stored and published."""
     notifications = stack.triage.notifications() if stack.triage else []
@@ -187,6 +201,7 @@ def report(stack: LocalStack, sent: Any, mentions: list[dict[str, Any]], started
     unique = {(s.delivery.channel, s.delivery.mention_id) for s in sent.sent}
     statuses = Counter(m.get("status") for m in mentions)
     triaged = [m for m in mentions if m.get("status") in TRIAGED]
+    incidents = stack.incidents()
     lines = [
         "",
         "Responder demo: seeded traffic through the local stack",
@@ -200,8 +215,9 @@ def report(stack: LocalStack, sent: Any, mentions: list[dict[str, Any]], started
         f"  notifications           agents {len(agent)}, escalations {len(escalations)}, "
         f"incident alerts {len([n for n in notifications if n['topic'] == 'incidents'])}",
         f"  incidents               " + (", ".join(f"{i['incident_id']} ({i['size']} mentions: "
-                                                    f"{' '.join(i['top_terms'][:5])})" for i in stack.incidents())
+                                                    f"{' '.join(i['top_terms'][:5])})" for i in incidents)
                                       or "none"),
+        *incident_scores(sent, incidents),
         f"  acknowledgement         p50 {percentile(acks, 50):.0f} ms, p95 {percentile(acks, 95):.0f} ms, "
         f"p99 {percentile(acks, 99):.0f} ms",
         f"  delivery→notification   p50 {percentile(lag, 50):.0f} ms, p95 {percentile(lag, 95):.0f} ms, "

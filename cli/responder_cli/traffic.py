@@ -61,20 +61,131 @@ CRISIS_TEMPLATES: list[tuple[str, str, str, str, str]] = [
     ("complaint", "refund", "negative", "en", "I've contacted my lawyer about order {order}. expect to hear from us"),
     ("complaint", "order", "negative", "es", "el cargador que compré explotó y me quemé la mano"),
 ]
-# The surge: one incident (checkout payments failing after an app update), worded many ways.
-SURGE_TEMPLATES: list[str] = [
-    "{tag} your app keeps failing at checkout, payment won't go through",
-    "checkout is broken again {tag}, card declined 5 times but my bank says it's fine",
-    "can't pay for anything in the app since the update {tag}",
-    "payment error at checkout every single time. fix your app {tag}",
-    "is checkout down?? my payment keeps failing {tag}",
-    "{tag} the new update broke payments, error at the last step of checkout",
-    "tried 3 cards, checkout fails every time. what is going on {tag}",
-    "your checkout says 'payment failed' but money left my account {tag}",
-    "app crashes when I hit pay. is anyone else getting this? {tag}",
-    "unable to complete my purchase, payment failed again {tag} 😡",
-]
-SURGE_TAGS = ["#AcmeDown", "#checkoutfail", "", "", "#fixit"]
+# Viral surges: each failure is worded many ways that share few exact words, as customers word them. Every
+# failure has two disjoint sets of wordings: "tuning" (what the clustering may be tuned on) and "held_out" (what it
+# is scored on, never tuned on). {device} and {item} are filled in per mention; openers, tails, hashtags, emoji
+# and typos are added around them.
+SURGE_WORDINGS: dict[str, dict[str, list[str]]] = {
+    # Checkout payments failing after an app update (English).
+    "checkout": {
+        "tuning": [
+            "your app keeps failing at checkout, payment won't go through",
+            "checkout is broken again, card declined 5 times but my bank says it's fine",
+            "can't pay for anything in the app since the update",
+            "payment error at checkout every single time. fix your app",
+            "is checkout down?? my payment keeps failing",
+            "the new update broke payments, error at the last step of checkout",
+            "tried 3 cards, checkout fails every time. what is going on",
+            "your checkout says 'payment failed' but money left my account",
+            "card rejected on {device}, works everywhere else",
+            "charged me but no order showed up",
+        ],
+        "held_out": [
+            "the pay button just spins forever on my {device} and then says something went wrong",
+            "my bank shows the money gone but your site says the transaction didn't complete",
+            "tried to buy the {item} three times and the order won't submit",
+            "keeps telling me my card isn't accepted, it's a brand new card",
+            "stuck on the payment screen, nothing happens when I confirm",
+            "paypal errors out and visa gets refused, how am I supposed to buy anything",
+            "got billed twice and still no order confirmation",
+            "purchase won't process no matter which card I use",
+            "error when I press place order on {device}, been trying for an hour",
+            "the payment page is dead, can't finish my order",
+            "declined declined declined. my card is fine, your checkout isn't",
+            "bought the {item}, money taken, order never went through",
+        ],
+    },
+    # Logins failing: sign-in codes never arriving, sessions dropped (English).
+    "login": {
+        "tuning": [
+            "can't log in to my account, the code never arrives",
+            "login is broken, it keeps saying wrong password but it's right",
+            "the app logs me out every two minutes since this morning",
+            "password reset link is expired before I even open it",
+            "my account is locked and the unlock email never comes",
+            "sign in fails on {device}, just an endless loading circle",
+        ],
+        "held_out": [
+            "the verification code you text me never shows up so I'm stuck outside my account",
+            "two factor is broken, no sms, no email, nothing",
+            "it keeps kicking me back to the sign-in page on {device}",
+            "forgot password does nothing, no reset mail arrives",
+            "says my credentials are invalid, they're saved in my password manager",
+            "can't get into my profile at all today, access denied",
+            "logged out of everything and the login screen won't accept me",
+            "authentication error every time I open the app on my {device}",
+        ],
+    },
+    # The same checkout failure, in Spanish (one incident with the English surge: same failure, same fix).
+    "checkout_es": {
+        "tuning": [
+            "no puedo pagar en la app desde la actualización",
+            "me rechaza la tarjeta en el pago y el banco dice que está bien",
+            "el pago falla siempre en el último paso de la compra",
+            "me cobraron pero no aparece el pedido",
+            "error al pagar con cualquier tarjeta",
+        ],
+        "held_out": [
+            "el botón de pagar se queda cargando en mi {device} y luego sale un error",
+            "intento comprar el {item} y la compra no se completa",
+            "el banco me descontó el dinero pero la transacción aparece como fallida",
+            "tarjeta denegada una y otra vez, y es nueva",
+            "la pasarela de pago no funciona, imposible terminar el pedido",
+            "me han cobrado dos veces y no tengo confirmación del pedido",
+        ],
+    },
+}
+SURGE_LANGUAGE = {"checkout": "en", "login": "en", "checkout_es": "es"}
+SURGE_TOPIC = {"checkout": "payment", "login": "account", "checkout_es": "payment"}
+# Which incident a failure belongs to: the Spanish checkout complaints are the same incident as the English ones.
+SURGE_INCIDENT = {"checkout": "checkout", "login": "login", "checkout_es": "checkout"}
+SURGE_OPENERS = {
+    "en": ["", "", "", "ugh", "seriously?", "@AcmeHelp seriously?", "hey", "wtf", "omg", "not again.", "lol ok so",
+           "anyone else?", "day 2 of this:", "PSA:", "hello??", "come on", "great.", "🙃"],
+    "es": ["", "", "", "otra vez", "en serio?", "hola", "vaya", "uf", "alguien más?", "de verdad"],
+}
+SURGE_TAILS = {
+    "en": ["", "", "", "", "fix it", "please fix", "this is ridiculous", "so annoying", "not happy",
+           "what a joke", "losing my patience", "thanks for nothing", "any update?", "is it just me?",
+           "third time today", "sort it out"],
+    "es": ["", "", "", "arreglenlo ya", "qué vergüenza", "vaya desastre", "alguna solución?", "qué pasa?"],
+}
+SURGE_HASHTAGS = {
+    "checkout": ["", "", "", "#AcmeDown", "#checkoutfail", "#CheckoutFail", "#fixit", "#acme", "#PaymentFailed"],
+    "login": ["", "", "", "#AcmeDown", "#LoginIssues", "#cantlogin", "#acme"],
+    "checkout_es": ["", "", "", "#AcmeCaído", "#acme", "#FalloPago"],
+}
+SURGE_EMOJI = ["", "", "", "😡", "🤬", "😤", "🙄", "😭", "💳❌", "🤦‍♀️", "👎👎", "😩😩😩"]
+DEVICES = ["iPhone 15", "iphone", "Pixel 8", "Galaxy S23", "android", "ipad", "laptop", "Chrome", "Safari",
+           "Firefox", "OnePlus", "Xiaomi", "work PC", "mac"]
+ITEMS = ["headphones", "blue jacket", "coffee machine", "running shoes", "gift card", "phone case", "lamp",
+         "backpack", "air fryer", "desk chair"]
+# A surge as it came before these wordings (one sentence pattern repeated): kept for the tests' comparison.
+SURGE_TEMPLATES = SURGE_WORDINGS["checkout"]["tuning"]
+
+# Busy but unrelated negative traffic: many complaints on many subjects, none of them a surge. Each subject has a
+# few wordings; subjects are independent, so no one failure dominates a window.
+BUSY_COMPLAINTS: dict[str, list[str]] = {
+    "late_parcel": ["my parcel was due tuesday and still nothing", "where is my package, tracking says delayed",
+                    "order {order} is a week late"],
+    "damaged": ["the {item} arrived with a cracked case", "box was crushed and the {item} is dented"],
+    "wrong_item": ["ordered the {item} and got something else entirely", "wrong size sent again"],
+    "refund_slow": ["still no refund for the {item} I sent back a month ago", "refund promised in 5 days, it's been 20"],
+    "rude_staff": ["the staff at your Leeds store were so rude to my mum", "cashier rolled her eyes at me"],
+    "queue": ["45 minutes on hold and then the call dropped", "your chat bot sends me in circles"],
+    "price": ["price went up by 30% overnight, shameful", "the sale price vanished at the till"],
+    "quality": ["the {item} broke after two uses", "stitching on the {item} came apart in a week"],
+    "newsletter": ["I unsubscribed and you still spam me daily", "stop sending me texts, I never signed up"],
+    "store_closed": ["store on Main St closed an hour early with no notice", "drove 40 min and the shop was shut"],
+    "courier": ["your courier left my parcel in the rain", "driver marked delivered but it's not here"],
+    "fees": ["why is there a £4 fee for returns now", "hidden service charge on my bill"],
+    "stock": ["out of stock again? third week in a row", "the {item} shows in stock online but never in store"],
+    "voucher": ["my voucher code says expired, it's valid till march", "gift card balance shows zero"],
+    "invoice": ["invoice for {order} has the wrong VAT number", "still no invoice for my business order"],
+    "app_ui": ["the new app layout is awful, can't find anything", "why did you remove dark mode"],
+    "address": ["can't change my delivery address anywhere", "parcel went to my old address again"],
+    "warranty": ["warranty claim rejected for no reason", "repair has taken six weeks so far"],
+}
 FIRST_NAMES = ["Dana", "Miguel", "Priya", "Tom", "Lena", "Amara", "Jonas", "Sofia", "Kenji", "Chloe", "Omar",
                "Ines", "Lucas", "Giulia", "Marta", "Noah", "Zoe", "Ravi", "Elif", "Pedro"]
 
@@ -89,6 +200,7 @@ class Delivery:
     channel: str
     truth: dict[str, Any] = field(default_factory=dict)
     raw: bytes = b""
+    at: datetime | None = None  # when the platform says it was posted (the generator's clock)
 
     def encoded(self) -> bytes:
         if not self.raw:
@@ -121,7 +233,7 @@ class TrafficGenerator:
                 "verified": vip}
 
     def _fill(self, text: str, n: int) -> str:
-        return text.format(order=f"#{self.rng.randint(10000, 99999)}", n=n, tag="")
+        return text.format(order=f"#{self.rng.randint(10000, 99999)}", n=n, tag="", item=self.rng.choice(ITEMS))
 
     def normal(self, count: int) -> Iterator[Delivery]:
         """Everyday traffic: mixed topics, languages, sentiments and channels; ~3% crisis, ~4% VIPs."""
@@ -134,14 +246,59 @@ class TrafficGenerator:
                                   "crisis": crisis, "vip": vip, "surge": False},
                                  at=self.start + timedelta(seconds=i))
 
-    def surge(self, count: int, offset_seconds: float = 0) -> Iterator[Delivery]:
-        """A viral complaint: near-identical mentions of one incident, mostly on X."""
+    def surge(self, count: int, offset_seconds: float = 0, failures: tuple[str, ...] = ("checkout",),
+              wordings: str = "held_out", spacing: float = 0.05) -> Iterator[Delivery]:
+        """A viral complaint: mentions of one failure (or several, interleaved: simultaneous surges), mostly on X,
+        each worded from `wordings` ("held_out" to score, "tuning" to tune) with openers, tails, hashtags, emoji,
+        typos and device names."""
         for i in range(count):
-            text = self.rng.choice(SURGE_TEMPLATES).format(tag=self.rng.choice(SURGE_TAGS)).strip()
-            yield self._delivery(text, "en", self._author(self.rng.random() < 0.01),
-                                 {"intent": "complaint", "topic": "payment", "sentiment": "negative", "language": "en",
-                                  "crisis": False, "vip": False, "surge": True},
-                                 at=self.start + timedelta(seconds=offset_seconds + i * 0.05), channel_weights=(0.9, 0.1))
+            failure = failures[i % len(failures)] if len(failures) > 1 else failures[0]
+            lang = SURGE_LANGUAGE[failure]
+            text = self.surge_text(failure, wordings)
+            yield self._delivery(text, lang, self._author(self.rng.random() < 0.01),
+                                 {"intent": "complaint", "topic": SURGE_TOPIC[failure], "sentiment": "negative",
+                                  "language": lang, "crisis": False, "vip": False, "surge": True,
+                                  "surge_id": SURGE_INCIDENT[failure], "failure": failure, "wordings": wordings},
+                                 at=self.start + timedelta(seconds=offset_seconds + i * spacing),
+                                 channel_weights=(0.9, 0.1))
+
+    def surge_text(self, failure: str, wordings: str = "held_out") -> str:
+        """One customer's wording of `failure`: a template of that split, filled in and dressed."""
+        lang = SURGE_LANGUAGE[failure]
+        body = self.rng.choice(SURGE_WORDINGS[failure][wordings]).format(device=self.rng.choice(DEVICES),
+                                                                         item=self.rng.choice(ITEMS))
+        if self.rng.random() < 0.25:
+            body = self._typo(body)
+        parts = [self.rng.choice(SURGE_OPENERS[lang]), body, self.rng.choice(SURGE_TAILS[lang]),
+                 self.rng.choice(SURGE_HASHTAGS[failure]), self.rng.choice(SURGE_EMOJI)]
+        if self.rng.random() < 0.3:
+            parts[1] = parts[1].capitalize()
+        return " ".join(p for p in parts if p)
+
+    def _typo(self, text: str) -> str:
+        """One slip of the thumb in a longer word: two letters swapped, one dropped, or one doubled."""
+        words = text.split(" ")
+        long = [i for i, w in enumerate(words) if len(w) >= 5 and w.isalpha()]
+        if not long:
+            return text
+        i = self.rng.choice(long)
+        w, at = words[i], self.rng.randint(1, len(words[i]) - 2)
+        kind = self.rng.randrange(3)
+        words[i] = (w[:at] + w[at + 1] + w[at] + w[at + 2:] if kind == 0 else
+                    w[:at] + w[at + 1:] if kind == 1 else w[:at] + w[at] + w[at:])
+        return " ".join(words)
+
+    def busy(self, count: int, offset_seconds: float = 0, spacing: float = 0.5) -> Iterator[Delivery]:
+        """Busy but unrelated negative traffic: complaints on many subjects, none of them a surge."""
+        for i in range(count):
+            subject = self.rng.choice(sorted(BUSY_COMPLAINTS))
+            body = self._fill(self.rng.choice(BUSY_COMPLAINTS[subject]), i)
+            parts = [self.rng.choice(SURGE_OPENERS["en"]), body, self.rng.choice(SURGE_TAILS["en"]),
+                     self.rng.choice(SURGE_EMOJI)]
+            yield self._delivery(" ".join(p for p in parts if p), "en", self._author(self.rng.random() < 0.02),
+                                 {"intent": "complaint", "topic": "other", "sentiment": "negative", "language": "en",
+                                  "crisis": False, "vip": False, "surge": False, "busy": subject},
+                                 at=self.start + timedelta(seconds=offset_seconds + i * spacing))
 
     def _delivery(self, text: str, lang: str, author: dict[str, Any], truth: dict[str, Any], at: datetime,
                   channel_weights: tuple[float, float] = (0.6, 0.4)) -> Delivery:
@@ -154,6 +311,7 @@ class TrafficGenerator:
                  "whatsapp": self.whatsapp_message}[kind]
         delivery = build(text, lang, author, at)
         delivery.truth = {**truth, "format": kind}
+        delivery.at = at
         return delivery
 
     # -- wire formats ------------------------------------------------------------------------------------
@@ -251,3 +409,62 @@ def from_jsonl_line(line: dict[str, Any], generator: TrafficGenerator) -> Delive
         delivery.truth = line.get("truth") or {}
         return delivery
     raise ValueError("a replay line needs `body`+`platform`, a raw X/Meta body, or `text`")
+
+
+# -- surge scenarios and their scores --------------------------------------------------------------------------
+
+SCENARIOS = ("held_out", "two_surges", "bilingual", "busy")
+
+
+def surge_scenario(name: str, seed: int = 11, wordings: str = "held_out", surge: int = 300,
+                   background: int = 300, start: datetime | None = None,
+                   extra_background: list[Delivery] | None = None) -> list[Delivery]:
+    """A seeded scenario in time order: everyday and busy unrelated traffic for the whole run and, except in
+    "busy", a surge starting a minute in. "two_surges": checkout and login failing at once (two incidents);
+    "bilingual": the checkout failure in English and Spanish (one incident); "busy": no surge at all."""
+    generator = TrafficGenerator(seed, start=start or datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc))
+    failures = {"held_out": ("checkout",), "two_surges": ("checkout", "login"),
+                "bilingual": ("checkout", "checkout_es", "checkout"), "busy": ()}[name]
+    # Background at 2 a second for the whole run: half everyday traffic, half unrelated complaints.
+    seconds = 60 + surge * 0.2 + 60
+    spacing = max(seconds / max(background, 1), 0.05)
+    deliveries = list(generator.normal(background // 2))
+    for i, d in enumerate(deliveries):  # spread the everyday traffic over the run, not one a second
+        d.at = generator.start + timedelta(seconds=i * 2 * spacing)
+    deliveries += list(generator.busy(background - background // 2, offset_seconds=spacing, spacing=2 * spacing))
+    if failures:
+        deliveries += list(generator.surge(surge, offset_seconds=60, failures=failures, wordings=wordings,
+                                           spacing=0.2))
+    deliveries += extra_background or []
+    return sorted(deliveries, key=lambda d: d.at or generator.start)
+
+
+def score_incidents(truth: dict[tuple[str, str], dict[str, Any]],
+                    incidents: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each incident is given to the surge most of its members belong to (none: a false incident); per surge,
+    precision (its incidents' members that are in it) and recall (its mentions in its incidents)."""
+    surges: dict[str, set[tuple[str, str]]] = {}
+    for key, t in truth.items():
+        if t.get("surge"):
+            surges.setdefault(str(t.get("surge_id") or "surge"), set()).add(key)
+    members_of: dict[str, set[tuple[str, str]]] = {s: set() for s in surges}
+    incidents_of: dict[str, int] = {s: 0 for s in surges}
+    false_incidents, seen, doubled = 0, set(), 0
+    for incident in incidents:
+        members = {(m["channel"], m["mention_id"]) for m in incident.get("members") or []}
+        doubled += len(members & seen)
+        seen |= members
+        votes = {s: len(members & keys) for s, keys in surges.items()}
+        owner = max(votes, key=lambda s: votes[s], default=None)
+        if owner is None or votes[owner] * 2 <= len(members):
+            false_incidents += 1
+            continue
+        members_of[owner] |= members
+        incidents_of[owner] += 1
+    per_surge = {}
+    for s, keys in surges.items():
+        hit = len(members_of[s] & keys)
+        per_surge[s] = {"mentions": len(keys), "incidents": incidents_of[s], "members": len(members_of[s]),
+                        "precision": hit / len(members_of[s]) if members_of[s] else 0.0,
+                        "recall": hit / len(keys)}
+    return {"surges": per_surge, "false_incidents": false_incidents, "in_two_incidents": doubled}

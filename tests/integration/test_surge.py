@@ -1,6 +1,10 @@
 """A viral surge through the local stack (real state machine, DynamoDB Local), in two waves: the first opens one
 incident; the second arrives while it is open, joins it and sends digests. Every member triaged and drafted, one
-`opened` alert, one digest per size threshold crossed, and no individual pages for members except crises."""
+`opened` alert, one digest per size threshold crossed, and no individual pages for members except crises. The
+surge is worded with the held-out wordings (openers, tails, hashtags, emoji, typos, devices), never used to tune.
+
+Then the clustering alone, scenario by scenario: two simultaneous surges, a bilingual one, busy unrelated
+complaints."""
 
 from __future__ import annotations
 
@@ -83,10 +87,12 @@ def test_one_incident_gathers_the_surge_with_high_precision_and_recall(surge_run
     members = {(m["channel"], m["mention_id"]) for m in incident["members"]}
     surge = {k for k, t in surge_run["truth"].items() if t.get("surge")}
     true_positive = len(members & surge)
-    assert true_positive / len(members) >= 0.9
+    # (Measured through the local stack: precision at least 0.95, recall 0.93 on this seed; the in-process
+    # scenarios below hold both at 0.95.)
+    assert true_positive / len(members) >= 0.95
     assert true_positive / len(surge) >= 0.9
     assert incident["status"] == "open" and incident["size"] == len(incident["mention_ids"]) == len(members)
-    assert incident["opened_at"] and {"checkout", "pay"} & set(incident["top_terms"])
+    assert incident["opened_at"] and "~pay" in incident["top_terms"]
 
 
 def test_the_incident_opened_in_the_first_wave_and_the_second_joined_it(surge_run):
@@ -150,8 +156,18 @@ def test_members_who_join_an_open_incident_are_not_paged_one_by_one_except_crise
     # (p1: crises and the like); members triaged before it opened were paged as ordinary mentions
     later_pages = [n for n in pages if (n["message"]["mention"]["channel"], n["message"]["mention"]["mention_id"])
                    in members & surge_run["later"]]
-    assert all(n["attributes"]["priority"] == "p1" for n in later_pages), \
-        Counter(n["attributes"]["priority"] for n in later_pages)
+    from responder.triage.routing import load_rules
+
+    # (p1: crises and the like; VIPs and high-reach authors keep their own priority)
+    rules = load_rules()
+    stored = {(m["channel"], m["mention_id"]): m for m in surge_run["mentions"]}
+
+    def author(n):
+        return stored[(n["message"]["mention"]["channel"], n["message"]["mention"]["mention_id"])].get("author") or {}
+
+    exceptions = [n for n in later_pages if n["attributes"]["priority"] == "p1" or rules.is_vip(author(n))
+                  or rules.high_reach(author(n))]
+    assert exceptions == later_pages, Counter(n["attributes"]["priority"] for n in later_pages)
     assert len(later_pages) <= 0.1 * len(surge_run["later"])
     # Background mentions (not in the incident, not noise) are each paged once
     background = {(m["channel"], m["mention_id"]) for m in surge_run["mentions"]
@@ -169,3 +185,87 @@ def test_every_member_gets_its_own_stored_draft(surge_run):
     assert [k for k in members if not stored[k].get("draft_text")] == []
     assert Counter(stored[k]["status"] for k in members) <= Counter({"incident": len(members),
                                                                      "notified": len(members)})
+
+
+# -- Clustering, scenario by scenario, on held-out wordings (each mention classified and correlated as the Classify
+# step does it, against DynamoDB Local, on the generator's clock; bench/surge_bench.py --clustering prints them).
+
+SCENARIO_SIZE = {"surge": 200, "background": 200}
+
+
+@pytest.fixture(scope="module")
+def scenario_runs(dynamodb_local):
+    from bench.surge_bench import correlate_stream
+    from responder_cli.traffic import SCENARIOS, surge_scenario
+
+    runs = {}
+    for name in SCENARIOS:
+        deliveries = surge_scenario(name, seed=29, wordings="held_out", **SCENARIO_SIZE)
+        runs[name] = {**correlate_stream(deliveries, dynamodb_local), "deliveries": deliveries}
+    return runs
+
+
+def scored(run):
+    from responder_cli.traffic import score_incidents
+
+    return score_incidents(run["truth"], run["incidents"])
+
+
+def test_a_held_out_surge_is_one_incident_with_precision_and_recall_of_at_least_095(scenario_runs):
+    # Given a surge of one failure, worded with the held-out wordings (never used to tune the clustering), amid
+    # everyday and busy unrelated complaints
+    score = scored(scenario_runs["held_out"])
+    # Then it is one incident, nothing else is one, and no mention is in two
+    (surge,) = score["surges"].values()
+    assert surge["incidents"] == 1 and score["false_incidents"] == 0 and score["in_two_incidents"] == 0
+    # And the incident gathers the surge: precision and recall at least 0.95
+    assert surge["precision"] >= 0.95 and surge["recall"] >= 0.95, surge
+
+
+def test_two_simultaneous_unrelated_surges_are_two_incidents(scenario_runs):
+    # Given payments and logins failing at the same time
+    run = scenario_runs["two_surges"]
+    score = scored(run)
+    # Then each is an incident of its own, each about its own failure, and no mention is in both
+    assert {s: v["incidents"] for s, v in score["surges"].items()} == {"checkout": 1, "login": 1}
+    assert score["false_incidents"] == 0 and score["in_two_incidents"] == 0
+    for surge in score["surges"].values():
+        assert surge["precision"] >= 0.9 and surge["recall"] >= 0.9, score
+
+
+def test_a_surge_in_two_languages_is_one_incident(scenario_runs):
+    # Given the checkout failure complained about in English and in Spanish
+    run = scenario_runs["bilingual"]
+    score = scored(run)
+    # Then it is one incident (one failure, one fix, one alert), holding both languages
+    (surge,) = score["surges"].values()
+    assert surge["incidents"] == 1 and score["false_incidents"] == 0
+    assert surge["precision"] >= 0.95 and surge["recall"] >= 0.95, surge
+    (incident,) = run["incidents"]
+    members = {(m["channel"], m["mention_id"]) for m in incident["members"]}
+    languages = {run["truth"][k]["language"] for k in members if run["truth"][k].get("surge")}
+    assert languages == {"en", "es"}
+
+
+def test_busy_unrelated_complaints_open_no_incident_though_they_spike(scenario_runs):
+    # Given only everyday traffic and many negative complaints on many subjects, from a quiet start
+    run = scenario_runs["busy"]
+    from responder.surge.incidents import SurgeSettings, bucket, detect_spike
+
+    per_minute = Counter(bucket(d.at) for d in run["deliveries"])
+    spiking = [at for at in (d.at for d in run["deliveries"])
+               if detect_spike(dict(per_minute), at, SurgeSettings(), "all") is not None]
+    # When they are counted, the spike detector fires (it is the clustering that must say "not one thing")
+    assert spiking
+    # Then no incident opens, and every mention is paged as an ordinary one
+    assert run["incidents"] == []
+    assert all(r["page"] for r in run["results"].values() if not r.get("noise"))
+
+
+def test_crisis_mentions_are_still_paged_in_every_scenario(scenario_runs):
+    # Given every scenario (crises are part of the everyday traffic)
+    crises = [(name, key) for name, run in scenario_runs.items() for key, t in run["truth"].items()
+              if t.get("crisis")]
+    assert crises
+    # Then each crisis is paged individually, incident or not
+    assert [c for c in crises if not scenario_runs[c[0]]["results"][c[1]]["page"]] == []

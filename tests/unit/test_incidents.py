@@ -8,11 +8,13 @@ from responder.surge.incidents import (
     SurgeSettings,
     best_incident,
     bucket,
+    cluster_key,
     cluster_signature,
     detect_spike,
     match_score,
     next_digest,
     salient_terms,
+    seeded_signature,
 )
 
 SETTINGS = SurgeSettings()
@@ -37,7 +39,33 @@ BACKGROUND = [
 
 def test_salient_terms_drop_handles_stop_words_and_numbers_and_stem():
     terms = salient_terms("@AcmeSupport Payments FAILED again at checkout!! 3 times #AcmeDown https://t.co/x https://status.example.com/a")
-    assert terms == {"pay": 1.0, "fail": 1.0, "checkout": 1.0, "#acmedown": 2.0, "@status.example.com": 2.0}
+    assert terms == {"~pay": 1.0, "~fail": 1.0, "acme": 1.0, "#acmedown": 1.0, "@status.example.com": 2.0}
+
+
+def test_the_many_words_for_one_failure_give_the_same_terms():
+    # Given one failure worded by different customers: synonyms, a negation, Spanish, a hashtag, a typo
+    wordings = ["card declined at checkout", "payment rejected", "can't pay", "checkout broken",
+                "no me deja pagar", "#CheckoutFail", "#checkoutfail", "the paymnet failed", "tarjeta rechazada"]
+    # When their terms are read
+    # Then each says "something to do with paying" and "it failed", however it is put
+    for text in wordings:
+        terms = salient_terms(text)
+        assert {"~pay", "~fail"} <= set(terms), (text, terms)
+
+
+def test_openers_devices_emoji_and_order_numbers_are_not_terms():
+    # Given a complaint dressed as customers dress it
+    terms = salient_terms("@AcmeHelp ugh seriously? card declined on my iPhone 15 for order #48213 😡😡 so annoying")
+    # Then only what it is about is left
+    assert terms == {"~pay": 1.0, "~fail": 1.0, "~order": 1.0}
+
+
+def test_a_changed_letter_is_not_taken_for_a_typo():
+    # Given words one letter away from a failure word ("saying"/"paying", "change"/"charge")
+    # Then they are not read as that word, while a dropped or swapped letter is
+    assert "~pay" not in salient_terms("it keeps saying wrong password")
+    assert "~pay" not in salient_terms("can't change my address")
+    assert "~pay" in salient_terms("pamyent") and "~pay" in salient_terms("pament")
 
 
 def test_spike_needs_both_a_floor_and_a_jump_over_the_baseline():
@@ -54,8 +82,32 @@ def test_spike_needs_both_a_floor_and_a_jump_over_the_baseline():
 def test_cluster_signature_keeps_the_surge_vocabulary_and_drops_the_background():
     term_sets = [salient_terms(t) for t in SURGE * 3 + BACKGROUND]
     signature = cluster_signature(term_sets, SETTINGS)
-    assert {"checkout", "pay", "fail"} <= set(signature)
-    assert not {"ord", "parcel", "newsletter", "refund"} & set(signature)
+    assert {"~pay", "~fail"} <= set(signature)
+    assert not {"~order", "~delivery", "newsletter", "~refund"} & set(signature)
+
+
+def test_two_failures_in_one_window_give_two_signatures():
+    # Given a window where payments and logins fail at once, with some background
+    login = ["@Acme can't log in, the code never arrives", "@Acme login is broken, wrong password they say",
+             "@Acme the app logs me out every minute", "@Acme password reset link expired before I opened it"]
+    window = [salient_terms(t) for t in SURGE * 5 + login * 8 + BACKGROUND]
+    # When a signature is drawn around one mention of each
+    pay = seeded_signature(salient_terms(SURGE[0]), window, SETTINGS)
+    log = seeded_signature(salient_terms(login[0]), window, SETTINGS)
+    # Then each is about its own failure, and a mention of one does not fit the other
+    assert cluster_key(pay) == "pay" and cluster_key(log) == "login"
+    assert all(match_score(salient_terms(t), log, SETTINGS) == 0.0 for t in SURGE)
+    assert all(match_score(salient_terms(t), pay, SETTINGS) == 0.0 for t in login)
+    assert all(match_score(salient_terms(t), log, SETTINGS) >= SETTINGS.join_threshold for t in login[:2])
+    assert all(match_score(salient_terms(t), pay, SETTINGS) >= SETTINGS.join_threshold for t in SURGE)
+
+
+def test_failing_alone_is_not_enough_to_join():
+    # Given a payment incident's signature
+    signature = cluster_signature([salient_terms(t) for t in SURGE * 3], SETTINGS)
+    # Then a mention that shares only "something failed" (and the app) does not fit it
+    assert match_score(salient_terms("@Acme the app crashed and my parcel tracking is broken"), signature,
+                       SETTINGS) == 0.0
 
 
 def test_differently_worded_complaints_join_and_background_does_not():
@@ -65,12 +117,12 @@ def test_differently_worded_complaints_join_and_background_does_not():
     strays = [best_incident(salient_terms(t), [incident], SETTINGS)[0] is not None for t in BACKGROUND]
     assert all(joined) and not any(strays)
     # a new wording, never seen while building the signature
-    assert match_score(salient_terms("@Acme payment failed at checkout, again!"), signature, SETTINGS) >= \
+    assert match_score(salient_terms("@Acme transaction refused when I buy, again!"), signature, SETTINGS) >= \
         SETTINGS.join_threshold
 
 
 def test_a_single_shared_word_is_not_enough():
-    signature = {"checkout": 0.5, "pay": 0.5, "fail": 0.4}
+    signature = {"~pay": 0.5, "~fail": 0.4, "checkout": 0.5}
     assert match_score(salient_terms("@Acme where do I pay my invoice?"), signature, SETTINGS) == 0.0
 
 

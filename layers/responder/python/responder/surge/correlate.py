@@ -23,9 +23,12 @@ from responder.surge.incidents import (
     match_score,
     next_digest,
     salient_terms,
-    cluster_signature,
+    cluster_key,
+    seeded_signature,
+    signature,
     window_start,
 )
+from responder.surge.vocabulary import SAID_AS
 
 _HOLDING = {
     "en": "We're aware that some of you are having trouble{about}. Our team is on it and we'll share an update "
@@ -59,7 +62,8 @@ def holding_statement(language: str, voice: Any, top_terms: list[str]) -> dict[s
     """A public holding statement: acknowledges, promises only an update, links the status page if configured."""
     language = language if language in _HOLDING else "en"
     about = ""
-    words = [t.lstrip("#") for t in top_terms if not t.startswith("@")][:2]
+    words = [SAID_AS.get(t, t.lstrip("#")) for t in top_terms if not t.startswith("@") and t != "~fail"
+             and (t in SAID_AS or not t.startswith("~"))][:2]
     if words and language == "en":
         about = " with " + " and ".join(words)
     url = voice.capability("status_page_url", language) if voice is not None else None
@@ -108,14 +112,12 @@ def correlate(mention: Mapping[str, Any], classification: Mapping[str, Any], sto
     terms = salient_terms(mention.get("text") or "")
     # Once per mention, however often this step runs for it (a retried task, a redelivered message).
     store.count(account, topic, received, mention=mention)
-    incident, _ = best_incident(terms, store.open_incidents(account, now=received,
-                                                            quiet_minutes=settings.quiet_minutes), settings)
+    open_now = store.open_incidents(account, now=received, quiet_minutes=settings.quiet_minutes)
+    incident, _ = best_incident(terms, open_now, settings)
     opened = None
     if incident is None:
-        opened = _maybe_open(mention, classification, terms, account, topic, received, now, store, settings)
-        incident = opened
-        if incident is None:
-            incident, _ = best_incident(terms, store.open_incidents(account, fresh=True), settings)
+        opened, incident = _maybe_open(mention, classification, terms, account, topic, received, now, store,
+                                       settings, open_now)
     result: dict[str, Any] = {"incident_id": None, "member": False, "alert": None,
                               "page": True}
     if incident is None:
@@ -162,13 +164,13 @@ def _refresh_signature(incident: dict[str, Any], received: datetime, store: Any,
                        settings: SurgeSettings) -> dict[str, Any]:
     """At each digest, re-derive the signature from the incident's recent members: it drifts to the words the
     crowd actually uses, which keeps recall up as the surge goes on."""
-    recent = store.recent_mentions(BRAND_KEY, window_start(received, settings))
+    window = _recent_window(BRAND_KEY, received, store, settings)  # the cached window: no read of its own
     sig = incident.get("signature") or {}
-    cluster = [t for t in (salient_terms(m.get("text") or "") for m in recent)
-               if match_score(t, sig, settings) >= settings.join_threshold]
+    fits = [match_score(t, sig, settings) >= settings.join_threshold for t in window.terms]
+    cluster = [t for t, f in zip(window.terms, fits) if f]
     if len(cluster) < settings.min_cluster_size:
         return incident
-    refreshed = cluster_signature(cluster, settings)
+    refreshed = signature(cluster, settings, background=[t for t, f in zip(window.terms, fits) if not f])
     if refreshed:
         store.set_signature(incident, refreshed)
         incident = {**incident, "signature": refreshed}
@@ -183,60 +185,71 @@ CLUSTER_CACHE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
-class _Cluster:
+class _Window:
     recent: list[dict[str, Any]]  # the account's mentions in the window
-    signature: dict[str, float]  # what most of them share
-    matching: frozenset[tuple[str, str]]  # (channel, mention id) of those that fit the signature
+    terms: list[dict[str, float]]  # their salient terms, in the same order
 
 
-_clusters: "weakref.WeakKeyDictionary[Any, dict[tuple[str, str], tuple[float, _Cluster]]]" = \
-    weakref.WeakKeyDictionary()
-_clusters_lock = threading.Lock()
+_windows: "weakref.WeakKeyDictionary[Any, dict[str, tuple[float, _Window]]]" = weakref.WeakKeyDictionary()
+_windows_lock = threading.Lock()
 
 
-def _recent_cluster(account: str, scope: str, received: datetime, store: Any, settings: SurgeSettings) -> _Cluster:
-    """The window's dominant cluster (cached for CLUSTER_CACHE_SECONDS per store object, account and scope)."""
-    key, now = (account, scope), time.monotonic()
-    with _clusters_lock:
-        hit = _clusters.setdefault(store, {}).get(key)
+def _recent_window(account: str, received: datetime, store: Any, settings: SurgeSettings) -> _Window:
+    """The account's recent mentions and their terms (cached for CLUSTER_CACHE_SECONDS per store and account)."""
+    now = time.monotonic()
+    with _windows_lock:
+        hit = _windows.setdefault(store, {}).get(account)
     if hit is not None and now - hit[0] < CLUSTER_CACHE_SECONDS:
         return hit[1]
     recent = store.recent_mentions(account, window_start(received, settings))
-    terms = [salient_terms(m.get("text") or "") for m in recent]
-    sig = cluster_signature(terms, settings)
-    matching = frozenset((m.get("channel"), m.get("mention_id")) for m, t in zip(recent, terms)
-                         if match_score(t, sig, settings) >= settings.join_threshold)
-    cluster = _Cluster(recent, sig, matching)
-    with _clusters_lock:
-        _clusters.setdefault(store, {})[key] = (now, cluster)
-    return cluster
+    window = _Window(recent, [salient_terms(m.get("text") or "") for m in recent])
+    with _windows_lock:
+        _windows.setdefault(store, {})[account] = (now, window)
+    return window
 
 
 def forget_clusters() -> None:
-    """Drop the cached clusters (an incident opened, or tests)."""
-    with _clusters_lock:
-        _clusters.clear()
+    """Drop the cached recent windows (an incident opened, or tests)."""
+    with _windows_lock:
+        _windows.clear()
 
 
 def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], terms: dict[str, float],
                 account: str, topic: str, received: datetime, now: datetime, store: Any,
-                settings: SurgeSettings) -> dict[str, Any] | None:
+                settings: SurgeSettings, open_now: list[dict[str, Any]],
+                ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(the incident this mention opened, the incident it belongs to): (None, None) when no incident is due."""
     counts = store.counts(account, received, settings)
     spike = detect_spike(counts.get("all", {}), received, settings, "all") or detect_spike(
         counts.get(topic, {}), received, settings, topic)
     if spike is None:
-        return None
-    cluster = _recent_cluster(account, spike.scope, received, store, settings)
-    if match_score(terms, cluster.signature, settings) < settings.join_threshold:
-        return None  # the spike is about something else; a mention that fits it will open the incident
+        return None, None
+    window = _recent_window(account, received, store, settings)
+    # The cluster this mention belongs to, not the window's largest, among the recent mentions that no open
+    # incident explains: two failures at once are two incidents, and one failure is one.
+    unexplained = [(m, t) for m, t in zip(window.recent, window.terms) if best_incident(t, open_now, settings)[0]
+                   is None]
+    middle = _iso(received - (received - window_start(received, settings)) / 2)
+    sig = seeded_signature(terms, [t for _, t in unexplained], settings,
+                           newer=[str(m.get("received_at") or "") >= middle for m, _ in unexplained])
+    if match_score(terms, sig, settings) < settings.join_threshold:
+        return None, None  # the spike is about something else; a mention that fits it will open the incident
+    key = cluster_key(sig)
+    if any(cluster_key(i.get("signature") or {}) == key for i in open_now):
+        return None, None  # what is left of an open incident's failure, worded apart from it: not a new one
     this = (mention.get("channel"), mention.get("mention_id"))
-    matching = [m for m in cluster.recent if (m.get("channel"), m.get("mention_id")) in cluster.matching
+    matching = [m for m, t in unexplained if match_score(t, sig, settings) >= settings.join_threshold
                 and (m.get("channel"), m.get("mention_id")) != this]
-    if len(matching) + 1 < settings.min_cluster_size:
-        return None  # more mentions than usual, but not about one thing: no incident
-    sig = cluster.signature
+    if len(matching) + 1 < max(settings.min_cluster_size, settings.min_cluster_share * len(window.recent)):
+        return None, None  # more mentions than usual, but not about one thing: no incident
+    # Another container may have opened it a moment ago (this one's list of open incidents is cached): join it.
+    open_now = store.open_incidents(account, fresh=True, now=received, quiet_minutes=settings.quiet_minutes)
+    existing, _ = best_incident(terms, open_now, settings)
+    if existing is not None:
+        return None, existing
+    scope = f"{spike.scope}-{key}" if key else spike.scope
     incident = {
-        "incident_id": incident_id_for(account, spike.scope, received), "account_id": account,
+        "incident_id": incident_id_for(account, scope, received), "account_id": account,
         "scope": spike.scope, "incident_status": "open", "signature": sig, "opened_at": _iso(now),
         "first_seen_at": _iso(received), "last_seen_at": _iso(received), "size": 0,
         # The first digest comes after the incident has grown past what it starts with (its backfilled members).
@@ -245,11 +258,19 @@ def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], t
         "language": classification.get("language") or "en", "spike": {"recent": spike.recent,
                                                                        "expected": round(spike.expected, 2)},
     }
-    if not store.try_open(account, spike.scope, incident, now, settings):
-        return None
+    # One detector per cluster: a burst opens one incident, and an unrelated surge at the same time its own.
+    if not store.try_open(account, scope, incident, now, settings):
+        # Another mention of the cluster won the race (or the cluster's detector is cooling down).
+        return None, best_incident(terms, store.open_incidents(account, fresh=True, now=received,
+                                                               quiet_minutes=settings.quiet_minutes), settings)[0]
     forget_clusters()
-    # The mentions that made the spike are members too (they were handled before the incident existed).
+    # The mentions that made the spike are members too (they were handled before the incident existed): from
+    # the window as it is now, not as cached, or those of the last moments would be left out.
+    window = _recent_window(account, received, store, settings)
+    matching = [m for m, t in zip(window.recent, window.terms) if match_score(t, sig, settings) >=
+                settings.join_threshold and (m.get("channel"), m.get("mention_id")) != this
+                and not m.get("incident_id") and best_incident(t, open_now, settings)[0] is None]
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda m: store.join(incident, m, store.sentiment(m), now, settings), matching))
     incident["_recent"] = [mention, *matching]
-    return incident
+    return incident, incident

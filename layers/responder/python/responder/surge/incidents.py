@@ -17,7 +17,6 @@ The functions here are pure; `IncidentStore` in storage.py does the DynamoDB sid
 
 from __future__ import annotations
 
-import math
 import zlib
 import re
 import unicodedata
@@ -28,6 +27,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from responder.classification.lexicon import classified_text
+from responder.surge.vocabulary import CHATTER, CONCEPT, concept_of
 
 BUCKET_SECONDS = 60
 # One deployment serves one brand: its X, Facebook, Instagram, Messenger and WhatsApp accounts surge together,
@@ -45,11 +45,18 @@ class SurgeSettings:
     min_spike_count: int = 20  # and recent ≥ this many mentions
     cooldown_seconds: int = 60  # after an incident opens, another may open only a minute later
     min_cluster_size: int = 15  # a spike opens an incident only if this many recent mentions share a signature
+    # … and they are this share of the recent window at least: a viral failure fills the window, while one subject
+    # among many in busy unrelated traffic does not (a bound on false incidents, measured in bench/surge_bench.py).
+    min_cluster_share: float = 0.25
     quiet_minutes: int = 30  # an incident with no new member for this long is closed
     signature_share: float = 0.12  # a term is in the signature if ≥ this share of recent mentions has it
     signature_size: int = 12  # at most this many signature terms
     join_threshold: float = 0.34  # share of a mention's salient weight that must hit the signature
-    min_shared_terms: int = 2  # … and at least this many signature terms (one hashtag or link counts as two)
+    # … and at least this many signature terms (a link counts as two), one of
+    # them in the core: the terms weighing at least `core_share` of the signature's heaviest one (a term outside
+    # the core counts as a third)
+    min_shared_terms: int = 2
+    core_share: float = 0.5
     digest_sizes: tuple[int, ...] = (25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000)
     sample_size: int = 10
 
@@ -71,6 +78,11 @@ o a os as um uma e ou de do da em com por para que nao meu minha
 il lo la gli le un una e o di da in con per che non mio mia
 """.split())
 _TOKEN = re.compile(r"#\w+|https?://\S+|[^\W\d_]{3,}", re.UNICODE)
+# "sign in", "log in", "logged on": one word, or "in" and "on" (stop words) would leave "sign" (up? off?) alone.
+_SIGN_IN = re.compile(r"\b(?:sign|signed|signing|log|logged|logging)[ -]?(?:in|on|into)\b")
+_SHUT_OUT = re.compile(r"\b(?:logs?|logged|kick(?:s|ed)?|lock(?:s|ed)?|throws?|threw)(?: me| us)? out\b")
+_NEGATION = re.compile(r"\b(?:no|not|nao|non|nicht|kein|keine|pas|nunca|jamais)\b")
+_HASHTAG_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
 
 def _fold(text: str) -> str:
@@ -87,22 +99,66 @@ def _stem(word: str) -> str:
     return word
 
 
+def _word_term(word: str) -> str | None:
+    """A folded word as a term: its concept when it has one, else its stem; None for stop words and chatter."""
+    stem = _stem(word)
+    concept = concept_of(word, stem)
+    if concept is not None:
+        return concept
+    if word in STOP_WORDS or word in CHATTER or stem in CHATTER:
+        return None
+    return stem
+
+
+def _hashtag_words(tag: str) -> list[str]:
+    """The words of a hashtag: by its capitals (#CheckoutFail), or else by the concept words it is made of
+    (#checkoutfail, #cantlogin); [] when it cannot be read as words."""
+    parts = _HASHTAG_WORD.findall(tag)
+    if len(parts) > 1:
+        return [_fold(p) for p in parts]
+    folded = _fold(tag)
+    if len(folded) > 40:
+        return []
+    # Shortest split into known words (dynamic programming over the prefix ends: bounded by the tag's length).
+    best: list[list[str] | None] = [[]] + [None] * len(folded)
+    for end in range(1, len(folded) + 1):
+        for begin in range(max(0, end - 16), end):
+            piece = folded[begin:end]
+            if best[begin] is not None and (piece in CONCEPT or piece in CHATTER) and \
+                    (best[end] is None or len(best[begin]) + 1 < len(best[end])):
+                best[end] = best[begin] + [piece]
+    return best[-1] or []
+
+
 def salient_terms(text: str, ignore: Iterable[str] = ()) -> dict[str, float]:
-    """The terms that say what a mention is about, with weights: hashtags and link domains 2, words 1."""
+    """The terms that say what a mention is about, with weights: concepts (~pay, ~fail: the many words for one
+    failure) and other content words 1, hashtags 1 (and the words they are made of), link domains 2; no handles,
+    numbers, emoji, stop words, openers or device names."""
     ignored = {i.lower().lstrip("@") for i in ignore}
     terms: dict[str, float] = {}
-    folded = _fold(re.sub(r"@\w+", " ", classified_text(text)))  # the part triage reads: bounded work per mention
+    raw = re.sub(r"@\w+", " ", classified_text(text))  # the part triage reads: bounded work per mention
+    for tag in re.findall(r"#(\w+)", raw):
+        for word in _hashtag_words(tag):
+            term = _word_term(word) if len(word) >= 3 else None
+            if term is not None:
+                terms.setdefault(term, 1.0)
+    folded = _SIGN_IN.sub(" login ", _fold(raw))
+    if _NEGATION.search(folded) or _SHUT_OUT.search(folded):
+        # "no me deja pagar", "not going through", "nicht möglich", "keeps logging me out": something did not work
+        terms["~fail"] = 1.0
     for token in _TOKEN.findall(folded):
         if token.startswith("#"):
             tag = token[1:]
-            if len(tag) >= 2 and tag not in ignored:
-                terms["#" + tag] = 2.0
+            if len(tag) >= 2 and tag not in ignored and not any(c.isdigit() for c in tag):  # not "#48213"
+                terms["#" + tag] = 1.0
         elif token.startswith("http"):
             domain = re.sub(r"^https?://(www\.)?", "", token).split("/")[0]
             if domain and domain not in ("t.co",):
                 terms["@" + domain] = 2.0
-        elif token not in STOP_WORDS and token not in ignored:
-            terms.setdefault(_stem(token), 1.0)
+        elif token not in ignored:
+            term = _word_term(token)
+            if term is not None:
+                terms.setdefault(term, 1.0)
     return terms
 
 
@@ -133,8 +189,11 @@ def detect_spike(counts: dict[int, int], now: datetime, settings: SurgeSettings,
     return None
 
 
-def signature(recent_texts: Sequence[dict[str, float]], settings: SurgeSettings) -> dict[str, float]:
-    """The incident's signature: terms present in a large share of the recent mentions, weighted by share."""
+def signature(recent_texts: Sequence[dict[str, float]], settings: SurgeSettings,
+              background: Sequence[dict[str, float]] = ()) -> dict[str, float]:
+    """The incident's signature: terms present in a large share of the recent mentions, weighted by share; with
+    the `background` (the other recent mentions), by how much more often they have it than the background, so
+    that a word every complaint uses ("order") does not become what the incident is about."""
     if not recent_texts:
         return {}
     df: Counter[str] = Counter()
@@ -143,10 +202,13 @@ def signature(recent_texts: Sequence[dict[str, float]], settings: SurgeSettings)
         for term, w in terms.items():
             df[term] += 1
             weight[term] = w
+    bg = Counter(t for terms in background for t in terms if t in df)
     n = len(recent_texts)
-    shared = [(t, c / n) for t, c in df.items() if c / n >= settings.signature_share]
+    share = {t: c / n - (bg[t] / len(background) if background else 0.0) for t, c in df.items()
+             if c / n >= settings.signature_share}
+    shared = [(t, v) for t, v in share.items() if v > 0]
     shared.sort(key=lambda item: (-item[1] * weight[item[0]], item[0]))
-    return {t: round(share * weight[t], 4) for t, share in shared[: settings.signature_size]}
+    return {t: round(v * weight[t], 4) for t, v in shared[: settings.signature_size]}
 
 
 def cluster_signature(term_sets: Sequence[dict[str, float]], settings: SurgeSettings) -> dict[str, float]:
@@ -162,12 +224,67 @@ def cluster_signature(term_sets: Sequence[dict[str, float]], settings: SurgeSett
     return second or first
 
 
+def seeded_signature(seed: dict[str, float], term_sets: Sequence[dict[str, float]],
+                     settings: SurgeSettings, newer: Sequence[bool] = ()) -> dict[str, float]:
+    """The signature of the cluster around one mention: the recent mentions that share its anchor (of its specific
+    terms, the one that is surging: common in the window, and much more so in its newer half, `newer`) and enough
+    of its other terms. Two simultaneous surges give two signatures, each from its own mentions ({} when the
+    mention has too few neighbours to speak of a cluster)."""
+    if not any(t not in GENERIC_TERMS for t in seed):
+        return {}
+    own = {t: 1.0 for t in seed}
+    near_seed = [match_score(t, own, settings) >= settings.join_threshold for t in term_sets]
+    df, recent, around = Counter(), Counter(), Counter()
+    for i, terms in enumerate(term_sets):
+        for t in terms:
+            df[t] += 1
+            recent[t] += 1 if i < len(newer) and newer[i] else 0
+            around[t] += 1 if near_seed[i] else 0
+    # A word every complaint uses ("order") is common but steady; what failed is common and new. The anchor is
+    # taken from the mention's neighbourhood, not only from its own words: a mention that does not name what
+    # failed still finds it.
+    # Candidates: the mention's own specific terms, and the concepts (what failed) around it; a plain word of the
+    # neighbourhood ("screen") may belong to two failures at once.
+    candidates = [t for t in around if t not in GENERIC_TERMS and (t in seed or t.startswith("~"))]
+    if not candidates:
+        return {}
+    def burst(t: str) -> float:
+        return min(10.0, (recent[t] + 1) / (df[t] - recent[t] + 1)) if newer else 1.0
+
+    anchor = max(candidates, key=lambda t: (around[t] * burst(t), t))
+    own[anchor] = 1.0
+    near = [anchor in t and match_score(t, own, settings) >= settings.join_threshold for t in term_sets]
+    neighbours = [t for t, n in zip(term_sets, near) if n]
+    if len(neighbours) < settings.min_cluster_size:
+        return {}  # too few yet to say what they share: a signature from a handful would be their quirks
+    return signature(neighbours, settings, background=[t for t, n in zip(term_sets, near) if not n])
+
+
+def cluster_key(sig: dict[str, float]) -> str:
+    """What a cluster is about, in one word for its detector's cooldown and its incident id: its leading term
+    that names a thing (not ~fail, which every failure shares), without the concept marker."""
+    ranked = sorted(sig, key=lambda t: (-sig[t], not t.startswith("~"), t))
+    lead = next((t for t in ranked if t != "~fail"), ranked[0] if ranked else "")
+    return re.sub(r"[^a-z0-9]+", "", _fold(lead))[:24]
+
+
+# Every failure shares these (something failed; in the app or on the site): they never make a mention part of one.
+GENERIC_TERMS = frozenset({"~fail", "~app"})
+
+
 def match_score(terms: dict[str, float], sig: dict[str, float], settings: SurgeSettings) -> float:
-    """How well a mention fits an incident signature, 0..1; 0 when it shares too few signature terms."""
+    """How well a mention fits an incident signature, 0..1; 0 when it shares too few signature terms, or none of
+    the signature's core (the terms nearly as common as its most common one, other than ~fail: what failed)."""
     if not terms or not sig:
         return 0.0
     shared = [t for t in terms if t in sig]
-    strength = sum(2 if t[0] in "#@" else 1 for t in shared)
+    top = max((w for t, w in sig.items() if t not in GENERIC_TERMS), default=0.0)
+    core = [t for t in shared if sig[t] >= settings.core_share * top]
+    if not any(t not in GENERIC_TERMS for t in core):
+        return 0.0
+    # A term of the core, or "it failed", counts in full, a rarer one of the signature a third (a link is worth
+    # two words). "It failed" is in every complaint, so its weight drops when two failures share the window.
+    strength = sum((2 if t[0] == "@" else 1) * (1 if t in core or t in GENERIC_TERMS else 1 / 3) for t in shared)
     if strength < settings.min_shared_terms:
         return 0.0
     hit = sum(terms[t] for t in shared)
