@@ -173,6 +173,23 @@ class DynamoTable:
         """A DynamoDB item as plain values (whole Decimals as ints)."""
         return {k: _from_dynamo(deserialize(v)) for k, v in item.items()}
 
+    @staticmethod
+    def _call(fn: Any, **kwargs: Any) -> dict[str, Any]:
+        """One DynamoDB call, its failures mapped to StorageUnavailable / StorageRejected (or re-raised)."""
+        try:
+            return fn(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - mapped to StorageUnavailable or re-raised
+            raise _storage_error(exc) from exc
+
+    @staticmethod
+    def _pages(pages: Any) -> Any:
+        """A paginator's pages, its failures mapped as `_call`'s."""
+        try:
+            yield from pages
+        except Exception as exc:  # noqa: BLE001 - mapped to StorageUnavailable or re-raised
+            raise _storage_error(exc) from exc
+
+
 
 class DynamoMentionStore(DynamoTable):
     """The MentionStore on a DynamoDB table (the real service or DynamoDB Local)."""
@@ -473,18 +490,6 @@ class DynamoMentionStore(DynamoTable):
             ExpressionAttributeValues=self._item({":t": item_type}))
         return [self._plain(i) for page in self._pages(pages) for i in page["Items"]]
 
-    def _pages(self, pages: Any) -> Any:
-        try:
-            yield from pages
-        except Exception as exc:  # noqa: BLE001 - mapped to StorageUnavailable or re-raised
-            raise _storage_error(exc) from exc
-
-    @staticmethod
-    def _call(fn: Any, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return fn(**kwargs)
-        except Exception as exc:  # noqa: BLE001 - mapped to StorageUnavailable or re-raised
-            raise _storage_error(exc) from exc
 
 
 # --- errors and clients -----------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from responder.ingest.signatures import (
 from responder.aws.storage import MentionStore, StorageRejected, StorageUnavailable
 from responder.aws.triage_queue import QueueUnavailable, TriageQueue
 from responder.ingest.validation import MAX_MENTIONS_PER_DELIVERY, parse_delivery_body
+from responder.core.observability import OptionalLog
 
 X_PATH = "/webhooks/x"
 META_PATH = "/webhooks/meta"
@@ -88,7 +89,7 @@ def response(status: int, body: Any, content_type: str = "application/json") -> 
     return {"statusCode": status, "headers": {"content-type": content_type}, "body": text}
 
 
-class WebhookService:
+class WebhookService(OptionalLog):
     """Routes webhook requests; ports (credentials, store, queue) are injected so tests can pass fakes."""
 
     def __init__(self, credentials: CredentialsProvider, store: MentionStore, queue: TriageQueue,
@@ -277,10 +278,3 @@ class WebhookService:
              unique.values())
         return list(unique.values())
 
-    def _info(self, message: str, **keys: Any) -> None:
-        if self._log is not None:
-            self._log.info(message, **keys)
-
-    def _warn(self, message: str, **keys: Any) -> None:
-        if self._log is not None:
-            self._log.warning(message, **keys)

@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl
 from responder.aws.storage import DynamoTable, StorageUnavailable, _storage_error
 from responder.core.config import DEFAULT_RETENTION_DAYS
 from responder.privacy.signed_request import SignedRequestForged, SignedRequestMalformed, parse_signed_request
+from responder.core.observability import OptionalLog
 
 STATUS_PATH = "/webhooks/meta/data-deletion"
 META_CHANNELS = ("facebook", "instagram", "messenger", "whatsapp")
@@ -140,13 +141,6 @@ class DynamoDeletionRequests(DynamoTable):
                     return str(self._plain(item)["code"]), False
             raise _storage_error(exc) from exc
 
-    @staticmethod
-    def _call(fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
-        try:
-            return fn(**kwargs)
-        except Exception as exc:  # noqa: BLE001 - mapped to StorageUnavailable / StorageRejected, or re-raised
-            raise _storage_error(exc) from exc
-
     def get(self, code: str) -> DeletionRequest | None:
         item = self._call(self.client.get_item, TableName=self._table,
                           Key=self._values({"pk": f"DELETION#{code}", "sk": "DELETION"})).get("Item")
@@ -192,7 +186,7 @@ def _answer(status: int, body: Any) -> dict[str, Any]:
             "body": json.dumps(body, separators=(",", ":"))}
 
 
-class DataDeletionRequests:
+class DataDeletionRequests(OptionalLog):
     """The callback's two routes. `eraser` is responder.privacy.erasure.Eraser (erase_author); `base_url` is where
     the status pages are served (the API's public URL)."""
 
@@ -265,10 +259,3 @@ class DataDeletionRequests:
             self._log.warning("data deletion request refused", status=status, reason=reason)
         return _answer(status, {"error": reason})
 
-    def _info(self, message: str, **keys: Any) -> None:
-        if self._log is not None:
-            self._log.info(message, **keys)
-
-    def _warn(self, message: str, **keys: Any) -> None:
-        if self._log is not None:
-            self._log.warning(message, **keys)

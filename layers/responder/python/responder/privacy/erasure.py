@@ -89,20 +89,6 @@ class Eraser(DynamoTable):
                          client_options={"connect_timeout": 1.0, "read_timeout": 5.0, "attempts": 3})
         self._retention_seconds = retention_days * 86_400
 
-    @staticmethod
-    def _call(fn: Any, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return fn(**kwargs)
-        except Exception as exc:  # noqa: BLE001 - mapped to StorageUnavailable or re-raised
-            raise _storage_error(exc) from exc
-
-    @staticmethod
-    def _pages(pages: Any) -> Any:
-        try:
-            yield from pages
-        except Exception as exc:  # noqa: BLE001 - mapped to StorageUnavailable or re-raised
-            raise _storage_error(exc) from exc
-
     # -- erasure -------------------------------------------------------------------------------------------
 
     def erase_mention(self, channel: str, mention_id: str, *, source: str, at: datetime,

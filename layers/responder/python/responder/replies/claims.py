@@ -40,12 +40,6 @@ class QueueUnavailable(RuntimeError):
 class DynamoReplyStore(DynamoTable):
     """Reads a mention and its thread for the review page, and writes its reply claim, on the project's table."""
 
-    def _call(self, fn: Any, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return fn(**kwargs)
-        except Exception as exc:  # noqa: BLE001 - mapped to StorageUnavailable or re-raised
-            raise _storage_error(exc) from exc
-
     # -- reads (the GET path: nothing here writes) --------------------------------------------------------
 
     def get_mention(self, channel: str, mention_id: str) -> dict[str, Any] | None:

@@ -30,6 +30,7 @@ from responder.core.metrics import REPLIES_FAILED, REPLIES_SENT
 from responder.replies.ledger import ReplyLedger, iso
 from responder.replies.state import (REPLY_FAILED, REPLY_QUEUED, REPLY_REFUSED, REPLY_SENDING, REPLY_UNCONFIRMED,
                                      STATUS_ANSWERED, STATUS_DELETED)
+from responder.core.observability import OptionalLog
 
 MESSAGE_VERSION = 1
 # SQS's longest message delay (SQS developer guide, "Delay queues": 15 minutes).
@@ -124,7 +125,7 @@ def _age_seconds(iso_time: object, now: datetime) -> float:
     return (now - started).total_seconds()
 
 
-class Sender:
+class Sender(OptionalLog):
     def __init__(self, ledger: ReplyLedger, client_for: Callable[[str], ReplyClient], queue: OutboundQueue,
                  alerts: Alerts | None = None, max_receive_count: int = 8,
                  lease_seconds: int = DEFAULT_LEASE_SECONDS, log: Any = None,
@@ -336,15 +337,6 @@ class Sender:
         self._alerts.reply_failed(item, state, code, reason)
         self._ledger.mark_alerted(message.channel, message.mention_id, message.nonce, self._clock())
 
-    # -- logs ------------------------------------------------------------------------------------------
-
-    def _info(self, message: str, **keys: Any) -> None:
-        if self._log is not None:
-            self._log.info(message, **keys)
-
-    def _warn(self, message: str, **keys: Any) -> None:
-        if self._log is not None:
-            self._log.warning(message, **keys)
 
 
 class SqsOutboundQueue:
