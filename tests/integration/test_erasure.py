@@ -153,6 +153,35 @@ def test_erasing_an_author_erases_their_mentions_and_keeps_the_other_persons(sto
     assert eraser.erase_author(["x"], DANA.id, source="forget", at=DELETED) == Erased()
 
 
+def test_an_erasure_of_a_person_cut_short_is_finished_by_the_next_run(store, eraser, monkeypatch):
+    # Given Dana's two X posts, and a throttle that cuts her first erasure short after her first post's tombstone
+    from responder.aws.storage import StorageUnavailable
+
+    first, second = post("3300000000000000041"), post("3300000000000000042")
+    for m in (first, second):
+        store.save(m, RECEIVED)
+    original, calls = eraser._delete_raw, []
+
+    def throttled_once(channel, mention_id):
+        calls.append(mention_id)
+        if len(calls) == 1:
+            raise StorageUnavailable("throttled")
+        return original(channel, mention_id)
+
+    monkeypatch.setattr(eraser, "_delete_raw", throttled_once)
+    with pytest.raises(StorageUnavailable):
+        eraser.erase_author(["x"], DANA.id, source="forget", at=DELETED)
+    # When the erasure is asked again (the callback's retry, or `responder forget` run twice)
+    done = eraser.erase_author(["x"], DANA.id, source="forget", at=DELETED)
+    # Then it finds both posts again and finishes: no raw event is left, and nothing links Dana to them any more
+    assert sorted(done.mention_ids) == [f"x:{first.mention_id}", f"x:{second.mention_id}"]
+    for m in (first, second):
+        assert store.get_raw("x", m.mention_id) is None
+        erased = store.get_mention("x", m.mention_id)
+        assert erased["status"] == "deleted" and "author" not in erased and "gsi4pk" not in erased
+    assert eraser.erase_author(["x"], DANA.id, source="forget", at=DELETED) == Erased()
+
+
 def test_the_threads_copy_of_a_reply_to_an_erased_mention_goes(store, eraser):
     # Given a mention answered by Responder, the thread recording that reply
     mention = post("3300000000000000021")

@@ -197,3 +197,21 @@ def test_a_first_response_already_recorded_is_kept(store, answers):
     assert answers.apply(brand_reply(at="2026-10-02T09:40:00Z"), RECEIVED) == MARKED
     stored = store.get_mention("x", "3200000000000000001")
     assert (stored["status"], stored["first_response_at"]) == ("answered", "2026-10-02T09:25:00Z")
+
+
+def test_a_redelivered_native_answer_puts_no_text_back_on_the_thread_of_an_erased_mention(store, answers):
+    # Given Dana's mention answered natively by the brand, then erased (the thread's copy of the reply goes)
+    from responder.privacy.erasure import Eraser
+
+    save(store, "x/xaa_post_mention_create.json")
+    set_fields(store, "x", "3200000000000000001", status="notified")
+    (answer,) = normalize_x(fixture_json("x/xaa_post_create_by_brand.json")).answers
+    assert answers.apply(answer, RECEIVED) == MARKED
+    Eraser(store._table, client=store.client).erase_mention("x", "3200000000000000001", source="forget",
+                                                             at=RECEIVED)
+    assert "last_reply_text" not in store.get_thread("x", "3200000000000000001")
+    # When the platform redelivers the brand's answer
+    assert answers.apply(answer, RECEIVED) == ALREADY
+    # Then the thread still holds no copy of the reply's text, and the mention stays a tombstone
+    assert "last_reply_text" not in store.get_thread("x", "3200000000000000001")
+    assert store.get_mention("x", "3200000000000000001")["status"] == "deleted"

@@ -108,10 +108,13 @@ class Eraser(DynamoTable):
         check_id(author_id, "author id")
         total = Erased()
         erased_ids: list[str] = []
+        found: list[tuple[str, list[str]]] = []
         for channel in channels:
             _check_request(channel, "-", source, author_id)
-            # Read the whole list first: erasing removes the index keys under a paginating query.
-            for mention_id in list(self._authored(channel, author_id)):
+            # Read the whole list first: the index keys are removed at the end, not under a paginating query.
+            ids = list(self._authored(channel, author_id))
+            found.append((channel, ids))
+            for mention_id in ids:
                 done = self._erase_one(channel, mention_id, source=source, at=at, author_id=author_id,
                                        forget_author=True)
                 total = total + done
@@ -119,7 +122,24 @@ class Eraser(DynamoTable):
                     erased_ids.append(mention_id)
         if erased_ids:
             total = total + self._scrub_incidents(erased_ids)
+        # Last: the index is how a run cut short (a throttle, a timeout) finds these mentions again to finish their
+        # raw events, threads and incident samples; removing it earlier would hide what is left.
+        for channel, ids in found:
+            for mention_id in ids:
+                self._unindex(channel, mention_id)
         return total
+
+    def _unindex(self, channel: str, mention_id: str) -> None:
+        """Take an erased mention out of the author index (nothing links the person to it any more)."""
+        try:
+            self.client.update_item(TableName=self._table, Key=self._values(mention_key(channel, mention_id)),
+                                    UpdateExpression="REMOVE " + ", ".join(AUTHOR_INDEX_KEYS),
+                                    ConditionExpression="attribute_exists(pk) AND #s = :deleted",
+                                    ExpressionAttributeNames={"#s": "status"},
+                                    ExpressionAttributeValues=self._values({":deleted": STATUS_DELETED}))
+        except Exception as exc:  # noqa: BLE001 - expired or never erased: nothing to remove; anything else raised
+            if _error_code(exc) != "ConditionalCheckFailedException":
+                raise _storage_error(exc) from exc
 
     def _erase_one(self, channel: str, mention_id: str, *, source: str, at: datetime, author_id: str | None,
                    forget_author: bool) -> Erased:
@@ -179,8 +199,8 @@ class Eraser(DynamoTable):
 
     def _tombstone(self, item: dict[str, Any], source: str, at: datetime, newly: bool, forget_author: bool) -> bool:
         """Turn the stored mention into a tombstone (or finish one); False when the item changed under the write."""
-        remove = sorted((set(item) - KEPT_ATTRIBUTES - {"author"}) | set(ALWAYS_REMOVED)
-                        | (set(AUTHOR_INDEX_KEYS) if forget_author else set()))
+        # The author index keys stay until the whole erasure is done (erase_author removes them last).
+        remove = sorted((set(item) - KEPT_ATTRIBUTES - {"author"} - set(AUTHOR_INDEX_KEYS)) | set(ALWAYS_REMOVED))
         names = {f"#r{i}": name for i, name in enumerate(remove)}
         names["#s"] = "status"
         values: dict[str, Any] = {":deleted": STATUS_DELETED}

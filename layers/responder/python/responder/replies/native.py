@@ -103,8 +103,10 @@ class DynamoNativeAnswers:
             current = self._m.get_mention(answer.channel, mention_id)
             if current is None:
                 return NOT_STORED
-            if current.get("reply_id") == answer.reply_id and current.get("thread_id"):
-                # A redelivery of the answer that marked it: finish the thread's record, in case it was cut short.
+            if (current.get("reply_id") == answer.reply_id and current.get("thread_id")
+                    and current.get("status") != STATUS_DELETED):
+                # A redelivery of the answer that marked it: finish the thread's record, in case it was cut short
+                # (never for an erased mention: the thread's copy of the reply went with it).
                 self._record_thread(answer, str(current["thread_id"]), at)
             return ALREADY
         marked = self._m._plain(updated["Attributes"])
