@@ -182,6 +182,23 @@ def test_an_erasure_of_a_person_cut_short_is_finished_by_the_next_run(store, era
     assert eraser.erase_author(["x"], DANA.id, source="forget", at=DELETED) == Erased()
 
 
+def test_a_delete_handled_between_a_mentions_put_and_its_raw_copy_leaves_no_raw_copy(store, eraser, monkeypatch):
+    # Given a delete notice handled by another invocation right after the mention's put, before its raw copy
+    mention = post("3300000000000000051")
+    original = store._put_raw
+
+    def erased_meanwhile(m, received_at):
+        eraser.erase_mention("x", m.mention_id, source="x.tweet_delete", at=DELETED)
+        original(m, received_at)
+
+    monkeypatch.setattr(store, "_put_raw", erased_meanwhile)
+    # When the store finishes writing the mention
+    result = store.save(mention, RECEIVED)
+    # Then no raw copy of the deleted post is left, and the mention is not handed to triage
+    assert store.get_raw("x", mention.mention_id) is None
+    assert store.get_mention("x", mention.mention_id)["status"] == "deleted" and not result.needs_enqueue
+
+
 def test_the_threads_copy_of_a_reply_to_an_erased_mention_goes(store, eraser):
     # Given a mention answered by Responder, the thread recording that reply
     mention = post("3300000000000000021")

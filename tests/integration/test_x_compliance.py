@@ -204,3 +204,15 @@ def test_bad_arguments_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         x_compliance_args(*(["--stack", "s"] if argv else []), *argv)
     assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1.attacker.example/upload", "http://example.com/upload",
+                                 "ftp://127.0.0.1/upload", "https:///nohost"])
+def test_a_job_whose_urls_would_send_ids_in_clear_text_elsewhere_is_refused(url):
+    # Given a compliance job answer whose upload URL is not HTTPS nor this machine's loopback
+    job = {"data": {"id": "1", "status": "created", "upload_url": url,
+                    "download_url": "https://storage.example/download"}}
+    # When it is read, Then it is refused before any id is uploaded
+    with pytest.raises(x_compliance.ComplianceFailed, match="upload_url"):
+        x_compliance._job(job)
+    assert x_compliance._job({"data": {**job["data"], "upload_url": "https://storage.example/u"}})["id"] == "1"

@@ -174,7 +174,7 @@ def test_a_valid_request_erases_the_person_on_every_meta_channel_and_answers_url
     # And its status page says it is completed, with counts and dates and nothing personal
     page_status, page = status_page(service, code)
     assert page_status == 200 and page["status"] == "completed" and page["erased"]["mentions"] == 1
-    assert page["confirmation_code"] == code and PERSON not in json.dumps(page)
+    assert page["confirmation_code"] == code and PERSON not in json.dumps(page) and page["found"] is True
 
 
 def test_a_replayed_signed_request_is_one_request(service, eraser, requests_store):
@@ -268,3 +268,14 @@ def test_a_browser_gets_the_status_as_a_page_with_nothing_personal(service, requ
     assert answer["statusCode"] == 200 and answer["headers"]["content-type"].startswith("text/html")
     assert body["confirmation_code"] in answer["body"] and "Completed" in answer["body"]
     assert "default-src 'none'" in answer["headers"]["content-security-policy"] and PERSON not in answer["body"]
+
+
+def test_a_request_that_found_nothing_says_so_instead_of_claiming_a_deletion(service, requests_store):
+    # Given nothing stored under the id Meta sends (its app-scoped id; Messenger stores a Page-scoped one)
+    _, body = call(service, sign_request(payload(), META_SECRET))
+    # When the person opens the status page, as JSON and in a browser
+    _, page = status_page(service, body["confirmation_code"])
+    html = service.handle(api_event("GET", f"{PATH}/{body['confirmation_code']}", headers={"accept": "text/html"}))
+    # Then it is completed, and says that nothing was stored under that id rather than that data was deleted
+    assert page["status"] == "completed" and page["found"] is False
+    assert "nothing was stored under the id" in html["body"] and "has been deleted" not in html["body"]

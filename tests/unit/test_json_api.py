@@ -308,3 +308,17 @@ def test_the_webhook_reads_its_secret_through_the_json_client_once_per_max_age(l
             SecretsManagerCredentials("arn:secret", max_age=0, client=client).get()
     finally:
         stand_in.close()
+
+
+def test_a_5xx_without_an_error_code_is_storage_unavailable_so_the_webhook_answers_503(lambda_env):
+    # Given DynamoDB's endpoint answering a load balancer's 502 page (no JSON error code in the body)
+    from responder.aws.storage import DynamoMentionStore, StorageUnavailable
+
+    stand_in = StandIn([(502, {"Content-Type": "text/html"}, "<html>Bad Gateway</html>")])
+    store = DynamoMentionStore("t", client=AwsJsonClient("dynamodb", endpoint_url=stand_in.endpoint))
+    try:
+        # When the store reads a mention, Then it reports the storage unavailable (a 503, the platform retries)
+        with pytest.raises(StorageUnavailable):
+            store.get_mention("x", "1")
+    finally:
+        stand_in.close()

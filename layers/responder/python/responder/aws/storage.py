@@ -281,6 +281,14 @@ class DynamoMentionStore(DynamoTable):
                 self._put_raw(mention, received_at)
             return SaveResult(created=False, status=status)
         self._put_raw(mention, received_at)
+        if self._status(mention) == STATUS_DELETED:
+            # Erased between the mention's put and its raw copy's (a delete notice handled by another
+            # invocation meanwhile): the erasure could not delete a copy not written yet, so it goes now.
+            # One consistent read per new mention ($0.125 per million) for a race that is rare but would keep a
+            # deleted post's text past the platform's deadline.
+            self._call(self.client.delete_item, TableName=self._table,
+                       Key=self._item({**mention_key(mention.channel, mention.mention_id), "sk": "RAW"}))
+            return SaveResult(created=True, status=STATUS_DELETED)
         self._count_in_thread(mention, received_at)
         return SaveResult(created=True, status=STATUS_RECEIVED)
 
@@ -507,10 +515,16 @@ def _error_code(exc: Exception) -> str | None:
     return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
 
 
+def _server_side(exc: Exception) -> bool:
+    """A 5xx from the service, also one without an error code in its body (a load balancer's 502 or 503 page)."""
+    status = (getattr(exc, "response", None) or {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return isinstance(status, int) and status >= 500
+
+
 def _storage_error(exc: Exception) -> Exception:
     from botocore.exceptions import BotoCoreError
 
-    if isinstance(exc, BotoCoreError) or _error_code(exc) in _TRANSIENT_CODES:
+    if isinstance(exc, BotoCoreError) or _error_code(exc) in _TRANSIENT_CODES or _server_side(exc):
         return StorageUnavailable(f"{type(exc).__name__}: {_error_code(exc) or exc}")
     if _error_code(exc) == "ValidationException":
         # The request itself is invalid (an item too large, a key too long): not an outage, never a 503.

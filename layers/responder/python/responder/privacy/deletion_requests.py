@@ -72,7 +72,13 @@ class DeletionRequest:
             view["completed_at"] = self.completed_at
         if self.erased is not None:
             view["erased"] = self.erased
+            view["found"] = self.found
         return view
+
+    @property
+    def found(self) -> bool:
+        """Whether anything was stored under the id Meta sent (app-scoped: other channels use other ids)."""
+        return any(int(n or 0) for n in (self.erased or {}).values())
 
 
 _STATE_WORDS = {STATE_RECEIVED: "Received: your data is being deleted.",
@@ -83,7 +89,12 @@ def status_page(request: DeletionRequest) -> str:
     """The status page a person opens from Meta's link: readable without JavaScript, every value escaped."""
     from html import escape
 
-    rows = [("Confirmation code", request.code), ("Status", _STATE_WORDS.get(request.state, request.state)),
+    words = _STATE_WORDS.get(request.state, request.state)
+    if request.state == STATE_COMPLETED and request.erased is not None and not request.found:
+        # Meta sends an app-scoped id; Messenger, Instagram and WhatsApp store other ids for the same person.
+        words = ("Completed: nothing was stored under the id this request named. Messages may be stored under "
+                 "the id of the channel they came from: ask the brand to delete them there.")
+    rows = [("Confirmation code", request.code), ("Status", words),
             ("Requested", request.requested_at)]
     if request.completed_at:
         rows.append(("Completed", request.completed_at))
