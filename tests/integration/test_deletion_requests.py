@@ -61,7 +61,7 @@ def test_completing_records_the_counts_and_the_time(requests_store):
     # Then the status page's view says so
     view = requests_store.get(code).public()
     assert view == {"confirmation_code": code, "status": STATE_COMPLETED, "requested_at": "2026-10-02T11:35:00Z",
-                    "completed_at": "2026-10-02T11:35:00Z", "erased": {"mentions": 3, "threads": 1}}
+                    "completed_at": "2026-10-02T11:35:00Z", "erased": {"mentions": 3, "threads": 1}, "found": True}
 
 
 def test_an_unknown_request_is_not_recreated_by_completing_it(requests_store, dynamodb_local, table_name):
