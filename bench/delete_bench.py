@@ -16,7 +16,6 @@ Run: `python -m bench.delete_bench [--count 100] [--person-mentions 20]` (needs 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import signal
@@ -27,6 +26,8 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from bench import wait_for_local
 
 REPO = Path(__file__).resolve().parents[1]
 DDB_PER_M_WRU = 0.625
@@ -83,13 +84,7 @@ def latency(count: int) -> None:
         return elapsed
 
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if session.get(f"{base}/local/health", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.3)
+        wait_for_local(base, session)
         posts = [(f"48{uuid.uuid4().int % 10**17:017d}", f"3{i:018d}") for i in range(count)]
         creates = [post(_mention(p, a, f"@AcmeSupport order {i} is late")) for i, (p, a) in enumerate(posts)]
         # Let triage finish, so the deletes are timed on a quiet stack, as the creates' first ones were.

@@ -28,6 +28,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from bench import wait_for_local
+
 REPO = Path(__file__).resolve().parents[1]
 
 # us-east-1 list prices (DESIGN.md "Prices for the cost model"; EventBridge Scheduler pricing page).
@@ -70,13 +72,7 @@ def detection_delay(count: int) -> None:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{base}/local/health", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.3)
+        wait_for_local(base)
         template = json.loads((REPO / "tests/fixtures/x/xaa_post_mention_create.json").read_text())
         start = datetime.now(timezone.utc).replace(microsecond=0)
         ids = []
