@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import wait_for_local
+from bench import wait_for_local, xaa_mention
 
 REPO = Path(__file__).resolve().parents[1]
 DDB_PER_M_WRU = 0.625
@@ -39,21 +39,6 @@ BRAND = "1000000000000000001"
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-def _mention(post_id: str, author: str, text: str) -> bytes:
-    body = json.loads((REPO / "tests/fixtures/x/xaa_post_mention_create.json").read_text())
-    payload = body["data"]["payload"]
-    original = payload["author_id"]
-    payload.update(id=post_id, conversation_id=post_id, edit_history_tweet_ids=[post_id], author_id=author, text=text,
-                   created_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z"))
-    payload.pop("attachments", None)
-    for user in body["data"]["includes"].get("users", []):
-        if user["id"] == original:
-            user["id"] = author
-    body["data"]["includes"].pop("media", None)
-    body["data"]["event_uuid"] = f"9{post_id}"
-    return json.dumps(body).encode()
 
 
 def _delete(post_id: str, author: str) -> bytes:
@@ -86,7 +71,7 @@ def latency(count: int) -> None:
     try:
         wait_for_local(base, session)
         posts = [(f"48{uuid.uuid4().int % 10**17:017d}", f"3{i:018d}") for i in range(count)]
-        creates = [post(_mention(p, a, f"@AcmeSupport order {i} is late")) for i, (p, a) in enumerate(posts)]
+        creates = [post(xaa_mention(p, a, f"@AcmeSupport order {i} is late")) for i, (p, a) in enumerate(posts)]
         # Let triage finish, so the deletes are timed on a quiet stack, as the creates' first ones were.
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:

@@ -14,7 +14,6 @@ Run: `python -m bench.sla_bench [--mentions 20]` (needs Java for DynamoDB Local)
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import signal
@@ -28,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import wait_for_local
+from bench import wait_for_local, xaa_mention
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -73,25 +72,12 @@ def detection_delay(count: int) -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for_local(base)
-        template = json.loads((REPO / "tests/fixtures/x/xaa_post_mention_create.json").read_text())
         start = datetime.now(timezone.utc).replace(microsecond=0)
         ids = []
         for i in range(count):
             post_id, author = f"47{uuid.uuid4().int % 10**17:017d}", f"3{i:018d}"
-            body = copy.deepcopy(template)
-            payload = body["data"]["payload"]
-            original = payload["author_id"]
             written = start - timedelta(seconds=35) + timedelta(seconds=i * 20 // max(count, 1))
-            payload.update(id=post_id, conversation_id=post_id, edit_history_tweet_ids=[post_id], author_id=author,
-                           text=f"@AcmeSupport order {i} never arrived", created_at=written.strftime(
-                               "%Y-%m-%dT%H:%M:%S.000Z"))
-            payload.pop("attachments", None)
-            for user in body["data"]["includes"].get("users", []):
-                if user["id"] == original:
-                    user["id"] = author
-            body["data"]["includes"].pop("media", None)
-            body["data"]["event_uuid"] = f"9{post_id}"
-            raw = json.dumps(body).encode()
+            raw = xaa_mention(post_id, author, f"@AcmeSupport order {i} never arrived", written)
             answer = requests.post(f"{base}/webhooks/x", data=raw, timeout=10, headers={
                 "content-type": "application/json", "x-twitter-webhooks-signature": sign_x(secret, raw)})
             answer.raise_for_status()

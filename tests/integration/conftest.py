@@ -50,3 +50,14 @@ def webhook_client(request, dynamodb_local, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
     return AwsJsonClient("dynamodb", region="us-east-1", endpoint_url=dynamodb_local.endpoint, connect_timeout=1,
                          read_timeout=5)
+
+
+@pytest.fixture
+def meter():
+    """The local stack's meter, counting every AWS call of the test while installed."""
+    from responder_cli.local.metering import Meter
+
+    installed = Meter()
+    installed.install()
+    yield installed
+    installed.uninstall()

@@ -4,19 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import pytest
 
 from responder.ingest.normalize_x import normalize_x
-from responder_cli.local.metering import Meter
 from tests.conftest import fixture_json
-
-
-@pytest.fixture
-def meter():
-    installed = Meter()
-    installed.install()
-    yield installed
-    installed.uninstall()
 
 
 def test_a_transactional_write_is_counted_as_dynamodb_bills_it_once(dynamodb_local, table_name, meter):

@@ -11,18 +11,9 @@ from botocore.exceptions import ClientError
 
 from responder.aws.storage import StorageUnavailable
 from responder.ingest.normalize_x import normalize_x
-from responder_cli.local.metering import Meter
 from tests.conftest import fixture_json
 
 RECEIVED = datetime(2026, 10, 2, 9, 15, 31, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def meter():
-    installed = Meter()
-    installed.install()
-    yield installed
-    installed.uninstall()
 
 
 def x_mention():
