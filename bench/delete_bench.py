@@ -131,7 +131,6 @@ def units(person_mentions: int) -> None:
         now = datetime.now(timezone.utc)
         stored = mention("x", "4800000000000000001", "3000000000000000001")
         store.save(store.resolve_thread(stored), now)
-        store.mark_queued(stored)
         rows = [("store one mention (for scale)", measure(lambda: store.save(mention("x", "4800000000000000009",
                                                                                       "3000000000000000001"), now))),
                 ("erase a stored mention", measure(lambda: eraser.erase_mention(

@@ -46,12 +46,8 @@ GSI1_ATTRIBUTES = ("mention_id", "created_at", "kind", "author", "text")
 GSI2_NAME = "gsi2"
 GSI2_PARTITION_KEY = "gsi2pk"
 GSI2_SORT_KEY = "gsi2sk"
-# Sparse: only mentions stored but not yet handed to triage (responder.aws.storage.PENDING_INDEX).
-GSI3_NAME = "gsi3"
-GSI3_PARTITION_KEY = "gsi3pk"
-GSI3_SORT_KEY = "gsi3sk"
-GSI3_ATTRIBUTES = ("platform", "channel", "mention_id", "thread_id", "kind", "status")
-# Sparse, keys only: a person's mentions on a channel, for erasure and export (responder.aws.storage.AUTHOR_INDEX).
+# gsi3 (a sparse index of mentions not yet handed to triage, three write units per mention) was removed: the sweeper
+# reads gsi2 by received time instead (responder.ingest.sweeper). The name is not reused, so a stack update drops it.
 GSI4_NAME = "gsi4"
 GSI4_PARTITION_KEY = "gsi4pk"
 GSI4_SORT_KEY = "gsi4sk"

@@ -6,7 +6,7 @@ import threading
 from datetime import datetime, timezone
 
 from responder.core.model import Mention, MentionKey, ThreadLink
-from responder.aws.storage import STATUS_QUEUED, STATUS_RECEIVED, SaveResult, StorageUnavailable
+from responder.aws.storage import FIRST_ATTEMPT_OVER_SECONDS, STATUS_RECEIVED, SaveResult, StorageUnavailable
 from responder.aws.triage_queue import QueueUnavailable
 
 
@@ -35,26 +35,50 @@ class InMemoryStore:
 
     def save(self, mention: Mention, received_at: datetime | None = None) -> SaveResult:
         self._check()
+        received_at = received_at or datetime.now(timezone.utc)
         with self._lock:
             key = (mention.channel, mention.mention_id)
             if key in self.mentions:
-                return SaveResult(created=False, status=self.mentions[key]["status"])
-            self.mentions[key] = {**mention.to_record(), "status": STATUS_RECEIVED,
-                                  "received_at": received_at or datetime.now(timezone.utc)}
+                record = self.mentions[key]
+                stored_at = record.get("received_at")  # a tombstone (FakeEraser) has none
+                over = record.get("unsent", False) or (
+                    stored_at is not None and (received_at - stored_at).total_seconds() >= FIRST_ATTEMPT_OVER_SECONDS)
+                return SaveResult(created=False, status=record["status"], first_attempt_over=over)
+            self.mentions[key] = {**mention.to_record(), "status": STATUS_RECEIVED, "received_at": received_at}
             return SaveResult(created=True, status=STATUS_RECEIVED)
 
-    def mark_queued(self, mention: Mention | MentionKey) -> None:
+    def mark_unsent(self, mention: Mention) -> None:
         self._check()
         record = self.mentions[(mention.channel, mention.mention_id)]
         if record["status"] == STATUS_RECEIVED:
-            record["status"] = STATUS_QUEUED
+            record["unsent"] = True
 
-    def stranded(self, received_before: datetime, limit: int = 500) -> list[MentionKey]:
+    def claim(self, channel: str, mention_id: str) -> None:
+        """What triage's claim does to the status (the sweeper then leaves the mention alone)."""
+        self.mentions[(channel, mention_id)]["status"] = "triaging"
+
+    # -- the sweeper's port: a watermark over received times --------------------------------------------
+
+    watermark: datetime | None = None
+
+    def stranded(self, since: datetime, until: datetime) -> tuple[list[MentionKey], datetime]:
         self._check()
-        return [MentionKey(platform=r["platform"], channel=r["channel"], mention_id=r["mention_id"],
-                           thread_id=r["thread_id"], kind=r["kind"])
-                for r in self.mentions.values()
-                if r["status"] == STATUS_RECEIVED and r["received_at"] < received_before][:limit]
+        found = [MentionKey(platform=r["platform"], channel=r["channel"], mention_id=r["mention_id"],
+                            thread_id=r["thread_id"], kind=r["kind"])
+                 for r in sorted(self.mentions.values(), key=lambda r: r["received_at"])
+                 if r["status"] == STATUS_RECEIVED and since <= r["received_at"].replace(microsecond=0) < until]
+        return found, until
+
+    def sweep_watermark(self) -> datetime | None:
+        self._check()
+        return self.watermark
+
+    def advance_sweep_watermark(self, previous: datetime | None, until: datetime) -> bool:
+        self._check()
+        if self.watermark != previous:
+            return False
+        self.watermark = until
+        return True
 
 
 class FakeQueue:

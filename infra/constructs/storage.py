@@ -55,14 +55,6 @@ class Storage(Construct):
             non_key_attributes=["mention_id", "channel", "text"],
         )
         self.table.add_global_secondary_index(
-            index_name=c.GSI3_NAME,
-            partition_key=dynamodb.Attribute(name=c.GSI3_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name=c.GSI3_SORT_KEY, type=dynamodb.AttributeType.STRING),
-            # Sparse (only mentions not yet handed to triage) and small: what the sweeper needs to enqueue them.
-            projection_type=dynamodb.ProjectionType.INCLUDE,
-            non_key_attributes=list(c.GSI3_ATTRIBUTES),
-        )
-        self.table.add_global_secondary_index(
             index_name=c.GSI4_NAME,
             partition_key=dynamodb.Attribute(name=c.GSI4_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name=c.GSI4_SORT_KEY, type=dynamodb.AttributeType.STRING),

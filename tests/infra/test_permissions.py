@@ -9,13 +9,13 @@ import pytest
 TABLE = "table"
 GSI1 = "table/index/gsi1"
 GSI2 = "table/index/gsi2"
-GSI3 = "table/index/gsi3"
 GSI4 = "table/index/gsi4"
 
 # Read from the code each function runs (responder.aws.storage, responder.aws.incident_store, responder.triage.steps,
 # responder.replies.native): a
 # TransactWriteItems is authorised per item (its Puts as PutItem, its Updates as UpdateItem); none holds a
-# ConditionCheck, only the webhook deletes (an erased mention's raw event), and nothing scans or uses BatchWriteItem/BatchGetItem.
+# ConditionCheck, only the webhook deletes (an erased mention's raw event), nothing scans or uses BatchWriteItem, and
+# only the sweeper uses BatchGetItem (the status of the mentions in its window).
 EXPECTED = {
     # gsi1: native DM answers; DeleteItem and gsi4 (the author index): erasure on delete notices and Meta's data
     # deletion callback (responder.privacy.erasure deletes the raw event and finds a person's mentions)
@@ -27,7 +27,10 @@ EXPECTED = {
     "draft": {(TABLE, "dynamodb:GetItem")},
     "route": set(),
     "dispatcher": set(),
-    "sweeper": {(GSI3, "dynamodb:Query"), (TABLE, "dynamodb:UpdateItem")},
+    # responder.ingest.sweeper: the brand's mentions by received time (gsi2), their status (BatchGetItem), the
+    # watermark item (GetItem, PutItem)
+    "sweeper": {(GSI2, "dynamodb:Query"), (TABLE, "dynamodb:BatchGetItem"), (TABLE, "dynamodb:GetItem"),
+                (TABLE, "dynamodb:PutItem")},
     # responder.replies: the review page reads the mention and its thread (gsi1) and claims with UpdateItem; the
     # sender reads the mention and records each step of the reply with UpdateItem.
     "review": {(TABLE, "dynamodb:GetItem"), (TABLE, "dynamodb:UpdateItem"), (GSI1, "dynamodb:Query")},

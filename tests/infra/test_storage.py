@@ -50,17 +50,6 @@ def test_table_has_single_table_key_schema_and_gsi1(template):
                                    "NonKeyAttributes": ["mention_id", "channel", "text"]},
                 },
                 {
-                    # sparse: mentions stored but not yet handed to triage, with what the sweeper enqueues
-                    "IndexName": "gsi3",
-                    "KeySchema": [
-                        {"AttributeName": "gsi3pk", "KeyType": "HASH"},
-                        {"AttributeName": "gsi3sk", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "INCLUDE",
-                                   "NonKeyAttributes": ["platform", "channel", "mention_id", "thread_id", "kind",
-                                                        "status"]},
-                },
-                {
                     # sparse, keys only: a person's mentions on a channel, for erasure and export
                     "IndexName": "gsi4",
                     "KeySchema": [

@@ -18,18 +18,29 @@ def test_sweeper_runs_on_a_schedule_of_a_few_minutes(synthesized):
     assert rule["Properties"]["State"] == "ENABLED"
 
 
-def test_sweeper_may_query_only_the_stranded_index_update_the_table_and_send_to_triage(synthesized):
+def test_sweeper_may_read_the_brand_listing_and_statuses_write_only_its_watermark_and_send_to_triage(synthesized):
+    # Given the sweeper's role in the synthesised template
     role_id = synthesized.logical_id(synthesized.stack.sweeper.function.role)
     policies = [p for p in synthesized.resources("AWS::IAM::Policy").values()
                 if {"Ref": role_id} in p["Properties"]["Roles"]]
-    actions = sorted({a for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]
-                      for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])})
-    assert [a for a in actions if a.startswith("dynamodb:")] == ["dynamodb:Query", "dynamodb:UpdateItem"]
+    statements = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    actions = sorted({a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])})
+    # Then it reads (Query on gsi2, BatchGetItem, GetItem), writes one item (PutItem), reads one metric, sends
+    assert [a for a in actions if a.startswith("dynamodb:")] == [
+        "dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"]
     assert [a for a in actions if a.startswith("sqs:")] == ["sqs:SendMessage"]
-    assert not [a for a in actions if a.startswith(("dynamodb:Scan", "dynamodb:Delete", "dynamodb:Batch"))]
-    queries = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]
-               if s["Action"] == "dynamodb:Query"]
-    assert len(queries) == 1 and f"/index/{c.GSI3_NAME}" in str(queries[0]["Resource"])
+    assert [a for a in actions if a.startswith("cloudwatch:")] == ["cloudwatch:GetMetricStatistics"]
+    assert not [a for a in actions if a.startswith(("dynamodb:Scan", "dynamodb:Delete", "dynamodb:Update",
+                                                    "dynamodb:BatchWrite", "cloudwatch:Put"))]
+    (query,) = [s for s in statements if s["Action"] == "dynamodb:Query"]
+    assert f"/index/{c.GSI2_NAME}" in str(query["Resource"])
+
+
+def test_no_index_keeps_an_entry_per_mention_for_the_sweeper(synthesized):
+    # Given the table in the synthesised template
+    (table,) = synthesized.resources("AWS::DynamoDB::Table").values()
+    # Then it has no sparse pending index (three write units per mention): the sweeper reads gsi2
+    assert sorted(i["IndexName"] for i in table["Properties"]["GlobalSecondaryIndexes"]) == ["gsi1", "gsi2", "gsi4"]
 
 
 def test_sweeper_reads_the_same_table_and_queue_as_the_webhook(template, synthesized):

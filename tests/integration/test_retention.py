@@ -54,7 +54,6 @@ def test_redeliveries_and_triage_never_move_a_mentions_expiry(dynamodb_local, ta
     # When the platform redelivers it a month later and triage updates it
     later = RECEIVED + timedelta(days=30)
     assert not store.save(mention, later).created
-    store.mark_queued(mention)
     store.claim_for_triage("x", mention.mention_id, "message-1", later)
     # Then its expiry is still the one set at creation
     assert store.get_mention("x", mention.mention_id)["expires_at"] == first

@@ -6,7 +6,7 @@ import json
 import threading
 from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -14,7 +14,7 @@ from responder.ingest.intake import ingest
 from responder.ingest.normalize_meta import normalize_meta
 from responder.ingest.normalize_x import normalize_x
 from responder.aws.json_api import AwsJsonClient
-from responder.aws.storage import DynamoMentionStore, StorageUnavailable
+from responder.aws.storage import FIRST_ATTEMPT_OVER_SECONDS, DynamoMentionStore, StorageUnavailable
 from responder.ingest.webhook import WebhookService
 from responder_cli.local.dynamodb_local import DynamoDBLocal
 from tests.conftest import StaticCredentials, fixture_bytes, fixture_json, x_headers
@@ -130,14 +130,21 @@ def test_first_and_last_activity_only_move_outwards_whatever_the_arrival_order(s
     assert (thread["last_activity_at"], thread["last_mention_id"]) == ("2026-10-02T09:40:12Z", reply.mention_id)
 
 
-def test_ingest_marks_queued_and_a_repeat_does_not_enqueue_again(store):
+def test_a_repeat_does_not_enqueue_again_and_nothing_is_written_after_the_send(store, meter):
+    # Given a Meta batch stored and enqueued
     queue = FakeQueue()
     delivery = normalize_meta(fixture_json("meta/page_batch.json"))
     first = ingest(delivery.mentions, store, queue)
+    before = meter.write_units
+    # When Meta repeats it at once (the first attempt may still be sending)
     second = ingest(delivery.mentions, store, queue)
+    # Then nothing is stored, enqueued or written again, and the mentions stay `received` until triage claims them
     assert len(first.stored) == 4 and len(second.duplicates) == 4
-    assert len(queue.sent) == 4
-    assert {store.get_mention(m.channel, m.mention_id)["status"] for m in delivery.mentions} == {"queued"}
+    assert len(queue.sent) == 4 and meter.write_units == before
+    assert {store.get_mention(m.channel, m.mention_id)["status"] for m in delivery.mentions} == {"received"}
+    # And a repeat once the first attempt is over (it crashed before its send) enqueues what is still `received`
+    later = datetime.now(timezone.utc) + timedelta(seconds=FIRST_ATTEMPT_OVER_SECONDS)
+    assert len(ingest(delivery.mentions, store, queue, received_at=later).enqueued) == 4
 
 
 def test_unreachable_dynamodb_raises_storage_unavailable(table_specs):
@@ -167,7 +174,7 @@ def test_webhook_answers_503_while_dynamodb_is_down_and_stores_once_after(table_
         assert service.handle(event)["statusCode"] == 200
         assert service.handle(event)["statusCode"] == 200
         store = DynamoMentionStore(spec.logical_id, client=client)
-        assert store.get_mention("x", "3200000000000000001")["status"] == "queued"
+        assert store.get_mention("x", "3200000000000000001")["status"] == "received"
         assert len(store.list_items("mention")) == 1 and len(queue.sent) == 1
 
 
@@ -212,32 +219,62 @@ def test_triage_claims_let_a_redelivery_take_over_and_hold_off_a_duplicate(store
 # --- stranded mentions and storage refusals, on the real engine -----------------------------------------
 
 
-def test_a_stored_mention_is_on_the_stranded_index_until_it_is_handed_to_triage(store):
-    from datetime import timedelta
+class Backlog:
+    """The triage queue's oldest message age, as its CloudWatch metric reports it."""
 
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def oldest_age_seconds(self) -> float:
+        return self.seconds
+
+
+def test_the_sweeper_enqueues_once_what_was_never_enqueued_and_leaves_what_waits_in_a_queue_behind(store):
     from responder.ingest.sweeper import requeue_stranded
 
-    # Given two mentions stored a minute ago and never enqueued (the webhook died after the write)
-    stored_at = datetime.now(timezone.utc) - timedelta(minutes=2)
-    first, second = (x_mentions(n).mentions[0] for n in ("x/xaa_post_mention_create.json",
-                                                          "x/xaa_post_reply_create.json"))
-    store.save(first, stored_at)
-    store.save(second, stored_at)
-    later = datetime.now(timezone.utc)
-    assert {k.mention_id for k in store.stranded(later)} == {first.mention_id, second.mention_id}
-    # When triage claims one of them and the sweeper runs
-    store.claim_for_triage("x", second.mention_id, "message-A", later)
+    # Given a surge: the queue's oldest message is 20 minutes old; a mention stored 30 minutes ago was never
+    # enqueued (the webhook died after the write), one enqueued 10 minutes ago still waits in the queue, and one
+    # stored 40 minutes ago was claimed by triage
+    now = datetime(2026, 12, 1, 12, 0, 30, 500_000, tzinfo=timezone.utc)
+    stranded, waiting, claimed = (x_mentions(n).mentions[0] for n in (
+        "x/xaa_post_mention_create.json", "x/xaa_post_reply_create.json", "x/xaa_dm_received.json"))
+    store.save(stranded, now - timedelta(minutes=30))
+    ingest([waiting], store, FakeQueue(), received_at=now - timedelta(minutes=10))
+    store.save(claimed, now - timedelta(minutes=40))
+    store.claim_for_triage(claimed.channel, claimed.mention_id, "message-A", now)
+    backlog, queue = Backlog(20 * 60), FakeQueue()
+    # When the sweeper runs, and again every two minutes while the queue stays behind
+    assert requeue_stranded(store, queue, backlog, now=now) == 1
+    for minutes in (2, 4, 6):
+        backlog.seconds += 120
+        assert requeue_stranded(store, queue, backlog, now=now + timedelta(minutes=minutes)) == 0
+    # Then only the one never enqueued was sent, once; the waiting one is left to its own message
+    assert [m.mention_id for m in queue.sent] == [stranded.mention_id]
+    # And once the queue drained and triage claimed the waiting one, nothing more is sent
+    store.claim_for_triage(waiting.channel, waiting.mention_id, "message-B", now)
+    assert requeue_stranded(store, queue, Backlog(0), now=now + timedelta(minutes=30)) == 0
+    assert [m.mention_id for m in queue.sent] == [stranded.mention_id]
+    # And the watermark, one item, is where the last sweep's window ended
+    assert store.sweep_watermark() == datetime(2026, 12, 1, 12, 27, 30, tzinfo=timezone.utc)
+
+
+def test_a_sweep_that_crashed_before_moving_its_watermark_reads_the_same_window_again(store):
+    from responder.ingest.sweeper import requeue_stranded
+
+    # Given a mention never enqueued, and a sweep that sent it but died before moving the watermark
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+    (mention,) = x_mentions("x/xaa_post_mention_create.json").mentions
+    store.save(mention, now - timedelta(minutes=55))  # in the first sweep's first window (an hour back)
+    original = store.advance_sweep_watermark
+    store.advance_sweep_watermark = lambda previous, until: (_ for _ in ()).throw(StorageUnavailable("died"))
     queue = FakeQueue()
-    assert requeue_stranded(store, queue, now=later) == 1
-    # Then only the other is enqueued, it is marked queued, and the index is empty afterwards
-    assert [m.mention_id for m in queue.sent] == [first.mention_id]
-    assert store.get_mention("x", first.mention_id)["status"] == "queued"
-    assert "gsi3pk" not in store.get_mention("x", first.mention_id)
-    assert store.stranded(later) == []
-    # And a mention received just now is not swept before its grace period
-    (third,) = x_mentions("x/xaa_dm_received.json").mentions
-    store.save(third, later)
-    assert requeue_stranded(store, queue, now=later + timedelta(seconds=5)) == 0
+    with pytest.raises(StorageUnavailable):
+        requeue_stranded(store, queue, Backlog(0), now=now)
+    # When the next sweep runs
+    store.advance_sweep_watermark = original
+    assert requeue_stranded(store, queue, Backlog(0), now=now + timedelta(minutes=2)) == 1
+    # Then the mention is sent again (triage's claim makes the second message harmless), never lost
+    assert [m.mention_id for m in queue.sent] == [mention.mention_id] * 2
 
 
 def test_dynamodb_validation_errors_are_refusals_not_outages(store):

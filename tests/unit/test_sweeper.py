@@ -1,4 +1,5 @@
-"""Nothing stays `received` forever: the sweeper enqueues mentions that a crash left between the write and the send."""
+"""Nothing stays `received` forever: the sweeper enqueues mentions that a crash left between the write and the send,
+and leaves alone those merely waiting in a queue that is behind."""
 
 from __future__ import annotations
 
@@ -22,36 +23,70 @@ class CrashingQueue(FakeQueue):
         raise SystemExit("container killed")
 
 
-def stored_but_never_sent(store: InMemoryStore, received_at: datetime):
-    (mention,) = normalize_x(fixture_json("x/xaa_post_mention_create.json")).mentions
+class Backlog:
+    """The triage queue's oldest message age, as its CloudWatch metric reports it."""
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.seconds = seconds
+
+    def oldest_age_seconds(self) -> float:
+        return self.seconds
+
+
+def stored_but_never_sent(store: InMemoryStore, received_at: datetime, fixture: str = "x/xaa_post_mention_create.json"):
+    (mention,) = normalize_x(fixture_json(fixture)).mentions
     with pytest.raises(SystemExit):  # the crash under test: the write happened, the send did not
         ingest([mention], store, CrashingQueue(), received_at=received_at)
     return mention
 
 
-def test_a_mention_stranded_by_a_crash_is_enqueued_once_by_the_next_sweep():
-    # Given a mention stored two minutes ago whose triage message was never sent
+def test_a_mention_stranded_by_a_crash_is_enqueued_once_by_the_next_sweeps():
+    # Given a mention stored five minutes ago whose triage message was never sent
     store, queue = InMemoryStore(), FakeQueue()
-    mention = stored_but_never_sent(store, NOW - timedelta(minutes=2))
+    mention = stored_but_never_sent(store, NOW - timedelta(minutes=5))
     assert store.mentions[("x", mention.mention_id)]["status"] == "received"
     # When the sweeper runs
-    assert requeue_stranded(store, queue, now=NOW) == 1
-    # Then it is enqueued and marked queued, and the next sweep finds nothing more
+    assert requeue_stranded(store, queue, Backlog(), now=NOW) == 1
+    # Then it is enqueued, and the next sweeps (triage has not claimed it yet) do not send it again
     assert [m.mention_id for m in queue.sent] == [mention.mention_id]
-    assert store.mentions[("x", mention.mention_id)]["status"] == "queued"
-    assert requeue_stranded(store, queue, now=NOW + timedelta(minutes=2)) == 0
+    assert requeue_stranded(store, queue, Backlog(), now=NOW + timedelta(minutes=2)) == 0
+    assert requeue_stranded(store, queue, Backlog(), now=NOW + timedelta(minutes=4)) == 0
     assert len(queue.sent) == 1
 
 
 def test_a_mention_still_inside_the_grace_period_is_left_to_its_webhook_call():
     store, queue = InMemoryStore(), FakeQueue()
     stored_but_never_sent(store, NOW - timedelta(seconds=10))
-    assert requeue_stranded(store, queue, now=NOW, grace_seconds=60) == 0
+    assert requeue_stranded(store, queue, Backlog(), now=NOW, grace_seconds=60) == 0
     assert queue.sent == []
 
 
-def test_mentions_handed_to_triage_are_never_swept():
+def test_a_mention_waiting_in_a_queue_that_is_behind_is_not_swept_but_one_older_than_the_backlog_is():
+    # Given a surge: the triage queue's oldest message is 20 minutes old, a mention enqueued 10 minutes ago waits
+    # in it (still `received`), and one stored 30 minutes ago was never enqueued
+    store, queue = InMemoryStore(), FakeQueue()
+    stranded = stored_but_never_sent(store, NOW - timedelta(minutes=30))
+    (waiting,) = normalize_x(fixture_json("x/xaa_post_reply_create.json")).mentions
+    ingest([waiting], store, FakeQueue(), received_at=NOW - timedelta(minutes=10))
+    backlog = Backlog(20 * 60)
+    # When the sweeper runs, with its first sweep looking an hour back
+    assert requeue_stranded(store, queue, backlog, now=NOW) == 1
+    # Then only the one older than the backlog is enqueued
+    assert [m.mention_id for m in queue.sent] == [stranded.mention_id]
+    # And while the queue stays behind, later sweeps never send the waiting one nor the stranded one again
+    for minutes in (2, 4, 6):
+        backlog.seconds = 20 * 60 + minutes * 60
+        assert requeue_stranded(store, queue, backlog, now=NOW + timedelta(minutes=minutes)) == 0
+    # And once triage has claimed the waiting one and the queue drained, nothing is sent again
+    store.claim(waiting.channel, waiting.mention_id)
+    backlog.seconds = 0
+    assert requeue_stranded(store, queue, backlog, now=NOW + timedelta(minutes=30)) == 0
+    assert [m.mention_id for m in queue.sent] == [stranded.mention_id]
+
+
+def test_mentions_claimed_by_triage_are_never_swept():
     store, queue = InMemoryStore(), FakeQueue()
     (mention,) = normalize_x(fixture_json("x/xaa_post_mention_create.json")).mentions
-    ingest([mention], store, queue, received_at=NOW - timedelta(hours=1))
-    assert requeue_stranded(store, FakeQueue(), now=NOW) == 0
+    ingest([mention], store, queue, received_at=NOW - timedelta(minutes=30))
+    store.claim(mention.channel, mention.mention_id)
+    assert requeue_stranded(store, FakeQueue(), Backlog(), now=NOW) == 0

@@ -57,7 +57,7 @@ def test_an_x_delete_notice_erases_the_stored_post_and_enqueues_nothing(service,
 def test_meta_removals_and_unsends_erase_the_stored_item(service, store, eraser, platform, create, notice, key):
     # Given a stored comment or message
     assert post(service, platform, fixture_bytes(create))[0] == 200
-    assert store.mentions[key]["status"] == "queued"
+    assert store.mentions[key]["status"] == "received"
     # When Meta says it was removed or unsent
     status, body = post(service, platform, fixture_bytes(notice))
     # Then it is erased

@@ -342,6 +342,8 @@ class LocalStack:
         self._watch.start()
         from responder.aws.triage_queue import SqsTriageQueue
 
+        from responder_cli.local.queue_age import MotoQueueAge
+
         sweeper = modules["responder-sweeper"]
         sweeper_client = self.dynamodb.client()
         # Its cost is per minute, not per mention (README: about $0.07 a month): kept out of the per-mention meter.
@@ -349,7 +351,7 @@ class LocalStack:
         sweeper.configure(DynamoMentionStore(self.table_name, client=sweeper_client),
                           SqsTriageQueue(self._triage_queue_url(queue_urls),
                                          client=boto3.client("sqs", region_name=LOCAL_REGION)),
-                          grace_seconds=self.sweep_grace_seconds)
+                          MotoQueueAge(self._triage_queue_url(queue_urls)), grace_seconds=self.sweep_grace_seconds)
         self._sweeper = threading.Thread(target=self._sweep, args=(sweeper.handler,), name="local-sweeper",
                                          daemon=True)
         self._sweeper.start()

@@ -10,8 +10,9 @@ Items (pk / sk):
 - `MENTION#<channel>#<post id>` / `LINK`: a post by the brand itself and its thread, so replies to it stitch.
 - `THREAD#<channel>#<thread id>` / `THREAD`: the conversation: counts, first and last activity; it expires
   with the last mention stored in it.
-- `gsi3` (sparse): only mentions stored but not yet handed to triage carry `gsi3pk`/`gsi3sk`; the sweeper finds
-  the ones a crash left behind (see sweeper.py). Handing a mention to triage removes them.
+- `SWEEP#stranded` / `WATERMARK`: how far the sweeper has looked for mentions a crash left stored but never
+  enqueued (see responder.ingest.sweeper): it reads the brand's gsi2 listing by received time from there on, so no
+  mention carries an index entry of its own for it.
   (Participants are read from the thread's mentions through `gsi1`: a set on the thread item would grow
   past DynamoDB's 400 KB item limit in a viral thread.)
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from responder.aws.attributes import deserialize, serialize
@@ -33,7 +34,9 @@ from responder.surge.incidents import BRAND_KEY
 from responder.core.model import Mention, MentionKey, ThreadLink
 
 STATUS_RECEIVED = "received"  # stored, not yet handed to triage
-STATUS_QUEUED = "queued"  # stored and enqueued for triage
+# Stored and enqueued, by mentions stored before the webhook stopped writing it (one write unit and one index write
+# per mention): still accepted by triage's claim until those mentions expire; nothing sets it any more.
+STATUS_QUEUED = "queued"
 STATUS_TRIAGING = "triaging"  # claimed by a triage execution (a lease: a crashed execution's claim expires)
 STATUS_NOTIFIED = "notified"  # classified, drafted, routed and sent to the agents
 STATUS_ARCHIVED = "archived"  # noise: archived with a reason, nobody paged
@@ -43,10 +46,16 @@ STATUS_DELETED = "deleted"  # erased: a tombstone (responder.privacy.erasure); a
 # DynamoDB items are limited to 400 KB; the raw copy is for audit and may be cut short.
 MAX_RAW_BYTES = 350_000
 _THREAD_ATTEMPTS = 6
-# The stranded-mention index is spread over this many partitions, so a surge's inserts and removals (two index
-# writes per mention) stay far below DynamoDB's 1,000 writes per second per partition.
-PENDING_SHARDS = 16
-PENDING_INDEX = "gsi3"
+# A repeated delivery enqueues a mention still `received` only once the first attempt is over: longer than the
+# webhook's timeout (10 s, infra.constants.WEBHOOK_TIMEOUT_SECONDS). Sooner, that attempt may still be sending it (a
+# concurrent repeat would make a second triage message); later, it crashed or failed before its send (or the
+# queue is behind: one more message, which triage's claim makes harmless). The sweeper repairs the rest.
+FIRST_ATTEMPT_OVER_SECONDS = 15
+# The sweeper's watermark: received times up to it were examined (one item, one write per sweep).
+SWEEP_WATERMARK_KEY = {"pk": "SWEEP#stranded", "sk": "WATERMARK"}
+# BatchGetItem takes at most 100 keys (DynamoDB API reference, BatchGetItem).
+_BATCH_GET = 100
+_BATCH_ATTEMPTS = 5
 # The brand's mentions by received time (gsi2: surge clustering, reports) are spread over this many partitions.
 # Every mention writes its index entry once and again when triage sets its sentiment, and one partition of an index
 # takes at most 1,000 write units per second (DynamoDB developer guide, "Best practices for designing and using
@@ -79,13 +88,6 @@ def raw_record(item: dict[str, Any]) -> dict[str, Any]:
     if packed is not None:
         item["raw"] = zlib.decompress(bytes(getattr(packed, "value", packed))).decode("utf-8", "ignore")
     return item
-
-
-def pending_shard(channel: str, mention_id: str) -> str:
-    """The stranded-mention index partition of a mention (a stable hash: the same on every retry)."""
-    import zlib
-
-    return f"PENDING#{zlib.crc32(f'{channel}#{mention_id}'.encode()) % PENDING_SHARDS:02d}"
 
 
 def _shard(channel: str, mention_id: str, shards: int) -> int:
@@ -123,14 +125,18 @@ def thread_key(channel: str, thread_id: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class SaveResult:
-    """Whether this call created the mention, and the status it has now."""
+    """Whether this call created the mention, the status it has now, and (for a repeat) whether the attempt that
+    stored it is over (FIRST_ATTEMPT_OVER_SECONDS)."""
 
     created: bool
     status: str
+    first_attempt_over: bool = False
 
     @property
     def needs_enqueue(self) -> bool:
-        return self.status == STATUS_RECEIVED
+        """A new mention, or a repeat of one still `received` whose first attempt is over (it crashed or failed
+        before its send). `received` stays the status until triage claims the mention."""
+        return self.status == STATUS_RECEIVED and (self.created or self.first_attempt_over)
 
 
 class MentionStore(Protocol):
@@ -139,7 +145,7 @@ class MentionStore(Protocol):
     def resolve_thread(self, mention: Mention) -> Mention: ...
     def save_link(self, link: ThreadLink) -> None: ...
     def save(self, mention: Mention, received_at: datetime) -> SaveResult: ...
-    def mark_queued(self, mention: MentionKey | Mention) -> None: ...
+    def mark_unsent(self, mention: Mention) -> None: ...
 
 
 def _now() -> datetime:
@@ -148,6 +154,11 @@ def _now() -> datetime:
 
 def _iso(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_iso(text: str) -> datetime:
+    """A time written by _iso (or a whole second `...SSZ`) back as an aware datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
 
 
 class DynamoTable:
@@ -249,8 +260,8 @@ class DynamoMentionStore(DynamoTable):
         These are plain writes, not one transaction: a transaction bills every item and each of the mention's
         index entries twice (11.7 of 28.8 write units per mention in `responder demo`). A crash between the put
         and the thread's update leaves that thread one mention short, never a mention counted twice; a repeat
-        that finds the mention still `received` (its first attempt never reached the queue) writes the raw copy
-        if it is missing.
+        that finds the mention still `received` writes the raw copy if it is missing, and is enqueued again once
+        the first attempt is over (SaveResult.needs_enqueue).
         """
         received_at = received_at or _now()
         record = mention.to_record()
@@ -262,8 +273,6 @@ class DynamoMentionStore(DynamoTable):
             # The account's recent mentions, for surge clustering (see incident_store.py).
             "gsi2pk": account_partition(BRAND_KEY, mention.channel, mention.mention_id),
             "gsi2sk": f"{_iso(received_at)[:19]}Z#{mention.channel}#{mention.mention_id}",
-            # Until it is handed to triage (mark_queued or a triage claim removes these).
-            "gsi3pk": pending_shard(mention.channel, mention.mention_id), "gsi3sk": _iso(received_at),
             # The person's mentions, for erasure and export by author.
             "gsi4pk": author_index_key(mention.channel, mention.author.id),
             "gsi4sk": f"{mention.created_at}#{mention.mention_id}",
@@ -276,10 +285,12 @@ class DynamoMentionStore(DynamoTable):
         except Exception as exc:  # noqa: BLE001 - "stored before" is an answer; anything else is raised
             if _error_code(exc) != "ConditionalCheckFailedException":
                 raise _storage_error(exc) from exc
-            status = self._status(mention)
+            status, stored_at, unsent = self._status_and_received(mention)
             if status == STATUS_RECEIVED and self._raw_missing(mention):
                 self._put_raw(mention, received_at)
-            return SaveResult(created=False, status=status)
+            over = unsent or (stored_at is not None
+                              and (received_at - stored_at).total_seconds() >= FIRST_ATTEMPT_OVER_SECONDS)
+            return SaveResult(created=False, status=status, first_attempt_over=over)
         self._put_raw(mention, received_at)
         if self._status(mention) == STATUS_DELETED:
             # Erased between the mention's put and its raw copy's (a delete notice handled by another
@@ -368,24 +379,29 @@ class DynamoMentionStore(DynamoTable):
         return "middle"
 
     def _status(self, mention: Mention) -> str:
+        return self._status_and_received(mention)[0]
+
+    def _status_and_received(self, mention: Mention) -> tuple[str, datetime | None, bool]:
+        """The stored mention's status, received time and whether its send failed (one consistent read)."""
         item = self._call(self.client.get_item, TableName=self._table,
                           Key=self._item(mention_key(mention.channel, mention.mention_id)),
-                          ProjectionExpression="#s", ExpressionAttributeNames={"#s": "status"},
-                          ConsistentRead=True).get("Item")
+                          ProjectionExpression="#s, received_at, enqueue_failed_at",
+                          ExpressionAttributeNames={"#s": "status"}, ConsistentRead=True).get("Item")
         if item is None:
             raise StorageUnavailable("mention reported as existing but not readable")
-        return item["status"]["S"]
+        received = item.get("received_at", {}).get("S")
+        return item["status"]["S"], _parse_iso(received) if received else None, "enqueue_failed_at" in item
 
-    def mark_queued(self, mention: MentionKey | Mention) -> None:
-        """Record that the mention was handed to triage, unless triage has already moved it on."""
+    def mark_unsent(self, mention: Mention) -> None:
+        """Record that the mention's triage message was not sent (SQS refused it), so the platform's retry sends it
+        at once rather than after FIRST_ATTEMPT_OVER_SECONDS. Only on that failure: no write on the usual path."""
         try:
             self.client.update_item(
                 TableName=self._table, Key=self._item(mention_key(mention.channel, mention.mention_id)),
-                UpdateExpression="SET #s = :queued REMOVE gsi3pk, gsi3sk", ConditionExpression="#s = :received",
+                UpdateExpression="SET enqueue_failed_at = :now", ConditionExpression="#s = :received",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=self._item({":queued": STATUS_QUEUED, ":received": STATUS_RECEIVED}),
-            )
-        except Exception as exc:  # noqa: BLE001 - a later status set by triage is left in place
+                ExpressionAttributeValues=self._item({":now": _iso(_now()), ":received": STATUS_RECEIVED}))
+        except Exception as exc:  # noqa: BLE001 - claimed or erased meanwhile: nothing to repair
             if _error_code(exc) != "ConditionalCheckFailedException":
                 raise _storage_error(exc) from exc
 
@@ -402,8 +418,8 @@ class DynamoMentionStore(DynamoTable):
             answer = self.client.update_item(
                 TableName=self._table, Key=self._item(mention_key(channel, mention_id)),
                 UpdateExpression=("SET #s = :triaging, triage_claim = :claim, triage_claimed_until = :until, "
-                                  "triage_attempts = if_not_exists(triage_attempts, :zero) + :one "
-                                  "REMOVE gsi3pk, gsi3sk"),
+                                  "triage_attempts = if_not_exists(triage_attempts, :zero) + :one"),
+                # `queued`: mentions stored before the webhook stopped setting it (see STATUS_QUEUED).
                 ConditionExpression=("attribute_exists(pk) AND (#s IN (:received, :queued, :failed) OR "
                                      "(#s = :triaging AND (triage_claimed_until < :now OR triage_claim = :claim)))"),
                 ExpressionAttributeNames={"#s": "status"},
@@ -443,26 +459,101 @@ class DynamoMentionStore(DynamoTable):
             raise _storage_error(exc) from exc
         return True
 
-    def stranded(self, received_before: datetime, limit: int = 500) -> list[MentionKey]:
-        """Mentions stored before `received_before` and still not handed to triage, oldest first per shard."""
+    def stranded(self, since: datetime, until: datetime,
+                 per_partition: int = 2_000) -> tuple[list[MentionKey], datetime]:
+        """Mentions received in [since, until) (whole seconds) and still `received`, and how far that answer
+        reaches: `until`, or earlier when a partition held more than `per_partition` mentions in the window
+        (the rest is read by the next sweep).
+
+        Reads the brand's gsi2 listing (every shard, keys only), then each candidate's status and key with
+        BatchGetItem: half a read unit per mention ($0.06 per million), where the sparse index this replaces cost
+        two index writes and the `queued` update one more (three write units, $1.88 per million).
+        """
+        low, high = f"{_iso(since)[:19]}Z", f"{_iso(until)[:19]}Z"
+        reached = until
+        candidates: list[dict[str, Any]] = []
+        for partition in account_partitions(BRAND_KEY):
+            items, more = self._window(partition, low, high, per_partition)
+            if more and items:
+                # Entries of the last second read may continue on the next page: that second is read again next
+                # time. (A single second holding more than `per_partition` entries of one shard, 32,000 mentions a
+                # second, would otherwise stall the sweep: it moves one second on and leaves that second's unread rest.)
+                last = _parse_iso(items[-1]["gsi2sk"]["S"][:20])
+                reached = min(reached, max(last, since + timedelta(seconds=1)))
+            candidates += items
+        bound = f"{_iso(reached)[:19]}Z"
+        keys = [{"pk": i["pk"], "sk": i["sk"]} for i in candidates if i["gsi2sk"]["S"] < bound]
         found: list[MentionKey] = []
-        for shard in range(PENDING_SHARDS):
-            pages = self.client.get_paginator("query").paginate(
-                TableName=self._table, IndexName=PENDING_INDEX,
-                KeyConditionExpression="gsi3pk = :shard AND gsi3sk < :before",
-                ExpressionAttributeValues=self._item({":shard": f"PENDING#{shard:02d}",
-                                                      ":before": _iso(received_before)}),
-                PaginationConfig={"MaxItems": limit - len(found)})
-            for page in self._pages(pages):
-                for item in page["Items"]:
-                    plain = self._plain(item)
-                    if plain.get("status") == STATUS_RECEIVED:
-                        found.append(MentionKey(platform=plain["platform"], channel=plain["channel"],
-                                                mention_id=plain["mention_id"], thread_id=plain["thread_id"],
-                                                kind=plain["kind"]))
-            if len(found) >= limit:
-                break
+        for item in sorted(self._batch_get(keys), key=lambda i: i.get("received_at", {}).get("S", "")):
+            plain = self._plain(item)
+            if plain.get("status") == STATUS_RECEIVED:
+                found.append(MentionKey(platform=plain["platform"], channel=plain["channel"],
+                                        mention_id=plain["mention_id"], thread_id=plain["thread_id"],
+                                        kind=plain["kind"]))
+        return found, reached
+
+    def _window(self, partition: str, low: str, high: str, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """One gsi2 partition's entries in [low, high), oldest first, at most `limit`; and whether more are left."""
+        items: list[dict[str, Any]] = []
+        start: dict[str, Any] | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "TableName": self._table, "IndexName": "gsi2", "Limit": limit - len(items),
+                "KeyConditionExpression": "gsi2pk = :p AND gsi2sk BETWEEN :low AND :high",
+                "ProjectionExpression": "pk, sk, gsi2sk",
+                "ExpressionAttributeValues": self._item({":p": partition, ":low": low, ":high": high})}
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            page = self._call(self.client.query, **kwargs)
+            # BETWEEN is inclusive: `high` is a bare second, and every entry of that second sorts after it.
+            items += page.get("Items", [])
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return items, False
+            if len(items) >= limit:
+                return items, True
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The mentions' status and key attributes, 100 keys per BatchGetItem, unprocessed keys retried."""
+        import time
+
+        found: list[dict[str, Any]] = []
+        for i in range(0, len(keys), _BATCH_GET):
+            request = {self._table: {"Keys": keys[i:i + _BATCH_GET],
+                                     "ProjectionExpression": "#s, platform, channel, mention_id, thread_id, kind, "
+                                                             "received_at",
+                                     "ExpressionAttributeNames": {"#s": "status"}}}
+            for attempt in range(_BATCH_ATTEMPTS):
+                answer = self._call(self.client.batch_get_item, RequestItems=request)
+                found += answer.get("Responses", {}).get(self._table, [])
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(0.05 * 2 ** attempt)  # throttled: back off as the SDK's retries would
+            if request:
+                raise StorageUnavailable("BatchGetItem kept returning unprocessed keys")
         return found
+
+    def sweep_watermark(self) -> datetime | None:
+        """How far the sweeper has examined received times, or None before its first sweep."""
+        item = self._call(self.client.get_item, TableName=self._table, Key=self._item(SWEEP_WATERMARK_KEY),
+                          ConsistentRead=True).get("Item")
+        return _parse_iso(item["swept_until"]["S"]) if item else None
+
+    def advance_sweep_watermark(self, previous: datetime | None, until: datetime) -> bool:
+        """Move the watermark from `previous` to `until`; False when another sweep moved it first."""
+        kwargs: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        if previous is not None:
+            kwargs = {"ConditionExpression": "swept_until = :previous",
+                      "ExpressionAttributeValues": self._item({":previous": _iso(previous)})}
+        try:
+            self.client.put_item(TableName=self._table, **kwargs, Item=self._item(
+                {**SWEEP_WATERMARK_KEY, "type": "sweep", "swept_until": _iso(until)}))
+        except Exception as exc:  # noqa: BLE001 - "moved by another sweep" is an answer; anything else is raised
+            if _error_code(exc) != "ConditionalCheckFailedException":
+                raise _storage_error(exc) from exc
+            return False
+        return True
 
     # -- reads used by the local stack and tests -------------------------------------------------------
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from responder.core.model import Mention, NativeAnswer, ThreadLink
 from responder.aws.storage import MentionStore, SaveResult, StorageUnavailable
-from responder.aws.triage_queue import TriageQueue
+from responder.aws.triage_queue import QueueUnavailable, TriageQueue
 
 
 # Meta batches up to 1,000 updates in one delivery and Messenger gives up after 20 s: store them in parallel.
@@ -38,10 +38,11 @@ class IngestResult:
 
 def ingest(mentions: Sequence[Mention], store: MentionStore, queue: TriageQueue,
            received_at: datetime | None = None, links: Sequence[ThreadLink] = ()) -> IngestResult:
-    """Store each mention idempotently, enqueue what triage has not been given yet, then mark it queued.
+    """Store each mention idempotently and enqueue the new ones (and repeats a failed first attempt never sent).
 
-    Raises StorageUnavailable or QueueUnavailable; the platform's retry of the same delivery then finishes
-    the job: a mention stored but not yet enqueued is enqueued on the retry.
+    Nothing is written after the send: a mention stays `received` until triage claims it (recording `queued` cost
+    a write unit and an index write per mention). Raises StorageUnavailable or QueueUnavailable; the platform's
+    retry of the same delivery, or else the sweeper (responder.ingest.sweeper), then finishes the job.
     """
     received_at = received_at or datetime.now(timezone.utc)
     links_failed = 0
@@ -65,10 +66,25 @@ def ingest(mentions: Sequence[Mention], store: MentionStore, queue: TriageQueue,
         (stored if result.created else duplicates).append(mention)
         if result.needs_enqueue:
             to_enqueue.append(mention)
-    queue.enqueue(to_enqueue)
-    each(store.mark_queued, to_enqueue)
+    try:
+        queue.enqueue(to_enqueue)
+    except QueueUnavailable:
+        # Answered 503: the platform's retry finds these still `received` and, marked, sends them at once. If the
+        # marks fail too, the retry leaves them to the sweeper; the 503 stands either way.
+        try:
+            each(store.mark_unsent, to_enqueue)
+        except StorageUnavailable as exc:
+            _log_unmarked(len(to_enqueue), exc)
+        raise
     return IngestResult(stored=tuple(stored), duplicates=tuple(duplicates), enqueued=tuple(to_enqueue),
                         links_failed=links_failed)
+
+
+def _log_unmarked(count: int, exc: Exception) -> None:
+    from responder.core.observability import logger
+
+    logger.warning("unsent mentions not marked: the sweeper will enqueue them", count=count,
+                   error=type(exc).__name__)
 
 
 def apply_answers(answers: Sequence[NativeAnswer], port: Any, received_at: datetime | None = None) -> dict[str, int]:

@@ -1,12 +1,22 @@
 """Nothing stays `received` forever: mentions stored but never handed to triage are found and enqueued again.
 
-The webhook stores a mention, then sends its triage message, then marks it `queued`. A crash between the write and
-the send (a Lambda timeout, a killed container, a 400 answered after part of a batch was written) would leave the
-mention stored but unknown to triage; the platform's retry usually repairs it, but nothing guarantees a retry.
-Every stored mention carries a marker in a sparse index (`gsi3`) until it is handed to triage; the sweeper,
-run on a schedule (deployed: an EventBridge rule every few minutes; locally: a thread of `responder local`),
-enqueues whatever has carried the marker for longer than a grace period. Enqueuing twice is harmless: triage
-claims each mention with a conditional write, so a mention is triaged and paged once.
+The webhook stores a mention, then sends its triage message. A crash between the write and the send (a Lambda
+timeout, a killed container, a 400 answered after part of a batch was written) would leave the mention stored but
+unknown to triage; the platform's retry usually repairs it, but nothing guarantees a retry.
+
+No mention carries a marker for this (a sparse index entry written at ingest and removed when the mention was
+enqueued cost three write units per mention). The sweeper, run on a schedule (deployed: an EventBridge rule every
+few minutes; locally: a thread of `responder local`), reads the brand's mentions by received time (gsi2) over the
+window it has not examined yet, up to a watermark item (one write per sweep), and re-enqueues those still
+`received`: half a read unit per mention.
+
+A mention is `received` until triage claims it, so one merely waiting in the triage queue looks stranded too. The
+window therefore ends before the oldest message still in the queue was sent (its ApproximateAgeOfOldestMessage)
+minus a grace period: a mention received earlier than that and still `received` was never enqueued, or its message
+is gone. During a surge the window simply waits for the queue to drain. A mention enqueued twice anyway (the age
+is a metric, published once a minute) is triaged and paged once: triage claims it with a conditional write, and the
+extra message costs one execution that finds the claim taken (about $2 per million such duplicates: an SQS
+message, a dispatcher share, an Express execution and a Lambda invocation, one conditional write).
 """
 
 from __future__ import annotations
@@ -17,31 +27,64 @@ from typing import Any, Protocol
 from responder.core.model import MentionKey, log_ref
 from responder.aws.triage_queue import TriageQueue
 
-# Longer than the webhook's own timeout (10 s) with room to spare, so a delivery still being processed is not swept.
-DEFAULT_GRACE_SECONDS = 60
-# One run's work is bounded; a larger backlog is drained by the next runs.
-DEFAULT_BATCH_LIMIT = 500
+# Longer than the webhook's own timeout (10 s) and than the age metric's staleness (SQS publishes
+# ApproximateAgeOfOldestMessage every minute; Amazon SQS developer guide, "Available CloudWatch metrics for Amazon
+# SQS"), so neither a delivery still being processed nor a message the metric does not show yet is swept.
+DEFAULT_GRACE_SECONDS = 180
+# The first sweep (no watermark yet) looks this far back. A run reads at most MAX_WINDOWS windows of at most
+# MAX_WINDOW_SECONDS each, oldest first, moving the watermark after each: a longer gap (a surge's backlog draining,
+# the sweeper disabled for a day) is caught up over the next runs, every run's work bounded.
+FIRST_LOOKBACK_SECONDS = 3_600
+MAX_WINDOW_SECONDS = 900
+MAX_WINDOWS = 4
 
 
 class StrandedStore(Protocol):
     """The storage the sweeper needs."""
 
-    def stranded(self, received_before: datetime, limit: int = DEFAULT_BATCH_LIMIT) -> list[MentionKey]: ...
-    def mark_queued(self, mention: MentionKey) -> None: ...
+    def stranded(self, since: datetime, until: datetime) -> tuple[list[MentionKey], datetime]: ...
+    def sweep_watermark(self) -> datetime | None: ...
+    def advance_sweep_watermark(self, previous: datetime | None, until: datetime) -> bool: ...
 
 
-def requeue_stranded(store: StrandedStore, queue: TriageQueue, now: datetime | None = None,
-                     grace_seconds: int = DEFAULT_GRACE_SECONDS, limit: int = DEFAULT_BATCH_LIMIT,
+class QueueAge(Protocol):
+    """How long the oldest message still in the triage queue (waiting or in flight) has been there."""
+
+    def oldest_age_seconds(self) -> float: ...
+
+
+def _second(at: datetime) -> datetime:
+    return at.astimezone(timezone.utc).replace(microsecond=0)
+
+
+def requeue_stranded(store: StrandedStore, queue: TriageQueue, backlog: QueueAge | None = None,
+                     now: datetime | None = None, grace_seconds: int = DEFAULT_GRACE_SECONDS,
                      log: Any = None) -> int:
-    """Enqueue the mentions stranded for longer than `grace_seconds` and mark them queued; return how many."""
+    """Enqueue the mentions of the window not swept yet that are still `received`; return how many.
+
+    The window is [watermark, now - grace - the queue's oldest age), read in at most MAX_WINDOWS pieces. The
+    watermark moves only after each piece's send, so a crash in between sweeps that piece again (harmless, see
+    above) and no mention is skipped.
+    """
     now = now or datetime.now(timezone.utc)
-    stranded = store.stranded(now - timedelta(seconds=grace_seconds), limit=limit)
-    if not stranded:
-        return 0
-    queue.enqueue(stranded)
-    for key in stranded:
-        store.mark_queued(key)
-    if log is not None:
-        log.warning("stranded mentions enqueued again", count=len(stranded),
-                    mentions=[log_ref(k.channel, k.mention_id) for k in stranded[:20]])
-    return len(stranded)
+    age = backlog.oldest_age_seconds() if backlog is not None else 0.0
+    until = _second(now - timedelta(seconds=grace_seconds + max(0.0, age)))
+    watermark = store.sweep_watermark()
+    since = watermark or until - timedelta(seconds=FIRST_LOOKBACK_SECONDS)
+    requeued = 0
+    for _ in range(MAX_WINDOWS):
+        if until <= since:
+            break  # caught up, or the queue is further behind than the last sweep reached: wait for it
+        stranded, reached = store.stranded(since, min(until, since + timedelta(seconds=MAX_WINDOW_SECONDS)))
+        if stranded:
+            queue.enqueue(stranded)
+            requeued += len(stranded)
+            if log is not None:
+                log.warning("stranded mentions enqueued again", count=len(stranded),
+                            mentions=[log_ref(k.channel, k.mention_id) for k in stranded[:20]])
+        if not store.advance_sweep_watermark(watermark, reached):
+            if log is not None:
+                log.info("another sweep moved the watermark first", since=since.isoformat())
+            break
+        watermark = since = reached
+    return requeued
