@@ -92,8 +92,9 @@ def test_signed_deliveries_are_stored_once_with_ids_text_and_threads(local_stack
     # And Dana's DM, which the brand's own DM in the same delivery answers, is answered (by the platform)
     dm = by_id["3700000000000000001"]
     assert dm["status"] == "answered"
-    # And the others are handed to triage: queued, or already further along
-    assert {m["status"] for m in listed if m is not dm} <= {"queued", "triaging", "notified", "archived"}
+    # And the others are handed to triage: `received` until triage claims them (their message is in the queue), or
+    # already further along
+    assert {m["status"] for m in listed if m is not dm} <= {"received", "triaging", "notified", "archived"}
     threads = requests.get(f"{base}/local/threads", timeout=10).json()
     x_thread = next(t for t in threads if t["thread_id"] == "3200000000000000001")
     assert x_thread["mention_count"] == 2
