@@ -201,7 +201,8 @@ def test_mutated_signed_deliveries_get_200_or_400_and_are_stored_whole_or_not_at
         for mention in delivery.mentions:
             stored = stack._store.get_mention(mention.channel, mention.mention_id)
             assert stored is not None, "an accepted mention is not stored"
-            assert stored["status"] != "received", "an accepted mention was not handed to triage"
+            # `received` until triage claims it: that it was handed to triage is checked below (the sweeper does
+            # not run in this stack, so only the webhook's own message can get it triaged)
             if stored["status"] != DELETED:  # deleted before (or in) this delivery: its tombstone wins
                 accepted[(mention.channel, mention.mention_id)] = stored["status"]
 
