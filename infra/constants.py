@@ -184,7 +184,8 @@ SWEEPER_FUNCTION_ID = "SweeperFunction"
 SWEEPER_RULE_ID = "Schedule"
 SWEEPER_CODE_DIR = REPO_ROOT / "functions" / "sweeper"
 SWEEPER_SERVICE_NAME = "responder-sweeper"
-# With the sweep's one-minute grace, a stranded mention is enqueued again within three minutes.
+# With the sweep's three-minute grace (responder/ingest/sweeper.py), a stranded mention is enqueued again within
+# three to five minutes once the triage queue has caught up.
 SWEEPER_RATE_MINUTES = 2
 SWEEPER_TIMEOUT_SECONDS = 60
 SWEEPER_MEMORY_MB = 256
