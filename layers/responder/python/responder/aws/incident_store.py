@@ -3,10 +3,8 @@
 Items (pk / sk):
 - `COUNTER#<account>#<shard>` / `MINUTE#<bucket>`: one-minute counts, `total` and one attribute per topic
   (`t_<topic>`), incremented atomically, expiring after two hours; write-sharded (COUNTER_SHARDS items per minute,
-  a mention's shard from its id) so that a surge's increments do not all fall on one item, and summed on reading; each mention once: the increment and the mention's count
-  marker are one transaction, so a step that runs twice for a mention counts it once.
-- `MENTION#<channel>#<mention id>` / `COUNTED`: that marker (a small item of its own, so the transaction's cost
-  does not grow with the mention's text), expiring with the minute it was counted in.
+  a mention's shard from its id) so that a surge's increments do not all fall on one item, and summed on reading;
+  each mention at most once: only its first triage attempt counts it, with a plain increment (see `count`).
 - `INCIDENT#<account>` / `<incident id>`: the incident: status, signature, size, first/last seen, samples,
   sentiment mix, the next digest size, the alerts sent. It expires the retention period after it opened.
 - `INCIDENT#<incident id>` / `MEMBER#<channel>#<mention id>`: one per member (so "all members" is one query
@@ -27,11 +25,10 @@ from responder.aws.storage import (ACCOUNT_SHARDS, DynamoMentionStore, StorageUn
                                    _storage_error, account_partitions, mention_key)
 
 COUNTER_TTL_SECONDS = 2 * 3600
-# One item takes at most 1,000 write units per second, and a counted mention's increment is a transactional write
-# (two units for a small item): one counter item per minute capped a brand at ~500 mentions/s (bench/scale_model.py).
-# Eight items per minute hold ~4,000/s; reading sums them (eight queries of a few hundred bytes each).
+# One item takes at most 1,000 write units per second and a counted mention's increment is one unit (a small item):
+# one counter item per minute capped a brand at ~1,000 mentions/s (bench/scale_model.py). Eight items per minute hold
+# ~8,000/s; reading sums them (eight queries of a few hundred bytes each).
 COUNTER_SHARDS = 8
-COUNTED_SORT_KEY = "COUNTED"
 _OPEN_CACHE_SECONDS = 2.0
 
 
@@ -65,35 +62,29 @@ class IncidentStore:
     # -- counters and detection ---------------------------------------------------------------------------
 
     def count(self, account_id: str, topic: str, at: datetime, mention: dict[str, Any] | None = None) -> bool:
-        """Add one mention to the account's minute bucket, in total and for its topic; False when it was counted
-        before.
+        """Add one mention to the account's minute bucket, in total and for its topic; False when not counted because
+        this is a retried triage attempt.
 
-        With the stored `mention`, the increment and the mention's count marker are written in one transaction
-        guarded by the marker's absence: Step Functions retrying Classify, or a redelivered message, adds nothing
-        twice. (Without it, as for a mention that was never stored, every call counts.) The marker is a small item
-        beside the mention rather than an attribute of it: a transaction bills every item's full size twice, and
-        a mention's text may be 240 KB.
+        One plain increment (one write unit). A mention is counted at most once: only by its first triage attempt
+        (`triage_attempts`, which the triage claim increments, is 1 or absent). A retry (Step Functions retrying
+        Classify, a redelivered message) counts nothing, whether or not the failed attempt got as far as counting:
+        the minute may miss the mentions whose first attempt failed before its count, never count one twice. (The
+        layout before guarded each count with a marker item in a transaction: four write units per mention, as
+        DynamoDB bills a transaction's every item twice, to be exact about the rare retry.)
         """
+        if mention is not None and int(mention.get("triage_attempts") or 1) > 1:
+            return False
         b = bucket(at)
-        # The mention's own shard: a retry increments the same item, guarded by the same marker.
+        # The mention's own shard (any would do; the id spreads a surge evenly over the shards).
         shard = _shard(mention["channel"], mention["mention_id"], COUNTER_SHARDS) if mention is not None else \
             random.randrange(COUNTER_SHARDS)
-        increment = {"TableName": self._table,
-                     "Key": self._item({"pk": f"COUNTER#{account_id}#{shard}", "sk": f"MINUTE#{b:012d}"}),
-                     "UpdateExpression": "ADD #total :one, #topic :one SET expires_at = :ttl",
-                     "ExpressionAttributeNames": {"#total": "total", "#topic": f"t_{topic}"},
-                     "ExpressionAttributeValues": self._item({":one": 1,
-                                                              ":ttl": b * BUCKET_SECONDS + COUNTER_TTL_SECONDS})}
-        if mention is None:
-            self._call(self._client().update_item, **increment)
-            return True
-        marker = {"TableName": self._table,
-                  "Item": self._item({"pk": mention_key(mention["channel"], mention["mention_id"])["pk"],
-                                      "sk": COUNTED_SORT_KEY, "type": "count_marker", "counted_at": _iso(at),
-                                      # Gone with the counter it guards: a later run counts in an expired minute.
-                                      "expires_at": b * BUCKET_SECONDS + COUNTER_TTL_SECONDS}),
-                  "ConditionExpression": "attribute_not_exists(pk)"}
-        return self._transact_once([{"Put": marker}, {"Update": increment}], "minute counter")
+        self._call(self._client().update_item, TableName=self._table,
+                   Key=self._item({"pk": f"COUNTER#{account_id}#{shard}", "sk": f"MINUTE#{b:012d}"}),
+                   UpdateExpression="ADD #total :one, #topic :one SET expires_at = :ttl",
+                   ExpressionAttributeNames={"#total": "total", "#topic": f"t_{topic}"},
+                   ExpressionAttributeValues=self._item({":one": 1,
+                                                         ":ttl": b * BUCKET_SECONDS + COUNTER_TTL_SECONDS}))
+        return True
 
     def _transact_once(self, items: list[dict[str, Any]], what: str) -> bool:
         """Write `items` in one transaction whose first item carries the "not done yet" condition: True when
