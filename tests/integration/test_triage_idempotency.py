@@ -141,3 +141,19 @@ def test_a_retry_of_the_step_that_opened_an_incident_still_announces_it(store, s
     # And another member joining the same incident never announces it
     other = dict(stored, mention_id="3200000000000009999")
     assert correlate(other, classification, incidents, None, None, now=RECEIVED)["alert"] is None
+
+
+def test_joining_an_incident_is_two_write_units_and_a_retry_adds_nothing(store, stored, meter):
+    # Given an open incident the mention belongs to, with its samples full (no sample write)
+    incidents = IncidentStore(store)
+    incident = open_incident_matching(incidents, stored["text"])
+    settings = SurgeSettings(sample_size=0)
+    before = meter.write_units
+    # When the mention joins it, and joins again (a retried step)
+    state = incidents.join(incident, stored, "negative", RECEIVED, settings)
+    cost = meter.write_units - before
+    again = incidents.join(incident, stored, "negative", RECEIVED, settings)
+    # Then the first join wrote the member and the counters with two plain writes (one unit each, no transaction)
+    assert state["size"] == 1 and cost == 2.0
+    # And the retry added nothing
+    assert again is None and incidents.get(BRAND_KEY, "inc-test")["size"] == 1

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from responder.surge.incidents import BUCKET_SECONDS, SurgeSettings, bucket
-from responder.aws.storage import (ACCOUNT_SHARDS, DynamoMentionStore, StorageUnavailable, _error_code, _shard,
+from responder.aws.storage import (ACCOUNT_SHARDS, DynamoMentionStore, _error_code, _shard,
                                    _storage_error, account_partitions, mention_key)
 
 COUNTER_TTL_SECONDS = 2 * 3600
@@ -85,23 +85,6 @@ class IncidentStore:
                    ExpressionAttributeValues=self._item({":one": 1,
                                                          ":ttl": b * BUCKET_SECONDS + COUNTER_TTL_SECONDS}))
         return True
-
-    def _transact_once(self, items: list[dict[str, Any]], what: str) -> bool:
-        """Write `items` in one transaction whose first item carries the "not done yet" condition: True when
-        written, False when that condition failed (done before). Conflicts with concurrent transactions on the
-        same hot item (a surge's counter or incident) are retried with backoff."""
-        for attempt in range(6):
-            try:
-                self._client().transact_write_items(TransactItems=items)
-                return True
-            except Exception as exc:  # noqa: BLE001 - classified below
-                if _error_code(exc) != "TransactionCanceledException":
-                    raise _storage_error(exc) from exc
-                reasons = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]
-                if reasons and reasons[0] == "ConditionalCheckFailed":
-                    return False
-                time.sleep(0.005 * 2 ** attempt)  # many mentions write the same item at once: back off
-        raise StorageUnavailable(f"{what} kept conflicting")
 
     def counts(self, account_id: str, now: datetime, settings: SurgeSettings) -> dict[str, dict[int, int]]:
         """scope ("all" or a topic) → bucket → count, over the baseline and recent windows."""
@@ -210,13 +193,17 @@ class IncidentStore:
                   "UpdateExpression": ("ADD size :one, #sentiment :one SET last_seen_at = :at"),
                   "ExpressionAttributeNames": {"#sentiment": f"sentiment_{sentiment}"},
                   "ExpressionAttributeValues": self._item({":one": 1, ":at": _iso(now)})}
-        joined = self._transact_once([
-            {"Put": {"TableName": self._table, "Item": self._item(member),
-                     "ConditionExpression": "attribute_not_exists(pk)"}},
-            {"Update": update},
-        ], "incident membership")
-        if not joined:
-            return None
+        # The member first, guarded by its absence (one unit), then the counters (one unit): a transaction of the two
+        # bills four. A run that dies between the two leaves a member the counters miss (`size` and the sentiment mix
+        # count each member at most once; `members` lists them all); a retry never adds one twice.
+        try:
+            self._client().put_item(TableName=self._table, Item=self._item(member),
+                                    ConditionExpression="attribute_not_exists(pk)")
+        except Exception as exc:  # noqa: BLE001 - already a member is an answer; anything else is raised
+            if _error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise _storage_error(exc) from exc
+        self._call(self._client().update_item, **update)
         item = self._call(self._client().get_item, TableName=self._table, ConsistentRead=True,
                           Key=self._item({"pk": f"INCIDENT#{account}", "sk": incident_id}),
                           ProjectionExpression="size, next_digest, sample_mention_ids").get("Item", {})
