@@ -140,7 +140,8 @@ class TriageWorkflow(Construct):
                               "Responder triage: team, priority and SLA from the routing rules, and the notification",
                               extra_env=review_env)
         # Classify claims the mention (UpdateItem, GetItem), counts it (UpdateItem), and reads and writes incidents
-        # (Query, GetItem, UpdateItem, and PutItem inside TransactWriteItems), recent mentions through gsi2 only;
+        # (Query, GetItem, UpdateItem, PutItem; PutItem also inside TransactWriteItems when one opens), recent mentions
+        # through gsi2 only;
         # Draft reads the thread (GetItem); Route reads nothing. No transaction holds a ConditionCheck.
         classify.role.add_to_principal_policy(iam.PolicyStatement(
             actions=list(c.CLASSIFY_TABLE_ACTIONS), resources=[table.table_arn]))
