@@ -66,14 +66,15 @@ MEASURED = {
 HOT_KEYS = {
     # gsi2 `ACCOUNT#<brand>`: written at creation only (it projects nothing triage sets).
     "gsi2 ACCOUNT#<brand>": {"wcu": 1.0, "scope": "brand", "shards": "ACCOUNT_SHARDS", "writer": "webhook"},
-    # `COUNTER#<brand>` / `MINUTE#<m>`: one increment per mention, in a transaction with the mention's marker.
-    "minute counter COUNTER#<brand>": {"wcu": 2.0, "scope": "brand", "shards": "COUNTER_SHARDS", "writer": "triage"},
-    # `INCIDENT#<brand>` / <id>: each member's join (a transaction on a ~1-2 KB item) and the samples' update.
-    "incident item (one surge)": {"wcu": 4.0, "scope": "incident", "shards": None, "writer": "triage"},
-    # `INCIDENT#<id>` / `MEMBER#...`: one member item per joining mention, all in the incident's one partition.
-    "incident members INCIDENT#<id>": {"wcu": 2.0, "scope": "incident", "shards": None, "writer": "triage"},
-    # `THREAD#<channel>#<post>`: the thread's counter at store, RecordThread after triage (a small item each).
-    "thread item (viral post)": {"wcu": 2.0, "scope": "thread", "shards": None, "writer": "webhook"},
+    # `COUNTER#<brand>` / `MINUTE#<m>`: one plain increment per mention (a small item).
+    "minute counter COUNTER#<brand>": {"wcu": 1.0, "scope": "brand", "shards": "COUNTER_SHARDS", "writer": "triage"},
+    # `INCIDENT#<brand>` / <id>: each member's join (a plain update of a ~1-2 KB item) and the samples' update.
+    "incident item (one surge)": {"wcu": 2.0, "scope": "incident", "shards": None, "writer": "triage"},
+    # `INCIDENT#<id>` / `MEMBER#...`: one small member item per joining mention (a conditional put), all in the
+    # incident's one partition.
+    "incident members INCIDENT#<id>": {"wcu": 1.0, "scope": "incident", "shards": None, "writer": "triage"},
+    # `THREAD#<channel>#<post>`: the thread's counter at store (a small item; triage no longer writes it).
+    "thread item (viral post)": {"wcu": 1.0, "scope": "thread", "shards": None, "writer": "webhook"},
     # gsi1 `THREAD#...` projects only what is written with the mention: one ~1 KB entry at creation, no update
     # rewrites it (the demo's meter: gsi1 1.00 write unit per mention).
     "gsi1 THREAD#<viral post>": {"wcu": 1.0, "scope": "thread", "shards": None, "writer": "webhook"},

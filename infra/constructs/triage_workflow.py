@@ -4,7 +4,7 @@ Classify (λ: classify, count, join or open an incident) → noise? → Archive 
   → incident member not paged? → Draft (λ) → Record member (DynamoDB UpdateItem) → alert due? → Alert (SNS)
   → Draft (λ) → Route (λ: the route and the notification, per protocol) → Slim mention (Pass: ids only)
     → Publish (SNS, `MessageStructure: json`, with message attributes)
-    → p1? → Escalate (SNS) → Record thread, Record mention (DynamoDB UpdateItem) → alert due? → Alert (SNS)
+    → p1? → Escalate (SNS) → Record mention (DynamoDB UpdateItem) → alert due? → Alert (SNS)
 Every task retries transient errors with backoff; any failure goes to MarkFailed (status `triage_failed`),
 alerts the escalation topic on the first attempt, and fails the execution so SQS redelivers the message
 (to the dead-letter queue after the redrive policy's receive count).
@@ -140,7 +140,8 @@ class TriageWorkflow(Construct):
                               "Responder triage: team, priority and SLA from the routing rules, and the notification",
                               extra_env=review_env)
         # Classify claims the mention (UpdateItem, GetItem), counts it (UpdateItem), and reads and writes incidents
-        # (Query, GetItem, UpdateItem, and PutItem inside TransactWriteItems), recent mentions through gsi2 only;
+        # (Query, GetItem, UpdateItem, PutItem; PutItem also inside TransactWriteItems when one opens), recent mentions
+        # through gsi2 only;
         # Draft reads the thread (GetItem); Route reads nothing. No transaction holds a ConditionCheck.
         classify.role.add_to_principal_policy(iam.PolicyStatement(
             actions=list(c.CLASSIFY_TABLE_ACTIONS), resources=[table.table_arn]))
@@ -231,8 +232,6 @@ class TriageWorkflow(Construct):
                        "sk": S(J.string_at("$.classified.keys.mention.sk"))}
         input_key = {"pk": S(J.format("MENTION#{}#{}", J.string_at("$.key.channel"), J.string_at("$.key.mention_id"))),
                      "sk": S("MENTION")}
-        thread_key = {"pk": S(J.string_at("$.classified.keys.thread.pk")),
-                      "sk": S(J.string_at("$.classified.keys.thread.sk"))}
         classification = "$.classified.classification"
         # The labels every outcome records on the mention, as plain attributes (queryable, unlike the JSON copy).
         labels = {f":{name}": S(J.string_at(f"{classification}.{name}"))
@@ -347,14 +346,16 @@ class TriageWorkflow(Construct):
                            result_path=J.DISCARD)
             return task
 
-        # The labels, team and priority are attributes of their own; the classification's JSON copy is kept only on
-        # incident members, which have no team or priority of their own (responder.sla.escalate reads it): every
-        # later update of a notified mention (its reply's claim, sending, sent) is billed on the item's size.
+        # The labels, team and priority are attributes of their own; incident members, which have no team or priority
+        # of their own, keep the team and priority routing would have given them as a small JSON copy
+        # (`member_route`; responder.sla.escalate reads it). Every outcome removes the claim's bookkeeping, and the
+        # thread is not written: a mention's outcome and every later update of it (its reply's claim, sending, sent)
+        # are billed on the item's size, one write unit per started KB.
         record_mention = guarded(unless_closed(tasks.DynamoUpdateItem(
             self, "RecordMention", table=table, key=mention_key,
             update_expression=("SET #s = :notified, triaged_at = :at, intent = :intent, sentiment = :sentiment, "
                                "topic = :topic, #lang = :language, priority = :priority, team = :team, "
-                               "sla_due = :due, draft_text = :draft REMOVE triage_claimed_until"),
+                               "sla_due = :due, draft_text = :draft REMOVE triage_claimed_until, triage_claim, triage_attempts"),
             condition_expression=still_open,
             expression_attribute_names={"#s": "status", "#lang": "language"},
             expression_attribute_values={
@@ -364,30 +365,12 @@ class TriageWorkflow(Construct):
                 ":due": S(J.string_at("$.route.sla_due")), ":draft": S(J.string_at("$.drafted.draft.text")),
             },
             result_path=J.DISCARD)))
-        # The thread records which mention was drafted last, not the draft: the draft lives on the mention, where an
-        # erasure removes it (responder.privacy.erasure); a copy here could be written after that erasure. Guarded on
-        # the thread's existence, so a thread that expired meanwhile is not recreated without its `expires_at`.
-        record_thread_task = tasks.DynamoUpdateItem(
-            self, "RecordThread", table=table, key=thread_key,
-            update_expression=("SET last_draft_mention_id = :mid, last_team = :team, "
-                               "last_priority = :priority, last_triaged_at = :at"),
-            condition_expression="attribute_exists(pk)",
-            expression_attribute_values={
-                ":mid": S(J.string_at("$.classified.mention.mention_id")),
-                ":team": S(J.string_at("$.route.team")), ":priority": S(J.string_at("$.route.priority")),
-                ":at": S(J.string_at("$$.State.EnteredTime")),
-            },
-            result_path=J.DISCARD)
-        record_thread_task.add_retry(errors=["DynamoDB.ConditionalCheckFailedException"], max_attempts=0)
-        record_thread_task.add_catch(record_mention, errors=["DynamoDB.ConditionalCheckFailedException"],
-                                     result_path=J.DISCARD)
-        record_thread = guarded(record_thread_task)
         # Noise erased (or answered) while it was classified keeps that status, as RecordMention does.
         archive = guarded(unless_closed(tasks.DynamoUpdateItem(
             self, "Archive", table=table, key=mention_key,
             update_expression=("SET #s = :archived, archive_reason = :reason, triaged_at = :at, intent = :intent, "
                                "sentiment = :sentiment, topic = :topic, #lang = :language "
-                               "REMOVE triage_claimed_until"),
+                               "REMOVE triage_claimed_until, triage_claim, triage_attempts"),
             condition_expression=still_open,
             expression_attribute_names={"#s": "status", "#lang": "language"},
             expression_attribute_values={
@@ -430,7 +413,7 @@ class TriageWorkflow(Construct):
             self, "RecordIncidentMember", table=table, key=mention_key,
             update_expression=("SET #s = :member, incident_id = :incident, triaged_at = :at, intent = :intent, "
                                "sentiment = :sentiment, topic = :topic, #lang = :language, draft_text = :draft, "
-                               "classification_json = :c REMOVE triage_claimed_until"),
+                               "classification_json = :c REMOVE triage_claimed_until, triage_claim, triage_attempts"),
             condition_expression=still_open,
             expression_attribute_names={"#s": "status", "#lang": "language"},
             expression_attribute_values={
@@ -438,16 +421,16 @@ class TriageWorkflow(Construct):
                 ":at": S(J.string_at("$$.State.EnteredTime")),
                 **labels,
                 ":draft": S(J.string_at("$.drafted.draft.text")),
-                ":c": S(J.json_to_string(J.object_at(classification))),
+                ":c": S(J.json_to_string(J.object_at("$.classified.member_route"))),
             },
             result_path=J.DISCARD)))
         member_path = draft_member.next(record_member).next(alert_due)
         closed_meanwhile.next(alert_due)  # an incident alert due is still sent
 
         # The mention's status is written last: once it says `notified`, everything else is done.
-        record = record_thread.next(record_mention).next(alert_due)
+        record = record_mention.next(alert_due)
         after_publish = sfn.Choice(self, "Priority1?").when(
-            sfn.Condition.string_equals("$.route.priority", "p1"), escalate.next(record_thread)).otherwise(record)
+            sfn.Condition.string_equals("$.route.priority", "p1"), escalate.next(record)).otherwise(record)
         notify = draft.next(route).next(slim_mention).next(publish).next(after_publish)
         definition = classify.next(
             sfn.Choice(self, "AlreadyTriaged?")

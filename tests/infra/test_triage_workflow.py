@@ -37,11 +37,25 @@ def test_sns_and_dynamodb_steps_are_direct_service_integrations(template_dict):
     resources = {name: s.get("Resource") for name, s in states.items() if s["Type"] == "Task"}
     assert resources["NotifyAgents"] == resources["Escalate"] == "arn:aws:states:::sns:publish"
     assert resources["AlertIncident"] == "arn:aws:states:::sns:publish"
-    for name in ("RecordMention", "RecordThread", "Archive", "MarkFailed", "RecordIncidentMember",
-                 "RecordIncidentAlert"):
+    for name in ("RecordMention", "Archive", "MarkFailed", "RecordIncidentMember", "RecordIncidentAlert"):
         assert resources[name] == "arn:aws:states:::dynamodb:updateItem", name
+    # And no step writes the thread: nothing reads what a thread update would record (0.7 write units per mention)
+    assert not [n for n, s in states.items() if "THREAD" in json.dumps(s) or "keys.thread" in json.dumps(s)]
     # Only the domain steps are Lambda functions (Draft runs for paged mentions and for incident members)
     assert sorted(n for n, r in resources.items() if r == "ARN") == ["Classify", "Draft", "DraftMember", "Route"]
+
+
+def test_every_outcome_removes_the_claims_bookkeeping(template_dict):
+    # Given the three outcome writes of a claimed mention
+    states = definition(template_dict)["States"]
+    for name in ("RecordMention", "Archive", "RecordIncidentMember"):
+        expression = states[name]["Parameters"]["UpdateExpression"]
+        # Then each removes the claim's attributes, keeping a notified mention's item small (billed per KB)
+        removed = {a.strip() for a in expression.split("REMOVE", 1)[1].split(",")}
+        assert {"triage_claimed_until", "triage_claim", "triage_attempts"} <= removed, name
+    # And a member keeps only the route's team and priority of its classification, not the whole of it
+    member = states["RecordIncidentMember"]["Parameters"]["ExpressionAttributeValues"][":c"]
+    assert member == {"S.$": "States.JsonToString($.classified.member_route)"}
 
 
 def test_agent_notification_carries_the_routing_attributes(template_dict):

@@ -1,4 +1,4 @@
-"""The demo's meter against DynamoDB Local: write units per table and index, and transactions billed once."""
+"""The demo's meter against DynamoDB Local: write units per table and index, and transactions as DynamoDB bills them."""
 
 from __future__ import annotations
 
@@ -21,6 +21,39 @@ def test_a_transactional_write_is_counted_as_dynamodb_bills_it_once(dynamodb_loc
     # twice and DynamoDB Local already reports them so), not doubled again
     assert plain == 2.0
     assert meter.write_units - plain == 4.0
+
+
+def test_every_item_of_a_transaction_is_billed_two_units_per_started_kb(dynamodb_local, table_name, meter):
+    # Given a counter item of a few bytes that exists already
+    client = dynamodb_local.client()
+    counter = {"pk": {"S": "COUNTER"}, "sk": {"S": "MINUTE"}}
+    client.update_item(TableName=table_name, Key=counter, UpdateExpression="ADD n :one",
+                       ExpressionAttributeValues={":one": {"N": "1"}})
+    before = meter.write_units
+    # When one transaction puts two small items and increments the counter
+    client.transact_write_items(TransactItems=[
+        {"Put": {"TableName": table_name, "Item": {"pk": {"S": "A"}, "sk": {"S": "NOTE"}, "v": {"S": "x" * 10}}}},
+        {"Put": {"TableName": table_name, "Item": {"pk": {"S": "B"}, "sk": {"S": "NOTE"}, "v": {"S": "x" * 10}}}},
+        {"Update": {"TableName": table_name, "Key": counter, "UpdateExpression": "ADD n :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+    ])
+    # Then each of the three items is 2 units, as DynamoDB bills it (DynamoDB Local reports 2 for the whole call)
+    assert meter.write_units - before == 6.0
+    # And an update that grows an item past 1 KB is billed on its size after the write
+    client.transact_write_items(TransactItems=[
+        {"Update": {"TableName": table_name, "Key": counter, "UpdateExpression": "SET body = :b",
+                    "ExpressionAttributeValues": {":b": {"S": "y" * 1500}}}}])
+    assert meter.write_units - before == 10.0
+
+
+def test_item_size_follows_dynamodbs_rules():
+    # Given items of known size (Developer Guide, "Item sizes and formats")
+    from responder_cli.local.metering import item_size
+
+    # Then names and string values count their UTF-8 bytes, numbers a byte per two digits plus one
+    assert item_size({"pk": {"S": "abc"}, "é": {"S": "é"}}) == 2 + 3 + 2 + 2
+    assert item_size({"n": {"N": "12345"}}) == 1 + 4
+    assert item_size({"m": {"M": {"a": {"S": "xy"}}, }}) == 1 + 3 + 1 + 1 + 2
 
 
 def test_write_units_are_split_per_item_kind_and_index(store, meter):

@@ -58,11 +58,21 @@ def test_classify_retried_with_the_same_claim_counts_the_mention_once(store, sto
     assert not first["skip"] and not second["skip"] and not first["classification"]["noise"]
     topic = first["classification"]["topic"]
     assert minute_counts(incidents) == {"all": 1, topic: 1}
-    # And the marker that made the second run a no-op sits beside the mention, expiring with its minute's counter
-    marker = store.client.get_item(TableName=store._table, Key={"pk": {"S": f"MENTION#x#{stored['mention_id']}"},
-                                                                "sk": {"S": "COUNTED"}})["Item"]
-    assert marker["counted_at"]["S"] == RECEIVED.strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert int(marker["expires_at"]["N"]) == bucket(RECEIVED) * 60 + 2 * 3600
+    # And counting wrote one small item (the counter), with no marker beside the mention
+    items = store.client.query(TableName=store._table, KeyConditionExpression="pk = :pk",
+                               ExpressionAttributeValues={":pk": {"S": f"MENTION#x#{stored['mention_id']}"}})["Items"]
+    assert [i["sk"]["S"] for i in items if i["sk"]["S"] not in ("MENTION", "RAW")] == []
+
+
+def test_counting_a_mention_is_one_write_unit(store, stored, meter):
+    # Given a claimed mention on its first triage attempt
+    incidents = IncidentStore(store)
+    claimed = store.claim_for_triage("x", stored["mention_id"], "message-1", RECEIVED)
+    before = meter.write_units
+    # When it is counted
+    assert incidents.count(BRAND_KEY, "order", RECEIVED, mention=claimed)
+    # Then the count cost one write unit (a plain increment of a small counter item, not a transaction)
+    assert meter.write_units - before == 1.0
 
 
 def test_the_surge_step_run_twice_counts_once_and_joins_once(store, stored):
@@ -70,8 +80,10 @@ def test_the_surge_step_run_twice_counts_once_and_joins_once(store, stored):
     incidents = IncidentStore(store)
     open_incident_matching(incidents, stored["text"])
     classification = {"topic": "order", "sentiment": "negative", "priority": "p3"}
-    # When the surge step runs twice for the same mention
-    results = [correlate(stored, classification, incidents, None, None, now=RECEIVED) for _ in range(2)]
+    # When the surge step runs twice for the same mention (its first triage attempt, then a retry: the claim
+    # counts the attempts)
+    results = [correlate({**stored, "triage_attempts": attempt}, classification, incidents, None, None, now=RECEIVED)
+               for attempt in (1, 2)]
     # Then the mention is a member both times, but the incident grew by one and the counters by one
     assert [r["incident_id"] for r in results] == ["inc-test", "inc-test"] and all(r["member"] for r in results)
     incident = incidents.get(BRAND_KEY, "inc-test")
@@ -87,13 +99,14 @@ def test_concurrent_runs_for_one_mention_count_and_join_once(store, stored):
     classification = {"topic": "order", "sentiment": "negative", "priority": "p3"}
     barrier = threading.Barrier(4)
 
-    def run(_):
+    def run(attempt):
         barrier.wait()
-        return correlate(stored, classification, IncidentStore(store), None, None, now=RECEIVED)
+        return correlate({**stored, "triage_attempts": attempt}, classification, IncidentStore(store), None, None,
+                         now=RECEIVED)
 
-    # When four runs for the same mention start at the same moment (a retry beside a still-running invocation)
+    # When four attempts for the same mention run at the same moment (retries beside a still-running invocation)
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(run, range(4)))
+        results = list(pool.map(run, range(1, 5)))
     # Then all report the membership, and the incident and the counters hold the mention once
     assert all(r["incident_id"] == "inc-test" for r in results)
     assert incidents.get(BRAND_KEY, "inc-test")["size"] == 1
@@ -128,3 +141,19 @@ def test_a_retry_of_the_step_that_opened_an_incident_still_announces_it(store, s
     # And another member joining the same incident never announces it
     other = dict(stored, mention_id="3200000000000009999")
     assert correlate(other, classification, incidents, None, None, now=RECEIVED)["alert"] is None
+
+
+def test_joining_an_incident_is_two_write_units_and_a_retry_adds_nothing(store, stored, meter):
+    # Given an open incident the mention belongs to, with its samples full (no sample write)
+    incidents = IncidentStore(store)
+    incident = open_incident_matching(incidents, stored["text"])
+    settings = SurgeSettings(sample_size=0)
+    before = meter.write_units
+    # When the mention joins it, and joins again (a retried step)
+    state = incidents.join(incident, stored, "negative", RECEIVED, settings)
+    cost = meter.write_units - before
+    again = incidents.join(incident, stored, "negative", RECEIVED, settings)
+    # Then the first join wrote the member and the counters with two plain writes (one unit each, no transaction)
+    assert state["size"] == 1 and cost == 2.0
+    # And the retry added nothing
+    assert again is None and incidents.get(BRAND_KEY, "inc-test")["size"] == 1

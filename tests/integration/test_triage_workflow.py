@@ -126,11 +126,12 @@ def test_normal_complaint_is_notified_to_its_team_with_a_draft(stack):
     assert note["email"] == published["Message"]["email"]
     # And only the subscription of that team received it (SNS filter policy)
     assert note["delivered_to"] == [stored["team"]]
-    # And the thread records which mention was drafted, but no copy of the draft (an erasure removes it from the
-    # mention; a copy on the thread could be written after that)
+    # And triage leaves the thread as the webhook wrote it (no draft copy, no last route: nothing reads them), and
+    # the mention without the claim's bookkeeping
     thread = stack._store.get_thread("x", mention_id)
-    assert thread["last_draft_mention_id"] == mention_id and thread["last_team"] == stored["team"]
-    assert "last_draft_text" not in thread
+    assert thread["mention_count"] == 1
+    assert not {"last_draft_text", "last_draft_mention_id", "last_team", "last_triaged_at"} & set(thread)
+    assert not {"triage_claim", "triage_claimed_until", "triage_attempts"} & set(stored)
 
 
 def assert_review_link(url, mention_id, channel="x"):

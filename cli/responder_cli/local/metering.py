@@ -16,8 +16,12 @@ What is counted, and how (all from the running local stack, nothing assumed per 
 - DynamoDB: read and write request units as reported by DynamoDB Local (`ReturnConsumedCapacity=INDEXES` is
   added to every call), split into the table's and each global secondary index's units, and attributed to the
   operation, the kind of item it wrote (mention, raw, thread, counter, ...; from its key) and the project function
-  that made the call (`Meter.detail`). DynamoDB Local already bills a transactional write twice (a 1.5 KB put is
-  2 units, the same put in TransactWriteItems 4; tests/integration/test_metering.py), as DynamoDB does.
+  that made the call (`Meter.detail`). A transaction's table units are counted here, not taken from DynamoDB
+  Local: DynamoDB bills every item of TransactWriteItems two write units per started KB of the larger of its sizes
+  before and after (Amazon DynamoDB Developer Guide, "Capacity unit consumption for transactions"), but DynamoDB
+  Local reports one small item's two units for any number of same-sized items (two 100-byte puts: 2 units, not 4;
+  tests/integration/test_metering.py). The meter reads each item's size before and after the call (unmetered) and
+  bills 2 × started KB per item.
 - EventBridge Scheduler: every CreateSchedule (an SLA timer) is one scheduled invocation when it fires (one-time
   schedules, deleted after completion); schedules are billed per invocation, creating them is not.
 - SNS publishes and SQS requests (send, non-empty receive, delete, change-visibility).
@@ -97,7 +101,13 @@ class Meter:
             service = client.meta.service_model.service_name
             if service == "dynamodb" and operation in _CAPACITY_OPERATIONS:
                 params = {**params, "ReturnConsumedCapacity": "INDEXES"}
-            result = original(client, operation, params)
+            if service == "dynamodb" and operation == "TransactWriteItems":
+                before = [_stored_size(original, client, action) for action in params.get("TransactItems", [])]
+                result = original(client, operation, params)
+                result = {**result, "ConsumedCapacity": _transaction_capacity(
+                    original, client, params, before, result.get("ConsumedCapacity") or [])}
+            else:
+                result = original(client, operation, params)
             meter.record(service, operation, result, params if service == "dynamodb" else None)
             return result
 
@@ -234,6 +244,76 @@ class Meter:
             "step_functions": {"standard_transitions": transitions,
                                "cost": transitions * PRICE["standard_transition"]},
         }
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """An item's size in bytes as DynamoDB bills it (Developer Guide, "Item sizes and formats"): each attribute's
+    name plus its value (strings and binaries their length, numbers about one byte per two digits plus one,
+    lists and maps 3 bytes plus 1 per element plus their contents, booleans and nulls 1)."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    (kind, data), = value.items()
+    if kind == "S":
+        return len(str(data).encode())
+    if kind == "B":
+        return len(data)
+    if kind == "N":
+        digits = str(data).lstrip("-").replace(".", "").strip("0") or "0"
+        return (len(digits) + 1) // 2 + 1
+    if kind in ("SS", "NS", "BS"):
+        return sum(_value_size({kind[0]: element}) for element in data)
+    if kind == "L":
+        return 3 + sum(1 + _value_size(element) for element in data)
+    if kind == "M":
+        return 3 + sum(1 + len(name.encode()) + _value_size(element) for name, element in data.items())
+    return 1  # BOOL, NULL
+
+
+def _stored_size(call: Any, client: Any, action: dict[str, Any]) -> int:
+    """The size of the item a transaction's action targets as stored now (0 when absent), read without metering."""
+    (kind, spec), = action.items()
+    key = spec.get("Key")
+    if key is None:  # a Put: its key is in its item
+        key = {name: spec["Item"][name] for name in _key_names(call, client, spec["TableName"])}
+    found = call(client, "GetItem", {"TableName": spec["TableName"], "Key": key, "ConsistentRead": True})
+    return item_size(found["Item"]) if found.get("Item") else 0
+
+
+_KEY_NAMES: dict[str, list[str]] = {}
+
+
+def _key_names(call: Any, client: Any, table: str) -> list[str]:
+    if table not in _KEY_NAMES:
+        schema = call(client, "DescribeTable", {"TableName": table})["Table"]["KeySchema"]
+        _KEY_NAMES[table] = [k["AttributeName"] for k in schema]
+    return _KEY_NAMES[table]
+
+
+def _transaction_capacity(call: Any, client: Any, params: dict[str, Any], before: list[int],
+                          reported: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A committed transaction's consumed capacity as DynamoDB bills it: 2 units per started KB of each item's larger
+    size (before or after; a condition check its size), in place of DynamoDB Local's table figure; its index units
+    are kept as reported."""
+    units: Counter = Counter()
+    for action, size_before in zip(params.get("TransactItems", []), before):
+        (kind, spec), = action.items()
+        if kind == "Put":
+            size = max(size_before, item_size(spec["Item"]))
+        elif kind == "Update":
+            size = max(size_before, _stored_size(call, client, action))
+        else:  # Delete and ConditionCheck: the item as it was
+            size = size_before
+        units[spec["TableName"]] += 2 * max(1, math.ceil(size / 1024))
+    reported_by_table = {c.get("TableName"): c for c in reported}
+    corrected = []
+    for table, table_units in units.items():
+        indexes = (reported_by_table.get(table) or {}).get("GlobalSecondaryIndexes") or {}
+        index_units = sum(i.get("CapacityUnits", 0.0) for i in indexes.values())
+        corrected.append({"TableName": table, "CapacityUnits": float(table_units) + index_units,
+                          "Table": {"CapacityUnits": float(table_units)}, "GlobalSecondaryIndexes": indexes})
+    return corrected
 
 
 def item_kind(key: dict[str, Any]) -> str:

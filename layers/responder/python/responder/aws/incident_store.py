@@ -3,10 +3,8 @@
 Items (pk / sk):
 - `COUNTER#<account>#<shard>` / `MINUTE#<bucket>`: one-minute counts, `total` and one attribute per topic
   (`t_<topic>`), incremented atomically, expiring after two hours; write-sharded (COUNTER_SHARDS items per minute,
-  a mention's shard from its id) so that a surge's increments do not all fall on one item, and summed on reading; each mention once: the increment and the mention's count
-  marker are one transaction, so a step that runs twice for a mention counts it once.
-- `MENTION#<channel>#<mention id>` / `COUNTED`: that marker (a small item of its own, so the transaction's cost
-  does not grow with the mention's text), expiring with the minute it was counted in.
+  a mention's shard from its id) so that a surge's increments do not all fall on one item, and summed on reading;
+  each mention at most once: only its first triage attempt counts it, with a plain increment (see `count`).
 - `INCIDENT#<account>` / `<incident id>`: the incident: status, signature, size, first/last seen, samples,
   sentiment mix, the next digest size, the alerts sent. It expires the retention period after it opened.
 - `INCIDENT#<incident id>` / `MEMBER#<channel>#<mention id>`: one per member (so "all members" is one query
@@ -23,15 +21,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from responder.surge.incidents import BUCKET_SECONDS, SurgeSettings, bucket
-from responder.aws.storage import (ACCOUNT_SHARDS, DynamoMentionStore, StorageUnavailable, _error_code, _shard,
+from responder.aws.storage import (ACCOUNT_SHARDS, DynamoMentionStore, _error_code, _shard,
                                    _storage_error, account_partitions, mention_key)
 
 COUNTER_TTL_SECONDS = 2 * 3600
-# One item takes at most 1,000 write units per second, and a counted mention's increment is a transactional write
-# (two units for a small item): one counter item per minute capped a brand at ~500 mentions/s (bench/scale_model.py).
-# Eight items per minute hold ~4,000/s; reading sums them (eight queries of a few hundred bytes each).
+# One item takes at most 1,000 write units per second and a counted mention's increment is one unit (a small item):
+# one counter item per minute capped a brand at ~1,000 mentions/s (bench/scale_model.py). Eight items per minute hold
+# ~8,000/s; reading sums them (eight queries of a few hundred bytes each).
 COUNTER_SHARDS = 8
-COUNTED_SORT_KEY = "COUNTED"
 _OPEN_CACHE_SECONDS = 2.0
 
 
@@ -65,52 +62,29 @@ class IncidentStore:
     # -- counters and detection ---------------------------------------------------------------------------
 
     def count(self, account_id: str, topic: str, at: datetime, mention: dict[str, Any] | None = None) -> bool:
-        """Add one mention to the account's minute bucket, in total and for its topic; False when it was counted
-        before.
+        """Add one mention to the account's minute bucket, in total and for its topic; False when not counted because
+        this is a retried triage attempt.
 
-        With the stored `mention`, the increment and the mention's count marker are written in one transaction
-        guarded by the marker's absence: Step Functions retrying Classify, or a redelivered message, adds nothing
-        twice. (Without it, as for a mention that was never stored, every call counts.) The marker is a small item
-        beside the mention rather than an attribute of it: a transaction bills every item's full size twice, and
-        a mention's text may be 240 KB.
+        One plain increment (one write unit). A mention is counted at most once: only by its first triage attempt
+        (`triage_attempts`, which the triage claim increments, is 1 or absent). A retry (Step Functions retrying
+        Classify, a redelivered message) counts nothing, whether or not the failed attempt got as far as counting:
+        the minute may miss the mentions whose first attempt failed before its count, never count one twice. (The
+        layout before guarded each count with a marker item in a transaction: four write units per mention, as
+        DynamoDB bills a transaction's every item twice, to be exact about the rare retry.)
         """
+        if mention is not None and int(mention.get("triage_attempts") or 1) > 1:
+            return False
         b = bucket(at)
-        # The mention's own shard: a retry increments the same item, guarded by the same marker.
+        # The mention's own shard (any would do; the id spreads a surge evenly over the shards).
         shard = _shard(mention["channel"], mention["mention_id"], COUNTER_SHARDS) if mention is not None else \
             random.randrange(COUNTER_SHARDS)
-        increment = {"TableName": self._table,
-                     "Key": self._item({"pk": f"COUNTER#{account_id}#{shard}", "sk": f"MINUTE#{b:012d}"}),
-                     "UpdateExpression": "ADD #total :one, #topic :one SET expires_at = :ttl",
-                     "ExpressionAttributeNames": {"#total": "total", "#topic": f"t_{topic}"},
-                     "ExpressionAttributeValues": self._item({":one": 1,
-                                                              ":ttl": b * BUCKET_SECONDS + COUNTER_TTL_SECONDS})}
-        if mention is None:
-            self._call(self._client().update_item, **increment)
-            return True
-        marker = {"TableName": self._table,
-                  "Item": self._item({"pk": mention_key(mention["channel"], mention["mention_id"])["pk"],
-                                      "sk": COUNTED_SORT_KEY, "type": "count_marker", "counted_at": _iso(at),
-                                      # Gone with the counter it guards: a later run counts in an expired minute.
-                                      "expires_at": b * BUCKET_SECONDS + COUNTER_TTL_SECONDS}),
-                  "ConditionExpression": "attribute_not_exists(pk)"}
-        return self._transact_once([{"Put": marker}, {"Update": increment}], "minute counter")
-
-    def _transact_once(self, items: list[dict[str, Any]], what: str) -> bool:
-        """Write `items` in one transaction whose first item carries the "not done yet" condition: True when
-        written, False when that condition failed (done before). Conflicts with concurrent transactions on the
-        same hot item (a surge's counter or incident) are retried with backoff."""
-        for attempt in range(6):
-            try:
-                self._client().transact_write_items(TransactItems=items)
-                return True
-            except Exception as exc:  # noqa: BLE001 - classified below
-                if _error_code(exc) != "TransactionCanceledException":
-                    raise _storage_error(exc) from exc
-                reasons = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]
-                if reasons and reasons[0] == "ConditionalCheckFailed":
-                    return False
-                time.sleep(0.005 * 2 ** attempt)  # many mentions write the same item at once: back off
-        raise StorageUnavailable(f"{what} kept conflicting")
+        self._call(self._client().update_item, TableName=self._table,
+                   Key=self._item({"pk": f"COUNTER#{account_id}#{shard}", "sk": f"MINUTE#{b:012d}"}),
+                   UpdateExpression="ADD #total :one, #topic :one SET expires_at = :ttl",
+                   ExpressionAttributeNames={"#total": "total", "#topic": f"t_{topic}"},
+                   ExpressionAttributeValues=self._item({":one": 1,
+                                                         ":ttl": b * BUCKET_SECONDS + COUNTER_TTL_SECONDS}))
+        return True
 
     def counts(self, account_id: str, now: datetime, settings: SurgeSettings) -> dict[str, dict[int, int]]:
         """scope ("all" or a topic) → bucket → count, over the baseline and recent windows."""
@@ -219,13 +193,17 @@ class IncidentStore:
                   "UpdateExpression": ("ADD size :one, #sentiment :one SET last_seen_at = :at"),
                   "ExpressionAttributeNames": {"#sentiment": f"sentiment_{sentiment}"},
                   "ExpressionAttributeValues": self._item({":one": 1, ":at": _iso(now)})}
-        joined = self._transact_once([
-            {"Put": {"TableName": self._table, "Item": self._item(member),
-                     "ConditionExpression": "attribute_not_exists(pk)"}},
-            {"Update": update},
-        ], "incident membership")
-        if not joined:
-            return None
+        # The member first, guarded by its absence (one unit), then the counters (one unit): a transaction of the two
+        # bills four. A run that dies between the two leaves a member the counters miss (`size` and the sentiment mix
+        # count each member at most once; `members` lists them all); a retry never adds one twice.
+        try:
+            self._client().put_item(TableName=self._table, Item=self._item(member),
+                                    ConditionExpression="attribute_not_exists(pk)")
+        except Exception as exc:  # noqa: BLE001 - already a member is an answer; anything else is raised
+            if _error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise _storage_error(exc) from exc
+        self._call(self._client().update_item, **update)
         item = self._call(self._client().get_item, TableName=self._table, ConsistentRead=True,
                           Key=self._item({"pk": f"INCIDENT#{account}", "sk": incident_id}),
                           ProjectionExpression="size, next_digest, sample_mention_ids").get("Item", {})

@@ -104,6 +104,9 @@ def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
         "mention": notified(public(mention)),
         "classification": result,
         "incident": incident,
+        # What an incident member keeps of its classification (RecordIncidentMember): the SLA escalation's team and
+        # priority, not the whole classification (about 270 bytes that kept a member's item over 1 KB).
+        "member_route": {"team": result.get("team"), "priority": result.get("priority")},
         "keys": {"mention": mention_key(mention["channel"], mention["mention_id"]),
                  "thread": thread_key(mention["channel"], mention["thread_id"])},
     }
