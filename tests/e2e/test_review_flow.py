@@ -203,6 +203,8 @@ def test_a_whatsapp_message_is_answered_in_its_conversation(stack):
     wamid = "wamid.HBgLMTU1NTAwMDk5ODgVAgASGBRSRVZJRVdFMkUwMDAwMDAwMDAwMQA="
     post_meta(stack, whatsapp(wamid, "Hi, my parcel 6620 never arrived, can you check?", "15550009988"))
     url = notification_for(stack, wamid)["actions"]["review_url"]
+    # (recorded `notified` just after its notification is published; until then the page refreshes itself)
+    wait_for(lambda: mention(stack, wamid).get("status") == "notified", what="notified")
     page = requests.get(url, timeout=10)
     # When the agent sends the draft as it is
     draft = re.search(r'<textarea[^>]*name="text"[^>]*>(.*?)</textarea>', page.text, re.S)

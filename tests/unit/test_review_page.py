@@ -95,6 +95,21 @@ def test_status_pages_escape_what_they_show(fields):
         assert _scripts(document) == [] and "<img" not in document and "</textarea>" not in document
 
 
+@pytest.mark.parametrize("status", ["received", "triaging"])
+def test_a_link_opened_while_triage_records_the_mention_refreshes_until_the_form_is_there(status):
+    # Given a mention whose notification went out a moment before triage recorded it as notified
+    # When its review page is shown
+    shown = page.reply_status(_mention(status=status))
+    # Then the page says so and refreshes itself, instead of saying there is nothing to reply to
+    assert shown.status == 200 and shown.refresh_seconds and "still being triaged" in shown.html()
+    assert "nothing to reply to" not in shown.html()
+
+
+def test_a_mention_that_is_not_open_says_there_is_nothing_to_reply_to():
+    shown = page.reply_status(_mention(status="archived"))
+    assert not shown.refresh_seconds and "nothing to reply to" in shown.html()
+
+
 def test_a_losing_approval_is_told_who_got_there_first_and_when():
     item = _mention(reply_state="queued", reply_requested_by="Dana", reply_requested_at="2026-12-01T17:05:00.000Z")
     lost = page.lost_claim(item)

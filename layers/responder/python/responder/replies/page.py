@@ -247,6 +247,11 @@ def reply_status(mention: Mapping[str, Any], status: int = 200) -> Page:
         line = ("The sender stopped during the platform call and the platform cannot be asked whether the reply went "
                 "out. Check the conversation on the platform before doing anything else.")
         return Page(status=status, title="Reply not confirmed", body=_notice(line, "error") + summary + reply)
+    if item_status in ("received", "triaging"):
+        # The agents' notification is published just before triage records `notified`: a person who opens the link
+        # at once can land in between, and the form appears on the next refresh.
+        line = "This mention is still being triaged. This page refreshes itself."
+        return Page(status=status, title="Being triaged", body=_notice(line, "ok") + summary, refresh_seconds=2)
     line = f"This mention is {esc(item_status)}: there is nothing to reply to from this page."
     return Page(status=status, title="Not open for a reply", body=_notice(line) + summary)
 
