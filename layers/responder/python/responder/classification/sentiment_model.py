@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from responder.classification.lexicon import DATA_DIR, load_lexicons, strip_handles_and_urls
-from responder.classification.textmodel import LinearModel, features, softmax
+from responder.classification.textmodel import LinearModel, features, lexicon_features, softmax, tokens
 
 SENTIMENT_MODEL = DATA_DIR / "sentiment_model.json"
 OFFENSIVE_MODEL = DATA_DIR / "offensive_model.json"
@@ -69,7 +69,20 @@ def sentiment_logits(text: str, model: LinearModel, dense: dict[str, float] | No
         dense = vader_scores(text)
         if dense is None:
             return None
-    return model.logits(features(text, model.options, dense, toks))
+    return model.logits(sentiment_features(text, model.options, dense, toks))
+
+
+def sentiment_features(text: str, options: dict[str, Any], dense: dict[str, float] | None = None,
+                       toks: list[str] | None = None) -> dict[str, float]:
+    """The sentiment model's features of a text (training reads them from here too): `textmodel.features`, plus
+    what VADER's lexicon says of the tokens when `options["lexicon"]`."""
+    toks = tokens(text) if toks is None else toks
+    feats = features(text, options, dense, toks)
+    if options.get("lexicon"):
+        analyser = vader()
+        if analyser is not None:
+            feats.update(lexicon_features(toks, analyser.lexicon))
+    return feats
 
 
 def decide(model: LinearModel, logits: list[float]) -> tuple[str, float]:
