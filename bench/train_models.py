@@ -7,7 +7,9 @@
 (`make models DATA=../shared/data` runs both.) The same data and command give the same file, byte for byte.
 
 Sentiment: a 3-class logistic regression (AdaGrad SGD, seeded order, classes weighted equally) over word,
-bigram and negation-scope features plus VADER's three scores, trained on the SemEval 2013-2016 pool
+bigram and negation-scope features, VADER's three scores and what VADER's word lexicon says of the tokens
+(`textmodel.lexicon_features`), with naive Bayes' log-probabilities of the same features added to its weights
+(`--nb-weight`, Wang & Manning 2012), trained on the SemEval 2013-2016 pool
 (`semeval/train.tsv`, 47,473 tweets; see its README and `responder/data/SOURCES.md`). The pool is cut by a seeded
 shuffle into a fit part (90 %) and a tuning part (10 %): the tuning part picks the decision offsets, the fit part
 trains (the feature set and learning rate were chosen on another seeded tenth of the pool, see SOURCES.md). Only features present in at least

@@ -11,7 +11,7 @@ import pytest
 from bench import train_models
 from responder.classification import sentiment_model
 from responder.classification.lexicon import MAX_CLASSIFIED_CHARS
-from responder.classification.textmodel import LinearModel, features, tokens
+from responder.classification.textmodel import LinearModel, features, lexicon_features, tokens
 
 # Each word below is in the stated number of tweets: `rarely` in 2, the sentiment words in 8 or more.
 _POOL = (
@@ -132,6 +132,19 @@ def test_training_and_inference_read_the_same_lexicon_features(tmp_path):
     # And a lexicon weight learned by the model moves the classifier's decision
     model.weights["l:lastpos"] = [0.0, 0.0, 50.0]
     assert sentiment_model.decide(model, sentiment_model.sentiment_logits(text, model))[0] == "positive"
+
+
+def test_emoji_count_as_polar_tokens_in_the_lexicon_features():
+    # Given the sentiment model's polarity table (VADER's words and the project's emoji lexicon)
+    table = sentiment_model.polarity()
+    # When an emoji-only mention and an angry one are read
+    loving = lexicon_features(tokens("@acme 😍🥰"), table)
+    angry = lexicon_features(tokens("@acme 😡👎"), table)
+    # Then each emoji counts with its polarity, as a word would (the pool has too few emoji to learn them)
+    assert loving["l:pos2"] == 1.0 and loving["l:lastpos"] == 1.0 and loving["d:lpos"] > 0
+    assert angry["l:neg2"] == 1.0 and angry["l:lastneg"] == 1.0 and angry["d:lneg"] < 0
+    # And VADER's own words keep their polarity and the project's overrides
+    assert table["great"] > 0 and table["awful"] < 0 and table["cancel"] == 0
 
 
 def test_pool_split_is_seeded_and_disjoint():

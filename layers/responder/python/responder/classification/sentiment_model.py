@@ -75,14 +75,27 @@ def sentiment_logits(text: str, model: LinearModel, dense: dict[str, float] | No
 def sentiment_features(text: str, options: dict[str, Any], dense: dict[str, float] | None = None,
                        toks: list[str] | None = None) -> dict[str, float]:
     """The sentiment model's features of a text (training reads them from here too): `textmodel.features`, plus
-    what VADER's lexicon says of the tokens when `options["lexicon"]`."""
+    what the polarity lexicon (`polarity()`) says of the tokens when `options["lexicon"]`."""
     toks = tokens(text) if toks is None else toks
     feats = features(text, options, dense, toks)
     if options.get("lexicon"):
-        analyser = vader()
-        if analyser is not None:
-            feats.update(lexicon_features(toks, analyser.lexicon))
+        table = polarity()
+        if table is not None:
+            feats.update(lexicon_features(toks, table))
     return feats
+
+
+@lru_cache(maxsize=1)
+def polarity() -> dict[str, float] | None:
+    """Word and emoji polarity on VADER's scale: VADER's lexicon (with the project's overrides) and the project's
+    emoji lexicon, since a token is one emoji where VADER reads its name ("smiling face with 3 hearts") and the
+    tweet pool holds too few emoji for the model to learn them; None without VADER."""
+    analyser = vader()
+    if analyser is None:
+        return None
+    table = dict(analyser.lexicon)
+    table.update({emoji: float(value) for emoji, value in load_lexicons()["sentiment"]["emoji"].items()})
+    return table
 
 
 def decide(model: LinearModel, logits: list[float]) -> tuple[str, float]:
