@@ -3,8 +3,9 @@
 
 The sentiment model reads word, bigram and negation-scope features plus VADER's scores (vaderSentiment, MIT) as
 three dense features, so it keeps VADER's handling of emoji, boosters and negation and learns what VADER misses on
-tweets; it is trained on the SemEval 2013-2016 tweet pool and ships only features seen in at least `about.min_df`
-training tweets.
+tweets, and (option `lexicon`) what VADER's word lexicon and the project's emoji lexicon say of the tokens: how many
+positive and negative ones, which came last; its weights hold a regression and naive Bayes added together. It is
+trained on the SemEval 2013-2016 tweet pool and ships only features seen in at least `about.min_df` training tweets.
 Models load once per process on first use (about 0.1 s); when a file is absent the callers fall back to the
 rules of classification v1, so the classifier never breaks for want of a model.
 """
