@@ -140,19 +140,30 @@ def macro_recall(expected: Sequence[str], predicted: Sequence[str]) -> float:
 
 
 def tune_offsets(model: LinearModel, logits: list[list[float]], expected: list[str],
-                 grid: Sequence[float] = tuple(x / 10 for x in range(-20, 21))) -> tuple[list[float], float]:
-    """Offsets for (negative, positive) relative to neutral that maximise macro-recall on (logits, expected)."""
+                 grid: Sequence[float] = tuple(x / 10 for x in range(-20, 21)),
+                 tolerance: float = 0.0) -> tuple[list[float], float]:
+    """Offsets for (negative, positive) relative to neutral that maximise macro-recall on (logits, expected), and
+    that macro-recall. With a `tolerance`, the mean of every grid point scoring within it of the best: the centre
+    of the plateau rather than its highest, luckiest point."""
     neg, neu, pos = (model.labels.index(x) for x in SENTIMENT_LABELS)
-    best = (-1.0, [0.0] * 3)
-    for a in grid:
-        for b in grid:
-            offsets = [0.0] * 3
-            offsets[neg], offsets[pos], offsets[neu] = a, b, 0.0
-            predicted = [model.labels[max(range(3), key=lambda k, row=row: row[k] + offsets[k])] for row in logits]
-            score = macro_recall(expected, predicted)
-            if score > best[0] + 1e-9:
-                best = (score, offsets)
-    return best[1], best[0]
+
+    def offsets_of(a: float, b: float) -> list[float]:
+        offsets = [0.0] * 3
+        offsets[neg], offsets[pos], offsets[neu] = a, b, 0.0
+        return offsets
+
+    def score(offsets: list[float]) -> float:
+        return macro_recall(expected, [model.labels[max(range(3), key=lambda k, row=row: row[k] + offsets[k])]
+                                       for row in logits])
+
+    scores = {(a, b): score(offsets_of(a, b)) for a in grid for b in grid}
+    top = max(scores.values())
+    if tolerance <= 0:
+        a, b = next(point for point, value in scores.items() if value == top)
+        return offsets_of(a, b), top
+    near = [point for point, value in scores.items() if value >= top - tolerance - 1e-12]
+    centre = offsets_of(round(statistics.mean(a for a, _ in near), 2), round(statistics.mean(b for _, b in near), 2))
+    return centre, score(centre)
 
 
 # --- tasks ------------------------------------------------------------------------------------------------------
@@ -234,13 +245,13 @@ def build_sentiment(args: argparse.Namespace, log: Callable[[str], None]) -> Lin
     tune_logits = [model.logits(sentiment_features(t, options)) for t, _ in tune]
     expected = [e for _, e in tune]
     plain = macro_recall(expected, [model.decide(row) for row in tune_logits])
-    model.offsets, tuned = tune_offsets(model, tune_logits, expected)
+    model.offsets, tuned = tune_offsets(model, tune_logits, expected, tolerance=args.offset_tolerance)
     log(f"  pool tuning part: macro-recall {plain:.3f} without offsets, {tuned:.3f} with offsets "
-        f"{[round(o, 2) for o in model.offsets]}")
+        f"{[round(o, 2) for o in model.offsets]} (the centre of those within {args.offset_tolerance} of the best)")
     about: dict = {"task": "sentiment", "seed": SEED, "sources": ["semeval-2013-2016-pool"],
                    "training_tweets": len(fit), "tuning_tweets": len(tune), "min_df": args.min_df,
                    "epochs": args.epochs, "rate": args.rate, "l2": args.l2, "nb_weight": args.nb_weight,
-                   "nb_alpha": args.nb_alpha,
+                   "nb_alpha": args.nb_alpha, "offset_tolerance": args.offset_tolerance,
                    "pool_tuning_macro_recall": round(tuned, 4)}
     if args.tweeteval:
         pairs = [(decode_dataset_escapes(t), TWEETEVAL_SENTIMENT[lab])
@@ -329,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     sentiment.add_argument("--nb-weight", type=float, default=0.2,
                            help="weight of naive Bayes' log-probabilities added to the regression's (0: none)")
     sentiment.add_argument("--nb-alpha", type=float, default=1.0, help="naive Bayes' add-alpha smoothing")
+    sentiment.add_argument("--offset-tolerance", type=float, default=0.005,
+                           help="decision offsets: the centre of the grid points within this macro-recall of the best "
+                                "on the tuning part (0: the best point)")
     sentiment.add_argument("--chars", help="character n-grams of each word: shortest,longest (e.g. 3,4); default off")
     sentiment.add_argument("--output", type=Path, default=SENTIMENT_MODEL)
     offensive = tasks.add_parser("offensive", help="offensive-language flag")

@@ -147,6 +147,19 @@ def test_emoji_count_as_polar_tokens_in_the_lexicon_features():
     assert table["great"] > 0 and table["awful"] < 0 and table["cancel"] == 0
 
 
+def test_offsets_are_the_centre_of_the_best_plateau_not_its_luckiest_point():
+    # Given logits where every negative offset in 0.1..0.4 and positive offset in 0.0..0.3 labels all four right
+    model = LinearModel(labels=("negative", "neutral", "positive"), bias=[0.0] * 3, weights={})
+    logits = [[0.0, 0.05, -5.0], [0.0, 0.45, -5.0], [-5.0, 0.0, 0.05], [-5.0, 0.0, -0.35]]
+    expected = ["negative", "neutral", "positive", "neutral"]
+    # When offsets are tuned with a tolerance
+    offsets, score = train_models.tune_offsets(model, logits, expected, tolerance=0.005)
+    # Then they sit in the middle of that plateau, and their score is the one they reach
+    assert offsets == [0.25, 0.0, 0.15] and score == 1.0
+    # And without a tolerance, the first best grid point is kept (the recipe before the plateau rule)
+    assert train_models.tune_offsets(model, logits, expected) == ([0.1, 0.0, 0.0], 1.0)
+
+
 def test_pool_split_is_seeded_and_disjoint():
     # Given 100 rows
     rows = list(range(100))
