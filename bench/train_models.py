@@ -11,9 +11,11 @@ bigram and negation-scope features, VADER's three scores and what VADER's word l
 (`textmodel.lexicon_features`), with naive Bayes' log-probabilities of the same features added to its weights
 (`--nb-weight`, Wang & Manning 2012), trained on the SemEval 2013-2016 pool
 (`semeval/train.tsv`, 47,473 tweets; see its README and `responder/data/SOURCES.md`). The pool is cut by a seeded
-shuffle into a fit part (90 %) and a tuning part (10 %): the tuning part picks the decision offsets, the fit part
-trains (the feature set and learning rate were chosen on another seeded tenth of the pool, see SOURCES.md). Only features present in at least
-`--min-df` fit tweets (default 5) are learned and shipped, so no n-gram identifies one tweet or one person.
+shuffle into a fit part (90 %) and a tuning part (10 %): the tuning part picks the decision offsets (the centre of
+those within `--offset-tolerance` of the best macro-recall), the fit part trains (the feature set, naive Bayes'
+weight and the learning rate were chosen on other seeded tenths of the pool, see SOURCES.md). Only features present
+in at least `--min-df` fit tweets (default 5) are learned and shipped, so no n-gram identifies one tweet or one
+person.
 The pool's texts keep SemEval's literal `\u002c`-style escapes; they are decoded when read
 (`textmodel.decode_dataset_escapes`), as TweetEval's files are by `responder eval`: real posts reach the classifier
 as decoded JSON strings and never carry them. With `--tweeteval`, TweetEval sentiment validation (whole split
