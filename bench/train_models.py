@@ -7,11 +7,15 @@
 (`make models DATA=../shared/data` runs both.) The same data and command give the same file, byte for byte.
 
 Sentiment: a 3-class logistic regression (AdaGrad SGD, seeded order, classes weighted equally) over word,
-bigram and negation-scope features plus VADER's three scores, trained on the SemEval 2013-2016 pool
+bigram and negation-scope features, VADER's three scores and what VADER's word lexicon says of the tokens
+(`textmodel.lexicon_features`), with naive Bayes' log-probabilities of the same features added to its weights
+(`--nb-weight`, Wang & Manning 2012), trained on the SemEval 2013-2016 pool
 (`semeval/train.tsv`, 47,473 tweets; see its README and `responder/data/SOURCES.md`). The pool is cut by a seeded
-shuffle into a fit part (90 %) and a tuning part (10 %): the tuning part picks the decision offsets, the fit part
-trains (the feature set and learning rate were chosen on another seeded tenth of the pool, see SOURCES.md). Only features present in at least
-`--min-df` fit tweets (default 5) are learned and shipped, so no n-gram identifies one tweet or one person.
+shuffle into a fit part (90 %) and a tuning part (10 %): the tuning part picks the decision offsets (the centre of
+those within `--offset-tolerance` of the best macro-recall), the fit part trains (the feature set, naive Bayes'
+weight and the learning rate were chosen on other seeded tenths of the pool, see SOURCES.md). Only features present
+in at least `--min-df` fit tweets (default 5) are learned and shipped, so no n-gram identifies one tweet or one
+person.
 The pool's texts keep SemEval's literal `\u002c`-style escapes; they are decoded when read
 (`textmodel.decode_dataset_escapes`), as TweetEval's files are by `responder eval`: real posts reach the classifier
 as decoded JSON strings and never carry them. With `--tweeteval`, TweetEval sentiment validation (whole split
@@ -34,6 +38,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from responder.classification import sentiment_model
 from responder.classification.sentiment_model import OFFENSIVE_MODEL, SENTIMENT_MODEL, vader_scores
 from responder.classification.textmodel import LinearModel, decode_dataset_escapes, features, softmax
 
@@ -137,19 +142,30 @@ def macro_recall(expected: Sequence[str], predicted: Sequence[str]) -> float:
 
 
 def tune_offsets(model: LinearModel, logits: list[list[float]], expected: list[str],
-                 grid: Sequence[float] = tuple(x / 10 for x in range(-20, 21))) -> tuple[list[float], float]:
-    """Offsets for (negative, positive) relative to neutral that maximise macro-recall on (logits, expected)."""
+                 grid: Sequence[float] = tuple(x / 10 for x in range(-20, 21)),
+                 tolerance: float = 0.0) -> tuple[list[float], float]:
+    """Offsets for (negative, positive) relative to neutral that maximise macro-recall on (logits, expected), and
+    that macro-recall. With a `tolerance`, the mean of every grid point scoring within it of the best: the centre
+    of the plateau rather than its highest, luckiest point."""
     neg, neu, pos = (model.labels.index(x) for x in SENTIMENT_LABELS)
-    best = (-1.0, [0.0] * 3)
-    for a in grid:
-        for b in grid:
-            offsets = [0.0] * 3
-            offsets[neg], offsets[pos], offsets[neu] = a, b, 0.0
-            predicted = [model.labels[max(range(3), key=lambda k, row=row: row[k] + offsets[k])] for row in logits]
-            score = macro_recall(expected, predicted)
-            if score > best[0] + 1e-9:
-                best = (score, offsets)
-    return best[1], best[0]
+
+    def offsets_of(a: float, b: float) -> list[float]:
+        offsets = [0.0] * 3
+        offsets[neg], offsets[pos], offsets[neu] = a, b, 0.0
+        return offsets
+
+    def score(offsets: list[float]) -> float:
+        return macro_recall(expected, [model.labels[max(range(3), key=lambda k, row=row: row[k] + offsets[k])]
+                                       for row in logits])
+
+    scores = {(a, b): score(offsets_of(a, b)) for a in grid for b in grid}
+    top = max(scores.values())
+    if tolerance <= 0:
+        a, b = next(point for point, value in scores.items() if value == top)
+        return offsets_of(a, b), top
+    near = [point for point, value in scores.items() if value >= top - tolerance - 1e-12]
+    centre = offsets_of(round(statistics.mean(a for a, _ in near), 2), round(statistics.mean(b for _, b in near), 2))
+    return centre, score(centre)
 
 
 # --- tasks ------------------------------------------------------------------------------------------------------
@@ -158,7 +174,42 @@ def tune_offsets(model: LinearModel, logits: list[list[float]], expected: list[s
 def sentiment_features(text: str, options: dict) -> dict[str, float]:
     """Features exactly as `responder.classification.sentiment_model.sentiment_logits` computes them."""
     dense = vader_scores(text) if options.get("vader") else None
-    return features(text, options, dense)
+    return sentiment_model.sentiment_features(text, options, dense)
+
+
+def naive_bayes(rows: Sequence[tuple[dict[str, float], str, float]], labels: Sequence[str], *, min_count: int,
+                alpha: float = 1.0) -> dict[str, list[float]]:
+    """Per binary feature (present in at least `min_count` rows; dense `d:` values left out), multinomial naive
+    Bayes' log P(feature | label) with add-`alpha` smoothing, centred over the labels: adding a constant to one
+    feature's row changes no decision and no softmax, and centred rows stay small in the model file."""
+    counts: Counter[str] = Counter(name for feats, _, _ in rows for name in feats if not name.startswith("d:"))
+    keep = sorted(name for name, c in counts.items() if c >= min_count)
+    index = {name: i for i, name in enumerate(keep)}
+    n = len(labels)
+    per_label = [[0] * len(keep) for _ in range(n)]
+    for feats, label, _ in rows:
+        column = per_label[labels.index(label)]
+        for name in feats:
+            i = index.get(name)
+            if i is not None:
+                column[i] += 1
+    totals = [sum(column) + alpha * len(keep) for column in per_label]
+    table = {}
+    for name, i in index.items():
+        logs = [math.log((per_label[k][i] + alpha) / totals[k]) for k in range(n)]
+        mean = sum(logs) / n
+        table[name] = [x - mean for x in logs]
+    return table
+
+
+def interpolate(model: LinearModel, table: dict[str, list[float]], weight: float) -> None:
+    """Add `weight` times naive Bayes' log-probabilities to the model's weights (Wang & Manning 2012: NB and a
+    discriminative model interpolated beat either on short texts); still one weight per feature and label."""
+    n = len(model.labels)
+    for name, row in table.items():
+        current = model.weights.get(name, [0.0] * n)
+        model.weights[name] = [current[k] + weight * row[k] for k in range(n)]
+    model.weights = {name: row for name, row in model.weights.items() if max(abs(x) for x in row) >= 0.005}
 
 
 def split_pool(rows: Sequence, seed: int = SEED, tune_share: int = 10) -> tuple[list, list]:
@@ -172,7 +223,7 @@ def split_pool(rows: Sequence, seed: int = SEED, tune_share: int = 10) -> tuple[
 def sentiment_options(args: argparse.Namespace) -> dict:
     """The feature options stored in the model (what inference reads)."""
     options: dict = {"words": not args.dense_only, "bigrams": not args.dense_only and not args.no_bigrams,
-                     "negation": not args.dense_only, "vader": True}
+                     "negation": not args.dense_only, "vader": True, "lexicon": not args.no_lexicon}
     if args.chars:
         options["chars"] = [int(x) for x in args.chars.split(",")]
     return options
@@ -189,16 +240,20 @@ def build_sentiment(args: argparse.Namespace, log: Callable[[str], None]) -> Lin
     rows = [(sentiment_features(t, options), lab, 1.0) for t, lab in fit]
     model = train(balanced(rows, SENTIMENT_LABELS), SENTIMENT_LABELS, epochs=args.epochs, rate=args.rate,
                   l2=args.l2, min_count=args.min_df, options=options)
+    if args.nb_weight:
+        interpolate(model, naive_bayes(rows, SENTIMENT_LABELS, min_count=args.min_df, alpha=args.nb_alpha),
+                    args.nb_weight)
     log(f"  trained in {time.perf_counter() - started:.1f} s: {len(model.weights)} features (df >= {args.min_df})")
     tune_logits = [model.logits(sentiment_features(t, options)) for t, _ in tune]
     expected = [e for _, e in tune]
     plain = macro_recall(expected, [model.decide(row) for row in tune_logits])
-    model.offsets, tuned = tune_offsets(model, tune_logits, expected)
+    model.offsets, tuned = tune_offsets(model, tune_logits, expected, tolerance=args.offset_tolerance)
     log(f"  pool tuning part: macro-recall {plain:.3f} without offsets, {tuned:.3f} with offsets "
-        f"{[round(o, 2) for o in model.offsets]}")
+        f"{[round(o, 2) for o in model.offsets]} (the centre of those within {args.offset_tolerance} of the best)")
     about: dict = {"task": "sentiment", "seed": SEED, "sources": ["semeval-2013-2016-pool"],
                    "training_tweets": len(fit), "tuning_tweets": len(tune), "min_df": args.min_df,
-                   "epochs": args.epochs, "rate": args.rate, "l2": args.l2,
+                   "epochs": args.epochs, "rate": args.rate, "l2": args.l2, "nb_weight": args.nb_weight,
+                   "nb_alpha": args.nb_alpha, "offset_tolerance": args.offset_tolerance,
                    "pool_tuning_macro_recall": round(tuned, 4)}
     if args.tweeteval:
         pairs = [(decode_dataset_escapes(t), TWEETEVAL_SENTIMENT[lab])
@@ -283,6 +338,13 @@ def main(argv: list[str] | None = None) -> int:
                            help="learn and ship only features present in at least this many training tweets")
     sentiment.add_argument("--dense-only", action="store_true", help="VADER's scores only (no word features)")
     sentiment.add_argument("--no-bigrams", action="store_true")
+    sentiment.add_argument("--no-lexicon", action="store_true", help="no features from VADER's word lexicon")
+    sentiment.add_argument("--nb-weight", type=float, default=0.2,
+                           help="weight of naive Bayes' log-probabilities added to the regression's (0: none)")
+    sentiment.add_argument("--nb-alpha", type=float, default=1.0, help="naive Bayes' add-alpha smoothing")
+    sentiment.add_argument("--offset-tolerance", type=float, default=0.005,
+                           help="decision offsets: the centre of the grid points within this macro-recall of the best "
+                                "on the tuning part (0: the best point)")
     sentiment.add_argument("--chars", help="character n-grams of each word: shortest,longest (e.g. 3,4); default off")
     sentiment.add_argument("--output", type=Path, default=SENTIMENT_MODEL)
     offensive = tasks.add_parser("offensive", help="offensive-language flag")

@@ -4,13 +4,14 @@ shipped model's bounds."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
 from bench import train_models
 from responder.classification import sentiment_model
 from responder.classification.lexicon import MAX_CLASSIFIED_CHARS
-from responder.classification.textmodel import LinearModel, features, tokens
+from responder.classification.textmodel import LinearModel, features, lexicon_features, tokens
 
 # Each word below is in the stated number of tweets: `rarely` in 2, the sentiment words in 8 or more.
 _POOL = (
@@ -83,6 +84,82 @@ def test_training_is_reproducible_byte_for_byte(tmp_path):
     assert verdict == {"good show": "positive", "bad show": "negative"}
 
 
+def test_naive_bayes_rows_are_centred_log_probabilities_of_frequent_features():
+    # Given three labelled rows where `good` is in both positive rows, `bus` in the neutral one only
+    rows = [({"w:good": 1.0, "d:vader": 0.5}, "positive", 1.0), ({"w:good": 1.0, "w:bus": 1.0}, "positive", 1.0),
+            ({"w:bus": 1.0}, "neutral", 1.0)]
+    labels = ("negative", "neutral", "positive")
+    # When naive Bayes is counted with add-one smoothing and features seen at least once
+    table = train_models.naive_bayes(rows, labels, min_count=1)
+    # Then dense features are left out, each row sums to zero, and `good` leans positive, `bus` neutral
+    assert set(table) == {"w:good", "w:bus"}
+    assert all(abs(sum(row)) < 1e-9 for row in table.values())
+    assert max(range(3), key=lambda k: table["w:good"][k]) == 2 and max(range(3), key=lambda k: table["w:bus"][k]) == 1
+    # And P(good | positive) is (2 + 1) / (3 + 2): the smoothing and the totals are naive Bayes' own
+    logs = [math.log(1 / 2), math.log(1 / 3), math.log(3 / 5)]
+    assert table["w:good"][2] == pytest.approx(logs[2] - sum(logs) / 3)
+    # And with a higher threshold, a feature of fewer rows is not counted
+    assert set(train_models.naive_bayes(rows, labels, min_count=3)) == set()
+
+
+def test_interpolation_adds_weighted_naive_bayes_to_the_weights(tmp_path):
+    # Given a model and a naive Bayes table with one shared and one new feature
+    model = LinearModel(labels=("negative", "neutral", "positive"), bias=[0.0, 0.0, 0.0],
+                        weights={"w:good": [-1.0, 0.0, 1.0]})
+    table = {"w:good": [-1.0, 0.0, 1.0], "w:bus": [-0.5, 1.0, -0.5], "w:the": [0.001, 0.0, -0.001]}
+    # When interpolated with weight 0.5
+    train_models.interpolate(model, table, 0.5)
+    # Then shared rows add, new rows come in scaled, rows too small to matter are not shipped
+    assert model.weights == {"w:good": [-1.5, 0.0, 1.5], "w:bus": [-0.25, 0.5, -0.25]}
+    # And the recipe records the weight, and a pool model trained with it differs from one without
+    _write_pool(tmp_path / "pool")
+    with_nb = LinearModel.load(_train(tmp_path, "nb.json", "--nb-weight", "0.5"))
+    without = LinearModel.load(_train(tmp_path, "plain.json", "--nb-weight", "0"))
+    assert with_nb.about["nb_weight"] == 0.5 and without.about["nb_weight"] == 0
+    assert with_nb.weights["w:good"] != without.weights["w:good"]
+
+
+def test_training_and_inference_read_the_same_lexicon_features(tmp_path):
+    # Given a model trained on the pool with the default options (VADER's lexicon on)
+    _write_pool(tmp_path / "pool")
+    model = LinearModel.load(_train(tmp_path, "model.json"))
+    assert model.options["lexicon"] is True
+    # Then the features training sees for a text are exactly those the classifier scores
+    text = "not good at all, but the bus was great"
+    seen = train_models.sentiment_features(text, model.options)
+    assert {"l:pos1", "l:neg1", "l:lastpos", "d:lpos", "d:lneg"} <= set(seen)
+    assert sentiment_model.sentiment_logits(text, model) == model.logits(seen)
+    # And a lexicon weight learned by the model moves the classifier's decision
+    model.weights["l:lastpos"] = [0.0, 0.0, 50.0]
+    assert sentiment_model.decide(model, sentiment_model.sentiment_logits(text, model))[0] == "positive"
+
+
+def test_emoji_count_as_polar_tokens_in_the_lexicon_features():
+    # Given the sentiment model's polarity table (VADER's words and the project's emoji lexicon)
+    table = sentiment_model.polarity()
+    # When an emoji-only mention and an angry one are read
+    loving = lexicon_features(tokens("@acme 😍🥰"), table)
+    angry = lexicon_features(tokens("@acme 😡👎"), table)
+    # Then each emoji counts with its polarity, as a word would (the pool has too few emoji to learn them)
+    assert loving["l:pos2"] == 1.0 and loving["l:lastpos"] == 1.0 and loving["d:lpos"] > 0
+    assert angry["l:neg2"] == 1.0 and angry["l:lastneg"] == 1.0 and angry["d:lneg"] < 0
+    # And VADER's own words keep their polarity and the project's overrides
+    assert table["great"] > 0 and table["awful"] < 0 and table["cancel"] == 0
+
+
+def test_offsets_are_the_centre_of_the_best_plateau_not_its_luckiest_point():
+    # Given logits where every negative offset in 0.1..0.4 and positive offset in 0.0..0.3 labels all four right
+    model = LinearModel(labels=("negative", "neutral", "positive"), bias=[0.0] * 3, weights={})
+    logits = [[0.0, 0.05, -5.0], [0.0, 0.45, -5.0], [-5.0, 0.0, 0.05], [-5.0, 0.0, -0.35]]
+    expected = ["negative", "neutral", "positive", "neutral"]
+    # When offsets are tuned with a tolerance
+    offsets, score = train_models.tune_offsets(model, logits, expected, tolerance=0.005)
+    # Then they sit in the middle of that plateau, and their score is the one they reach
+    assert offsets == [0.25, 0.0, 0.15] and score == 1.0
+    # And without a tolerance, the first best grid point is kept (the recipe before the plateau rule)
+    assert train_models.tune_offsets(model, logits, expected) == ([0.1, 0.0, 0.0], 1.0)
+
+
 def test_pool_split_is_seeded_and_disjoint():
     # Given 100 rows
     rows = list(range(100))
@@ -106,8 +183,8 @@ def test_shipped_sentiment_model_is_pruned_and_bounded():
     wall = ("word " * MAX_CLASSIFIED_CHARS)[:MAX_CLASSIFIED_CHARS]
     emoji = "😡" * MAX_CLASSIFIED_CHARS
     for text in (wall, emoji, "x" * MAX_CLASSIFIED_CHARS):
-        feats = features(text, model.options, {"vader": 0.0, "vpos": 0.0, "vneg": 0.0})
-        assert len(feats) <= 3 * len(tokens(text)) + 3 + 1
+        feats = sentiment_model.sentiment_features(text, model.options, {"vader": 0.0, "vpos": 0.0, "vneg": 0.0})
+        assert len(feats) <= 3 * len(tokens(text)) + 3 + 5 + 1
 
 
 def test_character_ngrams_read_a_bounded_part_of_each_word():

@@ -10,7 +10,7 @@ from bench import train_models
 from responder.classification import classify as classify_module
 from responder.classification import sentiment_model
 from responder.classification.classify import classify
-from responder.classification.textmodel import LinearModel, features, softmax, tokens
+from responder.classification.textmodel import LinearModel, features, lexicon_features, softmax, tokens
 
 
 def test_tokens_normalise_handles_urls_elongation_and_emoticons():
@@ -27,6 +27,22 @@ def test_negation_marks_the_following_words_until_punctuation():
     assert {"n:like", "n:it"} <= set(feats)
     assert "n:but" not in feats and "n:ok" not in feats
     assert "b:don't like" in feats
+
+
+def test_lexicon_features_count_polar_words_and_read_negation_and_the_last_one():
+    # Given a small polarity lexicon on VADER's scale
+    polarity = {"good": 2.0, "great": 3.0, "bad": -2.0}
+    # When a tweet praises twice and then complains
+    feats = lexicon_features(tokens("good and great, but bad"), polarity)
+    # Then two positive words, one negative, the negative one last, and the sums on a quarter scale
+    assert feats == {"l:pos2": 1.0, "l:neg1": 1.0, "l:lastneg": 1.0, "d:lpos": 1.25, "d:lneg": -0.5}
+    # And a negated positive word counts as negative (reversed and damped, as VADER does), only inside the scope
+    negated = lexicon_features(tokens("not good. good"), polarity)
+    assert negated["l:neg1"] == 1.0 and negated["l:pos1"] == 1.0 and negated["l:lastpos"] == 1.0
+    assert negated["d:lneg"] == pytest.approx(-0.74 * 2.0 / 4)
+    # And many polar words are one bin (3 or more), a text without any says so
+    assert lexicon_features(tokens("good " * 50), polarity)["l:pos3"] == 1.0
+    assert lexicon_features(tokens("the bus at ten"), polarity)["l:lastnone"] == 1.0
 
 
 def test_dense_features_are_passed_through():

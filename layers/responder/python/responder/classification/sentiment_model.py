@@ -3,8 +3,9 @@
 
 The sentiment model reads word, bigram and negation-scope features plus VADER's scores (vaderSentiment, MIT) as
 three dense features, so it keeps VADER's handling of emoji, boosters and negation and learns what VADER misses on
-tweets; it is trained on the SemEval 2013-2016 tweet pool and ships only features seen in at least `about.min_df`
-training tweets.
+tweets, and (option `lexicon`) what VADER's word lexicon and the project's emoji lexicon say of the tokens: how many
+positive and negative ones, which came last; its weights hold a regression and naive Bayes added together. It is
+trained on the SemEval 2013-2016 tweet pool and ships only features seen in at least `about.min_df` training tweets.
 Models load once per process on first use (about 0.1 s); when a file is absent the callers fall back to the
 rules of classification v1, so the classifier never breaks for want of a model.
 """
@@ -15,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from responder.classification.lexicon import DATA_DIR, load_lexicons, strip_handles_and_urls
-from responder.classification.textmodel import LinearModel, features, softmax
+from responder.classification.textmodel import LinearModel, features, lexicon_features, softmax, tokens
 
 SENTIMENT_MODEL = DATA_DIR / "sentiment_model.json"
 OFFENSIVE_MODEL = DATA_DIR / "offensive_model.json"
@@ -69,7 +70,33 @@ def sentiment_logits(text: str, model: LinearModel, dense: dict[str, float] | No
         dense = vader_scores(text)
         if dense is None:
             return None
-    return model.logits(features(text, model.options, dense, toks))
+    return model.logits(sentiment_features(text, model.options, dense, toks))
+
+
+def sentiment_features(text: str, options: dict[str, Any], dense: dict[str, float] | None = None,
+                       toks: list[str] | None = None) -> dict[str, float]:
+    """The sentiment model's features of a text (training reads them from here too): `textmodel.features`, plus
+    what the polarity lexicon (`polarity()`) says of the tokens when `options["lexicon"]`."""
+    toks = tokens(text) if toks is None else toks
+    feats = features(text, options, dense, toks)
+    if options.get("lexicon"):
+        table = polarity()
+        if table is not None:
+            feats.update(lexicon_features(toks, table))
+    return feats
+
+
+@lru_cache(maxsize=1)
+def polarity() -> dict[str, float] | None:
+    """Word and emoji polarity on VADER's scale: VADER's lexicon (with the project's overrides) and the project's
+    emoji lexicon, since a token is one emoji where VADER reads its name ("smiling face with 3 hearts") and the
+    tweet pool holds too few emoji for the model to learn them; None without VADER."""
+    analyser = vader()
+    if analyser is None:
+        return None
+    table = dict(analyser.lexicon)
+    table.update({emoji: float(value) for emoji, value in load_lexicons()["sentiment"]["emoji"].items()})
+    return table
 
 
 def decide(model: LinearModel, logits: list[float]) -> tuple[str, float]:

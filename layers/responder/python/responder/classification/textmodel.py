@@ -11,7 +11,8 @@ times or more squeezed to two (`sooo` → `soo`, plus an `xxelong` marker), emoj
 `#tag` read as `tag`; word unigrams (`w:`), bigrams (`b:`), unigrams inside a negation scope (`n:`, the three
 words after `not`, `never`, `no`, `n't` up to the next punctuation), optional character n-grams of each word
 (`c:`, at most MAX_CHAR_WORD characters of a word read, so the count stays linear in the text), and optional dense
-features supplied by the caller (`d:`, such as VADER's compound score).
+features supplied by the caller (`d:`, such as VADER's compound score). `lexicon_features` adds what a word-polarity
+lexicon says of the tokens (`l:` bins and two `d:` sums): how many positive and negative words, which came last.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ _NEGATORS = frozenset({"not", "no", "never", "cannot", "nothing", "nobody", "non
                        "shouldnt", "wouldnt", "couldnt", "arent", "werent"})
 _SCOPE_END = frozenset(".,!?;:")
 _NEGATION_SCOPE = 3
+# A word in a negation scope counts with its polarity reversed and damped, as VADER does (vaderSentiment's N_SCALAR).
+NEGATED_POLARITY = -0.74
+# The polarity sums are divided by this so that they sit in VADER's -1..1 range for most tweets (a lexicon word
+# scores up to 4 in VADER's lexicon, and a tweet rarely holds more than a few).
+POLARITY_SCALE = 4.0
 # Character n-grams read at most this many characters of a word: a 700-letter "word" costs what a 20-letter one does.
 MAX_CHAR_WORD = 20
 
@@ -118,6 +124,38 @@ def features(text: str, options: Mapping[str, Any] | None = None,
         for name, value in dense.items():
             feats["d:" + name] = float(value)
     return feats
+
+
+def lexicon_features(toks: list[str], polarity: Mapping[str, float]) -> dict[str, float]:
+    """What a word-polarity lexicon (word → score, VADER's scale) says of the tokens, in one pass: the number of
+    positive and of negative words (`l:pos0`..`l:pos3`, 3 meaning 3 or more), the polarity of the last one
+    (`l:lastpos`, `l:lastneg`, `l:lastnone`) and the positive and negative sums (`d:lpos`, `d:lneg`), a word in a
+    negation scope counting reversed."""
+    scope = 0
+    positive = negative = 0
+    pos_sum = neg_sum = 0.0
+    last = "none"
+    for t in toks:
+        if t in _SCOPE_END or t[0] in "!?":
+            scope = 0
+            continue
+        if t in _NEGATORS or t.endswith("n't"):
+            scope = _NEGATION_SCOPE
+            continue
+        negated = bool(scope) and t[0].isalnum()
+        if negated:
+            scope -= 1
+        score = polarity.get(t)
+        if not score:
+            continue
+        if negated:
+            score *= NEGATED_POLARITY
+        if score > 0:
+            positive, pos_sum, last = positive + 1, pos_sum + score, "pos"
+        else:
+            negative, neg_sum, last = negative + 1, neg_sum + score, "neg"
+    return {f"l:pos{min(positive, 3)}": 1.0, f"l:neg{min(negative, 3)}": 1.0, f"l:last{last}": 1.0,
+            "d:lpos": pos_sum / POLARITY_SCALE, "d:lneg": neg_sum / POLARITY_SCALE}
 
 
 @dataclass
