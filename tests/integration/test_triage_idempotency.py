@@ -64,6 +64,37 @@ def test_classify_retried_with_the_same_claim_counts_the_mention_once(store, sto
     assert [i["sk"]["S"] for i in items if i["sk"]["S"] not in ("MENTION", "RAW")] == []
 
 
+class ThrottledOnce:
+    """A managed sentiment backend whose first call is throttled, as Comprehend is in a surge."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def refine(self, local, text, **_):
+        from responder.aws.managed import ManagedBackendUnavailable, Refined
+
+        self.calls += 1
+        if self.calls == 1:
+            raise ManagedBackendUnavailable("ThrottlingException")
+        return Refined(local, {"language": "local", "sentiment": "local"})
+
+
+def test_a_mention_whose_managed_sentiment_was_throttled_once_is_still_counted(store, stored):
+    # Given a stored mention and a managed sentiment backend that throttles its first call
+    incidents, rules, backend = IncidentStore(store), load_rules(), ThrottledOnce()
+    event = {"key": {"channel": "x", "mention_id": stored["mention_id"], "thread_id": stored["thread_id"]},
+             "claim": "message-1"}
+    # When Classify fails on the throttle and Step Functions runs it again with the same claim
+    with pytest.raises(Exception, match="Throttling"):
+        classify_step(event, store, rules, now=RECEIVED, incidents=incidents, sentiment=backend)
+    retried = classify_step(event, store, rules, now=RECEIVED + timedelta(seconds=2), incidents=incidents,
+                            sentiment=backend)
+    # Then the mention is counted in its minute, once (a surge of throttled mentions is still seen as one)
+    assert not retried["skip"] and backend.calls == 2
+    topic = retried["classification"]["topic"]
+    assert minute_counts(incidents) == {"all": 1, topic: 1}
+
+
 def test_counting_a_mention_is_one_write_unit(store, stored, meter):
     # Given a claimed mention on its first triage attempt
     incidents = IncidentStore(store)

@@ -101,17 +101,28 @@ def alert_document(kind: str, incident: Mapping[str, Any], state: Mapping[str, A
     }
 
 
+def count_mention(mention: Mapping[str, Any], classification: Mapping[str, Any], store: Any,
+                  now: datetime | None = None) -> None:
+    """Count the mention in the brand's minute counters: at most once, by its first triage attempt
+    (IncidentStore.count), so the caller counts before anything that can fail and be retried."""
+    now = now or datetime.now(timezone.utc)
+    store.count(BRAND_KEY, str(classification.get("topic") or "other"), _parse(mention.get("received_at"), now),
+                mention=mention)
+
+
 def correlate(mention: Mapping[str, Any], classification: Mapping[str, Any], store: Any, rules: Any, voice: Any,
-              now: datetime | None = None, settings: SurgeSettings | None = None) -> dict[str, Any]:
-    """Count the mention, join or open an incident, and decide on paging and alerts."""
+              now: datetime | None = None, settings: SurgeSettings | None = None,
+              counted: bool = False) -> dict[str, Any]:
+    """Count the mention (unless the caller already has: `counted`), join or open an incident, and decide on paging
+    and alerts."""
     settings = settings or SurgeSettings()
     now = now or datetime.now(timezone.utc)
     received = _parse(mention.get("received_at"), now)
     account = BRAND_KEY
     topic = str(classification.get("topic") or "other")
     terms = salient_terms(mention.get("text") or "")
-    # Once per mention, however often this step runs for it (a retried task, a redelivered message).
-    store.count(account, topic, received, mention=mention)
+    if not counted:
+        count_mention(mention, classification, store, now)
     open_now = store.open_incidents(account, now=received, quiet_minutes=settings.quiet_minutes)
     incident, _ = best_incident(terms, open_now, settings)
     opened = None

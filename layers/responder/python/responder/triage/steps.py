@@ -78,20 +78,28 @@ def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
             return {"skip": True}  # erased while its text was fetched: nothing left to triage
     local = classify(mention.get("text", ""), lang=mention.get("lang"), author=mention.get("author"),
                      channel=mention.get("channel"), rules=rules)
+    # Instagram mention webhooks carry ids only: an empty text is not noise, it is not fetched yet.
+    unfetched = not mention.get("text") and mention.get("kind") == "mention"
+    surge = incidents is not None and not (local.noise and not unfetched)
+    if surge:
+        from responder.surge.correlate import count_mention
+
+        # Counted only by the first attempt (IncidentStore.count), so before the managed backend's call, which can
+        # be throttled and retried: counting after it would lose every throttled mention of a surge.
+        count_mention(mention, local.to_dict(), incidents, now)
     if sentiment is None:
         result = local.to_dict()
     else:
         refined = sentiment.refine(local, mention.get("text", ""), hint=mention.get("lang"),
                                    author=mention.get("author"), rules=rules)
         result = {**refined.classification.to_dict(), "sources": refined.sources}
-    if result.get("noise") and not mention.get("text") and mention.get("kind") == "mention":
-        # Instagram mention webhooks carry ids only: an empty text is not noise, it is not fetched yet.
+    if result.get("noise") and unfetched:
         result.update(noise=False, noise_reason=None)
     incident = {"incident_id": None, "member": False, "alert": None, "page": True}
-    if incidents is not None and not result.get("noise"):
+    if surge:
         from responder.surge.correlate import correlate
 
-        incident = correlate(mention, result, incidents, rules, voice, now=now)
+        incident = correlate(mention, result, incidents, rules, voice, now=now, counted=True)
         if incident.get("alert") is not None:
             # The alert's per-protocol message, its review link opening the mention that raised it.
             from responder.triage import notify
