@@ -161,6 +161,8 @@ ALARM_TOPIC_ID = "OperationalAlarms"
 # Also the alarms' names after the stack name (`Responder-DeadLetters`): their ARNs are granted before they exist.
 DLQ_ALARM_ID = "DeadLetters"
 BACKLOG_ALARM_ID = "TriageBacklog"
+# The sweeper failing in most runs of a quarter of an hour: stranded mentions would stay stranded.
+SWEEPER_ALARM_ID = "SweeperFailing"
 CONTEXT_ALARM_SUBSCRIPTIONS = "alarmSubscriptions"
 OUTPUT_ALARM_TOPIC_ARN = "AlarmTopicArn"
 STATE_MACHINE_ID = "StateMachine"
@@ -189,6 +191,8 @@ SWEEPER_SERVICE_NAME = "responder-sweeper"
 SWEEPER_RATE_MINUTES = 2
 SWEEPER_TIMEOUT_SECONDS = 60
 SWEEPER_MEMORY_MB = 256
+# The partition key of the sweeper's watermark item (responder.aws.storage.SWEEP_WATERMARK_KEY), the one item it writes.
+SWEEP_WATERMARK_PK = "SWEEP#stranded"
 ENV_STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
 # Configuration overrides ship as a layer (infra/constructs/triage_config.py), not in the 4 KB environment.
 CONFIG_ID = "Config"

@@ -100,6 +100,7 @@ class ResponderStack(Stack):
             throttle_rate_limit=self._positive_int(c.CONTEXT_REVIEW_THROTTLE_RATE, c.DEFAULT_REVIEW_THROTTLE_RATE))
         self.review_key = review_key
         alarms = OperationalAlarms(self, c.ALARMS_ID, queue=ingest.queue, dlq=ingest.dlq, outbound_dlq=outbound.dlq,
+                                   sweeper=self.sweeper.function.function,
                                    subscriptions=self._list_context(c.CONTEXT_ALARM_SUBSCRIPTIONS),
                                    breach_rate_percent=self._percent(c.CONTEXT_BREACH_RATE_ALARM_PERCENT,
                                                                      c.DEFAULT_BREACH_RATE_ALARM_PERCENT))

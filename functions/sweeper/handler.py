@@ -34,6 +34,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         _store = DynamoMentionStore(settings.table_name, settings.raw_event_ttl_days)
         _queue = SqsTriageQueue(settings.queue_url)
         _backlog = SqsQueueAge(settings.queue_url)
-    requeued = requeue_stranded(_store, _queue, _backlog, grace_seconds=_grace_seconds, log=logger)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    requeued = requeue_stranded(_store, _queue, _backlog, grace_seconds=_grace_seconds, log=logger,
+                                seconds_left=(lambda: remaining() / 1000) if remaining is not None else None)
     logger.info("sweep done", requeued=requeued)
     return {"requeued": requeued}

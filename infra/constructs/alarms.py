@@ -11,6 +11,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -32,13 +33,15 @@ class OperationalAlarms(Construct):
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, queue: sqs.IQueue, dlq: sqs.IQueue,
-                 outbound_dlq: sqs.IQueue | None = None, subscriptions: Sequence[Mapping[str, Any]] = (),
+                 outbound_dlq: sqs.IQueue | None = None, sweeper: lambda_.IFunction | None = None,
+                 subscriptions: Sequence[Mapping[str, Any]] = (),
                  backlog_age_seconds: int = 15 * 60, breach_rate_percent: float | None = None) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         names = {alarm: f"{stack.stack_name}-{alarm}" for alarm in (c.DLQ_ALARM_ID, c.BACKLOG_ALARM_ID,
                                                                        c.OUTBOUND_DLQ_ALARM_ID)
-                 + ((c.BREACH_RATE_ALARM_ID,) if breach_rate_percent is not None else ())}
+                 + ((c.BREACH_RATE_ALARM_ID,) if breach_rate_percent is not None else ())
+                 + ((c.SWEEPER_ALARM_ID,) if sweeper is not None else ())}
         self.alarm_arns = [stack.format_arn(service="cloudwatch", resource="alarm", resource_name=name,
                                             arn_format=ArnFormat.COLON_RESOURCE_NAME) for name in names.values()]
         # Confused-deputy guard recommended for service principals (IAM user guide, "The confused deputy problem").
@@ -81,6 +84,15 @@ class OperationalAlarms(Construct):
                 threshold=0, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
             alarms.append(self.outbound_dlq_alarm)
+        if sweeper is not None:
+            self.sweeper_alarm = cloudwatch.Alarm(
+                self, c.SWEEPER_ALARM_ID, alarm_name=names[c.SWEEPER_ALARM_ID],
+                alarm_description="The sweeper, which enqueues mentions stored but never handed to triage, failed in "
+                "two of the last three 5-minute periods: such mentions stay untriaged until it runs again. See its logs.",
+                metric=sweeper.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+                threshold=0, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=3, datapoints_to_alarm=2, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+            alarms.append(self.sweeper_alarm)
         self.breach_rate_alarm: cloudwatch.Alarm | None = None
         if breach_rate_percent is not None:
             from infra.constructs.dashboard import breach_rate

@@ -42,7 +42,11 @@ class Sweeper(Construct):
         self.function.role.add_to_policy(iam.PolicyStatement(
             actions=["dynamodb:Query"], resources=[f"{table.table_arn}/index/{c.GSI2_NAME}"]))
         self.function.role.add_to_policy(iam.PolicyStatement(
-            actions=["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem"], resources=[table.table_arn]))
+            actions=["dynamodb:BatchGetItem", "dynamodb:GetItem"], resources=[table.table_arn]))
+        # It writes its watermark item only (responder.aws.storage.SWEEP_WATERMARK_KEY).
+        self.function.role.add_to_policy(iam.PolicyStatement(
+            actions=["dynamodb:PutItem"], resources=[table.table_arn],
+            conditions={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [c.SWEEP_WATERMARK_PK]}}))
         # GetMetricStatistics supports no resource-level permissions (Service Authorization Reference, Amazon
         # CloudWatch): the queue's ApproximateAgeOfOldestMessage, so a queue that is merely behind is not swept.
         self.function.role.add_to_policy(iam.PolicyStatement(

@@ -355,7 +355,8 @@ class TriageWorkflow(Construct):
             self, "RecordMention", table=table, key=mention_key,
             update_expression=("SET #s = :notified, triaged_at = :at, intent = :intent, sentiment = :sentiment, "
                                "topic = :topic, #lang = :language, priority = :priority, team = :team, "
-                               "sla_due = :due, draft_text = :draft REMOVE triage_claimed_until, triage_claim, triage_attempts"),
+                               "sla_due = :due, draft_text = :draft "
+                               "REMOVE triage_claimed_until, triage_claim, triage_attempts"),
             condition_expression=still_open,
             expression_attribute_names={"#s": "status", "#lang": "language"},
             expression_attribute_values={

@@ -32,6 +32,9 @@ def test_sweeper_may_read_the_brand_listing_and_statuses_write_only_its_watermar
     assert [a for a in actions if a.startswith("cloudwatch:")] == ["cloudwatch:GetMetricStatistics"]
     assert not [a for a in actions if a.startswith(("dynamodb:Scan", "dynamodb:Delete", "dynamodb:Update",
                                                     "dynamodb:BatchWrite", "cloudwatch:Put"))]
+    # And its one write is limited to its watermark's partition
+    (put,) = [s for s in statements if s["Action"] == "dynamodb:PutItem"]
+    assert put["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [c.SWEEP_WATERMARK_PK]}}
     (query,) = [s for s in statements if s["Action"] == "dynamodb:Query"]
     assert f"/index/{c.GSI2_NAME}" in str(query["Resource"])
 
@@ -52,3 +55,20 @@ def test_sweeper_reads_the_same_table_and_queue_as_the_webhook(template, synthes
     assert env[c.ENV_QUEUE_URL] == webhook[c.ENV_QUEUE_URL]
     template.has_resource_properties("AWS::Lambda::Function", {"Handler": "handler.handler",
                                                               "Description": Match.string_like_regexp("sweeper")})
+
+
+def test_the_sweepers_write_permission_names_the_item_it_writes():
+    from responder.aws.storage import SWEEP_WATERMARK_KEY
+
+    assert SWEEP_WATERMARK_KEY["pk"] == c.SWEEP_WATERMARK_PK
+
+
+def test_a_failing_sweeper_raises_an_alarm_to_the_alarm_topic(template, synthesized):
+    # Given the synthesised stack
+    function_id = synthesized.logical_id(synthesized.stack.sweeper.function.function)
+    topic = synthesized.logical_id(synthesized.stack.alarms.topic)
+    # Then the sweeper's errors in two of three 5-minute periods page the operators
+    template.has_resource_properties("AWS::CloudWatch::Alarm", {
+        "MetricName": "Errors", "Namespace": "AWS/Lambda", "Threshold": 0, "Period": 300, "EvaluationPeriods": 3,
+        "DatapointsToAlarm": 2, "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": function_id}}],
+        "AlarmActions": [{"Ref": topic}]})

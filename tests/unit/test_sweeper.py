@@ -90,3 +90,18 @@ def test_mentions_claimed_by_triage_are_never_swept():
     ingest([mention], store, queue, received_at=NOW - timedelta(minutes=30))
     store.claim(mention.channel, mention.mention_id)
     assert requeue_stranded(store, FakeQueue(), Backlog(), now=NOW) == 0
+
+
+def test_a_sweep_short_of_time_stops_between_windows_and_the_next_run_goes_on_from_there():
+    # Given a mention stranded 20 minutes ago (the third 15-minute window of a first sweep's hour) and a run with
+    # little time left after its first window
+    store, queue = InMemoryStore(), FakeQueue()
+    mention = stored_but_never_sent(store, NOW - timedelta(minutes=20))
+    left = iter([59.0, 5.0])
+    # When the sweeper runs with the Lambda context's remaining time
+    assert requeue_stranded(store, queue, Backlog(), now=NOW, seconds_left=lambda: next(left)) == 0
+    # Then it swept one window and stopped, moving the watermark only as far as it got
+    assert queue.sent == [] and store.sweep_watermark() < NOW - timedelta(minutes=40)
+    # And the next run, with time to spare, finds the mention
+    assert requeue_stranded(store, queue, Backlog(), now=NOW + timedelta(minutes=2), seconds_left=lambda: 59.0) == 1
+    assert [m.mention_id for m in queue.sent] == [mention.mention_id]

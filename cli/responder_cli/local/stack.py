@@ -60,7 +60,6 @@ MENTION_FIELDS = ("platform", "channel", "kind", "mention_id", "thread_id", "par
                   "deleted_at", "deleted_by")
 THREAD_FIELDS = ("platform", "channel", "thread_id", "account_id", "mention_count",
                  "first_seen_at", "last_activity_at", "last_mention_id", "thread_status",
-                 "last_draft_mention_id", "last_team", "last_priority", "last_triaged_at",
                  "last_reply_id", "last_reply_at", "last_reply_text")
 # The local server answers only requests addressed to loopback by name: a web page whose DNS name was rebound to
 # 127.0.0.1 sends its own Host, and must not read stored DMs from /local/mentions (DNS rebinding).

@@ -22,7 +22,7 @@ message, a dispatcher share, an Express execution and a Lambda invocation, one c
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from responder.core.model import MentionKey, log_ref
 from responder.aws.triage_queue import TriageQueue
@@ -37,6 +37,8 @@ DEFAULT_GRACE_SECONDS = 180
 FIRST_LOOKBACK_SECONDS = 3_600
 MAX_WINDOW_SECONDS = 900
 MAX_WINDOWS = 4
+# Time kept for one more piece (its reads, its send, its watermark) before the function's timeout (60 s deployed).
+WINDOW_BUDGET_SECONDS = 20.0
 
 
 class StrandedStore(Protocol):
@@ -59,12 +61,14 @@ def _second(at: datetime) -> datetime:
 
 def requeue_stranded(store: StrandedStore, queue: TriageQueue, backlog: QueueAge | None = None,
                      now: datetime | None = None, grace_seconds: int = DEFAULT_GRACE_SECONDS,
-                     log: Any = None) -> int:
+                     log: Any = None, seconds_left: Callable[[], float] | None = None) -> int:
     """Enqueue the mentions of the window not swept yet that are still `received`; return how many.
 
     The window is [watermark, now - grace - the queue's oldest age), read in at most MAX_WINDOWS pieces. The
     watermark moves only after each piece's send, so a crash in between sweeps that piece again (harmless, see
-    above) and no mention is skipped.
+    above) and no mention is skipped. `seconds_left` (the Lambda context's remaining time) stops the sweep between
+    pieces when less than WINDOW_BUDGET_SECONDS remain, so a timeout never cuts a piece whose send is done but whose
+    watermark is not moved (which would make every run send that piece again); the next run goes on from there.
     """
     now = now or datetime.now(timezone.utc)
     age = backlog.oldest_age_seconds() if backlog is not None else 0.0
@@ -75,6 +79,10 @@ def requeue_stranded(store: StrandedStore, queue: TriageQueue, backlog: QueueAge
     for _ in range(MAX_WINDOWS):
         if until <= since:
             break  # caught up, or the queue is further behind than the last sweep reached: wait for it
+        if seconds_left is not None and seconds_left() < WINDOW_BUDGET_SECONDS:
+            if log is not None:
+                log.warning("sweep stopped before its time ran out", swept_until=since.isoformat())
+            break
         stranded, reached = store.stranded(since, min(until, since + timedelta(seconds=MAX_WINDOW_SECONDS)))
         if stranded:
             queue.enqueue(stranded)
