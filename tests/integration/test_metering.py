@@ -46,6 +46,32 @@ def test_every_item_of_a_transaction_is_billed_two_units_per_started_kb(dynamodb
     assert meter.write_units - before == 10.0
 
 
+def test_a_write_whose_condition_fails_is_billed_on_the_existing_items_size(dynamodb_local, table_name, meter):
+    import pytest
+    from botocore.exceptions import ClientError
+
+    # Given a 1.5 KB item that exists already
+    client = dynamodb_local.client()
+    key = {"pk": {"S": "DUP"}, "sk": {"S": "NOTE"}}
+    client.put_item(TableName=table_name, Item={**key, "body": {"S": "x" * 1500}})
+    before = meter.write_units
+    # When a put guarded by attribute_not_exists and an update whose condition is false both fail
+    with pytest.raises(ClientError):
+        client.put_item(TableName=table_name, Item={**key, "body": {"S": "y"}},
+                        ConditionExpression="attribute_not_exists(pk)")
+    with pytest.raises(ClientError):
+        client.update_item(TableName=table_name, Key=key, UpdateExpression="SET n = :one",
+                           ConditionExpression="attribute_not_exists(body)", ExpressionAttributeValues={":one": {"N": "1"}})
+    # Then each is billed as DynamoDB bills a failed conditional write: the existing item's size, 2 units each
+    assert meter.write_units - before == 4.0
+    # And an update of an item that does not exist, whose condition fails, is one unit
+    with pytest.raises(ClientError):
+        client.update_item(TableName=table_name, Key={"pk": {"S": "NONE"}, "sk": {"S": "NOTE"}},
+                           UpdateExpression="SET n = :one", ConditionExpression="attribute_exists(pk)",
+                           ExpressionAttributeValues={":one": {"N": "1"}})
+    assert meter.write_units - before == 5.0
+
+
 def test_item_size_follows_dynamodbs_rules():
     # Given items of known size (Developer Guide, "Item sizes and formats")
     from responder_cli.local.metering import item_size

@@ -106,6 +106,15 @@ class Meter:
                 result = original(client, operation, params)
                 result = {**result, "ConsumedCapacity": _transaction_capacity(
                     original, client, params, before, result.get("ConsumedCapacity") or [])}
+            elif service == "dynamodb" and operation in _SINGLE_WRITES and params.get("ConditionExpression"):
+                try:
+                    result = original(client, operation, params)
+                except Exception as exc:
+                    if getattr(exc, "response", {}).get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                        raise
+                    meter.record(service, operation, _failed_condition_capacity(original, client, operation, params),
+                                 params, failed=True)
+                    raise
             else:
                 result = original(client, operation, params)
             meter.record(service, operation, result, params if service == "dynamodb" else None)
@@ -121,8 +130,9 @@ class Meter:
             self._original = None
 
     def record(self, service: str, operation: str, result: dict[str, Any],
-               params: dict[str, Any] | None = None) -> None:
+               params: dict[str, Any] | None = None, failed: bool = False) -> None:
         caller = _caller() if service == "dynamodb" and operation not in _READS else ""
+        caller = f"{caller} (condition failed)" if failed else caller
         with self._lock:
             if service == "dynamodb":
                 consumed = result.get("ConsumedCapacity") or []
@@ -289,6 +299,19 @@ def _key_names(call: Any, client: Any, table: str) -> list[str]:
         schema = call(client, "DescribeTable", {"TableName": table})["Table"]["KeySchema"]
         _KEY_NAMES[table] = [k["AttributeName"] for k in schema]
     return _KEY_NAMES[table]
+
+
+_SINGLE_WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
+
+
+def _failed_condition_capacity(call: Any, client: Any, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    """What a write whose condition failed consumes: DynamoDB still bills it, by the size of the existing item, at
+    least one unit (Developer Guide, "Condition expressions" / "Capacity unit consumption for write operations");
+    DynamoDB Local raises without reporting it."""
+    size = _stored_size(call, client, {"Put" if operation == "PutItem" else "Update": params})
+    units = float(max(1, math.ceil(size / 1024)))
+    return {"ConsumedCapacity": {"TableName": params["TableName"], "CapacityUnits": units,
+                                 "Table": {"CapacityUnits": units}}}
 
 
 def _transaction_capacity(call: Any, client: Any, params: dict[str, Any], before: list[int],
