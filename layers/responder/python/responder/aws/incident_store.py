@@ -11,6 +11,8 @@ Items (pk / sk):
   sentiment mix, the next digest size, the alerts sent. It expires the retention period after it opened.
 - `INCIDENT#<incident id>` / `MEMBER#<channel>#<mention id>`: one per member (so "all members" is one query
   and a retried mention is counted once), expiring the retention period after it joined.
+- `MENTION#<channel>#<mention id>` / `INCIDENT`: the one incident the mention is a member of (written with its
+  member item, guarded so that a mention never joins two incidents).
 - `DETECT#<account>#<scope>` / `DETECT`: the detector's cooldown: whoever writes it first opens the incident.
 Recent mentions of an account are read through `gsi2` (`ACCOUNT#<account>#<shard>`, received time: every shard).
 """
@@ -32,6 +34,7 @@ COUNTER_TTL_SECONDS = 2 * 3600
 # Eight items per minute hold ~4,000/s; reading sums them (eight queries of a few hundred bytes each).
 COUNTER_SHARDS = 8
 COUNTED_SORT_KEY = "COUNTED"
+MEMBERSHIP_SORT_KEY = "INCIDENT"
 _OPEN_CACHE_SECONDS = 2.0
 
 
@@ -96,8 +99,8 @@ class IncidentStore:
         return self._transact_once([{"Put": marker}, {"Update": increment}], "minute counter")
 
     def _transact_once(self, items: list[dict[str, Any]], what: str) -> bool:
-        """Write `items` in one transaction whose first item carries the "not done yet" condition: True when
-        written, False when that condition failed (done before). Conflicts with concurrent transactions on the
+        """Write `items` in one transaction whose conditions say "not done yet": True when written, False when
+        one of them failed (done before). Conflicts with concurrent transactions on the
         same hot item (a surge's counter or incident) are retried with backoff."""
         for attempt in range(6):
             try:
@@ -107,7 +110,7 @@ class IncidentStore:
                 if _error_code(exc) != "TransactionCanceledException":
                     raise _storage_error(exc) from exc
                 reasons = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]
-                if reasons and reasons[0] == "ConditionalCheckFailed":
+                if "ConditionalCheckFailed" in reasons:
                     return False
                 time.sleep(0.005 * 2 ** attempt)  # many mentions write the same item at once: back off
         raise StorageUnavailable(f"{what} kept conflicting")
@@ -210,7 +213,8 @@ class IncidentStore:
 
     def join(self, incident: dict[str, Any], mention: dict[str, Any], sentiment: str, now: datetime,
              settings: SurgeSettings) -> dict[str, Any] | None:
-        """Add a member (once) and return the incident's new counters, or None when it was already a member."""
+        """Add a member (once) and return the incident's new counters, or None when it was already a member of
+        this incident or of another one (`incident_of` says which)."""
         account, incident_id = incident["account_id"], incident["incident_id"]
         member = {"pk": f"INCIDENT#{incident_id}", "sk": f"MEMBER#{mention['channel']}#{mention['mention_id']}",
                   "type": "incident_member", "mention_id": mention["mention_id"], "channel": mention["channel"],
@@ -219,7 +223,14 @@ class IncidentStore:
                   "UpdateExpression": ("ADD size :one, #sentiment :one SET last_seen_at = :at"),
                   "ExpressionAttributeNames": {"#sentiment": f"sentiment_{sentiment}"},
                   "ExpressionAttributeValues": self._item({":one": 1, ":at": _iso(now)})}
+        # A mention belongs to one incident: its claim, keyed by the mention, names the incident it joined first.
+        # A mention gathered by one incident while it waited in the queue does not join another when triaged.
+        claim = {"pk": mention_key(mention["channel"], mention["mention_id"])["pk"], "sk": MEMBERSHIP_SORT_KEY,
+                 "type": "incident_claim", "incident_id": incident_id, "expires_at": self._m.expires_at(now)}
         joined = self._transact_once([
+            {"Put": {"TableName": self._table, "Item": self._item(claim),
+                     "ConditionExpression": "attribute_not_exists(pk) OR incident_id = :incident",
+                     "ExpressionAttributeValues": self._item({":incident": incident_id})}},
             {"Put": {"TableName": self._table, "Item": self._item(member),
                      "ConditionExpression": "attribute_not_exists(pk)"}},
             {"Update": update},
@@ -243,6 +254,14 @@ class IncidentStore:
                     raise _storage_error(exc) from exc
         return state
 
+    def incident_of(self, mention: dict[str, Any]) -> str | None:
+        """The incident a mention joined, if any (its membership claim)."""
+        item = self._call(self._client().get_item, TableName=self._table, ConsistentRead=True,
+                          Key=self._item({"pk": mention_key(mention["channel"], mention["mention_id"])["pk"],
+                                          "sk": MEMBERSHIP_SORT_KEY}),
+                          ProjectionExpression="incident_id").get("Item")
+        return str(self._plain(item)["incident_id"]) if item else None
+
     def claim_digest(self, incident: dict[str, Any], size: int, current_next: int, new_next: int) -> bool:
         """Move the next-digest mark forward; True for the one writer that does it (it sends the digest)."""
         try:
@@ -257,11 +276,13 @@ class IncidentStore:
             raise _storage_error(exc) from exc
         return True
 
-    def set_signature(self, incident: dict[str, Any], signature: dict[str, float]) -> None:
-        """Replace an incident's signature (refreshed from its members)."""
+    def set_signature(self, incident: dict[str, Any], signature: dict[str, float],
+                      model: dict[str, Any] | None = None) -> None:
+        """Replace an incident's signature and its model (refreshed from its members)."""
         self._call(self._client().update_item, TableName=self._table,
                    Key=self._item({"pk": f"INCIDENT#{incident['account_id']}", "sk": incident["incident_id"]}),
-                   UpdateExpression="SET signature = :sig", ExpressionAttributeValues=self._item({":sig": signature}))
+                   UpdateExpression="SET signature = :sig, model = :model",
+                   ExpressionAttributeValues=self._item({":sig": signature, ":model": model or {}}))
         self._open_cache.pop(incident["account_id"], None)
 
     def get(self, account_id: str, incident_id: str) -> dict[str, Any] | None:

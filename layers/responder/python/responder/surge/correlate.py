@@ -123,8 +123,10 @@ def correlate(mention: Mapping[str, Any], classification: Mapping[str, Any], sto
     if incident is None:
         return result
     state = store.join(incident, mention, str(classification.get("sentiment") or "neutral"), now, settings)
-    result.update(incident_id=incident["incident_id"], member=True,
-                  page=page_individually(mention, classification, rules))
+    # Not joined: a retry (already a member), or an incident gathered it first while it waited in the queue; it
+    # stays that incident's member only.
+    owner = incident["incident_id"] if state is not None else store.incident_of(mention) or incident["incident_id"]
+    result.update(incident_id=owner, member=True, page=page_individually(mention, classification, rules))
     if opened is not None:
         state = store.get(account, incident["incident_id"]) or state or {}
         result["alert"] = alert_document("opened", incident, state, voice, opened.get("_recent") or [])
