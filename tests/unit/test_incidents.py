@@ -187,3 +187,14 @@ def test_one_text_repeated_is_one_piece_of_evidence():
     # Then they are not the cluster's vocabulary, and the text is still told apart from the surge
     assert "sofa" not in model["weights"] and "want" not in model["weights"]
     assert log_odds(salient_terms(repeated), model) < SETTINGS.min_log_odds
+
+
+def test_the_model_stored_on_an_incident_stays_small():
+    # Given a cluster whose mentions use many different words (each word in eight of them)
+    words = [f"w{chr(97 + i // 26)}{chr(97 + i % 26)}x" for i in range(200)]
+    cluster = [{"~pay": 1.0, "~fail": 1.0, **{words[(i + k) % 200]: 1.0 for k in range(8)}} for i in range(200)]
+    talk = [salient_terms(t) for t in PAYMENT_TALK]
+    # When its model is learned
+    model = cluster_model(cluster, talk, SETTINGS)
+    # Then it keeps only its commonest terms (the incident item is read by every member)
+    assert len(model["weights"]) == SETTINGS.model_vocabulary and {"~pay", "~fail"} <= set(model["weights"])

@@ -63,6 +63,7 @@ class SurgeSettings:
     # than the background to have written it.
     model_min_share: float = 0.03
     model_smoothing: float = 0.5
+    model_vocabulary: int = 48
     min_log_odds: float = 0.0
     digest_sizes: tuple[int, ...] = (25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000)
     sample_size: int = 10
@@ -296,7 +297,11 @@ def cluster_model(cluster: Sequence[dict[str, float]], background: Sequence[dict
     n_c, n_b = len(cluster), len(background)
     df_c = Counter(t for terms in cluster for t in terms)
     df_b = Counter(t for terms in background for t in terms)
-    vocab = {t for t, c in df_c.items() if c >= max(2, settings.model_min_share * n_c)}
+    # The cluster's commonest terms, at most `model_vocabulary` of them: the model is stored on the incident, and an
+    # incident item read by every member stays within one 4 KB read unit.
+    common = sorted((t for t, c in df_c.items() if c >= max(2, settings.model_min_share * n_c)),
+                    key=lambda t: (-df_c[t], t))
+    vocab = set(common[: settings.model_vocabulary])
     smooth = settings.model_smoothing
 
     def p(df: int, n: int) -> float:
