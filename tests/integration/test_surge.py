@@ -328,3 +328,23 @@ def test_a_queued_mention_gathered_by_one_incident_stays_there_when_triage_finds
     assert answer["member"] and answer["incident_id"] == payments["incident_id"]
     assert incidents.members(logins["incident_id"]) == []
     assert incidents.get("brand", logins["incident_id"])["size"] == 0
+
+
+def test_the_recent_window_read_through_gsi2_says_when_each_mention_came(store):
+    from datetime import datetime, timedelta, timezone
+
+    from responder.aws.incident_store import IncidentStore
+    from responder.core.model import Author, Mention
+    from responder.surge.correlate import received_at_of
+    from responder.surge.incidents import BRAND_KEY
+
+    at = datetime(2026, 12, 1, 12, 0, 30, tzinfo=timezone.utc)
+    # Given two mentions received a minute apart
+    for i, when in enumerate((at - timedelta(minutes=1), at)):
+        store.save(Mention(platform="x", channel="x", kind="mention", mention_id=str(1800000000000000100 + i),
+                           thread_id=str(i), author=Author(id="5", handle="casey_q"), text="checkout down",
+                           created_at="2026-12-01T12:00:00Z", account_id="42"), when)
+    # When the window is read as clustering reads it (gsi2 projects no received_at)
+    recent = IncidentStore(store).recent_mentions(BRAND_KEY, at - timedelta(minutes=3))
+    # Then each mention's receive time is still known, so what is new in the window can be told from what is old
+    assert sorted(received_at_of(m) for m in recent) == ["2026-12-01T11:59:30Z", "2026-12-01T12:00:30Z"]

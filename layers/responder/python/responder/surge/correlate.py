@@ -149,6 +149,13 @@ def correlate(mention: Mapping[str, Any], classification: Mapping[str, Any], sto
     return result
 
 
+def received_at_of(mention: Mapping[str, Any]) -> str:
+    """When a recent mention was received (ISO, to the second): gsi2 does not project `received_at`, its sort key
+    begins with it. Without it every mention of the window would look old, and what is surging could not be told
+    from what is merely common."""
+    return str(mention.get("received_at") or str(mention.get("gsi2sk") or "").split("#", 1)[0])
+
+
 def _mention_ref(mention: Mapping[str, Any]) -> str:
     return f"{mention.get('channel')}:{mention.get('mention_id')}"
 
@@ -236,7 +243,7 @@ def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], t
                    is None]
     middle = _iso(received - (received - window_start(received, settings)) / 2)
     sig = seeded_signature(terms, [t for _, t in unexplained], settings,
-                           newer=[str(m.get("received_at") or "") >= middle for m, _ in unexplained])
+                           newer=[received_at_of(m) >= middle for m, _ in unexplained])
     if match_score(terms, sig, settings) < settings.join_threshold:
         return None, None  # the spike is about something else; a mention that fits it will open the incident
     # What tells this cluster from the rest of the window (everything that does not fit it, other incidents' too).
