@@ -269,3 +269,82 @@ def test_crisis_mentions_are_still_paged_in_every_scenario(scenario_runs):
     assert crises
     # Then each crisis is paged individually, incident or not
     assert [c for c in crises if not scenario_runs[c[0]]["results"][c[1]]["page"]] == []
+
+
+# -- Membership: one incident per mention, whichever path gathers it first ------------------------------------------
+
+def _open(incidents, scope, signature, at):
+    from responder.surge.incidents import BRAND_KEY, incident_id_for
+
+    incident = {"incident_id": incident_id_for(BRAND_KEY, scope, at), "account_id": BRAND_KEY, "scope": "all",
+                "incident_status": "open", "signature": signature, "opened_at": "2026-12-01T12:00:00Z",
+                "first_seen_at": "2026-12-01T12:00:00Z", "last_seen_at": "2026-12-01T12:00:00Z", "size": 0,
+                "next_digest": 25, "sample_mention_ids": [], "alerts": [], "opened_by": "x:1", "language": "en"}
+    assert incidents.try_open(BRAND_KEY, scope, incident, at, SurgeSettings())
+    return incident
+
+
+def test_a_mention_joins_one_incident_only_and_a_retry_changes_nothing(store):
+    from datetime import datetime, timezone
+
+    from responder.aws.incident_store import IncidentStore
+
+    at = datetime(2026, 12, 1, 12, 0, 30, tzinfo=timezone.utc)
+    incidents = IncidentStore(store)
+    payments = _open(incidents, "all-pay", {"~pay": 0.9, "~fail": 0.7}, at)
+    logins = _open(incidents, "all-login", {"~login": 0.9, "~fail": 0.7}, at)
+    mention = {"channel": "x", "mention_id": "1800000000000000001"}
+    # Given a mention gathered into the payments incident (as the mentions that made its spike are)
+    assert incidents.join(payments, mention, "negative", at, SurgeSettings())["size"] == 1
+    # When the same join runs again (a retried step), and then the logins incident tries to take it too
+    assert incidents.join(payments, mention, "negative", at, SurgeSettings()) is None
+    assert incidents.join(logins, mention, "negative", at, SurgeSettings()) is None
+    # Then it is a member of the payments incident only, counted once, and says so
+    assert [m["mention_id"] for m in incidents.members(payments["incident_id"])] == [mention["mention_id"]]
+    assert incidents.members(logins["incident_id"]) == []
+    assert incidents.get("brand", payments["incident_id"])["size"] == 1
+    assert incidents.get("brand", logins["incident_id"])["size"] == 0
+    assert incidents.incident_of(mention) == payments["incident_id"]
+
+
+def test_a_queued_mention_gathered_by_one_incident_stays_there_when_triage_finds_it_fits_another(store):
+    from datetime import datetime, timezone
+
+    from responder.aws.incident_store import IncidentStore
+    from responder.surge.correlate import correlate
+    from responder.triage.routing import load_rules
+
+    at = datetime(2026, 12, 1, 12, 0, 30, tzinfo=timezone.utc)
+    incidents = IncidentStore(store)
+    payments = _open(incidents, "all-pay", {"~pay": 0.9, "~fail": 0.7}, at)
+    logins = _open(incidents, "all-login", {"~login": 0.9, "~fail": 0.7, "code": 0.4}, at)
+    # Given a mention the payments incident gathered while it waited in the triage queue
+    mention = {"channel": "x", "mention_id": "1800000000000000002", "received_at": "2026-12-01T12:00:10Z",
+               "text": "can't log in to my account, the code never arrives", "author": {"id": "7"}}
+    incidents.join(payments, mention, "negative", at, SurgeSettings())
+    # When triage correlates it, and its words fit the logins incident better
+    answer = correlate(mention, {"topic": "account", "sentiment": "negative"}, incidents, load_rules(), None, now=at)
+    # Then it stays a member of the payments incident only, and triage records that one
+    assert answer["member"] and answer["incident_id"] == payments["incident_id"]
+    assert incidents.members(logins["incident_id"]) == []
+    assert incidents.get("brand", logins["incident_id"])["size"] == 0
+
+
+def test_the_recent_window_read_through_gsi2_says_when_each_mention_came(store):
+    from datetime import datetime, timedelta, timezone
+
+    from responder.aws.incident_store import IncidentStore
+    from responder.core.model import Author, Mention
+    from responder.surge.correlate import received_at_of
+    from responder.surge.incidents import BRAND_KEY
+
+    at = datetime(2026, 12, 1, 12, 0, 30, tzinfo=timezone.utc)
+    # Given two mentions received a minute apart
+    for i, when in enumerate((at - timedelta(minutes=1), at)):
+        store.save(Mention(platform="x", channel="x", kind="mention", mention_id=str(1800000000000000100 + i),
+                           thread_id=str(i), author=Author(id="5", handle="casey_q"), text="checkout down",
+                           created_at="2026-12-01T12:00:00Z", account_id="42"), when)
+    # When the window is read as clustering reads it (gsi2 projects no received_at)
+    recent = IncidentStore(store).recent_mentions(BRAND_KEY, at - timedelta(minutes=3))
+    # Then each mention's receive time is still known, so what is new in the window can be told from what is old
+    assert sorted(received_at_of(m) for m in recent) == ["2026-12-01T11:59:30Z", "2026-12-01T12:00:30Z"]

@@ -174,7 +174,7 @@ def test_a_retry_of_the_step_that_opened_an_incident_still_announces_it(store, s
     assert correlate(other, classification, incidents, None, None, now=RECEIVED)["alert"] is None
 
 
-def test_joining_an_incident_is_two_write_units_and_a_retry_adds_nothing(store, stored, meter):
+def test_joining_an_incident_is_three_small_writes_and_a_retry_adds_nothing(store, stored, meter):
     # Given an open incident the mention belongs to, with its samples full (no sample write)
     incidents = IncidentStore(store)
     incident = open_incident_matching(incidents, stored["text"])
@@ -183,8 +183,12 @@ def test_joining_an_incident_is_two_write_units_and_a_retry_adds_nothing(store, 
     # When the mention joins it, and joins again (a retried step)
     state = incidents.join(incident, stored, "negative", RECEIVED, settings)
     cost = meter.write_units - before
+    written = meter.write_units
     again = incidents.join(incident, stored, "negative", RECEIVED, settings)
-    # Then the first join wrote the member and the counters with two plain writes (one unit each, no transaction)
-    assert state["size"] == 1 and cost == 2.0
-    # And the retry added nothing
+    # Then the first join wrote the mention's claim, the member and the counters with three plain writes (one unit
+    # each, no transaction, which would bill six)
+    assert state["size"] == 1 and cost == 3.0
+    # And the retry added nothing: its claim names this incident, the member's put fails (billed one unit, as
+    # DynamoDB bills a failed condition on a small item)
+    assert meter.write_units - written == 2.0
     assert again is None and incidents.get(BRAND_KEY, "inc-test")["size"] == 1

@@ -9,12 +9,15 @@ from responder.surge.incidents import (
     best_incident,
     bucket,
     cluster_key,
+    cluster_model,
     cluster_signature,
     detect_spike,
+    log_odds,
     match_score,
     next_digest,
     salient_terms,
     seeded_signature,
+    signature,
 )
 
 SETTINGS = SurgeSettings()
@@ -128,3 +131,70 @@ def test_a_single_shared_word_is_not_enough():
 
 def test_digests_go_out_at_growing_sizes():
     assert [next_digest(n, SETTINGS) for n in (0, 24, 25, 99, 100, 60000)] == [25, 25, 50, 100, 250, 120000]
+
+
+# A payments surge, and everyday payment talk that is not about it (written for these tests).
+SURGE_WINDOW = [
+    "checkout keeps failing, payment won't go through", "card declined at checkout again, bank says it's fine",
+    "can't pay in the app since the update", "payment error at checkout every time", "is checkout down? payment failing",
+    "checkout fails with every card I try", "checkout says payment failed but the money left my account",
+    "my card got rejected at checkout", "payment failed twice at checkout", "checkout broken, can't pay",
+    "card declined, checkout error", "payment won't go through at checkout", "the checkout page errors on payment",
+    "checkout failing, payment declined", "can't pay, checkout broken again", "payment error again at checkout",
+]
+PAYMENT_TALK = [
+    "how do I change the card on my subscription before the renewal date",
+    "was charged for a subscription I never signed up for, who do I call",
+    "does the gift card work for the annual membership or only in stores",
+    "can I split a bill between two cards when booking a table for six",
+    "my statement shows a pending charge from the hotel booking last week",
+    "do you take cash on delivery for furniture orders in the north",
+    "your cashier refused my voucher and charged full price, not acceptable",
+    "my direct debit didn't update after I moved banks in june",
+    "please remove my old card from the account, I closed that bank",
+    "is there a student discount if I pay for the whole year upfront",
+    "the loyalty points never showed after I paid at the till",
+    "why is the price different when I buy in the shop versus online",
+    "charged a late fee although the transfer left my bank on time",
+    "can I pay the invoice for the catering order by bank transfer",
+    "my partner bought tickets with my card and I need a receipt",
+    "the ticket machine at the station wouldn't take my card this morning",
+]
+
+
+def test_payment_talk_that_is_not_the_surge_stays_out_though_it_shares_its_concepts():
+    # Given a payments surge and, in the same window, everyday talk about paying
+    surge, talk = [salient_terms(t) for t in SURGE_WINDOW], [salient_terms(t) for t in PAYMENT_TALK]
+    sig = signature(surge, SETTINGS, background=talk)
+    # When the cluster's model is learned from the window (the surge against the rest)
+    model = cluster_model(surge, talk, SETTINGS)
+    # Then a new payment complaint with words of its own no longer fits, though it names paying and a failure
+    stray = salient_terms("the parking meter near your store wouldn't take my card and I got a ticket, not happy")
+    assert {"~pay", "~fail"} <= set(stray) and match_score(stray, sig, SETTINGS) >= SETTINGS.join_threshold
+    assert log_odds(stray, model) < SETTINGS.min_log_odds and match_score(stray, sig, SETTINGS, model) == 0.0
+    # And a new wording of the surge still fits
+    fresh = salient_terms("checkout payment failing on my phone")
+    assert match_score(fresh, sig, SETTINGS, model) >= SETTINGS.join_threshold
+
+
+def test_one_text_repeated_is_one_piece_of_evidence():
+    # Given a window where one everyday text was sent many times and fits the signature's concepts
+    surge = [salient_terms(t) for t in SURGE_WINDOW]
+    repeated = "you charged my card twice for the sofa order, I want my money back"
+    talk = [salient_terms(t) for t in PAYMENT_TALK]
+    # When the copies fell in the cluster: its words come from one wording, not from many customers
+    model = cluster_model(surge + [salient_terms(repeated)] * 8, talk, SETTINGS)
+    # Then they are not the cluster's vocabulary, and the text is still told apart from the surge
+    assert "sofa" not in model["weights"] and "want" not in model["weights"]
+    assert log_odds(salient_terms(repeated), model) < SETTINGS.min_log_odds
+
+
+def test_the_model_stored_on_an_incident_stays_small():
+    # Given a cluster whose mentions use many different words (each word in eight of them)
+    words = [f"w{chr(97 + i // 26)}{chr(97 + i % 26)}x" for i in range(200)]
+    cluster = [{"~pay": 1.0, "~fail": 1.0, **{words[(i + k) % 200]: 1.0 for k in range(8)}} for i in range(200)]
+    talk = [salient_terms(t) for t in PAYMENT_TALK]
+    # When its model is learned
+    model = cluster_model(cluster, talk, SETTINGS)
+    # Then it keeps only its commonest terms (the incident item is read by every member)
+    assert len(model["weights"]) == SETTINGS.model_vocabulary and {"~pay", "~fail"} <= set(model["weights"])

@@ -344,7 +344,7 @@ def item_kind(key: dict[str, Any]) -> str:
     pk = str((key.get("pk") or {}).get("S", ""))
     sk = str((key.get("sk") or {}).get("S", ""))
     named = {"MENTION": "mention", "RAW": "raw", "THREAD": "thread", "LINK": "link", "COUNTED": "count_marker",
-             "DETECT": "detector"}
+             "DETECT": "detector", "INCIDENT": "incident_claim"}
     if sk in named:
         return named[sk]
     if sk.startswith("MINUTE#"):

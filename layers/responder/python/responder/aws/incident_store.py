@@ -9,6 +9,8 @@ Items (pk / sk):
   sentiment mix, the next digest size, the alerts sent. It expires the retention period after it opened.
 - `INCIDENT#<incident id>` / `MEMBER#<channel>#<mention id>`: one per member (so "all members" is one query
   and a retried mention is counted once), expiring the retention period after it joined.
+- `MENTION#<channel>#<mention id>` / `INCIDENT`: the one incident the mention is a member of (written with its
+  member item, guarded so that a mention never joins two incidents).
 - `DETECT#<account>#<scope>` / `DETECT`: the detector's cooldown: whoever writes it first opens the incident.
 Recent mentions of an account are read through `gsi2` (`ACCOUNT#<account>#<shard>`, received time: every shard).
 """
@@ -29,6 +31,7 @@ COUNTER_TTL_SECONDS = 2 * 3600
 # one counter item per minute capped a brand at ~1,000 mentions/s (bench/scale_model.py). Eight items per minute hold
 # ~8,000/s; reading sums them (eight queries of a few hundred bytes each).
 COUNTER_SHARDS = 8
+MEMBERSHIP_SORT_KEY = "INCIDENT"
 _OPEN_CACHE_SECONDS = 2.0
 
 
@@ -184,7 +187,8 @@ class IncidentStore:
 
     def join(self, incident: dict[str, Any], mention: dict[str, Any], sentiment: str, now: datetime,
              settings: SurgeSettings) -> dict[str, Any] | None:
-        """Add a member (once) and return the incident's new counters, or None when it was already a member."""
+        """Add a member (once) and return the incident's new counters, or None when it was already a member of
+        this incident or of another one (`incident_of` says which)."""
         account, incident_id = incident["account_id"], incident["incident_id"]
         member = {"pk": f"INCIDENT#{incident_id}", "sk": f"MEMBER#{mention['channel']}#{mention['mention_id']}",
                   "type": "incident_member", "mention_id": mention["mention_id"], "channel": mention["channel"],
@@ -193,16 +197,24 @@ class IncidentStore:
                   "UpdateExpression": ("ADD size :one, #sentiment :one SET last_seen_at = :at"),
                   "ExpressionAttributeNames": {"#sentiment": f"sentiment_{sentiment}"},
                   "ExpressionAttributeValues": self._item({":one": 1, ":at": _iso(now)})}
-        # The member first, guarded by its absence (one unit), then the counters (one unit): a transaction of the two
-        # bills four. A run that dies between the two leaves a member the counters miss (`size` and the sentiment mix
-        # count each member at most once; `members` lists them all); a retry never adds one twice.
-        try:
-            self._client().put_item(TableName=self._table, Item=self._item(member),
-                                    ConditionExpression="attribute_not_exists(pk)")
-        except Exception as exc:  # noqa: BLE001 - already a member is an answer; anything else is raised
-            if _error_code(exc) == "ConditionalCheckFailedException":
-                return None
-            raise _storage_error(exc) from exc
+        # A mention belongs to one incident: its claim, keyed by the mention, names the incident it joined first, so a
+        # mention gathered by one incident while it waited in the queue does not join another when triaged. Then the
+        # member, guarded by its absence, then the counters: three plain writes of small items (one unit each), where
+        # one transaction of the three bills six. A run that dies between them is completed by its retry (the claim
+        # lets its own incident through) except for the counters: `size` and the sentiment mix count each member at
+        # most once; `members` lists them all; a retry never adds one twice.
+        claim = {"pk": mention_key(mention["channel"], mention["mention_id"])["pk"], "sk": MEMBERSHIP_SORT_KEY,
+                 "type": "incident_claim", "incident_id": incident_id, "expires_at": self._m.expires_at(now)}
+        for item, condition, values in (
+                (claim, "attribute_not_exists(pk) OR incident_id = :incident", {":incident": incident_id}),
+                (member, "attribute_not_exists(pk)", None)):
+            try:
+                self._client().put_item(TableName=self._table, Item=self._item(item), ConditionExpression=condition,
+                                        **({"ExpressionAttributeValues": self._item(values)} if values else {}))
+            except Exception as exc:  # noqa: BLE001 - another incident's member, or already a member: an answer
+                if _error_code(exc) == "ConditionalCheckFailedException":
+                    return None
+                raise _storage_error(exc) from exc
         self._call(self._client().update_item, **update)
         item = self._call(self._client().get_item, TableName=self._table, ConsistentRead=True,
                           Key=self._item({"pk": f"INCIDENT#{account}", "sk": incident_id}),
@@ -221,6 +233,14 @@ class IncidentStore:
                     raise _storage_error(exc) from exc
         return state
 
+    def incident_of(self, mention: dict[str, Any]) -> str | None:
+        """The incident a mention joined, if any (its membership claim)."""
+        item = self._call(self._client().get_item, TableName=self._table, ConsistentRead=True,
+                          Key=self._item({"pk": mention_key(mention["channel"], mention["mention_id"])["pk"],
+                                          "sk": MEMBERSHIP_SORT_KEY}),
+                          ProjectionExpression="incident_id").get("Item")
+        return str(self._plain(item)["incident_id"]) if item else None
+
     def claim_digest(self, incident: dict[str, Any], size: int, current_next: int, new_next: int) -> bool:
         """Move the next-digest mark forward; True for the one writer that does it (it sends the digest)."""
         try:
@@ -235,11 +255,13 @@ class IncidentStore:
             raise _storage_error(exc) from exc
         return True
 
-    def set_signature(self, incident: dict[str, Any], signature: dict[str, float]) -> None:
-        """Replace an incident's signature (refreshed from its members)."""
+    def set_signature(self, incident: dict[str, Any], signature: dict[str, float],
+                      model: dict[str, Any] | None = None) -> None:
+        """Replace an incident's signature and its model (refreshed from its members)."""
         self._call(self._client().update_item, TableName=self._table,
                    Key=self._item({"pk": f"INCIDENT#{incident['account_id']}", "sk": incident["incident_id"]}),
-                   UpdateExpression="SET signature = :sig", ExpressionAttributeValues=self._item({":sig": signature}))
+                   UpdateExpression="SET signature = :sig, model = :model",
+                   ExpressionAttributeValues=self._item({":sig": signature, ":model": model or {}}))
         self._open_cache.pop(incident["account_id"], None)
 
     def get(self, account_id: str, incident_id: str) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ from responder.surge.incidents import (
     BRAND_KEY,
     SurgeSettings,
     best_incident,
+    cluster_model,
     detect_spike,
     incident_id_for,
     match_score,
@@ -134,8 +135,10 @@ def correlate(mention: Mapping[str, Any], classification: Mapping[str, Any], sto
     if incident is None:
         return result
     state = store.join(incident, mention, str(classification.get("sentiment") or "neutral"), now, settings)
-    result.update(incident_id=incident["incident_id"], member=True,
-                  page=page_individually(mention, classification, rules))
+    # Not joined: a retry (already a member), or an incident gathered it first while it waited in the queue; it
+    # stays that incident's member only.
+    owner = incident["incident_id"] if state is not None else store.incident_of(mention) or incident["incident_id"]
+    result.update(incident_id=owner, member=True, page=page_individually(mention, classification, rules))
     if opened is not None:
         state = store.get(account, incident["incident_id"]) or state or {}
         result["alert"] = alert_document("opened", incident, state, voice, opened.get("_recent") or [])
@@ -155,6 +158,13 @@ def correlate(mention: Mapping[str, Any], classification: Mapping[str, Any], sto
                                   "at": _iso(now)}
         result["alert_key"] = {"pk": f"INCIDENT#{account}", "sk": incident["incident_id"]}
     return result
+
+
+def received_at_of(mention: Mapping[str, Any]) -> str:
+    """When a recent mention was received (ISO, to the second): gsi2 does not project `received_at`, its sort key
+    begins with it. Without it every mention of the window would look old, and what is surging could not be told
+    from what is merely common."""
+    return str(mention.get("received_at") or str(mention.get("gsi2sk") or "").split("#", 1)[0])
 
 
 def _mention_ref(mention: Mapping[str, Any]) -> str:
@@ -177,14 +187,16 @@ def _refresh_signature(incident: dict[str, Any], received: datetime, store: Any,
     crowd actually uses, which keeps recall up as the surge goes on."""
     window = _recent_window(BRAND_KEY, received, store, settings)  # the cached window: no read of its own
     sig = incident.get("signature") or {}
-    fits = [match_score(t, sig, settings) >= settings.join_threshold for t in window.terms]
+    fits = [match_score(t, sig, settings, incident.get("model")) >= settings.join_threshold for t in window.terms]
     cluster = [t for t, f in zip(window.terms, fits) if f]
     if len(cluster) < settings.min_cluster_size:
         return incident
-    refreshed = signature(cluster, settings, background=[t for t, f in zip(window.terms, fits) if not f])
+    background = [t for t, f in zip(window.terms, fits) if not f]
+    refreshed = signature(cluster, settings, background=background)
     if refreshed:
-        store.set_signature(incident, refreshed)
-        incident = {**incident, "signature": refreshed}
+        model = cluster_model(cluster, background, settings) or incident.get("model") or {}
+        store.set_signature(incident, refreshed, model)
+        incident = {**incident, "signature": refreshed, "model": model}
     return incident
 
 
@@ -242,14 +254,20 @@ def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], t
                    is None]
     middle = _iso(received - (received - window_start(received, settings)) / 2)
     sig = seeded_signature(terms, [t for _, t in unexplained], settings,
-                           newer=[str(m.get("received_at") or "") >= middle for m, _ in unexplained])
+                           newer=[received_at_of(m) >= middle for m, _ in unexplained])
     if match_score(terms, sig, settings) < settings.join_threshold:
         return None, None  # the spike is about something else; a mention that fits it will open the incident
+    # What tells this cluster from the rest of the window (everything that does not fit it, other incidents' too).
+    fits = [match_score(t, sig, settings) >= settings.join_threshold for t in window.terms]
+    model = cluster_model([t for t, f in zip(window.terms, fits) if f],
+                          [t for t, f in zip(window.terms, fits) if not f], settings)
+    if match_score(terms, sig, settings, model) < settings.join_threshold:
+        return None, None  # the background is likelier to have written this one
     key = cluster_key(sig)
     if any(cluster_key(i.get("signature") or {}) == key for i in open_now):
         return None, None  # what is left of an open incident's failure, worded apart from it: not a new one
     this = (mention.get("channel"), mention.get("mention_id"))
-    matching = [m for m, t in unexplained if match_score(t, sig, settings) >= settings.join_threshold
+    matching = [m for m, t in unexplained if match_score(t, sig, settings, model) >= settings.join_threshold
                 and (m.get("channel"), m.get("mention_id")) != this]
     if len(matching) + 1 < max(settings.min_cluster_size, settings.min_cluster_share * len(window.recent)):
         return None, None  # more mentions than usual, but not about one thing: no incident
@@ -261,7 +279,7 @@ def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], t
     scope = f"{spike.scope}-{key}" if key else spike.scope
     incident = {
         "incident_id": incident_id_for(account, scope, received), "account_id": account,
-        "scope": spike.scope, "incident_status": "open", "signature": sig, "opened_at": _iso(now),
+        "scope": spike.scope, "incident_status": "open", "signature": sig, "model": model, "opened_at": _iso(now),
         "first_seen_at": _iso(received), "last_seen_at": _iso(received), "size": 0,
         # The first digest comes after the incident has grown past what it starts with (its backfilled members).
         "next_digest": next_digest(len(matching) + 1, settings), "sample_mention_ids": [], "alerts": [],
@@ -278,7 +296,7 @@ def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], t
     # The mentions that made the spike are members too (they were handled before the incident existed): from
     # the window as it is now, not as cached, or those of the last moments would be left out.
     window = _recent_window(account, received, store, settings)
-    matching = [m for m, t in zip(window.recent, window.terms) if match_score(t, sig, settings) >=
+    matching = [m for m, t in zip(window.recent, window.terms) if match_score(t, sig, settings, model) >=
                 settings.join_threshold and (m.get("channel"), m.get("mention_id")) != this
                 and not m.get("incident_id") and best_incident(t, open_now, settings)[0] is None]
     with ThreadPoolExecutor(max_workers=8) as pool:

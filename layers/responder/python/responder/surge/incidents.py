@@ -17,8 +17,9 @@ The functions here are pure; `IncidentStore` in storage.py does the DynamoDB sid
 
 from __future__ import annotations
 
-import zlib
+import math
 import re
+import zlib
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -57,6 +58,13 @@ class SurgeSettings:
     # the core counts as a third)
     min_shared_terms: int = 2
     core_share: float = 0.5
+    # The cluster's model (`cluster_model`): a term is in its vocabulary if this share of the cluster has it; counts
+    # are smoothed by this much; a mention joins only if the cluster is at least e^min_log_odds times likelier
+    # than the background to have written it.
+    model_min_share: float = 0.03
+    model_smoothing: float = 0.5
+    model_vocabulary: int = 48
+    min_log_odds: float = 0.0
     digest_sizes: tuple[int, ...] = (25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000)
     sample_size: int = 10
 
@@ -272,10 +280,61 @@ def cluster_key(sig: dict[str, float]) -> str:
 GENERIC_TERMS = frozenset({"~fail", "~app"})
 
 
-def match_score(terms: dict[str, float], sig: dict[str, float], settings: SurgeSettings) -> float:
+def cluster_model(cluster: Sequence[dict[str, float]], background: Sequence[dict[str, float]],
+                  settings: SurgeSettings) -> dict[str, Any]:
+    """What tells the cluster's mentions from the rest of the window, learned from the window itself (a naive Bayes
+    model over terms): for each term the cluster uses, the log of how much likelier a cluster mention has it than
+    a background one; for a term the cluster does not use, a penalty per term (real traffic about the same broad
+    subject, "I was charged for a subscription I never signed up for", brings words of its own: the surge's
+    mentions, worded many ways, still draw on a small vocabulary); for a term nearly every cluster mention has, the
+    evidence of its absence. {} when there is too little to learn from."""
+    # Identical wordings (retweets, one text pasted by many, a template) are one piece of evidence, not many: a
+    # term speaks for the cluster when many different wordings use it.
+    if len(cluster) < settings.min_cluster_size or len(background) < settings.min_cluster_size:
+        return {}
+    cluster = list({tuple(sorted(t)): t for t in cluster}.values())
+    background = list({tuple(sorted(t)): t for t in background}.values())
+    n_c, n_b = len(cluster), len(background)
+    df_c = Counter(t for terms in cluster for t in terms)
+    df_b = Counter(t for terms in background for t in terms)
+    # The cluster's commonest terms, at most `model_vocabulary` of them: the model is stored on the incident, and an
+    # incident item read by every member stays within one 4 KB read unit.
+    common = sorted((t for t, c in df_c.items() if c >= max(2, settings.model_min_share * n_c)),
+                    key=lambda t: (-df_c[t], t))
+    vocab = set(common[: settings.model_vocabulary])
+    smooth = settings.model_smoothing
+
+    def p(df: int, n: int) -> float:
+        return (df + smooth) / (n + 2 * smooth)
+
+    weights = {t: round(math.log(p(df_c[t], n_c) / p(df_b[t], n_b)), 4) for t in vocab}
+    absent = {t: round(math.log((1 - p(df_c[t], n_c)) / (1 - p(df_b[t], n_b))), 4) for t in vocab
+              if df_c[t] >= 0.5 * n_c}
+    # Terms outside the vocabulary, per mention: a Poisson count in each class, so each one adds log(λc/λb) and
+    # the class's expected count goes into the bias.
+    rate_c = (sum(sum(1 for t in terms if t not in vocab) for terms in cluster) + smooth) / n_c
+    rate_b = (sum(sum(1 for t in terms if t not in vocab) for terms in background) + smooth) / n_b
+    return {"weights": weights, "absent": absent, "unknown": round(math.log(rate_c / rate_b), 4),
+            "bias": round(rate_b - rate_c, 4)}
+
+
+def log_odds(terms: dict[str, float], model: dict[str, Any]) -> float:
+    """How much likelier the cluster is than the background to have written this mention (natural log)."""
+    weights, absent = model.get("weights") or {}, model.get("absent") or {}
+    score = float(model.get("bias") or 0.0)
+    for t in terms:
+        score += float(weights[t]) if t in weights else float(model.get("unknown") or 0.0)
+    return score + sum(float(w) for t, w in absent.items() if t not in terms)
+
+
+def match_score(terms: dict[str, float], sig: dict[str, float], settings: SurgeSettings,
+                model: dict[str, Any] | None = None) -> float:
     """How well a mention fits an incident signature, 0..1; 0 when it shares too few signature terms, or none of
-    the signature's core (the terms nearly as common as its most common one, other than ~fail: what failed)."""
+    the signature's core (the terms nearly as common as its most common one, other than ~fail: what failed), or
+    when the incident's `model` says the background is likelier to have written it."""
     if not terms or not sig:
+        return 0.0
+    if model and log_odds(terms, model) < settings.min_log_odds:
         return 0.0
     shared = [t for t in terms if t in sig]
     top = max((w for t, w in sig.items() if t not in GENERIC_TERMS), default=0.0)
@@ -299,7 +358,7 @@ def best_incident(terms: dict[str, float], incidents: Sequence[dict[str, Any]],
     """The open incident this mention belongs to, if its score reaches the join threshold."""
     best, best_score = None, 0.0
     for incident in incidents:
-        score = match_score(terms, incident.get("signature") or {}, settings)
+        score = match_score(terms, incident.get("signature") or {}, settings, incident.get("model"))
         if score > best_score:
             best, best_score = incident, score
     return (best, best_score) if best_score >= settings.join_threshold else (None, best_score)
