@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from infra.constants import SWEEPER_TIMEOUT_SECONDS
 from responder_cli.local.dynamodb_local import LOCAL_CREDENTIALS, DynamoDBLocal
 from responder_cli.local.paths import WEBHOOK_HANDLER
 from responder_cli.local.triage import LocalTriage, load_module
@@ -85,9 +86,12 @@ class LambdaContext:
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:responder-webhook-local"
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # The function's timeout, counted down from the invocation as Lambda does (the webhook's 10 s by default).
+    timeout_seconds: float = 10.0
+    started: float = field(default_factory=time.monotonic)
 
     def get_remaining_time_in_millis(self) -> int:
-        return 10_000
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
 
 
 def http_api_event(method: str, target: str, headers: dict[str, str], body: bytes,
@@ -535,7 +539,8 @@ class LocalStack:
         """Run the sweeper's handler on a timer, as the deployed schedule does (see responder/ingest/sweeper.py)."""
         while not self._stopping.wait(self.sweep_interval):
             try:
-                requeued = handler({}, LambdaContext(function_name="sweeper"))["requeued"]
+                requeued = handler({}, LambdaContext(function_name="sweeper",
+                                                     timeout_seconds=SWEEPER_TIMEOUT_SECONDS))["requeued"]
             except Exception as exc:  # noqa: BLE001 - DynamoDB Local briefly down: the next sweep tries again
                 if self.echo and not self._stopping.is_set():
                     self.echo(f"[sweeper] sweep failed, retrying in {self.sweep_interval:g} s: {type(exc).__name__}")
