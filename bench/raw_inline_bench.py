@@ -22,6 +22,7 @@ from responder.aws.storage import DynamoMentionStore
 from responder.ingest.normalize_meta import normalize_meta
 from responder.ingest.normalize_x import normalize_x
 from responder_cli.local.dynamodb_local import DynamoDBLocal
+from responder_cli.local.metering import item_size
 from responder_cli.local.template import load_template, tables
 from responder_cli.replay import build_deliveries
 
@@ -29,26 +30,6 @@ from responder_cli.replay import build_deliveries
 REPLY_SHARE = 45 / 210
 DRAFT = ("Hi, we are sorry about the trouble with your order. We have passed it to our team and will get back "
          "to you here within the hour with an update. Thanks for your patience.")
-
-
-def _size(item: dict) -> int:
-    """DynamoDB's item size: attribute names plus values (UTF-8 strings, binary bytes, numbers ~ digits/2+1)."""
-    def value(v: dict) -> int:
-        (kind, x), = v.items()
-        if kind == "S":
-            return len(x.encode())
-        if kind == "B":
-            return len(x)
-        if kind == "N":
-            return len(str(x)) // 2 + 1
-        if kind == "BOOL" or kind == "NULL":
-            return 1
-        if kind == "M":
-            return 3 + sum(len(k.encode()) + value(w) + 1 for k, w in x.items())
-        if kind == "L":
-            return 3 + sum(value(w) + 1 for w in x)
-        return len(json.dumps(x))
-    return sum(len(k.encode()) + value(v) for k, v in item.items())
 
 
 def _units(answer: dict) -> float:
@@ -111,7 +92,7 @@ def main() -> None:
                             ExpressionAttributeValues={":s": {"S": state}, ":d": {"S": DRAFT},
                                                        ":n": {"S": "n" * 32}}))
                     later[table] = units + REPLY_SHARE * reply
-                rows.append({"mention_bytes": _size(item), "raw_bytes": _size(raw), "inline_bytes": _size(inline_item),
+                rows.append({"mention_bytes": item_size(item), "raw_bytes": item_size(raw), "inline_bytes": item_size(inline_item),
                              "separate": separate + later["bseparate"], "inline": inline + later["binline"],
                              "put_separate": separate, "put_inline": inline})
     n = len(rows)
