@@ -3,6 +3,10 @@
 Run: `make bench-surge` or
 `.venv/bin/python -m bench.surge_bench --background 2000 --surge 8000 --minutes 5 [--outage 3]`
 
+With `--twcs FILE` (and without `--clustering`), the everyday traffic is the file's inbound support tweets and the
+surge is the held-out one: `.venv/bin/python -m bench.surge_bench --twcs ../shared/data/twcs/FILE.csv --background
+600 --surge 300 --minutes 2`.
+
 Clustering alone, scenario by scenario (held-out wordings; two simultaneous surges; a bilingual surge; busy
 unrelated traffic only; and, with `--twcs FILE`, real inbound support tweets as the background of a held-out
 surge), each mention classified and correlated as the Classify step does it, against DynamoDB Local, on the
@@ -217,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clustering", action="store_true", help="score the clustering, scenario by scenario")
     parser.add_argument("--wordings", default="held_out", choices=("held_out", "tuning"))
-    parser.add_argument("--twcs", help="a twcs-style CSV whose inbound tweets become a background (--clustering)")
+    parser.add_argument("--twcs", help="a twcs-style CSV whose inbound tweets become the background (with --clustering, of its held-out scenario)")
     parser.add_argument("--twcs-count", type=int, default=600)
     parser.add_argument("--scenarios", nargs="*", help="only these scenarios (--clustering)")
     parser.add_argument("--background", type=int, help="background mentions (default 2000; --clustering 300)")
@@ -235,8 +239,19 @@ def main(argv: list[str] | None = None) -> int:
     args.surge, args.background = args.surge or 8000, args.background or 2000
 
     generator = TrafficGenerator(args.seed)
-    background = list(generator.normal(args.background))
-    surge = list(generator.surge(args.surge))
+    if args.twcs:
+        # The check: a held-out surge (wordings the clustering was not written on) in real support traffic.
+        from datetime import datetime, timezone
+
+        from responder_cli.traffic import surge_scenario
+
+        background = twcs_background(Path(args.twcs), args.background, args.seed, datetime.now(timezone.utc),
+                                     args.minutes * 60)
+        surge = [d for d in surge_scenario("held_out", seed=args.seed, wordings=args.wordings, surge=args.surge,
+                                           background=0) if d.truth.get("surge")]
+    else:
+        background = list(generator.normal(args.background))
+        surge = list(generator.surge(args.surge))
     # The surge starts a fifth of the way in and is interleaved with the rest of the everyday traffic.
     head = len(background) // 5
     rest = background[head:]
