@@ -207,7 +207,8 @@ def clustering_main(args: argparse.Namespace) -> int:
                   f"surge state per correlated mention: {run['reads'] / n:.2f} reads, {run['writes'] / n:.2f} "
                   f"write requests ({run['items_written'] / n:.2f} items)")
             for kind, rows in sorted(run["costs"].items()):
-                print(f"      {kind + ' mentions':<15} {len(rows)}: per mention {sum(r[0] for r in rows) / len(rows):.2f} "
+                reads = sum(r[0] for r in rows) / len(rows)
+                print(f"      {kind + ' mentions':<15} {len(rows)}: per mention {reads:.2f} "
                       f"reads, {sum(r[1] for r in rows) / len(rows):.2f} write requests "
                       f"({sum(r[2] for r in rows) / len(rows):.2f} items)")
             for incident in run["incidents"]:
@@ -221,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clustering", action="store_true", help="score the clustering, scenario by scenario")
     parser.add_argument("--wordings", default="held_out", choices=("held_out", "tuning"))
-    parser.add_argument("--twcs", help="a twcs-style CSV whose inbound tweets become the background (with --clustering, of its held-out scenario)")
+    parser.add_argument("--twcs", help="a twcs-style CSV whose inbound tweets become the background (with "
+                                       "--clustering, of its held-out scenario)")
     parser.add_argument("--twcs-count", type=int, default=600)
     parser.add_argument("--scenarios", nargs="*", help="only these scenarios (--clustering)")
     parser.add_argument("--background", type=int, help="background mentions (default 2000; --clustering 300)")
