@@ -45,6 +45,7 @@ class IncidentStore:
     def __init__(self, mentions: DynamoMentionStore) -> None:
         self._m = mentions
         self._open_cache: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+        self.clock = time.monotonic  # what the open incidents' cache ages on (a replay sets its own)
 
     @property
     def _table(self) -> str:
@@ -143,7 +144,7 @@ class IncidentStore:
         """Open incidents (cached for two seconds: read on every mention of a surge); an incident quiet for
         `quiet_minutes` counts as closed and is marked so."""
         cached = self._open_cache.get(account_id)
-        if cached and not fresh and time.monotonic() - cached[0] < _OPEN_CACHE_SECONDS:
+        if cached and not fresh and self.clock() - cached[0] < _OPEN_CACHE_SECONDS:
             return cached[1]
         answer = self._call(self._client().query, TableName=self._table, KeyConditionExpression="pk = :pk",
                             FilterExpression="incident_status = :open", ConsistentRead=True,
@@ -157,7 +158,7 @@ class IncidentStore:
                        ExpressionAttributeValues=self._item({":closed": "closed", ":at": _iso(now or datetime.now(
                            timezone.utc))}))
             incidents.remove(incident)
-        self._open_cache[account_id] = (time.monotonic(), incidents)
+        self._open_cache[account_id] = (self.clock(), incidents)
         return incidents
 
     def try_open(self, account_id: str, scope: str, incident: dict[str, Any], now: datetime,

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from responder.surge.incidents import (
     BRAND_KEY,
@@ -205,6 +205,9 @@ def _refresh_signature(incident: dict[str, Any], received: datetime, store: Any,
 # moment per container, so a surge costs one such read per container and interval, not one per mention.
 # (At worst an incident opens CLUSTER_CACHE_SECONDS later than it could have.)
 CLUSTER_CACHE_SECONDS = 2.0
+# The clock the cache ages on; a replay of a recorded stream (bench/surge_bench.py) sets its own, so its results do not
+# depend on how fast the machine it runs on is.
+clock: Callable[[], float] = time.monotonic
 
 
 @dataclass(frozen=True)
@@ -219,7 +222,7 @@ _windows_lock = threading.Lock()
 
 def _recent_window(account: str, received: datetime, store: Any, settings: SurgeSettings) -> _Window:
     """The account's recent mentions and their terms (cached for CLUSTER_CACHE_SECONDS per store and account)."""
-    now = time.monotonic()
+    now = clock()
     with _windows_lock:
         hit = _windows.setdefault(store, {}).get(account)
     if hit is not None and now - hit[0] < CLUSTER_CACHE_SECONDS:
