@@ -76,7 +76,7 @@ class CountingClient:
         return counted
 
 
-# One container's pace through a queue that is behind: about the clustering's measured p50 per mention (21-26 ms).
+# One container's pace through a queue that is behind: about the clustering's measured p50 per mention (21-35 ms).
 REPLAY_SECONDS_PER_MENTION = 0.025
 
 
