@@ -241,17 +241,28 @@ class TriageWorkflow(Construct):
         # Only the execution that holds the claim marks the mention failed: a duplicate message that fails before
         # claiming, or a step failing after the outcome was recorded, must never turn `notified` (or another final
         # status) back into `triage_failed`, which a redelivery would triage, and page, again.
-        mark_failed = tasks.DynamoUpdateItem(
-            self, "MarkFailed", table=table, key=input_key,
-            update_expression="SET #s = :failed, triage_error = :error, triage_failed_at = :at",
-            condition_expression="#s = :triaging AND triage_claim = :claim",
-            expression_attribute_names={"#s": "status"},
-            expression_attribute_values={":failed": S("triage_failed"), ":error": S(J.string_at("$.error.Error")),
-                                         ":at": S(J.string_at("$$.State.EnteredTime")), ":triaging": S("triaging"),
-                                         ":claim": S(J.string_at("$.claim"))},
-            result_path=J.DISCARD)
-        mark_failed.add_retry(errors=["DynamoDB.ConditionalCheckFailedException"], max_attempts=0)
-        _retry_service(mark_failed)
+        # A failure after the agents were paged (`$.paged`, set once NotifyAgents and Escalate are done) records
+        # `paged_at` too, so the redelivery that triages the mention again records it without paging anyone again.
+        def failed_task(state_id: str, paged: bool) -> tasks.DynamoUpdateItem:
+            task = tasks.DynamoUpdateItem(
+                self, state_id, table=table, key=input_key,
+                update_expression="SET #s = :failed, triage_error = :error, triage_failed_at = :at"
+                                  + (", paged_at = :at" if paged else ""),
+                condition_expression="#s = :triaging AND triage_claim = :claim",
+                expression_attribute_names={"#s": "status"},
+                expression_attribute_values={":failed": S("triage_failed"), ":error": S(J.string_at("$.error.Error")),
+                                             ":at": S(J.string_at("$$.State.EnteredTime")),
+                                             ":triaging": S("triaging"), ":claim": S(J.string_at("$.claim"))},
+                result_path=J.DISCARD)
+            task.add_retry(errors=["DynamoDB.ConditionalCheckFailedException"], max_attempts=0)
+            _retry_service(task)
+            return task
+
+        mark_failed_unpaged = failed_task("MarkFailed", paged=False)
+        mark_failed_paged = failed_task("MarkFailedAfterPaging", paged=True)
+        mark_failed = (sfn.Choice(self, "PagedBeforeFailing?")
+                       .when(sfn.Condition.is_present("$.paged"), mark_failed_paged)
+                       .otherwise(mark_failed_unpaged))
         # The alert per protocol: the JSON document as before for machines, a sentence for e-mail and SMS. It carries
         # no review link: no step signs one on this path (the mention may not even have been read). The sentences are
         # intrinsic-function literals: no apostrophes (they end the literal), no braces but the placeholders.
@@ -273,12 +284,14 @@ class TriageWorkflow(Construct):
             message_per_subscription_type=True, result_path=J.DISCARD)
         _retry_service(alert)
         failed = sfn.Fail(self, "TriageFailed", error="TriageFailed", cause="see the mention's triage_error")
-        mark_failed.add_catch(sfn.Fail(self, "NotClaimedHere", error="TriageFailed",
-                                       cause="failed without holding the mention's claim; its status is left as it is"),
-                              errors=["DynamoDB.ConditionalCheckFailedException"], result_path=J.DISCARD)
-        mark_failed.next(sfn.Choice(self, "FirstFailure?")
+        not_claimed = sfn.Fail(self, "NotClaimedHere", error="TriageFailed",
+                               cause="failed without holding the mention's claim; its status is left as it is")
+        first_failure = (sfn.Choice(self, "FirstFailure?")
                          .when(sfn.Condition.number_equals("$.attempt", 1), describe_failure.next(alert).next(failed))
                          .otherwise(failed))
+        for task in (mark_failed_unpaged, mark_failed_paged):
+            task.add_catch(not_claimed, errors=["DynamoDB.ConditionalCheckFailedException"], result_path=J.DISCARD)
+            task.next(first_failure)
 
         def guarded(task: sfn.TaskStateBase, lambda_task: bool = False,
                     extra_errors: Sequence[str] = ()) -> sfn.TaskStateBase:
@@ -430,9 +443,17 @@ class TriageWorkflow(Construct):
 
         # The mention's status is written last: once it says `notified`, everything else is done.
         record = record_mention.next(alert_due)
+        # Once the agents (and for p1 the escalation topic) have been paged, the state says so: a step failing after
+        # this marks the mention `paged_at` (MarkFailedAfterPaging), and its next triage records it without a page.
+        paged = sfn.Pass(self, "Paged", result=sfn.Result.from_boolean(True), result_path="$.paged")
+        paged.next(record)
         after_publish = sfn.Choice(self, "Priority1?").when(
-            sfn.Condition.string_equals("$.route.priority", "p1"), escalate.next(record)).otherwise(record)
-        notify = draft.next(route).next(slim_mention).next(publish).next(after_publish)
+            sfn.Condition.string_equals("$.route.priority", "p1"), escalate.next(paged)).otherwise(paged)
+        paged_before = sfn.Choice(self, "PagedBefore?").when(
+            sfn.Condition.and_(sfn.Condition.is_present("$.classified.paged"),
+                               sfn.Condition.boolean_equals("$.classified.paged", True)), record_mention
+        ).otherwise(publish.next(after_publish))
+        notify = draft.next(route).next(slim_mention).next(paged_before)
         definition = classify.next(
             sfn.Choice(self, "AlreadyTriaged?")
             .when(sfn.Condition.boolean_equals("$.classified.skip", True), sfn.Succeed(self, "Skipped"))

@@ -97,17 +97,27 @@ def test_incident_and_failure_alerts_are_published_per_protocol(template_dict):
 def test_every_task_retries_and_catches_into_the_failure_path(template_dict):
     states = definition(template_dict)["States"]
     for name, state in states.items():
-        if state["Type"] != "Task" or name in ("MarkFailed", "AlertTriageFailed"):
+        if state["Type"] != "Task" or name in ("MarkFailed", "MarkFailedAfterPaging", "AlertTriageFailed"):
             continue
         assert state.get("Retry"), f"{name} has no retry"
-        assert state["Catch"][-1] == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "MarkFailed"}, name
+        assert state["Catch"][-1] == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
+                                      "Next": "PagedBeforeFailing?"}, name
     # A duplicate message finding the mention claimed by a live execution fails quietly, so SQS retries it later
     assert states["Classify"]["Catch"][0] == {"ErrorEquals": ["ClaimHeld"], "ResultPath": "$.error",
                                               "Next": "ClaimHeldElsewhere"}
     assert states["ClaimHeldElsewhere"]["Type"] == "Fail"
     lambda_retry = states["Classify"]["Retry"][0]
     assert "StorageUnavailable" in lambda_retry["ErrorEquals"] and lambda_retry["BackoffRate"] == 2
-    assert states["MarkFailed"]["Next"] == "FirstFailure?" and states["TriageFailed"]["Type"] == "Fail"
+    assert states["MarkFailed"]["Next"] == states["MarkFailedAfterPaging"]["Next"] == "FirstFailure?"
+    assert states["TriageFailed"]["Type"] == "Fail"
+    # A failure after the page records it, so the next triage of the mention does not page again
+    assert states["PagedBeforeFailing?"]["Choices"] == [{"Variable": "$.paged", "IsPresent": True,
+                                                         "Next": "MarkFailedAfterPaging"}]
+    assert "paged_at = :at" in states["MarkFailedAfterPaging"]["Parameters"]["UpdateExpression"]
+    assert "paged_at" not in states["MarkFailed"]["Parameters"]["UpdateExpression"]
+    assert states["Paged"]["Next"] == "RecordMention" and states["Paged"]["ResultPath"] == "$.paged"
+    assert states["PagedBefore?"]["Default"] == "NotifyAgents"
+    assert states["PagedBefore?"]["Choices"][0]["Next"] == "RecordMention"
 
 
 def test_noise_is_archived_and_p1_is_escalated(template_dict):
@@ -209,10 +219,10 @@ def test_a_task_that_outgrows_the_state_limit_is_caught_into_the_failure_path(te
     states = definition(template_dict)["States"]
     # Then every guarded task names States.DataLimitExceeded, which States.ALL does not catch, before States.ALL
     for name, state in states.items():
-        if state["Type"] != "Task" or name in ("MarkFailed", "AlertTriageFailed"):
+        if state["Type"] != "Task" or name in ("MarkFailed", "MarkFailedAfterPaging", "AlertTriageFailed"):
             continue
         assert {"ErrorEquals": ["States.DataLimitExceeded"], "ResultPath": "$.error",
-                "Next": "MarkFailed"} in state["Catch"][:-1], name
+                "Next": "PagedBeforeFailing?"} in state["Catch"][:-1], name
 
 
 def _dispatcher_sizing(template_dict) -> tuple[int, int, str]:

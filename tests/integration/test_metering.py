@@ -72,6 +72,28 @@ def test_a_write_whose_condition_fails_is_billed_on_the_existing_items_size(dyna
     assert meter.write_units - before == 5.0
 
 
+def test_a_conditional_write_that_times_out_raises_its_own_error(table_name, meter):
+    import socket
+
+    import boto3
+    import pytest
+    from botocore.config import Config
+    from botocore.exceptions import ReadTimeoutError
+
+    # Given a DynamoDB that accepts connections and never answers (botocore's timeouts carry `response = None`)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{silent.getsockname()[1]}",
+                              region_name="us-east-1", aws_access_key_id="local", aws_secret_access_key="local",
+                              config=Config(connect_timeout=1, read_timeout=0.3, retries={"max_attempts": 0}))
+        # When a conditional put times out, Then the caller sees the timeout, and nothing is billed
+        with pytest.raises(ReadTimeoutError):
+            client.put_item(TableName=table_name, Item={"pk": {"S": "X"}, "sk": {"S": "NOTE"}},
+                            ConditionExpression="attribute_not_exists(pk)")
+    assert meter.write_units == 0
+
+
 def test_item_size_follows_dynamodbs_rules():
     # Given items of known size (Developer Guide, "Item sizes and formats")
     from responder_cli.local.metering import item_size

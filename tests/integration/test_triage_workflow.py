@@ -285,6 +285,54 @@ def test_a_failing_duplicate_never_turns_a_notified_mention_back_into_failed(sta
             if n["message"].get("alert") == "triage_failed"] == []
 
 
+@contextmanager
+def outcome_write_failing(times):
+    """The workflow's `notified` outcome write (RecordMention) refused `times` times, as a throttled table would."""
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+
+    original, refused = BaseClient._make_api_call, []
+
+    def refusing(client, operation, params):
+        values = params.get("ExpressionAttributeValues") or {}
+        if operation == "UpdateItem" and values.get(":notified") == {"S": "notified"} and len(refused) < times:
+            refused.append(params["Key"]["pk"]["S"])
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException",
+                                         "Message": "Rate of requests exceeds the allowed throughput"},
+                               "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "local-refused"}}, operation)
+        return original(client, operation, params)
+
+    BaseClient._make_api_call = refusing
+    try:
+        yield refused
+    finally:
+        BaseClient._make_api_call = original
+
+
+def test_a_failure_after_the_page_is_retried_without_paging_again(stack):
+    empty_dead_letter_queue(stack)
+    # Given the outcome write keeps failing in the first execution, after the agents were paged (its two retries too)
+    with outcome_write_failing(times=3) as refused:
+        mention_id = deliver(stack, "where is my refund for order #88412? it has been three weeks")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(refused) < 3:
+            time.sleep(0.1)
+        assert len(refused) == 3
+        # When SQS delivers its message again (at once here) and the write succeeds
+        stored = outcome(stack, mention_id)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and stored["status"] != "notified":
+            time.sleep(0.2)
+            stored = stack._store.get_mention("x", mention_id)
+    settle(stack)
+    # Then the mention is notified, its agents were paged once, and on-call heard once that triage failed
+    assert stored["status"] == "notified" and stored["paged_at"]
+    assert len(notifications_for(stack, mention_id, "agent-notifications", timeout=0)) == 1
+    failures = [n for n in notifications_for(stack, mention_id, "escalations", timeout=0)
+                if n["message"].get("alert") == "triage_failed"]
+    assert len(failures) == 1
+
+
 def test_a_poison_message_ends_in_the_dead_letter_queue_and_can_be_redriven(stack):
     import boto3
 

@@ -110,7 +110,9 @@ class Meter:
                 try:
                     result = original(client, operation, params)
                 except Exception as exc:
-                    if getattr(exc, "response", {}).get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    # botocore's connection errors have no `response` (or None): raised as they are
+                    response = getattr(exc, "response", None) or {}
+                    if response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                         raise
                     meter.record(service, operation, _failed_condition_capacity(original, client, operation, params),
                                  params, failed=True)
