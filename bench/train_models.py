@@ -212,12 +212,58 @@ def interpolate(model: LinearModel, table: dict[str, list[float]], weight: float
     model.weights = {name: row for name, row in model.weights.items() if max(abs(x) for x in row) >= 0.005}
 
 
+# Sentence openers and shouting say nothing of a word's case; only a word inside a sentence, in mixed case, does.
+_SENTENCE_END = frozenset(".!?:;\"()[]…|-–—")
+# Not people, and said capitalised anyway: "I", the days and months.
+_NOT_NAMES = frozenset({"i", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+                        "january", "february", "march", "april", "may", "june", "july", "august", "september",
+                        "october", "november", "december"})
+
+
+def names(texts: Sequence[str], *, min_count: int = 3, share: float = 0.6,
+          keep: Callable[[str], bool] = lambda word: False) -> frozenset[str]:
+    """The words the texts write as proper names: capitalised (not all capitals) in at least `share` of their
+    at least `min_count` occurrences inside a sentence, for example `Obama`, `Bieber`, `London`. No feature with
+    one of them is learned, so the shipped weights carry no person's name (the pool's README); `keep` spares
+    words known to be something else (a sentiment lexicon's words are not names)."""
+    from responder.classification.textmodel import _HANDLE_RE, _TOKEN_RE, _URL_RE
+
+    capital: Counter[str] = Counter()
+    seen: Counter[str] = Counter()
+    for text in texts:
+        previous = None
+        for raw in _TOKEN_RE.findall(_HANDLE_RE.sub(" . ", _URL_RE.sub(" . ", text))):
+            inside = previous is not None and previous not in _SENTENCE_END and previous[0] not in "!?"
+            previous = raw
+            if not inside or not raw[0].isalpha() or raw.isupper():
+                continue
+            word = raw.casefold().replace("’", "'")
+            seen[word] += 1
+            if raw[0].isupper():
+                capital[word] += 1
+    return frozenset(word for word, n in capital.items()
+                     if seen[word] >= min_count and n >= share * seen[word] and word not in _NOT_NAMES
+                     and not word.startswith("i'") and not keep(word))
+
+
+def without_names(feats: dict[str, float], named: frozenset[str]) -> dict[str, float]:
+    """The features of one text less those with a name in them (a word, either word of a bigram, a negated word)."""
+    return {name: value for name, value in feats.items()
+            if name[:2] not in ("w:", "b:", "n:") or not any(part in named for part in name[2:].split(" "))}
+
+
 def split_pool(rows: Sequence, seed: int = SEED, tune_share: int = 10) -> tuple[list, list]:
     """A seeded shuffle of the pool cut into (fit part, tuning part: one row in `tune_share`)."""
     order = list(range(len(rows)))
     random.Random(seed).shuffle(order)
     cut = len(order) // tune_share
     return [rows[i] for i in order[cut:]], [rows[i] for i in order[:cut]]
+
+
+def _vader_lexicon() -> frozenset[str]:
+    from responder.classification.sentiment_model import polarity
+
+    return frozenset(polarity() or {})
 
 
 def sentiment_options(args: argparse.Namespace) -> dict:
@@ -237,7 +283,11 @@ def build_sentiment(args: argparse.Namespace, log: Callable[[str], None]) -> Lin
     log(f"sentiment: SemEval pool {len(pool)} tweets {dict(Counter(lab for _, lab in pool))}; "
         f"fit {len(fit)}, tuning {len(tune)}")
     started = time.perf_counter()
-    rows = [(sentiment_features(t, options), lab, 1.0) for t, lab in fit]
+    named = names([t for t, _ in fit], keep=lambda word: word in _vader_lexicon()) if args.drop_names \
+        else frozenset()
+    log(f"  {len(named)} words written as names left out of the features" if args.drop_names else
+        "  names kept (--keep-names)")
+    rows = [(without_names(sentiment_features(t, options), named), lab, 1.0) for t, lab in fit]
     model = train(balanced(rows, SENTIMENT_LABELS), SENTIMENT_LABELS, epochs=args.epochs, rate=args.rate,
                   l2=args.l2, min_count=args.min_df, options=options)
     if args.nb_weight:
@@ -254,6 +304,7 @@ def build_sentiment(args: argparse.Namespace, log: Callable[[str], None]) -> Lin
                    "training_tweets": len(fit), "tuning_tweets": len(tune), "min_df": args.min_df,
                    "epochs": args.epochs, "rate": args.rate, "l2": args.l2, "nb_weight": args.nb_weight,
                    "nb_alpha": args.nb_alpha, "offset_tolerance": args.offset_tolerance,
+                   "names_left_out": len(named),
                    "pool_tuning_macro_recall": round(tuned, 4)}
     if args.tweeteval:
         pairs = [(decode_dataset_escapes(t), TWEETEVAL_SENTIMENT[lab])
@@ -345,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     sentiment.add_argument("--offset-tolerance", type=float, default=0.005,
                            help="decision offsets: the centre of the grid points within this macro-recall of the best "
                                 "on the tuning part (0: the best point)")
+    sentiment.add_argument("--keep-names", dest="drop_names", action="store_false",
+                           help="learn words written as proper names too (never for a shipped model)")
     sentiment.add_argument("--chars", help="character n-grams of each word: shortest,longest (e.g. 3,4); default off")
     sentiment.add_argument("--output", type=Path, default=SENTIMENT_MODEL)
     offensive = tasks.add_parser("offensive", help="offensive-language flag")

@@ -170,6 +170,36 @@ def test_pool_split_is_seeded_and_disjoint():
     assert train_models.split_pool(rows) == (fit, tune)
 
 
+def test_words_written_as_names_are_found_by_their_case_inside_sentences():
+    # Given tweets where `Casey` is always capitalised inside a sentence, `Good` only when it opens one, `Apple`
+    # capitalised once in four, and `NEWS` shouted
+    texts = ["so glad Casey won tonight", "watching Casey again", "love how Casey sings", "Good news today",
+             "Good morning all", "really good day", "my Apple pie", "an apple a day", "the apple tree", "apple juice",
+             "big NEWS today", "more NEWS now", "no NEWS yet", "I think I can", "see you on Friday", "bye Friday",
+             "happy Friday"]
+    named = train_models.names(texts)
+    # Then only the name is one: not an opener, a mostly lower-case word, a shouted word, `I` or a weekday
+    assert named == frozenset({"casey"})
+    # And a lexicon's word is spared, and every feature holding a name (a word, either half of a bigram) is dropped
+    assert train_models.names(texts, keep=lambda word: word == "casey") == frozenset()
+    feats = features("so glad Casey won tonight", {"bigrams": True})
+    kept = train_models.without_names(feats, named)
+    assert "w:glad" in kept and "b:glad casey" not in kept and "w:casey" not in kept and "b:casey won" not in kept
+
+
+def test_training_leaves_names_out_unless_told_to_keep_them(tmp_path):
+    # Given the pool with a name in eight positive tweets
+    rows = _POOL + [("good", "2", f"so good to see Casey {w}") for w in
+                    ("today", "again", "live", "there", "here", "now", "soon", "twice")]
+    _write_pool(tmp_path / "pool", rows)
+    # When trained with the documented command, Then no feature holds the name, and `about` says how many were left out
+    model = LinearModel.load(_train(tmp_path, "model.json"))
+    assert not [name for name in model.weights if "casey" in name] and model.about["names_left_out"] >= 1
+    # And only with --keep-names is it learned
+    kept = LinearModel.load(_train(tmp_path, "kept.json", "--keep-names"))
+    assert "w:casey" in kept.weights
+
+
 def test_shipped_sentiment_model_is_pruned_and_bounded():
     # Given the shipped model file
     path = sentiment_model.SENTIMENT_MODEL
@@ -179,6 +209,9 @@ def test_shipped_sentiment_model_is_pruned_and_bounded():
     assert document["about"]["sources"] == ["semeval-2013-2016-pool"] and document["about"]["min_df"] >= 5
     assert path.stat().st_size < 3_000_000 and len(model.weights) < 60_000
     assert "tweeteval-val" not in json.dumps(document["about"]["sources"])
+    # And it was trained with names left out: no weight for public figures the pool's tweets talk about
+    assert document["about"]["names_left_out"] > 1_000
+    assert not {"w:obama", "w:bieber", "b:justin bieber", "w:trump", "w:hillary"} & set(model.weights)
     # And the longest mention triage reads gives a bounded number of features (linear in the text)
     wall = ("word " * MAX_CLASSIFIED_CHARS)[:MAX_CLASSIFIED_CHARS]
     emoji = "😡" * MAX_CLASSIFIED_CHARS
