@@ -267,6 +267,7 @@ def run(args: Any) -> int:
         print("", flush=True)
         print(format_cost_table(meter.breakdown(), meter.naive_breakdown(), max(len(mentions), 1)), flush=True)
         print(meter.detail(max(len(mentions), 1)), flush=True)
+        print(meter.read_detail(max(len(mentions), 1)), flush=True)
         if outbox:
             print(f"\nNotifications were appended to {outbox}", flush=True)
         if args.report_dir:

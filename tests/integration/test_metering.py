@@ -112,7 +112,7 @@ def test_write_units_are_split_per_item_kind_and_index(store, meter):
     places = meter.index_write_units()
     # Then the units are attributed to the ingest's items and caller, and to the indexes the mention is written to
     assert sum(places.values()) == meter.write_units > 0
-    assert {"gsi1", "gsi2", "gsi4"} <= set(places)
+    assert {"gsi2", "gsi4"} <= set(places)  # (it opens its thread: no gsi1 entry)
     (kinds, operation, caller), = [key for key in meter.writes if "mention" in key[0]]
     assert caller == "save" and "mention" in kinds.split("+")
     assert "write units per mention" in meter.detail(1)

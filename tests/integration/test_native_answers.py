@@ -161,6 +161,27 @@ def test_a_dm_to_a_conversation_without_mentions_is_ignored(store, answers):
     assert answers.apply(answer, RECEIVED) == NOT_STORED
 
 
+def test_a_dm_answers_the_conversations_first_message_when_it_is_the_only_one(store, answers):
+    # Given a conversation whose one stored message opens it (its id is the conversation's: no thread listing entry)
+    from responder.core.model import Author, Mention
+
+    opener = Mention(platform="meta", channel="messenger", kind="message", mention_id="m_100", thread_id="m_100",
+                     author=Author(id="8100000000000001"), text="is anyone there?", created_at="2026-10-02T11:10:00Z",
+                     account_id="4100000000000001")
+    store.save(opener, RECEIVED)
+    assert "gsi1pk" not in store.get_mention("messenger", "m_100")
+    # When the brand answers in that conversation after it, Then the opener is answered (read by its key)
+    answer = NativeAnswer(channel="messenger", reply_id="m_200", text="Yes, how can we help?",
+                          at="2026-10-02T11:15:00Z", thread_id="m_100", private=True)
+    assert answers.apply(answer, RECEIVED) == MARKED
+    assert store.get_mention("messenger", "m_100")["status"] == "answered"
+    assert answers.apply(answer, RECEIVED) == ALREADY
+    # And an answer dated before it answers nothing
+    early = NativeAnswer(channel="messenger", reply_id="m_050", text="Hello", at="2026-10-02T11:00:00Z",
+                         thread_id="m_100", private=True)
+    assert answers.apply(early, RECEIVED) == NOT_STORED
+
+
 def post(service, name, body=None):
     body = body if body is not None else fixture_bytes(name)
     return service.handle(api_event("POST", "/webhooks/x", body, x_headers(body)))

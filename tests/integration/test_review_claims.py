@@ -334,3 +334,24 @@ def test_the_lambda_handler_serves_the_page_from_an_http_api_event(service, outb
     assert posted["statusCode"] == 303 and posted["headers"]["location"] == notified
     assert outbox.sent == [{"v": 1, "channel": "x", "mention_id": MENTION_ID, "nonce": nonce}]
     module.configure(None)
+
+
+def test_the_thread_shown_with_a_reply_starts_with_the_stored_mention_it_answers(store, dynamodb_local, table_name):
+    # Given a mention that opens its thread (it has no thread listing entry) and two replies in that thread
+    root_id = "1910000000000000001"
+    for mention_id, text, created in ((root_id, "the post that opened it", "2026-12-01T17:00:00Z"),
+                                      ("1910000000000000002", "a reply to it", "2026-12-01T17:01:00Z"),
+                                      ("1910000000000000003", "the reply under review", "2026-12-01T17:02:00Z")):
+        assert store.save(Mention(platform="x", channel="x", kind="mention", mention_id=mention_id, thread_id=root_id,
+                                  author=Author(id="42", handle="eve", name="Eve"), text=text, created_at=created,
+                                  account_id="brand")).created
+    reviews = DynamoReplyStore(table_name, client=dynamodb_local.client())
+    reviewed = reviews.get_mention("x", "1910000000000000003")
+    # When the page reads what came before the last reply
+    earlier = reviews.earlier_messages(reviewed, 5)
+    # Then the thread's first message comes first, read by its key, then the other reply
+    assert [m["text"] for m in earlier] == ["the post that opened it", "a reply to it"]
+    assert "gsi1pk" not in reviews.get_mention("x", root_id)
+    # And with room for one message only, the newest earlier one is shown; the first message has nothing before it
+    assert [m["text"] for m in reviews.earlier_messages(reviewed, 1)] == ["a reply to it"]
+    assert reviews.earlier_messages(reviews.get_mention("x", root_id), 5) == []

@@ -76,6 +76,7 @@ class Meter:
     write_units: float = 0.0
     # (kind of item, operation, calling function) → [calls, table write units, {index: write units}]
     writes: dict[tuple[str, str, str], list[Any]] = field(default_factory=dict)
+    reads: Counter = field(default_factory=Counter)  # (operation, caller) → read units
     schedules_created: int = 0
     lambda_invocations: Counter = field(default_factory=Counter)
     lambda_ms: Counter = field(default_factory=Counter)
@@ -133,7 +134,7 @@ class Meter:
 
     def record(self, service: str, operation: str, result: dict[str, Any],
                params: dict[str, Any] | None = None, failed: bool = False) -> None:
-        caller = _caller() if service == "dynamodb" and operation not in _READS else ""
+        caller = _caller() if service == "dynamodb" else ""
         caller = f"{caller} (condition failed)" if failed else caller
         with self._lock:
             if service == "dynamodb":
@@ -142,6 +143,7 @@ class Meter:
                 units = sum(c.get("CapacityUnits", 0.0) for c in consumed)
                 if operation in _READS:
                     self.read_units += units
+                    self.reads[(operation, caller)] += units
                 elif operation in _CAPACITY_OPERATIONS:
                     self.write_units += units
                     entry = self.writes.setdefault((item_kinds(operation, params or {}), operation, caller),
@@ -233,6 +235,18 @@ class Meter:
         if len(rows) > top:
             rest = sum(t + sum(i.values()) for _, (_, t, i) in rows[top:])
             lines.append(f"  {'(the rest)':<77}{rest / mentions:>9.2f} in all")
+        return "\n".join(lines)
+
+    def read_detail(self, mentions: int, top: int = 8) -> str:
+        """Where the read units go, per mention: the biggest (operation, caller) first."""
+        if mentions <= 0 or not self.reads:
+            return ""
+        lines = [f"DynamoDB read units per mention: {self.read_units / mentions:.2f}",
+                 f"  {'operation':<20}{'by':<28}{'per mention':>12}"]
+        rows = self.reads.most_common()
+        lines += [f"  {operation:<20}{caller:<28}{units / mentions:>12.2f}" for (operation, caller), units in rows[:top]]
+        if len(rows) > top:
+            lines.append(f"  {'(the rest)':<48}{sum(u for _, u in rows[top:]) / mentions:>12.2f}")
         return "\n".join(lines)
 
     def naive_breakdown(self) -> dict[str, dict[str, float]]:

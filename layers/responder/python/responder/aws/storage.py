@@ -113,6 +113,15 @@ def author_index_key(channel: str, author_id: str) -> str:
     return f"AUTHOR#{channel}#{author_id}"
 
 
+def is_thread_root(mention_id: str, thread_id: str | None) -> bool:
+    """Whether a mention opens its thread (the thread's id is its own): such a mention has no gsi1 entry."""
+    return not thread_id or str(thread_id) == str(mention_id)
+
+
+# What a thread listing shows of each message (gsi1's projection and keys); a thread's first message is read with these.
+THREAD_ROOT_FIELDS = ("pk", "sk", "mention_id", "created_at", "kind", "author", "text")
+
+
 def mention_key(channel: str, mention_id: str) -> dict[str, str]:
     """The primary key of a mention item."""
     return {"pk": f"MENTION#{channel}#{mention_id}", "sk": "MENTION"}
@@ -269,7 +278,10 @@ class DynamoMentionStore(DynamoTable):
         tkey = thread_key(mention.channel, mention.thread_id)
         mention_item = {
             **mkey, **record, "type": "mention", "status": STATUS_RECEIVED, "received_at": _iso(received_at),
-            "gsi1pk": tkey["pk"], "gsi1sk": f"{mention.created_at}#{mention.mention_id}",
+            # The thread's later messages, for its listing (gsi1). A thread's first message (its id is the thread's)
+            # is read by its own key instead: most mentions open their thread, and an index entry costs a write unit.
+            **({} if is_thread_root(mention.mention_id, mention.thread_id) else
+               {"gsi1pk": tkey["pk"], "gsi1sk": f"{mention.created_at}#{mention.mention_id}"}),
             # The account's recent mentions, for surge clustering (see incident_store.py).
             "gsi2pk": account_partition(BRAND_KEY, mention.channel, mention.mention_id),
             "gsi2sk": f"{_iso(received_at)[:19]}Z#{mention.channel}#{mention.mention_id}",
@@ -576,11 +588,24 @@ class DynamoMentionStore(DynamoTable):
         return raw_record(self._plain(item)) if item else None
 
     def thread_mentions(self, channel: str, thread_id: str) -> list[dict[str, Any]]:
-        """A thread's mentions, oldest first, as gsi1 projects them (id, creation time, kind, author, text)."""
+        """A thread's mentions, oldest first: its first message when it is a stored mention (read by its key), then
+        its later ones as gsi1 projects them (id, creation time, kind, author, text)."""
         pages = self.client.get_paginator("query").paginate(
             TableName=self._table, IndexName="gsi1", KeyConditionExpression="gsi1pk = :t",
             ExpressionAttributeValues=self._item({":t": thread_key(channel, thread_id)["pk"]}))
-        return [self._plain(i) for page in self._pages(pages) for i in page["Items"]]
+        later = [self._plain(i) for page in self._pages(pages) for i in page["Items"]]
+        root = self.thread_root(channel, thread_id)
+        if root is None or any(m.get("mention_id") == root.get("mention_id") for m in later):
+            return later  # (a thread's first message stored before gsi1 became sparse is in the index too)
+        return [root, *later]
+
+    def thread_root(self, channel: str, thread_id: str,
+                    fields: tuple[str, ...] = THREAD_ROOT_FIELDS) -> dict[str, Any] | None:
+        """The thread's first message when it is a stored mention (its id is the thread's), with gsi1's fields."""
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        item = self._call(self.client.get_item, TableName=self._table, Key=self._item(mention_key(channel, thread_id)),
+                          ProjectionExpression=", ".join(names), ExpressionAttributeNames=names).get("Item")
+        return self._plain(item) if item else None
 
     def list_items(self, item_type: str) -> list[dict[str, Any]]:
         """Every item of one type (`mention`, `thread`), for the local stack: a full scan."""

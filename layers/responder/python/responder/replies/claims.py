@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from responder.aws.storage import DynamoTable, StorageUnavailable, _error_code, _storage_error, default_client, \
-    mention_key, thread_key
+    is_thread_root, mention_key, thread_key
 from responder.replies import state
 
 OUTBOUND_MESSAGE_VERSION = 1
@@ -49,10 +49,13 @@ class DynamoReplyStore(DynamoTable):
         return self._plain(item) if item else None
 
     def earlier_messages(self, mention: dict[str, Any], limit: int) -> list[dict[str, Any]]:
-        """The thread's last `limit` mentions before this one, oldest first: one query on gsi1, newest first."""
+        """The thread's last `limit` mentions before this one, oldest first: one query on gsi1, newest first, and
+        the thread's first message by its key when the query leaves room (it has no gsi1 entry). A mention that
+        opens its thread has nothing before it."""
         channel, thread_id = mention.get("channel"), mention.get("thread_id")
         before = mention.get("gsi1sk")
-        if not isinstance(channel, str) or not isinstance(thread_id, str) or not isinstance(before, str):
+        if not isinstance(channel, str) or not isinstance(thread_id, str) or not isinstance(before, str) \
+                or limit < 1 or is_thread_root(str(mention.get("mention_id")), thread_id):
             return []
         found = self._call(
             self.client.query, TableName=self._table, IndexName="gsi1",
@@ -60,7 +63,15 @@ class DynamoReplyStore(DynamoTable):
             ProjectionExpression="author, #text, created_at, kind, mention_id",
             ExpressionAttributeNames={"#text": "text"},
             ExpressionAttributeValues=self._values({":t": thread_key(channel, thread_id)["pk"], ":before": before}))
-        return [self._plain(i) for i in reversed(found.get("Items", []))]
+        earlier = [self._plain(i) for i in reversed(found.get("Items", []))]
+        if len(earlier) < limit and all(m.get("mention_id") != thread_id for m in earlier):
+            root = self._call(self.client.get_item, TableName=self._table,
+                              Key=self._values(mention_key(channel, thread_id)),
+                              ProjectionExpression="author, #text, created_at, kind, mention_id",
+                              ExpressionAttributeNames={"#text": "text"}).get("Item")
+            if root is not None:
+                earlier.insert(0, self._plain(root))
+        return earlier
 
     # -- the claim -------------------------------------------------------------------------------------------
 

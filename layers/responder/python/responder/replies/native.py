@@ -143,6 +143,15 @@ class DynamoNativeAnswers:
                     if status in _SKIPPED_IN_CONVERSATION:
                         continue
                     return ALREADY if status in CLOSED_STATUSES else str(mention_id)
+            # The conversation's first message has no gsi1 entry when it is a stored mention: read by its key.
+            root = self._client.get_item(
+                TableName=self._table, Key=self._m._item(mention_key(answer.channel, str(answer.thread_id))),
+                ProjectionExpression="#s, created_at", ExpressionAttributeNames={"#s": "status"},
+                ConsistentRead=True).get("Item")
+            first = self._m._plain(root or {})
+            if first and str(first.get("created_at") or "") <= at and first.get("status") not in \
+                    _SKIPPED_IN_CONVERSATION:
+                return ALREADY if first.get("status") in CLOSED_STATUSES else str(answer.thread_id)
         except Exception as exc:  # noqa: BLE001 - mapped to StorageUnavailable or re-raised
             raise _storage_error(exc) from exc
         return NOT_STORED
