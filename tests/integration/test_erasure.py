@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -200,9 +201,11 @@ def test_a_delete_handled_between_a_mentions_put_and_its_raw_copy_leaves_no_raw_
 
 
 def test_the_threads_copy_of_a_reply_to_an_erased_mention_goes(store, eraser):
-    # Given a mention answered by Responder, the thread recording that reply
+    # Given a mention answered by Responder, in a thread with a later message (so the thread has an item), the
+    # thread recording that reply
     mention = post("3300000000000000021")
     store.save(mention, RECEIVED)
+    store.save(replace(mention, mention_id="3300000000000000022", created_at="2026-11-30T10:01:00Z"), RECEIVED)
     triaged(store, mention, status="answered", reply_id="9001", reply_text="Dana, refund sent", reply_state="sent")
     store.client.update_item(TableName=store._table, Key=store._item({"pk": f"THREAD#x#{mention.thread_id}",
                                                                       "sk": "THREAD"}),
@@ -213,7 +216,7 @@ def test_the_threads_copy_of_a_reply_to_an_erased_mention_goes(store, eraser):
     done = eraser.erase_mention("x", mention.mention_id, source="forget", at=DELETED)
     # Then the thread keeps its ids and counters but not the reply's text
     thread = store.get_thread("x", mention.thread_id)
-    assert "last_reply_text" not in thread and thread["last_reply_id"] == "9001" and thread["mention_count"] == 1
+    assert "last_reply_text" not in thread and thread["last_reply_id"] == "9001" and thread["mention_count"] == 2
     assert (done.threads, done.replies) == (1, 1)
     assert "reply_text" not in store.get_mention("x", mention.mention_id)
 

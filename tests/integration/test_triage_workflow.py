@@ -131,6 +131,13 @@ def test_normal_complaint_is_notified_to_its_team_with_a_draft(stack):
     thread = stack._store.get_thread("x", mention_id)
     assert thread["mention_count"] == 1
     assert not {"last_draft_text", "last_draft_mention_id", "last_team", "last_triaged_at"} & set(thread)
+    # (the mention opened its thread and is its only message: the thread has no item of its own, and is shown as a
+    # thread of one, in the notification and in the local stack's listing)
+    assert stack._store.client.get_item(TableName=stack.table_name, Key=stack._store._item(
+        {"pk": f"THREAD#x#{mention_id}", "sk": "THREAD"})).get("Item") is None
+    assert note["message"]["thread"]["mention_count"] == 1
+    (listed,) = [t for t in stack.threads() if t["thread_id"] == mention_id]
+    assert (listed["mention_count"], listed["last_mention_id"], listed["channel"]) == (1, mention_id, "x")
     assert not {"triage_claim", "triage_claimed_until", "triage_attempts"} & set(stored)
 
 

@@ -27,24 +27,33 @@ def test_storing_a_mention_writes_each_item_and_index_entry_once(store, meter):
     mention = x_mention()
     # When it is stored
     store.save(mention, RECEIVED)
-    # Then the mention, its compressed raw copy and its thread cost one unit each, and each index one entry:
-    # no item is billed twice as in a transaction; the mention opens its thread, so the thread listing (gsi1)
-    # has no entry for it (it is read by its key)
+    # Then the mention and its compressed raw copy cost one unit each, and each index one entry: no item is billed
+    # twice as in a transaction. The mention opens its thread and is its only message: no thread item (the mention
+    # is read as a thread of one) and no thread listing entry (gsi1)
     assert mention.thread_id == mention.mention_id
     places = meter.index_write_units()
-    assert places["table"] == 3.0
+    assert places["table"] == 2.0
     assert {name: units for name, units in places.items() if name != "table"} == {"gsi2": 1.0, "gsi4": 1.0}
+    thread = store.get_thread("x", mention.thread_id)
+    assert thread["mention_count"] == 1 and thread["last_mention_id"] == mention.mention_id
 
 
 def test_a_later_message_of_a_thread_enters_the_thread_listing(store, meter):
-    # Given a reply in an X conversation (its thread's id is another post's)
-    (reply,) = normalize_x(fixture_json("x/xaa_post_mention_create.json")).mentions
-    reply = dataclasses.replace(reply, mention_id="3500000000000000009", thread_id="3500000000000000001")
-    # When it is stored
+    # Given a stored mention that opened its thread
+    opener = x_mention()
+    store.save(opener, RECEIVED)
+    before = meter.index_write_units()
+    # When a reply in that conversation is stored
+    reply = dataclasses.replace(opener, mention_id="3500000000000000009", created_at="2026-10-02T09:20:00Z")
     store.save(reply, RECEIVED)
-    # Then it has a gsi1 entry too, one unit, and the thread lists it
-    assert meter.index_write_units()["gsi1"] == 1.0
-    assert [m["mention_id"] for m in store.thread_mentions("x", "3500000000000000001")] == ["3500000000000000009"]
+    # Then it has a gsi1 entry, one unit, and the thread item is created, counting the opener too
+    after = meter.index_write_units()
+    assert after["gsi1"] - before.get("gsi1", 0) == 1.0 and after["table"] - before["table"] == 3.0
+    assert [m["mention_id"] for m in store.thread_mentions("x", opener.thread_id)] == [opener.mention_id,
+                                                                                       reply.mention_id]
+    thread = store.get_thread("x", opener.thread_id)
+    assert (thread["mention_count"], thread["first_seen_at"], thread["last_mention_id"]) == (
+        2, opener.created_at, reply.mention_id)
 
 
 def test_the_raw_copy_is_stored_compressed_and_read_back_whole(store, dynamodb_local, table_name):
@@ -60,8 +69,8 @@ def test_the_raw_copy_is_stored_compressed_and_read_back_whole(store, dynamodb_l
 
 
 def test_a_retry_after_a_crash_before_the_thread_update_never_counts_twice(store):
-    # Given a first attempt that stored the mention and its raw copy, then failed on the thread's update
-    mention = x_mention()
+    # Given a reply whose first attempt stored it and its raw copy, then failed on its thread's update
+    mention = dataclasses.replace(x_mention(), mention_id="3500000000000000009")
     client = store.client
     original = client.update_item
 

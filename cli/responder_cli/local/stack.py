@@ -509,7 +509,14 @@ class LocalStack:
 
     def threads(self) -> list[dict[str, Any]]:
         """Stored threads, most recently active first."""
+        from responder.aws.storage import is_thread_root, single_thread
+
         items = self._store.list_items("thread")
+        # A thread whose only stored message opened it has no item: that mention is shown as a thread of one.
+        kept = {(i.get("channel"), i.get("thread_id")) for i in items}
+        items += [single_thread(m) for m in self._store.list_items("mention")
+                  if is_thread_root(str(m.get("mention_id")), m.get("thread_id")) and m.get("created_at")
+                  and (m.get("channel"), m.get("thread_id") or m.get("mention_id")) not in kept]
         items.sort(key=lambda i: i.get("last_activity_at", ""), reverse=True)
         return [{k: i[k] for k in THREAD_FIELDS if k in i} for i in items]
 

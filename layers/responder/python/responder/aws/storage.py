@@ -9,7 +9,8 @@ Items (pk / sk):
 - `MENTION#<channel>#<mention id>` / `RAW`: the raw platform event, for audit, expiring after a shorter TTL.
 - `MENTION#<channel>#<post id>` / `LINK`: a post by the brand itself and its thread, so replies to it stitch.
 - `THREAD#<channel>#<thread id>` / `THREAD`: the conversation: counts, first and last activity; it expires
-  with the last mention stored in it.
+  with the last mention stored in it. A thread whose only stored message opened it (the thread's id is that
+  mention's) has none: `get_thread` shows that mention as a thread of one.
 - `SWEEP#stranded` / `WATERMARK`: how far the sweeper has looked for mentions a crash left stored but never
   enqueued (see responder.ingest.sweeper): it reads the brand's gsi2 listing by received time from there on, so no
   mention carries an index entry of its own for it.
@@ -111,6 +112,30 @@ def account_partitions(account: str) -> list[str]:
 def author_index_key(channel: str, author_id: str) -> str:
     """The author index partition of a person on one channel."""
     return f"AUTHOR#{channel}#{author_id}"
+
+
+def _position(mention: Mention, thread: dict[str, Any]) -> str:
+    """Where the mention's creation time falls among its thread's messages: newest, oldest or middle."""
+    first, last = thread.get("first_seen_at"), thread.get("last_activity_at")
+    if last is None or mention.created_at >= last:
+        return "newest"
+    if first is None or mention.created_at < first:
+        return "oldest"
+    return "middle"
+
+
+def single_thread(opener: dict[str, Any]) -> dict[str, Any]:
+    """The thread of a mention that opened it and is its only stored message (such a thread has no item of its own),
+    as a thread item would show it."""
+    created = opener.get("created_at")
+    view = {"type": "thread", "platform": opener.get("platform"), "channel": opener.get("channel"),
+            "thread_id": opener.get("thread_id") or opener.get("mention_id"), "account_id": opener.get("account_id"),
+            "thread_status": "open", "mention_count": 1, "first_seen_at": created, "last_activity_at": created,
+            "last_mention_id": opener.get("mention_id"), "expires_at": opener.get("expires_at")}
+    replied_at = opener.get("reply_sent_at") or opener.get("first_response_at")  # sent by Responder, or natively
+    if opener.get("reply_id") and replied_at:
+        view.update(last_reply_id=opener["reply_id"], last_reply_at=replied_at, last_reply_text=opener.get("reply_text"))
+    return {k: v for k, v in view.items() if v is not None}
 
 
 def is_thread_root(mention_id: str, thread_id: str | None) -> bool:
@@ -335,39 +360,89 @@ class DynamoMentionStore(DynamoTable):
                                         ProjectionExpression="sk")
 
     def _count_in_thread(self, mention: Mention, received_at: datetime) -> None:
-        """Count the (new) mention in its thread, moving the thread's first / last activity outwards."""
-        position = "newest"
+        """Count the (new) mention in its thread, moving the thread's first / last activity outwards.
+
+        A thread whose only stored message is the one that opened it (its id is the thread's: most mentions) has no
+        item: that mention is its thread (`get_thread` shows it as one), which saves a write unit per mention. The
+        item is created by the thread's first later message, counting the opener too. The thread is read first (half
+        a read unit; a write whose condition fails is billed like one that succeeds), and every write is guarded by
+        what that read saw, so a stale read costs one refused write and another try. A reply and its opener stored
+        at the same moment can leave the thread one message short, as a crash between a mention's put and this
+        update can; never a message counted twice.
+        """
         for _ in range(_THREAD_ATTEMPTS):
+            bounds = self._call(self.client.get_item, TableName=self._table,
+                                Key=self._item(thread_key(mention.channel, mention.thread_id)),
+                                ProjectionExpression="first_seen_at, last_activity_at").get("Item")
+            if bounds is None:
+                if is_thread_root(mention.mention_id, mention.thread_id):
+                    return
+                update = self._thread_create(mention, received_at)
+            else:
+                update = self._thread_update(mention, _position(mention, self._plain(bounds)), received_at)
             try:
-                self.client.update_item(**self._thread_update(mention, position, received_at))
+                self.client.update_item(**update)
                 return
             except Exception as exc:  # noqa: BLE001 - a moved bound is read again; anything else is raised
                 if _error_code(exc) != "ConditionalCheckFailedException":
                     raise _storage_error(exc) from exc
-            # Out of order, or a concurrent writer moved the bounds: read where this one falls and write again.
-            position = self._position(mention)
+            # Out of order, or a concurrent writer moved the bounds or created the thread: read it again.
         raise StorageUnavailable("the thread's bounds kept moving")
 
-    def _thread_update(self, mention: Mention, position: str, received_at: datetime) -> dict[str, Any]:
-        """The thread's counters, and its first / last activity moved only outwards.
-
-        `position` is where the mention's creation time falls among the thread's: `newest` (the usual case,
-        and a new thread), `oldest`, or `middle`. Each variant is guarded by a condition that makes the write
-        fail if a concurrent writer changed the bounds, so the caller re-reads and retries. The thread expires
-        with the mention being stored: the latest expiry so far, so it never outlives or predeceases its mentions.
-        """
+    def _thread_common(self, mention: Mention, received_at: datetime) -> tuple[list[str], dict[str, Any]]:
         sets = ["#type = :type", "platform = :platform", "channel = :channel", "thread_id = :thread",
                 "account_id = if_not_exists(account_id, :account)", "thread_status = if_not_exists(thread_status, :open)",
                 "expires_at = :expires"]
         values: dict[str, Any] = {
             ":type": "thread", ":platform": mention.platform, ":channel": mention.channel,
             ":thread": mention.thread_id, ":account": mention.account_id, ":created": mention.created_at,
-            ":open": "open", ":one": 1, ":expires": self.expires_at(received_at)}
+            ":open": "open", ":expires": self.expires_at(received_at)}
+        return sets, values
+
+    def _thread_create(self, mention: Mention, received_at: datetime) -> dict[str, Any]:
+        """The thread's item, created by its first later message: it counts the stored mention that opened the
+        thread too (a tombstone still counts, as an erased message does in a thread), and
+        carries that mention's reply as the thread's last one."""
+        sets, values = self._thread_common(mention, received_at)
+        opener = self._call(self.client.get_item, TableName=self._table,
+                            Key=self._item(mention_key(mention.channel, mention.thread_id)),
+                            ProjectionExpression="mention_id, created_at, reply_id, reply_sent_at, first_response_at, "
+                                                 "reply_text").get("Item")
+        messages = [(mention.created_at, mention.mention_id)]
+        if opener is not None:
+            opener = self._plain(opener)
+            messages.append((str(opener.get("created_at") or mention.created_at),
+                             str(opener.get("mention_id") or mention.thread_id)))
+            replied_at = opener.get("reply_sent_at") or opener.get("first_response_at")
+            if opener.get("reply_id") and replied_at:
+                sets += ["last_reply_id = :rid", "last_reply_at = :rat"]
+                values.update({":rid": opener["reply_id"], ":rat": replied_at})
+                if opener.get("reply_text"):  # (an erased opener's went with it)
+                    sets.append("last_reply_text = :rtext")
+                    values[":rtext"] = opener["reply_text"]
+        first, last = min(messages), max(messages)
+        sets += ["first_seen_at = :first", "last_activity_at = :last", "last_mention_id = :lastid",
+                 "mention_count = :count"]
+        values.update({":first": first[0], ":last": last[0], ":lastid": last[1], ":count": len(messages)})
+        del values[":created"]
+        return {"TableName": self._table, "Key": self._item(thread_key(mention.channel, mention.thread_id)),
+                "UpdateExpression": "SET " + ", ".join(sets), "ConditionExpression": "attribute_not_exists(pk)",
+                "ExpressionAttributeNames": {"#type": "type"}, "ExpressionAttributeValues": self._item(values)}
+
+    def _thread_update(self, mention: Mention, position: str, received_at: datetime) -> dict[str, Any]:
+        """The thread's counters, and its first / last activity moved only outwards.
+
+        `position` is where the mention's creation time falls among the thread's: `newest` (the usual case),
+        `oldest`, or `middle`. Each variant is guarded by a condition that makes the write fail if a concurrent
+        writer changed the bounds (or the thread is gone), so the caller re-reads and retries. The thread expires
+        with the mention being stored: the latest expiry so far, so it never outlives or predeceases its mentions.
+        """
+        sets, values = self._thread_common(mention, received_at)
+        values[":one"] = 1
         if position == "newest":
-            sets += ["first_seen_at = if_not_exists(first_seen_at, :created)", "last_activity_at = :created",
-                     "last_mention_id = :id"]
+            sets += ["last_activity_at = :created", "last_mention_id = :id"]
             values[":id"] = mention.mention_id
-            condition = "attribute_not_exists(last_activity_at) OR last_activity_at <= :created"
+            condition = "last_activity_at <= :created"
         elif position == "oldest":
             sets.append("first_seen_at = :created")
             condition = "first_seen_at > :created"
@@ -375,20 +450,9 @@ class DynamoMentionStore(DynamoTable):
             condition = "first_seen_at <= :created AND last_activity_at >= :created"
         return {"TableName": self._table, "Key": self._item(thread_key(mention.channel, mention.thread_id)),
                 "UpdateExpression": "SET " + ", ".join(sets) + " ADD mention_count :one",
-                "ConditionExpression": condition, "ExpressionAttributeNames": {"#type": "type"},
+                "ConditionExpression": "attribute_exists(pk) AND " + condition,
+                "ExpressionAttributeNames": {"#type": "type"},
                 "ExpressionAttributeValues": self._item(values)}
-
-    def _position(self, mention: Mention) -> str:
-        thread = self._call(self.client.get_item, TableName=self._table,
-                            Key=self._item(thread_key(mention.channel, mention.thread_id)),
-                            ProjectionExpression="first_seen_at, last_activity_at", ConsistentRead=True).get("Item")
-        first = (thread or {}).get("first_seen_at", {}).get("S")
-        last = (thread or {}).get("last_activity_at", {}).get("S")
-        if last is None or mention.created_at >= last:
-            return "newest"
-        if first is None or mention.created_at < first:
-            return "oldest"
-        return "middle"
 
     def _status(self, mention: Mention) -> str:
         return self._status_and_received(mention)[0]
@@ -575,11 +639,21 @@ class DynamoMentionStore(DynamoTable):
                           Key=self._item(mention_key(channel, mention_id)), ConsistentRead=True).get("Item")
         return self._plain(item) if item else None
 
-    def get_thread(self, channel: str, thread_id: str) -> dict[str, Any] | None:
-        """One thread item as plain JSON values, or None."""
+    def get_thread(self, channel: str, thread_id: str, opener: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """One thread as plain JSON values, or None: its item, or for a thread whose only stored message opened it
+        (no item of its own) that mention as a thread of one. `opener`, when the caller has that mention already
+        (the thread's id is its id), saves reading it."""
         item = self._call(self.client.get_item, TableName=self._table,
                           Key=self._item(thread_key(channel, thread_id)), ConsistentRead=True).get("Item")
-        return self._plain(item) if item else None
+        if item:
+            return self._plain(item)
+        if opener is None or str(opener.get("mention_id")) != str(thread_id):
+            found = self._call(self.client.get_item, TableName=self._table,
+                               Key=self._item(mention_key(channel, thread_id)), ConsistentRead=True).get("Item")
+            opener = self._plain(found) if found else None
+        if opener is None or not opener.get("created_at") or opener.get("type") not in (None, "mention"):
+            return None  # (a tombstone written by a delete notice before its mention arrived has no thread)
+        return single_thread(opener)
 
     def get_raw(self, channel: str, mention_id: str) -> dict[str, Any] | None:
         """The audit copy of a mention's raw event (`raw`: its JSON text, decompressed), or None."""

@@ -119,8 +119,10 @@ class ReplyLedger(DynamoTable):
         thread_update = {
             "TableName": self._table, "Key": self._values(thread_key(channel, item.get("thread_id") or mention_id)),
             "UpdateExpression": "SET last_reply_id = :rid, last_reply_at = :at, last_reply_text = :text",
-            # A later reply already recorded stays the last one.
-            "ConditionExpression": "attribute_not_exists(last_reply_at) OR last_reply_at <= :at",
+            # A later reply already recorded stays the last one. A thread whose only message is this mention has no
+            # item (responder.aws.storage): the mention's own reply is its last one, and nothing is written here.
+            "ConditionExpression": "attribute_exists(pk) AND (attribute_not_exists(last_reply_at) "
+                                   "OR last_reply_at <= :at)",
             "ExpressionAttributeValues": self._values({":rid": reply_id, ":at": at,
                                                        ":text": str(item.get("reply_text") or "")}),
         }
@@ -131,7 +133,10 @@ class ReplyLedger(DynamoTable):
                 return False
             raise _storage_error(exc) from exc
         try:
-            self.client.update_item(**thread_update)
+            # Read first (half a read unit): a refused write is billed a write unit, and most threads have no item.
+            if self.client.get_item(TableName=self._table, Key=thread_update["Key"],
+                                    ProjectionExpression="pk").get("Item") is not None:
+                self.client.update_item(**thread_update)
         except Exception as exc:  # noqa: BLE001 - the thread has a later reply: it stays the last one
             if _error_code(exc) != "ConditionalCheckFailedException":
                 raise _storage_error(exc) from exc

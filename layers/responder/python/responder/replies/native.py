@@ -157,10 +157,15 @@ class DynamoNativeAnswers:
         return NOT_STORED
 
     def _record_thread(self, answer: NativeAnswer, thread_id: str, at: str) -> None:
-        """The thread's last reply, moved only forwards (a late redelivery of an older answer changes nothing)."""
+        """The thread's last reply, moved only forwards (a late redelivery of an older answer changes nothing). A
+        thread whose only message opened it has no item (its mention carries the reply): read first, since a
+        refused write is billed a write unit."""
+        key = self._m._item(thread_key(answer.channel, thread_id))
         try:
+            if self._client.get_item(TableName=self._table, Key=key, ProjectionExpression="pk").get("Item") is None:
+                return
             self._client.update_item(
-                TableName=self._table, Key=self._m._item(thread_key(answer.channel, thread_id)),
+                TableName=self._table, Key=key,
                 UpdateExpression="SET last_reply_id = :rid, last_reply_at = :at, last_reply_text = :text",
                 ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(last_reply_at) "
                                     "OR last_reply_at <= :at)",

@@ -152,7 +152,7 @@ def draft_step(event: dict[str, Any], store: DynamoMentionStore, voice: Any, dra
         # The state carries a cut text; the draft is written from the whole of it.
         full = store.get_mention(mention["channel"], mention["mention_id"]) or {}
         mention = {**mention, "text": full.get("text", mention.get("text"))}
-    thread = public(store.get_thread(mention["channel"], mention["thread_id"]))
+    thread = public(store.get_thread(mention["channel"], mention["thread_id"], opener=mention))
     if drafter is not None:
         draft = drafter.draft(mention, event["classification"], thread, voice)
     else:
