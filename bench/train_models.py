@@ -331,8 +331,11 @@ def build_offensive(args: argparse.Namespace, log: Callable[[str], None]) -> Lin
     cut = len(order) // 10
     held = [pairs[i] for i in order[:cut]]
     fit = [pairs[i] for i in order[cut:]]
-    rows = [(features(t, options), lab, 1.0) for t, lab in fit]
-    model = train(balanced(rows, labels), labels, epochs=args.epochs, rate=args.rate, l2=args.l2, options=options)
+    # As for sentiment: no feature of fewer than --min-df tweets, none with a word the tweets write as a name.
+    named = names([t for t, _ in fit]) if args.drop_names else frozenset()
+    rows = [(without_names(features(t, options), named), lab, 1.0) for t, lab in fit]
+    model = train(balanced(rows, labels), labels, epochs=args.epochs, rate=args.rate, l2=args.l2, options=options,
+                  min_count=args.min_df)
     held_probs = [model.probabilities(features(t, options))[1] for t, _ in held]
     held_truth = [e == "offensive" for _, e in held]
     # A flag an agent sees on a polite customer is worse than a missed insult: the lowest threshold whose
@@ -344,7 +347,7 @@ def build_offensive(args: argparse.Namespace, log: Callable[[str], None]) -> Lin
     # the threshold as an offset on the offensive logit: p >= th  <=>  logit1 - logit0 >= log(th / (1 - th))
     model.offsets = [0.0, -math.log(threshold / (1 - threshold))]
     about = {"task": "offensive", "seed": SEED, "sources": ["tweeteval-offensive-train"], "threshold": threshold,
-             "held_out_f1": round(best[0], 4)}
+             "held_out_f1": round(best[0], 4), "min_df": args.min_df, "names_left_out": len(named)}
     log(f"offensive: {len(fit)} training tweets, {len(model.weights)} features; threshold {threshold:.2f} "
         f"(F1 {best[0]:.3f} on {len(held)} held-out train tweets)")
     val = tweeteval(args.tweeteval, "offensive", "val")
@@ -403,6 +406,10 @@ def main(argv: list[str] | None = None) -> int:
     offensive = tasks.add_parser("offensive", help="offensive-language flag")
     offensive.add_argument("--tweeteval", type=Path, required=True, help="TweetEval folder (offensive/train, val)")
     offensive.add_argument("--output", type=Path, default=OFFENSIVE_MODEL)
+    offensive.add_argument("--min-df", type=int, default=5,
+                           help="learn and ship only features present in at least this many training tweets")
+    offensive.add_argument("--keep-names", dest="drop_names", action="store_false",
+                           help="learn words written as proper names too (never for a shipped model)")
     for sub, epochs, rate in ((sentiment, 10, 0.02), (offensive, 6, 0.1)):
         sub.add_argument("--epochs", type=int, default=epochs)
         sub.add_argument("--rate", type=float, default=rate)

@@ -228,3 +228,11 @@ def test_character_ngrams_read_a_bounded_part_of_each_word():
     assert {"c:<ab", "c:<abc", "c:rst", "c:qrst"} <= set(feats)
     assert "c:uvw" not in feats and "c:xyz" not in feats
     assert len(feats) <= 2 * 22
+
+
+def test_shipped_offensive_model_keeps_no_rare_feature_and_no_name():
+    # Given the shipped offensive model file
+    document = json.loads(sentiment_model.OFFENSIVE_MODEL.read_text(encoding="utf-8"))
+    # Then it was trained with the same floor and name rule as the sentiment model: no politician it was trained on
+    assert document["about"]["min_df"] >= 5 and document["about"]["names_left_out"] > 100
+    assert not {"w:trump", "w:hillary", "w:obama", "b:president trump"} & set(document["weights"])

@@ -178,7 +178,7 @@ class _Store:
     def claim_for_triage(self, channel, mention_id, claim, now, lease_seconds):
         return dict(self.mention)
 
-    def get_thread(self, channel, thread_id):
+    def get_thread(self, channel, thread_id, opener=None):
         return {"pk": "THREAD", "sk": "THREAD", "mention_count": 1}
 
 

@@ -28,7 +28,7 @@ class OneMentionStore:
     def get_mention(self, channel: str, mention_id: str) -> dict[str, Any] | None:
         return self.mention if (channel, mention_id) == (self.mention["channel"], self.mention["mention_id"]) else None
 
-    def get_thread(self, channel: str, thread_id: str) -> dict[str, Any] | None:
+    def get_thread(self, channel: str, thread_id: str, opener: Any = None) -> dict[str, Any] | None:
         return {"thread_id": thread_id, "mention_count": 1}
 
 
