@@ -71,6 +71,15 @@ def test_a_changed_letter_is_not_taken_for_a_typo():
     assert "~pay" in salient_terms("pamyent") and "~pay" in salient_terms("pament")
 
 
+def test_a_letter_added_inside_a_word_is_not_taken_for_a_typo():
+    # Given everyday words that are a failure word with one letter added inside ("playing"/"paying",
+    # "changing"/"hanging", "player"/"payer", "brought"/"bought")
+    # Then they are not read as that word, while a doubled letter or one added at the end still is
+    for text in ("stopped playing the game", "changing my plan", "new player here", "brought it back"):
+        assert not {"~pay", "~fail"} & set(salient_terms(text)), text
+    assert "~pay" in salient_terms("paymment") and "~pay" in salient_terms("my charges")
+
+
 def test_spike_needs_both_a_floor_and_a_jump_over_the_baseline():
     now_bucket = bucket(NOW)
     quiet = {now_bucket - i: 2 for i in range(3, 63)}  # 2 a minute for the past hour

@@ -244,7 +244,8 @@ class Meter:
         lines = [f"DynamoDB read units per mention: {self.read_units / mentions:.2f}",
                  f"  {'operation':<20}{'by':<28}{'per mention':>12}"]
         rows = self.reads.most_common()
-        lines += [f"  {operation:<20}{caller:<28}{units / mentions:>12.2f}" for (operation, caller), units in rows[:top]]
+        lines += [f"  {operation:<20}{caller:<28}{units / mentions:>12.2f}"
+                  for (operation, caller), units in rows[:top]]
         if len(rows) > top:
             lines.append(f"  {'(the rest)':<48}{sum(u for _, u in rows[top:]) / mentions:>12.2f}")
         return "\n".join(lines)

@@ -134,7 +134,8 @@ def single_thread(opener: dict[str, Any]) -> dict[str, Any]:
             "last_mention_id": opener.get("mention_id"), "expires_at": opener.get("expires_at")}
     replied_at = opener.get("reply_sent_at") or opener.get("first_response_at")  # sent by Responder, or natively
     if opener.get("reply_id") and replied_at:
-        view.update(last_reply_id=opener["reply_id"], last_reply_at=replied_at, last_reply_text=opener.get("reply_text"))
+        view.update(last_reply_id=opener["reply_id"], last_reply_at=replied_at,
+                    last_reply_text=opener.get("reply_text"))
     return {k: v for k, v in view.items() if v is not None}
 
 
@@ -391,7 +392,8 @@ class DynamoMentionStore(DynamoTable):
 
     def _thread_common(self, mention: Mention, received_at: datetime) -> tuple[list[str], dict[str, Any]]:
         sets = ["#type = :type", "platform = :platform", "channel = :channel", "thread_id = :thread",
-                "account_id = if_not_exists(account_id, :account)", "thread_status = if_not_exists(thread_status, :open)",
+                "account_id = if_not_exists(account_id, :account)",
+                "thread_status = if_not_exists(thread_status, :open)",
                 "expires_at = :expires"]
         values: dict[str, Any] = {
             ":type": "thread", ":platform": mention.platform, ":channel": mention.channel,

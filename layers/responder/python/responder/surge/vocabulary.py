@@ -65,12 +65,22 @@ def _deletions(word: str) -> set[str]:
     return {word[:i] + word[i + 1:] for i in range(len(word))}
 
 
+def _extra_letter(word: str) -> set[str]:
+    """The word without one letter that looks added by a slip: a doubled letter ("paymment") or a last letter
+    ("charges"). A letter inside a word that doubles nothing makes another word ("playing"/"paying",
+    "changing"/"hanging", "brought"/"bought"), so it is not taken for a slip."""
+    last = len(word) - 1
+    return {word[:i] + word[i + 1:] for i in range(len(word))
+            if i == last or (i > 0 and word[i] == word[i - 1]) or (i < last and word[i] == word[i + 1])}
+
+
 def _swaps(word: str) -> set[str]:
     return {word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(len(word) - 1)}
 
 
-# One-letter slips: a letter dropped ("pament"), doubled or added ("paymment"), or two letters swapped ("paymnet").
-# A changed letter is not one: it turns words into other words ("saying"/"paying", "change"/"charge").
+# One-letter slips: a letter dropped ("pament"), doubled or added at the end ("paymment", "charges"), or two letters
+# swapped ("paymnet"). A changed letter is not one: it turns words into other words ("saying"/"paying",
+# "change"/"charge"); nor is a letter added inside a word ("playing"/"paying").
 _DROPPED: dict[str, str] = {}
 for _word, _name in sorted(CONCEPT.items()):
     if len(_word) >= 5:
@@ -87,7 +97,7 @@ def concept_of(word: str, stem: str) -> str | None:
         return found
     if word in _DROPPED:
         return _DROPPED[word]
-    for variant in (*_deletions(word), *_swaps(word)):
+    for variant in (*_extra_letter(word), *_swaps(word)):
         if len(variant) >= 5 and variant in CONCEPT:
             return CONCEPT[variant]
     return None
