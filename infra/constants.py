@@ -163,6 +163,10 @@ DLQ_ALARM_ID = "DeadLetters"
 BACKLOG_ALARM_ID = "TriageBacklog"
 # The sweeper failing in most runs of a quarter of an hour: stranded mentions would stay stranded.
 SWEEPER_ALARM_ID = "SweeperFailing"
+# The sweeper's watermark more than this behind now (SweepLagSeconds): a run reads at most an hour of mentions, so a
+# sweeper that runs but cannot keep up, or waits on a triage queue hours behind, leaves stranded mentions unfound.
+SWEEPER_BEHIND_ALARM_ID = "SweeperBehind"
+SWEEPER_BEHIND_SECONDS = 2 * 3600
 CONTEXT_ALARM_SUBSCRIPTIONS = "alarmSubscriptions"
 OUTPUT_ALARM_TOPIC_ARN = "AlarmTopicArn"
 STATE_MACHINE_ID = "StateMachine"
@@ -304,6 +308,7 @@ CONTEXT_BREACH_RATE_ALARM_PERCENT = "breachRateAlarmPercent"
 DEFAULT_BREACH_RATE_ALARM_PERCENT = 10.0
 BREACH_RATE_PERIOD_MINUTES = 15
 METRICS_NAMESPACE = "Responder"
+METRIC_SWEEP_LAG_SECONDS = "SweepLagSeconds"  # responder.core.metrics.SWEEP_LAG_SECONDS
 OUTPUT_DASHBOARD_NAME = "DashboardName"
 
 # SLA timers (responder.sla): EventBridge Scheduler one-time schedules that invoke the sla function at a due time.

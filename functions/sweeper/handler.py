@@ -6,7 +6,8 @@ from typing import Any
 
 from responder.core.config import Settings
 from responder.core.observability import logger
-from responder.ingest.sweeper import DEFAULT_GRACE_SECONDS, QueueAge, StrandedStore, requeue_stranded
+from responder.ingest.sweeper import DEFAULT_GRACE_SECONDS, QueueAge, StrandedStore, requeue_stranded, \
+    sweep_lag_seconds
 from responder.aws.triage_queue import TriageQueue
 
 _store: StrandedStore | None = None
@@ -37,5 +38,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     requeued = requeue_stranded(_store, _queue, _backlog, grace_seconds=_grace_seconds, log=logger,
                                 seconds_left=(lambda: remaining() / 1000) if remaining is not None else None)
-    logger.info("sweep done", requeued=requeued)
-    return {"requeued": requeued}
+    lag = sweep_lag_seconds(_store)
+    if lag is not None:
+        from responder.core.metrics import SWEEP_LAG_SECONDS, metrics
+
+        metrics.seconds(SWEEP_LAG_SECONDS, lag)
+        metrics.flush()
+    logger.info("sweep done", requeued=requeued, lag_seconds=lag)
+    return {"requeued": requeued, "lag_seconds": lag}

@@ -41,7 +41,7 @@ class OperationalAlarms(Construct):
         names = {alarm: f"{stack.stack_name}-{alarm}" for alarm in (c.DLQ_ALARM_ID, c.BACKLOG_ALARM_ID,
                                                                        c.OUTBOUND_DLQ_ALARM_ID)
                  + ((c.BREACH_RATE_ALARM_ID,) if breach_rate_percent is not None else ())
-                 + ((c.SWEEPER_ALARM_ID,) if sweeper is not None else ())}
+                 + ((c.SWEEPER_ALARM_ID, c.SWEEPER_BEHIND_ALARM_ID) if sweeper is not None else ())}
         self.alarm_arns = [stack.format_arn(service="cloudwatch", resource="alarm", resource_name=name,
                                             arn_format=ArnFormat.COLON_RESOURCE_NAME) for name in names.values()]
         # Confused-deputy guard recommended for service principals (IAM user guide, "The confused deputy problem").
@@ -93,6 +93,18 @@ class OperationalAlarms(Construct):
                 threshold=0, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 evaluation_periods=3, datapoints_to_alarm=2, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
             alarms.append(self.sweeper_alarm)
+            self.sweeper_behind_alarm = cloudwatch.Alarm(
+                self, c.SWEEPER_BEHIND_ALARM_ID, alarm_name=names[c.SWEEPER_BEHIND_ALARM_ID],
+                alarm_description=f"The sweeper has looked for stranded mentions only up to more than "
+                f"{c.SWEEPER_BEHIND_SECONDS // 3600} hours ago, in two of the last three 5-minute periods: it cannot "
+                "keep up, or the triage queue is that far behind (see TriageBacklog). Stranded mentions wait until it "
+                "catches up. See its logs.",
+                metric=cloudwatch.Metric(namespace=c.METRICS_NAMESPACE, metric_name=c.METRIC_SWEEP_LAG_SECONDS,
+                                         period=Duration.minutes(5), statistic="Maximum"),
+                threshold=c.SWEEPER_BEHIND_SECONDS,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, evaluation_periods=3,
+                datapoints_to_alarm=2, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+            alarms.append(self.sweeper_behind_alarm)
         self.breach_rate_alarm: cloudwatch.Alarm | None = None
         if breach_rate_percent is not None:
             from infra.constructs.dashboard import breach_rate

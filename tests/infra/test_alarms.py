@@ -34,7 +34,7 @@ def _assert_scoped_to_the_stack_alarms(statement: dict[str, Any], template_dict:
     assert condition["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
     arns = {_render(arn) for arn in condition["ArnLike"]["aws:SourceArn"]}
     assert arns == _alarm_arns(template_dict)
-    assert len(arns) == 5  # triage DLQ, triage backlog, outbound DLQ, SLA breach rate, sweeper failing
+    assert len(arns) == 6  # triage DLQ, triage backlog, outbound DLQ, SLA breach rate, sweeper failing and behind
 
 
 def test_dead_letters_and_backlog_age_raise_alarms_to_the_alarm_topic(template, synthesized):

@@ -72,3 +72,17 @@ def test_a_failing_sweeper_raises_an_alarm_to_the_alarm_topic(template, synthesi
         "MetricName": "Errors", "Namespace": "AWS/Lambda", "Threshold": 0, "Period": 300, "EvaluationPeriods": 3,
         "DatapointsToAlarm": 2, "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": function_id}}],
         "AlarmActions": [{"Ref": topic}]})
+
+
+def test_a_sweeper_that_falls_behind_raises_an_alarm_to_the_alarm_topic(template, synthesized):
+    from infra import constants as c
+    from responder.core.metrics import NAMESPACE, SWEEP_LAG_SECONDS
+
+    # Given the synthesised stack
+    topic = synthesized.logical_id(synthesized.stack.alarms.topic)
+    # Then a watermark more than two hours behind in two of three 5-minute periods pages the operators, on the
+    # metric the sweeper publishes
+    assert (NAMESPACE, SWEEP_LAG_SECONDS) == (c.METRICS_NAMESPACE, c.METRIC_SWEEP_LAG_SECONDS)
+    template.has_resource_properties("AWS::CloudWatch::Alarm", {
+        "MetricName": SWEEP_LAG_SECONDS, "Namespace": NAMESPACE, "Statistic": "Maximum", "Threshold": 7200,
+        "Period": 300, "EvaluationPeriods": 3, "DatapointsToAlarm": 2, "AlarmActions": [{"Ref": topic}]})

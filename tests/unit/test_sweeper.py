@@ -105,3 +105,17 @@ def test_a_sweep_short_of_time_stops_between_windows_and_the_next_run_goes_on_fr
     # And the next run, with time to spare, finds the mention
     assert requeue_stranded(store, queue, Backlog(), now=NOW + timedelta(minutes=2), seconds_left=lambda: 59.0) == 1
     assert [m.mention_id for m in queue.sent] == [mention.mention_id]
+
+
+def test_the_sweep_lag_is_how_far_behind_now_the_watermark_is():
+    from responder.ingest.sweeper import sweep_lag_seconds
+
+    # Given a store never swept, Then there is no lag to report
+    store = InMemoryStore()
+    assert sweep_lag_seconds(store, NOW) is None
+    # When a sweep has run, Then the lag is the time between its watermark and now: the grace period at least
+    requeue_stranded(store, FakeQueue(), Backlog(0), now=NOW, grace_seconds=180)
+    assert sweep_lag_seconds(store, NOW) == 180.0
+    # And a queue an hour behind holds the watermark back by that hour too
+    requeue_stranded(store, FakeQueue(), Backlog(3600), now=NOW + timedelta(minutes=5), grace_seconds=180)
+    assert sweep_lag_seconds(store, NOW + timedelta(minutes=5)) == 180.0 + 300

@@ -8,7 +8,8 @@ totals). No service dimension: the dashboard reads the metrics across functions.
 
 Names (the dashboard and the alarm use them): MentionsReceived (webhook, per channel), MentionsNotified (Route, per
 team and priority), MentionsAnswered and FirstResponseSeconds (a reply sent, or a native answer), RepliesSent and
-RepliesFailed (sender, per channel), SlaBreaches (the SLA timer, per team and priority).
+RepliesFailed (sender, per channel), SlaBreaches (the SLA timer, per team and priority), SweepLagSeconds (the
+sweeper: how far behind now it has looked for stranded mentions).
 
 `aws_lambda_powertools` already loads its metrics module with the logger (its package imports both), so emitting
 metrics adds nothing to a cold start.
@@ -37,6 +38,8 @@ FIRST_RESPONSE_SECONDS = "FirstResponseSeconds"
 REPLIES_SENT = "RepliesSent"
 REPLIES_FAILED = "RepliesFailed"
 SLA_BREACHES = "SlaBreaches"
+# How far behind now the sweeper's watermark is after a run (responder.ingest.sweeper); the SweeperBehind alarm reads it.
+SWEEP_LAG_SECONDS = "SweepLagSeconds"
 
 
 def parse_time(value: Any) -> datetime | None:

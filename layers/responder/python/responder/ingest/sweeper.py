@@ -59,6 +59,15 @@ def _second(at: datetime) -> datetime:
     return at.astimezone(timezone.utc).replace(microsecond=0)
 
 
+def sweep_lag_seconds(store: StrandedStore, now: datetime | None = None) -> float | None:
+    """How far behind `now` the watermark is (None before the first sweep). It stays about the grace period plus
+    the triage queue's age; more means stranded mentions wait longer to be found (the SweeperBehind alarm)."""
+    watermark = store.sweep_watermark()
+    if watermark is None:
+        return None
+    return max(0.0, ((now or datetime.now(timezone.utc)) - watermark).total_seconds())
+
+
 def requeue_stranded(store: StrandedStore, queue: TriageQueue, backlog: QueueAge | None = None,
                      now: datetime | None = None, grace_seconds: int = DEFAULT_GRACE_SECONDS,
                      log: Any = None, seconds_left: Callable[[], float] | None = None) -> int:
