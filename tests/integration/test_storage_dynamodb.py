@@ -300,3 +300,39 @@ def test_a_number_the_serializer_cannot_store_is_a_refusal(store):
 
     with pytest.raises(StorageRejected):
         store._item({"followers": 10**40})
+
+
+def test_an_opener_a_reply_counted_while_it_was_stored_is_not_counted_again(store):
+    # Given a mention that opens its thread, and a reply to it stored by another invocation between the opener's put
+    # and the opener's own count (the reply creates the thread item, counting the opener it reads)
+    (reply,) = x_mentions("x/xaa_post_reply_create.json").mentions
+    (root,) = x_mentions("x/xaa_post_mention_create.json").mentions
+    assert root.mention_id == root.thread_id == reply.thread_id
+    other = DynamoMentionStore(store._table, raw_event_ttl_days=30, client=store.client)
+    put_raw = store._put_raw
+
+    def reply_meanwhile(mention, received_at):
+        put_raw(mention, received_at)
+        assert other.save(reply).created
+
+    store._put_raw = reply_meanwhile
+    # When the opener's save then counts it in its thread
+    assert store.save(root).created
+    # Then the thread holds two messages, each counted once
+    thread = store.get_thread("x", root.thread_id)
+    assert thread["mention_count"] == 2
+    assert (thread["first_seen_at"], thread["last_mention_id"]) == (root.created_at, reply.mention_id)
+
+
+def test_a_tombstone_of_a_mention_never_stored_is_not_counted_in_its_thread(store):
+    # Given a delete notice for a thread's first post that arrived before the post (a tombstone, never stored)
+    from responder.privacy.erasure import Eraser
+
+    (reply,) = x_mentions("x/xaa_post_reply_create.json").mentions
+    Eraser(store._table, client=store.client).erase_mention("x", reply.thread_id, source="x-delete",
+                                                            at=datetime(2026, 10, 2, 9, 16, tzinfo=timezone.utc))
+    # When a reply in that conversation is stored
+    assert store.save(reply).created
+    # Then the thread counts the reply only: the deleted post was never one of its stored messages
+    thread = store.get_thread("x", reply.thread_id)
+    assert thread["mention_count"] == 1 and thread["first_seen_at"] == reply.created_at
