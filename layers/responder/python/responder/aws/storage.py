@@ -387,12 +387,34 @@ class DynamoMentionStore(DynamoTable):
                 update = self._thread_update(mention, _position(mention, bounds), received_at, opener=root)
             try:
                 self.client.update_item(**update)
-                return
             except Exception as exc:  # noqa: BLE001 - a moved bound is read again; anything else is raised
                 if _error_code(exc) != "ConditionalCheckFailedException":
                     raise _storage_error(exc) from exc
-            # Out of order, or a concurrent writer moved the bounds or created the thread: read it again.
+                continue  # out of order, or a concurrent writer moved the bounds or created the thread: read again
+            if ":rtext" in update["ExpressionAttributeValues"]:
+                self._unless_erased(mention, update["ExpressionAttributeValues"][":rid"])
+            return
         raise StorageUnavailable("the thread's bounds kept moving")
+
+    def _unless_erased(self, mention: Mention, reply_id: dict[str, Any]) -> None:
+        """Take the opener's reply text off the thread just created with it when the opener was erased meanwhile
+        (after it was read): the erasure found no thread item to clean (responder.privacy.erasure). One consistent
+        read, only when a thread is created by a reply to an answered opener."""
+        opener = self._call(self.client.get_item, TableName=self._table,
+                            Key=self._item(mention_key(mention.channel, mention.thread_id)),
+                            ProjectionExpression="#s, reply_text", ExpressionAttributeNames={"#s": "status"},
+                            ConsistentRead=True).get("Item")
+        if opener is not None and "reply_text" in opener and self._plain(opener).get("status") != STATUS_DELETED:
+            return
+        try:
+            self.client.update_item(TableName=self._table,
+                                    Key=self._item(thread_key(mention.channel, mention.thread_id)),
+                                    UpdateExpression="REMOVE last_reply_text",
+                                    ConditionExpression="last_reply_id = :rid",
+                                    ExpressionAttributeValues={":rid": reply_id})
+        except Exception as exc:  # noqa: BLE001 - a later reply is the thread's last one now: nothing of the opener's
+            if _error_code(exc) != "ConditionalCheckFailedException":
+                raise _storage_error(exc) from exc
 
     def _thread_common(self, mention: Mention, received_at: datetime) -> tuple[list[str], dict[str, Any]]:
         sets = ["#type = :type", "platform = :platform", "channel = :channel", "thread_id = :thread",
