@@ -322,3 +322,17 @@ def test_a_thread_created_while_its_opener_is_erased_keeps_no_copy_of_the_erased
     thread = store.get_thread("x", mention.thread_id)
     assert thread["mention_count"] == 2 and thread["last_reply_id"] == "9041"
     assert "last_reply_text" not in thread
+
+
+def test_export_lists_the_thread_of_a_mention_that_is_its_only_message(store, eraser):
+    # Given Dana's answered mention, the only message of its thread (which has no item of its own)
+    root = post("3300000000000000051")
+    store.save(root, RECEIVED)
+    triaged(store, root, status="answered", reply_id="9051", reply_text="Dana, we are sorry", reply_state="sent",
+            reply_sent_at="2026-11-30T10:05:00Z")
+    # When her data is exported
+    export = eraser.export_author(["x"], DANA.id)
+    # Then her thread is listed as it is shown everywhere else: one message, and the reply sent to her
+    (thread,) = export["threads"]
+    assert (thread["thread_id"], thread["mention_count"], thread["last_reply_text"]) == (
+        root.mention_id, 1, "Dana, we are sorry")
