@@ -336,3 +336,23 @@ def test_a_tombstone_of_a_mention_never_stored_is_not_counted_in_its_thread(stor
     # Then the thread counts the reply only: the deleted post was never one of its stored messages
     thread = store.get_thread("x", reply.thread_id)
     assert thread["mention_count"] == 1 and thread["first_seen_at"] == reply.created_at
+
+
+def test_a_thread_item_holding_only_a_reply_is_completed_by_the_threads_next_message(store):
+    # Given a mention alone in its thread, and a thread item with nothing but its reply: what the reply ledger wrote
+    # before it required the item to exist (a sender still running the previous version during an upgrade)
+    (reply,) = x_mentions("x/xaa_post_reply_create.json").mentions
+    (root,) = x_mentions("x/xaa_post_mention_create.json").mentions
+    store.save(root)
+    store.client.update_item(TableName=store._table, Key=store._item({"pk": f"THREAD#x#{root.thread_id}",
+                                                                      "sk": "THREAD"}),
+                             UpdateExpression="SET last_reply_id = :rid, last_reply_at = :at, last_reply_text = :t",
+                             ExpressionAttributeValues=store._item({":rid": "9001", ":at": "2026-10-02T09:30:00Z",
+                                                                    ":t": "We are on it"}))
+    # When the thread's next message is stored
+    assert store.save(reply).created
+    # Then the thread counts both messages, with their bounds, and keeps its reply
+    thread = store.get_thread("x", root.thread_id)
+    assert (thread["mention_count"], thread["first_seen_at"], thread["last_mention_id"]) == (
+        2, root.created_at, reply.mention_id)
+    assert thread["last_reply_id"] == "9001" and thread["expires_at"]

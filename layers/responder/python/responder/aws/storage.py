@@ -376,7 +376,8 @@ class DynamoMentionStore(DynamoTable):
             bounds = self._call(self.client.get_item, TableName=self._table,
                                 Key=self._item(thread_key(mention.channel, mention.thread_id)),
                                 ProjectionExpression="first_seen_at, last_activity_at, opener_counted").get("Item")
-            if bounds is None:
+            # (an item without bounds holds only a reply, written by a version of the reply ledger that created items)
+            if bounds is None or "last_activity_at" not in bounds:
                 if root:
                     return
                 update = self._thread_create(mention, received_at)
@@ -456,7 +457,8 @@ class DynamoMentionStore(DynamoTable):
         values.update({":first": first[0], ":last": last[0], ":lastid": last[1], ":count": len(messages)})
         del values[":created"]
         return {"TableName": self._table, "Key": self._item(thread_key(mention.channel, mention.thread_id)),
-                "UpdateExpression": "SET " + ", ".join(sets), "ConditionExpression": "attribute_not_exists(pk)",
+                "UpdateExpression": "SET " + ", ".join(sets),
+                "ConditionExpression": "attribute_not_exists(last_activity_at)",
                 "ExpressionAttributeNames": {"#type": "type"}, "ExpressionAttributeValues": self._item(values)}
 
     def _thread_update(self, mention: Mention, position: str, received_at: datetime,
