@@ -356,3 +356,40 @@ def test_a_thread_item_holding_only_a_reply_is_completed_by_the_threads_next_mes
     assert (thread["mention_count"], thread["first_seen_at"], thread["last_mention_id"]) == (
         2, root.created_at, reply.mention_id)
     assert thread["last_reply_id"] == "9001" and thread["expires_at"]
+
+
+class StaleReplica:
+    """A DynamoDB client whose eventually consistent reads of one item keep answering an older copy of it, as a
+    replica that has not caught up does; consistent reads and every write reach the table."""
+
+    def __init__(self, client, key, old_item):
+        self._client, self._key, self._old = client, key, old_item
+
+    def get_item(self, **kwargs):
+        if kwargs["Key"] == self._key and not kwargs.get("ConsistentRead"):
+            return {"Item": self._old}
+        return self._client.get_item(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+def test_a_message_counted_after_a_stale_read_of_its_thread_reads_it_again_consistently(store):
+    queue = FakeQueue()
+    (newest,) = x_mentions("x/xaa_post_reply_create.json").mentions  # 09:40:12
+    (root,) = x_mentions("x/xaa_post_mention_create.json").mentions  # 09:15:30, same conversation
+    first = replace(newest, mention_id="3200000000000000091", created_at="2026-10-02T09:20:00Z")
+    middle = replace(newest, mention_id="3200000000000000092", created_at="2026-10-02T09:30:00Z")
+    # Given a thread of two messages, whose item a replica still answers after a newer message was counted
+    ingest([root, first], store, queue)
+    key = store._item({"pk": f"THREAD#x#{root.thread_id}", "sk": "THREAD"})
+    old = store.client.get_item(TableName=store._table, Key=key, ConsistentRead=True)["Item"]
+    ingest([newest], store, queue)
+    lagging = DynamoMentionStore(store._table, raw_event_ttl_days=30,
+                                 client=StaleReplica(store.client, key, old))
+    # When a message created between the last two is stored through that replica
+    assert lagging.save(middle).created
+    # Then its refused write sent it to the table itself, and every message is counted once within true bounds
+    thread = store.get_thread("x", root.thread_id)
+    assert thread["mention_count"] == 4
+    assert (thread["first_seen_at"], thread["last_mention_id"]) == (root.created_at, newest.mention_id)

@@ -372,10 +372,13 @@ class DynamoMentionStore(DynamoTable):
         (`opener_counted`), and the opener's own count then stops there.
         """
         root = is_thread_root(mention.mention_id, mention.thread_id)
-        for _ in range(_THREAD_ATTEMPTS):
+        for attempt in range(_THREAD_ATTEMPTS):
+            # After a refused write the thread is read consistently: an eventually consistent read may come from the
+            # same replica that has not caught up, and refuse every try.
             bounds = self._call(self.client.get_item, TableName=self._table,
                                 Key=self._item(thread_key(mention.channel, mention.thread_id)),
-                                ProjectionExpression="first_seen_at, last_activity_at, opener_counted").get("Item")
+                                ProjectionExpression="first_seen_at, last_activity_at, opener_counted",
+                                ConsistentRead=attempt > 0).get("Item")
             # (an item without bounds holds only a reply, written by a version of the reply ledger that created items)
             if bounds is None or "last_activity_at" not in bounds:
                 if root:
