@@ -241,13 +241,15 @@ class TriageWorkflow(Construct):
         # Only the execution that holds the claim marks the mention failed: a duplicate message that fails before
         # claiming, or a step failing after the outcome was recorded, must never turn `notified` (or another final
         # status) back into `triage_failed`, which a redelivery would triage, and page, again.
-        # A failure after the agents were paged (`$.paged`, set once NotifyAgents and Escalate are done) records
-        # `paged_at` too, so the redelivery that triages the mention again records it without paging anyone again.
-        def failed_task(state_id: str, paged: bool) -> tasks.DynamoUpdateItem:
+        # A failure after the agents were paged (`$.paged`, set once NotifyAgents is done) records `paged_at` too,
+        # and after the p1 escalation (`$.escalated`) `escalated_at`, so the redelivery that triages the mention again
+        # records it without paging anyone again (and still escalates a p1 whose escalation failed).
+        def failed_task(state_id: str, paged: bool, escalated: bool = False) -> tasks.DynamoUpdateItem:
             task = tasks.DynamoUpdateItem(
                 self, state_id, table=table, key=input_key,
                 update_expression="SET #s = :failed, triage_error = :error, triage_failed_at = :at"
-                                  + (", paged_at = :at" if paged else ""),
+                                  + (", paged_at = :at" if paged else "")
+                                  + (", escalated_at = :at" if escalated else ""),
                 condition_expression="#s = :triaging AND triage_claim = :claim",
                 expression_attribute_names={"#s": "status"},
                 expression_attribute_values={":failed": S("triage_failed"), ":error": S(J.string_at("$.error.Error")),
@@ -260,7 +262,9 @@ class TriageWorkflow(Construct):
 
         mark_failed_unpaged = failed_task("MarkFailed", paged=False)
         mark_failed_paged = failed_task("MarkFailedAfterPaging", paged=True)
+        mark_failed_escalated = failed_task("MarkFailedAfterEscalating", paged=True, escalated=True)
         mark_failed = (sfn.Choice(self, "PagedBeforeFailing?")
+                       .when(sfn.Condition.is_present("$.escalated"), mark_failed_escalated)
                        .when(sfn.Condition.is_present("$.paged"), mark_failed_paged)
                        .otherwise(mark_failed_unpaged))
         # The alert per protocol: the JSON document as before for machines, a sentence for e-mail and SMS. It carries
@@ -289,7 +293,7 @@ class TriageWorkflow(Construct):
         first_failure = (sfn.Choice(self, "FirstFailure?")
                          .when(sfn.Condition.number_equals("$.attempt", 1), describe_failure.next(alert).next(failed))
                          .otherwise(failed))
-        for task in (mark_failed_unpaged, mark_failed_paged):
+        for task in (mark_failed_unpaged, mark_failed_paged, mark_failed_escalated):
             task.add_catch(not_claimed, errors=["DynamoDB.ConditionalCheckFailedException"], result_path=J.DISCARD)
             task.next(first_failure)
 
@@ -443,16 +447,22 @@ class TriageWorkflow(Construct):
 
         # The mention's status is written last: once it says `notified`, everything else is done.
         record = record_mention.next(alert_due)
-        # Once the agents (and for p1 the escalation topic) have been paged, the state says so: a step failing after
-        # this marks the mention `paged_at` (MarkFailedAfterPaging), and its next triage records it without a page.
-        paged = sfn.Pass(self, "Paged", result=sfn.Result.from_boolean(True), result_path="$.paged")
-        paged.next(record)
+        # Once the agents have been paged, and again once a p1 has been escalated, the state says so: a step failing
+        # after this marks the mention `paged_at` (and `escalated_at`), and its next triage records it without a page
+        # (and escalates only a p1 whose escalation had not gone out).
+        def earlier(field: str) -> sfn.Condition:
+            return sfn.Condition.and_(sfn.Condition.is_present(f"$.classified.{field}"),
+                                      sfn.Condition.boolean_equals(f"$.classified.{field}", True))
+
+        escalated = sfn.Pass(self, "Escalated", result=sfn.Result.from_boolean(True), result_path="$.escalated")
+        escalated.next(record)
         after_publish = sfn.Choice(self, "Priority1?").when(
-            sfn.Condition.string_equals("$.route.priority", "p1"), escalate.next(paged)).otherwise(paged)
-        paged_before = sfn.Choice(self, "PagedBefore?").when(
-            sfn.Condition.and_(sfn.Condition.is_present("$.classified.paged"),
-                               sfn.Condition.boolean_equals("$.classified.paged", True)), record_mention
-        ).otherwise(publish.next(after_publish))
+            sfn.Condition.and_(sfn.Condition.string_equals("$.route.priority", "p1"),
+                               sfn.Condition.not_(earlier("escalated"))), escalate.next(escalated)).otherwise(record)
+        paged = sfn.Pass(self, "Paged", result=sfn.Result.from_boolean(True), result_path="$.paged")
+        paged.next(after_publish)
+        paged_before = sfn.Choice(self, "PagedBefore?").when(earlier("paged"), after_publish
+                                                             ).otherwise(publish.next(paged))
         notify = draft.next(route).next(slim_mention).next(paged_before)
         definition = classify.next(
             sfn.Choice(self, "AlreadyTriaged?")

@@ -97,7 +97,8 @@ def test_incident_and_failure_alerts_are_published_per_protocol(template_dict):
 def test_every_task_retries_and_catches_into_the_failure_path(template_dict):
     states = definition(template_dict)["States"]
     for name, state in states.items():
-        if state["Type"] != "Task" or name in ("MarkFailed", "MarkFailedAfterPaging", "AlertTriageFailed"):
+        if state["Type"] != "Task" or name in ("MarkFailed", "MarkFailedAfterPaging", "MarkFailedAfterEscalating",
+                                               "AlertTriageFailed"):
             continue
         assert state.get("Retry"), f"{name} has no retry"
         assert state["Catch"][-1] == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
@@ -109,23 +110,32 @@ def test_every_task_retries_and_catches_into_the_failure_path(template_dict):
     lambda_retry = states["Classify"]["Retry"][0]
     assert "StorageUnavailable" in lambda_retry["ErrorEquals"] and lambda_retry["BackoffRate"] == 2
     assert states["MarkFailed"]["Next"] == states["MarkFailedAfterPaging"]["Next"] == "FirstFailure?"
+    assert states["MarkFailedAfterEscalating"]["Next"] == "FirstFailure?"
     assert states["TriageFailed"]["Type"] == "Fail"
-    # A failure after the page records it, so the next triage of the mention does not page again
-    assert states["PagedBeforeFailing?"]["Choices"] == [{"Variable": "$.paged", "IsPresent": True,
-                                                         "Next": "MarkFailedAfterPaging"}]
+    # A failure after the page (and after a p1's escalation) records it, so the next triage of the mention does not
+    # page (or escalate) again
+    assert states["PagedBeforeFailing?"]["Choices"] == [
+        {"Variable": "$.escalated", "IsPresent": True, "Next": "MarkFailedAfterEscalating"},
+        {"Variable": "$.paged", "IsPresent": True, "Next": "MarkFailedAfterPaging"}]
     assert "paged_at = :at" in states["MarkFailedAfterPaging"]["Parameters"]["UpdateExpression"]
+    assert "escalated_at" not in states["MarkFailedAfterPaging"]["Parameters"]["UpdateExpression"]
+    assert {"paged_at = :at", "escalated_at = :at"} <= {
+        part.strip() for part in states["MarkFailedAfterEscalating"]["Parameters"]["UpdateExpression"][4:].split(",")}
     assert "paged_at" not in states["MarkFailed"]["Parameters"]["UpdateExpression"]
-    assert states["Paged"]["Next"] == "RecordMention" and states["Paged"]["ResultPath"] == "$.paged"
+    # The agents are paged, then a p1 is escalated: each recorded in the state as soon as it is done
+    assert states["NotifyAgents"]["Next"] == "Paged" and states["Paged"]["ResultPath"] == "$.paged"
+    assert states["Paged"]["Next"] == "Priority1?" and states["Escalate"]["Next"] == "Escalated"
+    assert states["Escalated"]["Next"] == "RecordMention" and states["Escalated"]["ResultPath"] == "$.escalated"
     assert states["PagedBefore?"]["Default"] == "NotifyAgents"
-    assert states["PagedBefore?"]["Choices"][0]["Next"] == "RecordMention"
+    assert states["PagedBefore?"]["Choices"][0]["Next"] == "Priority1?"
 
 
 def test_noise_is_archived_and_p1_is_escalated(template_dict):
     states = definition(template_dict)["States"]
     assert states["Noise?"]["Choices"][0] == {"Variable": "$.classified.classification.noise", "BooleanEquals": True,
                                               "Next": "Archive"}
-    assert states["Priority1?"]["Choices"][0]["StringEquals"] == "p1"
-    assert states["Priority1?"]["Choices"][0]["Next"] == "Escalate"
+    (p1,) = states["Priority1?"]["Choices"]
+    assert {"Variable": "$.route.priority", "StringEquals": "p1"} in p1["And"] and p1["Next"] == "Escalate"
 
 
 def test_dispatcher_consumes_the_triage_queue_with_partial_batch_failures(template):
@@ -219,7 +229,8 @@ def test_a_task_that_outgrows_the_state_limit_is_caught_into_the_failure_path(te
     states = definition(template_dict)["States"]
     # Then every guarded task names States.DataLimitExceeded, which States.ALL does not catch, before States.ALL
     for name, state in states.items():
-        if state["Type"] != "Task" or name in ("MarkFailed", "MarkFailedAfterPaging", "AlertTriageFailed"):
+        if state["Type"] != "Task" or name in ("MarkFailed", "MarkFailedAfterPaging", "MarkFailedAfterEscalating",
+                                               "AlertTriageFailed"):
             continue
         assert {"ErrorEquals": ["States.DataLimitExceeded"], "ResultPath": "$.error",
                 "Next": "PagedBeforeFailing?"} in state["Catch"][:-1], name

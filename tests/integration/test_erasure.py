@@ -297,3 +297,42 @@ def test_forgetting_a_person_removes_their_id_from_tombstones_of_their_deleted_p
         tombstone = store.get_mention("x", mid)
         assert tombstone["status"] == "deleted" and "author" not in tombstone and "gsi4pk" not in tombstone
     assert eraser.export_author(["x"], DANA.id)["mentions"] == []
+
+
+def test_a_thread_created_while_its_opener_is_erased_keeps_no_copy_of_the_erased_reply(store, eraser):
+    # Given a mention answered by Responder, the only message of its thread (no thread item yet)
+    mention = post("3300000000000000041")
+    store.save(mention, RECEIVED)
+    triaged(store, mention, status="answered", reply_id="9041", reply_text="Dana, refund sent", reply_state="sent",
+            reply_sent_at="2026-11-30T10:05:00Z")
+    # And the mention erased just after a later message of the thread read it to create the thread item
+    call, erased = store._call, []
+
+    def erase_after_reading_the_opener(fn, **kwargs):
+        answer = call(fn, **kwargs)
+        if "reply_text" in str(kwargs.get("ProjectionExpression")) and not erased:
+            erased.append(eraser.erase_mention("x", mention.mention_id, source="forget", at=DELETED))
+        return answer
+
+    store._call = erase_after_reading_the_opener
+    # When that later message is stored
+    store.save(replace(mention, mention_id="3300000000000000042", created_at="2026-11-30T10:01:00Z"), RECEIVED)
+    # Then the erasure ran in between, and the thread keeps its ids and counters but not the erased reply's text
+    assert erased and erased[0].mentions == 1
+    thread = store.get_thread("x", mention.thread_id)
+    assert thread["mention_count"] == 2 and thread["last_reply_id"] == "9041"
+    assert "last_reply_text" not in thread
+
+
+def test_export_lists_the_thread_of_a_mention_that_is_its_only_message(store, eraser):
+    # Given Dana's answered mention, the only message of its thread (which has no item of its own)
+    root = post("3300000000000000051")
+    store.save(root, RECEIVED)
+    triaged(store, root, status="answered", reply_id="9051", reply_text="Dana, we are sorry", reply_state="sent",
+            reply_sent_at="2026-11-30T10:05:00Z")
+    # When her data is exported
+    export = eraser.export_author(["x"], DANA.id)
+    # Then her thread is listed as it is shown everywhere else: one message, and the reply sent to her
+    (thread,) = export["threads"]
+    assert (thread["thread_id"], thread["mention_count"], thread["last_reply_text"]) == (
+        root.mention_id, 1, "Dana, we are sorry")

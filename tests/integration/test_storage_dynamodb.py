@@ -300,3 +300,96 @@ def test_a_number_the_serializer_cannot_store_is_a_refusal(store):
 
     with pytest.raises(StorageRejected):
         store._item({"followers": 10**40})
+
+
+def test_an_opener_a_reply_counted_while_it_was_stored_is_not_counted_again(store):
+    # Given a mention that opens its thread, and a reply to it stored by another invocation between the opener's put
+    # and the opener's own count (the reply creates the thread item, counting the opener it reads)
+    (reply,) = x_mentions("x/xaa_post_reply_create.json").mentions
+    (root,) = x_mentions("x/xaa_post_mention_create.json").mentions
+    assert root.mention_id == root.thread_id == reply.thread_id
+    other = DynamoMentionStore(store._table, raw_event_ttl_days=30, client=store.client)
+    put_raw = store._put_raw
+
+    def reply_meanwhile(mention, received_at):
+        put_raw(mention, received_at)
+        assert other.save(reply).created
+
+    store._put_raw = reply_meanwhile
+    # When the opener's save then counts it in its thread
+    assert store.save(root).created
+    # Then the thread holds two messages, each counted once
+    thread = store.get_thread("x", root.thread_id)
+    assert thread["mention_count"] == 2
+    assert (thread["first_seen_at"], thread["last_mention_id"]) == (root.created_at, reply.mention_id)
+
+
+def test_a_tombstone_of_a_mention_never_stored_is_not_counted_in_its_thread(store):
+    # Given a delete notice for a thread's first post that arrived before the post (a tombstone, never stored)
+    from responder.privacy.erasure import Eraser
+
+    (reply,) = x_mentions("x/xaa_post_reply_create.json").mentions
+    Eraser(store._table, client=store.client).erase_mention("x", reply.thread_id, source="x-delete",
+                                                            at=datetime(2026, 10, 2, 9, 16, tzinfo=timezone.utc))
+    # When a reply in that conversation is stored
+    assert store.save(reply).created
+    # Then the thread counts the reply only: the deleted post was never one of its stored messages
+    thread = store.get_thread("x", reply.thread_id)
+    assert thread["mention_count"] == 1 and thread["first_seen_at"] == reply.created_at
+
+
+def test_a_thread_item_holding_only_a_reply_is_completed_by_the_threads_next_message(store):
+    # Given a mention alone in its thread, and a thread item with nothing but its reply: what the reply ledger wrote
+    # before it required the item to exist (a sender still running the previous version during an upgrade)
+    (reply,) = x_mentions("x/xaa_post_reply_create.json").mentions
+    (root,) = x_mentions("x/xaa_post_mention_create.json").mentions
+    store.save(root)
+    store.client.update_item(TableName=store._table, Key=store._item({"pk": f"THREAD#x#{root.thread_id}",
+                                                                      "sk": "THREAD"}),
+                             UpdateExpression="SET last_reply_id = :rid, last_reply_at = :at, last_reply_text = :t",
+                             ExpressionAttributeValues=store._item({":rid": "9001", ":at": "2026-10-02T09:30:00Z",
+                                                                    ":t": "We are on it"}))
+    # When the thread's next message is stored
+    assert store.save(reply).created
+    # Then the thread counts both messages, with their bounds, and keeps its reply
+    thread = store.get_thread("x", root.thread_id)
+    assert (thread["mention_count"], thread["first_seen_at"], thread["last_mention_id"]) == (
+        2, root.created_at, reply.mention_id)
+    assert thread["last_reply_id"] == "9001" and thread["expires_at"]
+
+
+class StaleReplica:
+    """A DynamoDB client whose eventually consistent reads of one item keep answering an older copy of it, as a
+    replica that has not caught up does; consistent reads and every write reach the table."""
+
+    def __init__(self, client, key, old_item):
+        self._client, self._key, self._old = client, key, old_item
+
+    def get_item(self, **kwargs):
+        if kwargs["Key"] == self._key and not kwargs.get("ConsistentRead"):
+            return {"Item": self._old}
+        return self._client.get_item(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+def test_a_message_counted_after_a_stale_read_of_its_thread_reads_it_again_consistently(store):
+    queue = FakeQueue()
+    (newest,) = x_mentions("x/xaa_post_reply_create.json").mentions  # 09:40:12
+    (root,) = x_mentions("x/xaa_post_mention_create.json").mentions  # 09:15:30, same conversation
+    first = replace(newest, mention_id="3200000000000000091", created_at="2026-10-02T09:20:00Z")
+    middle = replace(newest, mention_id="3200000000000000092", created_at="2026-10-02T09:30:00Z")
+    # Given a thread of two messages, whose item a replica still answers after a newer message was counted
+    ingest([root, first], store, queue)
+    key = store._item({"pk": f"THREAD#x#{root.thread_id}", "sk": "THREAD"})
+    old = store.client.get_item(TableName=store._table, Key=key, ConsistentRead=True)["Item"]
+    ingest([newest], store, queue)
+    lagging = DynamoMentionStore(store._table, raw_event_ttl_days=30,
+                                 client=StaleReplica(store.client, key, old))
+    # When a message created between the last two is stored through that replica
+    assert lagging.save(middle).created
+    # Then its refused write sent it to the table itself, and every message is counted once within true bounds
+    thread = store.get_thread("x", root.thread_id)
+    assert thread["mention_count"] == 4
+    assert (thread["first_seen_at"], thread["last_mention_id"]) == (root.created_at, newest.mention_id)

@@ -340,6 +340,54 @@ def test_a_failure_after_the_page_is_retried_without_paging_again(stack):
     assert len(failures) == 1
 
 
+@contextmanager
+def escalation_failing(times):
+    """The p1 escalation's publish (Escalate) refused `times` times, as a throttled SNS would; the failure alert is
+    published as usual."""
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+
+    original, refused = BaseClient._make_api_call, []
+
+    def refusing(client, operation, params):
+        if operation == "Publish" and "escalations" in str(params.get("TopicArn")).lower() \
+                and str(params.get("Subject", "")).startswith("Responder p1 ") and len(refused) < times:
+            refused.append(params["Subject"])
+            raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"},
+                               "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "local-refused"}}, operation)
+        return original(client, operation, params)
+
+    BaseClient._make_api_call = refusing
+    try:
+        yield refused
+    finally:
+        BaseClient._make_api_call = original
+
+
+def test_a_p1_whose_escalation_failed_is_escalated_on_the_retry_without_paging_its_agents_again(stack):
+    empty_dead_letter_queue(stack)
+    # Given a p1 whose agents were paged, then whose escalation failed (its two retries too)
+    with escalation_failing(times=3) as refused:
+        mention_id = deliver(stack, "the kettle I bought from you caught fire last night, my kid could have been hurt")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(refused) < 3:
+            time.sleep(0.1)
+        assert len(refused) == 3
+        # When SQS delivers its message again (at once here) and SNS accepts the escalation
+        stored = outcome(stack, mention_id)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and stored["status"] != "notified":
+            time.sleep(0.2)
+            stored = stack._store.get_mention("x", mention_id)
+    settle(stack)
+    # Then its agents were paged once, it was escalated once, and the mention is notified
+    assert len(notifications_for(stack, mention_id, "agent-notifications", timeout=0)) == 1
+    escalations = [n for n in notifications_for(stack, mention_id, "escalations", timeout=0)
+                   if n["message"].get("alert") != "triage_failed"]
+    assert len(escalations) == 1
+    assert stored["status"] == "notified" and stored["priority"] == "p1" and stored.get("paged_at")
+
+
 def test_a_poison_message_ends_in_the_dead_letter_queue_and_can_be_redriven(stack):
     import boto3
 

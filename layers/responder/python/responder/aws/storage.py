@@ -369,26 +369,57 @@ class DynamoMentionStore(DynamoTable):
         a read unit; a write whose condition fails is billed like one that succeeds), and every write is guarded by
         what that read saw, so a stale read costs one refused write and another try. A reply and its opener stored
         at the same moment can leave the thread one message short, as a crash between a mention's put and this
-        update can; never a message counted twice.
+        update can; never a message counted twice: an item created while its opener was stored counted that opener
+        (`opener_counted`), and the opener's own count then stops there.
         """
-        for _ in range(_THREAD_ATTEMPTS):
+        root = is_thread_root(mention.mention_id, mention.thread_id)
+        for attempt in range(_THREAD_ATTEMPTS):
+            # After a refused write the thread is read consistently: an eventually consistent read may come from the
+            # same replica that has not caught up, and refuse every try.
             bounds = self._call(self.client.get_item, TableName=self._table,
                                 Key=self._item(thread_key(mention.channel, mention.thread_id)),
-                                ProjectionExpression="first_seen_at, last_activity_at").get("Item")
-            if bounds is None:
-                if is_thread_root(mention.mention_id, mention.thread_id):
+                                ProjectionExpression="first_seen_at, last_activity_at, opener_counted",
+                                ConsistentRead=attempt > 0).get("Item")
+            # (an item without bounds holds only a reply, written by a version of the reply ledger that created items)
+            if bounds is None or "last_activity_at" not in bounds:
+                if root:
                     return
                 update = self._thread_create(mention, received_at)
             else:
-                update = self._thread_update(mention, _position(mention, self._plain(bounds)), received_at)
+                bounds = self._plain(bounds)
+                if root and bounds.get("opener_counted"):
+                    return  # counted by the later message that created the thread while this one was stored
+                update = self._thread_update(mention, _position(mention, bounds), received_at, opener=root)
             try:
                 self.client.update_item(**update)
-                return
             except Exception as exc:  # noqa: BLE001 - a moved bound is read again; anything else is raised
                 if _error_code(exc) != "ConditionalCheckFailedException":
                     raise _storage_error(exc) from exc
-            # Out of order, or a concurrent writer moved the bounds or created the thread: read it again.
+                continue  # out of order, or a concurrent writer moved the bounds or created the thread: read again
+            if ":rtext" in update["ExpressionAttributeValues"]:
+                self._unless_erased(mention, update["ExpressionAttributeValues"][":rid"])
+            return
         raise StorageUnavailable("the thread's bounds kept moving")
+
+    def _unless_erased(self, mention: Mention, reply_id: dict[str, Any]) -> None:
+        """Take the opener's reply text off the thread just created with it when the opener was erased meanwhile
+        (after it was read): the erasure found no thread item to clean (responder.privacy.erasure). One consistent
+        read, only when a thread is created by a reply to an answered opener."""
+        opener = self._call(self.client.get_item, TableName=self._table,
+                            Key=self._item(mention_key(mention.channel, mention.thread_id)),
+                            ProjectionExpression="#s, reply_text", ExpressionAttributeNames={"#s": "status"},
+                            ConsistentRead=True).get("Item")
+        if opener is not None and "reply_text" in opener and self._plain(opener).get("status") != STATUS_DELETED:
+            return
+        try:
+            self.client.update_item(TableName=self._table,
+                                    Key=self._item(thread_key(mention.channel, mention.thread_id)),
+                                    UpdateExpression="REMOVE last_reply_text",
+                                    ConditionExpression="last_reply_id = :rid",
+                                    ExpressionAttributeValues={":rid": reply_id})
+        except Exception as exc:  # noqa: BLE001 - a later reply is the thread's last one now: nothing of the opener's
+            if _error_code(exc) != "ConditionalCheckFailedException":
+                raise _storage_error(exc) from exc
 
     def _thread_common(self, mention: Mention, received_at: datetime) -> tuple[list[str], dict[str, Any]]:
         sets = ["#type = :type", "platform = :platform", "channel = :channel", "thread_id = :thread",
@@ -411,8 +442,11 @@ class DynamoMentionStore(DynamoTable):
                             ProjectionExpression="mention_id, created_at, reply_id, reply_sent_at, first_response_at, "
                                                  "reply_text").get("Item")
         messages = [(mention.created_at, mention.mention_id)]
-        if opener is not None:
+        # (a tombstone without a creation time was never stored: a delete notice came before the post)
+        if opener is not None and "created_at" in opener:
             opener = self._plain(opener)
+            sets.append("opener_counted = :true")
+            values[":true"] = True
             messages.append((str(opener.get("created_at") or mention.created_at),
                              str(opener.get("mention_id") or mention.thread_id)))
             replied_at = opener.get("reply_sent_at") or opener.get("first_response_at")
@@ -428,10 +462,12 @@ class DynamoMentionStore(DynamoTable):
         values.update({":first": first[0], ":last": last[0], ":lastid": last[1], ":count": len(messages)})
         del values[":created"]
         return {"TableName": self._table, "Key": self._item(thread_key(mention.channel, mention.thread_id)),
-                "UpdateExpression": "SET " + ", ".join(sets), "ConditionExpression": "attribute_not_exists(pk)",
+                "UpdateExpression": "SET " + ", ".join(sets),
+                "ConditionExpression": "attribute_not_exists(last_activity_at)",
                 "ExpressionAttributeNames": {"#type": "type"}, "ExpressionAttributeValues": self._item(values)}
 
-    def _thread_update(self, mention: Mention, position: str, received_at: datetime) -> dict[str, Any]:
+    def _thread_update(self, mention: Mention, position: str, received_at: datetime,
+                       opener: bool = False) -> dict[str, Any]:
         """The thread's counters, and its first / last activity moved only outwards.
 
         `position` is where the mention's creation time falls among the thread's: `newest` (the usual case),
@@ -450,6 +486,12 @@ class DynamoMentionStore(DynamoTable):
             condition = "first_seen_at > :created"
         else:
             condition = "first_seen_at <= :created AND last_activity_at >= :created"
+        if opener:
+            # The thread's opener, stored after a later message created the thread: counted here once, never again
+            # by the creation of a thread that read it.
+            sets.append("opener_counted = :true")
+            values[":true"] = True
+            condition = f"attribute_not_exists(opener_counted) AND {condition}"
         return {"TableName": self._table, "Key": self._item(thread_key(mention.channel, mention.thread_id)),
                 "UpdateExpression": "SET " + ", ".join(sets) + " ADD mention_count :one",
                 "ConditionExpression": "attribute_exists(pk) AND " + condition,

@@ -28,7 +28,8 @@ from datetime import datetime, timezone
 from typing import Any, Iterator, Sequence
 
 from responder.aws.storage import (AUTHOR_INDEX, STATUS_DELETED, DynamoTable, StorageUnavailable, _error_code,
-                                   _storage_error, author_index_key, mention_key, raw_record, thread_key)
+                                   _storage_error, author_index_key, mention_key, raw_record, single_thread,
+                                   thread_key)
 from responder.core.config import DEFAULT_RETENTION_DAYS
 from responder.core.model import CHANNELS, check_id, log_ref
 from responder.core.observability import logger
@@ -368,6 +369,8 @@ class Eraser(DynamoTable):
                 thread_id = item.get("thread_id")
                 if isinstance(thread_id, str) and (channel, thread_id) not in threads:
                     thread = self._get(thread_key(channel, thread_id))
+                    if thread is None and thread_id == mention_id and item.get("created_at"):
+                        thread = single_thread(item)  # the only message of its thread: it has no item of its own
                     if thread is not None:
                         threads[(channel, thread_id)] = thread
         ids = {m["mention_id"] for m in mentions}

@@ -114,6 +114,8 @@ def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
         "incident": incident,
         # Paged by an earlier execution that failed afterwards (MarkFailedAfterPaging): recorded, not paged again.
         "paged": bool(mention.get("paged_at")),
+        # Escalated (a p1) by an earlier execution that failed afterwards (MarkFailedAfterEscalating).
+        "escalated": bool(mention.get("escalated_at")),
         # What an incident member keeps of its classification (RecordIncidentMember): the SLA escalation's team and
         # priority, not the whole classification (about 270 bytes that kept a member's item over 1 KB).
         "member_route": {"team": result.get("team"), "priority": result.get("priority")},
