@@ -293,19 +293,18 @@ def test_a_failing_duplicate_never_turns_a_notified_mention_back_into_failed(sta
 
 
 @contextmanager
-def outcome_write_failing(times):
-    """The workflow's `notified` outcome write (RecordMention) refused `times` times, as a throttled table would."""
+def calls_refused(times, matches, code):
+    """The AWS calls `matches(operation, params)` selects refused `times` times with `code`, as a throttled service
+    refuses them; every other call goes through."""
     from botocore.client import BaseClient
     from botocore.exceptions import ClientError
 
     original, refused = BaseClient._make_api_call, []
 
     def refusing(client, operation, params):
-        values = params.get("ExpressionAttributeValues") or {}
-        if operation == "UpdateItem" and values.get(":notified") == {"S": "notified"} and len(refused) < times:
-            refused.append(params["Key"]["pk"]["S"])
-            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException",
-                                         "Message": "Rate of requests exceeds the allowed throughput"},
+        if matches(operation, params) and len(refused) < times:
+            refused.append(operation)
+            raise ClientError({"Error": {"Code": code, "Message": "Rate exceeded"},
                                "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "local-refused"}}, operation)
         return original(client, operation, params)
 
@@ -316,21 +315,41 @@ def outcome_write_failing(times):
         BaseClient._make_api_call = original
 
 
+def the_outcome_write(operation, params):
+    """RecordMention: the workflow's `notified` outcome."""
+    return operation == "UpdateItem" and (params.get("ExpressionAttributeValues") or {}).get(":notified") == {
+        "S": "notified"}
+
+
+def the_p1_escalation(operation, params):
+    """Escalate: a p1's publish on the Escalations topic (the failure alert is published as usual)."""
+    return operation == "Publish" and "escalations" in str(params.get("TopicArn")).lower() \
+        and str(params.get("Subject", "")).startswith("Responder p1 ")
+
+
+def triaged_after_refusals(stack, text, refused, times=3):
+    """Deliver `text`, wait until its first execution's step was refused `times` times (its two retries too), then
+    until SQS's redelivery (at once here) has it notified; return its id and stored item."""
+    mention_id = deliver(stack, text)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(refused) < times:
+        time.sleep(0.1)
+    assert len(refused) == times
+    stored = outcome(stack, mention_id)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and stored["status"] != "notified":
+        time.sleep(0.2)
+        stored = stack._store.get_mention("x", mention_id)
+    return mention_id, stored
+
+
 def test_a_failure_after_the_page_is_retried_without_paging_again(stack):
     empty_dead_letter_queue(stack)
-    # Given the outcome write keeps failing in the first execution, after the agents were paged (its two retries too)
-    with outcome_write_failing(times=3) as refused:
-        mention_id = deliver(stack, "where is my refund for order #88412? it has been three weeks")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(refused) < 3:
-            time.sleep(0.1)
-        assert len(refused) == 3
-        # When SQS delivers its message again (at once here) and the write succeeds
-        stored = outcome(stack, mention_id)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and stored["status"] != "notified":
-            time.sleep(0.2)
-            stored = stack._store.get_mention("x", mention_id)
+    # Given the outcome write keeps failing in the first execution, after the agents were paged
+    # When SQS delivers its message again and the write succeeds
+    with calls_refused(3, the_outcome_write, "ProvisionedThroughputExceededException") as refused:
+        mention_id, stored = triaged_after_refusals(
+            stack, "where is my refund for order #88412? it has been three weeks", refused)
     settle(stack)
     # Then the mention is notified, its agents were paged once, and on-call heard once that triage failed
     assert stored["status"] == "notified" and stored["paged_at"]
@@ -340,45 +359,13 @@ def test_a_failure_after_the_page_is_retried_without_paging_again(stack):
     assert len(failures) == 1
 
 
-@contextmanager
-def escalation_failing(times):
-    """The p1 escalation's publish (Escalate) refused `times` times, as a throttled SNS would; the failure alert is
-    published as usual."""
-    from botocore.client import BaseClient
-    from botocore.exceptions import ClientError
-
-    original, refused = BaseClient._make_api_call, []
-
-    def refusing(client, operation, params):
-        if operation == "Publish" and "escalations" in str(params.get("TopicArn")).lower() \
-                and str(params.get("Subject", "")).startswith("Responder p1 ") and len(refused) < times:
-            refused.append(params["Subject"])
-            raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"},
-                               "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "local-refused"}}, operation)
-        return original(client, operation, params)
-
-    BaseClient._make_api_call = refusing
-    try:
-        yield refused
-    finally:
-        BaseClient._make_api_call = original
-
-
 def test_a_p1_whose_escalation_failed_is_escalated_on_the_retry_without_paging_its_agents_again(stack):
     empty_dead_letter_queue(stack)
-    # Given a p1 whose agents were paged, then whose escalation failed (its two retries too)
-    with escalation_failing(times=3) as refused:
-        mention_id = deliver(stack, "the kettle I bought from you caught fire last night, my kid could have been hurt")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(refused) < 3:
-            time.sleep(0.1)
-        assert len(refused) == 3
-        # When SQS delivers its message again (at once here) and SNS accepts the escalation
-        stored = outcome(stack, mention_id)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and stored["status"] != "notified":
-            time.sleep(0.2)
-            stored = stack._store.get_mention("x", mention_id)
+    # Given a p1 whose agents were paged, then whose escalation failed
+    # When SQS delivers its message again and SNS accepts the escalation
+    with calls_refused(3, the_p1_escalation, "Throttling") as refused:
+        mention_id, stored = triaged_after_refusals(
+            stack, "the kettle I bought from you caught fire last night, my kid could have been hurt", refused)
     settle(stack)
     # Then its agents were paged once, it was escalated once, and the mention is notified
     assert len(notifications_for(stack, mention_id, "agent-notifications", timeout=0)) == 1
