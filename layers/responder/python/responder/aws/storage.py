@@ -227,6 +227,15 @@ class DynamoTable:
         except Exception as exc:  # noqa: BLE001 - mapped to StorageUnavailable or re-raised
             raise _storage_error(exc) from exc
 
+    def thread_root(self, channel: str, thread_id: str,
+                    fields: tuple[str, ...] = THREAD_ROOT_FIELDS) -> dict[str, Any] | None:
+        """The thread's first message when it is a stored mention (its id is the thread's), with gsi1's fields."""
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        item = self._call(self.client.get_item, TableName=self._table,
+                          Key=self._values(mention_key(channel, thread_id)),
+                          ProjectionExpression=", ".join(names), ExpressionAttributeNames=names).get("Item")
+        return self._plain(item) if item else None
+
     @staticmethod
     def _pages(pages: Any) -> Any:
         """A paginator's pages, its failures mapped as `_call`'s."""
@@ -428,8 +437,8 @@ class DynamoMentionStore(DynamoTable):
                 "expires_at = :expires"]
         values: dict[str, Any] = {
             ":type": "thread", ":platform": mention.platform, ":channel": mention.channel,
-            ":thread": mention.thread_id, ":account": mention.account_id, ":created": mention.created_at,
-            ":open": "open", ":expires": self.expires_at(received_at)}
+            ":thread": mention.thread_id, ":account": mention.account_id, ":open": "open",
+            ":expires": self.expires_at(received_at)}
         return sets, values
 
     def _thread_create(self, mention: Mention, received_at: datetime) -> dict[str, Any]:
@@ -460,7 +469,6 @@ class DynamoMentionStore(DynamoTable):
         sets += ["first_seen_at = :first", "last_activity_at = :last", "last_mention_id = :lastid",
                  "mention_count = :count"]
         values.update({":first": first[0], ":last": last[0], ":lastid": last[1], ":count": len(messages)})
-        del values[":created"]
         return {"TableName": self._table, "Key": self._item(thread_key(mention.channel, mention.thread_id)),
                 "UpdateExpression": "SET " + ", ".join(sets),
                 "ConditionExpression": "attribute_not_exists(last_activity_at)",
@@ -476,7 +484,7 @@ class DynamoMentionStore(DynamoTable):
         with the mention being stored: the latest expiry so far, so it never outlives or predeceases its mentions.
         """
         sets, values = self._thread_common(mention, received_at)
-        values[":one"] = 1
+        values.update({":one": 1, ":created": mention.created_at})
         if position == "newest":
             sets += ["last_activity_at = :created", "last_mention_id = :id"]
             values[":id"] = mention.mention_id
@@ -716,14 +724,6 @@ class DynamoMentionStore(DynamoTable):
         if root is None or any(m.get("mention_id") == root.get("mention_id") for m in later):
             return later  # (a thread's first message stored before gsi1 became sparse is in the index too)
         return [root, *later]
-
-    def thread_root(self, channel: str, thread_id: str,
-                    fields: tuple[str, ...] = THREAD_ROOT_FIELDS) -> dict[str, Any] | None:
-        """The thread's first message when it is a stored mention (its id is the thread's), with gsi1's fields."""
-        names = {f"#f{i}": name for i, name in enumerate(fields)}
-        item = self._call(self.client.get_item, TableName=self._table, Key=self._item(mention_key(channel, thread_id)),
-                          ProjectionExpression=", ".join(names), ExpressionAttributeNames=names).get("Item")
-        return self._plain(item) if item else None
 
     def list_items(self, item_type: str) -> list[dict[str, Any]]:
         """Every item of one type (`mention`, `thread`), for the local stack: a full scan."""

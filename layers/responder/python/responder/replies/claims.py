@@ -65,12 +65,9 @@ class DynamoReplyStore(DynamoTable):
             ExpressionAttributeValues=self._values({":t": thread_key(channel, thread_id)["pk"], ":before": before}))
         earlier = [self._plain(i) for i in reversed(found.get("Items", []))]
         if len(earlier) < limit and all(m.get("mention_id") != thread_id for m in earlier):
-            root = self._call(self.client.get_item, TableName=self._table,
-                              Key=self._values(mention_key(channel, thread_id)),
-                              ProjectionExpression="author, #text, created_at, kind, mention_id",
-                              ExpressionAttributeNames={"#text": "text"}).get("Item")
+            root = self.thread_root(channel, thread_id, fields=("author", "text", "created_at", "kind", "mention_id"))
             if root is not None:
-                earlier.insert(0, self._plain(root))
+                earlier.insert(0, root)
         return earlier
 
     # -- the claim -------------------------------------------------------------------------------------------
