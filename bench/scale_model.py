@@ -66,8 +66,9 @@ MEASURED = {
 HOT_KEYS = {
     # gsi2 `ACCOUNT#<brand>`: written at creation only (it projects nothing triage sets).
     "gsi2 ACCOUNT#<brand>": {"wcu": 1.0, "scope": "brand", "shards": "ACCOUNT_SHARDS", "writer": "webhook"},
-    # `COUNTER#<brand>` / `MINUTE#<m>`: one plain increment per mention (a small item).
-    "minute counter COUNTER#<brand>": {"wcu": 1.0, "scope": "brand", "shards": "COUNTER_SHARDS", "writer": "triage"},
+    # `COUNTER#<brand>` / `MINUTE#<m>`: one plain increment (a small item) per dispatcher batch and minute, a batch
+    # of TRIAGE_BATCH_SIZE (10) mentions in a surge, on a shard the batch picks at random.
+    "minute counter COUNTER#<brand>": {"wcu": 0.1, "scope": "brand", "shards": "COUNTER_SHARDS", "writer": "triage"},
     # `INCIDENT#<brand>` / <id>: each member's join (a plain update of a ~1-2 KB item) and the samples' update.
     "incident item (one surge)": {"wcu": 2.0, "scope": "incident", "shards": None, "writer": "triage"},
     # `INCIDENT#<id>` / `MEMBER#...`: one small member item per joining mention (a conditional put), all in the

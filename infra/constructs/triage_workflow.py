@@ -185,12 +185,17 @@ class TriageWorkflow(Construct):
             description="Responder triage dispatcher: one Express execution per queued mention",
             layers=layers, timeout=Duration.seconds(c.TRIAGE_FUNCTION_TIMEOUT_SECONDS),
             environment={c.ENV_STATE_MACHINE_ARN: self.state_machine.state_machine_arn,
+                         c.ENV_TABLE_NAME: table.table_name,
                          c.ENV_QUEUE_URL: queue.queue_url,
                          c.ENV_WORKFLOW_TIMEOUT_SECONDS: str(c.TRIAGE_WORKFLOW_TIMEOUT_SECONDS),
                          c.ENV_MAX_PARALLEL_EXECUTIONS: str(self.sizing.parallel_executions),
                          c.ENV_POWERTOOLS_SERVICE_NAME: c.DISPATCHER_SERVICE_NAME,
                          c.ENV_POWERTOOLS_LOG_LEVEL: c.DEFAULT_LOG_LEVEL})
         self.state_machine.grant(dispatcher.role, "states:StartSyncExecution")
+        # The batch's minute counts (one increment per minute): the counter items and nothing else of the table.
+        dispatcher.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["dynamodb:UpdateItem"], resources=[table.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["COUNTER#*"]}}))
         dispatcher.function.add_event_source(sources.SqsEventSource(
             queue, batch_size=self.sizing.parallel_executions, max_batching_window=Duration.seconds(1),
             report_batch_item_failures=True,

@@ -26,7 +26,8 @@ EXPECTED = {
                  (TABLE, "dynamodb:UpdateItem"), (GSI2, "dynamodb:Query")},
     "draft": {(TABLE, "dynamodb:GetItem")},
     "route": set(),
-    "dispatcher": set(),
+    # responder.triage.dispatch: the batch's minute counts (one UpdateItem per minute), on counter items only
+    "dispatcher": {(TABLE, "dynamodb:UpdateItem")},
     # responder.ingest.sweeper: the brand's mentions by received time (gsi2), their status (BatchGetItem), the
     # watermark item (GetItem, PutItem)
     "sweeper": {(GSI2, "dynamodb:Query"), (TABLE, "dynamodb:BatchGetItem"), (TABLE, "dynamodb:GetItem"),
@@ -130,3 +131,16 @@ def test_only_the_review_page_queues_replies_and_only_the_sender_consumes_them(s
     assert named["review"] == {"sqs:SendMessage"}
     assert "sqs:ReceiveMessage" in named["sender"] and "sqs:SendMessage" in named["sender"]
     assert set(named) == {"review", "sender"}
+
+
+def test_the_dispatcher_may_update_the_minute_counters_and_no_other_item(synthesized):
+    # Given the DynamoDB statements of the dispatcher's role in the synthesised template
+    role_ref = {"Ref": synthesized.logical_id(_roles(synthesized)["dispatcher"])}
+    statements = [s for policy in synthesized.resources("AWS::IAM::Policy").values()
+                  if role_ref in policy["Properties"]["Roles"]
+                  for s in policy["Properties"]["PolicyDocument"]["Statement"]
+                  if any(str(a).startswith("dynamodb:") for a in (s["Action"] if isinstance(s["Action"], list)
+                                                                  else [s["Action"]]))]
+    # Then its one DynamoDB statement is limited to the items whose partition key begins with COUNTER#
+    assert len(statements) == 1
+    assert statements[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["COUNTER#*"]}}

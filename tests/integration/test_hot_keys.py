@@ -61,3 +61,28 @@ def test_recent_mentions_come_from_every_gsi2_shard_newest_first(store):
     # Then all 40 are found, newest first, and the limit holds
     assert [int(m["mention_id"]) - 1800000000000000000 for m in everything] == list(range(39, -1, -1))
     assert len(limited) <= 20 and len({m["gsi2pk"] for m in everything}) > ACCOUNT_SHARDS // 2
+
+
+def test_a_dispatchers_batch_is_counted_in_one_write_per_minute(store, meter):
+    # Given the outcomes of a batch of ten triaged mentions: seven in one minute over two topics, three in the next
+    import json
+
+    from responder.triage.dispatch import Outcome, record_counts
+
+    minute = bucket(AT)
+
+    def succeeded(b, topic):
+        return Outcome("SUCCEEDED", output=json.dumps({"classified": {"count": {"account": BRAND_KEY, "bucket": b,
+                                                                                 "topic": topic}}}))
+
+    outcomes = [succeeded(minute, "payment")] * 5 + [succeeded(minute, "delivery")] * 2 + \
+        [succeeded(minute + 1, "payment")] * 3
+    incidents = IncidentStore(store)
+    before = meter.write_units
+    # When the dispatcher records them
+    assert record_counts(outcomes, incidents) == 10
+    # Then two small increments were written (one per minute), and the minutes read back exactly
+    assert meter.write_units - before == 2.0
+    counts = incidents.counts(BRAND_KEY, AT + timedelta(minutes=1), SurgeSettings())
+    assert counts["all"] == {minute: 7, minute + 1: 3}
+    assert counts["payment"] == {minute: 5, minute + 1: 3} and counts["delivery"] == {minute: 2}

@@ -3,6 +3,7 @@ change the surge state once: counters, incident size and membership (DynamoDB Lo
 
 from __future__ import annotations
 
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -14,6 +15,7 @@ from responder.surge.incidents import BRAND_KEY, SurgeSettings, bucket, match_sc
 from responder.ingest.normalize_x import normalize_x
 from responder.triage.routing import load_rules
 from responder.surge.correlate import correlate
+from responder.triage.dispatch import Outcome, record_counts
 from responder.triage.steps import classify_step
 from tests.conftest import fixture_json
 
@@ -46,7 +48,12 @@ def open_incident_matching(incidents: IncidentStore, text: str) -> dict:
     return incident
 
 
-def test_classify_retried_with_the_same_claim_counts_the_mention_once(store, stored):
+def succeeded_with(classified: dict) -> Outcome:
+    """The outcome of an execution that succeeded after this Classify result (its output holds the state)."""
+    return Outcome("SUCCEEDED", output=json.dumps({"classified": classified}))
+
+
+def test_classify_retried_with_the_same_claim_is_counted_once_when_its_execution_succeeds(store, stored):
     # Given a stored mention and the surge state in the same table
     incidents, rules = IncidentStore(store), load_rules()
     event = {"key": {"channel": "x", "mention_id": stored["mention_id"], "thread_id": stored["thread_id"]},
@@ -54,11 +61,15 @@ def test_classify_retried_with_the_same_claim_counts_the_mention_once(store, sto
     # When Classify runs for it, and runs again with the same claim (Step Functions retrying the task)
     first = classify_step(event, store, rules, now=RECEIVED, incidents=incidents)
     second = classify_step(event, store, rules, now=RECEIVED + timedelta(seconds=20), incidents=incidents)
-    # Then both runs classified it, and the per-brand minute counters hold it once, in total and for its topic
+    # Then both runs classified it and carry the same share of the counters, and neither wrote a counter itself
     assert not first["skip"] and not second["skip"] and not first["classification"]["noise"]
     topic = first["classification"]["topic"]
+    assert first["count"] == second["count"] == {"account": BRAND_KEY, "bucket": bucket(RECEIVED), "topic": topic}
+    assert minute_counts(incidents) == {}
+    # And once the execution succeeded, the dispatcher counts the mention once, in total and for its topic
+    assert record_counts([succeeded_with(second)], incidents) == 1
     assert minute_counts(incidents) == {"all": 1, topic: 1}
-    # And counting wrote one small item (the counter), with no marker beside the mention
+    # And nothing was written beside the mention
     items = store.client.query(TableName=store._table, KeyConditionExpression="pk = :pk",
                                ExpressionAttributeValues={":pk": {"S": f"MENTION#x#{stored['mention_id']}"}})["Items"]
     assert [i["sk"]["S"] for i in items if i["sk"]["S"] not in ("MENTION", "RAW")] == []
@@ -89,8 +100,10 @@ def test_a_mention_whose_managed_sentiment_was_throttled_once_is_still_counted(s
         classify_step(event, store, rules, now=RECEIVED, incidents=incidents, sentiment=backend)
     retried = classify_step(event, store, rules, now=RECEIVED + timedelta(seconds=2), incidents=incidents,
                             sentiment=backend)
-    # Then the mention is counted in its minute, once (a surge of throttled mentions is still seen as one)
+    # Then the execution that succeeded counts the mention in its minute, once (a surge of throttled mentions is
+    # still seen as one)
     assert not retried["skip"] and backend.calls == 2
+    record_counts([succeeded_with(retried)], incidents)
     topic = retried["classification"]["topic"]
     assert minute_counts(incidents) == {"all": 1, topic: 1}
 

@@ -251,6 +251,35 @@ def test_a_duplicate_triage_message_does_not_notify_twice(stack):
     assert len(notifications_for(stack, mention_id)) == before
 
 
+def minute_total(stack) -> int:
+    """All mentions in the brand's minute counters (the last hour)."""
+    from responder.aws.incident_store import IncidentStore
+    from responder.surge.incidents import BRAND_KEY, SurgeSettings
+
+    counts = IncidentStore(stack._store).counts(BRAND_KEY, datetime.now(timezone.utc), SurgeSettings())
+    return sum(counts.get("all", {}).values())
+
+
+def test_a_triaged_mention_is_counted_once_by_its_dispatcher_even_when_its_message_comes_again(stack):
+    # Given a quiet stack and the brand's minute counters as they are
+    settle(stack)
+    before = minute_total(stack)
+    # When a complaint is triaged, and its triage message is then delivered again
+    mention_id = deliver(stack, "my parcel never arrived and nobody answers, order 55812")
+    assert outcome(stack, mention_id)["status"] == "notified"
+    settle(stack)
+    assert minute_total(stack) == before + 1
+    import boto3
+
+    boto3.client("sqs", region_name="us-east-1").send_message(
+        QueueUrl=stack.triage.triage_queue_url,
+        MessageBody=json.dumps({"v": 1, "platform": "x", "channel": "x", "mention_id": mention_id,
+                                "thread_id": mention_id, "kind": "mention"}))
+    settle(stack)
+    # Then the counters hold it once: the duplicate's execution skipped it and carried nothing to count
+    assert minute_total(stack) == before + 1
+
+
 def empty_dead_letter_queue(stack):
     """Wait until the dead-letter queue reads empty: its count is approximate and refreshed once a second, so an
     earlier test's redriven message may still be counted for a moment."""

@@ -14,7 +14,7 @@ from botocore.config import Config
 from botocore.stub import Stubber
 
 from responder.core.config import DispatcherSettings
-from responder.triage.dispatch import REPORT_MARGIN_SECONDS, Outcome, SyncExpressRunner, dispatch
+from responder.triage.dispatch import REPORT_MARGIN_SECONDS, Outcome, SyncExpressRunner, dispatch, tally
 
 ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:Triage"
 REPO = Path(__file__).resolve().parents[2]
@@ -180,3 +180,70 @@ def test_settings_read_the_workflow_timeout_and_parallelism():
 
     with pytest.raises(ConfigError):
         DispatcherSettings.from_env({"STATE_MACHINE_ARN": ARN, "QUEUE_URL": "q", "MAX_PARALLEL_EXECUTIONS": "0"})
+
+
+def counted(mention_id: str, bucket: int = 29_000_000, topic: str = "payment", account: str = "brand") -> Outcome:
+    """A succeeded execution whose Classify counted the mention (the workflow's output keeps its state)."""
+    return Outcome("SUCCEEDED", output=json.dumps({"classified": {"skip": False, "count": {
+        "account": account, "bucket": bucket, "topic": topic}, "mention": {"mention_id": mention_id}}}))
+
+
+def test_a_batch_is_tallied_per_minute_and_topic_from_the_succeeded_executions_only():
+    # Given the outcomes of a batch: five counted mentions over two minutes, a skipped one, a noise one, and outputs
+    # that are not what the workflow writes (malformed JSON, a topic that is no attribute name, a boolean minute)
+    outcomes = [counted("1"), counted("2"), counted("3", topic="delivery"), counted("4", bucket=29_000_001),
+                counted("5", bucket=29_000_001),
+                Outcome("SUCCEEDED", output=json.dumps({"classified": {"skip": True}})),
+                Outcome("SUCCEEDED", output=json.dumps({"classified": {"skip": False, "count": None}})),
+                Outcome("SUCCEEDED", output="{not json"), Outcome("SUCCEEDED"),
+                counted("6", topic="pay ment, #total"), counted("7", bucket=True), counted("8", account="a#b")]
+    # When it is tallied
+    tallies = tally(outcomes)
+    # Then each minute holds its mentions by topic, and nothing else counts
+    assert tallies == {"brand": {29_000_000: {"payment": 2, "delivery": 1}, 29_000_001: {"payment": 2}}}
+
+
+class FakeCounters:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.calls: list[tuple[str, dict]] = []
+
+    def add_counts(self, account: str, tallies: dict) -> int:
+        self.calls.append((account, tallies))
+        if self.error is not None:
+            raise self.error
+        return len(tallies)
+
+
+def test_the_handler_counts_the_mentions_whose_executions_succeeded_in_one_call(dispatcher_handler):
+    # Given a batch of three whose second execution failed
+    outcomes = {"1001": counted("1001"), "1002": Outcome("FAILED", "TriageFailed"), "1003": counted("1003")}
+    counters = FakeCounters()
+    dispatcher_handler.configure(FakeRunner(outcomes), FakeSqs(), DispatcherSettings(ARN, "https://sqs/q"),
+                                 counters=counters)
+    # When the dispatcher runs it
+    answer = dispatcher_handler.handler({"Records": [record(1), record(2), record(3)]}, Context(150_000))
+    # Then the failed message comes back, and the two others are counted in one call for their minute
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
+    assert counters.calls == [("brand", {29_000_000: {"payment": 2}})]
+
+
+def test_a_counter_write_that_fails_loses_the_counts_not_the_batch(dispatcher_handler, caplog):
+    # Given counters that cannot be written (DynamoDB throttling the dispatcher's write)
+    from botocore.exceptions import ClientError
+
+    counters = FakeCounters(ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "UpdateItem"))
+    dispatcher_handler.configure(FakeRunner({"1001": counted("1001")}), FakeSqs(),
+                                 DispatcherSettings(ARN, "https://sqs/q"), counters=counters)
+    # When the dispatcher runs a batch that succeeded
+    answer = dispatcher_handler.handler({"Records": [record(1)]}, Context(150_000))
+    # Then no message comes back (the mention was triaged and paged), and the lost count is logged with its reason
+    assert answer == {"batchItemFailures": []} and len(counters.calls) == 1
+    (lost,) = [r for r in caplog.records if r.getMessage() == "minute counts not recorded"]
+    assert (lost.error, lost.mentions) == ("ProvisionedThroughputExceededException", 1)
+
+
+def test_settings_read_the_table_the_counts_go_to():
+    env = {"STATE_MACHINE_ARN": ARN, "QUEUE_URL": "q"}
+    assert DispatcherSettings.from_env(env).table_name is None
+    assert DispatcherSettings.from_env({**env, "TABLE_NAME": "responder-table"}).table_name == "responder-table"

@@ -22,10 +22,11 @@ def test_brand_wide_hot_keys_held_at_1000_per_second_only_once_write_sharded():
     # Given a surge of 1,000 mentions/s with triage and the table scaled out (quota increases granted)
     # When the brand's gsi2 partition and minute counter are single keys, as before write sharding
     single = _rows(1000, unsharded=True)
-    # Then the gsi2 partition and the counter (one write unit per mention each, of the 913 mentions/s the route
-    # throttle lets in) are at nine tenths of a partition's 1,000 write units/s: no headroom for a larger surge
+    # Then the gsi2 partition (one write unit per mention, of the 913 mentions/s the route throttle lets in) is at
+    # nine tenths of a partition's 1,000 write units/s: no headroom for a larger surge; the counter, written once per
+    # dispatcher batch of ten, at a tenth of that
     assert single["hot key: gsi2 ACCOUNT#<brand>"].utilisation > 0.9
-    assert single["hot key: minute counter COUNTER#<brand>"].utilisation > 0.9
+    assert 0.05 < single["hot key: minute counter COUNTER#<brand>"].utilisation < 0.1
     # When they are write-sharded as the code writes them now, Then both stay well under the limit
     sharded = _rows(1000)
     for key in ("hot key: gsi2 ACCOUNT#<brand>", "hot key: minute counter COUNTER#<brand>"):

@@ -183,7 +183,9 @@ class InterpreterRunner:
             if time.monotonic() > deadline:
                 return Outcome("TIMED_OUT", "Local.Timeout", f"no result within {self._timeout:.0f}s")
             time.sleep(0.005)
-        return Outcome(execution.status, execution.error, execution.cause)
+        output = execution.output if execution.status == "SUCCEEDED" else None
+        return Outcome(execution.status, execution.error, execution.cause,
+                       None if output is None else json.dumps(output, separators=(",", ":")))
 
 
 class LocalTriage:

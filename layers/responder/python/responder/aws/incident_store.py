@@ -2,9 +2,10 @@
 
 Items (pk / sk):
 - `COUNTER#<account>#<shard>` / `MINUTE#<bucket>`: one-minute counts, `total` and one attribute per topic
-  (`t_<topic>`), incremented atomically, expiring after two hours; write-sharded (COUNTER_SHARDS items per minute,
-  a mention's shard from its id) so that a surge's increments do not all fall on one item, and summed on reading;
-  each mention at most once: only its first triage attempt counts it, with a plain increment (see `count`).
+  (`t_<topic>`), incremented atomically, expiring after two hours; write-sharded (COUNTER_SHARDS items per minute)
+  so that a surge's increments do not all fall on one item, and summed on reading. Deployed, the dispatcher adds
+  each batch's triaged mentions in one increment per minute (`add_counts`): a mention is counted once, when its
+  triage succeeded; `count` adds one mention at a time (the in-process replays of bench/surge_bench.py).
 - `INCIDENT#<account>` / `<incident id>`: the incident: status, signature, size, first/last seen, samples,
   sentiment mix, the next digest size, the alerts sent. It expires the retention period after it opened.
 - `INCIDENT#<incident id>` / `MEMBER#<channel>#<mention id>`: one per member (so "all members" is one query
@@ -89,6 +90,28 @@ class IncidentStore:
                    ExpressionAttributeValues=self._item({":one": 1,
                                                          ":ttl": b * BUCKET_SECONDS + COUNTER_TTL_SECONDS}))
         return True
+
+    def add_counts(self, account_id: str, tallies: dict[int, dict[str, int]]) -> int:
+        """Add a batch's tallies (minute bucket → topic → mentions) to the account's minute counters: one increment
+        per minute, whatever the number of mentions and topics in it (the dispatcher's batch: see
+        responder.triage.dispatch). Each batch picks a shard at random, so concurrent dispatchers spread over the
+        shards. Returns the number of writes."""
+        shard = random.randrange(COUNTER_SHARDS)
+        writes = 0
+        for b, per_topic in sorted(tallies.items()):
+            per_topic = {t: n for t, n in per_topic.items() if n > 0}
+            if not per_topic:
+                continue
+            names = {"#total": "total", **{f"#t{i}": f"t_{t}" for i, t in enumerate(sorted(per_topic))}}
+            values = {":total": sum(per_topic.values()), ":ttl": b * BUCKET_SECONDS + COUNTER_TTL_SECONDS,
+                      **{f":t{i}": per_topic[t] for i, t in enumerate(sorted(per_topic))}}
+            adds = ", ".join(["#total :total"] + [f"#t{i} :t{i}" for i in range(len(per_topic))])
+            self._call(self._client().update_item, TableName=self._table,
+                       Key=self._item({"pk": f"COUNTER#{account_id}#{shard}", "sk": f"MINUTE#{b:012d}"}),
+                       UpdateExpression=f"ADD {adds} SET expires_at = :ttl",
+                       ExpressionAttributeNames=names, ExpressionAttributeValues=self._item(values))
+            writes += 1
+        return writes
 
     def counts(self, account_id: str, now: datetime, settings: SurgeSettings) -> dict[str, dict[int, int]]:
         """scope ("all" or a topic) → bucket → count, over the baseline and recent windows."""

@@ -171,10 +171,12 @@ class DispatcherSettings:
     retry_base_seconds: int = 15  # first retry delay of a failed message; doubles per receive
     workflow_timeout_seconds: int = 120  # the state machine's TimeoutSeconds
     max_parallel_executions: int = 10  # sized by the stack from the account's concurrency limit
+    table_name: str | None = None  # where the batch's minute counts are added (none: not counted)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DispatcherSettings:
-        """Read STATE_MACHINE_ARN, QUEUE_URL, RETRY_BASE_SECONDS, WORKFLOW_TIMEOUT_SECONDS, MAX_PARALLEL_EXECUTIONS."""
+        """Read STATE_MACHINE_ARN, QUEUE_URL, RETRY_BASE_SECONDS, WORKFLOW_TIMEOUT_SECONDS, MAX_PARALLEL_EXECUTIONS,
+        TABLE_NAME."""
         env = os.environ if env is None else env
         require(env, "STATE_MACHINE_ARN", "QUEUE_URL")
         numbers = {name: whole(env, name, default, least)
@@ -183,7 +185,8 @@ class DispatcherSettings:
         return cls(state_machine_arn=env["STATE_MACHINE_ARN"], queue_url=env["QUEUE_URL"],
                    retry_base_seconds=numbers["RETRY_BASE_SECONDS"],
                    workflow_timeout_seconds=numbers["WORKFLOW_TIMEOUT_SECONDS"],
-                   max_parallel_executions=numbers["MAX_PARALLEL_EXECUTIONS"])
+                   max_parallel_executions=numbers["MAX_PARALLEL_EXECUTIONS"],
+                   table_name=env.get("TABLE_NAME") or None)
 
 
 @dataclass(frozen=True)

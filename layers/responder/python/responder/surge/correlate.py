@@ -1,5 +1,6 @@
 """Correlate a classified mention with the account's surges: count it, detect a spike, open or join an
-incident, and say whether the mention is still paged individually and whether an incident alert is due."""
+incident, and say whether the mention is still paged individually and whether an incident alert is due.
+Deployed, the count itself is the dispatcher's (Classify returns `count_of`, see responder.triage.dispatch)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from responder.surge.incidents import (
     BRAND_KEY,
     SurgeSettings,
     best_incident,
+    bucket,
     cluster_model,
     detect_spike,
     incident_id_for,
@@ -104,32 +106,41 @@ def alert_document(kind: str, incident: Mapping[str, Any], state: Mapping[str, A
 
 def count_mention(mention: Mapping[str, Any], classification: Mapping[str, Any], store: Any,
                   now: datetime | None = None) -> None:
-    """Count the mention in the brand's minute counters: at most once, by its first triage attempt
+    """Count the mention in the brand's minute counters now: at most once, by its first triage attempt
     (IncidentStore.count), so the caller counts before anything that can fail and be retried."""
     now = now or datetime.now(timezone.utc)
     store.count(BRAND_KEY, str(classification.get("topic") or "other"), _parse(mention.get("received_at"), now),
                 mention=mention)
 
 
+def count_of(mention: Mapping[str, Any], classification: Mapping[str, Any],
+             now: datetime | None = None) -> dict[str, Any]:
+    """What counting the mention adds, for a caller that counts it later with others (responder.triage.dispatch.tally): its account, minute
+    bucket and topic."""
+    now = now or datetime.now(timezone.utc)
+    return {"account": BRAND_KEY, "bucket": bucket(_parse(mention.get("received_at"), now)),
+            "topic": str(classification.get("topic") or "other")}
+
+
 def correlate(mention: Mapping[str, Any], classification: Mapping[str, Any], store: Any, rules: Any, voice: Any,
               now: datetime | None = None, settings: SurgeSettings | None = None,
-              counted: bool = False) -> dict[str, Any]:
-    """Count the mention (unless the caller already has: `counted`), join or open an incident, and decide on paging
-    and alerts."""
+              counted: bool = False, deferred: bool = False) -> dict[str, Any]:
+    """Count the mention (unless the caller already has: `counted`, or will once triage succeeds: `deferred`), join
+    or open an incident, and decide on paging and alerts."""
     settings = settings or SurgeSettings()
     now = now or datetime.now(timezone.utc)
     received = _parse(mention.get("received_at"), now)
     account = BRAND_KEY
     topic = str(classification.get("topic") or "other")
     terms = salient_terms(mention.get("text") or "")
-    if not counted:
+    if not counted and not deferred:
         count_mention(mention, classification, store, now)
     open_now = store.open_incidents(account, now=received, quiet_minutes=settings.quiet_minutes)
     incident, _ = best_incident(terms, open_now, settings)
     opened = None
     if incident is None:
         opened, incident = _maybe_open(mention, classification, terms, account, topic, received, now, store,
-                                       settings, open_now)
+                                       settings, open_now, pending=deferred)
     result: dict[str, Any] = {"incident_id": None, "member": False, "alert": None,
                               "page": True}
     if incident is None:
@@ -242,10 +253,15 @@ def forget_clusters() -> None:
 
 def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], terms: dict[str, float],
                 account: str, topic: str, received: datetime, now: datetime, store: Any,
-                settings: SurgeSettings, open_now: list[dict[str, Any]],
+                settings: SurgeSettings, open_now: list[dict[str, Any]], pending: bool = False,
                 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """(the incident this mention opened, the incident it belongs to): (None, None) when no incident is due."""
+    """(the incident this mention opened, the incident it belongs to): (None, None) when no incident is due.
+    `pending`: the mention is not in the counters yet (counted once its triage succeeds), so it is added here."""
     counts = store.counts(account, received, settings)
+    if pending:
+        for scope in ("all", topic):
+            per_bucket = counts.setdefault(scope, {})
+            per_bucket[bucket(received)] = per_bucket.get(bucket(received), 0) + 1
     spike = detect_spike(counts.get("all", {}), received, settings, "all") or detect_spike(
         counts.get(topic, {}), received, settings, topic)
     if spike is None:

@@ -37,6 +37,7 @@ class Outcome:
     status: str  # SUCCEEDED | FAILED | TIMED_OUT | ABORTED
     error: str | None = None
     cause: str | None = None
+    output: str | None = None  # the execution's output (JSON text) when it succeeded
 
     @property
     def succeeded(self) -> bool:
@@ -73,7 +74,7 @@ class SyncExpressRunner:
 
     def run(self, name: str, payload: dict[str, Any]) -> Outcome:
         answer = self.client.start_sync_execution(stateMachineArn=self._arn, name=name, input=json.dumps(payload))
-        return Outcome(answer["status"], answer.get("error"), answer.get("cause"))
+        return Outcome(answer["status"], answer.get("error"), answer.get("cause"), answer.get("output"))
 
 
 def execution_name(key: dict[str, Any], message_id: str, attempt: int) -> str:
@@ -128,8 +129,10 @@ def _error_name(exc: BaseException) -> str:
 def dispatch(records: Sequence[dict[str, Any]], runner: ExecutionRunner, log: Any = None,
              remaining_seconds: Callable[[], float] | None = None,
              execution_seconds: float = DEFAULT_EXECUTION_SECONDS,
-             max_parallel: int = MAX_PARALLEL_EXECUTIONS) -> list[Failure]:
-    """Run one execution per record, in parallel; return the records that failed (for batchItemFailures).
+             max_parallel: int = MAX_PARALLEL_EXECUTIONS,
+             succeeded: list[Outcome] | None = None) -> list[Failure]:
+    """Run one execution per record, in parallel; return the records that failed (for batchItemFailures), and add
+    the outcomes of those that succeeded to `succeeded` when given.
 
     With `remaining_seconds` (the Lambda context's remaining time), an execution is started only while it can
     still finish (`execution_seconds`, the workflow's timeout) before the function's own timeout, and whatever has
@@ -139,7 +142,7 @@ def dispatch(records: Sequence[dict[str, Any]], runner: ExecutionRunner, log: An
     def enough_time() -> bool:
         return remaining_seconds is None or remaining_seconds() >= execution_seconds + REPORT_MARGIN_SECONDS
 
-    def one(record: dict[str, Any]) -> Failure | None:
+    def one(record: dict[str, Any]) -> Failure | Outcome:
         try:
             payload = execution_input(record)
         except (ValueError, KeyError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
@@ -153,21 +156,23 @@ def dispatch(records: Sequence[dict[str, Any]], runner: ExecutionRunner, log: An
         except Exception as exc:  # noqa: BLE001 - throttled, refused or unreachable: this message fails, not the batch
             return _failure(record, f"not started: {_error_name(exc)}")
         if outcome.succeeded:
-            return None
+            return outcome
         return _failure(record, f"{outcome.status}: {outcome.error or ''}".strip())
 
     if not records:
         return []
     pool = ThreadPoolExecutor(max_workers=max(1, min(max_parallel, len(records))))
-    futures: dict[Future[Failure | None], dict[str, Any]] = {pool.submit(one, r): r for r in records}
+    futures: dict[Future[Failure | Outcome], dict[str, Any]] = {pool.submit(one, r): r for r in records}
     budget = None if remaining_seconds is None else max(remaining_seconds() - REPORT_MARGIN_SECONDS, 0.0)
     done, _ = wait(futures, timeout=budget, return_when=ALL_COMPLETED)
     failures: list[Failure] = []
     for future, record in futures.items():
         if future in done:
             result = future.result()
-            if result is not None:
+            if isinstance(result, Failure):
                 failures.append(result)
+            elif succeeded is not None:
+                succeeded.append(result)
         elif future.cancel():
             failures.append(_failure(record, "not started: the dispatcher ran out of time"))
         else:
@@ -181,6 +186,53 @@ def dispatch(records: Sequence[dict[str, Any]], runner: ExecutionRunner, log: An
         log.warning("triage executions failed", failures=[{"message_id": f.message_id, "attempt": f.attempt,
                                                             "reason": f.reason[:200]} for f in failures])
     return failures
+
+
+def tally(outcomes: Sequence[Outcome]) -> dict[str, dict[int, dict[str, int]]]:
+    """The minute counters' additions of a batch's successful executions: account → minute bucket → topic → mentions.
+
+    Classify puts each counted mention's share in the state (`classified.count`: account, bucket, topic; see
+    responder.surge.correlate.count_of); the dispatcher adds them up once the executions have succeeded, so a
+    batch costs one counter write per minute instead of one per mention, and a mention is counted once: by the
+    execution that triaged it (a skipped or failed one carries no count). An output that is not what the workflow
+    writes counts nothing."""
+    tallies: dict[str, dict[int, dict[str, int]]] = {}
+    for outcome in outcomes:
+        try:
+            count = json.loads(outcome.output or "null")["classified"]["count"]
+        except (ValueError, TypeError, KeyError):
+            continue
+        if not isinstance(count, dict):
+            continue
+        account, minute, topic = count.get("account"), count.get("bucket"), count.get("topic")
+        if not isinstance(account, str) or not _ACCOUNT.fullmatch(account) or not isinstance(minute, int) \
+                or isinstance(minute, bool) or minute < 0 or not isinstance(topic, str) or not _TOPIC.fullmatch(topic):
+            continue
+        per_topic = tallies.setdefault(account, {}).setdefault(minute, {})
+        per_topic[topic] = per_topic.get(topic, 0) + 1
+    return tallies
+
+
+# What the counters' keys and attribute names may hold (the routing rules' topic names, the account key).
+_ACCOUNT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_TOPIC = re.compile(r"[a-z0-9_]{1,64}")
+
+
+def record_counts(outcomes: Sequence[Outcome], store: Any, log: Any = None) -> int:
+    """Add the batch's successful executions to the minute counters (`tally`; `store` an IncidentStore). Returns the
+    mentions counted. A failed write is logged and the counts are lost: triage has already paged these mentions,
+    and the counters only serve surge detection, which a few missing mentions do not change."""
+    counted = 0
+    for account, per_minute in tally(outcomes).items():
+        try:
+            store.add_counts(account, per_minute)
+        except Exception as exc:  # noqa: BLE001 - any storage error: the executions succeeded, their messages go
+            if log is not None:
+                log.warning("minute counts not recorded", account=account, error=_error_name(exc),
+                            mentions=sum(sum(t.values()) for t in per_minute.values()))
+            continue
+        counted += sum(sum(t.values()) for t in per_minute.values())
+    return counted
 
 
 def backoff_seconds(attempt: int, base: int = BACKOFF_BASE_SECONDS) -> int:

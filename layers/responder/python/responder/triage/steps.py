@@ -4,7 +4,7 @@ are Step Functions' direct integrations (see infra/constructs/triage_workflow.py
 State passed between steps (all JSON):
 - input (from the dispatcher): `{"key": {"channel", "mention_id", "thread_id"}, "attempt": n, "claim": ...}`
 - Classify adds `mention` (the stored mention, public fields, its text cut to NOTIFIED_TEXT_MAX_CHARS),
-  `classification`, `keys` (DynamoDB keys) and `skip` (true when the mention is already triaged or claimed by a
+  `classification`, `count` (the minute counters' share: bucket and topic), `keys` (DynamoDB keys) and `skip` (true when the mention is already triaged or claimed by a
   live execution).
 - Draft adds `draft`, `thread` and `actions`; Route adds `route`: the team, priority and SLA, and the agents'
   notification composed (`message`, per protocol, and `subject`; see responder.triage.notify). After Route the
@@ -81,12 +81,6 @@ def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
     # Instagram mention webhooks carry ids only: an empty text is not noise, it is not fetched yet.
     unfetched = not mention.get("text") and mention.get("kind") == "mention"
     surge = incidents is not None and not (local.noise and not unfetched)
-    if surge:
-        from responder.surge.correlate import count_mention
-
-        # Counted only by the first attempt (IncidentStore.count), so before the managed backend's call, which can
-        # be throttled and retried: counting after it would lose every throttled mention of a surge.
-        count_mention(mention, local.to_dict(), incidents, now)
     if sentiment is None:
         result = local.to_dict()
     else:
@@ -99,7 +93,8 @@ def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
     if surge:
         from responder.surge.correlate import correlate
 
-        incident = correlate(mention, result, incidents, rules, voice, now=now, counted=True)
+        # Counted by the dispatcher once this execution has succeeded (`count` below), with the rest of its batch.
+        incident = correlate(mention, result, incidents, rules, voice, now=now, deferred=True)
         if incident.get("alert") is not None:
             # The alert's per-protocol message, its review link opening the mention that raised it.
             from responder.triage import notify
@@ -107,8 +102,17 @@ def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
             link = (review_link or notify.review_link)(mention)
             message, subject = notify.compose_incident_alert(incident["alert"], link)
             incident.update(alert_message=message, alert_subject=subject)
+    count = None
+    if surge:
+        from responder.surge.correlate import count_of
+
+        # The local classifier's topic, as the counters have always had it (a managed backend refines sentiment).
+        count = count_of(mention, local.to_dict(), now)
     return {
         "skip": False,
+        # The minute and topic the dispatcher adds this mention to when the execution succeeds
+        # (responder.triage.dispatch.tally): one counter write per batch instead of one per mention.
+        "count": count,
         "mention": notified(public(mention)),
         "classification": result,
         "incident": incident,
