@@ -235,8 +235,14 @@ def test_a_counter_write_that_fails_loses_the_counts_not_the_batch(dispatcher_ha
     counters = FakeCounters(ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "UpdateItem"))
     dispatcher_handler.configure(FakeRunner({"1001": counted("1001")}), FakeSqs(),
                                  DispatcherSettings(ARN, "https://sqs/q"), counters=counters)
-    # When the dispatcher runs a batch that succeeded
-    answer = dispatcher_handler.handler({"Records": [record(1)]}, Context(150_000))
+    # When the dispatcher runs a batch that succeeded (its warnings captured whatever level an earlier test left the
+    # service's logger at: the local stack sets POWERTOOLS_LOG_LEVEL=ERROR)
+    import logging
+
+    from responder.core.observability import logger
+
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        answer = dispatcher_handler.handler({"Records": [record(1)]}, Context(150_000))
     # Then no message comes back (the mention was triaged and paged), and the lost count is logged with its reason
     assert answer == {"batchItemFailures": []} and len(counters.calls) == 1
     (lost,) = [r for r in caplog.records if r.getMessage() == "minute counts not recorded"]
