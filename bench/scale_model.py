@@ -55,7 +55,7 @@ QUOTAS = {
 # per mention.
 MEASURED = {
     "webhook_requests": 230 / 210,  # deliveries per stored mention (platform retries included)
-    "express_executions": 1.0, "dynamodb_write_units": 12.44, "dynamodb_read_units": 12.0,
+    "express_executions": 1.0, "dynamodb_write_units": 9.8, "dynamodb_read_units": 10.4,
     "sns_publishes": 0.724, "sqs_requests": 1.53, "lambda_invocations": 4.55,
     "replies": 44 / 210, "x_reply_share": 23 / 44,
     "paged": 0.71,  # mentions paged to a person, each with an SLA timer (a schedule)
