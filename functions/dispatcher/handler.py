@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from responder.core.config import DispatcherSettings
-from responder.triage.dispatch import ExecutionRunner, Outcome, SyncExpressRunner, delay_retries, dispatch, record_counts
+from responder.triage.dispatch import (ExecutionRunner, Outcome, SyncExpressRunner, delay_retries, dispatch,
+                                       record_counts)
 from responder.core.observability import logger
 
 _settings: DispatcherSettings | None = None

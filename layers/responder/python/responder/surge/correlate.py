@@ -115,8 +115,8 @@ def count_mention(mention: Mapping[str, Any], classification: Mapping[str, Any],
 
 def count_of(mention: Mapping[str, Any], classification: Mapping[str, Any],
              now: datetime | None = None) -> dict[str, Any]:
-    """What counting the mention adds, for a caller that counts it later with others (responder.triage.dispatch.tally): its account, minute
-    bucket and topic."""
+    """What counting the mention adds, for a caller that counts it later with others
+    (responder.triage.dispatch.tally): its account, minute bucket and topic."""
     now = now or datetime.now(timezone.utc)
     return {"account": BRAND_KEY, "bucket": bucket(_parse(mention.get("received_at"), now)),
             "topic": str(classification.get("topic") or "other")}

@@ -189,7 +189,7 @@ def dispatch(records: Sequence[dict[str, Any]], runner: ExecutionRunner, log: An
 
 
 def tally(outcomes: Sequence[Outcome]) -> dict[str, dict[int, dict[str, int]]]:
-    """The minute counters' additions of a batch's successful executions: account → minute bucket → topic → mentions.
+    """The minute counters' additions of a batch's successful executions: account → minute → topic → mentions.
 
     Classify puts each counted mention's share in the state (`classified.count`: account, bucket, topic; see
     responder.surge.correlate.count_of); the dispatcher adds them up once the executions have succeeded, so a

@@ -4,8 +4,8 @@ are Step Functions' direct integrations (see infra/constructs/triage_workflow.py
 State passed between steps (all JSON):
 - input (from the dispatcher): `{"key": {"channel", "mention_id", "thread_id"}, "attempt": n, "claim": ...}`
 - Classify adds `mention` (the stored mention, public fields, its text cut to NOTIFIED_TEXT_MAX_CHARS),
-  `classification`, `count` (the minute counters' share: bucket and topic), `keys` (DynamoDB keys) and `skip` (true when the mention is already triaged or claimed by a
-  live execution).
+  `classification`, `count` (the minute counters' share: bucket and topic, see responder.triage.dispatch.tally),
+  `keys` (DynamoDB keys) and `skip` (true when the mention is already triaged or claimed by a live execution).
 - Draft adds `draft`, `thread` and `actions`; Route adds `route`: the team, priority and SLA, and the agents'
   notification composed (`message`, per protocol, and `subject`; see responder.triage.notify). After Route the
   state keeps only the mention's ids (the SlimMention state): its text then travels once, in the notification.
