@@ -18,6 +18,8 @@ from concurrent.futures import ALL_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from responder.core.labels import TOPICS
+
 MAX_PARALLEL_EXECUTIONS = 10
 BACKOFF_BASE_SECONDS = 15
 BACKOFF_MAX_SECONDS = 900
@@ -206,16 +208,15 @@ def tally(outcomes: Sequence[Outcome]) -> dict[str, dict[int, dict[str, int]]]:
             continue
         account, minute, topic = count.get("account"), count.get("bucket"), count.get("topic")
         if not isinstance(account, str) or not _ACCOUNT.fullmatch(account) or not isinstance(minute, int) \
-                or isinstance(minute, bool) or minute < 0 or not isinstance(topic, str) or not _TOPIC.fullmatch(topic):
+                or isinstance(minute, bool) or minute < 0 or topic not in TOPICS:
             continue
         per_topic = tallies.setdefault(account, {}).setdefault(minute, {})
         per_topic[topic] = per_topic.get(topic, 0) + 1
     return tallies
 
 
-# What the counters' keys and attribute names may hold (the routing rules' topic names, the account key).
+# What a counter's key may hold for the account (its topics are the classifier's, responder.core.labels.TOPICS).
 _ACCOUNT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_TOPIC = re.compile(r"[a-z0-9_]{1,64}")
 
 
 def record_counts(outcomes: Sequence[Outcome], store: Any, log: Any = None) -> int:
@@ -224,14 +225,14 @@ def record_counts(outcomes: Sequence[Outcome], store: Any, log: Any = None) -> i
     and the counters only serve surge detection, which a few missing mentions do not change."""
     counted = 0
     for account, per_minute in tally(outcomes).items():
+        mentions = sum(sum(t.values()) for t in per_minute.values())
         try:
             store.add_counts(account, per_minute)
         except Exception as exc:  # noqa: BLE001 - any storage error: the executions succeeded, their messages go
             if log is not None:
-                log.warning("minute counts not recorded", account=account, error=_error_name(exc),
-                            mentions=sum(sum(t.values()) for t in per_minute.values()))
+                log.warning("minute counts not recorded", account=account, error=_error_name(exc), mentions=mentions)
             continue
-        counted += sum(sum(t.values()) for t in per_minute.values())
+        counted += mentions
     return counted
 
 
