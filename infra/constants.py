@@ -114,8 +114,11 @@ DEFAULT_DATA_DELETION_THROTTLE_BURST = 20
 DEFAULT_DATA_DELETION_THROTTLE_RATE = 10
 
 # CDK context keys (`cdk synth -c key=value`) and their defaults.
+# The raw event's audit copy is kept only when asked for (days > 0): the stored mention holds every field triage,
+# replies and erasure use, and a second copy of each person's post is one more write unit per mention and one more
+# place personal data must be erased from (responder.core.config.DEFAULT_RAW_EVENT_TTL_DAYS reads the same default).
 CONTEXT_RAW_EVENT_TTL_DAYS = "rawEventTtlDays"
-DEFAULT_RAW_EVENT_TTL_DAYS = 30
+DEFAULT_RAW_EVENT_TTL_DAYS = 0
 # Mentions, threads and incidents expire through the table's TTL after this many days: a year of history for the
 # yearly report plus a month's margin (responder.core.config.DEFAULT_RETENTION_DAYS reads the same default).
 CONTEXT_RETENTION_DAYS = "retentionDays"

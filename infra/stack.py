@@ -44,7 +44,8 @@ class ResponderStack(Stack):
             queue=ingest.queue,
             secret=secrets.secret,
             layers=layers.all,
-            raw_event_ttl_days=self._positive_int(c.CONTEXT_RAW_EVENT_TTL_DAYS, c.DEFAULT_RAW_EVENT_TTL_DAYS),
+            raw_event_ttl_days=self._positive_int(c.CONTEXT_RAW_EVENT_TTL_DAYS, c.DEFAULT_RAW_EVENT_TTL_DAYS,
+                                                 least=0),
             retention_days=retention_days,
             throttle_burst_limit=self._positive_int(c.CONTEXT_THROTTLE_BURST, c.DEFAULT_THROTTLE_BURST),
             throttle_rate_limit=self._positive_int(c.CONTEXT_THROTTLE_RATE, c.DEFAULT_THROTTLE_RATE),
@@ -218,7 +219,7 @@ class ResponderStack(Stack):
             raise ValueError(f"CDK context {key!r} must be a percentage above 0 and at most 100, got {raw!r}")
         return value
 
-    def _positive_int(self, key: str, default: int) -> int:
+    def _positive_int(self, key: str, default: int, least: int = 1) -> int:
         # `-c key=value` arrives as a string while cdk.json values arrive typed; accept both.
         raw = self.node.try_get_context(key)
         if raw is None:
@@ -226,7 +227,8 @@ class ResponderStack(Stack):
         try:
             value = int(str(raw))
         except ValueError:
-            value = 0
-        if value <= 0:
-            raise ValueError(f"CDK context {key!r} must be a positive integer, got {raw!r}")
+            value = least - 1
+        if value < least:
+            kind = "a positive integer" if least == 1 else f"a whole number of at least {least}"
+            raise ValueError(f"CDK context {key!r} must be {kind}, got {raw!r}")
         return value

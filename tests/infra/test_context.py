@@ -45,9 +45,9 @@ def test_invalid_handshake_throttle_is_rejected(bad):
         build_app({c.CONTEXT_HANDSHAKE_THROTTLE_RATE: bad}, with_nag=False)
 
 
-@pytest.mark.parametrize("bad", ["0", "-3", "thirty", "1.5"])
+@pytest.mark.parametrize("bad", ["-1", "-3", "thirty", "1.5"])
 def test_invalid_ttl_context_is_rejected(bad):
-    # Given a raw-event TTL that is not a positive whole number of days
+    # Given a raw-event TTL that is not a whole number of days (0 is: no audit copy)
     # When the app is built
     # Then it fails with a message naming the context key
     with pytest.raises(ValueError, match=c.CONTEXT_RAW_EVENT_TTL_DAYS):

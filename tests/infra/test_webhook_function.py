@@ -70,7 +70,8 @@ def test_webhook_environment_references_the_created_resources(synthesized):
         "TABLE_NAME": {"Ref": synthesized.logical_id(stack.storage.table)},
         "QUEUE_URL": {"Ref": synthesized.logical_id(stack.ingest.queue)},
         "SECRET_ARN": {"Ref": synthesized.logical_id(stack.secrets.secret)},
-        "RAW_EVENT_TTL_DAYS": "30",
+        # No audit copy of the raw event unless `rawEventTtlDays` asks for one
+        "RAW_EVENT_TTL_DAYS": "0",
         "RETENTION_DAYS": "400",
         "POWERTOOLS_SERVICE_NAME": "responder-webhook",
         "POWERTOOLS_LOG_LEVEL": "INFO",

@@ -38,6 +38,24 @@ def test_storing_a_mention_writes_each_item_and_index_entry_once(store, meter):
     assert thread["mention_count"] == 1 and thread["last_mention_id"] == mention.mention_id
 
 
+def test_by_default_no_raw_copy_is_written_and_no_read_follows_the_put(dynamodb_local, table_name, meter):
+    # Given a store as the webhook builds it by default (no `rawEventTtlDays`)
+    from responder.aws.storage import DynamoMentionStore
+
+    store = DynamoMentionStore(table_name, client=dynamodb_local.client())
+    mention = x_mention()
+    # When a mention is stored, and its delivery repeated
+    assert store.save(mention, RECEIVED).created
+    assert not store.save(mention, RECEIVED).created
+    # Then the mention is one unit and each of its two index entries one, its repeat one refused put: no raw item. The
+    # reads are the thread's bounds (half a unit) and the repeat's consistent status read (one): no read for the
+    # erasure race a raw copy must check (one unit), none for a missing raw copy on the repeat (half)
+    places = meter.index_write_units()
+    assert places["table"] == 2.0 and places["gsi2"] == 1.0 and places["gsi4"] == 1.0
+    assert dict(meter.reads) == {("GetItem", "save"): 1.5}
+    assert store.get_raw("x", mention.mention_id) is None
+
+
 def test_a_later_message_of_a_thread_enters_the_thread_listing(store, meter):
     # Given a stored mention that opened its thread
     opener = x_mention()

@@ -19,6 +19,11 @@ def test_settings_require_table_and_queue():
     settings = Settings.from_env({"TABLE_NAME": "t", "QUEUE_URL": "q", "RAW_EVENT_TTL_DAYS": "7"})
     assert (settings.table_name, settings.queue_url, settings.secret_arn, settings.raw_event_ttl_days) == (
         "t", "q", None, 7)
+    # 0 (and unset) keep no audit copy of the raw event; a negative number of days is refused
+    assert Settings.from_env({"TABLE_NAME": "t", "QUEUE_URL": "q", "RAW_EVENT_TTL_DAYS": "0"}).raw_event_ttl_days == 0
+    assert Settings.from_env({"TABLE_NAME": "t", "QUEUE_URL": "q"}).raw_event_ttl_days == 0
+    with pytest.raises(ConfigError, match="RAW_EVENT_TTL_DAYS"):
+        Settings.from_env({"TABLE_NAME": "t", "QUEUE_URL": "q", "RAW_EVENT_TTL_DAYS": "-1"})
 
 
 def test_env_credentials_treat_empty_as_unset():

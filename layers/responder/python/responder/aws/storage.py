@@ -6,7 +6,8 @@ Items (pk / sk):
   updates do not write the index again.
   It expires (`expires_at`, the table's TTL) the retention period after it was received, set once at creation:
   no later update moves it.
-- `MENTION#<channel>#<mention id>` / `RAW`: the raw platform event, for audit, expiring after a shorter TTL.
+- `MENTION#<channel>#<mention id>` / `RAW`: the raw platform event, for audit, expiring after a shorter TTL; written
+  only when the deployment keeps audit copies (`rawEventTtlDays` > 0; none by default).
 - `MENTION#<channel>#<post id>` / `LINK`: a post by the brand itself and its thread, so replies to it stitch.
 - `THREAD#<channel>#<thread id>` / `THREAD`: the conversation: counts, first and last activity; it expires
   with the last mention stored in it. A thread whose only stored message opened it (the thread's id is that
@@ -18,8 +19,8 @@ Items (pk / sk):
   past DynamoDB's 400 KB item limit in a viral thread.)
 
 A mention is written by one put guarded by `attribute_not_exists(pk)`, so a delivery repeated N times, also
-concurrently, stores one mention; only the writer that created it stores the raw event (zlib-compressed, `raw_z`)
-and counts it in its thread (see `save`).
+concurrently, stores one mention; only the writer that created it stores the raw event (zlib-compressed, `raw_z`,
+when audit copies are kept) and counts it in its thread (see `save`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from responder.aws.attributes import deserialize, serialize
-from responder.core.config import DEFAULT_RETENTION_DAYS
+from responder.core.config import DEFAULT_RAW_EVENT_TTL_DAYS, DEFAULT_RETENTION_DAYS
 from responder.surge.incidents import BRAND_KEY
 from responder.core.model import Mention, MentionKey, ThreadLink
 
@@ -249,11 +250,12 @@ class DynamoTable:
 class DynamoMentionStore(DynamoTable):
     """The MentionStore on a DynamoDB table (the real service or DynamoDB Local)."""
 
-    def __init__(self, table_name: str, raw_event_ttl_days: int = 30, client: Any = None,
+    def __init__(self, table_name: str, raw_event_ttl_days: int = DEFAULT_RAW_EVENT_TTL_DAYS, client: Any = None,
                  client_options: dict[str, Any] | None = None,
                  retention_days: int = DEFAULT_RETENTION_DAYS) -> None:
         super().__init__(table_name, client=client, client_options=client_options)
         self._ttl_seconds = raw_event_ttl_days * 86_400
+        self.keeps_raw = raw_event_ttl_days > 0  # audit copies of raw events: off by default (infra/constants.py)
         self.retention_seconds = retention_days * 86_400
 
     def expires_at(self, at: datetime) -> int:
@@ -297,7 +299,7 @@ class DynamoMentionStore(DynamoTable):
         self._call(self.client.put_item, TableName=self._table, Item=self._item(item))
 
     def save(self, mention: Mention, received_at: datetime | None = None) -> SaveResult:
-        """Store the mention exactly once, then its raw event and its thread's counters.
+        """Store the mention exactly once, then its raw event (when audit copies are kept) and its thread's counters.
 
         The mention's put is guarded by `attribute_not_exists(pk)`: of a delivery repeated N times, also
         concurrently, one put wins and only its caller writes the raw copy and counts the mention in its thread.
@@ -333,11 +335,18 @@ class DynamoMentionStore(DynamoTable):
             if _error_code(exc) != "ConditionalCheckFailedException":
                 raise _storage_error(exc) from exc
             status, stored_at, unsent = self._status_and_received(mention)
-            if status == STATUS_RECEIVED and self._raw_missing(mention):
+            if self.keeps_raw and status == STATUS_RECEIVED and self._raw_missing(mention):
                 self._put_raw(mention, received_at)
             over = unsent or (stored_at is not None
                               and (received_at - stored_at).total_seconds() >= FIRST_ATTEMPT_OVER_SECONDS)
             return SaveResult(created=False, status=status, first_attempt_over=over)
+        if self.keeps_raw and not self._put_raw_unless_erased(mention, received_at):
+            return SaveResult(created=True, status=STATUS_DELETED)
+        self._count_in_thread(mention, received_at)
+        return SaveResult(created=True, status=STATUS_RECEIVED)
+
+    def _put_raw_unless_erased(self, mention: Mention, received_at: datetime) -> bool:
+        """Write the new mention's raw copy; False when the mention was erased meanwhile (the copy is gone again)."""
         self._put_raw(mention, received_at)
         if self._status(mention) == STATUS_DELETED:
             # Erased between the mention's put and its raw copy's (a delete notice handled by another
@@ -346,9 +355,8 @@ class DynamoMentionStore(DynamoTable):
             # deleted post's text past the platform's deadline.
             self._call(self.client.delete_item, TableName=self._table,
                        Key=self._item({**mention_key(mention.channel, mention.mention_id), "sk": "RAW"}))
-            return SaveResult(created=True, status=STATUS_DELETED)
-        self._count_in_thread(mention, received_at)
-        return SaveResult(created=True, status=STATUS_RECEIVED)
+            return False
+        return True
 
     def _put_raw(self, mention: Mention, received_at: datetime) -> None:
         """The raw event's audit copy, zlib-compressed (platform JSON shrinks to about a third: one write unit)."""

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-DEFAULT_RAW_EVENT_TTL_DAYS = 30
+# 0: no audit copy of the raw event (the default; infra/constants.py says why); N: kept N days.
+DEFAULT_RAW_EVENT_TTL_DAYS = 0
 # How long mentions, threads and incidents are kept (DynamoDB TTL on `expires_at`): a year of history for the
 # yearly report plus a month's margin. The raw event keeps its own, shorter TTL.
 DEFAULT_RETENTION_DAYS = 400
@@ -56,7 +57,7 @@ class Settings:
         """Read TABLE_NAME, QUEUE_URL, SECRET_ARN, RAW_EVENT_TTL_DAYS and RETENTION_DAYS."""
         env = os.environ if env is None else env
         require(env, "TABLE_NAME", "QUEUE_URL")
-        ttl = whole(env, "RAW_EVENT_TTL_DAYS", DEFAULT_RAW_EVENT_TTL_DAYS, 1, "days")
+        ttl = whole(env, "RAW_EVENT_TTL_DAYS", DEFAULT_RAW_EVENT_TTL_DAYS, 0, "days")
         return cls(table_name=env["TABLE_NAME"], queue_url=env["QUEUE_URL"],
                    secret_arn=env.get("SECRET_ARN") or None, raw_event_ttl_days=ttl,
                    retention_days=retention_days(env))
