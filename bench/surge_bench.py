@@ -147,7 +147,7 @@ def correlate_stream(deliveries: list, dynamodb: Any) -> dict[str, Any]:
                                          ExpressionAttributeValues={":i": {"S": answer["incident_id"]}})
         found = incidents._client().query(TableName=name, KeyConditionExpression="pk = :pk",
                                           ExpressionAttributeValues={":pk": {"S": f"INCIDENT#{BRAND_KEY}"}})
-        listed = [incidents._plain(i) for i in found.get("Items", [])]
+        listed = [incidents._plain(i) for i in found.get("Items", []) if i.get("type", {}).get("S") == "incident"]
         for incident in listed:
             incident["members"] = incidents.members(incident["incident_id"])
     finally:

@@ -350,3 +350,45 @@ def test_the_recent_window_read_through_gsi2_says_when_each_mention_came(store):
     recent = IncidentStore(store).recent_mentions(BRAND_KEY, at - timedelta(minutes=3))
     # Then each mention's receive time is still known, so what is new in the window can be told from what is old
     assert sorted(received_at_of(m) for m in recent) == ["2026-12-01T11:59:30Z", "2026-12-01T12:00:30Z"]
+
+
+def test_an_incidents_model_is_kept_apart_so_each_join_bills_one_write_unit(store, meter):
+    from datetime import datetime, timezone
+
+    from responder.aws.incident_store import IncidentStore
+    from responder.surge.incidents import BRAND_KEY
+
+    at = datetime(2026, 12, 1, 12, 0, 30, tzinfo=timezone.utc)
+    incidents = IncidentStore(store)
+    # Given an incident opened with a cluster model of a realistic size (forty terms: ~900 bytes on the incident)
+    model = {"weights": {f"term{i:02d}": -1.2345 + i / 100 for i in range(40)},
+             "absent": {f"term{i:02d}": -0.5432 for i in range(8)}, "unknown": -1.1, "bias": 2.3}
+    signature = {f"~word{i}": 0.5 for i in range(8)}
+    payments = {**_open_with_model(incidents, "all-pay", signature, model, at)}
+    before = meter.write_units
+    # When ten mentions join it
+    for i in range(10):
+        mention = {"channel": "x", "mention_id": str(1800000000000000100 + i)}
+        assert incidents.join(payments, mention, "negative", at, SurgeSettings())["size"] == i + 1
+    # Then each join bills its claim, its member and one unit for the incident's counters, plus one for a sample:
+    # the incident item stays under 1 KB (with the model on it, each counter update was two units)
+    assert meter.write_units - before == 10 * 4.0
+    # And the open incidents carry the model they opened with, read from its own item in the same query
+    (listed,) = incidents.open_incidents(BRAND_KEY, fresh=True, now=at)
+    assert listed["model"] == model and listed["signature"] == signature and listed["size"] == 10
+    # And a refreshed model replaces it there
+    incidents.set_signature(payments, signature, {"weights": {"pay": 1.0}, "absent": {}, "unknown": 0.0, "bias": 0.0})
+    (listed,) = incidents.open_incidents(BRAND_KEY, fresh=True, now=at)
+    assert listed["model"]["weights"] == {"pay": 1.0} and "model" not in incidents.get(BRAND_KEY, listed["incident_id"])
+
+
+def _open_with_model(incidents, scope, signature, model, at):
+    from responder.surge.incidents import BRAND_KEY, incident_id_for
+
+    incident = {"incident_id": incident_id_for(BRAND_KEY, scope, at), "account_id": BRAND_KEY, "scope": "all",
+                "incident_status": "open", "signature": signature, "model": model,
+                "opened_at": "2026-12-01T12:00:00Z", "first_seen_at": "2026-12-01T12:00:00Z",
+                "last_seen_at": "2026-12-01T12:00:00Z", "size": 0, "next_digest": 25, "sample_mention_ids": [],
+                "alerts": [], "opened_by": "x:1", "language": "en"}
+    assert incidents.try_open(BRAND_KEY, scope, incident, at, SurgeSettings())
+    return incident

@@ -367,7 +367,8 @@ def item_kind(key: dict[str, Any]) -> str:
     if sk.startswith("MINUTE#"):
         return "counter"
     if pk.startswith("INCIDENT#"):
-        return "incident_member" if sk.startswith("MEMBER#") else "incident"
+        return ("incident_member" if sk.startswith("MEMBER#") else "incident_model" if sk.endswith("#MODEL")
+                else "incident")
     return (sk.split("#", 1)[0] or pk.split("#", 1)[0] or "?").lower()
 
 

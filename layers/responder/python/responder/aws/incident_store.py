@@ -8,6 +8,10 @@ Items (pk / sk):
   triage succeeded; `count` adds one mention at a time (the in-process replays of bench/surge_bench.py).
 - `INCIDENT#<account>` / `<incident id>`: the incident: status, signature, size, first/last seen, samples,
   sentiment mix, the next digest size, the alerts sent. It expires the retention period after it opened.
+- `INCIDENT#<account>` / `<incident id>#MODEL`: the incident's cluster model (responder.surge.incidents.cluster_model:
+  a few hundred bytes of term weights), apart from the incident: every member's join updates the incident's counters,
+  billed on the item's size (one write unit per started KB), and the model put the incident over 1 KB. Written when
+  the incident opens and when its signature is refreshed; read with the open incidents, in the same query.
 - `INCIDENT#<incident id>` / `MEMBER#<channel>#<mention id>`: one per member (so "all members" is one query
   and a retried mention is counted once), expiring the retention period after it joined.
 - `MENTION#<channel>#<mention id>` / `INCIDENT`: the one incident the mention is a member of (written with its
@@ -33,6 +37,7 @@ COUNTER_TTL_SECONDS = 2 * 3600
 # ~8,000/s; reading sums them (eight queries of a few hundred bytes each).
 COUNTER_SHARDS = 8
 MEMBERSHIP_SORT_KEY = "INCIDENT"
+MODEL_SUFFIX = "#MODEL"
 _OPEN_CACHE_SECONDS = 2.0
 
 
@@ -170,9 +175,16 @@ class IncidentStore:
         if cached and not fresh and self.clock() - cached[0] < _OPEN_CACHE_SECONDS:
             return cached[1]
         answer = self._call(self._client().query, TableName=self._table, KeyConditionExpression="pk = :pk",
-                            FilterExpression="incident_status = :open", ConsistentRead=True,
-                            ExpressionAttributeValues=self._item({":pk": f"INCIDENT#{account_id}", ":open": "open"}))
-        incidents = [self._plain(i) for i in answer.get("Items", [])]
+                            FilterExpression="incident_status = :open OR #type = :model", ConsistentRead=True,
+                            ExpressionAttributeNames={"#type": "type"},
+                            ExpressionAttributeValues=self._item({":pk": f"INCIDENT#{account_id}", ":open": "open",
+                                                                  ":model": "incident_model"}))
+        items = [self._plain(i) for i in answer.get("Items", [])]
+        models = {str(i["sk"]).removesuffix(MODEL_SUFFIX): i.get("model") or {} for i in items
+                  if i.get("type") == "incident_model"}
+        # An incident opened before models were kept apart holds its own (`model` on the incident item).
+        incidents = [{**i, "model": models.get(str(i.get("incident_id")), i.get("model") or {})} for i in items
+                     if i.get("type") != "incident_model"]
         cutoff = _iso((now or datetime.now(timezone.utc)) - timedelta(minutes=quiet_minutes))
         for incident in [i for i in incidents if i.get("last_seen_at", "") < cutoff]:
             self._call(self._client().update_item, TableName=self._table,
@@ -188,8 +200,13 @@ class IncidentStore:
                  settings: SurgeSettings) -> bool:
         """Open `incident` unless the detector for this account and scope is cooling down (one writer wins)."""
         until = int((now + timedelta(seconds=settings.cooldown_seconds)).timestamp())
+        incident = dict(incident)
+        model = incident.pop("model", None) or {}
+        # The model is written in the same transaction: an open incident always has the model it opened with.
+        model_put = [{"Put": {"TableName": self._table,
+                              "Item": self._model_item(account_id, incident["incident_id"], model, now)}}]
         try:
-            self._client().transact_write_items(TransactItems=[
+            self._client().transact_write_items(TransactItems=model_put + [
                 {"Put": {"TableName": self._table,
                          "Item": self._item({"pk": f"DETECT#{account_id}#{scope}", "sk": "DETECT",
                                              "cooldown_until": until, "incident_id": incident["incident_id"],
@@ -292,11 +309,19 @@ class IncidentStore:
     def set_signature(self, incident: dict[str, Any], signature: dict[str, float],
                       model: dict[str, Any] | None = None) -> None:
         """Replace an incident's signature and its model (refreshed from its members)."""
+        now = datetime.now(timezone.utc)
+        self._call(self._client().put_item, TableName=self._table,
+                   Item=self._model_item(incident["account_id"], incident["incident_id"], model or {}, now))
         self._call(self._client().update_item, TableName=self._table,
                    Key=self._item({"pk": f"INCIDENT#{incident['account_id']}", "sk": incident["incident_id"]}),
-                   UpdateExpression="SET signature = :sig, model = :model",
-                   ExpressionAttributeValues=self._item({":sig": signature, ":model": model or {}}))
+                   UpdateExpression="SET signature = :sig REMOVE model",
+                   ExpressionAttributeValues=self._item({":sig": signature}))
         self._open_cache.pop(incident["account_id"], None)
+
+    def _model_item(self, account_id: str, incident_id: str, model: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """The incident's model item (its own expiry from `now`: at least as late as the incident's)."""
+        return self._item({"pk": f"INCIDENT#{account_id}", "sk": f"{incident_id}{MODEL_SUFFIX}",
+                           "type": "incident_model", "model": model, "expires_at": self._m.expires_at(now)})
 
     def get(self, account_id: str, incident_id: str) -> dict[str, Any] | None:
         item = self._call(self._client().get_item, TableName=self._table, ConsistentRead=True,
