@@ -69,7 +69,8 @@ HOT_KEYS = {
     # `COUNTER#<brand>` / `MINUTE#<m>`: one plain increment (a small item) per dispatcher batch and minute, a batch
     # of TRIAGE_BATCH_SIZE (10) mentions in a surge, on a shard the batch picks at random.
     "minute counter COUNTER#<brand>": {"wcu": 0.1, "scope": "brand", "shards": "COUNTER_SHARDS", "writer": "triage"},
-    # `INCIDENT#<brand>` / <id>: each member's join (a plain update of a ~1-2 KB item) and the samples' update.
+    # `INCIDENT#<brand>` / <id>: each member's join (a plain update: under 1 KB with its model kept apart, but each
+    # alert sent adds ~80 bytes, and a surge big enough to reach this key has sent several) and the samples' update.
     "incident item (one surge)": {"wcu": 2.0, "scope": "incident", "shards": None, "writer": "triage"},
     # `INCIDENT#<id>` / `MEMBER#...`: one small member item per joining mention (a conditional put), all in the
     # incident's one partition.

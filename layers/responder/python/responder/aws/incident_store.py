@@ -32,10 +32,12 @@ from responder.aws.storage import (ACCOUNT_SHARDS, DynamoMentionStore, _error_co
                                    _storage_error, account_partitions, mention_key)
 
 COUNTER_TTL_SECONDS = 2 * 3600
-# One item takes at most 1,000 write units per second and a counted mention's increment is one unit (a small item):
-# one counter item per minute capped a brand at ~1,000 mentions/s (bench/scale_model.py). Eight items per minute hold
-# ~8,000/s; reading sums them (eight queries of a few hundred bytes each).
-COUNTER_SHARDS = 8
+# One item takes at most 1,000 write units per second. Deployed, a minute's item takes one increment per dispatcher
+# batch (up to 10 mentions), not one per mention: two items per minute hold ~20,000 mentions/s (bench/scale_model.py),
+# and every Classify reads them all (one query each, at least half a read unit: with eight shards, when each mention
+# incremented its own, the reads were 1.7 units per mention). Upgrading from eight: for the counting window after the
+# deploy (63 minutes) the minutes counted in shards 2-7 before it are not read, a lower baseline for that hour.
+COUNTER_SHARDS = 2
 MEMBERSHIP_SORT_KEY = "INCIDENT"
 MODEL_SUFFIX = "#MODEL"
 _OPEN_CACHE_SECONDS = 2.0
