@@ -48,7 +48,7 @@ def main() -> None:
         client = ddb.client()
         for name in ("bsource", "bseparate", "binline"):
             client.create_table(**{**spec.create_args, "TableName": name})
-        store = DynamoMentionStore("bsource", client=client)
+        store = DynamoMentionStore("bsource", raw_event_ttl_days=30, client=client)  # with audit copies (opt-in)
         now = datetime.now(timezone.utc)
         rows = []
         for delivery in deliveries:
