@@ -51,3 +51,15 @@ def test_every_sla_timer_is_priced_as_the_scheduled_invocation_it_becomes():
     scheduler = meter.breakdown()["scheduler"]
     assert scheduler["invocations"] == 2
     assert scheduler["cost"] == pytest.approx(2 * PRICE["scheduler_invocation"])
+
+
+def test_lambda_is_billed_for_as_long_as_the_cpu_time_lasts_at_the_functions_share_of_a_vcpu():
+    # Given 100 ms of CPU time on a whole core in a function of 512 MB, and as much in one of 3,008 MB
+    meter = Meter(function_memory_mb={"classify": 512, "big": 3008})
+    meter.lambda_call("classify", 100.0)
+    # Then the 512 MB function, with 512/1,769 of a vCPU, takes 1,769/512 times longer: billed 0.1769 GB-s, as much
+    # as a CPU-bound handler at any memory up to 1,769 MB
+    assert meter.lambda_gb_seconds() == pytest.approx(0.1 * 1769 / 1024)
+    # And above 1,769 MB a function has a whole vCPU (and more): the time is the CPU time
+    meter.lambda_call("big", 100.0)
+    assert meter.lambda_gb_seconds() == pytest.approx(0.1 * 1769 / 1024 + 0.1 * 3008 / 1024)

@@ -2,16 +2,21 @@
 
 What is counted, and how (all from the running local stack, nothing assumed per mention):
 - API Gateway HTTP API requests: webhook requests the local server answered.
-- Lambda: invocations, and each handler's own CPU time billed per millisecond at that function's configured memory
-  (from the template). The local stack runs every handler in a thread of one process that shares two cores with
-  DynamoDB Local's JVM and moto, so a handler's wall time mostly measures the queue for the CPU: the stack reads
-  `time.thread_time()` (the calling thread's CPU time) before and after the handler and bills the difference and
-  nothing else. Deployed, Lambda also bills the milliseconds a handler waits on DynamoDB, SQS or SNS (a few ms
-  per call), which this leaves out; the figure is each function's compute, not the contention of this machine.
+- Lambda: invocations, and each handler's own CPU time, as long as it lasts deployed, billed per millisecond at that
+  function's configured memory (from the template). The local stack runs every handler in a thread of one process
+  that shares two cores with DynamoDB Local's JVM and moto, so a handler's wall time mostly measures the queue for
+  the CPU: the stack reads `time.thread_time()` (the calling thread's CPU time) before and after the handler. That
+  is CPU time on a whole core; Lambda gives a function CPU in proportion to its memory, one vCPU at 1,769 MB (AWS
+  Lambda developer guide, "Configuring Lambda function memory"), so below that size the same work lasts
+  1,769 / memory times longer and is billed that long (`deployed_ms`): a CPU-bound handler costs the same at any
+  memory up to 1,769 MB. Deployed, Lambda also bills the milliseconds a handler waits on DynamoDB, SQS or SNS (a
+  few ms per call), which this leaves out; the figure is each function's compute, not the contention of this
+  machine.
 - Step Functions Express: executions started, and each execution's duration billed in 100 ms increments at
   64 MB (the pricing page's unit). The duration is the CPU time of the execution's interpreter thread, which
-  also runs its task functions (moto invokes them synchronously), for the reason given for Lambda below: on this
-  machine an execution's wall time is mostly its wait for a core. Deployed, an execution also waits on its
+  also runs its task functions (moto invokes them synchronously), for the reason given for Lambda above: on this
+  machine an execution's wall time is mostly its wait for a core; its task functions count as long as they last
+  deployed (`deployed_ms`). Deployed, an execution also waits on its
   service integrations (DynamoDB, SNS: milliseconds each), which this leaves out.
 - DynamoDB: read and write request units as reported by DynamoDB Local (`ReturnConsumedCapacity=INDEXES` is
   added to every call), split into the table's and each global secondary index's units, and attributed to the
@@ -59,6 +64,14 @@ PRICE = {
     "scheduler_invocation": 1.00 / 1e6,
 }
 EXPRESS_MEMORY_GB = 64 / 1024
+# The memory at which a Lambda function has one whole vCPU (AWS Lambda developer guide, "Configuring Lambda function
+# memory"); below it, CPU is allotted in proportion to memory.
+FULL_VCPU_MB = 1769
+
+
+def deployed_ms(cpu_ms: float, memory_mb: int) -> float:
+    """How long `cpu_ms` of CPU time on a whole core lasts in a Lambda function of `memory_mb`."""
+    return cpu_ms * max(1.0, FULL_VCPU_MB / max(memory_mb, 1))
 _CAPACITY_OPERATIONS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
                         "BatchWriteItem", "TransactWriteItems", "TransactGetItems"}
 _READS = {"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"}
@@ -184,7 +197,8 @@ class Meter:
     # -- cost --------------------------------------------------------------------------------------------
 
     def lambda_gb_seconds(self) -> float:
-        return sum(ms / 1000 * self.function_memory_mb.get(name, 512) / 1024 for name, ms in self.lambda_ms.items())
+        return sum(deployed_ms(ms, self.function_memory_mb.get(name, 512)) / 1000
+                   * self.function_memory_mb.get(name, 512) / 1024 for name, ms in self.lambda_ms.items())
 
     def breakdown(self) -> dict[str, dict[str, float]]:
         """Billable quantities and their cost, per service, for this run."""
@@ -260,7 +274,7 @@ class Meter:
         direct = ours["sns"]["publishes"] + self.operations[("dynamodb", "UpdateItem")] - self.lambda_invocations.get(
             "classify", 0)  # the claim UpdateItem is made inside the Classify function in both designs
         direct = max(direct, 0)
-        extra_gb_s = direct * avg_task_ms / 1000 * 512 / 1024
+        extra_gb_s = direct * deployed_ms(avg_task_ms, 512) / 1000 * 512 / 1024
         lambda_requests = ours["lambda"]["requests"] + direct
         gb_s = ours["lambda"]["gb_seconds"] + extra_gb_s
         transitions = self.state_transitions

@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from responder_cli.local.metering import deployed_ms
 from responder_cli.local.paths import CDK_OUT, REPO_ROOT
 from responder_cli.local.template import (
     LOCAL_ACCOUNT,
@@ -80,6 +81,11 @@ class _Deadline:
         return max(int((self._ends - time.monotonic()) * 1000), 0)
 
 
+# Per interpreter thread: how much longer than their CPU time here the task functions an execution invoked last
+# deployed (moto runs each execution's tasks synchronously on its own thread).
+_task_slowdown = threading.local()
+
+
 class InProcessLambdas:
     """Replaces moto's Docker-free Lambda backend so invocations run the project's handlers in this process."""
 
@@ -116,10 +122,14 @@ class InProcessLambdas:
 
         def execution_logic(worker: Any) -> None:
             started = time.thread_time()
+            _task_slowdown.ms = 0.0
             try:
                 original(worker)
             finally:
-                worker.responder_cpu_ms = (time.thread_time() - started) * 1000
+                # Its task functions last longer deployed than on this core (metering.deployed_ms), and so does the
+                # execution that waits for them.
+                worker.responder_cpu_ms = (time.thread_time() - started) * 1000 + _task_slowdown.ms
+                _task_slowdown.ms = 0.0
 
         ExecutionWorker._execution_logic = execution_logic  # type: ignore[method-assign]
 
@@ -153,7 +163,11 @@ class InProcessLambdas:
                                   "stackTrace": traceback.format_exception(exc)[-3:]}).encode()
         finally:
             if self._meter is not None:
-                self._meter.lambda_call(self.names.get(name, name), (time.thread_time() - started) * 1000)
+                short = self.names.get(name, name)
+                cpu_ms = (time.thread_time() - started) * 1000
+                self._meter.lambda_call(short, cpu_ms)
+                memory = self._meter.function_memory_mb.get(short, 512)
+                _task_slowdown.ms = getattr(_task_slowdown, "ms", 0.0) + deployed_ms(cpu_ms, memory) - cpu_ms
         return payload
 
 
