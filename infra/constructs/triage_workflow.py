@@ -242,10 +242,20 @@ class TriageWorkflow(Construct):
         labels = {f":{name}": S(J.string_at(f"{classification}.{name}"))
                   for name in ("intent", "sentiment", "topic", "language")}
 
+        # Triage takes no claim. The outcome is recorded first, by a write conditional on the mention still awaiting
+        # triage (responder.aws.storage.AWAITING_TRIAGE), and only then are the agents paged: of two executions for one
+        # mention (a duplicate message) the one whose write is refused pages nobody. `$.recording.at` is when this
+        # execution recorded the outcome (`triaged_at`): its own write, retried after a lost answer, is accepted
+        # again, and a failure after it can tell its own outcome from another execution's.
+        awaiting = {":received": S("received"), ":queued": S("queued"), ":triaging": S("triaging"),
+                    ":failed": S("triage_failed")}
+        awaits_triage = "#s IN (:received, :queued, :triaging, :failed)"
+        recording = S(J.string_at("$.recording.at"))
+
         # --- failure path ----------------------------------------------------------------------------
-        # Only the execution that holds the claim marks the mention failed: a duplicate message that fails before
-        # claiming, or a step failing after the outcome was recorded, must never turn `notified` (or another final
-        # status) back into `triage_failed`, which a redelivery would triage, and page, again.
+        # A failure marks the mention `triage_failed` (so that SQS's redelivery triages it again) only while it awaits
+        # triage, or when the outcome it holds is this execution's: a duplicate's failure must never turn another
+        # execution's `notified` back into `triage_failed`, which a redelivery would triage, and page, again.
         # A failure after the agents were paged (`$.paged`, set once NotifyAgents is done) records `paged_at` too,
         # and after the p1 escalation (`$.escalated`) `escalated_at`, so the redelivery that triages the mention again
         # records it without paging anyone again (and still escalates a p1 whose escalation failed).
@@ -255,11 +265,11 @@ class TriageWorkflow(Construct):
                 update_expression="SET #s = :failed, triage_error = :error, triage_failed_at = :at"
                                   + (", paged_at = :at" if paged else "")
                                   + (", escalated_at = :at" if escalated else ""),
-                condition_expression="#s = :triaging AND triage_claim = :claim",
+                condition_expression=f"{awaits_triage} OR (triaged_at = :recording AND #s IN (:notified, :member))",
                 expression_attribute_names={"#s": "status"},
-                expression_attribute_values={":failed": S("triage_failed"), ":error": S(J.string_at("$.error.Error")),
-                                             ":at": S(J.string_at("$$.State.EnteredTime")),
-                                             ":triaging": S("triaging"), ":claim": S(J.string_at("$.claim"))},
+                expression_attribute_values={**awaiting, ":error": S(J.string_at("$.error.Error")),
+                                             ":at": S(J.string_at("$$.State.EnteredTime")), ":recording": recording,
+                                             ":notified": S("notified"), ":member": S("incident")},
                 result_path=J.DISCARD)
             task.add_retry(errors=["DynamoDB.ConditionalCheckFailedException"], max_attempts=0)
             _retry_service(task)
@@ -294,7 +304,7 @@ class TriageWorkflow(Construct):
         _retry_service(alert)
         failed = sfn.Fail(self, "TriageFailed", error="TriageFailed", cause="see the mention's triage_error")
         not_claimed = sfn.Fail(self, "NotClaimedHere", error="TriageFailed",
-                               cause="failed without holding the mention's claim; its status is left as it is")
+                               cause="failed on a mention another execution triaged; its status is left as it is")
         first_failure = (sfn.Choice(self, "FirstFailure?")
                          .when(sfn.Condition.number_equals("$.attempt", 1), describe_failure.next(alert).next(failed))
                          .otherwise(failed))
@@ -311,14 +321,12 @@ class TriageWorkflow(Construct):
             return task.add_catch(mark_failed, errors=["States.ALL"], result_path="$.error")
 
         # --- main path ----------------------------------------------------------------------------------
-        claim_held = sfn.Fail(self, "ClaimHeldElsewhere", error="ClaimHeld",
-                              cause="another execution is triaging this mention; SQS retries this message later")
+        # Before anything can fail: a failure path that finds no recording time of this execution's.
+        begin = sfn.Pass(self, "Begin", result=sfn.Result.from_object({"at": "-"}), result_path="$.recording")
         classify_task = tasks.LambdaInvoke(
             self, "Classify", lambda_function=classify_fn, payload_response_only=True, retry_on_service_exceptions=False,
             payload=sfn.TaskInput.from_object({"key": J.object_at("$.key"), "claim": J.string_at("$.claim")}),
             result_path="$.classified", task_timeout=task_timeout("classify"))
-        # Before the catch-all: a duplicate message must neither mark the mention failed nor alert anyone.
-        classify_task.add_catch(claim_held, errors=["ClaimHeld"], result_path="$.error")
         classify = guarded(classify_task, lambda_task=True, extra_errors=classify_retry_errors)
         step_input = sfn.TaskInput.from_object({"mention": J.object_at("$.classified.mention"),
                                                 "classification": J.object_at(classification)})
@@ -360,7 +368,10 @@ class TriageWorkflow(Construct):
         # execution goes on to the incident alert, if one is due, and ends.
         closed = {":answered": S("answered"), ":handled": S("handled"), ":deleted": S("deleted")}
         still_open = "NOT (#s IN (:answered, :handled, :deleted))"
-        closed_meanwhile = sfn.Pass(self, "ClosedMeanwhile")
+        # Closed meanwhile, or recorded by another execution: this one pages nobody and counts nothing (the dispatcher
+        # counts the execution that recorded it; see responder.triage.dispatch.tally).
+        closed_meanwhile = sfn.Pass(self, "ClosedMeanwhile", result=sfn.Result.from_object({}),
+                                    result_path="$.classified.count")
 
         def unless_closed(task: tasks.DynamoUpdateItem) -> tasks.DynamoUpdateItem:
             task.add_retry(errors=["DynamoDB.ConditionalCheckFailedException"], max_attempts=0)
@@ -370,19 +381,23 @@ class TriageWorkflow(Construct):
 
         # The labels, team and priority are attributes of their own; incident members, which have no team or priority
         # of their own, keep the team and priority routing would have given them as a small JSON copy
-        # (`member_route`; responder.sla.escalate reads it). Every outcome removes the claim's bookkeeping, and the
-        # thread is not written: a mention's outcome and every later update of it (its reply's claim, sending, sent)
-        # are billed on the item's size, one write unit per started KB.
+        # (`member_route`; responder.sla.escalate reads it). Every outcome removes the bookkeeping of the claims that
+        # earlier versions took, and the thread is not written: a mention's outcome and every later update of it (its
+        # reply's claim, sending, sent) are billed on the item's size, one write unit per started KB.
+        def recording_time(state_id: str) -> sfn.Pass:
+            return sfn.Pass(self, state_id, parameters={"at": J.string_at("$$.State.EnteredTime")},
+                            result_path="$.recording")
+
         record_mention = guarded(unless_closed(tasks.DynamoUpdateItem(
             self, "RecordMention", table=table, key=mention_key,
             update_expression=("SET #s = :notified, triaged_at = :at, intent = :intent, sentiment = :sentiment, "
                                "topic = :topic, #lang = :language, priority = :priority, team = :team, "
                                "sla_due = :due, draft_text = :draft "
                                "REMOVE triage_claimed_until, triage_claim, triage_attempts"),
-            condition_expression=still_open,
+            condition_expression=f"{awaits_triage} OR (#s = :notified AND triaged_at = :at)",
             expression_attribute_names={"#s": "status", "#lang": "language"},
             expression_attribute_values={
-                **closed, ":notified": S("notified"), ":at": S(J.string_at("$$.State.EnteredTime")),
+                **awaiting, ":notified": S("notified"), ":at": recording,
                 **labels,
                 ":priority": S(J.string_at("$.route.priority")), ":team": S(J.string_at("$.route.team")),
                 ":due": S(J.string_at("$.route.sla_due")), ":draft": S(J.string_at("$.drafted.draft.text")),
@@ -437,39 +452,39 @@ class TriageWorkflow(Construct):
             update_expression=("SET #s = :member, incident_id = :incident, triaged_at = :at, intent = :intent, "
                                "sentiment = :sentiment, topic = :topic, #lang = :language, draft_text = :draft, "
                                "classification_json = :c REMOVE triage_claimed_until, triage_claim, triage_attempts"),
-            condition_expression=still_open,
+            condition_expression=f"{awaits_triage} OR (#s = :member AND triaged_at = :at)",
             expression_attribute_names={"#s": "status", "#lang": "language"},
             expression_attribute_values={
-                **closed, ":member": S("incident"), ":incident": S(J.string_at(f"{incident}.incident_id")),
-                ":at": S(J.string_at("$$.State.EnteredTime")),
+                **awaiting, ":member": S("incident"), ":incident": S(J.string_at(f"{incident}.incident_id")),
+                ":at": recording,
                 **labels,
                 ":draft": S(J.string_at("$.drafted.draft.text")),
                 ":c": S(J.json_to_string(J.object_at("$.classified.member_route"))),
             },
             result_path=J.DISCARD)))
-        member_path = draft_member.next(record_member).next(alert_due)
+        member_path = draft_member.next(recording_time("RecordingMember")).next(record_member).next(alert_due)
         closed_meanwhile.next(alert_due)  # an incident alert due is still sent
 
-        # The mention's status is written last: once it says `notified`, everything else is done.
-        record = record_mention.next(alert_due)
-        # Once the agents have been paged, and again once a p1 has been escalated, the state says so: a step failing
-        # after this marks the mention `paged_at` (and `escalated_at`), and its next triage records it without a page
-        # (and escalates only a p1 whose escalation had not gone out).
+        # The outcome is written before the pages: only the execution whose write was accepted pages anyone. Once the
+        # agents have been paged, and again once a p1 has been escalated, the state says so: a step failing after
+        # this marks the mention `paged_at` (and `escalated_at`) with `triage_failed`, and its next triage records it
+        # without a page (and escalates only a p1 whose escalation had not gone out).
         def earlier(field: str) -> sfn.Condition:
             return sfn.Condition.and_(sfn.Condition.is_present(f"$.classified.{field}"),
                                       sfn.Condition.boolean_equals(f"$.classified.{field}", True))
 
         escalated = sfn.Pass(self, "Escalated", result=sfn.Result.from_boolean(True), result_path="$.escalated")
-        escalated.next(record)
+        escalated.next(alert_due)
         after_publish = sfn.Choice(self, "Priority1?").when(
             sfn.Condition.and_(sfn.Condition.string_equals("$.route.priority", "p1"),
-                               sfn.Condition.not_(earlier("escalated"))), escalate.next(escalated)).otherwise(record)
+                               sfn.Condition.not_(earlier("escalated"))), escalate.next(escalated)).otherwise(alert_due)
         paged = sfn.Pass(self, "Paged", result=sfn.Result.from_boolean(True), result_path="$.paged")
         paged.next(after_publish)
         paged_before = sfn.Choice(self, "PagedBefore?").when(earlier("paged"), after_publish
                                                              ).otherwise(publish.next(paged))
-        notify = draft.next(route).next(slim_mention).next(paged_before)
-        definition = classify.next(
+        record_mention.next(paged_before)
+        notify = draft.next(route).next(slim_mention).next(recording_time("Recording")).next(record_mention)
+        definition = begin.next(classify).next(
             sfn.Choice(self, "AlreadyTriaged?")
             .when(sfn.Condition.boolean_equals("$.classified.skip", True), sfn.Succeed(self, "Skipped"))
             .otherwise(sfn.Choice(self, "Noise?")

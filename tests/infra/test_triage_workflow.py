@@ -103,10 +103,10 @@ def test_every_task_retries_and_catches_into_the_failure_path(template_dict):
         assert state.get("Retry"), f"{name} has no retry"
         assert state["Catch"][-1] == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
                                       "Next": "PagedBeforeFailing?"}, name
-    # A duplicate message finding the mention claimed by a live execution fails quietly, so SQS retries it later
-    assert states["Classify"]["Catch"][0] == {"ErrorEquals": ["ClaimHeld"], "ResultPath": "$.error",
-                                              "Next": "ClaimHeldElsewhere"}
-    assert states["ClaimHeldElsewhere"]["Type"] == "Fail"
+    # Triage takes no claim: nothing is caught apart from failures, and no state waits on another execution
+    assert "ClaimHeldElsewhere" not in states
+    assert all(e != ["ClaimHeld"] for state in states.values() for e in
+               [c["ErrorEquals"] for c in state.get("Catch", [])])
     lambda_retry = states["Classify"]["Retry"][0]
     assert "StorageUnavailable" in lambda_retry["ErrorEquals"] and lambda_retry["BackoffRate"] == 2
     assert states["MarkFailed"]["Next"] == states["MarkFailedAfterPaging"]["Next"] == "FirstFailure?"
@@ -125,7 +125,7 @@ def test_every_task_retries_and_catches_into_the_failure_path(template_dict):
     # The agents are paged, then a p1 is escalated: each recorded in the state as soon as it is done
     assert states["NotifyAgents"]["Next"] == "Paged" and states["Paged"]["ResultPath"] == "$.paged"
     assert states["Paged"]["Next"] == "Priority1?" and states["Escalate"]["Next"] == "Escalated"
-    assert states["Escalated"]["Next"] == "RecordMention" and states["Escalated"]["ResultPath"] == "$.escalated"
+    assert states["Escalated"]["Next"] == "IncidentAlert?" and states["Escalated"]["ResultPath"] == "$.escalated"
     assert states["PagedBefore?"]["Default"] == "NotifyAgents"
     assert states["PagedBefore?"]["Choices"][0]["Next"] == "Priority1?"
 
@@ -337,14 +337,23 @@ def test_in_the_stack_only_the_functions_that_sign_or_check_links_are_told_of_th
                     c.SLA_SERVICE_NAME}
 
 
-def test_the_outcome_is_recorded_only_on_a_mention_still_open(template_dict):
+def test_the_outcome_is_recorded_only_on_a_mention_awaiting_triage_and_before_any_page(template_dict):
     states = definition(template_dict)["States"]
-    for name in ("RecordMention", "RecordIncidentMember"):
+    for name, status in (("RecordMention", ":notified"), ("RecordIncidentMember", ":member")):
         # Given the task that records triage's outcome on the mention
         parameters = states[name]["Parameters"]
-        # Then it leaves an answered, handled or deleted mention as it is
-        assert parameters["ConditionExpression"] == "NOT (#s IN (:answered, :handled, :deleted))", name
-        # And that refusal is no failure: the execution goes on to the incident alert, if one is due
+        # Then it records only a mention still awaiting triage (or its own outcome, written again on a retry): an
+        # answered, handled, deleted mention, or one another execution recorded, is left as it is
+        assert parameters["ConditionExpression"] == (
+            f"#s IN (:received, :queued, :triaging, :failed) OR (#s = {status} AND triaged_at = :at)"), name
+        assert parameters["ExpressionAttributeValues"][":at"] == {"S.$": "$.recording.at"}
+        # And that refusal is no failure: the execution goes on to the incident alert, if one is due, uncounted
         assert states[name]["Catch"][0] == {"ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"],
                                             "ResultPath": None, "Next": "ClosedMeanwhile"}, name
     assert states["ClosedMeanwhile"]["Next"] == "IncidentAlert?"
+    assert states["ClosedMeanwhile"]["ResultPath"] == "$.classified.count" and states["ClosedMeanwhile"]["Result"] == {}
+    # And the agents are paged only after the outcome is recorded
+    assert states["Recording"]["Next"] == "RecordMention" and states["RecordMention"]["Next"] == "PagedBefore?"
+    assert states["RecordingMember"]["Next"] == "RecordIncidentMember"
+    # And the execution starts with no recording time of its own, which the failure path compares with
+    assert states[definition(template_dict)["StartAt"]]["Result"] == {"at": "-"}

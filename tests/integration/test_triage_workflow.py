@@ -372,19 +372,70 @@ def triaged_after_refusals(stack, text, step, code, times=3):
             time.sleep(0.2)
             stored = stack._store.get_mention("x", mention_id)
     settle(stack)
-    return mention_id, stored
+    # (`notified` is recorded before the page: read the mention again once everything has run)
+    return mention_id, stack._store.get_mention("x", mention_id)
 
 
-def test_a_failure_after_the_page_is_retried_without_paging_again(stack):
-    # Given the outcome write keeps failing in the first execution, after the agents were paged
+def the_agents_page(operation, params):
+    """NotifyAgents: the publish on the agents' topic."""
+    return operation == "Publish" and "agent" in str(params.get("TopicArn")).lower()
+
+
+def test_a_refused_outcome_write_pages_nobody_and_the_retry_pages_once(stack):
+    # Given the outcome write keeps failing in the first execution (it comes before any page)
     # When SQS delivers its message again and the write succeeds
     mention_id, stored = triaged_after_refusals(stack, "where is my refund for order #88412? it has been three weeks",
                                                 the_outcome_write, "ProvisionedThroughputExceededException")
-    # Then the mention is notified, its agents were paged once, and on-call heard once that triage failed
-    assert stored["status"] == "notified" and stored["paged_at"]
+    # Then the mention is notified, its agents were paged once, by the retry, and on-call heard once that triage
+    # failed
+    assert stored["status"] == "notified" and not stored.get("paged_at")
     assert len(notifications_for(stack, mention_id, "agent-notifications", timeout=0)) == 1
     alerts = [n["message"].get("alert") for n in notifications_for(stack, mention_id, "escalations", timeout=0)]
     assert alerts.count("triage_failed") == 1
+
+
+def test_a_page_refused_after_the_outcome_was_recorded_is_sent_by_the_retry(stack):
+    # Given the agents' page keeps failing in the first execution, after it recorded the mention `notified`
+    # When SQS delivers its message again and SNS accepts the page
+    mention_id, stored = triaged_after_refusals(stack, "still no sign of order #88530, please check",
+                                                the_agents_page, "Throttling")
+    # Then the first execution's failure turned its own `notified` back into `triage_failed`, so the retry
+    # recorded the mention again and paged its agents once
+    assert stored["status"] == "notified" and stored.get("triage_failed_at")
+    assert len(notifications_for(stack, mention_id, "agent-notifications", timeout=0)) == 1
+    alerts = [n["message"].get("alert") for n in notifications_for(stack, mention_id, "escalations", timeout=0)]
+    assert alerts.count("triage_failed") == 1
+
+
+def test_two_executions_of_one_mention_at_once_page_its_agents_once_and_count_it_once(stack):
+    # Given a quiet stack, and Classify holding each execution until two of them run for the same mention
+    import threading
+
+    import boto3
+
+    settle(stack)
+    counted_before = minute_total(stack)
+    original = task_handler(stack, "classify")
+    arrived = threading.Barrier(2, timeout=20)
+
+    def together(event, context):
+        arrived.wait()
+        return original(event, context)
+
+    with handler_replaced(stack, "classify", together):
+        # When a complaint is delivered and a duplicate of its triage message is sent at once
+        mention_id = deliver(stack, "the app charged me but my order 55941 never showed up")
+        boto3.client("sqs", region_name="us-east-1").send_message(
+            QueueUrl=stack.triage.triage_queue_url,
+            MessageBody=json.dumps({"v": 1, "platform": "x", "channel": "x", "mention_id": mention_id,
+                                    "thread_id": mention_id, "kind": "mention"}))
+        assert outcome(stack, mention_id)["status"] == "notified"
+        settle(stack)
+    # Then both executions classified it, only the one whose outcome write was accepted paged the agents, and the
+    # minute counters hold it once
+    assert arrived.broken is False and arrived.n_waiting == 0
+    assert len(notifications_for(stack, mention_id, "agent-notifications", timeout=0)) == 1
+    assert minute_total(stack) == counted_before + 1
 
 
 def test_a_p1_whose_escalation_failed_is_escalated_on_the_retry_without_paging_its_agents_again(stack):
