@@ -591,3 +591,65 @@ def test_a_mention_answered_natively_while_triage_runs_stays_answered(stack):
     assert marked == [MARKED] and status == "SUCCEEDED"
     stored = stack._store.get_mention("x", mention_id)
     assert (stored["status"], stored["answered_by"]) == ("answered", "platform")
+
+
+def duplicate_message(stack, mention_id):
+    """A second triage message for a mention (SQS at-least-once, or the sweeper), sent now."""
+    import boto3
+
+    boto3.client("sqs", region_name="us-east-1").send_message(
+        QueueUrl=stack.triage.triage_queue_url,
+        MessageBody=json.dumps({"v": 1, "platform": "x", "channel": "x", "mention_id": mention_id,
+                                "thread_id": mention_id, "kind": "mention"}))
+
+
+def test_a_duplicate_that_read_the_mention_before_another_execution_paged_and_failed_pages_nobody_again(stack):
+    # Given two executions of one p1 mention that both classify it while it is `received`; the first records it,
+    # pages its agents, then fails on the escalation (SNS throttled through its retries), which turns the mention
+    # back into `triage_failed` with `paged_at`; the second is drafted only once that has happened
+    import threading
+
+    settle(stack)
+    empty_dead_letter_queue(stack)
+    classify, draft = task_handler(stack, "classify"), task_handler(stack, "draft")
+    arrived, drafts, lock = threading.Barrier(2, timeout=20), [], threading.Lock()
+    calls = {"classify": 0}
+
+    def together(event, context):
+        with lock:
+            calls["classify"] += 1
+            first_two = calls["classify"] <= 2
+        if first_two:
+            arrived.wait()
+        return classify(event, context)
+
+    def second_drafted_after_the_revert(event, context):
+        with lock:
+            drafts.append(event["mention"]["mention_id"])
+            second = len(drafts) == 2
+        if second:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and \
+                    stack._store.get_mention("x", event["mention"]["mention_id"])["status"] != "triage_failed":
+                time.sleep(0.05)
+        return draft(event, context)
+
+    text = "the heater I bought from you started smoking and caught fire in my kitchen, we had to call the firemen"
+    with handler_replaced(stack, "classify", together), handler_replaced(stack, "draft", second_drafted_after_the_revert), \
+            calls_refused(3, the_p1_escalation, "Throttling") as refused:
+        # When the mention is delivered and a duplicate of its triage message is sent at once
+        mention_id = deliver(stack, text)
+        duplicate_message(stack, mention_id)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (len(refused) < 3 or stack._store.get_mention(
+                "x", mention_id)["status"] != "notified"):
+            time.sleep(0.2)
+        settle(stack)
+    # Then its agents were paged once and it was escalated once: the second execution's outcome write must not be
+    # accepted on the strength of a read that predates the first one's page
+    assert arrived.broken is False and len(refused) == 3 and len(drafts) >= 2
+    pages = notifications_for(stack, mention_id, "agent-notifications", timeout=0)
+    escalations = [n for n in notifications_for(stack, mention_id, "escalations", timeout=0)
+                   if n["message"].get("alert") != "triage_failed"]
+    assert stack._store.get_mention("x", mention_id)["status"] == "notified"
+    assert (len(pages), len(escalations)) == (1, 1)
