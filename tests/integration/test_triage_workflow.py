@@ -653,3 +653,51 @@ def test_a_duplicate_that_read_the_mention_before_another_execution_paged_and_fa
                    if n["message"].get("alert") != "triage_failed"]
     assert stack._store.get_mention("x", mention_id)["status"] == "notified"
     assert (len(pages), len(escalations)) == (1, 1)
+
+
+@contextmanager
+def states_entered_at(instant):
+    """Every state's `$$.State.EnteredTime` is `instant` in the block: two executions entering a state in the same
+    millisecond (the resolution Step Functions gives it, e.g. "2026-12-01T12:00:00.123Z")."""
+    import datetime as real
+    import types
+
+    from moto.stepfunctions.parser.asl.component.state import state as state_module
+
+    class Fixed(real.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return instant
+
+    original = state_module.datetime
+    state_module.datetime = types.SimpleNamespace(datetime=Fixed, timezone=real.timezone)
+    try:
+        yield
+    finally:
+        state_module.datetime = original
+
+
+def test_two_executions_that_record_a_mention_in_the_same_millisecond_page_its_agents_once(stack):
+    # Given two executions of one mention, held in Classify until both run, whose Recording states are entered in
+    # the same millisecond
+    import threading
+
+    settle(stack)
+    original = task_handler(stack, "classify")
+    arrived = threading.Barrier(2, timeout=20)
+
+    def together(event, context):
+        arrived.wait()
+        return original(event, context)
+
+    with handler_replaced(stack, "classify", together), \
+            states_entered_at(datetime(2026, 12, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)):
+        # When a complaint is delivered and a duplicate of its triage message is sent at once
+        mention_id = deliver(stack, "you billed me twice for order 66120 and support never answers")
+        duplicate_message(stack, mention_id)
+        assert outcome(stack, mention_id)["status"] == "notified"
+        settle(stack)
+    # Then only one of them paged the agents: the outcome write tells one execution from another by more than the
+    # time it was made
+    assert arrived.broken is False and arrived.n_waiting == 0
+    assert len(notifications_for(stack, mention_id, "agent-notifications", timeout=0)) == 1
