@@ -701,3 +701,43 @@ def test_two_executions_that_record_a_mention_in_the_same_millisecond_page_its_a
     # time it was made
     assert arrived.broken is False and arrived.n_waiting == 0
     assert len(notifications_for(stack, mention_id, "agent-notifications", timeout=0)) == 1
+
+
+def test_a_duplicate_execution_never_announces_an_incident_a_second_time(stack):
+    # Given two executions of one mention held in Classify until both run, and an incident this mention opened whose
+    # `opened` alert is not recorded yet (the first execution's Classify opened it a moment ago)
+    import threading
+
+    from responder.aws.incident_store import IncidentStore
+    from responder.surge.incidents import BRAND_KEY, SurgeSettings, salient_terms
+
+    settle(stack)
+    original = task_handler(stack, "classify")
+    arrived = threading.Barrier(2, timeout=20)
+
+    def together(event, context):
+        arrived.wait()
+        return original(event, context)
+
+    text = "the zorblax scanner rejects my voucher zorblax voucher broken again"
+    incident_id = f"inc-dup-{int(time.time() * 1000)}"
+    with handler_replaced(stack, "classify", together):
+        mention_id = deliver(stack, text)
+        now = datetime.now(timezone.utc)
+        at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        signature = {term: 1.0 for term in salient_terms(text)}
+        assert IncidentStore(stack._store).try_open(BRAND_KEY, incident_id, {
+            "incident_id": incident_id, "account_id": BRAND_KEY, "scope": "all", "incident_status": "open",
+            "signature": signature, "opened_at": at, "first_seen_at": at, "last_seen_at": at, "size": 0,
+            "next_digest": 25, "sample_mention_ids": [], "alerts": [], "language": "en",
+            "opened_by": f"x:{mention_id}"}, now, SurgeSettings())
+        time.sleep(2.2)  # the task functions' cache of open incidents (2 s) sees it
+        # When a duplicate of its triage message is sent
+        duplicate_message(stack, mention_id)
+        settle(stack)
+    assert stack._store.get_mention("x", mention_id)["status"] == "incident"
+    # Then the incident was announced once: the execution whose outcome write was refused announces nothing
+    assert arrived.broken is False and arrived.n_waiting == 0
+    opened = [n for n in stack.triage.notifications() if n["topic"] == "incidents"
+              and n["message"].get("alert") == "opened" and n["message"]["incident"]["incident_id"] == incident_id]
+    assert len(opened) == 1
