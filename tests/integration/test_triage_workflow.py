@@ -537,62 +537,6 @@ def test_a_state_over_the_limit_marks_the_mention_failed_and_alerts(stack):
     assert alerts and alerts[0]["message"]["error"]["Error"] == "States.DataLimitExceeded"
 
 
-def test_a_native_brand_reply_on_x_marks_the_notified_mention_answered(stack):
-    from responder.ingest.signatures import sign_x
-    from responder_cli.traffic import BRAND_X_ID
-
-    # Given a complaint notified to its team
-    mention_id = deliver(stack, "my parcel 8812 is a week late, can someone help?")
-    assert outcome(stack, mention_id)["status"] == "notified"
-    # When the brand replies to it on X itself (X Activity API post.create by the filtered user)
-    post = {"id": "4100000000000000998", "author_id": BRAND_X_ID, "conversation_id": mention_id,
-            "in_reply_to_tweet_id": mention_id, "created_at": "2026-12-01T12:00:00.000Z",
-            "text": "@casey_q sorry! DM us the order number and we'll chase it."}
-    reply = {"data": {"event_uuid": "4100000000000000999", "filter": {"user_id": BRAND_X_ID},
-                      "event_type": "post.create", "payload": post}}
-    body = json.dumps(reply).encode()
-    secret = os.environ.get("RESPONDER_X_CONSUMER_SECRET", "local-x-consumer-secret")
-    headers = {"x-twitter-webhooks-signature": sign_x(secret, body)}
-    answer = stack._handler(http_api_event("POST", "/webhooks/x", headers, body), LambdaContext())
-    # Then the mention is answered by the platform with its first-response time, and the reply is no mention
-    assert answer["statusCode"] == 200, answer
-    stored = stack._store.get_mention("x", mention_id)
-    assert (stored["status"], stored["answered_by"], stored["first_response_at"]) == (
-        "answered", "platform", "2026-12-01T12:00:00Z")
-    assert stack._store.get_mention("x", "4100000000000000998") is None
-
-
-def test_a_mention_answered_natively_while_triage_runs_stays_answered(stack):
-    import boto3
-
-    from responder.core.model import NativeAnswer
-    from responder.replies.native import MARKED, DynamoNativeAnswers
-
-    original, marked = task_handler(stack, "route"), []
-
-    def answered_meanwhile(event, context):
-        # The brand answers on X while triage is between Draft and the record of its outcome
-        mention = event["mention"]
-        answer = NativeAnswer(channel="x", reply_id="4100000000000000997", text="On it!", at="2026-12-01T12:00:00Z",
-                              mention_id=mention["mention_id"])
-        marked.append(DynamoNativeAnswers(stack._store).apply(answer, datetime.now(timezone.utc)))
-        return original(event, context)
-
-    with handler_replaced(stack, "route", answered_meanwhile):
-        mention_id = deliver(stack, "the app keeps logging me out, please fix it")
-        sfn = boto3.client("stepfunctions", region_name="us-east-1")
-        deadline, status = time.monotonic() + 30, None
-        while time.monotonic() < deadline and status not in ("SUCCEEDED", "FAILED"):
-            found = [e for e in sfn.list_executions(stateMachineArn=stack.triage.state_machine_arn)["executions"]
-                     if f"-{mention_id}-" in e["name"]]
-            status = found[0]["status"] if found else None
-            time.sleep(0.1)
-    # Then the execution ends well, and the mention keeps the answer instead of turning back to notified
-    assert marked == [MARKED] and status == "SUCCEEDED"
-    stored = stack._store.get_mention("x", mention_id)
-    assert (stored["status"], stored["answered_by"]) == ("answered", "platform")
-
-
 def duplicate_message(stack, mention_id):
     """A second triage message for a mention (SQS at-least-once, or the sweeper), sent now."""
     import boto3
@@ -610,7 +554,6 @@ def test_a_duplicate_that_read_the_mention_before_another_execution_paged_and_fa
     import threading
 
     settle(stack)
-    empty_dead_letter_queue(stack)
     classify, draft = task_handler(stack, "classify"), task_handler(stack, "draft")
     arrived, drafts, lock = threading.Barrier(2, timeout=20), [], threading.Lock()
     calls = {"classify": 0}
@@ -741,3 +684,60 @@ def test_a_duplicate_execution_never_announces_an_incident_a_second_time(stack):
     opened = [n for n in stack.triage.notifications() if n["topic"] == "incidents"
               and n["message"].get("alert") == "opened" and n["message"]["incident"]["incident_id"] == incident_id]
     assert len(opened) == 1
+
+
+def test_a_native_brand_reply_on_x_marks_the_notified_mention_answered(stack):
+    from responder.ingest.signatures import sign_x
+    from responder_cli.traffic import BRAND_X_ID
+
+    # Given a complaint notified to its team
+    mention_id = deliver(stack, "my parcel 8812 is a week late, can someone help?")
+    assert outcome(stack, mention_id)["status"] == "notified"
+    # When the brand replies to it on X itself (X Activity API post.create by the filtered user)
+    post = {"id": "4100000000000000998", "author_id": BRAND_X_ID, "conversation_id": mention_id,
+            "in_reply_to_tweet_id": mention_id, "created_at": "2026-12-01T12:00:00.000Z",
+            "text": "@casey_q sorry! DM us the order number and we'll chase it."}
+    reply = {"data": {"event_uuid": "4100000000000000999", "filter": {"user_id": BRAND_X_ID},
+                      "event_type": "post.create", "payload": post}}
+    body = json.dumps(reply).encode()
+    secret = os.environ.get("RESPONDER_X_CONSUMER_SECRET", "local-x-consumer-secret")
+    headers = {"x-twitter-webhooks-signature": sign_x(secret, body)}
+    answer = stack._handler(http_api_event("POST", "/webhooks/x", headers, body), LambdaContext())
+    # Then the mention is answered by the platform with its first-response time, and the reply is no mention
+    assert answer["statusCode"] == 200, answer
+    stored = stack._store.get_mention("x", mention_id)
+    assert (stored["status"], stored["answered_by"], stored["first_response_at"]) == (
+        "answered", "platform", "2026-12-01T12:00:00Z")
+    assert stack._store.get_mention("x", "4100000000000000998") is None
+
+
+def test_a_mention_answered_natively_while_triage_runs_stays_answered(stack):
+    import boto3
+
+    from responder.core.model import NativeAnswer
+    from responder.replies.native import MARKED, DynamoNativeAnswers
+
+    original, marked = task_handler(stack, "route"), []
+
+    def answered_meanwhile(event, context):
+        # The brand answers on X while triage is between Draft and the record of its outcome
+        mention = event["mention"]
+        answer = NativeAnswer(channel="x", reply_id="4100000000000000997", text="On it!", at="2026-12-01T12:00:00Z",
+                              mention_id=mention["mention_id"])
+        marked.append(DynamoNativeAnswers(stack._store).apply(answer, datetime.now(timezone.utc)))
+        return original(event, context)
+
+    with handler_replaced(stack, "route", answered_meanwhile):
+        mention_id = deliver(stack, "the app keeps logging me out, please fix it")
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        deadline, status = time.monotonic() + 30, None
+        while time.monotonic() < deadline and status not in ("SUCCEEDED", "FAILED"):
+            found = [e for e in sfn.list_executions(stateMachineArn=stack.triage.state_machine_arn)["executions"]
+                     if f"-{mention_id}-" in e["name"]]
+            status = found[0]["status"] if found else None
+            time.sleep(0.1)
+    # Then the execution ends well, and the mention keeps the answer instead of turning back to notified
+    assert marked == [MARKED] and status == "SUCCEEDED"
+    stored = stack._store.get_mention("x", mention_id)
+    assert (stored["status"], stored["answered_by"]) == ("answered", "platform")
+
