@@ -243,19 +243,35 @@ class TriageWorkflow(Construct):
                   for name in ("intent", "sentiment", "topic", "language")}
 
         # Triage takes no claim. The outcome is recorded first, by a write conditional on the mention still awaiting
-        # triage (responder.aws.storage.AWAITING_TRIAGE), and only then are the agents paged: of two executions for one
-        # mention (a duplicate message) the one whose write is refused pages nobody. `$.recording.at` is when this
-        # execution recorded the outcome (`triaged_at`): its own write, retried after a lost answer, is accepted
-        # again, and a failure after it can tell its own outcome from another execution's.
+        # triage (responder.aws.storage.AWAITING_TRIAGE) as Classify read it, and only then are the agents paged: of
+        # two executions for one mention (a duplicate message) the one whose write is refused pages nobody.
+        # "As Classify read it": no `paged_at` or `escalated_at` recorded since (Classify's `seen`). Another execution
+        # that recorded, paged and then failed turns the mention back into `triage_failed` with `paged_at`, which
+        # still awaits triage; a duplicate that read it before must not page it again (the redelivery records it
+        # without a page).
+        # `$.recording` is this execution's recording: `at`, when (`triaged_at`), and `by`, a UUID of its own
+        # (`triaged_by`). Its own write, retried after a lost answer, is accepted again, and a failure after it can
+        # tell its own outcome from another execution's; a time cannot (two executions record in the same
+        # millisecond), and the execution's ARN would add some 150 bytes to every triaged item, which is billed per KB.
         awaiting = {":received": S("received"), ":queued": S("queued"), ":triaging": S("triaging"),
-                    ":failed": S("triage_failed")}
+                    ":failed": S("triage_failed"),
+                    ":seenPaged": S(J.string_at("$.classified.seen.paged_at")),
+                    ":seenEscalated": S(J.string_at("$.classified.seen.escalated_at"))}
         awaits_triage = "#s IN (:received, :queued, :triaging, :failed)"
-        recording = S(J.string_at("$.recording.at"))
+        unchanged = ("(attribute_not_exists(paged_at) OR paged_at = :seenPaged) AND "
+                     "(attribute_not_exists(escalated_at) OR escalated_at = :seenEscalated)")
+        recording = {":at": S(J.string_at("$.recording.at")), ":by": S(J.string_at("$.recording.by"))}
+
+        def records(status: str) -> str:
+            """The condition of an outcome write: awaiting triage as read, or this execution's own write again."""
+            return f"({awaits_triage} AND {unchanged}) OR (#s = {status} AND triaged_by = :by)"
 
         # --- failure path ----------------------------------------------------------------------------
         # A failure marks the mention `triage_failed` (so that SQS's redelivery triages it again) only while it awaits
         # triage, or when the outcome it holds is this execution's: a duplicate's failure must never turn another
-        # execution's `notified` back into `triage_failed`, which a redelivery would triage, and page, again.
+        # execution's `notified` back into `triage_failed`, which a redelivery would triage, and page, again. Nor
+        # this execution's own outcome once an agent has queued a reply to it (`reply_state`): the reply is sent
+        # only from `notified` or `incident` (responder.replies.ledger), and a redelivery would page it again.
         # A failure after the agents were paged (`$.paged`, set once NotifyAgents is done) records `paged_at` too,
         # and after the p1 escalation (`$.escalated`) `escalated_at`, so the redelivery that triages the mention again
         # records it without paging anyone again (and still escalates a p1 whose escalation failed).
@@ -265,10 +281,14 @@ class TriageWorkflow(Construct):
                 update_expression="SET #s = :failed, triage_error = :error, triage_failed_at = :at"
                                   + (", paged_at = :at" if paged else "")
                                   + (", escalated_at = :at" if escalated else ""),
-                condition_expression=f"{awaits_triage} OR (triaged_at = :recording AND #s IN (:notified, :member))",
+                condition_expression=(f"{awaits_triage} OR (triaged_by = :by AND #s IN (:notified, :member) "
+                                      "AND attribute_not_exists(reply_state))"),
                 expression_attribute_names={"#s": "status"},
-                expression_attribute_values={**awaiting, ":error": S(J.string_at("$.error.Error")),
-                                             ":at": S(J.string_at("$$.State.EnteredTime")), ":recording": recording,
+                expression_attribute_values={":received": S("received"), ":queued": S("queued"),
+                                             ":triaging": S("triaging"), ":failed": S("triage_failed"),
+                                             ":error": S(J.string_at("$.error.Error")),
+                                             ":at": S(J.string_at("$$.State.EnteredTime")),
+                                             ":by": S(J.string_at("$.recording.by")),
                                              ":notified": S("notified"), ":member": S("incident")},
                 result_path=J.DISCARD)
             task.add_retry(errors=["DynamoDB.ConditionalCheckFailedException"], max_attempts=0)
@@ -321,8 +341,8 @@ class TriageWorkflow(Construct):
             return task.add_catch(mark_failed, errors=["States.ALL"], result_path="$.error")
 
         # --- main path ----------------------------------------------------------------------------------
-        # Before anything can fail: a failure path that finds no recording time of this execution's.
-        begin = sfn.Pass(self, "Begin", result=sfn.Result.from_object({"at": "-"}), result_path="$.recording")
+        # Before anything can fail: a failure path that finds no recording of this execution's.
+        begin = sfn.Pass(self, "Begin", result=sfn.Result.from_object({"at": "-", "by": "-"}), result_path="$.recording")
         classify_task = tasks.LambdaInvoke(
             self, "Classify", lambda_function=classify_fn, payload_response_only=True, retry_on_service_exceptions=False,
             payload=sfn.TaskInput.from_object({"key": J.object_at("$.key"), "claim": J.string_at("$.claim")}),
@@ -364,10 +384,8 @@ class TriageWorkflow(Construct):
             self, "Escalate", topic=escalation_topic, message=notification, message_attributes=message_attributes,
             message_per_subscription_type=True, subject=J.string_at("$.route.subject"), result_path=J.DISCARD))
         # A mention the brand answered (natively, on the platform) or an agent closed while triage ran keeps that
-        # status: the outcome is recorded only on a mention still open (responder.replies.state); otherwise the
-        # execution goes on to the incident alert, if one is due, and ends.
-        closed = {":answered": S("answered"), ":handled": S("handled"), ":deleted": S("deleted")}
-        still_open = "NOT (#s IN (:answered, :handled, :deleted))"
+        # status: the outcome is recorded only on a mention awaiting triage (responder.replies.state); otherwise the
+        # execution goes on to the incident alert, if one is due and still this execution's to send, and ends.
         # Closed meanwhile, or recorded by another execution: this one pages nobody and counts nothing (the dispatcher
         # counts the execution that recorded it; see responder.triage.dispatch.tally).
         closed_meanwhile = sfn.Pass(self, "ClosedMeanwhile", result=sfn.Result.from_object({}),
@@ -385,35 +403,36 @@ class TriageWorkflow(Construct):
         # earlier versions took, and the thread is not written: a mention's outcome and every later update of it (its
         # reply's claim, sending, sent) are billed on the item's size, one write unit per started KB.
         def recording_time(state_id: str) -> sfn.Pass:
-            return sfn.Pass(self, state_id, parameters={"at": J.string_at("$$.State.EnteredTime")},
+            return sfn.Pass(self, state_id, parameters={"at": J.string_at("$$.State.EnteredTime"), "by": J.uuid()},
                             result_path="$.recording")
 
         record_mention = guarded(unless_closed(tasks.DynamoUpdateItem(
             self, "RecordMention", table=table, key=mention_key,
-            update_expression=("SET #s = :notified, triaged_at = :at, intent = :intent, sentiment = :sentiment, "
-                               "topic = :topic, #lang = :language, priority = :priority, team = :team, "
-                               "sla_due = :due, draft_text = :draft "
+            update_expression=("SET #s = :notified, triaged_at = :at, triaged_by = :by, intent = :intent, "
+                               "sentiment = :sentiment, topic = :topic, #lang = :language, priority = :priority, "
+                               "team = :team, sla_due = :due, draft_text = :draft "
                                "REMOVE triage_claimed_until, triage_claim, triage_attempts"),
-            condition_expression=f"{awaits_triage} OR (#s = :notified AND triaged_at = :at)",
+            condition_expression=records(":notified"),
             expression_attribute_names={"#s": "status", "#lang": "language"},
             expression_attribute_values={
-                **awaiting, ":notified": S("notified"), ":at": recording,
+                **awaiting, ":notified": S("notified"), **recording,
                 **labels,
                 ":priority": S(J.string_at("$.route.priority")), ":team": S(J.string_at("$.route.team")),
                 ":due": S(J.string_at("$.route.sla_due")), ":draft": S(J.string_at("$.drafted.draft.text")),
             },
             result_path=J.DISCARD)))
-        # Noise erased (or answered) while it was classified keeps that status, as RecordMention does.
+        # Noise is recorded on the same terms as RecordMention: erased, answered or recorded by another execution
+        # meanwhile, it keeps that status.
         archive = guarded(unless_closed(tasks.DynamoUpdateItem(
             self, "Archive", table=table, key=mention_key,
-            update_expression=("SET #s = :archived, archive_reason = :reason, triaged_at = :at, intent = :intent, "
-                               "sentiment = :sentiment, topic = :topic, #lang = :language "
+            update_expression=("SET #s = :archived, archive_reason = :reason, triaged_at = :at, triaged_by = :by, "
+                               "intent = :intent, sentiment = :sentiment, topic = :topic, #lang = :language "
                                "REMOVE triage_claimed_until, triage_claim, triage_attempts"),
-            condition_expression=still_open,
+            condition_expression=records(":archived"),
             expression_attribute_names={"#s": "status", "#lang": "language"},
             expression_attribute_values={
-                **closed, ":archived": S("archived"), ":reason": S(J.string_at(f"{classification}.noise_reason")),
-                ":at": S(J.string_at("$$.State.EnteredTime")),
+                **awaiting, ":archived": S("archived"), ":reason": S(J.string_at(f"{classification}.noise_reason")),
+                **recording,
                 **labels,
             },
             result_path=J.DISCARD)))
@@ -449,21 +468,47 @@ class TriageWorkflow(Construct):
             task_timeout=task_timeout("draft")), lambda_task=True)
         record_member = guarded(unless_closed(tasks.DynamoUpdateItem(
             self, "RecordIncidentMember", table=table, key=mention_key,
-            update_expression=("SET #s = :member, incident_id = :incident, triaged_at = :at, intent = :intent, "
-                               "sentiment = :sentiment, topic = :topic, #lang = :language, draft_text = :draft, "
-                               "classification_json = :c REMOVE triage_claimed_until, triage_claim, triage_attempts"),
-            condition_expression=f"{awaits_triage} OR (#s = :member AND triaged_at = :at)",
+            update_expression=("SET #s = :member, incident_id = :incident, triaged_at = :at, triaged_by = :by, "
+                               "intent = :intent, sentiment = :sentiment, topic = :topic, #lang = :language, "
+                               "draft_text = :draft, classification_json = :c "
+                               "REMOVE triage_claimed_until, triage_claim, triage_attempts"),
+            condition_expression=records(":member"),
             expression_attribute_names={"#s": "status", "#lang": "language"},
             expression_attribute_values={
                 **awaiting, ":member": S("incident"), ":incident": S(J.string_at(f"{incident}.incident_id")),
-                ":at": recording,
+                **recording,
                 **labels,
                 ":draft": S(J.string_at("$.drafted.draft.text")),
                 ":c": S(J.json_to_string(J.object_at("$.classified.member_route"))),
             },
             result_path=J.DISCARD)))
         member_path = draft_member.next(recording_time("RecordingMember")).next(record_member).next(alert_due)
-        closed_meanwhile.next(alert_due)  # an incident alert due is still sent
+        # After a refused outcome write (another execution recorded the mention, or it was closed meanwhile): an
+        # `opened` alert is announced once, by the execution whose outcome write was accepted. Every execution of the
+        # mention that opened the incident carries that alert until it is recorded on the incident
+        # (responder.surge.correlate), so a duplicate that announced it too would announce the incident twice. Only
+        # a mention closed meanwhile (answered, handled, erased), which no execution records, has it announced by a
+        # refused one, lest it be lost; a mention back to `triage_failed` is announced by its redelivery. A digest
+        # is claimed once (IncidentStore.claim_digest): the execution that holds it sends it, recorded or not.
+        # The read costs half a read unit, on this path only.
+        read_outcome = tasks.DynamoGetItem(
+            self, "ReadOutcome", table=table, key=mention_key, consistent_read=True,
+            projection_expression=[tasks.DynamoProjectionExpression().with_attribute("#s")],
+            expression_attribute_names={"#s": "status"}, result_path="$.outcome")
+        _retry_service(read_outcome)
+        # Unreadable: announcing twice is better than never.
+        read_outcome.add_catch(publish_incident, errors=["States.ALL"], result_path=J.DISCARD)
+        closed_by_others = sfn.Condition.and_(
+            sfn.Condition.is_present("$.outcome.Item.status.S"),
+            sfn.Condition.or_(*(sfn.Condition.string_equals("$.outcome.Item.status.S", status)
+                                for status in ("answered", "handled", "deleted"))))
+        read_outcome.next(sfn.Choice(self, "ClosedByOthers?").when(closed_by_others, publish_incident)
+                          .otherwise(done))
+        closed_meanwhile.next(sfn.Choice(self, "AlertAfterRefusal?").when(
+            sfn.Condition.and_(sfn.Condition.is_present(f"{incident}.alert"),
+                               sfn.Condition.is_not_null(f"{incident}.alert")),
+            sfn.Choice(self, "Opening?").when(sfn.Condition.string_equals(f"{incident}.alert.alert", "opened"),
+                                              read_outcome).otherwise(publish_incident)).otherwise(done))
 
         # The outcome is written before the pages: only the execution whose write was accepted pages anyone. Once the
         # agents have been paged, and again once a p1 has been escalated, the state says so: a step failing after
@@ -489,7 +534,7 @@ class TriageWorkflow(Construct):
             .when(sfn.Condition.boolean_equals("$.classified.skip", True), sfn.Succeed(self, "Skipped"))
             .otherwise(sfn.Choice(self, "Noise?")
                        .when(sfn.Condition.boolean_equals(f"{classification}.noise", True),
-                             archive.next(sfn.Succeed(self, "Archived")))
+                             recording_time("RecordingNoise").next(archive).next(sfn.Succeed(self, "Archived")))
                        # Incident members are drafted and recorded, not paged one by one (crises, VIPs and
                        # high-reach authors still are: `page` is true for them).
                        .when(sfn.Condition.and_(sfn.Condition.boolean_equals(f"{incident}.member", True),

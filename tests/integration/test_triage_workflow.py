@@ -686,6 +686,71 @@ def test_a_duplicate_execution_never_announces_an_incident_a_second_time(stack):
     assert len(opened) == 1
 
 
+def test_a_failure_after_an_agent_queued_a_reply_leaves_the_mention_to_that_reply(stack):
+    # Given a mention recorded `notified` whose agents' page keeps failing, and an agent who queues a reply to it (on
+    # the review page, which the mention's record makes possible) before the execution's failure path runs
+    from responder.replies.claims import DynamoReplyStore
+
+    settle(stack)
+    replies = DynamoReplyStore(stack._store._table, client=stack._store.client)
+    queued = []
+
+    def page_refused_once_a_reply_is_queued(operation, params):
+        if not the_agents_page(operation, params):
+            return False
+        if not queued:
+            mention = json.loads(json.loads(params["Message"])["default"])["mention"]
+            before = stack._store.get_mention("x", mention["mention_id"])
+            at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            claim = replies.claim_reply("x", mention["mention_id"], "nonce-r1", "We are on it, sorry!", "agent-7",
+                                        at=at, stale_before="2000-01-01T00:00:00Z")
+            queued.append((mention["mention_id"], before["triaged_by"], claim.taken))
+        return True
+
+    with calls_refused(3, page_refused_once_a_reply_is_queued, "Throttling") as refused:
+        # When its triage fails on the page, after the reply was queued
+        deliver(stack, "my order #88790 arrived broken, I want a replacement")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(refused) < 3:
+            time.sleep(0.1)
+        settle(stack)
+    # Then the failure left the mention `notified` with its reply in flight: not turned back into `triage_failed`,
+    # which the redelivery would have triaged, recorded and paged again
+    assert len(refused) == 3
+    ((mention_id, triaged_by, taken),) = queued
+    stored = stack._store.get_mention("x", mention_id)
+    assert taken and (stored["status"], stored["reply_state"]) == ("notified", "queued")
+    assert stored["triaged_by"] == triaged_by and not stored.get("triage_failed_at")
+    assert notifications_for(stack, mention_id, "agent-notifications", timeout=0) == []
+
+
+def test_noise_recorded_by_another_execution_meanwhile_is_not_archived_over_it(stack):
+    # Given an execution that classifies a mention as noise while another execution records it `notified` (a managed
+    # classifier that judged it otherwise)
+    from responder.aws.storage import mention_key
+
+    settle(stack)
+    original = task_handler(stack, "classify")
+
+    def recorded_meanwhile(event, context):
+        classified = original(event, context)
+        key = mention_key(event["key"]["channel"], event["key"]["mention_id"])
+        stack._store.client.update_item(
+            TableName=stack._store._table, Key={name: {"S": value} for name, value in key.items()},
+            UpdateExpression="SET #s = :notified, triaged_by = :other", ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":notified": {"S": "notified"}, ":other": {"S": "another-execution"}})
+        return classified
+
+    with handler_replaced(stack, "classify", recorded_meanwhile):
+        # When the noise is delivered and triaged
+        mention_id = deliver(stack, "🔥 FREE crypto giveaway 🔥 follow back and DM me to claim 1000 USDT now!!! bit.ly/x2")
+        settle(stack)
+    # Then Archive, refused like any outcome write on a mention recorded meanwhile, left the other execution's outcome
+    stored = stack._store.get_mention("x", mention_id)
+    assert (stored["status"], stored["triaged_by"]) == ("notified", "another-execution")
+    assert not stored.get("archive_reason")
+
+
 def test_a_native_brand_reply_on_x_marks_the_notified_mention_answered(stack):
     from responder.ingest.signatures import sign_x
     from responder_cli.traffic import BRAND_X_ID

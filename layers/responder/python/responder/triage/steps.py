@@ -6,7 +6,8 @@ State passed between steps (all JSON):
   message id: carried for the record, triage takes no claim)
 - Classify adds `mention` (the stored mention, public fields, its text cut to NOTIFIED_TEXT_MAX_CHARS),
   `classification`, `count` (the minute counters' share: bucket and topic, see responder.triage.dispatch.tally),
-  `keys` (DynamoDB keys) and `skip` (true when the mention is already triaged).
+  `keys` (DynamoDB keys), `seen` (the `paged_at` and `escalated_at` it read, NOT_SEEN when absent, which the outcome
+  write compares) and `skip` (true when the mention is already triaged).
 - Draft adds `draft`, `thread` and `actions`; Route adds `route`: the team, priority and SLA, and the agents'
   notification composed (`message`, per protocol, and `subject`; see responder.triage.notify). After Route the
   state keeps only the mention's ids (the SlimMention state): its text then travels once, in the notification.
@@ -25,13 +26,15 @@ from responder.aws.storage import DynamoMentionStore, mention_key, thread_key
 
 # Fields of stored items that are bookkeeping, not part of the mention agents see.
 _PRIVATE_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "type", "status", "triage_claim", "triage_claimed_until",
-                   "triage_attempts")
+                   "triage_attempts", "triaged_by")
 _GRAPH = "https://graph.facebook.com/v21.0"
 # The most of a mention's text the workflow carries and the agents' notification shows. It covers the whole text of
 # almost every channel (WhatsApp 4,096, Messenger 2,000, X 280; Facebook comments 8,000 and long X posts 25,000
 # are cut), and even as JSON escapes of 4-byte characters (12 bytes each) stays near 60 KB: a quarter of the
 # 256 KiB that both a Step Functions state and an SNS message may hold (Step Functions and SNS quotas).
 NOTIFIED_TEXT_MAX_CHARS = 5_000
+# Classify's `seen` value for a mark the mention does not have: never a time, so it never equals a stored one.
+NOT_SEEN = "-"
 TRUNCATION_MARKER = " […]"
 
 
@@ -122,6 +125,10 @@ def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
         "paged": bool(mention.get("paged_at")),
         # Escalated (a p1) by an earlier execution that failed afterwards (MarkFailedAfterEscalating).
         "escalated": bool(mention.get("escalated_at")),
+        # What this read saw of those marks ("-": none). The outcome write is refused when another execution has
+        # paged (or escalated) the mention since, and failed after it: this execution would page it a second time.
+        "seen": {"paged_at": str(mention.get("paged_at") or NOT_SEEN),
+                 "escalated_at": str(mention.get("escalated_at") or NOT_SEEN)},
         # What an incident member keeps of its classification (RecordIncidentMember): the SLA escalation's team and
         # priority, not the whole classification (about 270 bytes that kept a member's item over 1 KB).
         "member_route": {"team": result.get("team"), "priority": result.get("priority")},
