@@ -806,3 +806,62 @@ def test_a_mention_answered_natively_while_triage_runs_stays_answered(stack):
     stored = stack._store.get_mention("x", mention_id)
     assert (stored["status"], stored["answered_by"]) == ("answered", "platform")
 
+def execution_status(stack, mention_id, timeout=30):
+    """The status of the mention's (one) execution once it has ended, or the last seen."""
+    import boto3
+
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    deadline, status = time.monotonic() + timeout, None
+    while time.monotonic() < deadline and status not in ("SUCCEEDED", "FAILED"):
+        found = [e for e in sfn.list_executions(stateMachineArn=stack.triage.state_machine_arn)["executions"]
+                 if f"-{mention_id}-" in e["name"]]
+        status = found[0]["status"] if found else None
+        time.sleep(0.1)
+    return status
+
+
+def test_an_incident_whose_opening_mention_is_answered_while_triage_runs_is_still_announced(stack):
+    # (Last: settle cannot wait out an answered mention.)
+    # Given an incident this mention opened, not announced yet, and the brand answering the mention on X while its
+    # triage runs (after Classify decided the `opened` alert was due), so that its outcome write is refused
+    import threading
+
+    from responder.aws.incident_store import IncidentStore
+    from responder.core.model import NativeAnswer
+    from responder.replies.native import MARKED, DynamoNativeAnswers
+    from responder.surge.incidents import BRAND_KEY, SurgeSettings, salient_terms
+
+    original, marked, opened_now = task_handler(stack, "classify"), [], threading.Event()
+
+    def answered_meanwhile(event, context):
+        opened_now.wait(20)
+        classified = original(event, context)
+        answer = NativeAnswer(channel="x", reply_id=f"41000000{int(time.time() * 1000)}", text="We are on it!",
+                              at="2026-12-01T12:00:00Z", mention_id=event["key"]["mention_id"])
+        marked.append(DynamoNativeAnswers(stack._store).apply(answer, datetime.now(timezone.utc)))
+        return classified
+
+    text = "the quibbitron kiosk swallowed my card quibbitron kiosk broken again"
+    incident_id = f"inc-answered-{int(time.time() * 1000)}"
+    with handler_replaced(stack, "classify", answered_meanwhile):
+        mention_id = deliver(stack, text)
+        now = datetime.now(timezone.utc)
+        at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert IncidentStore(stack._store).try_open(BRAND_KEY, incident_id, {
+            "incident_id": incident_id, "account_id": BRAND_KEY, "scope": "all", "incident_status": "open",
+            "signature": {term: 1.0 for term in salient_terms(text)}, "opened_at": at, "first_seen_at": at,
+            "last_seen_at": at, "size": 0, "next_digest": 25, "sample_mention_ids": [], "alerts": [], "language": "en",
+            "opened_by": f"x:{mention_id}"}, now, SurgeSettings())
+        time.sleep(2.2)  # the task functions' cache of open incidents (2 s) sees it
+        # When its triage classifies it, and finds it answered when it records the outcome
+        opened_now.set()
+        assert execution_status(stack, mention_id) == "SUCCEEDED"
+    # Then the mention stays answered, and the incident was announced though no execution recorded the mention
+    assert marked == [MARKED]
+    assert stack._store.get_mention("x", mention_id)["status"] == "answered"
+    deadline, opened = time.monotonic() + 10, []
+    while time.monotonic() < deadline and not opened:
+        opened = [n for n in stack.triage.notifications() if n["topic"] == "incidents"
+                  and n["message"].get("alert") == "opened" and n["message"]["incident"]["incident_id"] == incident_id]
+        time.sleep(0.1)
+    assert len(opened) == 1
