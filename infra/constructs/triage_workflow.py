@@ -252,7 +252,7 @@ class TriageWorkflow(Construct):
         # `$.recording` is this execution's recording: `at`, when (`triaged_at`), and `by`, a UUID of its own
         # (`triaged_by`). Its own write, retried after a lost answer, is accepted again, and a failure after it can
         # tell its own outcome from another execution's; a time cannot (two executions record in the same
-        # millisecond), and the execution's ARN would add some 150 bytes to every triaged item, which is billed per KB.
+        # millisecond), and the execution's ARN (well over 100 bytes) would grow every triaged item, billed per KB.
         awaiting = {":received": S("received"), ":queued": S("queued"), ":triaging": S("triaging"),
                     ":failed": S("triage_failed"),
                     ":seenPaged": S(J.string_at("$.classified.seen.paged_at")),
@@ -342,7 +342,8 @@ class TriageWorkflow(Construct):
 
         # --- main path ----------------------------------------------------------------------------------
         # Before anything can fail: a failure path that finds no recording of this execution's.
-        begin = sfn.Pass(self, "Begin", result=sfn.Result.from_object({"at": "-", "by": "-"}), result_path="$.recording")
+        begin = sfn.Pass(self, "Begin", result=sfn.Result.from_object({"at": "-", "by": "-"}),
+                         result_path="$.recording")
         classify_task = tasks.LambdaInvoke(
             self, "Classify", lambda_function=classify_fn, payload_response_only=True, retry_on_service_exceptions=False,
             payload=sfn.TaskInput.from_object({"key": J.object_at("$.key"), "claim": J.string_at("$.claim")}),
@@ -384,7 +385,7 @@ class TriageWorkflow(Construct):
             self, "Escalate", topic=escalation_topic, message=notification, message_attributes=message_attributes,
             message_per_subscription_type=True, subject=J.string_at("$.route.subject"), result_path=J.DISCARD))
         # A mention the brand answered (natively, on the platform) or an agent closed while triage ran keeps that
-        # status: the outcome is recorded only on a mention awaiting triage (responder.replies.state); otherwise the
+        # status: the outcome is recorded only on a mention awaiting triage (see `records` above); otherwise the
         # execution goes on to the incident alert, if one is due and still this execution's to send, and ends.
         # Closed meanwhile, or recorded by another execution: this one pages nobody and counts nothing (the dispatcher
         # counts the execution that recorded it; see responder.triage.dispatch.tally).
@@ -490,7 +491,7 @@ class TriageWorkflow(Construct):
         # a mention closed meanwhile (answered, handled, erased), which no execution records, has it announced by a
         # refused one, lest it be lost; a mention back to `triage_failed` is announced by its redelivery. A digest
         # is claimed once (IncidentStore.claim_digest): the execution that holds it sends it, recorded or not.
-        # The read costs half a read unit, on this path only.
+        # The read (strongly consistent: one read unit) is made on this path only.
         read_outcome = tasks.DynamoGetItem(
             self, "ReadOutcome", table=table, key=mention_key, consistent_read=True,
             projection_expression=[tasks.DynamoProjectionExpression().with_attribute("#s")],

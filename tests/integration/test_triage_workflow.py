@@ -751,6 +751,53 @@ def test_noise_recorded_by_another_execution_meanwhile_is_not_archived_over_it(s
     assert not stored.get("archive_reason")
 
 
+def test_an_incident_alert_refused_after_the_member_was_recorded_is_announced_once_by_the_retry(stack):
+    # Given an incident this mention opened, not announced yet, and the incidents topic refusing the `opened` alert
+    # through the retries of the execution that recorded the mention its member
+    import threading
+
+    from responder.aws.incident_store import IncidentStore
+    from responder.surge.incidents import BRAND_KEY, SurgeSettings, salient_terms
+
+    settle(stack)
+    original, opened_now = task_handler(stack, "classify"), threading.Event()
+
+    def after_the_incident_opened(event, context):
+        opened_now.wait(20)
+        return original(event, context)
+
+    def the_incident_alert(operation, params):
+        return operation == "Publish" and "incident" in str(params.get("TopicArn")).lower() \
+            and "settled_marker" not in str(params.get("Message"))
+
+    text = "the frobnitzer meter shows zero frobnitzer meter reset failed"
+    incident_id = f"inc-retried-{int(time.time() * 1000)}"
+    with handler_replaced(stack, "classify", after_the_incident_opened), \
+            calls_refused(3, the_incident_alert, "Throttling") as refused:
+        mention_id = deliver(stack, text)
+        now = datetime.now(timezone.utc)
+        at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert IncidentStore(stack._store).try_open(BRAND_KEY, incident_id, {
+            "incident_id": incident_id, "account_id": BRAND_KEY, "scope": "all", "incident_status": "open",
+            "signature": {term: 1.0 for term in salient_terms(text)}, "opened_at": at, "first_seen_at": at,
+            "last_seen_at": at, "size": 0, "next_digest": 25, "sample_mention_ids": [], "alerts": [], "language": "en",
+            "opened_by": f"x:{mention_id}"}, now, SurgeSettings())
+        time.sleep(2.2)  # the task functions' cache of open incidents (2 s) sees it
+        # When its triage records it, fails on the alert, and SQS delivers its message again
+        opened_now.set()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(refused) < 3:
+            time.sleep(0.1)
+        settle(stack)
+    # Then the failure turned its own outcome back, and the retry recorded it again and announced the incident once
+    assert len(refused) == 3
+    stored = stack._store.get_mention("x", mention_id)
+    assert (stored["status"], stored["incident_id"]) == ("incident", incident_id) and stored.get("triage_failed_at")
+    opened = [n for n in stack.triage.notifications() if n["topic"] == "incidents"
+              and n["message"].get("alert") == "opened" and n["message"]["incident"]["incident_id"] == incident_id]
+    assert len(opened) == 1
+
+
 def test_a_native_brand_reply_on_x_marks_the_notified_mention_answered(stack):
     from responder.ingest.signatures import sign_x
     from responder_cli.traffic import BRAND_X_ID
