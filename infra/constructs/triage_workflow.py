@@ -249,10 +249,12 @@ class TriageWorkflow(Construct):
         # that recorded, paged and then failed turns the mention back into `triage_failed` with `paged_at`, which
         # still awaits triage; a duplicate that read it before must not page it again (the redelivery records it
         # without a page).
-        # `$.recording` is this execution's recording: `at`, when (`triaged_at`), and `by`, a UUID of its own
+        # `$.recording` is this execution's recording: `at`, when (`triaged_at`), and `by`, an identity of its own
         # (`triaged_by`). Its own write, retried after a lost answer, is accepted again, and a failure after it can
         # tell its own outcome from another execution's; a time cannot (two executions record in the same
-        # millisecond), and the execution's ARN (well over 100 bytes) would grow every triaged item, billed per KB.
+        # millisecond). The identity is the random last group of a UUID (12 hex digits, 48 random bits: two
+        # executions of one mention share it once in 2**48): every triaged item carries it, and an item is billed per
+        # started KB, which the execution's ARN (over 100 bytes) or a whole UUID (36) would tip more items over.
         awaiting = {":received": S("received"), ":queued": S("queued"), ":triaging": S("triaging"),
                     ":failed": S("triage_failed"),
                     ":seenPaged": S(J.string_at("$.classified.seen.paged_at")),
@@ -404,8 +406,8 @@ class TriageWorkflow(Construct):
         # earlier versions took, and the thread is not written: a mention's outcome and every later update of it (its
         # reply's claim, sending, sent) are billed on the item's size, one write unit per started KB.
         def recording_time(state_id: str) -> sfn.Pass:
-            return sfn.Pass(self, state_id, parameters={"at": J.string_at("$$.State.EnteredTime"), "by": J.uuid()},
-                            result_path="$.recording")
+            return sfn.Pass(self, state_id, result_path="$.recording", parameters={
+                "at": J.string_at("$$.State.EnteredTime"), "by": J.array_get_item(J.string_split(J.uuid(), "-"), 4)})
 
         record_mention = guarded(unless_closed(tasks.DynamoUpdateItem(
             self, "RecordMention", table=table, key=mention_key,

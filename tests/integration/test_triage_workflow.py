@@ -721,6 +721,8 @@ def test_a_failure_after_an_agent_queued_a_reply_leaves_the_mention_to_that_repl
     stored = stack._store.get_mention("x", mention_id)
     assert taken and (stored["status"], stored["reply_state"]) == ("notified", "queued")
     assert stored["triaged_by"] == triaged_by and not stored.get("triage_failed_at")
+    # (the execution's identity: 12 random hex digits, small on an item billed per started KB)
+    assert re.fullmatch(r"[0-9a-f]{12}", triaged_by)
     assert notifications_for(stack, mention_id, "agent-notifications", timeout=0) == []
 
 
