@@ -68,10 +68,12 @@ def main() -> None:
                     units = 0.0
                     units += _units(client.update_item(
                         TableName=table, Key={**key, "sk": {"S": "MENTION"}}, ReturnConsumedCapacity="TOTAL",
-                        UpdateExpression=("SET #s = :n, triaged_at = :at, intent = :i, sentiment = :se, topic = :to, "
-                                          "#lang = :l, priority = :p, team = :team, sla_due = :due, draft_text = :d"),
+                        UpdateExpression=("SET #s = :n, triaged_at = :at, triaged_by = :by, intent = :i, "
+                                          "sentiment = :se, topic = :to, #lang = :l, priority = :p, team = :team, "
+                                          "sla_due = :due, draft_text = :d"),
                         ExpressionAttributeNames={"#s": "status", "#lang": "language"},
                         ExpressionAttributeValues={":n": {"S": "notified"}, ":at": {"S": now.isoformat()},
+                                                   ":by": {"S": "5f1c0e9a2b7d"},
                                                    ":i": {"S": "complaint"}, ":se": {"S": "negative"},
                                                    ":to": {"S": "delivery"}, ":l": {"S": "en"}, ":p": {"S": "p2"},
                                                    ":team": {"S": "orders"}, ":due": {"S": now.isoformat()},
