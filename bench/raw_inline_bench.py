@@ -6,8 +6,8 @@ Each mention of the demo's traffic is stored as `responder.aws.storage` stores i
 DynamoDB Local with ReturnConsumedCapacity: as today (the mention item, then the RAW item) and with the
 compressed raw event (`raw_z`) on the mention item itself. The mention's later writes, billed on the whole item's
 size (DynamoDB developer guide, "Read/write capacity mode": one write unit per 1 KB of the item), are then
-replayed on both: the triage claim (`claim_for_triage`), the workflow's RecordMention (its update expression
-with a typical draft), and, for the share of mentions the demo answers (45 of 210), the reply's three updates.
+replayed on both: the workflow's RecordMention (its update expression with a typical draft; triage takes no claim),
+and, for the share of mentions the demo answers (45 of 210), the reply's three updates.
 It prints the item sizes and the write units per mention of both layouts and their ratio.
 """
 
@@ -68,18 +68,12 @@ def main() -> None:
                     units = 0.0
                     units += _units(client.update_item(
                         TableName=table, Key={**key, "sk": {"S": "MENTION"}}, ReturnConsumedCapacity="TOTAL",
-                        UpdateExpression="SET #s = :t, triage_claim = :c, triage_claimed_until = :u, "
-                                         "triage_attempts = :one",
-                        ExpressionAttributeNames={"#s": "status"},
-                        ExpressionAttributeValues={":t": {"S": "triaging"}, ":c": {"S": "0" * 36},
-                                                   ":u": {"N": "1780000000"}, ":one": {"N": "1"}}))
-                    units += _units(client.update_item(
-                        TableName=table, Key={**key, "sk": {"S": "MENTION"}}, ReturnConsumedCapacity="TOTAL",
-                        UpdateExpression=("SET #s = :n, triaged_at = :at, intent = :i, sentiment = :se, topic = :to, "
-                                          "#lang = :l, priority = :p, team = :team, sla_due = :due, draft_text = :d "
-                                          "REMOVE triage_claimed_until"),
+                        UpdateExpression=("SET #s = :n, triaged_at = :at, triaged_by = :by, intent = :i, "
+                                          "sentiment = :se, topic = :to, #lang = :l, priority = :p, team = :team, "
+                                          "sla_due = :due, draft_text = :d"),
                         ExpressionAttributeNames={"#s": "status", "#lang": "language"},
                         ExpressionAttributeValues={":n": {"S": "notified"}, ":at": {"S": now.isoformat()},
+                                                   ":by": {"S": "5f1c0e9a2b7d"},
                                                    ":i": {"S": "complaint"}, ":se": {"S": "negative"},
                                                    ":to": {"S": "delivery"}, ":l": {"S": "en"}, ":p": {"S": "p2"},
                                                    ":team": {"S": "orders"}, ":due": {"S": now.isoformat()},
@@ -107,7 +101,7 @@ def main() -> None:
     inl = sum(r["inline"] for r in rows) / n
     print(f"  ingest put(s):          separate {sum(r['put_separate'] for r in rows) / n:.2f}, "
           f"inline {sum(r['put_inline'] for r in rows) / n:.2f}")
-    print(f"  ingest + claim + triage + {REPLY_SHARE:.2f} x reply updates: separate {sep:.2f}, inline {inl:.2f}, "
+    print(f"  ingest + triage + {REPLY_SHARE:.2f} x reply updates: separate {sep:.2f}, inline {inl:.2f}, "
           f"inline/separate {inl / sep:.2f}")
 
 

@@ -53,9 +53,9 @@ class InMemoryStore:
         if record["status"] == STATUS_RECEIVED:
             record["unsent"] = True
 
-    def claim(self, channel: str, mention_id: str) -> None:
-        """What triage's claim does to the status (the sweeper then leaves the mention alone)."""
-        self.mentions[(channel, mention_id)]["status"] = "triaging"
+    def record_outcome(self, channel: str, mention_id: str) -> None:
+        """What triage's outcome does to the status (the sweeper then leaves the mention alone)."""
+        self.mentions[(channel, mention_id)]["status"] = "notified"
 
     # -- the sweeper's port: a watermark over received times --------------------------------------------
 

@@ -30,8 +30,7 @@ def _instagram_text():
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Step Functions task entry point."""
     rt = runtime(TriageSettings.from_env)
-    result = classify_step(event, rt.store, rt.rules, lease_seconds=rt.settings.lease_seconds,
-                           incidents=rt.incidents, voice=rt.voice, sentiment=rt.sentiment,
+    result = classify_step(event, rt.store, rt.rules, incidents=rt.incidents, voice=rt.voice, sentiment=rt.sentiment,
                            mention_text=_instagram_text())
     c = result.get("classification") or {}
     _incident_timer(result, rt.rules)

@@ -242,10 +242,38 @@ class TriageWorkflow(Construct):
         labels = {f":{name}": S(J.string_at(f"{classification}.{name}"))
                   for name in ("intent", "sentiment", "topic", "language")}
 
+        # Triage takes no claim. The outcome is recorded first, by a write conditional on the mention still awaiting
+        # triage (responder.aws.storage.AWAITING_TRIAGE) as Classify read it, and only then are the agents paged: of
+        # two executions for one mention (a duplicate message) the one whose write is refused pages nobody.
+        # "As Classify read it": no `paged_at` or `escalated_at` recorded since (Classify's `seen`). Another execution
+        # that recorded, paged and then failed turns the mention back into `triage_failed` with `paged_at`, which
+        # still awaits triage; a duplicate that read it before must not page it again (the redelivery records it
+        # without a page).
+        # `$.recording` is this execution's recording: `at`, when (`triaged_at`), and `by`, an identity of its own
+        # (`triaged_by`). Its own write, retried after a lost answer, is accepted again, and a failure after it can
+        # tell its own outcome from another execution's; a time cannot (two executions record in the same
+        # millisecond). The identity is the random last group of a UUID (12 hex digits, 48 random bits: two
+        # executions of one mention share it once in 2**48): every triaged item carries it, and an item is billed per
+        # started KB, which the execution's ARN (over 100 bytes) or a whole UUID (36) would tip more items over.
+        awaiting = {":received": S("received"), ":queued": S("queued"), ":triaging": S("triaging"),
+                    ":failed": S("triage_failed"),
+                    ":seenPaged": S(J.string_at("$.classified.seen.paged_at")),
+                    ":seenEscalated": S(J.string_at("$.classified.seen.escalated_at"))}
+        awaits_triage = "#s IN (:received, :queued, :triaging, :failed)"
+        unchanged = ("(attribute_not_exists(paged_at) OR paged_at = :seenPaged) AND "
+                     "(attribute_not_exists(escalated_at) OR escalated_at = :seenEscalated)")
+        recording = {":at": S(J.string_at("$.recording.at")), ":by": S(J.string_at("$.recording.by"))}
+
+        def records(status: str) -> str:
+            """The condition of an outcome write: awaiting triage as read, or this execution's own write again."""
+            return f"({awaits_triage} AND {unchanged}) OR (#s = {status} AND triaged_by = :by)"
+
         # --- failure path ----------------------------------------------------------------------------
-        # Only the execution that holds the claim marks the mention failed: a duplicate message that fails before
-        # claiming, or a step failing after the outcome was recorded, must never turn `notified` (or another final
-        # status) back into `triage_failed`, which a redelivery would triage, and page, again.
+        # A failure marks the mention `triage_failed` (so that SQS's redelivery triages it again) only while it awaits
+        # triage, or when the outcome it holds is this execution's: a duplicate's failure must never turn another
+        # execution's `notified` back into `triage_failed`, which a redelivery would triage, and page, again. Nor
+        # this execution's own outcome once an agent has queued a reply to it (`reply_state`): the reply is sent
+        # only from `notified` or `incident` (responder.replies.ledger), and a redelivery would page it again.
         # A failure after the agents were paged (`$.paged`, set once NotifyAgents is done) records `paged_at` too,
         # and after the p1 escalation (`$.escalated`) `escalated_at`, so the redelivery that triages the mention again
         # records it without paging anyone again (and still escalates a p1 whose escalation failed).
@@ -255,11 +283,15 @@ class TriageWorkflow(Construct):
                 update_expression="SET #s = :failed, triage_error = :error, triage_failed_at = :at"
                                   + (", paged_at = :at" if paged else "")
                                   + (", escalated_at = :at" if escalated else ""),
-                condition_expression="#s = :triaging AND triage_claim = :claim",
+                condition_expression=(f"{awaits_triage} OR (triaged_by = :by AND #s IN (:notified, :member) "
+                                      "AND attribute_not_exists(reply_state))"),
                 expression_attribute_names={"#s": "status"},
-                expression_attribute_values={":failed": S("triage_failed"), ":error": S(J.string_at("$.error.Error")),
+                expression_attribute_values={":received": S("received"), ":queued": S("queued"),
+                                             ":triaging": S("triaging"), ":failed": S("triage_failed"),
+                                             ":error": S(J.string_at("$.error.Error")),
                                              ":at": S(J.string_at("$$.State.EnteredTime")),
-                                             ":triaging": S("triaging"), ":claim": S(J.string_at("$.claim"))},
+                                             ":by": S(J.string_at("$.recording.by")),
+                                             ":notified": S("notified"), ":member": S("incident")},
                 result_path=J.DISCARD)
             task.add_retry(errors=["DynamoDB.ConditionalCheckFailedException"], max_attempts=0)
             _retry_service(task)
@@ -294,7 +326,7 @@ class TriageWorkflow(Construct):
         _retry_service(alert)
         failed = sfn.Fail(self, "TriageFailed", error="TriageFailed", cause="see the mention's triage_error")
         not_claimed = sfn.Fail(self, "NotClaimedHere", error="TriageFailed",
-                               cause="failed without holding the mention's claim; its status is left as it is")
+                               cause="failed on a mention another execution triaged; its status is left as it is")
         first_failure = (sfn.Choice(self, "FirstFailure?")
                          .when(sfn.Condition.number_equals("$.attempt", 1), describe_failure.next(alert).next(failed))
                          .otherwise(failed))
@@ -311,14 +343,13 @@ class TriageWorkflow(Construct):
             return task.add_catch(mark_failed, errors=["States.ALL"], result_path="$.error")
 
         # --- main path ----------------------------------------------------------------------------------
-        claim_held = sfn.Fail(self, "ClaimHeldElsewhere", error="ClaimHeld",
-                              cause="another execution is triaging this mention; SQS retries this message later")
+        # Before anything can fail: a failure path that finds no recording of this execution's.
+        begin = sfn.Pass(self, "Begin", result=sfn.Result.from_object({"at": "-", "by": "-"}),
+                         result_path="$.recording")
         classify_task = tasks.LambdaInvoke(
             self, "Classify", lambda_function=classify_fn, payload_response_only=True, retry_on_service_exceptions=False,
             payload=sfn.TaskInput.from_object({"key": J.object_at("$.key"), "claim": J.string_at("$.claim")}),
             result_path="$.classified", task_timeout=task_timeout("classify"))
-        # Before the catch-all: a duplicate message must neither mark the mention failed nor alert anyone.
-        classify_task.add_catch(claim_held, errors=["ClaimHeld"], result_path="$.error")
         classify = guarded(classify_task, lambda_task=True, extra_errors=classify_retry_errors)
         step_input = sfn.TaskInput.from_object({"mention": J.object_at("$.classified.mention"),
                                                 "classification": J.object_at(classification)})
@@ -356,11 +387,12 @@ class TriageWorkflow(Construct):
             self, "Escalate", topic=escalation_topic, message=notification, message_attributes=message_attributes,
             message_per_subscription_type=True, subject=J.string_at("$.route.subject"), result_path=J.DISCARD))
         # A mention the brand answered (natively, on the platform) or an agent closed while triage ran keeps that
-        # status: the outcome is recorded only on a mention still open (responder.replies.state); otherwise the
-        # execution goes on to the incident alert, if one is due, and ends.
-        closed = {":answered": S("answered"), ":handled": S("handled"), ":deleted": S("deleted")}
-        still_open = "NOT (#s IN (:answered, :handled, :deleted))"
-        closed_meanwhile = sfn.Pass(self, "ClosedMeanwhile")
+        # status: the outcome is recorded only on a mention awaiting triage (see `records` above); otherwise the
+        # execution goes on to the incident alert, if one is due and still this execution's to send, and ends.
+        # Closed meanwhile, or recorded by another execution: this one pages nobody and counts nothing (the dispatcher
+        # counts the execution that recorded it; see responder.triage.dispatch.tally).
+        closed_meanwhile = sfn.Pass(self, "ClosedMeanwhile", result=sfn.Result.from_object({}),
+                                    result_path="$.classified.count")
 
         def unless_closed(task: tasks.DynamoUpdateItem) -> tasks.DynamoUpdateItem:
             task.add_retry(errors=["DynamoDB.ConditionalCheckFailedException"], max_attempts=0)
@@ -370,35 +402,40 @@ class TriageWorkflow(Construct):
 
         # The labels, team and priority are attributes of their own; incident members, which have no team or priority
         # of their own, keep the team and priority routing would have given them as a small JSON copy
-        # (`member_route`; responder.sla.escalate reads it). Every outcome removes the claim's bookkeeping, and the
-        # thread is not written: a mention's outcome and every later update of it (its reply's claim, sending, sent)
-        # are billed on the item's size, one write unit per started KB.
+        # (`member_route`; responder.sla.escalate reads it). Every outcome removes the bookkeeping of the claims that
+        # earlier versions took, and the thread is not written: a mention's outcome and every later update of it (its
+        # reply's claim, sending, sent) are billed on the item's size, one write unit per started KB.
+        def recording_time(state_id: str) -> sfn.Pass:
+            return sfn.Pass(self, state_id, result_path="$.recording", parameters={
+                "at": J.string_at("$$.State.EnteredTime"), "by": J.array_get_item(J.string_split(J.uuid(), "-"), 4)})
+
         record_mention = guarded(unless_closed(tasks.DynamoUpdateItem(
             self, "RecordMention", table=table, key=mention_key,
-            update_expression=("SET #s = :notified, triaged_at = :at, intent = :intent, sentiment = :sentiment, "
-                               "topic = :topic, #lang = :language, priority = :priority, team = :team, "
-                               "sla_due = :due, draft_text = :draft "
+            update_expression=("SET #s = :notified, triaged_at = :at, triaged_by = :by, intent = :intent, "
+                               "sentiment = :sentiment, topic = :topic, #lang = :language, priority = :priority, "
+                               "team = :team, sla_due = :due, draft_text = :draft "
                                "REMOVE triage_claimed_until, triage_claim, triage_attempts"),
-            condition_expression=still_open,
+            condition_expression=records(":notified"),
             expression_attribute_names={"#s": "status", "#lang": "language"},
             expression_attribute_values={
-                **closed, ":notified": S("notified"), ":at": S(J.string_at("$$.State.EnteredTime")),
+                **awaiting, ":notified": S("notified"), **recording,
                 **labels,
                 ":priority": S(J.string_at("$.route.priority")), ":team": S(J.string_at("$.route.team")),
                 ":due": S(J.string_at("$.route.sla_due")), ":draft": S(J.string_at("$.drafted.draft.text")),
             },
             result_path=J.DISCARD)))
-        # Noise erased (or answered) while it was classified keeps that status, as RecordMention does.
+        # Noise is recorded on the same terms as RecordMention: erased, answered or recorded by another execution
+        # meanwhile, it keeps that status.
         archive = guarded(unless_closed(tasks.DynamoUpdateItem(
             self, "Archive", table=table, key=mention_key,
-            update_expression=("SET #s = :archived, archive_reason = :reason, triaged_at = :at, intent = :intent, "
-                               "sentiment = :sentiment, topic = :topic, #lang = :language "
+            update_expression=("SET #s = :archived, archive_reason = :reason, triaged_at = :at, triaged_by = :by, "
+                               "intent = :intent, sentiment = :sentiment, topic = :topic, #lang = :language "
                                "REMOVE triage_claimed_until, triage_claim, triage_attempts"),
-            condition_expression=still_open,
+            condition_expression=records(":archived"),
             expression_attribute_names={"#s": "status", "#lang": "language"},
             expression_attribute_values={
-                **closed, ":archived": S("archived"), ":reason": S(J.string_at(f"{classification}.noise_reason")),
-                ":at": S(J.string_at("$$.State.EnteredTime")),
+                **awaiting, ":archived": S("archived"), ":reason": S(J.string_at(f"{classification}.noise_reason")),
+                **recording,
                 **labels,
             },
             result_path=J.DISCARD)))
@@ -434,47 +471,73 @@ class TriageWorkflow(Construct):
             task_timeout=task_timeout("draft")), lambda_task=True)
         record_member = guarded(unless_closed(tasks.DynamoUpdateItem(
             self, "RecordIncidentMember", table=table, key=mention_key,
-            update_expression=("SET #s = :member, incident_id = :incident, triaged_at = :at, intent = :intent, "
-                               "sentiment = :sentiment, topic = :topic, #lang = :language, draft_text = :draft, "
-                               "classification_json = :c REMOVE triage_claimed_until, triage_claim, triage_attempts"),
-            condition_expression=still_open,
+            update_expression=("SET #s = :member, incident_id = :incident, triaged_at = :at, triaged_by = :by, "
+                               "intent = :intent, sentiment = :sentiment, topic = :topic, #lang = :language, "
+                               "draft_text = :draft, classification_json = :c "
+                               "REMOVE triage_claimed_until, triage_claim, triage_attempts"),
+            condition_expression=records(":member"),
             expression_attribute_names={"#s": "status", "#lang": "language"},
             expression_attribute_values={
-                **closed, ":member": S("incident"), ":incident": S(J.string_at(f"{incident}.incident_id")),
-                ":at": S(J.string_at("$$.State.EnteredTime")),
+                **awaiting, ":member": S("incident"), ":incident": S(J.string_at(f"{incident}.incident_id")),
+                **recording,
                 **labels,
                 ":draft": S(J.string_at("$.drafted.draft.text")),
                 ":c": S(J.json_to_string(J.object_at("$.classified.member_route"))),
             },
             result_path=J.DISCARD)))
-        member_path = draft_member.next(record_member).next(alert_due)
-        closed_meanwhile.next(alert_due)  # an incident alert due is still sent
+        member_path = draft_member.next(recording_time("RecordingMember")).next(record_member).next(alert_due)
+        # After a refused outcome write (another execution recorded the mention, or it was closed meanwhile): an
+        # `opened` alert is announced once, by the execution whose outcome write was accepted. Every execution of the
+        # mention that opened the incident carries that alert until it is recorded on the incident
+        # (responder.surge.correlate), so a duplicate that announced it too would announce the incident twice. Only
+        # a mention closed meanwhile (answered, handled, erased), which no execution records, has it announced by a
+        # refused one, lest it be lost; a mention back to `triage_failed` is announced by its redelivery. A digest
+        # is claimed once (IncidentStore.claim_digest): the execution that holds it sends it, recorded or not.
+        # The read (strongly consistent: one read unit) is made on this path only.
+        read_outcome = tasks.DynamoGetItem(
+            self, "ReadOutcome", table=table, key=mention_key, consistent_read=True,
+            projection_expression=[tasks.DynamoProjectionExpression().with_attribute("#s")],
+            expression_attribute_names={"#s": "status"}, result_path="$.outcome")
+        _retry_service(read_outcome)
+        # Unreadable: announcing twice is better than never.
+        read_outcome.add_catch(publish_incident, errors=["States.ALL"], result_path=J.DISCARD)
+        closed_by_others = sfn.Condition.and_(
+            sfn.Condition.is_present("$.outcome.Item.status.S"),
+            sfn.Condition.or_(*(sfn.Condition.string_equals("$.outcome.Item.status.S", status)
+                                for status in ("answered", "handled", "deleted"))))
+        read_outcome.next(sfn.Choice(self, "ClosedByOthers?").when(closed_by_others, publish_incident)
+                          .otherwise(done))
+        closed_meanwhile.next(sfn.Choice(self, "AlertAfterRefusal?").when(
+            sfn.Condition.and_(sfn.Condition.is_present(f"{incident}.alert"),
+                               sfn.Condition.is_not_null(f"{incident}.alert")),
+            sfn.Choice(self, "Opening?").when(sfn.Condition.string_equals(f"{incident}.alert.alert", "opened"),
+                                              read_outcome).otherwise(publish_incident)).otherwise(done))
 
-        # The mention's status is written last: once it says `notified`, everything else is done.
-        record = record_mention.next(alert_due)
-        # Once the agents have been paged, and again once a p1 has been escalated, the state says so: a step failing
-        # after this marks the mention `paged_at` (and `escalated_at`), and its next triage records it without a page
-        # (and escalates only a p1 whose escalation had not gone out).
+        # The outcome is written before the pages: only the execution whose write was accepted pages anyone. Once the
+        # agents have been paged, and again once a p1 has been escalated, the state says so: a step failing after
+        # this marks the mention `paged_at` (and `escalated_at`) with `triage_failed`, and its next triage records it
+        # without a page (and escalates only a p1 whose escalation had not gone out).
         def earlier(field: str) -> sfn.Condition:
             return sfn.Condition.and_(sfn.Condition.is_present(f"$.classified.{field}"),
                                       sfn.Condition.boolean_equals(f"$.classified.{field}", True))
 
         escalated = sfn.Pass(self, "Escalated", result=sfn.Result.from_boolean(True), result_path="$.escalated")
-        escalated.next(record)
+        escalated.next(alert_due)
         after_publish = sfn.Choice(self, "Priority1?").when(
             sfn.Condition.and_(sfn.Condition.string_equals("$.route.priority", "p1"),
-                               sfn.Condition.not_(earlier("escalated"))), escalate.next(escalated)).otherwise(record)
+                               sfn.Condition.not_(earlier("escalated"))), escalate.next(escalated)).otherwise(alert_due)
         paged = sfn.Pass(self, "Paged", result=sfn.Result.from_boolean(True), result_path="$.paged")
         paged.next(after_publish)
         paged_before = sfn.Choice(self, "PagedBefore?").when(earlier("paged"), after_publish
                                                              ).otherwise(publish.next(paged))
-        notify = draft.next(route).next(slim_mention).next(paged_before)
-        definition = classify.next(
+        record_mention.next(paged_before)
+        notify = draft.next(route).next(slim_mention).next(recording_time("Recording")).next(record_mention)
+        definition = begin.next(classify).next(
             sfn.Choice(self, "AlreadyTriaged?")
             .when(sfn.Condition.boolean_equals("$.classified.skip", True), sfn.Succeed(self, "Skipped"))
             .otherwise(sfn.Choice(self, "Noise?")
                        .when(sfn.Condition.boolean_equals(f"{classification}.noise", True),
-                             archive.next(sfn.Succeed(self, "Archived")))
+                             recording_time("RecordingNoise").next(archive).next(sfn.Succeed(self, "Archived")))
                        # Incident members are drafted and recorded, not paged one by one (crises, VIPs and
                        # high-reach authors still are: `page` is true for them).
                        .when(sfn.Condition.and_(sfn.Condition.boolean_equals(f"{incident}.member", True),

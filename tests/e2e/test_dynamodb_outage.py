@@ -68,8 +68,8 @@ def test_503_while_dynamodb_is_down_then_exactly_once_after_it_returns(stack):
     during = generator.xaa_mention("charged twice for order #30113, please refund one", "en", AUTHOR,
                                    generator.start)
     marker = generator.xaa_mention("is the store on Main Street open on Sunday?", "en", AUTHOR, generator.start)
-    # Given a mention stored, paged and recorded as paged while DynamoDB is up (a page published just before
-    # DynamoDB stops, whose `notified` write then fails, is published again by the retry: see the README's Limits)
+    # Given a mention stored, recorded and paged while DynamoDB is up (a mention recorded just before DynamoDB stops,
+    # whose page and failure record then both fail, waits for its SLA timer: see the README's Limits)
     assert post(stack, before.encoded())["statusCode"] == 200
     until(lambda: pages(stack, before.mention_id))
     until(lambda: status(stack, before.mention_id) == "notified")

@@ -98,15 +98,19 @@ def test_every_task_retries_and_catches_into_the_failure_path(template_dict):
     states = definition(template_dict)["States"]
     for name, state in states.items():
         if state["Type"] != "Task" or name in ("MarkFailed", "MarkFailedAfterPaging", "MarkFailedAfterEscalating",
-                                               "AlertTriageFailed"):
+                                               "AlertTriageFailed", "ReadOutcome"):
             continue
         assert state.get("Retry"), f"{name} has no retry"
         assert state["Catch"][-1] == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
                                       "Next": "PagedBeforeFailing?"}, name
-    # A duplicate message finding the mention claimed by a live execution fails quietly, so SQS retries it later
-    assert states["Classify"]["Catch"][0] == {"ErrorEquals": ["ClaimHeld"], "ResultPath": "$.error",
-                                              "Next": "ClaimHeldElsewhere"}
-    assert states["ClaimHeldElsewhere"]["Type"] == "Fail"
+    # Except the read after a refused outcome write: the mention is not this execution's to mark failed, and an
+    # unreadable status sends the incident alert it would otherwise have decided on
+    assert states["ReadOutcome"]["Retry"] and states["ReadOutcome"]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "AlertIncident"}]
+    # Triage takes no claim: nothing is caught apart from failures, and no state waits on another execution
+    assert "ClaimHeldElsewhere" not in states
+    assert all(e != ["ClaimHeld"] for state in states.values() for e in
+               [c["ErrorEquals"] for c in state.get("Catch", [])])
     lambda_retry = states["Classify"]["Retry"][0]
     assert "StorageUnavailable" in lambda_retry["ErrorEquals"] and lambda_retry["BackoffRate"] == 2
     assert states["MarkFailed"]["Next"] == states["MarkFailedAfterPaging"]["Next"] == "FirstFailure?"
@@ -125,7 +129,7 @@ def test_every_task_retries_and_catches_into_the_failure_path(template_dict):
     # The agents are paged, then a p1 is escalated: each recorded in the state as soon as it is done
     assert states["NotifyAgents"]["Next"] == "Paged" and states["Paged"]["ResultPath"] == "$.paged"
     assert states["Paged"]["Next"] == "Priority1?" and states["Escalate"]["Next"] == "Escalated"
-    assert states["Escalated"]["Next"] == "RecordMention" and states["Escalated"]["ResultPath"] == "$.escalated"
+    assert states["Escalated"]["Next"] == "IncidentAlert?" and states["Escalated"]["ResultPath"] == "$.escalated"
     assert states["PagedBefore?"]["Default"] == "NotifyAgents"
     assert states["PagedBefore?"]["Choices"][0]["Next"] == "Priority1?"
 
@@ -133,7 +137,8 @@ def test_every_task_retries_and_catches_into_the_failure_path(template_dict):
 def test_noise_is_archived_and_p1_is_escalated(template_dict):
     states = definition(template_dict)["States"]
     assert states["Noise?"]["Choices"][0] == {"Variable": "$.classified.classification.noise", "BooleanEquals": True,
-                                              "Next": "Archive"}
+                                              "Next": "RecordingNoise"}
+    assert states["RecordingNoise"]["Next"] == "Archive"
     (p1,) = states["Priority1?"]["Choices"]
     assert {"Variable": "$.route.priority", "StringEquals": "p1"} in p1["And"] and p1["Next"] == "Escalate"
 
@@ -230,7 +235,7 @@ def test_a_task_that_outgrows_the_state_limit_is_caught_into_the_failure_path(te
     # Then every guarded task names States.DataLimitExceeded, which States.ALL does not catch, before States.ALL
     for name, state in states.items():
         if state["Type"] != "Task" or name in ("MarkFailed", "MarkFailedAfterPaging", "MarkFailedAfterEscalating",
-                                               "AlertTriageFailed"):
+                                               "AlertTriageFailed", "ReadOutcome"):
             continue
         assert {"ErrorEquals": ["States.DataLimitExceeded"], "ResultPath": "$.error",
                 "Next": "PagedBeforeFailing?"} in state["Catch"][:-1], name
@@ -337,14 +342,68 @@ def test_in_the_stack_only_the_functions_that_sign_or_check_links_are_told_of_th
                     c.SLA_SERVICE_NAME}
 
 
-def test_the_outcome_is_recorded_only_on_a_mention_still_open(template_dict):
+def test_the_outcome_is_recorded_only_on_a_mention_awaiting_triage_and_before_any_page(template_dict):
     states = definition(template_dict)["States"]
-    for name in ("RecordMention", "RecordIncidentMember"):
+    for name, status in (("RecordMention", ":notified"), ("RecordIncidentMember", ":member"),
+                         ("Archive", ":archived")):
         # Given the task that records triage's outcome on the mention
         parameters = states[name]["Parameters"]
-        # Then it leaves an answered, handled or deleted mention as it is
-        assert parameters["ConditionExpression"] == "NOT (#s IN (:answered, :handled, :deleted))", name
-        # And that refusal is no failure: the execution goes on to the incident alert, if one is due
+        # Then it records only a mention still awaiting triage as Classify read it, not paged nor escalated since (or
+        # its own outcome, written again on a retry): an answered, handled, deleted mention, one another execution
+        # recorded, or one another execution paged and then failed, is left as it is
+        assert parameters["ConditionExpression"] == (
+            "(#s IN (:received, :queued, :triaging, :failed) AND "
+            "(attribute_not_exists(paged_at) OR paged_at = :seenPaged) AND "
+            "(attribute_not_exists(escalated_at) OR escalated_at = :seenEscalated)) "
+            f"OR (#s = {status} AND triaged_by = :by)"), name
+        values = parameters["ExpressionAttributeValues"]
+        assert values[":seenPaged"] == {"S.$": "$.classified.seen.paged_at"}, name
+        assert values[":seenEscalated"] == {"S.$": "$.classified.seen.escalated_at"}, name
+        # And "its own" is this execution's recording, told by an identity of its own and not by the time
+        assert (values[":at"], values[":by"]) == ({"S.$": "$.recording.at"}, {"S.$": "$.recording.by"}), name
+        assert "triaged_at = :at, triaged_by = :by" in parameters["UpdateExpression"], name
+        # And that refusal is no failure: the execution goes on to the incident alert, if one is due, uncounted
         assert states[name]["Catch"][0] == {"ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"],
                                             "ResultPath": None, "Next": "ClosedMeanwhile"}, name
-    assert states["ClosedMeanwhile"]["Next"] == "IncidentAlert?"
+    assert states["ClosedMeanwhile"]["Next"] == "AlertAfterRefusal?"
+    assert states["ClosedMeanwhile"]["ResultPath"] == "$.classified.count" and states["ClosedMeanwhile"]["Result"] == {}
+    # And the agents are paged only after the outcome is recorded
+    assert states["Recording"]["Next"] == "RecordMention" and states["RecordMention"]["Next"] == "PagedBefore?"
+    assert states["RecordingMember"]["Next"] == "RecordIncidentMember"
+    for recording in ("Recording", "RecordingMember", "RecordingNoise"):
+        assert states[recording]["Parameters"] == {
+            "at.$": "$$.State.EnteredTime", "by.$": "States.ArrayGetItem(States.StringSplit(States.UUID(), '-'), 4)"}
+    # And the execution starts with no recording of its own, which the failure path compares with
+    assert states[definition(template_dict)["StartAt"]]["Result"] == {"at": "-", "by": "-"}
+
+
+def test_a_failure_reverts_only_this_executions_outcome_and_never_once_a_reply_is_queued(template_dict):
+    states = definition(template_dict)["States"]
+    for name in ("MarkFailed", "MarkFailedAfterPaging", "MarkFailedAfterEscalating"):
+        # Given a failure path's write
+        parameters = states[name]["Parameters"]
+        # Then it marks the mention failed while it awaits triage, or when its outcome is this execution's (by its
+        # recording's identity) and no agent has queued a reply to it since
+        assert parameters["ConditionExpression"] == (
+            "#s IN (:received, :queued, :triaging, :failed) OR (triaged_by = :by AND #s IN (:notified, :member) "
+            "AND attribute_not_exists(reply_state))"), name
+        assert parameters["ExpressionAttributeValues"][":by"] == {"S.$": "$.recording.by"}, name
+
+
+def test_after_a_refused_outcome_write_an_opened_alert_is_sent_only_for_a_mention_closed_meanwhile(template_dict):
+    states = definition(template_dict)["States"]
+    # Given the path of an execution whose outcome write was refused
+    (due,) = states["AlertAfterRefusal?"]["Choices"]
+    assert due["Next"] == "Opening?" and states["AlertAfterRefusal?"]["Default"] == "Done"
+    # Then a digest (claimed once) is sent, and an opened alert only after reading the mention's status
+    (opening,) = states["Opening?"]["Choices"]
+    assert opening == {"Variable": "$.classified.incident.alert.alert", "StringEquals": "opened",
+                       "Next": "ReadOutcome"}
+    assert states["Opening?"]["Default"] == "AlertIncident"
+    read = states["ReadOutcome"]
+    assert read["Resource"] == "arn:aws:states:::dynamodb:getItem" and read["Parameters"]["ConsistentRead"] is True
+    # And only a mention answered, handled or erased meanwhile has it sent: one another execution recorded is that
+    # execution's to announce, one back to triage_failed its redelivery's
+    (closed,) = states["ClosedByOthers?"]["Choices"]
+    assert closed["Next"] == "AlertIncident" and states["ClosedByOthers?"]["Default"] == "Done"
+    assert sorted(c["StringEquals"] for c in closed["And"][1]["Or"]) == ["answered", "deleted", "handled"]

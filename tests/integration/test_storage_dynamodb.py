@@ -200,26 +200,31 @@ def test_a_large_meta_batch_is_stored_completely_in_parallel(store):
     assert store.get_thread("facebook", delivery.mentions[0].thread_id)["mention_count"] == 300
 
 
-def test_triage_claims_let_a_redelivery_take_over_and_hold_off_a_duplicate(store):
-    from responder.aws.storage import ClaimHeld
-
+@pytest.mark.parametrize("status", ["received", "queued", "triaging", "triage_failed"])
+def test_triage_reads_a_mention_awaiting_it_and_writes_nothing(store, meter, status):
+    # Given a stored mention awaiting triage (`queued` and `triaging`: as earlier versions left them)
     (mention,) = x_mentions("x/xaa_post_mention_create.json").mentions
     store.save(mention)
-    now = datetime.now(timezone.utc)
-    # Given message A claimed the mention and its execution died
-    assert store.claim_for_triage("x", mention.mention_id, "message-A", now)["status"] == "triaging"
-    # When a duplicate message B arrives while the lease is live, Then it is told to come back later
-    with pytest.raises(ClaimHeld):
-        store.claim_for_triage("x", mention.mention_id, "message-B", now)
-    # When SQS redelivers message A itself, Then it takes its claim over at once
-    again = store.claim_for_triage("x", mention.mention_id, "message-A", now)
-    assert again["triage_attempts"] == 2
-    # And once triage is done, any later message finds nothing to do
     store.client.update_item(TableName=store._table, Key=store._item({"pk": f"MENTION#x#{mention.mention_id}",
                                                                       "sk": "MENTION"}),
-                             UpdateExpression="SET #s = :n", ExpressionAttributeNames={"#s": "status"},
-                             ExpressionAttributeValues=store._item({":n": "notified"}))
-    assert store.claim_for_triage("x", mention.mention_id, "message-C", now) is None
+                             UpdateExpression="SET #s = :s", ExpressionAttributeNames={"#s": "status"},
+                             ExpressionAttributeValues=store._item({":s": status}))
+    before = meter.write_units
+    # When triage reads it, Then it gets the mention, at no write unit (the outcome's conditional write is the guard)
+    assert store.awaiting_triage("x", mention.mention_id)["mention_id"] == mention.mention_id
+    assert meter.write_units == before
+
+
+@pytest.mark.parametrize("status", ["notified", "incident", "archived", "answered", "handled", "deleted"])
+def test_triage_finds_nothing_to_do_on_a_mention_triaged_or_closed(store, status):
+    (mention,) = x_mentions("x/xaa_post_mention_create.json").mentions
+    store.save(mention)
+    store.client.update_item(TableName=store._table, Key=store._item({"pk": f"MENTION#x#{mention.mention_id}",
+                                                                      "sk": "MENTION"}),
+                             UpdateExpression="SET #s = :s", ExpressionAttributeNames={"#s": "status"},
+                             ExpressionAttributeValues=store._item({":s": status}))
+    assert store.awaiting_triage("x", mention.mention_id) is None
+    assert store.awaiting_triage("x", "3999999999999999999") is None  # never stored
 
 
 # --- stranded mentions and storage refusals, on the real engine -----------------------------------------
@@ -235,19 +240,27 @@ class Backlog:
         return self.seconds
 
 
+def recorded(store, mention) -> None:
+    """What triage's outcome leaves on a mention: it is no longer `received`."""
+    store.client.update_item(TableName=store._table,
+                             Key=store._item({"pk": f"MENTION#{mention.channel}#{mention.mention_id}", "sk": "MENTION"}),
+                             UpdateExpression="SET #s = :n", ExpressionAttributeNames={"#s": "status"},
+                             ExpressionAttributeValues=store._item({":n": "notified"}))
+
+
 def test_the_sweeper_enqueues_once_what_was_never_enqueued_and_leaves_what_waits_in_a_queue_behind(store):
     from responder.ingest.sweeper import requeue_stranded
 
     # Given a surge: the queue's oldest message is 20 minutes old; a mention stored 30 minutes ago was never
     # enqueued (the webhook died after the write), one enqueued 10 minutes ago still waits in the queue, and one
-    # stored 40 minutes ago was claimed by triage
+    # stored 40 minutes ago was triaged
     now = datetime(2026, 12, 1, 12, 0, 30, 500_000, tzinfo=timezone.utc)
     stranded, waiting, claimed = (x_mentions(n).mentions[0] for n in (
         "x/xaa_post_mention_create.json", "x/xaa_post_reply_create.json", "x/xaa_dm_received.json"))
     store.save(stranded, now - timedelta(minutes=30))
     ingest([waiting], store, FakeQueue(), received_at=now - timedelta(minutes=10))
     store.save(claimed, now - timedelta(minutes=40))
-    store.claim_for_triage(claimed.channel, claimed.mention_id, "message-A", now)
+    recorded(store, claimed)
     backlog, queue = Backlog(20 * 60), FakeQueue()
     # When the sweeper runs, and again every two minutes while the queue stays behind
     assert requeue_stranded(store, queue, backlog, now=now) == 1
@@ -256,8 +269,8 @@ def test_the_sweeper_enqueues_once_what_was_never_enqueued_and_leaves_what_waits
         assert requeue_stranded(store, queue, backlog, now=now + timedelta(minutes=minutes)) == 0
     # Then only the one never enqueued was sent, once; the waiting one is left to its own message
     assert [m.mention_id for m in queue.sent] == [stranded.mention_id]
-    # And once the queue drained and triage claimed the waiting one, nothing more is sent
-    store.claim_for_triage(waiting.channel, waiting.mention_id, "message-B", now)
+    # And once the queue drained and triage recorded the waiting one, nothing more is sent
+    recorded(store, waiting)
     assert requeue_stranded(store, queue, Backlog(0), now=now + timedelta(minutes=30)) == 0
     assert [m.mention_id for m in queue.sent] == [stranded.mention_id]
     # And the watermark, one item, is where the last sweep's window ended

@@ -372,19 +372,70 @@ def triaged_after_refusals(stack, text, step, code, times=3):
             time.sleep(0.2)
             stored = stack._store.get_mention("x", mention_id)
     settle(stack)
-    return mention_id, stored
+    # (`notified` is recorded before the page: read the mention again once everything has run)
+    return mention_id, stack._store.get_mention("x", mention_id)
 
 
-def test_a_failure_after_the_page_is_retried_without_paging_again(stack):
-    # Given the outcome write keeps failing in the first execution, after the agents were paged
+def the_agents_page(operation, params):
+    """NotifyAgents: the publish on the agents' topic."""
+    return operation == "Publish" and "agent" in str(params.get("TopicArn")).lower()
+
+
+def test_a_refused_outcome_write_pages_nobody_and_the_retry_pages_once(stack):
+    # Given the outcome write keeps failing in the first execution (it comes before any page)
     # When SQS delivers its message again and the write succeeds
     mention_id, stored = triaged_after_refusals(stack, "where is my refund for order #88412? it has been three weeks",
                                                 the_outcome_write, "ProvisionedThroughputExceededException")
-    # Then the mention is notified, its agents were paged once, and on-call heard once that triage failed
-    assert stored["status"] == "notified" and stored["paged_at"]
+    # Then the mention is notified, its agents were paged once, by the retry, and on-call heard once that triage
+    # failed
+    assert stored["status"] == "notified" and not stored.get("paged_at")
     assert len(notifications_for(stack, mention_id, "agent-notifications", timeout=0)) == 1
     alerts = [n["message"].get("alert") for n in notifications_for(stack, mention_id, "escalations", timeout=0)]
     assert alerts.count("triage_failed") == 1
+
+
+def test_a_page_refused_after_the_outcome_was_recorded_is_sent_by_the_retry(stack):
+    # Given the agents' page keeps failing in the first execution, after it recorded the mention `notified`
+    # When SQS delivers its message again and SNS accepts the page
+    mention_id, stored = triaged_after_refusals(stack, "still no sign of order #88530, please check",
+                                                the_agents_page, "Throttling")
+    # Then the first execution's failure turned its own `notified` back into `triage_failed`, so the retry
+    # recorded the mention again and paged its agents once
+    assert stored["status"] == "notified" and stored.get("triage_failed_at")
+    assert len(notifications_for(stack, mention_id, "agent-notifications", timeout=0)) == 1
+    alerts = [n["message"].get("alert") for n in notifications_for(stack, mention_id, "escalations", timeout=0)]
+    assert alerts.count("triage_failed") == 1
+
+
+def test_two_executions_of_one_mention_at_once_page_its_agents_once_and_count_it_once(stack):
+    # Given a quiet stack, and Classify holding each execution until two of them run for the same mention
+    import threading
+
+    import boto3
+
+    settle(stack)
+    counted_before = minute_total(stack)
+    original = task_handler(stack, "classify")
+    arrived = threading.Barrier(2, timeout=20)
+
+    def together(event, context):
+        arrived.wait()
+        return original(event, context)
+
+    with handler_replaced(stack, "classify", together):
+        # When a complaint is delivered and a duplicate of its triage message is sent at once
+        mention_id = deliver(stack, "the app charged me but my order 55941 never showed up")
+        boto3.client("sqs", region_name="us-east-1").send_message(
+            QueueUrl=stack.triage.triage_queue_url,
+            MessageBody=json.dumps({"v": 1, "platform": "x", "channel": "x", "mention_id": mention_id,
+                                    "thread_id": mention_id, "kind": "mention"}))
+        assert outcome(stack, mention_id)["status"] == "notified"
+        settle(stack)
+    # Then both executions classified it, only the one whose outcome write was accepted paged the agents, and the
+    # minute counters hold it once
+    assert arrived.broken is False and arrived.n_waiting == 0
+    assert len(notifications_for(stack, mention_id, "agent-notifications", timeout=0)) == 1
+    assert minute_total(stack) == counted_before + 1
 
 
 def test_a_p1_whose_escalation_failed_is_escalated_on_the_retry_without_paging_its_agents_again(stack):
@@ -486,6 +537,269 @@ def test_a_state_over_the_limit_marks_the_mention_failed_and_alerts(stack):
     assert alerts and alerts[0]["message"]["error"]["Error"] == "States.DataLimitExceeded"
 
 
+def duplicate_message(stack, mention_id):
+    """A second triage message for a mention (SQS at-least-once, or the sweeper), sent now."""
+    import boto3
+
+    boto3.client("sqs", region_name="us-east-1").send_message(
+        QueueUrl=stack.triage.triage_queue_url,
+        MessageBody=json.dumps({"v": 1, "platform": "x", "channel": "x", "mention_id": mention_id,
+                                "thread_id": mention_id, "kind": "mention"}))
+
+
+def test_a_duplicate_that_read_the_mention_before_another_execution_paged_and_failed_pages_nobody_again(stack):
+    # Given two executions of one p1 mention that both classify it while it is `received`; the first records it,
+    # pages its agents, then fails on the escalation (SNS throttled through its retries), which turns the mention
+    # back into `triage_failed` with `paged_at`; the second is drafted only once that has happened
+    import threading
+
+    settle(stack)
+    classify, draft = task_handler(stack, "classify"), task_handler(stack, "draft")
+    arrived, drafts, lock = threading.Barrier(2, timeout=20), [], threading.Lock()
+    calls = {"classify": 0}
+
+    def together(event, context):
+        with lock:
+            calls["classify"] += 1
+            first_two = calls["classify"] <= 2
+        if first_two:
+            arrived.wait()
+        return classify(event, context)
+
+    def second_drafted_after_the_revert(event, context):
+        with lock:
+            drafts.append(event["mention"]["mention_id"])
+            second = len(drafts) == 2
+        if second:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and \
+                    stack._store.get_mention("x", event["mention"]["mention_id"])["status"] != "triage_failed":
+                time.sleep(0.05)
+        return draft(event, context)
+
+    text = "the heater I bought from you started smoking and caught fire in my kitchen, we had to call the firemen"
+    with handler_replaced(stack, "classify", together), handler_replaced(stack, "draft", second_drafted_after_the_revert), \
+            calls_refused(3, the_p1_escalation, "Throttling") as refused:
+        # When the mention is delivered and a duplicate of its triage message is sent at once
+        mention_id = deliver(stack, text)
+        duplicate_message(stack, mention_id)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (len(refused) < 3 or stack._store.get_mention(
+                "x", mention_id)["status"] != "notified"):
+            time.sleep(0.2)
+        settle(stack)
+    # Then its agents were paged once and it was escalated once: the second execution's outcome write must not be
+    # accepted on the strength of a read that predates the first one's page
+    assert arrived.broken is False and len(refused) == 3 and len(drafts) >= 2
+    pages = notifications_for(stack, mention_id, "agent-notifications", timeout=0)
+    escalations = [n for n in notifications_for(stack, mention_id, "escalations", timeout=0)
+                   if n["message"].get("alert") != "triage_failed"]
+    assert stack._store.get_mention("x", mention_id)["status"] == "notified"
+    assert (len(pages), len(escalations)) == (1, 1)
+
+
+@contextmanager
+def states_entered_at(instant):
+    """Every state's `$$.State.EnteredTime` is `instant` in the block: two executions entering a state in the same
+    millisecond (the resolution Step Functions gives it, e.g. "2026-12-01T12:00:00.123Z")."""
+    import datetime as real
+    import types
+
+    from moto.stepfunctions.parser.asl.component.state import state as state_module
+
+    class Fixed(real.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return instant
+
+    original = state_module.datetime
+    state_module.datetime = types.SimpleNamespace(datetime=Fixed, timezone=real.timezone)
+    try:
+        yield
+    finally:
+        state_module.datetime = original
+
+
+def test_two_executions_that_record_a_mention_in_the_same_millisecond_page_its_agents_once(stack):
+    # Given two executions of one mention, held in Classify until both run, whose Recording states are entered in
+    # the same millisecond
+    import threading
+
+    settle(stack)
+    original = task_handler(stack, "classify")
+    arrived = threading.Barrier(2, timeout=20)
+
+    def together(event, context):
+        arrived.wait()
+        return original(event, context)
+
+    with handler_replaced(stack, "classify", together), \
+            states_entered_at(datetime(2026, 12, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)):
+        # When a complaint is delivered and a duplicate of its triage message is sent at once
+        mention_id = deliver(stack, "you billed me twice for order 66120 and support never answers")
+        duplicate_message(stack, mention_id)
+        assert outcome(stack, mention_id)["status"] == "notified"
+        settle(stack)
+    # Then only one of them paged the agents: the outcome write tells one execution from another by more than the
+    # time it was made
+    assert arrived.broken is False and arrived.n_waiting == 0
+    assert len(notifications_for(stack, mention_id, "agent-notifications", timeout=0)) == 1
+
+
+def test_a_duplicate_execution_never_announces_an_incident_a_second_time(stack):
+    # Given two executions of one mention held in Classify until both run, and an incident this mention opened whose
+    # `opened` alert is not recorded yet (the first execution's Classify opened it a moment ago)
+    import threading
+
+    from responder.aws.incident_store import IncidentStore
+    from responder.surge.incidents import BRAND_KEY, SurgeSettings, salient_terms
+
+    settle(stack)
+    original = task_handler(stack, "classify")
+    arrived = threading.Barrier(2, timeout=20)
+
+    def together(event, context):
+        arrived.wait()
+        return original(event, context)
+
+    text = "the zorblax scanner rejects my voucher zorblax voucher broken again"
+    incident_id = f"inc-dup-{int(time.time() * 1000)}"
+    with handler_replaced(stack, "classify", together):
+        mention_id = deliver(stack, text)
+        now = datetime.now(timezone.utc)
+        at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        signature = {term: 1.0 for term in salient_terms(text)}
+        assert IncidentStore(stack._store).try_open(BRAND_KEY, incident_id, {
+            "incident_id": incident_id, "account_id": BRAND_KEY, "scope": "all", "incident_status": "open",
+            "signature": signature, "opened_at": at, "first_seen_at": at, "last_seen_at": at, "size": 0,
+            "next_digest": 25, "sample_mention_ids": [], "alerts": [], "language": "en",
+            "opened_by": f"x:{mention_id}"}, now, SurgeSettings())
+        time.sleep(2.2)  # the task functions' cache of open incidents (2 s) sees it
+        # When a duplicate of its triage message is sent
+        duplicate_message(stack, mention_id)
+        settle(stack)
+    assert stack._store.get_mention("x", mention_id)["status"] == "incident"
+    # Then the incident was announced once: the execution whose outcome write was refused announces nothing
+    assert arrived.broken is False and arrived.n_waiting == 0
+    opened = [n for n in stack.triage.notifications() if n["topic"] == "incidents"
+              and n["message"].get("alert") == "opened" and n["message"]["incident"]["incident_id"] == incident_id]
+    assert len(opened) == 1
+
+
+def test_a_failure_after_an_agent_queued_a_reply_leaves_the_mention_to_that_reply(stack):
+    # Given a mention recorded `notified` whose agents' page keeps failing, and an agent who queues a reply to it (on
+    # the review page, which the mention's record makes possible) before the execution's failure path runs
+    from responder.replies.claims import DynamoReplyStore
+
+    settle(stack)
+    replies = DynamoReplyStore(stack._store._table, client=stack._store.client)
+    queued = []
+
+    def page_refused_once_a_reply_is_queued(operation, params):
+        if not the_agents_page(operation, params):
+            return False
+        if not queued:
+            mention = json.loads(json.loads(params["Message"])["default"])["mention"]
+            before = stack._store.get_mention("x", mention["mention_id"])
+            at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            claim = replies.claim_reply("x", mention["mention_id"], "nonce-r1", "We are on it, sorry!", "agent-7",
+                                        at=at, stale_before="2000-01-01T00:00:00Z")
+            queued.append((mention["mention_id"], before["triaged_by"], claim.taken))
+        return True
+
+    with calls_refused(3, page_refused_once_a_reply_is_queued, "Throttling") as refused:
+        # When its triage fails on the page, after the reply was queued
+        deliver(stack, "my order #88790 arrived broken, I want a replacement")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(refused) < 3:
+            time.sleep(0.1)
+        settle(stack)
+    # Then the failure left the mention `notified` with its reply in flight: not turned back into `triage_failed`,
+    # which the redelivery would have triaged, recorded and paged again
+    assert len(refused) == 3
+    ((mention_id, triaged_by, taken),) = queued
+    stored = stack._store.get_mention("x", mention_id)
+    assert taken and (stored["status"], stored["reply_state"]) == ("notified", "queued")
+    assert stored["triaged_by"] == triaged_by and not stored.get("triage_failed_at")
+    # (the execution's identity: 12 random hex digits, small on an item billed per started KB)
+    assert re.fullmatch(r"[0-9a-f]{12}", triaged_by)
+    assert notifications_for(stack, mention_id, "agent-notifications", timeout=0) == []
+
+
+def test_noise_recorded_by_another_execution_meanwhile_is_not_archived_over_it(stack):
+    # Given an execution that classifies a mention as noise while another execution records it `notified` (a managed
+    # classifier that judged it otherwise)
+    from responder.aws.storage import mention_key
+
+    settle(stack)
+    original = task_handler(stack, "classify")
+
+    def recorded_meanwhile(event, context):
+        classified = original(event, context)
+        key = mention_key(event["key"]["channel"], event["key"]["mention_id"])
+        stack._store.client.update_item(
+            TableName=stack._store._table, Key={name: {"S": value} for name, value in key.items()},
+            UpdateExpression="SET #s = :notified, triaged_by = :other", ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":notified": {"S": "notified"}, ":other": {"S": "another-execution"}})
+        return classified
+
+    with handler_replaced(stack, "classify", recorded_meanwhile):
+        # When the noise is delivered and triaged
+        mention_id = deliver(stack, "🔥 FREE crypto giveaway 🔥 follow back and DM me to claim 1000 USDT now!!! bit.ly/x2")
+        settle(stack)
+    # Then Archive, refused like any outcome write on a mention recorded meanwhile, left the other execution's outcome
+    stored = stack._store.get_mention("x", mention_id)
+    assert (stored["status"], stored["triaged_by"]) == ("notified", "another-execution")
+    assert not stored.get("archive_reason")
+
+
+def test_an_incident_alert_refused_after_the_member_was_recorded_is_announced_once_by_the_retry(stack):
+    # Given an incident this mention opened, not announced yet, and the incidents topic refusing the `opened` alert
+    # through the retries of the execution that recorded the mention its member
+    import threading
+
+    from responder.aws.incident_store import IncidentStore
+    from responder.surge.incidents import BRAND_KEY, SurgeSettings, salient_terms
+
+    settle(stack)
+    original, opened_now = task_handler(stack, "classify"), threading.Event()
+
+    def after_the_incident_opened(event, context):
+        opened_now.wait(20)
+        return original(event, context)
+
+    def the_incident_alert(operation, params):
+        return operation == "Publish" and "incident" in str(params.get("TopicArn")).lower() \
+            and "settled_marker" not in str(params.get("Message"))
+
+    text = "the frobnitzer meter shows zero frobnitzer meter reset failed"
+    incident_id = f"inc-retried-{int(time.time() * 1000)}"
+    with handler_replaced(stack, "classify", after_the_incident_opened), \
+            calls_refused(3, the_incident_alert, "Throttling") as refused:
+        mention_id = deliver(stack, text)
+        now = datetime.now(timezone.utc)
+        at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert IncidentStore(stack._store).try_open(BRAND_KEY, incident_id, {
+            "incident_id": incident_id, "account_id": BRAND_KEY, "scope": "all", "incident_status": "open",
+            "signature": {term: 1.0 for term in salient_terms(text)}, "opened_at": at, "first_seen_at": at,
+            "last_seen_at": at, "size": 0, "next_digest": 25, "sample_mention_ids": [], "alerts": [], "language": "en",
+            "opened_by": f"x:{mention_id}"}, now, SurgeSettings())
+        time.sleep(2.2)  # the task functions' cache of open incidents (2 s) sees it
+        # When its triage records it, fails on the alert, and SQS delivers its message again
+        opened_now.set()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(refused) < 3:
+            time.sleep(0.1)
+        settle(stack)
+    # Then the failure turned its own outcome back, and the retry recorded it again and announced the incident once
+    assert len(refused) == 3
+    stored = stack._store.get_mention("x", mention_id)
+    assert (stored["status"], stored["incident_id"]) == ("incident", incident_id) and stored.get("triage_failed_at")
+    opened = [n for n in stack.triage.notifications() if n["topic"] == "incidents"
+              and n["message"].get("alert") == "opened" and n["message"]["incident"]["incident_id"] == incident_id]
+    assert len(opened) == 1
+
+
 def test_a_native_brand_reply_on_x_marks_the_notified_mention_answered(stack):
     from responder.ingest.signatures import sign_x
     from responder_cli.traffic import BRAND_X_ID
@@ -540,3 +854,63 @@ def test_a_mention_answered_natively_while_triage_runs_stays_answered(stack):
     assert marked == [MARKED] and status == "SUCCEEDED"
     stored = stack._store.get_mention("x", mention_id)
     assert (stored["status"], stored["answered_by"]) == ("answered", "platform")
+
+def execution_status(stack, mention_id, timeout=30):
+    """The status of the mention's (one) execution once it has ended, or the last seen."""
+    import boto3
+
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    deadline, status = time.monotonic() + timeout, None
+    while time.monotonic() < deadline and status not in ("SUCCEEDED", "FAILED"):
+        found = [e for e in sfn.list_executions(stateMachineArn=stack.triage.state_machine_arn)["executions"]
+                 if f"-{mention_id}-" in e["name"]]
+        status = found[0]["status"] if found else None
+        time.sleep(0.1)
+    return status
+
+
+def test_an_incident_whose_opening_mention_is_answered_while_triage_runs_is_still_announced(stack):
+    # (Last: settle cannot wait out an answered mention.)
+    # Given an incident this mention opened, not announced yet, and the brand answering the mention on X while its
+    # triage runs (after Classify decided the `opened` alert was due), so that its outcome write is refused
+    import threading
+
+    from responder.aws.incident_store import IncidentStore
+    from responder.core.model import NativeAnswer
+    from responder.replies.native import MARKED, DynamoNativeAnswers
+    from responder.surge.incidents import BRAND_KEY, SurgeSettings, salient_terms
+
+    original, marked, opened_now = task_handler(stack, "classify"), [], threading.Event()
+
+    def answered_meanwhile(event, context):
+        opened_now.wait(20)
+        classified = original(event, context)
+        answer = NativeAnswer(channel="x", reply_id=f"41000000{int(time.time() * 1000)}", text="We are on it!",
+                              at="2026-12-01T12:00:00Z", mention_id=event["key"]["mention_id"])
+        marked.append(DynamoNativeAnswers(stack._store).apply(answer, datetime.now(timezone.utc)))
+        return classified
+
+    text = "the quibbitron kiosk swallowed my card quibbitron kiosk broken again"
+    incident_id = f"inc-answered-{int(time.time() * 1000)}"
+    with handler_replaced(stack, "classify", answered_meanwhile):
+        mention_id = deliver(stack, text)
+        now = datetime.now(timezone.utc)
+        at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert IncidentStore(stack._store).try_open(BRAND_KEY, incident_id, {
+            "incident_id": incident_id, "account_id": BRAND_KEY, "scope": "all", "incident_status": "open",
+            "signature": {term: 1.0 for term in salient_terms(text)}, "opened_at": at, "first_seen_at": at,
+            "last_seen_at": at, "size": 0, "next_digest": 25, "sample_mention_ids": [], "alerts": [], "language": "en",
+            "opened_by": f"x:{mention_id}"}, now, SurgeSettings())
+        time.sleep(2.2)  # the task functions' cache of open incidents (2 s) sees it
+        # When its triage classifies it, and finds it answered when it records the outcome
+        opened_now.set()
+        assert execution_status(stack, mention_id) == "SUCCEEDED"
+    # Then the mention stays answered, and the incident was announced though no execution recorded the mention
+    assert marked == [MARKED]
+    assert stack._store.get_mention("x", mention_id)["status"] == "answered"
+    deadline, opened = time.monotonic() + 10, []
+    while time.monotonic() < deadline and not opened:
+        opened = [n for n in stack.triage.notifications() if n["topic"] == "incidents"
+                  and n["message"].get("alert") == "opened" and n["message"]["incident"]["incident_id"] == incident_id]
+        time.sleep(0.1)
+    assert len(opened) == 1

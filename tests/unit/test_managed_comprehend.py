@@ -175,7 +175,7 @@ class _Store:
     def __init__(self, mention: dict[str, Any]) -> None:
         self.mention = mention
 
-    def claim_for_triage(self, channel, mention_id, claim, now, lease_seconds):
+    def awaiting_triage(self, channel, mention_id):
         return dict(self.mention)
 
     def get_thread(self, channel, thread_id, opener=None):

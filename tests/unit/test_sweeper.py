@@ -77,18 +77,18 @@ def test_a_mention_waiting_in_a_queue_that_is_behind_is_not_swept_but_one_older_
     for minutes in (2, 4, 6):
         backlog.seconds = 20 * 60 + minutes * 60
         assert requeue_stranded(store, queue, backlog, now=NOW + timedelta(minutes=minutes)) == 0
-    # And once triage has claimed the waiting one and the queue drained, nothing is sent again
-    store.claim(waiting.channel, waiting.mention_id)
+    # And once triage has recorded the waiting one and the queue drained, nothing is sent again
+    store.record_outcome(waiting.channel, waiting.mention_id)
     backlog.seconds = 0
     assert requeue_stranded(store, queue, backlog, now=NOW + timedelta(minutes=30)) == 0
     assert [m.mention_id for m in queue.sent] == [stranded.mention_id]
 
 
-def test_mentions_claimed_by_triage_are_never_swept():
+def test_mentions_triage_recorded_are_never_swept():
     store, queue = InMemoryStore(), FakeQueue()
     (mention,) = normalize_x(fixture_json("x/xaa_post_mention_create.json")).mentions
     ingest([mention], store, queue, received_at=NOW - timedelta(minutes=30))
-    store.claim(mention.channel, mention.mention_id)
+    store.record_outcome(mention.channel, mention.mention_id)
     assert requeue_stranded(store, FakeQueue(), Backlog(), now=NOW) == 0
 
 

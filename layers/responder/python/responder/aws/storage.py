@@ -39,11 +39,14 @@ STATUS_RECEIVED = "received"  # stored, not yet handed to triage
 # Stored and enqueued, by mentions stored before the webhook stopped writing it (one write unit and one index write
 # per mention): still accepted by triage's claim until those mentions expire; nothing sets it any more.
 STATUS_QUEUED = "queued"
-STATUS_TRIAGING = "triaging"  # claimed by a triage execution (a lease: a crashed execution's claim expires)
+# Claimed by a triage execution, by versions that claimed before triaging (a lease); still accepted, nothing sets it.
+STATUS_TRIAGING = "triaging"
 STATUS_NOTIFIED = "notified"  # classified, drafted, routed and sent to the agents
 STATUS_ARCHIVED = "archived"  # noise: archived with a reason, nobody paged
 STATUS_TRIAGE_FAILED = "triage_failed"  # triage gave up after retries; alerted, eligible for a retry
 STATUS_DELETED = "deleted"  # erased: a tombstone (responder.privacy.erasure); a redelivery stores nothing
+# What triage may still record (the workflow's RecordMention and RecordIncidentMember accept these).
+AWAITING_TRIAGE = (STATUS_RECEIVED, STATUS_QUEUED, STATUS_TRIAGING, STATUS_TRIAGE_FAILED)
 
 # DynamoDB items are limited to 400 KB; the raw copy is for audit and may be cut short.
 MAX_RAW_BYTES = 350_000
@@ -68,10 +71,6 @@ ACCOUNT_SHARDS = 16
 # Sparse, keys only: a person's mentions on one channel, for erasure and export (responder.privacy.erasure). Set at
 # creation, removed with the content when the mention is erased. One more index write per stored mention.
 AUTHOR_INDEX = "gsi4"
-
-
-class ClaimHeld(RuntimeError):
-    """Another live execution is triaging this mention: retry the message later (never an alert)."""
 
 
 class StorageUnavailable(RuntimeError):
@@ -541,38 +540,18 @@ class DynamoMentionStore(DynamoTable):
             if _error_code(exc) != "ConditionalCheckFailedException":
                 raise _storage_error(exc) from exc
 
-    def claim_for_triage(self, channel: str, mention_id: str, claim: str, now: datetime,
-                         lease_seconds: int = 300) -> dict[str, Any] | None:
-        """Take the mention for one triage execution; None when it is already triaged.
+    def awaiting_triage(self, channel: str, mention_id: str) -> dict[str, Any] | None:
+        """The mention when triage has yet to record it (a strongly consistent read), or None when it is triaged,
+        closed, erased or unknown.
 
-        `claim` is the SQS message id: a redelivery of the same message (its previous execution failed) takes
-        the claim over at once; another message for the same mention (a duplicate) gets ClaimHeld while a
-        live execution holds it, so SQS retries it later; a claim whose lease expired is free.
+        Triage takes no claim: the outcome's conditional write (the workflow's RecordMention, before any page) lets
+        one execution record the mention, and only that one pages. A duplicate running beside it is told by the
+        refused write and stops.
         """
-        until = now.timestamp() + lease_seconds
-        try:
-            answer = self.client.update_item(
-                TableName=self._table, Key=self._item(mention_key(channel, mention_id)),
-                UpdateExpression=("SET #s = :triaging, triage_claim = :claim, triage_claimed_until = :until, "
-                                  "triage_attempts = if_not_exists(triage_attempts, :zero) + :one"),
-                # `queued`: mentions stored before the webhook stopped setting it (see STATUS_QUEUED).
-                ConditionExpression=("attribute_exists(pk) AND (#s IN (:received, :queued, :failed) OR "
-                                     "(#s = :triaging AND (triage_claimed_until < :now OR triage_claim = :claim)))"),
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=self._item({
-                    ":triaging": STATUS_TRIAGING, ":claim": claim, ":until": int(until), ":zero": 0, ":one": 1,
-                    ":received": STATUS_RECEIVED, ":queued": STATUS_QUEUED, ":failed": STATUS_TRIAGE_FAILED,
-                    ":now": int(now.timestamp())}),
-                ReturnValues="ALL_NEW",
-            )
-        except Exception as exc:  # noqa: BLE001 - "already taken" is an answer, anything else is raised
-            if _error_code(exc) != "ConditionalCheckFailedException":
-                raise _storage_error(exc) from exc
-            current = self.get_mention(channel, mention_id)
-            if current is not None and current.get("status") == STATUS_TRIAGING:
-                raise ClaimHeld(f"{channel}:{mention_id} is being triaged by another execution") from exc
+        mention = self.get_mention(channel, mention_id)
+        if mention is None or mention.get("status") not in AWAITING_TRIAGE:
             return None
-        return self._plain(answer["Attributes"])
+        return mention
 
     def record_fetched_text(self, channel: str, mention_id: str, text: str | None = None,
                             error: dict[str, str] | None = None) -> bool:

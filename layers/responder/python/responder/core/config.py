@@ -119,13 +119,12 @@ class TriageSettings:
     table_name: str
     routing_rules: str | None = None  # JSON overriding the shipped routing_rules.json (from CDK context)
     brand_voice: str | None = None  # JSON overriding the shipped brand_voice.json (from CDK context)
-    lease_seconds: int = 300
     backends: ManagedBackends = field(default_factory=ManagedBackends)
     retention_days: int = DEFAULT_RETENTION_DAYS  # incidents and their members expire after it
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TriageSettings:
-        """Read TABLE_NAME, TRIAGE_LEASE_SECONDS, RETENTION_DAYS, the managed backends' variables and the overrides.
+        """Read TABLE_NAME, RETENTION_DAYS, the managed backends' variables and the overrides.
 
         Overrides come from the files in RESPONDER_CONFIG_DIR (what the stack deploys), else from ROUTING_RULES and
         BRAND_VOICE holding JSON text (small overrides in a local run); a variable beats a file.
@@ -133,14 +132,10 @@ class TriageSettings:
         env = os.environ if env is None else env
         if not env.get("TABLE_NAME"):
             raise ConfigError("missing environment variable: TABLE_NAME")
-        try:
-            lease = int(env.get("TRIAGE_LEASE_SECONDS", "300"))
-        except ValueError as exc:
-            raise ConfigError("TRIAGE_LEASE_SECONDS must be a whole number of seconds") from exc
         files = _config_files(env.get(ENV_CONFIG_DIR) or None)
         return cls(table_name=env["TABLE_NAME"],
                    routing_rules=env.get("ROUTING_RULES") or files.get(ROUTING_RULES_FILE),
-                   brand_voice=env.get("BRAND_VOICE") or files.get(BRAND_VOICE_FILE), lease_seconds=lease,
+                   brand_voice=env.get("BRAND_VOICE") or files.get(BRAND_VOICE_FILE),
                    backends=ManagedBackends.from_env(env), retention_days=retention_days(env))
 
 

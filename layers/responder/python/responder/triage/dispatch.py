@@ -93,7 +93,7 @@ def execution_input(record: dict[str, Any]) -> dict[str, Any]:
     attempt = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
     key = {"channel": body["channel"], "mention_id": str(body["mention_id"]),
            "thread_id": str(body.get("thread_id") or body["mention_id"])}
-    # The claim is the message id: a redelivery of this message may take over its own earlier claim.
+    # The message id, for the record (execution names carry it too); triage takes no claim on the mention.
     return {"key": key, "attempt": attempt, "claim": record["messageId"]}
 
 

@@ -2,10 +2,12 @@
 are Step Functions' direct integrations (see infra/constructs/triage_workflow.py), not code here.
 
 State passed between steps (all JSON):
-- input (from the dispatcher): `{"key": {"channel", "mention_id", "thread_id"}, "attempt": n, "claim": ...}`
+- input (from the dispatcher): `{"key": {"channel", "mention_id", "thread_id"}, "attempt": n, "claim": ...}` (the
+  message id: carried for the record, triage takes no claim)
 - Classify adds `mention` (the stored mention, public fields, its text cut to NOTIFIED_TEXT_MAX_CHARS),
   `classification`, `count` (the minute counters' share: bucket and topic, see responder.triage.dispatch.tally),
-  `keys` (DynamoDB keys) and `skip` (true when the mention is already triaged or claimed by a live execution).
+  `keys` (DynamoDB keys), `seen` (the `paged_at` and `escalated_at` it read, NOT_SEEN when absent, which the outcome
+  write compares) and `skip` (true when the mention is already triaged).
 - Draft adds `draft`, `thread` and `actions`; Route adds `route`: the team, priority and SLA, and the agents'
   notification composed (`message`, per protocol, and `subject`; see responder.triage.notify). After Route the
   state keeps only the mention's ids (the SlimMention state): its text then travels once, in the notification.
@@ -24,13 +26,15 @@ from responder.aws.storage import DynamoMentionStore, mention_key, thread_key
 
 # Fields of stored items that are bookkeeping, not part of the mention agents see.
 _PRIVATE_FIELDS = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "type", "status", "triage_claim", "triage_claimed_until",
-                   "triage_attempts")
+                   "triage_attempts", "triaged_by")
 _GRAPH = "https://graph.facebook.com/v21.0"
 # The most of a mention's text the workflow carries and the agents' notification shows. It covers the whole text of
 # almost every channel (WhatsApp 4,096, Messenger 2,000, X 280; Facebook comments 8,000 and long X posts 25,000
 # are cut), and even as JSON escapes of 4-byte characters (12 bytes each) stays near 60 KB: a quarter of the
 # 256 KiB that both a Step Functions state and an SNS message may hold (Step Functions and SNS quotas).
 NOTIFIED_TEXT_MAX_CHARS = 5_000
+# Classify's `seen` value for a mark the mention does not have: never a time, so it never equals a stored one.
+NOT_SEEN = "-"
 TRUNCATION_MARKER = " […]"
 
 
@@ -50,15 +54,15 @@ def notified(mention: dict[str, Any]) -> dict[str, Any]:
 
 
 def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
-                  now: datetime | None = None, lease_seconds: int = 300, incidents: Any = None,
+                  now: datetime | None = None, incidents: Any = None,
                   voice: Any = None, sentiment: Any = None, mention_text: Any = None,
                   review_link: Any = None) -> dict[str, Any]:
-    """Claim the mention, classify it, and correlate it with the account's surges.
+    """Read the mention, classify it, and correlate it with the account's surges.
 
     `mention_text` (responder.platforms.meta.InstagramMentionText) fetches the text of an Instagram @mention, which
     the webhook delivers as ids only; the text is stored on the mention, or `text_fetch_error` says why not.
 
-    `skip` is true when another execution owns the mention or it is done. `incident` says whether it joined
+    `skip` is true when the mention is triaged (or closed, or erased) already. `incident` says whether it joined
     (or opened) an incident, whether it is still paged individually, and carries an incident alert when due.
     With a managed `sentiment` backend (`responder.aws.managed.ComprehendSentiment`) its language and sentiment replace
     the local ones, and the classification's `sources` says where each came from.
@@ -67,8 +71,9 @@ def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
 
     key = event["key"]
     now = now or datetime.now(timezone.utc)
-    claim = str(event.get("claim") or f"{key['channel']}:{key['mention_id']}:{now.timestamp()}")
-    mention = store.claim_for_triage(key["channel"], key["mention_id"], claim, now, lease_seconds)
+    # No claim: one read. The workflow records the outcome with a conditional write before any page, so of two
+    # executions for one mention (a duplicate message) only the one that records it pages.
+    mention = store.awaiting_triage(key["channel"], key["mention_id"])
     if mention is None:
         return {"skip": True}
     if mention_text is not None and mention.get("channel") == "instagram" and mention.get("kind") == "mention" \
@@ -120,6 +125,10 @@ def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
         "paged": bool(mention.get("paged_at")),
         # Escalated (a p1) by an earlier execution that failed afterwards (MarkFailedAfterEscalating).
         "escalated": bool(mention.get("escalated_at")),
+        # What this read saw of those marks ("-": none). The outcome write is refused when another execution has
+        # paged (or escalated) the mention since, and failed after it: this execution would page it a second time.
+        "seen": {"paged_at": str(mention.get("paged_at") or NOT_SEEN),
+                 "escalated_at": str(mention.get("escalated_at") or NOT_SEEN)},
         # What an incident member keeps of its classification (RecordIncidentMember): the SLA escalation's team and
         # priority, not the whole classification (about 270 bytes that kept a member's item over 1 KB).
         "member_route": {"team": result.get("team"), "priority": result.get("priority")},
