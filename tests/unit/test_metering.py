@@ -63,3 +63,17 @@ def test_lambda_is_billed_for_as_long_as_the_cpu_time_lasts_at_the_functions_sha
     # And above 1,769 MB a function has a whole vCPU (and more): the time is the CPU time
     meter.lambda_call("big", 100.0)
     assert meter.lambda_gb_seconds() == pytest.approx(0.1 * 1769 / 1024 + 0.1 * 3008 / 1024)
+
+
+def test_an_express_execution_lasts_as_long_as_its_states_and_its_share_of_the_task_functions():
+    # Given two executions whose interpreter threads took 5 ms each, and 40 ms of Classify CPU time (512 MB) in all
+    meter = Meter(function_memory_mb={"classify": 512, "webhook": 512})
+    meter.execution_finished(5.0, 10)
+    meter.execution_finished(5.0, 10)
+    meter.lambda_call("classify", 40.0)
+    meter.lambda_call("webhook", 1000.0)  # not a task function: no execution waits for it
+    # Then each lasts 5 ms plus half of Classify's 138 ms deployed (40 ms at 512/1,769 of a vCPU): 74 ms, billed as
+    # 100 ms; and with ten times the task time, 5 + 691 ms, billed as 700 ms each
+    assert meter.express_billed_ms() == 200.0
+    meter.lambda_call("classify", 360.0)
+    assert meter.express_billed_ms() == 1400.0

@@ -13,10 +13,11 @@ What is counted, and how (all from the running local stack, nothing assumed per 
   few ms per call), which this leaves out; the figure is each function's compute, not the contention of this
   machine.
 - Step Functions Express: executions started, and each execution's duration billed in 100 ms increments at
-  64 MB (the pricing page's unit). The duration is the CPU time of the execution's interpreter thread, which
-  also runs its task functions (moto invokes them synchronously), for the reason given for Lambda above: on this
-  machine an execution's wall time is mostly its wait for a core; its task functions count as long as they last
-  deployed (`deployed_ms`). Deployed, an execution also waits on its
+  64 MB (the pricing page's unit). An execution waits for its task functions, so its duration is the CPU time of its
+  interpreter thread (the states) plus the task functions' time as they last deployed (`deployed_ms`): moto runs
+  them on other threads, so each execution is given the average of the run (all task functions' deployed time over
+  the executions), not its own. CPU time, for the reason given for Lambda above: on this machine an execution's wall
+  time is mostly its wait for a core. Deployed, an execution also waits on its
   service integrations (DynamoDB, SNS: milliseconds each), which this leaves out.
 - DynamoDB: read and write request units as reported by DynamoDB Local (`ReturnConsumedCapacity=INDEXES` is
   added to every call), split into the table's and each global secondary index's units, and attributed to the
@@ -64,6 +65,8 @@ PRICE = {
     "scheduler_invocation": 1.00 / 1e6,
 }
 EXPRESS_MEMORY_GB = 64 / 1024
+# The workflow's task functions (infra/constructs/triage_workflow.py): an execution waits for them.
+TASK_FUNCTIONS = ("classify", "draft", "route")
 # The memory at which a Lambda function has one whole vCPU (AWS Lambda developer guide, "Configuring Lambda function
 # memory"); below it, CPU is allotted in proportion to memory.
 FULL_VCPU_MB = 1769
@@ -93,7 +96,7 @@ class Meter:
     schedules_created: int = 0
     lambda_invocations: Counter = field(default_factory=Counter)
     lambda_ms: Counter = field(default_factory=Counter)
-    express_billed_ms: float = 0.0
+    execution_cpu_ms: list[float] = field(default_factory=list)  # each finished execution's interpreter CPU time
     express_executions: int = 0
     state_transitions: int = 0
     http_requests: int = 0
@@ -187,7 +190,7 @@ class Meter:
 
     def execution_finished(self, duration_ms: float, transitions: int) -> None:
         with self._lock:
-            self.express_billed_ms += math.ceil(max(duration_ms, 1) / 100) * 100
+            self.execution_cpu_ms.append(duration_ms)
             self.state_transitions += transitions
 
     def http_request(self) -> None:
@@ -195,6 +198,15 @@ class Meter:
             self.http_requests += 1
 
     # -- cost --------------------------------------------------------------------------------------------
+
+    def express_billed_ms(self) -> float:
+        """Every finished execution's billed duration: its own CPU time and the average execution's share of the task
+        functions' deployed time, in 100 ms increments."""
+        if not self.execution_cpu_ms:
+            return 0.0
+        tasks = sum(deployed_ms(ms, self.function_memory_mb.get(name, 512)) for name, ms in self.lambda_ms.items()
+                    if name in TASK_FUNCTIONS) / len(self.execution_cpu_ms)
+        return sum(math.ceil(max(ms + tasks, 1) / 100) * 100 for ms in self.execution_cpu_ms)
 
     def lambda_gb_seconds(self) -> float:
         return sum(deployed_ms(ms, self.function_memory_mb.get(name, 512)) / 1000
@@ -206,7 +218,7 @@ class Meter:
         sns = self.operations[("sns", "Publish")]
         lambda_requests = sum(self.lambda_invocations.values())
         gb_s = self.lambda_gb_seconds()
-        express_gb_s = self.express_billed_ms / 1000 * EXPRESS_MEMORY_GB
+        express_gb_s = self.express_billed_ms() / 1000 * EXPRESS_MEMORY_GB
         return {
             "api_gateway": {"requests": self.http_requests, "cost": self.http_requests * PRICE["http_api_request"]},
             "lambda": {"requests": lambda_requests, "gb_seconds": gb_s,

@@ -23,7 +23,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from responder_cli.local.metering import deployed_ms
 from responder_cli.local.paths import CDK_OUT, REPO_ROOT
 from responder_cli.local.template import (
     LOCAL_ACCOUNT,
@@ -81,11 +80,6 @@ class _Deadline:
         return max(int((self._ends - time.monotonic()) * 1000), 0)
 
 
-# Per interpreter thread: how much longer than their CPU time here the task functions an execution invoked last
-# deployed (moto runs each execution's tasks synchronously on its own thread).
-_task_slowdown = threading.local()
-
-
 class InProcessLambdas:
     """Replaces moto's Docker-free Lambda backend so invocations run the project's handlers in this process."""
 
@@ -113,8 +107,9 @@ class InProcessLambdas:
             self._measure_execution_cpu()
 
     def _measure_execution_cpu(self) -> None:
-        """Keep each execution's CPU time (its interpreter thread runs the states and, synchronously, the task
-        functions): the meter bills Express duration on it rather than on the wall time of a shared machine."""
+        """Keep each execution's CPU time (its interpreter thread runs the states; moto runs the task functions on
+        other threads, which the meter adds as their deployed time): the meter bills Express duration on it rather
+        than on the wall time of a shared machine."""
         from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
         original = ExecutionWorker._execution_logic
@@ -122,14 +117,10 @@ class InProcessLambdas:
 
         def execution_logic(worker: Any) -> None:
             started = time.thread_time()
-            _task_slowdown.ms = 0.0
             try:
                 original(worker)
             finally:
-                # Its task functions last longer deployed than on this core (metering.deployed_ms), and so does the
-                # execution that waits for them.
-                worker.responder_cpu_ms = (time.thread_time() - started) * 1000 + _task_slowdown.ms
-                _task_slowdown.ms = 0.0
+                worker.responder_cpu_ms = (time.thread_time() - started) * 1000
 
         ExecutionWorker._execution_logic = execution_logic  # type: ignore[method-assign]
 
@@ -163,11 +154,7 @@ class InProcessLambdas:
                                   "stackTrace": traceback.format_exception(exc)[-3:]}).encode()
         finally:
             if self._meter is not None:
-                short = self.names.get(name, name)
-                cpu_ms = (time.thread_time() - started) * 1000
-                self._meter.lambda_call(short, cpu_ms)
-                memory = self._meter.function_memory_mb.get(short, 512)
-                _task_slowdown.ms = getattr(_task_slowdown, "ms", 0.0) + deployed_ms(cpu_ms, memory) - cpu_ms
+                self._meter.lambda_call(self.names.get(name, name), (time.thread_time() - started) * 1000)
         return payload
 
 
