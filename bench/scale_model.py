@@ -55,10 +55,10 @@ QUOTAS = {
 # per mention.
 MEASURED = {
     "webhook_requests": 230 / 210,  # deliveries per stored mention (platform retries included)
-    "express_executions": 1.0, "dynamodb_write_units": 9.8, "dynamodb_read_units": 10.4,
-    "sns_publishes": 0.724, "sqs_requests": 1.53, "lambda_invocations": 4.55,
-    "replies": 44 / 210, "x_reply_share": 23 / 44,
-    "paged": 0.71,  # mentions paged to a person, each with an SLA timer (a schedule)
+    "express_executions": 1.0, "dynamodb_write_units": 7.75, "dynamodb_read_units": 9.5,
+    "sns_publishes": 0.676, "sqs_requests": 1.54, "lambda_invocations": 4.47,
+    "replies": 41 / 210, "x_reply_share": 29 / 41,
+    "paged": 0.66,  # mentions paged to a person, each with an SLA timer (a schedule)
 }
 # Hot keys, counted from the code (responder/aws/storage.py, incident_store.py) in write units per mention on the
 # one item or partition every mention of the brand (or of one viral thread) touches. A transactional write of an item
