@@ -184,6 +184,7 @@ class TriageWorkflow(Construct):
             self, c.DISPATCHER_FUNCTION_ID, code_dir=c.DISPATCHER_CODE_DIR,
             description="Responder triage dispatcher: one Express execution per queued mention",
             layers=layers, timeout=Duration.seconds(c.TRIAGE_FUNCTION_TIMEOUT_SECONDS),
+            memory_size=c.DISPATCHER_MEMORY_MB,
             environment={c.ENV_STATE_MACHINE_ARN: self.state_machine.state_machine_arn,
                          c.ENV_TABLE_NAME: table.table_name,
                          c.ENV_QUEUE_URL: queue.queue_url,

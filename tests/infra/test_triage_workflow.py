@@ -151,6 +151,15 @@ def test_dispatcher_consumes_the_triage_queue_with_partial_batch_failures(templa
     })
 
 
+def test_the_dispatcher_which_mostly_waits_has_less_memory_than_the_functions_that_compute(template_dict):
+    # Lambda bills the dispatcher's wait on its executions at its memory: 256 MB, not the 512 MB of the task functions
+    memory = {lid: r["Properties"].get("MemorySize") for lid, r in template_dict["Resources"].items()
+              if r["Type"] == "AWS::Lambda::Function"}
+    (dispatcher,) = [m for lid, m in memory.items() if "Dispatcher" in lid]
+    classify = [m for lid, m in memory.items() if "Classify" in lid]
+    assert dispatcher == c.DISPATCHER_MEMORY_MB == 256 and classify == [c.FUNCTION_MEMORY_MB]
+
+
 def test_dispatcher_may_only_start_sync_executions(template_dict):
     policies = [r["Properties"]["PolicyDocument"]["Statement"] for lid, r in template_dict["Resources"].items()
                 if r["Type"] == "AWS::IAM::Policy" and "Dispatcher" in lid]

@@ -77,3 +77,17 @@ def test_an_express_execution_lasts_as_long_as_its_states_and_its_share_of_the_t
     assert meter.express_billed_ms() == 200.0
     meter.lambda_call("classify", 360.0)
     assert meter.express_billed_ms() == 1400.0
+
+
+def test_the_dispatcher_is_billed_the_executions_it_waits_for():
+    # Given a dispatcher of 256 MB that ran two batches, 1 ms of its own CPU each, and two executions of 50 ms of
+    # interpreter time with 40 ms of Classify CPU time in all (138 ms deployed at 512 MB: 69 ms each)
+    meter = Meter(function_memory_mb={"dispatcher": 256, "classify": 512})
+    meter.lambda_call("dispatcher", 1.0)
+    meter.lambda_call("dispatcher", 1.0)
+    meter.lambda_call("classify", 40.0)
+    meter.execution_finished(50.0, 10)
+    meter.execution_finished(50.0, 10)
+    # Then each dispatcher invocation is billed its CPU at its share of a vCPU and the average execution's 119 ms
+    dispatcher = 2 * (1.0 * 1769 / 256 + 50.0 + 40.0 * 1769 / 512 / 2) / 1000 * 256 / 1024
+    assert meter.lambda_gb_seconds() == pytest.approx(dispatcher + 0.040 * 1769 / 1024)

@@ -11,7 +11,8 @@ What is counted, and how (all from the running local stack, nothing assumed per 
   1,769 / memory times longer and is billed that long (`deployed_ms`): a CPU-bound handler costs the same at any
   memory up to 1,769 MB. Deployed, Lambda also bills the milliseconds a handler waits on DynamoDB, SQS or SNS (a
   few ms per call), which this leaves out; the figure is each function's compute, not the contention of this
-  machine.
+  machine. The exception is the dispatcher, which mostly waits: each of its invocations is also billed the average
+  execution's duration (below), the least it waits for the executions of its batch (it waits for the longest).
 - Step Functions Express: executions started, and each execution's duration billed in 100 ms increments at
   64 MB (the pricing page's unit). An execution waits for its task functions, so its duration is the CPU time of its
   interpreter thread (the states) plus the task functions' time as they last deployed (`deployed_ms`): moto runs
@@ -199,18 +200,29 @@ class Meter:
 
     # -- cost --------------------------------------------------------------------------------------------
 
+    def _task_share_ms(self) -> float:
+        """The task functions' deployed time per finished execution."""
+        if not self.execution_cpu_ms:
+            return 0.0
+        return sum(deployed_ms(ms, self.function_memory_mb.get(name, 512)) for name, ms in self.lambda_ms.items()
+                   if name in TASK_FUNCTIONS) / len(self.execution_cpu_ms)
+
     def express_billed_ms(self) -> float:
         """Every finished execution's billed duration: its own CPU time and the average execution's share of the task
         functions' deployed time, in 100 ms increments."""
-        if not self.execution_cpu_ms:
-            return 0.0
-        tasks = sum(deployed_ms(ms, self.function_memory_mb.get(name, 512)) for name, ms in self.lambda_ms.items()
-                    if name in TASK_FUNCTIONS) / len(self.execution_cpu_ms)
+        tasks = self._task_share_ms()
         return sum(math.ceil(max(ms + tasks, 1) / 100) * 100 for ms in self.execution_cpu_ms)
 
     def lambda_gb_seconds(self) -> float:
-        return sum(deployed_ms(ms, self.function_memory_mb.get(name, 512)) / 1000
-                   * self.function_memory_mb.get(name, 512) / 1024 for name, ms in self.lambda_ms.items())
+        compute = sum(deployed_ms(ms, self.function_memory_mb.get(name, 512)) / 1000
+                      * self.function_memory_mb.get(name, 512) / 1024 for name, ms in self.lambda_ms.items())
+        # The dispatcher waits for its batch's executions (StartSyncExecution returns when they end): at least the
+        # average execution's duration per invocation.
+        average = (sum(self.execution_cpu_ms) / len(self.execution_cpu_ms) + self._task_share_ms()
+                   if self.execution_cpu_ms else 0.0)
+        waiting = self.lambda_invocations.get("dispatcher", 0) * average / 1000 * self.function_memory_mb.get(
+            "dispatcher", 512) / 1024
+        return compute + waiting
 
     def breakdown(self) -> dict[str, dict[str, float]]:
         """Billable quantities and their cost, per service, for this run."""
