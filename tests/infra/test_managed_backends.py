@@ -152,3 +152,14 @@ def test_an_inference_profile_is_granted_with_its_model_in_the_profile_regions()
 def test_invalid_backend_context_is_rejected(context, key):
     with pytest.raises(ValueError, match=key):
         build_app(context, with_nag=False)
+
+
+def test_with_a_model_drafting_the_workflow_still_outlasts_one_attempt_of_each_lambda_task(backends_on):
+    # Given the workflow with Comprehend and a Bedrock model (a slower Draft)
+    template, _ = backends_on
+    machine = definition(template)
+    # Then one attempt of Classify, Draft and Route, each up to its task timeout, ends before the workflow's own
+    # timeout, as it does by default (test_triage_workflow): the outcome is recorded before the page, and a workflow
+    # timeout after that record, which no Catch sees, would leave the mention `notified` with nobody paged
+    assert machine["States"]["Classify"]["TimeoutSeconds"] + machine["States"]["Draft"]["TimeoutSeconds"] + \
+        machine["States"]["Route"]["TimeoutSeconds"] < machine["TimeoutSeconds"]
