@@ -3,6 +3,8 @@ cleanly, puts no text back on the tombstone or its thread, and alerts nobody."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -105,6 +107,36 @@ def test_noise_erased_while_it_is_classified_is_not_archived_over_its_tombstone(
     assert status == "SUCCEEDED"
     stored = assert_tombstone(stack, mention_id)
     assert "archive_reason" not in stored and alerts_for(stack, mention_id) == []
+
+
+def test_an_incident_opened_by_a_mention_erased_while_it_is_classified_never_carries_its_text(stack):
+    from tests.integration.test_triage_workflow import open_incident_of
+
+    classify, opened_now = _handler(stack, "classify"), threading.Event()
+    text = "the wrenfaddle valve leaks again wrenfaddle valve dripping"
+
+    def erased_after_classify(event, context):
+        opened_now.wait(20)
+        answer = classify(event, context)
+        erase(stack, event["key"]["mention_id"])  # after Classify decided the `opened` alert was due
+        return answer
+
+    # Given an incident this mention opened, not announced yet, and the mention erased (a delete notice honoured)
+    # after its triage classified it, before its outcome is written
+    with handler_replaced(stack, "classify", erased_after_classify):
+        mention_id = deliver(stack, text)
+        incident_id = open_incident_of(stack, mention_id, text, "inc-erased")
+        opened_now.set()
+        # When its execution runs
+        status = finished(stack, mention_id)
+    settle(stack)
+    # Then the execution ends well and the mention stays a tombstone
+    assert status == "SUCCEEDED"
+    assert_tombstone(stack, mention_id)
+    # And nothing published after the erasure carries the erased text: no incident alert quotes it to subscribers
+    published = [n for n in stack.triage.notifications() if n["topic"] == "incidents"
+                 and json.dumps(n["message"]).find(incident_id) >= 0]
+    assert [n for n in published if "wrenfaddle valve leaks" in json.dumps(n["message"]) + str(n.get("email"))] == []
 
 
 def _handler(stack, function):
