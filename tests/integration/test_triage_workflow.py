@@ -914,3 +914,130 @@ def test_an_incident_whose_opening_mention_is_answered_while_triage_runs_is_stil
                   and n["message"].get("alert") == "opened" and n["message"]["incident"]["incident_id"] == incident_id]
         time.sleep(0.1)
     assert len(opened) == 1
+
+
+def executions_ended(stack, mention_id, count, timeout=60):
+    """The statuses of the mention's executions once `count` of them have ended."""
+    import boto3
+
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    deadline, ended = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        ended = [e["status"] for e in sfn.list_executions(stateMachineArn=stack.triage.state_machine_arn)["executions"]
+                 if f"-{mention_id}-" in e["name"] and e["status"] != "RUNNING"]
+        if len(ended) >= count:
+            return ended
+        time.sleep(0.1)
+    pytest.fail(f"{len(ended)} of {count} executions of {mention_id} ended")
+
+
+def incident_opened_announcements(stack, incident_id, wait=3.0):
+    """The incident's `opened` alerts, after `wait` seconds for any late one (settle cannot wait out an answered
+    mention: these tests come last)."""
+    time.sleep(wait)
+    return [n for n in stack.triage.notifications() if n["topic"] == "incidents"
+            and n["message"].get("alert") == "opened" and n["message"]["incident"]["incident_id"] == incident_id]
+
+
+def open_incident_of(stack, mention_id, text, prefix):
+    from responder.aws.incident_store import IncidentStore
+    from responder.surge.incidents import BRAND_KEY, SurgeSettings, salient_terms
+
+    incident_id = f"{prefix}-{int(time.time() * 1000)}"
+    now = datetime.now(timezone.utc)
+    at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert IncidentStore(stack._store).try_open(BRAND_KEY, incident_id, {
+        "incident_id": incident_id, "account_id": BRAND_KEY, "scope": "all", "incident_status": "open",
+        "signature": {term: 1.0 for term in salient_terms(text)}, "opened_at": at, "first_seen_at": at,
+        "last_seen_at": at, "size": 0, "next_digest": 25, "sample_mention_ids": [], "alerts": [], "language": "en",
+        "opened_by": f"x:{mention_id}"}, now, SurgeSettings())
+    time.sleep(2.2)  # the task functions' cache of open incidents (2 s) sees it
+    return incident_id
+
+
+def answer_natively(stack, mention_id):
+    from responder.core.model import NativeAnswer
+    from responder.replies.native import DynamoNativeAnswers
+
+    answer = NativeAnswer(channel="x", reply_id=f"42{int(time.time() * 1000)}", text="We are on it!",
+                          at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), mention_id=mention_id)
+    return DynamoNativeAnswers(stack._store).apply(answer, datetime.now(timezone.utc))
+
+
+def test_an_incident_whose_opening_mention_is_answered_after_one_execution_recorded_it_is_announced_once(stack):
+    # Given two executions of one mention held in Classify until both run (both carry the `opened` alert of an
+    # incident this mention opened, not announced yet); the first records the mention the incident's member, the
+    # brand then answers it on X, and only then does the second write its outcome: refused, the mention being closed,
+    # though an execution recorded it and goes on to announce the incident
+    import threading
+
+    from responder.replies.native import MARKED
+
+    classify, draft = task_handler(stack, "classify"), task_handler(stack, "draft")
+    text = "the plonkwerth gauge reads empty plonkwerth gauge stuck again"
+    arrived, lock, drafts, marked = threading.Barrier(2, timeout=20), threading.Lock(), [], []
+
+    def together(event, context):
+        if "plonkwerth" in (stack._store.get_mention("x", event["key"]["mention_id"]) or {}).get("text", ""):
+            arrived.wait()
+        return classify(event, context)
+
+    def second_drafted_after_the_first_recorded_and_the_answer(event, context):
+        mention_id = event["mention"]["mention_id"]
+        with lock:
+            drafts.append(mention_id)
+            second = len(drafts) == 2
+        if second:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and stack._store.get_mention("x", mention_id)["status"] != "incident":
+                time.sleep(0.05)
+            marked.append(answer_natively(stack, mention_id))
+        return draft(event, context)
+
+    with handler_replaced(stack, "classify", together), \
+            handler_replaced(stack, "draft", second_drafted_after_the_first_recorded_and_the_answer):
+        mention_id = deliver(stack, text)
+        incident_id = open_incident_of(stack, mention_id, text, "inc-answered-after")
+        # When a duplicate of its triage message is sent
+        duplicate_message(stack, mention_id)
+        assert executions_ended(stack, mention_id, 2) == ["SUCCEEDED", "SUCCEEDED"]
+    assert arrived.broken is False and drafts == [mention_id, mention_id] and marked == [MARKED]
+    assert stack._store.get_mention("x", mention_id)["status"] == "answered"
+    # Then the incident was announced once: by the execution that recorded the mention, not again by the one whose
+    # write was refused after that record
+    assert len(incident_opened_announcements(stack, incident_id)) == 1
+
+
+def test_an_incident_whose_opening_mention_is_answered_before_two_executions_record_it_is_announced_once(stack):
+    # Given two executions of one mention that both classify it (both carry the `opened` alert of an incident this
+    # mention opened, not announced yet), and the brand answering it on X before either writes its outcome: both
+    # writes are refused, the mention being closed, and no execution records it
+    import threading
+
+    from responder.replies.native import MARKED
+
+    classify = task_handler(stack, "classify")
+    text = "the snorvelbox hinge cracked again snorvelbox hinge snapped"
+    arrived, classified, answered = (threading.Barrier(2, timeout=20) for _ in range(3))
+    marked = []
+
+    def together_then_answered(event, context):
+        if "snorvelbox" not in (stack._store.get_mention("x", event["key"]["mention_id"]) or {}).get("text", ""):
+            return classify(event, context)
+        arrived.wait()
+        result = classify(event, context)
+        if classified.wait() == 0:
+            marked.append(answer_natively(stack, event["key"]["mention_id"]))
+        answered.wait()
+        return result
+
+    with handler_replaced(stack, "classify", together_then_answered):
+        mention_id = deliver(stack, text)
+        incident_id = open_incident_of(stack, mention_id, text, "inc-answered-before")
+        # When a duplicate of its triage message is sent
+        duplicate_message(stack, mention_id)
+        assert executions_ended(stack, mention_id, 2) == ["SUCCEEDED", "SUCCEEDED"]
+    assert arrived.broken is False and marked == [MARKED]
+    assert stack._store.get_mention("x", mention_id)["status"] == "answered"
+    # Then the incident was announced once, not once by each execution whose write was refused
+    assert len(incident_opened_announcements(stack, incident_id)) == 1
