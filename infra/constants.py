@@ -58,7 +58,11 @@ TABLE_TTL_ATTRIBUTE = "expires_at"
 # An on-demand invoke includes the function's INIT phase, which Lambda limits to 10 s (Lambda developer guide,
 # "Lambda execution environment lifecycle"): a task's timeout is its function's plus that.
 LAMBDA_INIT_ALLOWANCE_SECONDS = 10
-TRIAGE_WORKFLOW_TIMEOUT_SECONDS = 120  # Express allows five minutes; a triage takes about a second
+# Express allows five minutes; a triage takes about a second. One attempt of each task (Classify, Draft, Route) with
+# its init allowance fits with room for the direct integrations, also with a model drafting (70 + 35 + 20 s): the
+# outcome is recorded before the page, and a workflow timeout after that record, which no Catch sees, would leave the
+# page to the SLA timer.
+TRIAGE_WORKFLOW_TIMEOUT_SECONDS = 150
 # Time for the dispatcher to start its executions, and to answer with the failed ones after the last has ended.
 DISPATCHER_MARGIN_SECONDS = 30
 TRIAGE_FUNCTION_TIMEOUT_SECONDS = TRIAGE_WORKFLOW_TIMEOUT_SECONDS + DISPATCHER_MARGIN_SECONDS

@@ -487,32 +487,51 @@ class TriageWorkflow(Construct):
             },
             result_path=J.DISCARD)))
         member_path = draft_member.next(recording_time("RecordingMember")).next(record_member).next(alert_due)
-        # After a refused outcome write (another execution recorded the mention, or it was closed meanwhile): an
-        # `opened` alert is announced once, by the execution whose outcome write was accepted. Every execution of the
-        # mention that opened the incident carries that alert until it is recorded on the incident
-        # (responder.surge.correlate), so a duplicate that announced it too would announce the incident twice. Only
-        # a mention closed meanwhile (answered, handled, erased), which no execution records, has it announced by a
-        # refused one, lest it be lost; a mention back to `triage_failed` is announced by its redelivery. A digest
-        # is claimed once (IncidentStore.claim_digest): the execution that holds it sends it, recorded or not.
-        # The read (strongly consistent: one read unit) is made on this path only.
+        # After a refused outcome write (another execution recorded the mention, or it was closed meanwhile), an
+        # alert this execution carries is sent only after a read of the mention:
+        # - never for a mention erased meanwhile (`deleted`): the alert quotes it;
+        # - an `opened` alert is announced once, by the execution whose outcome write was accepted. Every execution of
+        #   the mention that opened the incident carries that alert until it is recorded on the incident
+        #   (responder.surge.correlate), so a duplicate that announced it too would announce the incident twice. Only
+        #   a mention closed (answered, handled) before any execution recorded it (no `triaged_by`) has it announced
+        #   by a refused one, lest it be lost; a mention back to `triage_failed` is announced by its redelivery;
+        # - a digest is claimed once (IncidentStore.claim_digest): the execution that holds it sends it.
+        # The read (strongly consistent: one read unit) is made on this path only; if it fails, nothing is sent (an
+        # unverified alert could quote an erased post; a lost digest is followed by the next one).
         read_outcome = tasks.DynamoGetItem(
             self, "ReadOutcome", table=table, key=mention_key, consistent_read=True,
-            projection_expression=[tasks.DynamoProjectionExpression().with_attribute("#s")],
+            projection_expression=[tasks.DynamoProjectionExpression().with_attribute("#s"),
+                                   tasks.DynamoProjectionExpression().with_attribute("triaged_by")],
             expression_attribute_names={"#s": "status"}, result_path="$.outcome")
         _retry_service(read_outcome)
-        # Unreadable: announcing twice is better than never.
-        read_outcome.add_catch(publish_incident, errors=["States.ALL"], result_path=J.DISCARD)
-        closed_by_others = sfn.Condition.and_(
-            sfn.Condition.is_present("$.outcome.Item.status.S"),
-            sfn.Condition.or_(*(sfn.Condition.string_equals("$.outcome.Item.status.S", status)
-                                for status in ("answered", "handled", "deleted"))))
-        read_outcome.next(sfn.Choice(self, "ClosedByOthers?").when(closed_by_others, publish_incident)
+        read_outcome.add_catch(done, errors=["States.ALL"], result_path=J.DISCARD)
+        status = "$.outcome.Item.status.S"
+        erased = sfn.Condition.and_(sfn.Condition.is_present(status), sfn.Condition.string_equals(status, "deleted"))
+        closed_unrecorded = sfn.Condition.and_(
+            sfn.Condition.is_present(status),
+            sfn.Condition.or_(*(sfn.Condition.string_equals(status, s) for s in ("answered", "handled"))),
+            sfn.Condition.is_not_present("$.outcome.Item.triaged_by"))
+        opening = sfn.Condition.string_equals(f"{incident}.alert.alert", "opened")
+        # Two refused executions of such a mention would both announce it: the first to mark the incident announced
+        # does (one conditional write on the incident item, on this rare path only).
+        claim_opening = tasks.DynamoUpdateItem(
+            self, "ClaimOpeningAlert", table=table,
+            key={"pk": S(J.string_at(f"{incident}.alert_key.pk")), "sk": S(J.string_at(f"{incident}.alert_key.sk"))},
+            update_expression="SET opened_announced_by = :by",
+            condition_expression="attribute_exists(pk) AND attribute_not_exists(opened_announced_by)",
+            expression_attribute_values={":by": S(J.string_at("$.recording.by"))}, result_path=J.DISCARD)
+        claim_opening.add_retry(errors=["DynamoDB.ConditionalCheckFailedException"], max_attempts=0)
+        _retry_service(claim_opening)
+        claim_opening.add_catch(done, errors=["States.ALL"], result_path=J.DISCARD)
+        claim_opening.next(publish_incident)
+        read_outcome.next(sfn.Choice(self, "AnnounceAfterRefusal?")
+                          .when(erased, done)
+                          .when(sfn.Condition.not_(opening), publish_incident)
+                          .when(closed_unrecorded, claim_opening)
                           .otherwise(done))
         closed_meanwhile.next(sfn.Choice(self, "AlertAfterRefusal?").when(
             sfn.Condition.and_(sfn.Condition.is_present(f"{incident}.alert"),
-                               sfn.Condition.is_not_null(f"{incident}.alert")),
-            sfn.Choice(self, "Opening?").when(sfn.Condition.string_equals(f"{incident}.alert.alert", "opened"),
-                                              read_outcome).otherwise(publish_incident)).otherwise(done))
+                               sfn.Condition.is_not_null(f"{incident}.alert")), read_outcome).otherwise(done))
 
         # The outcome is written before the pages: only the execution whose write was accepted pages anyone. Once the
         # agents have been paged, and again once a p1 has been escalated, the state says so: a step failing after

@@ -22,7 +22,7 @@ def test_triage_queue_visibility_is_six_times_the_consumer_timeout(synthesized):
     # When the triage queue is inspected
     queue = synthesized.resource(synthesized.stack.ingest.queue)
     # Then its visibility timeout leaves room for Lambda's retries (6 x 150 s)
-    assert queue["Properties"]["VisibilityTimeout"] == 6 * c.TRIAGE_FUNCTION_TIMEOUT_SECONDS == 900
+    assert queue["Properties"]["VisibilityTimeout"] == 6 * c.TRIAGE_FUNCTION_TIMEOUT_SECONDS == 1080
 
 
 def test_both_queues_are_encrypted_and_dlq_keeps_messages_14_days(synthesized):

@@ -98,15 +98,15 @@ def test_every_task_retries_and_catches_into_the_failure_path(template_dict):
     states = definition(template_dict)["States"]
     for name, state in states.items():
         if state["Type"] != "Task" or name in ("MarkFailed", "MarkFailedAfterPaging", "MarkFailedAfterEscalating",
-                                               "AlertTriageFailed", "ReadOutcome"):
+                                               "AlertTriageFailed", "ReadOutcome", "ClaimOpeningAlert"):
             continue
         assert state.get("Retry"), f"{name} has no retry"
         assert state["Catch"][-1] == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
                                       "Next": "PagedBeforeFailing?"}, name
     # Except the read after a refused outcome write: the mention is not this execution's to mark failed, and an
-    # unreadable status sends the incident alert it would otherwise have decided on
+    # unreadable status sends nothing (an unverified alert could quote an erased post)
     assert states["ReadOutcome"]["Retry"] and states["ReadOutcome"]["Catch"] == [
-        {"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "AlertIncident"}]
+        {"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "Done"}]
     # Triage takes no claim: nothing is caught apart from failures, and no state waits on another execution
     assert "ClaimHeldElsewhere" not in states
     assert all(e != ["ClaimHeld"] for state in states.values() for e in
@@ -244,7 +244,7 @@ def test_a_task_that_outgrows_the_state_limit_is_caught_into_the_failure_path(te
     # Then every guarded task names States.DataLimitExceeded, which States.ALL does not catch, before States.ALL
     for name, state in states.items():
         if state["Type"] != "Task" or name in ("MarkFailed", "MarkFailedAfterPaging", "MarkFailedAfterEscalating",
-                                               "AlertTriageFailed", "ReadOutcome"):
+                                               "AlertTriageFailed", "ReadOutcome", "ClaimOpeningAlert"):
             continue
         assert {"ErrorEquals": ["States.DataLimitExceeded"], "ResultPath": "$.error",
                 "Next": "PagedBeforeFailing?"} in state["Catch"][:-1], name
@@ -399,20 +399,24 @@ def test_a_failure_reverts_only_this_executions_outcome_and_never_once_a_reply_i
         assert parameters["ExpressionAttributeValues"][":by"] == {"S.$": "$.recording.by"}, name
 
 
-def test_after_a_refused_outcome_write_an_opened_alert_is_sent_only_for_a_mention_closed_meanwhile(template_dict):
+def test_after_a_refused_outcome_write_an_alert_is_sent_only_after_reading_the_mention(template_dict):
     states = definition(template_dict)["States"]
-    # Given the path of an execution whose outcome write was refused
+    # Given the path of an execution whose outcome write was refused, carrying an incident alert
     (due,) = states["AlertAfterRefusal?"]["Choices"]
-    assert due["Next"] == "Opening?" and states["AlertAfterRefusal?"]["Default"] == "Done"
-    # Then a digest (claimed once) is sent, and an opened alert only after reading the mention's status
-    (opening,) = states["Opening?"]["Choices"]
-    assert opening == {"Variable": "$.classified.incident.alert.alert", "StringEquals": "opened",
-                       "Next": "ReadOutcome"}
-    assert states["Opening?"]["Default"] == "AlertIncident"
+    assert due["Next"] == "ReadOutcome" and states["AlertAfterRefusal?"]["Default"] == "Done"
     read = states["ReadOutcome"]
     assert read["Resource"] == "arn:aws:states:::dynamodb:getItem" and read["Parameters"]["ConsistentRead"] is True
-    # And only a mention answered, handled or erased meanwhile has it sent: one another execution recorded is that
-    # execution's to announce, one back to triage_failed its redelivery's
-    (closed,) = states["ClosedByOthers?"]["Choices"]
-    assert closed["Next"] == "AlertIncident" and states["ClosedByOthers?"]["Default"] == "Done"
-    assert sorted(c["StringEquals"] for c in closed["And"][1]["Or"]) == ["answered", "deleted", "handled"]
+    assert "triaged_by" in read["Parameters"]["ProjectionExpression"]
+    # Then nothing is sent for a mention erased meanwhile (the alert quotes it), a digest (claimed once) is sent, and
+    # an opened alert only for a mention answered or handled before any execution recorded it: one another execution
+    # recorded is that execution's to announce, one back to triage_failed its redelivery's
+    erased, digest, closed = states["AnnounceAfterRefusal?"]["Choices"]
+    assert erased["Next"] == "Done" and {"Variable": "$.outcome.Item.status.S", "StringEquals": "deleted"} in erased["And"]
+    assert digest["Next"] == "AlertIncident" and digest["Not"]["StringEquals"] == "opened"
+    assert closed["Next"] == "ClaimOpeningAlert" and states["AnnounceAfterRefusal?"]["Default"] == "Done"
+    assert sorted(c["StringEquals"] for c in closed["And"][1]["Or"]) == ["answered", "handled"]
+    assert {"Variable": "$.outcome.Item.triaged_by", "IsPresent": False} in closed["And"]
+    # And of two refused executions, the first to mark the incident announced announces it
+    claim = states["ClaimOpeningAlert"]
+    assert claim["Next"] == "AlertIncident" and "attribute_not_exists(opened_announced_by)" in claim["Parameters"][
+        "ConditionExpression"] and claim["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "Done"}]

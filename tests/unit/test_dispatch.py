@@ -146,7 +146,7 @@ def test_the_handler_reports_only_the_throttled_message_and_delays_its_retry(dis
                                                                  workflow_timeout_seconds=120))
     # When the SQS event source invokes the dispatcher (the message's third receive)
     answer = dispatcher_handler.handler({"Records": [record(1), record(2, receive_count=3), record(3)]},
-                                        Context(150_000))
+                                        Context(180_000))
     # Then only that message comes back, after the backoff for its third attempt (15 s x 2 x 2)
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
     assert sorted(runner.started) == ["1001", "1002", "1003"]
@@ -222,7 +222,7 @@ def test_the_handler_counts_the_mentions_whose_executions_succeeded_in_one_call(
     dispatcher_handler.configure(FakeRunner(outcomes), FakeSqs(), DispatcherSettings(ARN, "https://sqs/q"),
                                  counters=counters)
     # When the dispatcher runs it
-    answer = dispatcher_handler.handler({"Records": [record(1), record(2), record(3)]}, Context(150_000))
+    answer = dispatcher_handler.handler({"Records": [record(1), record(2), record(3)]}, Context(180_000))
     # Then the failed message comes back, and the two others are counted in one call for their minute
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
     assert counters.calls == [("brand", {29_000_000: {"payment": 2}})]
@@ -242,7 +242,7 @@ def test_a_counter_write_that_fails_loses_the_counts_not_the_batch(dispatcher_ha
     from responder.core.observability import logger
 
     with caplog.at_level(logging.WARNING, logger=logger.name):
-        answer = dispatcher_handler.handler({"Records": [record(1)]}, Context(150_000))
+        answer = dispatcher_handler.handler({"Records": [record(1)]}, Context(180_000))
     # Then no message comes back (the mention was triaged and paged), and the lost count is logged with its reason
     assert answer == {"batchItemFailures": []} and len(counters.calls) == 1
     (lost,) = [r for r in caplog.records if r.getMessage() == "minute counts not recorded"]

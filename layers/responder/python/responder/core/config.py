@@ -165,7 +165,7 @@ class DispatcherSettings:
     state_machine_arn: str
     queue_url: str
     retry_base_seconds: int = 15  # first retry delay of a failed message; doubles per receive
-    workflow_timeout_seconds: int = 120  # the state machine's TimeoutSeconds
+    workflow_timeout_seconds: int = 150  # the state machine's TimeoutSeconds
     max_parallel_executions: int = 10  # sized by the stack from the account's concurrency limit
     table_name: str | None = None  # where the batch's minute counts are added (none: not counted)
 
@@ -176,7 +176,7 @@ class DispatcherSettings:
         env = os.environ if env is None else env
         require(env, "STATE_MACHINE_ARN", "QUEUE_URL")
         numbers = {name: whole(env, name, default, least)
-                   for name, default, least in (("RETRY_BASE_SECONDS", 15, 0), ("WORKFLOW_TIMEOUT_SECONDS", 120, 1),
+                   for name, default, least in (("RETRY_BASE_SECONDS", 15, 0), ("WORKFLOW_TIMEOUT_SECONDS", 150, 1),
                                                 ("MAX_PARALLEL_EXECUTIONS", 10, 1))}
         return cls(state_machine_arn=env["STATE_MACHINE_ARN"], queue_url=env["QUEUE_URL"],
                    retry_base_seconds=numbers["RETRY_BASE_SECONDS"],

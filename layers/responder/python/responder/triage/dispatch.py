@@ -27,7 +27,7 @@ BACKOFF_MAX_SECONDS = 900
 # a dispatcher killed by its timeout fails the whole batch, successes included.
 REPORT_MARGIN_SECONDS = 5
 # The workflow's own timeout (infra/constants.py TRIAGE_WORKFLOW_TIMEOUT_SECONDS): how long one execution may run.
-DEFAULT_EXECUTION_SECONDS = 120
+DEFAULT_EXECUTION_SECONDS = 150
 # SQS's largest visibility timeout (SQS developer guide, "Visibility timeout": 12 hours).
 SQS_MAX_VISIBILITY_SECONDS = 43_200
 
