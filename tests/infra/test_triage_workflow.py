@@ -411,12 +411,14 @@ def test_after_a_refused_outcome_write_an_alert_is_sent_only_after_reading_the_m
     # an opened alert only for a mention answered or handled before any execution recorded it: one another execution
     # recorded is that execution's to announce, one back to triage_failed its redelivery's
     erased, digest, closed = states["AnnounceAfterRefusal?"]["Choices"]
-    assert erased["Next"] == "Done" and {"Variable": "$.outcome.Item.status.S", "StringEquals": "deleted"} in erased["And"]
+    assert erased["Next"] == "Done"
+    assert {"Variable": "$.outcome.Item.status.S", "StringEquals": "deleted"} in erased["And"]
     assert digest["Next"] == "AlertIncident" and digest["Not"]["StringEquals"] == "opened"
     assert closed["Next"] == "ClaimOpeningAlert" and states["AnnounceAfterRefusal?"]["Default"] == "Done"
     assert sorted(c["StringEquals"] for c in closed["And"][1]["Or"]) == ["answered", "handled"]
     assert {"Variable": "$.outcome.Item.triaged_by", "IsPresent": False} in closed["And"]
     # And of two refused executions, the first to mark the incident announced announces it
     claim = states["ClaimOpeningAlert"]
-    assert claim["Next"] == "AlertIncident" and "attribute_not_exists(opened_announced_by)" in claim["Parameters"][
-        "ConditionExpression"] and claim["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "Done"}]
+    assert claim["Next"] == "AlertIncident"
+    assert "attribute_not_exists(opened_announced_by)" in claim["Parameters"]["ConditionExpression"]
+    assert claim["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "Done"}]
