@@ -123,7 +123,7 @@ class TriageWorkflow(Construct):
         platform_env = ({c.ENV_SECRET_ARN: platform_secret.secret_arn, c.ENV_GRAPH_API_VERSION: graph_api_version}
                         if platform_secret is not None else {})
         classify = step_function(c.CLASSIFY_FUNCTION_ID, c.CLASSIFY_CODE_DIR, c.CLASSIFY_SERVICE_NAME,
-                                 "Responder triage: claim, classify and correlate a mention with surges",
+                                 "Responder triage: classify a mention and correlate it with surges",
                                  timeout=c.CLASSIFY_TIMEOUT_SECONDS,
                                  extra_env={**review_env, **platform_env, **retention_env,
                                             **({c.ENV_SENTIMENT_BACKEND: "comprehend"} if comprehend else {})},
@@ -139,7 +139,7 @@ class TriageWorkflow(Construct):
         route = step_function(c.ROUTE_FUNCTION_ID, c.ROUTE_CODE_DIR, c.ROUTE_SERVICE_NAME,
                               "Responder triage: team, priority and SLA from the routing rules, and the notification",
                               extra_env=review_env)
-        # Classify claims the mention (UpdateItem, GetItem), counts it (UpdateItem), and reads and writes incidents
+        # Classify reads the mention (GetItem; no claim), and reads and writes incidents
         # (Query, GetItem, UpdateItem, PutItem; PutItem also inside TransactWriteItems when one opens), recent mentions
         # through gsi2 only;
         # Draft reads the thread (GetItem); Route reads nothing. No transaction holds a ConditionCheck.

@@ -37,7 +37,7 @@ from responder.core.model import Mention, MentionKey, ThreadLink
 
 STATUS_RECEIVED = "received"  # stored, not yet handed to triage
 # Stored and enqueued, by mentions stored before the webhook stopped writing it (one write unit and one index write
-# per mention): still accepted by triage's claim until those mentions expire; nothing sets it any more.
+# per mention): still accepted as awaiting triage until those mentions expire; nothing sets it any more.
 STATUS_QUEUED = "queued"
 # Claimed by a triage execution, by versions that claimed before triaging (a lease); still accepted, nothing sets it.
 STATUS_TRIAGING = "triaging"
@@ -54,7 +54,8 @@ _THREAD_ATTEMPTS = 6
 # A repeated delivery enqueues a mention still `received` only once the first attempt is over: longer than the
 # webhook's timeout (10 s, infra.constants.WEBHOOK_TIMEOUT_SECONDS). Sooner, that attempt may still be sending it (a
 # concurrent repeat would make a second triage message); later, it crashed or failed before its send (or the
-# queue is behind: one more message, which triage's claim makes harmless). The sweeper repairs the rest.
+# queue is behind: one more message, which triage's conditional outcome write makes harmless). The sweeper repairs
+# the rest.
 FIRST_ATTEMPT_OVER_SECONDS = 15
 # The sweeper's watermark: received times up to it were examined (one item, one write per sweep).
 SWEEP_WATERMARK_KEY = {"pk": "SWEEP#stranded", "sk": "WATERMARK"}
@@ -170,7 +171,7 @@ class SaveResult:
     @property
     def needs_enqueue(self) -> bool:
         """A new mention, or a repeat of one still `received` whose first attempt is over (it crashed or failed
-        before its send). `received` stays the status until triage claims the mention."""
+        before its send). `received` stays the status until triage records the mention's outcome."""
         return self.status == STATUS_RECEIVED and (self.created or self.first_attempt_over)
 
 
