@@ -1,5 +1,6 @@
 """Classify step of the triage workflow: read the mention (no claim: the outcome's conditional write decides which
-execution pages), classify it (language, sentiment, intent, topic, priority, team). Raised errors reach Step Functions as the exception's class name, which the workflow retries."""
+execution pages), classify it (language, sentiment, intent, topic, priority, team). Raised errors reach Step
+Functions as the exception's class name, which the workflow retries."""
 
 from __future__ import annotations
 

@@ -10,8 +10,8 @@ few minutes; locally: a thread of `responder local`), reads the brand's mentions
 window it has not examined yet, up to a watermark item (one write per sweep), and re-enqueues those still
 `received`: half a read unit per mention.
 
-A mention is `received` until triage records its outcome, so one merely waiting in the triage queue looks stranded too. The
-window therefore ends before the oldest message still in the queue was sent (its ApproximateAgeOfOldestMessage)
+A mention is `received` until triage records its outcome, so one merely waiting in the triage queue looks stranded
+too. The window therefore ends before the oldest message still in the queue was sent (its ApproximateAgeOfOldestMessage)
 minus a grace period: a mention received earlier than that and still `received` was never enqueued, or its message
 is gone. During a surge the window simply waits for the queue to drain. A mention enqueued twice anyway (the age
 is a metric, published once a minute) is triaged and paged once: triage records the outcome with a conditional
