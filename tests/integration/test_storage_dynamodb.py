@@ -200,15 +200,21 @@ def test_a_large_meta_batch_is_stored_completely_in_parallel(store):
     assert store.get_thread("facebook", delivery.mentions[0].thread_id)["mention_count"] == 300
 
 
-@pytest.mark.parametrize("status", ["received", "queued", "triaging", "triage_failed"])
-def test_triage_reads_a_mention_awaiting_it_and_writes_nothing(store, meter, status):
-    # Given a stored mention awaiting triage (`queued` and `triaging`: as earlier versions left them)
+def stored_with_status(store, status):
+    """An X mention stored, then given `status` as triage, replies or erasure would have left it."""
     (mention,) = x_mentions("x/xaa_post_mention_create.json").mentions
     store.save(mention)
     store.client.update_item(TableName=store._table, Key=store._item({"pk": f"MENTION#x#{mention.mention_id}",
                                                                       "sk": "MENTION"}),
                              UpdateExpression="SET #s = :s", ExpressionAttributeNames={"#s": "status"},
                              ExpressionAttributeValues=store._item({":s": status}))
+    return mention
+
+
+@pytest.mark.parametrize("status", ["received", "queued", "triaging", "triage_failed"])
+def test_triage_reads_a_mention_awaiting_it_and_writes_nothing(store, meter, status):
+    # Given a stored mention awaiting triage (`queued` and `triaging`: as earlier versions left them)
+    mention = stored_with_status(store, status)
     before = meter.write_units
     # When triage reads it, Then it gets the mention, at no write unit (the outcome's conditional write is the guard)
     assert store.awaiting_triage("x", mention.mention_id)["mention_id"] == mention.mention_id
@@ -217,12 +223,7 @@ def test_triage_reads_a_mention_awaiting_it_and_writes_nothing(store, meter, sta
 
 @pytest.mark.parametrize("status", ["notified", "incident", "archived", "answered", "handled", "deleted"])
 def test_triage_finds_nothing_to_do_on_a_mention_triaged_or_closed(store, status):
-    (mention,) = x_mentions("x/xaa_post_mention_create.json").mentions
-    store.save(mention)
-    store.client.update_item(TableName=store._table, Key=store._item({"pk": f"MENTION#x#{mention.mention_id}",
-                                                                      "sk": "MENTION"}),
-                             UpdateExpression="SET #s = :s", ExpressionAttributeNames={"#s": "status"},
-                             ExpressionAttributeValues=store._item({":s": status}))
+    mention = stored_with_status(store, status)
     assert store.awaiting_triage("x", mention.mention_id) is None
     assert store.awaiting_triage("x", "3999999999999999999") is None  # never stored
 

@@ -409,18 +409,11 @@ def test_a_page_refused_after_the_outcome_was_recorded_is_sent_by_the_retry(stac
 
 def test_two_executions_of_one_mention_at_once_page_its_agents_once_and_count_it_once(stack):
     # Given a quiet stack, and Classify holding each execution until two of them run for the same mention
-    import threading
-
     import boto3
 
     settle(stack)
     counted_before = minute_total(stack)
-    original = task_handler(stack, "classify")
-    arrived = threading.Barrier(2, timeout=20)
-
-    def together(event, context):
-        arrived.wait()
-        return original(event, context)
+    arrived, together = classify_in_pairs(stack)
 
     with handler_replaced(stack, "classify", together):
         # When a complaint is delivered and a duplicate of its triage message is sent at once
@@ -623,15 +616,8 @@ def states_entered_at(instant):
 def test_two_executions_that_record_a_mention_in_the_same_millisecond_page_its_agents_once(stack):
     # Given two executions of one mention, held in Classify until both run, whose Recording states are entered in
     # the same millisecond
-    import threading
-
     settle(stack)
-    original = task_handler(stack, "classify")
-    arrived = threading.Barrier(2, timeout=20)
-
-    def together(event, context):
-        arrived.wait()
-        return original(event, context)
+    arrived, together = classify_in_pairs(stack)
 
     with handler_replaced(stack, "classify", together), \
             states_entered_at(datetime(2026, 12, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)):
@@ -649,32 +635,13 @@ def test_two_executions_that_record_a_mention_in_the_same_millisecond_page_its_a
 def test_a_duplicate_execution_never_announces_an_incident_a_second_time(stack):
     # Given two executions of one mention held in Classify until both run, and an incident this mention opened whose
     # `opened` alert is not recorded yet (the first execution's Classify opened it a moment ago)
-    import threading
-
-    from responder.aws.incident_store import IncidentStore
-    from responder.surge.incidents import BRAND_KEY, SurgeSettings, salient_terms
-
     settle(stack)
-    original = task_handler(stack, "classify")
-    arrived = threading.Barrier(2, timeout=20)
-
-    def together(event, context):
-        arrived.wait()
-        return original(event, context)
+    arrived, together = classify_in_pairs(stack)
 
     text = "the zorblax scanner rejects my voucher zorblax voucher broken again"
-    incident_id = f"inc-dup-{int(time.time() * 1000)}"
     with handler_replaced(stack, "classify", together):
         mention_id = deliver(stack, text)
-        now = datetime.now(timezone.utc)
-        at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-        signature = {term: 1.0 for term in salient_terms(text)}
-        assert IncidentStore(stack._store).try_open(BRAND_KEY, incident_id, {
-            "incident_id": incident_id, "account_id": BRAND_KEY, "scope": "all", "incident_status": "open",
-            "signature": signature, "opened_at": at, "first_seen_at": at, "last_seen_at": at, "size": 0,
-            "next_digest": 25, "sample_mention_ids": [], "alerts": [], "language": "en",
-            "opened_by": f"x:{mention_id}"}, now, SurgeSettings())
-        time.sleep(2.2)  # the task functions' cache of open incidents (2 s) sees it
+        incident_id = open_incident_of(stack, mention_id, text, "inc-dup")
         # When a duplicate of its triage message is sent
         duplicate_message(stack, mention_id)
         settle(stack)
@@ -758,9 +725,6 @@ def test_an_incident_alert_refused_after_the_member_was_recorded_is_announced_on
     # through the retries of the execution that recorded the mention its member
     import threading
 
-    from responder.aws.incident_store import IncidentStore
-    from responder.surge.incidents import BRAND_KEY, SurgeSettings, salient_terms
-
     settle(stack)
     original, opened_now = task_handler(stack, "classify"), threading.Event()
 
@@ -773,18 +737,10 @@ def test_an_incident_alert_refused_after_the_member_was_recorded_is_announced_on
             and "settled_marker" not in str(params.get("Message"))
 
     text = "the frobnitzer meter shows zero frobnitzer meter reset failed"
-    incident_id = f"inc-retried-{int(time.time() * 1000)}"
     with handler_replaced(stack, "classify", after_the_incident_opened), \
             calls_refused(3, the_incident_alert, "Throttling") as refused:
         mention_id = deliver(stack, text)
-        now = datetime.now(timezone.utc)
-        at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-        assert IncidentStore(stack._store).try_open(BRAND_KEY, incident_id, {
-            "incident_id": incident_id, "account_id": BRAND_KEY, "scope": "all", "incident_status": "open",
-            "signature": {term: 1.0 for term in salient_terms(text)}, "opened_at": at, "first_seen_at": at,
-            "last_seen_at": at, "size": 0, "next_digest": 25, "sample_mention_ids": [], "alerts": [], "language": "en",
-            "opened_by": f"x:{mention_id}"}, now, SurgeSettings())
-        time.sleep(2.2)  # the task functions' cache of open incidents (2 s) sees it
+        incident_id = open_incident_of(stack, mention_id, text, "inc-retried")
         # When its triage records it, fails on the alert, and SQS delivers its message again
         opened_now.set()
         deadline = time.monotonic() + 60
@@ -875,10 +831,8 @@ def test_an_incident_whose_opening_mention_is_answered_while_triage_runs_is_stil
     # triage runs (after Classify decided the `opened` alert was due), so that its outcome write is refused
     import threading
 
-    from responder.aws.incident_store import IncidentStore
     from responder.core.model import NativeAnswer
     from responder.replies.native import MARKED, DynamoNativeAnswers
-    from responder.surge.incidents import BRAND_KEY, SurgeSettings, salient_terms
 
     original, marked, opened_now = task_handler(stack, "classify"), [], threading.Event()
 
@@ -891,17 +845,9 @@ def test_an_incident_whose_opening_mention_is_answered_while_triage_runs_is_stil
         return classified
 
     text = "the quibbitron kiosk swallowed my card quibbitron kiosk broken again"
-    incident_id = f"inc-answered-{int(time.time() * 1000)}"
     with handler_replaced(stack, "classify", answered_meanwhile):
         mention_id = deliver(stack, text)
-        now = datetime.now(timezone.utc)
-        at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-        assert IncidentStore(stack._store).try_open(BRAND_KEY, incident_id, {
-            "incident_id": incident_id, "account_id": BRAND_KEY, "scope": "all", "incident_status": "open",
-            "signature": {term: 1.0 for term in salient_terms(text)}, "opened_at": at, "first_seen_at": at,
-            "last_seen_at": at, "size": 0, "next_digest": 25, "sample_mention_ids": [], "alerts": [], "language": "en",
-            "opened_by": f"x:{mention_id}"}, now, SurgeSettings())
-        time.sleep(2.2)  # the task functions' cache of open incidents (2 s) sees it
+        incident_id = open_incident_of(stack, mention_id, text, "inc-answered")
         # When its triage classifies it, and finds it answered when it records the outcome
         opened_now.set()
         assert execution_status(stack, mention_id) == "SUCCEEDED"
@@ -937,6 +883,21 @@ def incident_opened_announcements(stack, incident_id, wait=3.0):
     time.sleep(wait)
     return [n for n in stack.triage.notifications() if n["topic"] == "incidents"
             and n["message"].get("alert") == "opened" and n["message"]["incident"]["incident_id"] == incident_id]
+
+
+def classify_in_pairs(stack):
+    """A Classify that holds each execution until a second one arrives (two executions of one mention run together),
+    and the barrier that says whether both did."""
+    import threading
+
+    original = task_handler(stack, "classify")
+    arrived = threading.Barrier(2, timeout=20)
+
+    def together(event, context):
+        arrived.wait()
+        return original(event, context)
+
+    return arrived, together
 
 
 def open_incident_of(stack, mention_id, text, prefix):
