@@ -239,10 +239,22 @@ def _recent_window(account: str, received: datetime, store: Any, settings: Surge
     if hit is not None and now - hit[0] < CLUSTER_CACHE_SECONDS:
         return hit[1]
     recent = store.recent_mentions(account, window_start(received, settings))
-    window = _Window(recent, [salient_terms(m.get("text") or "") for m in recent])
+    # A mention's terms depend on its text only: those of the previous window are kept for the mentions still in it
+    # (a refresh then reads only what is new, which was most of Classify's CPU time in a surge).
+    known = {_window_key(m): t for m, t in zip(hit[1].recent, hit[1].terms)} if hit is not None else {}
+    terms = []
+    for m in recent:
+        seen = known.get(_window_key(m))
+        terms.append(seen if seen is not None else salient_terms(m.get("text") or ""))
+    window = _Window(recent, terms)
     with _windows_lock:
         _windows.setdefault(store, {})[account] = (now, window)
     return window
+
+
+def _window_key(mention: Mapping[str, Any]) -> tuple[str, str, str]:
+    """A recent mention's identity and text: its terms are reused only for the same text (an edit makes new ones)."""
+    return str(mention.get("channel")), str(mention.get("mention_id")), str(mention.get("text") or "")
 
 
 def forget_clusters() -> None:
