@@ -61,9 +61,10 @@ LAMBDA_INIT_ALLOWANCE_SECONDS = 10
 # Express allows five minutes; a triage takes about a second. One attempt of each task (Classify, Draft, Route) with
 # its init allowance fits with room for the direct integrations, also with a model drafting (70 + 35 + 20 s): the
 # outcome is recorded before the page, and a workflow timeout after that record, which no Catch sees, would leave the
-# page to the SLA timer.
+# page to the SLA timer. An execution triages a whole batch, its mentions side by side (the Map's MaxConcurrency is the
+# batch size), so it lasts as long as its slowest mention: the same bound holds.
 TRIAGE_WORKFLOW_TIMEOUT_SECONDS = 150
-# Time for the dispatcher to start its executions, and to answer with the failed ones after the last has ended.
+# Time for the dispatcher to start its batch's execution, and to answer with the failed messages after it has ended.
 DISPATCHER_MARGIN_SECONDS = 30
 TRIAGE_FUNCTION_TIMEOUT_SECONDS = TRIAGE_WORKFLOW_TIMEOUT_SECONDS + DISPATCHER_MARGIN_SECONDS
 # AWS recommends a visibility timeout of at least six times the consumer's timeout so that
@@ -233,7 +234,7 @@ CONTEXT_ACCOUNT_CONCURRENCY_LIMIT = "accountConcurrencyLimit"
 DEFAULT_ACCOUNT_CONCURRENCY_LIMIT = 1000
 # Left to the webhook and whatever else runs in the account: a fifth of the limit.
 WEBHOOK_CONCURRENCY_SHARE = 0.2
-TRIAGE_BATCH_SIZE = 10  # messages per dispatcher invocation, all executed at once
+TRIAGE_BATCH_SIZE = 10  # messages per dispatcher invocation: one execution, all its mentions at once
 # An SQS event source's maximum concurrency is 2 to 1,000 (Lambda developer guide, "Configuring maximum
 # concurrency for Amazon SQS event sources").
 SQS_MIN_MAX_CONCURRENCY = 2

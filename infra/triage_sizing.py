@@ -1,9 +1,10 @@
 """How many dispatchers and parallel executions the account's Lambda concurrency can carry without starving
 the triage functions.
 
-Each dispatcher invocation holds one concurrent execution while it waits on StartSyncExecution, and each of the
-executions it waits on runs at most one task function (Classify, Draft or Route) at a time. With D dispatchers
-waiting on P executions each, triage needs D * (1 + P) concurrent executions; the webhook and anything else
+Each dispatcher invocation holds one concurrent execution while it waits on StartSyncExecution for its batch's
+workflow execution, which triages the batch's P mentions side by side, each running at most one task function
+(Classify, Draft or Route) at a time. With D dispatchers waiting on P mentions each, triage needs D * (1 + P)
+concurrent executions; the webhook and anything else
 in the account need the rest. New accounts can have a limit of 10 concurrent executions (Lambda developer
 guide, "Lambda quotas"); the default quota is 1,000 per Region.
 """
@@ -19,7 +20,7 @@ from infra import constants as c
 @dataclass(frozen=True)
 class TriageSizing:
     max_concurrency: int  # the SQS event source's maximum concurrency: dispatchers at once
-    parallel_executions: int  # executions one dispatcher runs at once, and its batch size
+    parallel_executions: int  # mentions one dispatcher triages at once (one execution), and its batch size
 
     @property
     def peak_concurrency(self) -> int:

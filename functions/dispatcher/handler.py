@@ -1,13 +1,12 @@
-"""Dispatcher Lambda: SQS triage messages in, one Express triage execution each, partial batch failures out; the
-batch's triaged mentions added to the minute counters in one write per minute."""
+"""Dispatcher Lambda: SQS triage messages in, one Express triage execution for the batch, partial batch failures out;
+the batch's triaged mentions added to the minute counters in one write per minute."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from responder.core.config import DispatcherSettings
-from responder.triage.dispatch import (ExecutionRunner, Outcome, SyncExpressRunner, delay_retries, dispatch,
-                                       record_counts)
+from responder.triage.dispatch import ExecutionRunner, SyncExpressRunner, delay_retries, dispatch, record_counts
 from responder.core.observability import logger
 
 _settings: DispatcherSettings | None = None
@@ -48,7 +47,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         _sqs = default_client("sqs")
     records = event.get("Records", [])
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    succeeded: list[Outcome] = []
+    succeeded: list[dict[str, Any]] = []  # the triaged mentions' results
     failures = dispatch(records, _runner, log=logger,
                         remaining_seconds=(lambda: remaining() / 1000) if remaining is not None else None,
                         execution_seconds=_settings.workflow_timeout_seconds,

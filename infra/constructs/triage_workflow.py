@@ -1,12 +1,18 @@
 """The triage workflow: an EXPRESS state machine fed from the triage queue by a dispatcher function.
 
-Classify (λ: classify, count, join or open an incident) → noise? → Archive (DynamoDB UpdateItem)
+One execution per dispatcher batch: its input is `{"items": [...]}`, one item per queued mention, and an inline Map
+(EachMention) runs each item through the chain below, side by side (MaxConcurrency: the batch size). An item's failure
+ends its own iteration with a result that says so, never the Map: the execution's output is one small result per item
+(`claim`: its SQS message id, `failed` and `error`, `count`: its minute-counter share), read by
+responder.triage.dispatch.
+
+Per mention: Classify (λ: classify, count, join or open an incident) → noise? → Archive (DynamoDB UpdateItem)
   → incident member not paged? → Draft (λ) → Record member (DynamoDB UpdateItem) → alert due? → Alert (SNS)
   → Draft (λ) → Route (λ: the route and the notification, per protocol) → Slim mention (Pass: ids only)
     → Publish (SNS, `MessageStructure: json`, with message attributes)
     → p1? → Escalate (SNS) → Record mention (DynamoDB UpdateItem) → alert due? → Alert (SNS)
 Every task retries transient errors with backoff; any failure goes to MarkFailed (status `triage_failed`),
-alerts the escalation topic on the first attempt, and fails the execution so SQS redelivers the message
+alerts the escalation topic on the first attempt, and ends the item as failed so SQS redelivers its message alone
 (to the dead-letter queue after the redrive policy's receive count).
 
 Optional managed backends (`responder.aws.managed`), off by default and then absent from the template: Amazon
@@ -170,7 +176,7 @@ class TriageWorkflow(Construct):
         self.state_machine = self._state_machine(
             table, agent_topic, escalation_topic, incident_topic, classify.function, draft.function, route.function,
             classify_retry_errors=[MANAGED_BACKEND_UNAVAILABLE] if comprehend else [],
-            task_timeouts=self.task_timeouts)
+            task_timeouts=self.task_timeouts, max_concurrency=self.sizing.parallel_executions)
         acknowledge(self.state_machine.role, "AwsSolutions-IAM5[Resource::*]",
                     "Step Functions' log delivery (logs:CreateLogDelivery and related) and X-Ray actions "
                     "support no resource-level permissions; CDK scopes every other statement to its resource.")
@@ -182,7 +188,7 @@ class TriageWorkflow(Construct):
 
         dispatcher = ResponderFunction(
             self, c.DISPATCHER_FUNCTION_ID, code_dir=c.DISPATCHER_CODE_DIR,
-            description="Responder triage dispatcher: one Express execution per queued mention",
+            description="Responder triage dispatcher: one Express execution per batch of queued mentions",
             layers=layers, timeout=Duration.seconds(c.TRIAGE_FUNCTION_TIMEOUT_SECONDS),
             memory_size=c.DISPATCHER_MEMORY_MB,
             environment={c.ENV_STATE_MACHINE_ARN: self.state_machine.state_machine_arn,
@@ -227,7 +233,8 @@ class TriageWorkflow(Construct):
     def _state_machine(self, table: dynamodb.ITable, agent_topic: sns.ITopic, escalation_topic: sns.ITopic,
                        incident_topic: sns.ITopic, classify_fn: lambda_.IFunction, draft_fn: lambda_.IFunction,
                        route_fn: lambda_.IFunction, classify_retry_errors: Sequence[str] = (),
-                       task_timeouts: dict[str, int] | None = None) -> sfn.StateMachine:
+                       task_timeouts: dict[str, int] | None = None,
+                       max_concurrency: int = c.TRIAGE_BATCH_SIZE) -> sfn.StateMachine:
         timeouts = task_timeouts or {}
 
         def task_timeout(name: str) -> sfn.Timeout:
@@ -268,6 +275,28 @@ class TriageWorkflow(Construct):
         def records(status: str) -> str:
             """The condition of an outcome write: awaiting triage as read, or this execution's own write again."""
             return f"({awaits_triage} AND {unchanged}) OR (#s = {status} AND triaged_by = :by)"
+
+        # --- the item's result ------------------------------------------------------------------------
+        # Every path of an iteration ends in a Pass that keeps only what the dispatcher reads: the item's SQS message
+        # (`claim`), whether it failed (and the error), and the mention's share of the minute counters (`count`, see
+        # responder.triage.dispatch.tally; null or {} when it counts nothing). The Map's output is the array of these,
+        # a few hundred bytes per mention, far below Express's 256 KB for a state's output, whatever the mentions hold.
+        def item_triaged(state_id: str) -> sfn.Pass:
+            return sfn.Pass(self, state_id, parameters={"claim": J.string_at("$.claim"), "failed": False,
+                                                        "count": J.object_at("$.classified.count")})
+
+        def item_failed(state_id: str) -> sfn.Pass:
+            return sfn.Pass(self, state_id, parameters={"claim": J.string_at("$.claim"), "failed": True,
+                                                        "error": J.string_at("$.error.Error")})
+
+        # Triaged (or closed, or erased) already: counted by the execution that triaged it.
+        item_skipped = sfn.Pass(self, "Skipped", parameters={"claim": J.string_at("$.claim"), "failed": False})
+        # A mention's failure ends its own iteration of the batch, successfully: a failed iteration would fail the
+        # Map, which stops its siblings wherever they are (after their outcome write, before their page). The item's
+        # result says it failed, and the dispatcher reports its message alone to SQS.
+        failed = item_failed("TriageFailed")
+        # Failed on a mention another execution triaged: its status is left as it is.
+        not_claimed = item_failed("NotClaimedHere")
 
         # --- failure path ----------------------------------------------------------------------------
         # A failure marks the mention `triage_failed` (so that SQS's redelivery triages it again) only while it awaits
@@ -325,14 +354,15 @@ class TriageWorkflow(Construct):
                                 J.string_at("$.attempt"), J.string_at("$.error.Error"))}),
             message_per_subscription_type=True, result_path=J.DISCARD)
         _retry_service(alert)
-        failed = sfn.Fail(self, "TriageFailed", error="TriageFailed", cause="see the mention's triage_error")
-        not_claimed = sfn.Fail(self, "NotClaimedHere", error="TriageFailed",
-                               cause="failed on a mention another execution triaged; its status is left as it is")
+        # Nothing may fail the iteration: an alert or a failure mark that cannot be written still ends in the item's
+        # failure (its message comes back; the mention keeps the status it had).
+        alert.add_catch(failed, errors=["States.ALL"], result_path=J.DISCARD)
         first_failure = (sfn.Choice(self, "FirstFailure?")
                          .when(sfn.Condition.number_equals("$.attempt", 1), describe_failure.next(alert).next(failed))
                          .otherwise(failed))
         for task in (mark_failed_unpaged, mark_failed_paged, mark_failed_escalated):
             task.add_catch(not_claimed, errors=["DynamoDB.ConditionalCheckFailedException"], result_path=J.DISCARD)
+            task.add_catch(failed, errors=["States.ALL"], result_path=J.DISCARD)
             task.next(first_failure)
 
         def guarded(task: sfn.TaskStateBase, lambda_task: bool = False,
@@ -461,7 +491,7 @@ class TriageWorkflow(Construct):
                 ":alert": tasks.DynamoAttributeValue.from_list([S(J.json_to_string(J.object_at(f"{incident}.alert_record")))]),
             },
             result_path=J.DISCARD))
-        done = sfn.Succeed(self, "Done")
+        done = item_triaged("Done")
         alert_due = sfn.Choice(self, "IncidentAlert?").when(
             sfn.Condition.and_(sfn.Condition.is_present(f"{incident}.alert"),
                                sfn.Condition.is_not_null(f"{incident}.alert")),
@@ -554,10 +584,10 @@ class TriageWorkflow(Construct):
         notify = draft.next(route).next(slim_mention).next(recording_time("Recording")).next(record_mention)
         definition = begin.next(classify).next(
             sfn.Choice(self, "AlreadyTriaged?")
-            .when(sfn.Condition.boolean_equals("$.classified.skip", True), sfn.Succeed(self, "Skipped"))
+            .when(sfn.Condition.boolean_equals("$.classified.skip", True), item_skipped)
             .otherwise(sfn.Choice(self, "Noise?")
                        .when(sfn.Condition.boolean_equals(f"{classification}.noise", True),
-                             recording_time("RecordingNoise").next(archive).next(sfn.Succeed(self, "Archived")))
+                             recording_time("RecordingNoise").next(archive).next(item_triaged("Archived")))
                        # Incident members are drafted and recorded, not paged one by one (crises, VIPs and
                        # high-reach authors still are: `page` is true for them).
                        .when(sfn.Condition.and_(sfn.Condition.boolean_equals(f"{incident}.member", True),
@@ -574,9 +604,14 @@ class TriageWorkflow(Construct):
                                   log_group_name=f"{c.STATE_MACHINE_LOG_GROUP_PREFIX}{Stack.of(self).stack_name}-"
                                                  f"Triage-{stack_uuid}",
                                   removal_policy=RemovalPolicy.RETAIN)
+        # One execution per dispatcher batch (Express bills $1.00 per million executions): the batch's mentions run
+        # side by side, each through the whole chain above, as one inline Map iteration. Each iteration's input is the
+        # item as the dispatcher wrote it (responder.triage.dispatch.execution_input).
+        each_mention = sfn.Map(self, "EachMention", items_path="$.items", max_concurrency=max_concurrency)
+        each_mention.item_processor(definition)
         return sfn.StateMachine(
             self, c.STATE_MACHINE_ID, state_machine_type=sfn.StateMachineType.EXPRESS,
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            definition_body=sfn.DefinitionBody.from_chainable(each_mention),
             timeout=Duration.seconds(c.TRIAGE_WORKFLOW_TIMEOUT_SECONDS), tracing_enabled=True,
             # Every state transition is logged, but not the data: mention text (DMs included) stays out of logs.
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False))

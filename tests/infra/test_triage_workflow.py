@@ -11,7 +11,8 @@ from infra import constants as c
 from infra.app import build_app
 
 
-def definition(template_dict) -> dict:
+def machine_definition(template_dict) -> dict:
+    """The state machine's definition as synthesized."""
     (machine,) = [r for r in template_dict["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
     parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
     # Every non-string part (a Ref or GetAtt) sits inside a JSON string literal of the definition.
@@ -21,6 +22,50 @@ def definition(template_dict) -> dict:
         return "aws" if part == {"Ref": "AWS::Partition"} else "ARN"
 
     return json.loads("".join(literal(p) for p in parts))
+
+
+def definition(template_dict) -> dict:
+    """The per-mention workflow (the batch Map's item processor: StartAt and States), with the machine's timeout."""
+    machine = machine_definition(template_dict)
+    (each,) = machine["States"].values()
+    return {**each["ItemProcessor"], "TimeoutSeconds": machine["TimeoutSeconds"]}
+
+
+def test_one_execution_triages_a_batch_side_by_side_and_no_mention_fails_the_others(template_dict):
+    # Given the synthesized machine
+    machine = machine_definition(template_dict)
+    # Then it is one inline Map over the batch's items, as many at once as the dispatcher's batch holds
+    assert list(machine["States"]) == [machine["StartAt"]] == ["EachMention"]
+    each = machine["States"]["EachMention"]
+    assert each["Type"] == "Map" and each["ItemsPath"] == "$.items" and each.get("End") is True
+    assert each["ItemProcessor"]["ProcessorConfig"] == {"Mode": "INLINE"}
+    (dispatcher,) = [r["Properties"] for r in template_dict["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+                     and r["Properties"].get("Environment", {}).get("Variables", {}).get("POWERTOOLS_SERVICE_NAME")
+                     == c.DISPATCHER_SERVICE_NAME]
+    (source,) = [r["Properties"] for r in template_dict["Resources"].values()
+                 if r["Type"] == "AWS::Lambda::EventSourceMapping"
+                 and r["Properties"].get("FunctionName", {}).get("Ref", "").startswith("TriageDispatcher")]
+    assert each["MaxConcurrency"] == source["BatchSize"] == int(
+        dispatcher["Environment"]["Variables"]["MAX_PARALLEL_EXECUTIONS"])
+    # And no state of an iteration ends it in failure (a failed iteration would stop its siblings mid-way), and none
+    # ends without its small result: the message id, failed or not, and the counters' share
+    states = each["ItemProcessor"]["States"]
+    assert not [n for n, st in states.items() if st["Type"] in ("Fail", "Succeed")]
+    ends = {n: st for n, st in states.items() if st.get("End")}
+    assert sorted(ends) == ["Archived", "Done", "NotClaimedHere", "Skipped", "TriageFailed"]
+    assert all(st["Type"] == "Pass" and "ResultPath" not in st and st["Parameters"]["claim.$"] == "$.claim"
+               for st in ends.values())
+    assert ends["Done"]["Parameters"] == ends["Archived"]["Parameters"] == {
+        "claim.$": "$.claim", "failed": False, "count.$": "$.classified.count"}
+    assert ends["Skipped"]["Parameters"] == {"claim.$": "$.claim", "failed": False}
+    assert ends["TriageFailed"]["Parameters"] == ends["NotClaimedHere"]["Parameters"] == {
+        "claim.$": "$.claim", "failed": True, "error.$": "$.error.Error"}
+    # And the failure path's own steps end in the item's failure when they fail: nothing is left uncaught
+    for name in ("MarkFailed", "MarkFailedAfterPaging", "MarkFailedAfterEscalating", "AlertTriageFailed"):
+        assert states[name]["Catch"][-1] == {"ErrorEquals": ["States.ALL"], "ResultPath": None,
+                                             "Next": "TriageFailed"}, name
+    assert not [n for n, st in states.items() if st["Type"] == "Task" and not any(
+        "States.ALL" in catch["ErrorEquals"] for catch in st.get("Catch", []))]
 
 
 def test_state_machine_is_express_logs_all_without_data_and_is_traced(template):
@@ -115,7 +160,8 @@ def test_every_task_retries_and_catches_into_the_failure_path(template_dict):
     assert "StorageUnavailable" in lambda_retry["ErrorEquals"] and lambda_retry["BackoffRate"] == 2
     assert states["MarkFailed"]["Next"] == states["MarkFailedAfterPaging"]["Next"] == "FirstFailure?"
     assert states["MarkFailedAfterEscalating"]["Next"] == "FirstFailure?"
-    assert states["TriageFailed"]["Type"] == "Fail"
+    # And a failure ends the item, not the batch (test_one_execution_triages_a_batch_side_by_side_...)
+    assert states["TriageFailed"]["Parameters"]["failed"] is True and states["TriageFailed"]["End"] is True
     # A failure after the page (and after a p1's escalation) records it, so the next triage of the mention does not
     # page (or escalate) again
     assert states["PagedBeforeFailing?"]["Choices"] == [

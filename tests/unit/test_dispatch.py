@@ -1,4 +1,4 @@
-"""The dispatcher: one Express execution per queued mention, and only the messages that failed come back."""
+"""The dispatcher: one Express execution per batch of queued mentions, and only the messages that failed come back."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from botocore.config import Config
 from botocore.stub import Stubber
 
 from responder.core.config import DispatcherSettings
-from responder.triage.dispatch import REPORT_MARGIN_SECONDS, Outcome, SyncExpressRunner, dispatch, tally
+from responder.triage.dispatch import (REPORT_MARGIN_SECONDS, Outcome, SyncExpressRunner, dispatch, execution_name,
+                                       tally)
 
 ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:Triage"
 REPO = Path(__file__).resolve().parents[2]
+COUNT = {"account": "brand", "bucket": 29_000_000, "topic": "payment"}
 
 
 def record(n: int, receive_count: int = 1) -> dict[str, Any]:
@@ -26,9 +28,18 @@ def record(n: int, receive_count: int = 1) -> dict[str, Any]:
             "attributes": {"ApproximateReceiveCount": str(receive_count)}}
 
 
-def sync_answer(status: str = "SUCCEEDED") -> dict[str, Any]:
-    return {"executionArn": f"{ARN}:e", "startDate": "2026-12-01T00:00:00Z", "stopDate": "2026-12-01T00:00:01Z",
-            "status": status}
+def results(payload: dict[str, Any], failed: tuple[str, ...] = (), left_out: tuple[str, ...] = ()) -> str:
+    """The workflow's output for a batch: one small result per item (what EachMention's iterations end with)."""
+    return json.dumps([{"claim": item["claim"], "failed": True, "error": "Lambda.Unknown"}
+                       if item["key"]["mention_id"] in failed else {"claim": item["claim"], "failed": False,
+                                                                    "count": COUNT}
+                       for item in payload["items"] if item["key"]["mention_id"] not in left_out])
+
+
+def sync_answer(status: str = "SUCCEEDED", output: str | None = None) -> dict[str, Any]:
+    answer = {"executionArn": f"{ARN}:e", "startDate": "2026-12-01T00:00:00Z", "stopDate": "2026-12-01T00:00:01Z",
+              "status": status}
+    return answer if output is None else {**answer, "output": output}
 
 
 def stubbed_runner() -> tuple[SyncExpressRunner, Stubber]:
@@ -39,53 +50,129 @@ def stubbed_runner() -> tuple[SyncExpressRunner, Stubber]:
 
 
 class FakeRunner:
-    """Answers per mention id: an Outcome, an exception to raise, or an Event to wait on."""
+    """One answer per execution (an Outcome, an exception to raise, or an Event to wait on; by default the batch
+    succeeds), and per item within a succeeded one: the mention ids whose iteration failed or left no result."""
 
-    def __init__(self, answers: dict[str, Any]) -> None:
-        self.answers = answers
-        self.started: list[str] = []
+    def __init__(self, answer: Any = None, failed: tuple[str, ...] = (), left_out: tuple[str, ...] = (),
+                 answers: dict[str, Any] | None = None) -> None:
+        self.answer, self.failed, self.left_out = answer, failed, left_out
+        self.answers = answers or {}  # first mention id of an execution → its answer
+        self.started: list[tuple[str, list[str]]] = []  # (execution name, mention ids)
 
     def run(self, name: str, payload: dict[str, Any]) -> Outcome:
-        mention_id = payload["key"]["mention_id"]
-        self.started.append(mention_id)
-        answer = self.answers.get(mention_id, Outcome("SUCCEEDED"))
+        mention_ids = [item["key"]["mention_id"] for item in payload["items"]]
+        self.started.append((name, mention_ids))
+        answer = self.answers.get(mention_ids[0], self.answer)
         if isinstance(answer, threading.Event):
             answer.wait(10)
-            return Outcome("SUCCEEDED")
+            answer = None
         if isinstance(answer, Exception):
             raise answer
-        return answer
+        return answer or Outcome("SUCCEEDED", output=results(payload, self.failed, self.left_out))
 
 
-def test_a_throttled_start_fails_only_that_message():
-    # Given three messages, and StartSyncExecution throttled for the second one only
+def test_a_batch_is_one_execution_with_one_item_per_message():
+    # Given a full batch of ten messages
+    runner = FakeRunner()
+    succeeded: list[dict[str, Any]] = []
+    # When it is dispatched
+    failures = dispatch([record(n) for n in range(1, 11)], runner, succeeded=succeeded)
+    # Then one execution triages all ten, in order, and every one of them succeeded
+    assert [ids for _, ids in runner.started] == [[str(1000 + n) for n in range(1, 11)]]
+    assert failures == [] and [r["claim"] for r in succeeded] == [f"m{n}" for n in range(1, 11)]
+
+
+def test_the_execution_input_is_the_items_and_its_output_maps_back_to_the_messages():
+    # Given three messages, the second of which fails in the workflow, through StartSyncExecution
     runner, stubber = stubbed_runner()
-    stubber.add_response("start_sync_execution", sync_answer())
+    items = [{"key": {"channel": "x", "mention_id": str(1000 + n), "thread_id": str(1000 + n)}, "attempt": 1,
+              "claim": f"m{n}"} for n in (1, 2, 3)]
+    stubber.add_response("start_sync_execution", sync_answer(output=results({"items": items}, failed=("1002",))),
+                         expected_params={"stateMachineArn": ARN, "name": "batch-m1-3-1",
+                                          "input": json.dumps({"items": items})})
+    # When the batch is dispatched
+    succeeded: list[dict[str, Any]] = []
+    with stubber:
+        failures = dispatch([record(1), record(2), record(3)], runner, succeeded=succeeded)
+        stubber.assert_no_pending_responses()
+    # Then one call carried the three items, and only the failed item's message comes back, with its error
+    assert [(f.message_id, f.reason) for f in failures] == [("m2", "failed: Lambda.Unknown")]
+    assert [r["claim"] for r in succeeded] == ["m1", "m3"]
+
+
+def test_a_throttled_start_fails_every_message_of_the_execution():
+    # Given StartSyncExecution throttled
+    runner, stubber = stubbed_runner()
     stubber.add_client_error("start_sync_execution", service_error_code="ThrottlingException",
                              service_message="Rate exceeded", http_status_code=400)
-    stubber.add_response("start_sync_execution", sync_answer())
-    # When the batch is dispatched (one at a time, so the stubbed answers meet their messages in order)
+    # When a batch of three is dispatched
     with stubber:
-        failures = dispatch([record(1), record(2), record(3)], runner, max_parallel=1)
-        stubber.assert_no_pending_responses()
-    # Then only the throttled message is reported failed, with the reason
-    assert [(f.message_id, f.reason) for f in failures] == [("m2", "not started: ThrottlingException")]
+        failures = dispatch([record(1), record(2), record(3)], runner)
+    # Then all three come back with the reason (nothing of the batch ran)
+    assert [(f.message_id, f.reason) for f in failures] == [(f"m{n}", "not started: ThrottlingException")
+                                                             for n in (1, 2, 3)]
 
 
-def test_a_refused_or_failed_execution_fails_only_its_message():
-    # Given one execution the service refuses, one that fails, one that times out, and one that succeeds
-    runner = FakeRunner({"1001": RuntimeError("connection reset"), "1002": Outcome("FAILED", "TriageFailed"),
-                         "1003": Outcome("TIMED_OUT")})
-    # When they are dispatched in parallel
-    failures = dispatch([record(1), record(2), record(3), record(4)], runner)
-    # Then the three failures come back, each with its own reason, and the success does not
-    assert {f.message_id: f.reason for f in failures} == {
-        "m1": "not started: RuntimeError", "m2": "FAILED: TriageFailed", "m3": "TIMED_OUT:"}
+@pytest.mark.parametrize("answer, reason", [
+    (RuntimeError("connection reset"), "not started: RuntimeError"),
+    (Outcome("FAILED", "States.Runtime"), "FAILED: States.Runtime"),
+    (Outcome("TIMED_OUT"), "TIMED_OUT:"),
+    (Outcome("SUCCEEDED", output="{not json"), "no result for this message in the execution's output"),
+    (Outcome("SUCCEEDED", output=json.dumps({"claim": "m1", "failed": False})),
+     "no result for this message in the execution's output")])
+def test_an_execution_that_did_not_end_well_fails_all_its_messages(answer, reason):
+    # Given an execution refused, failed, timed out, or whose output is not the items' results
+    runner = FakeRunner(answer)
+    # When a batch of two is dispatched
+    failures = dispatch([record(1), record(2)], runner)
+    # Then both messages come back with the reason
+    assert [(f.message_id, f.reason) for f in failures] == [("m1", reason), ("m2", reason)]
+
+
+def test_an_item_without_a_result_or_with_an_unclear_one_fails():
+    # Given a succeeded execution whose output lacks the second item's result
+    runner = FakeRunner(left_out=("1002",))
+    # When dispatched
+    failures = dispatch([record(1), record(2), record(3)], runner)
+    # Then that message alone comes back (its redelivery finds the mention triaged, if it was)
+    assert [f.message_id for f in failures] == ["m2"]
+
+
+def test_a_poison_message_fails_alone_before_the_execution():
+    # Given a batch whose second message is not a triage message
+    poison = {**record(2), "body": json.dumps({"channel": "x"})}
+    runner = FakeRunner()
+    # When it is dispatched
+    failures = dispatch([record(1), poison, record(3)], runner)
+    # Then the execution runs the two others, and only the poison message comes back
+    assert [ids for _, ids in runner.started] == [["1001", "1003"]]
+    assert [(f.message_id, f.reason.split(":")[0]) for f in failures] == [("m2", "poison")]
+
+
+def test_a_batch_larger_than_the_map_concurrency_is_split():
+    # Given five messages and a workflow that runs two mentions at once
+    runner = FakeRunner()
+    # When dispatched
+    failures = dispatch([record(n) for n in range(1, 6)], runner, max_parallel=2)
+    # Then three executions run them, none waiting behind another's mentions
+    assert sorted(ids for _, ids in runner.started) == [["1001", "1002"], ["1003", "1004"], ["1005"]]
+    assert failures == []
+
+
+def test_execution_names_are_unique_per_batch_and_attempt_and_fit_80_characters():
+    # Given SQS message ids (UUIDs, or anything longer) and the receive count of the batch's first message
+    uuid = "0e5c8b8e-3f7a-4c1e-9a52-7d0f4e3b2a10"
+    names = {execution_name(uuid, 10, 1), execution_name(uuid, 10, 2), execution_name(uuid, 9, 1),
+             execution_name("a" * 200, 10, 1), execution_name("x/y:z", 1, 1)}
+    # Then each differs, fits Step Functions' 80 characters and its alphabet
+    assert len(names) == 5
+    assert all(len(n) <= 80 and n.replace("-", "").replace("_", "").isalnum() for n in names)
+    assert execution_name(uuid, 10, 3) == f"batch-{uuid}-10-3"
 
 
 def test_a_dispatcher_short_of_time_starts_nothing_it_cannot_finish():
     # Given a function with less time left than one execution may take
-    runner = FakeRunner({})
+    runner = FakeRunner()
     failures = dispatch([record(1), record(2)], runner, remaining_seconds=lambda: 60.0, execution_seconds=120)
     # Then no execution is started, and both messages are reported failed (not lost with the batch)
     assert runner.started == []
@@ -93,19 +180,19 @@ def test_a_dispatcher_short_of_time_starts_nothing_it_cannot_finish():
     assert all(f.reason.startswith("not started") and f.retry_after == 0 for f in failures)
 
 
-def test_an_execution_still_running_at_the_deadline_is_reported_and_the_others_are_not():
-    # Given two executions: one ends at once, the other is still running when the function's time is nearly up
+def test_an_execution_still_running_at_the_deadline_fails_its_messages_and_the_others_do_not():
+    # Given two executions (two mentions at once): one ends at once, the other still runs when time is nearly up
     release = threading.Event()
-    runner = FakeRunner({"1002": release})
+    runner = FakeRunner(answers={"1003": release})
     try:
         # When the dispatcher has REPORT_MARGIN_SECONDS + 1.3 s left, and an execution may take 1 s
-        failures = dispatch([record(1), record(2)], runner, remaining_seconds=lambda: REPORT_MARGIN_SECONDS + 1.3,
-                            execution_seconds=1)
+        failures = dispatch([record(1), record(2), record(3), record(4)], runner, max_parallel=2,
+                            remaining_seconds=lambda: REPORT_MARGIN_SECONDS + 1.3, execution_seconds=1)
     finally:
         release.set()
-    # Then it answers in time: the unfinished message fails and stays hidden until its execution has surely ended
+    # Then it answers in time: the unfinished execution's messages fail and stay hidden until it has surely ended
     assert [(f.message_id, f.reason, f.retry_after) for f in failures] == [
-        ("m2", "unfinished: the dispatcher ran out of time", 1)]
+        ("m3", "unfinished: the dispatcher ran out of time", 1), ("m4", "unfinished: the dispatcher ran out of time", 1)]
 
 
 class FakeSqs:
@@ -138,9 +225,9 @@ def dispatcher_handler():
     return module
 
 
-def test_the_handler_reports_only_the_throttled_message_and_delays_its_retry(dispatcher_handler):
-    # Given a batch of three where StartSyncExecution is throttled for one, and 150 s left in the function
-    runner = FakeRunner({"1002": _throttled()})
+def test_the_handler_reports_only_the_failed_message_and_delays_its_retry(dispatcher_handler):
+    # Given a batch of three whose second mention fails in the workflow, and 180 s left in the function
+    runner = FakeRunner(failed=("1002",))
     sqs = FakeSqs()
     dispatcher_handler.configure(runner, sqs, DispatcherSettings(ARN, "https://sqs/q", retry_base_seconds=15,
                                                                  workflow_timeout_seconds=120))
@@ -149,13 +236,24 @@ def test_the_handler_reports_only_the_throttled_message_and_delays_its_retry(dis
                                         Context(180_000))
     # Then only that message comes back, after the backoff for its third attempt (15 s x 2 x 2)
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
-    assert sorted(runner.started) == ["1001", "1002", "1003"]
+    assert [ids for _, ids in runner.started] == [["1001", "1002", "1003"]]
     assert sqs.visibility == {"r2": 60}
+
+
+def test_the_handler_reports_every_message_of_a_throttled_execution(dispatcher_handler):
+    # Given StartSyncExecution throttled
+    sqs = FakeSqs()
+    dispatcher_handler.configure(FakeRunner(_throttled()), sqs, DispatcherSettings(ARN, "https://sqs/q"))
+    # When the dispatcher runs a batch of two (first and second receive)
+    answer = dispatcher_handler.handler({"Records": [record(1), record(2, receive_count=2)]}, Context(180_000))
+    # Then both come back, each after the backoff of its own attempt
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]}
+    assert sqs.visibility == {"r1": 15, "r2": 30}
 
 
 def test_the_handler_with_too_little_time_left_fails_the_batch_without_crashing(dispatcher_handler):
     # Given a dispatcher invoked with less time left than one workflow may take
-    runner = FakeRunner({})
+    runner = FakeRunner()
     sqs = FakeSqs()
     dispatcher_handler.configure(runner, sqs, DispatcherSettings(ARN, "https://sqs/q", workflow_timeout_seconds=120))
     # When it runs
@@ -182,23 +280,22 @@ def test_settings_read_the_workflow_timeout_and_parallelism():
         DispatcherSettings.from_env({"STATE_MACHINE_ARN": ARN, "QUEUE_URL": "q", "MAX_PARALLEL_EXECUTIONS": "0"})
 
 
-def counted(mention_id: str, bucket: int = 29_000_000, topic: str = "payment", account: str = "brand") -> Outcome:
-    """A succeeded execution whose Classify counted the mention (the workflow's output keeps its state)."""
-    return Outcome("SUCCEEDED", output=json.dumps({"classified": {"skip": False, "count": {
-        "account": account, "bucket": bucket, "topic": topic}, "mention": {"mention_id": mention_id}}}))
+def counted(message_id: str, bucket: int = 29_000_000, topic: str = "payment", account: str = "brand") -> dict:
+    """A triaged item's result whose Classify counted the mention (the workflow's per-item output)."""
+    return {"claim": message_id, "failed": False, "count": {"account": account, "bucket": bucket, "topic": topic}}
 
 
-def test_a_batch_is_tallied_per_minute_and_topic_from_the_succeeded_executions_only():
-    # Given the outcomes of a batch: five counted mentions over two minutes, a skipped one, a noise one, and outputs
-    # that are not what the workflow writes (malformed JSON, a topic that is no attribute name, a boolean minute)
-    outcomes = [counted("1"), counted("2"), counted("3", topic="delivery"), counted("4", bucket=29_000_001),
-                counted("5", bucket=29_000_001),
-                Outcome("SUCCEEDED", output=json.dumps({"classified": {"skip": True}})),
-                Outcome("SUCCEEDED", output=json.dumps({"classified": {"skip": False, "count": None}})),
-                Outcome("SUCCEEDED", output="{not json"), Outcome("SUCCEEDED"),
-                counted("6", topic="pay ment, #total"), counted("7", bucket=True), counted("8", account="a#b")]
+def test_a_batch_is_tallied_per_minute_and_topic_from_the_triaged_items_only():
+    # Given the results of a batch: five counted mentions over two minutes, a skipped one, a noise one, one closed
+    # meanwhile, a failed one, and results that are not what the workflow writes (a topic that is no attribute name,
+    # a boolean minute, an account with a separator, no result at all)
+    results = [counted("1"), counted("2"), counted("3", topic="delivery"), counted("4", bucket=29_000_001),
+               counted("5", bucket=29_000_001), {"claim": "s", "failed": False}, {"claim": "n", "failed": False,
+                                                                                 "count": None},
+               {"claim": "c", "failed": False, "count": {}}, {**counted("f"), "failed": True},
+               counted("6", topic="pay ment, #total"), counted("7", bucket=True), counted("8", account="a#b"), None]
     # When it is tallied
-    tallies = tally(outcomes)
+    tallies = tally(results)
     # Then each minute holds its mentions by topic, and nothing else counts
     assert tallies == {"brand": {29_000_000: {"payment": 2, "delivery": 1}, 29_000_001: {"payment": 2}}}
 
@@ -215,11 +312,10 @@ class FakeCounters:
         return len(tallies)
 
 
-def test_the_handler_counts_the_mentions_whose_executions_succeeded_in_one_call(dispatcher_handler):
-    # Given a batch of three whose second execution failed
-    outcomes = {"1001": counted("1001"), "1002": Outcome("FAILED", "TriageFailed"), "1003": counted("1003")}
+def test_the_handler_counts_the_triaged_mentions_of_the_batch_in_one_call(dispatcher_handler):
+    # Given a batch of three whose second mention failed in the workflow
     counters = FakeCounters()
-    dispatcher_handler.configure(FakeRunner(outcomes), FakeSqs(), DispatcherSettings(ARN, "https://sqs/q"),
+    dispatcher_handler.configure(FakeRunner(failed=("1002",)), FakeSqs(), DispatcherSettings(ARN, "https://sqs/q"),
                                  counters=counters)
     # When the dispatcher runs it
     answer = dispatcher_handler.handler({"Records": [record(1), record(2), record(3)]}, Context(180_000))
@@ -233,7 +329,7 @@ def test_a_counter_write_that_fails_loses_the_counts_not_the_batch(dispatcher_ha
     from botocore.exceptions import ClientError
 
     counters = FakeCounters(ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "UpdateItem"))
-    dispatcher_handler.configure(FakeRunner({"1001": counted("1001")}), FakeSqs(),
+    dispatcher_handler.configure(FakeRunner(), FakeSqs(),
                                  DispatcherSettings(ARN, "https://sqs/q"), counters=counters)
     # When the dispatcher runs a batch that succeeded (its warnings captured whatever level an earlier test left the
     # service's logger at: the local stack sets POWERTOOLS_LOG_LEVEL=ERROR)

@@ -1,12 +1,18 @@
-"""From the triage queue to the triage workflow: one Express execution per mention, partial batch failures.
+"""From the triage queue to the triage workflow: one Express execution per batch, partial batch failures.
 
-Deployed, each execution is started with StartSyncExecution, so the dispatcher knows whether triage
-succeeded and SQS redelivers exactly the messages that failed (after a backoff that grows with each receive,
-until the queue's redrive policy moves the message to the dead-letter queue). Locally, moto has no
-StartSyncExecution: the local stack injects a runner that starts the execution and waits for it.
+Express bills $1.00 per million executions: the dispatcher starts one execution for the valid messages of its batch
+(input `{"items": [...]}`, one item per message, see `execution_input`), and the workflow triages them side by side,
+one inline Map iteration each (infra/constructs/triage_workflow.py). Deployed, the execution is started with
+StartSyncExecution, so the dispatcher knows how each mention's triage ended: the execution's output holds one small
+result per item (its message id as `claim`, `failed`, and its minute-counter share `count`), and SQS redelivers
+exactly the messages that failed (after a backoff that grows with each receive, until the queue's redrive policy
+moves the message to the dead-letter queue). Locally, moto has no StartSyncExecution: the local stack injects a
+runner that starts the execution and waits for it.
 
-Every way one message can fail (its execution failed or timed out, StartSyncExecution was throttled or refused,
-the dispatcher is about to run out of time) fails that message alone: the others of the batch are not redone.
+A poison message (not a triage message) fails alone, before the execution. An item that failed in the workflow fails
+its message alone. Whatever ends the execution itself (it failed or timed out, StartSyncExecution was throttled or
+refused, the dispatcher is about to run out of time) fails every message of it: the others of the batch are not
+affected.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ class Outcome:
     status: str  # SUCCEEDED | FAILED | TIMED_OUT | ABORTED
     error: str | None = None
     cause: str | None = None
-    output: str | None = None  # the execution's output (JSON text) when it succeeded
+    output: str | None = None  # the execution's output (JSON text: one result per item) when it succeeded
 
     @property
     def succeeded(self) -> bool:
@@ -51,7 +57,7 @@ class ExecutionRunner(Protocol):
 
 
 class SyncExpressRunner:
-    """StartSyncExecution on an Express state machine (the deployed path)."""
+    """StartSyncExecution on an Express state machine (the deployed path): one call per batch."""
 
     def __init__(self, state_machine_arn: str, client: Any = None,
                  execution_seconds: int = DEFAULT_EXECUTION_SECONDS) -> None:
@@ -66,9 +72,9 @@ class SyncExpressRunner:
             from botocore.config import Config
 
             # The call returns when the execution ends: the read timeout must outlast the workflow's timeout, or
-            # the SDK would retry and start a second execution of the same mention. For the same reason the SDK
+            # the SDK would retry and start a second execution of the same batch. For the same reason the SDK
             # never retries (a 5xx may come after the execution started; Express names are not idempotent): a
-            # failed call fails that message alone, and SQS brings it back after the retry delay.
+            # failed call fails that execution's messages, and SQS brings them back after the retry delay.
             self._client = boto3.client("stepfunctions", config=Config(read_timeout=self._execution_seconds + 10,
                                                                        retries={"max_attempts": 0,
                                                                                 "mode": "standard"}))
@@ -79,10 +85,11 @@ class SyncExpressRunner:
         return Outcome(answer["status"], answer.get("error"), answer.get("cause"), answer.get("output"))
 
 
-def execution_name(key: dict[str, Any], message_id: str, attempt: int) -> str:
-    """A readable, unique execution name within Step Functions' 80-character alphabet."""
-    raw = f"{key.get('channel', 'x')}-{key.get('mention_id', 'unknown')}-{attempt}-{message_id[:12]}"
-    return re.sub(r"[^A-Za-z0-9_-]", "_", raw)[-80:]
+def execution_name(first_message_id: str, size: int, attempt: int) -> str:
+    """A unique execution name within Step Functions' 80 characters: the batch's first SQS message id (a UUID), the
+    batch's size and that message's receive count (a message is received once per count)."""
+    raw = f"batch-{first_message_id[:48]}-{size}-{attempt}"
+    return re.sub(r"[^A-Za-z0-9_-]", "_", raw)[:80]
 
 
 def execution_input(record: dict[str, Any]) -> dict[str, Any]:
@@ -93,7 +100,7 @@ def execution_input(record: dict[str, Any]) -> dict[str, Any]:
     attempt = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
     key = {"channel": body["channel"], "mention_id": str(body["mention_id"]),
            "thread_id": str(body.get("thread_id") or body["mention_id"])}
-    # The message id, for the record (execution names carry it too); triage takes no claim on the mention.
+    # The message id: the item's result carries it back (`claim`); triage takes no claim on the mention.
     return {"key": key, "attempt": attempt, "claim": record["messageId"]}
 
 
@@ -128,82 +135,108 @@ def _error_name(exc: BaseException) -> str:
     return str(code or type(exc).__name__)
 
 
+def item_results(outcome: Outcome) -> dict[str, dict[str, Any]]:
+    """A succeeded execution's results per item, keyed by its SQS message id (`claim`); an output that is not what
+    the workflow writes yields none (its messages then fail, and their redelivery finds them triaged)."""
+    try:
+        results = json.loads(outcome.output or "null")
+    except ValueError:
+        return {}
+    if not isinstance(results, list):
+        return {}
+    return {r["claim"]: r for r in results if isinstance(r, dict) and isinstance(r.get("claim"), str)}
+
+
 def dispatch(records: Sequence[dict[str, Any]], runner: ExecutionRunner, log: Any = None,
              remaining_seconds: Callable[[], float] | None = None,
              execution_seconds: float = DEFAULT_EXECUTION_SECONDS,
              max_parallel: int = MAX_PARALLEL_EXECUTIONS,
-             succeeded: list[Outcome] | None = None) -> list[Failure]:
-    """Run one execution per record, in parallel; return the records that failed (for batchItemFailures), and add
-    the outcomes of those that succeeded to `succeeded` when given.
+             succeeded: list[dict[str, Any]] | None = None) -> list[Failure]:
+    """Run one execution for the batch's valid records; return the records that failed (for batchItemFailures), and
+    add the results of the items that succeeded to `succeeded` when given (for `record_counts`).
 
-    With `remaining_seconds` (the Lambda context's remaining time), an execution is started only while it can
-    still finish (`execution_seconds`, the workflow's timeout) before the function's own timeout, and whatever has
-    not finished when only REPORT_MARGIN_SECONDS are left is reported failed instead of being lost with the batch.
+    A batch larger than `max_parallel` (the workflow's Map concurrency) is split into executions of that many, run
+    in parallel: each lasts as long as its slowest mention. With `remaining_seconds` (the Lambda context's remaining
+    time), an execution is started only while it can still finish (`execution_seconds`, the workflow's timeout)
+    before the function's own timeout, and an execution that has not finished when only REPORT_MARGIN_SECONDS are
+    left fails its records instead of being lost with the batch.
     """
 
     def enough_time() -> bool:
         return remaining_seconds is None or remaining_seconds() >= execution_seconds + REPORT_MARGIN_SECONDS
 
-    def one(record: dict[str, Any]) -> Failure | Outcome:
+    def run(chunk: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[Failure | dict[str, Any]]:
+        batch = [record for record, _ in chunk]
+        if not enough_time():
+            return [_failure(r, "not started: the dispatcher is running out of time") for r in batch]
         try:
-            payload = execution_input(record)
+            outcome = runner.run(execution_name(str(batch[0]["messageId"]), len(batch), _receive_count(batch[0])),
+                                 {"items": [item for _, item in chunk]})
+        except Exception as exc:  # noqa: BLE001 - throttled, refused or unreachable: its messages fail, not the batch
+            return [_failure(r, f"not started: {_error_name(exc)}") for r in batch]
+        if not outcome.succeeded:
+            return [_failure(r, f"{outcome.status}: {outcome.error or ''}".strip()) for r in batch]
+        results = item_results(outcome)
+        ended: list[Failure | dict[str, Any]] = []
+        for record in batch:
+            result = results.get(str(record["messageId"]))
+            if result is None:
+                ended.append(_failure(record, "no result for this message in the execution's output"))
+            elif result.get("failed") is not False:
+                ended.append(_failure(record, f"failed: {result.get('error') or 'unknown'}"))
+            else:
+                ended.append(result)
+        return ended
+
+    failures: list[Failure] = []
+    valid: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for record in records:
+        try:
+            valid.append((record, execution_input(record)))
         except (ValueError, KeyError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
             # A poison message: it can never succeed; SQS's redrive policy moves it to the DLQ.
-            return _failure(record, f"poison: {exc}")
-        if not enough_time():
-            return _failure(record, "not started: the dispatcher is running out of time")
-        try:
-            outcome = runner.run(execution_name(payload["key"], record["messageId"], _receive_count(record)),
-                                 payload)
-        except Exception as exc:  # noqa: BLE001 - throttled, refused or unreachable: this message fails, not the batch
-            return _failure(record, f"not started: {_error_name(exc)}")
-        if outcome.succeeded:
-            return outcome
-        return _failure(record, f"{outcome.status}: {outcome.error or ''}".strip())
-
-    if not records:
-        return []
-    pool = ThreadPoolExecutor(max_workers=max(1, min(max_parallel, len(records))))
-    futures: dict[Future[Failure | Outcome], dict[str, Any]] = {pool.submit(one, r): r for r in records}
-    budget = None if remaining_seconds is None else max(remaining_seconds() - REPORT_MARGIN_SECONDS, 0.0)
-    done, _ = wait(futures, timeout=budget, return_when=ALL_COMPLETED)
-    failures: list[Failure] = []
-    for future, record in futures.items():
-        if future in done:
-            result = future.result()
-            if isinstance(result, Failure):
-                failures.append(result)
-            elif succeeded is not None:
-                succeeded.append(result)
-        elif future.cancel():
-            failures.append(_failure(record, "not started: the dispatcher ran out of time"))
-        else:
-            # Still waiting on its execution, which may yet succeed: the message stays hidden until the execution
-            # has surely ended, so a redelivery never runs beside it.
-            failures.append(_failure(record, "unfinished: the dispatcher ran out of time",
-                                     retry_after=int(execution_seconds)))
-    # Never wait for stragglers here: the answer must reach Lambda before the function times out.
-    pool.shutdown(wait=False, cancel_futures=True)
+            failures.append(_failure(record, f"poison: {exc}"))
+    if valid:
+        size = max(1, max_parallel)
+        chunks = [valid[i:i + size] for i in range(0, len(valid), size)]
+        pool = ThreadPoolExecutor(max_workers=len(chunks))
+        futures: dict[Future[list[Failure | dict[str, Any]]], list[dict[str, Any]]] = {
+            pool.submit(run, chunk): [record for record, _ in chunk] for chunk in chunks}
+        budget = None if remaining_seconds is None else max(remaining_seconds() - REPORT_MARGIN_SECONDS, 0.0)
+        done, _ = wait(futures, timeout=budget, return_when=ALL_COMPLETED)
+        for future, batch in futures.items():
+            if future in done:
+                for ended in future.result():
+                    if isinstance(ended, Failure):
+                        failures.append(ended)
+                    elif succeeded is not None:
+                        succeeded.append(ended)
+            elif future.cancel():
+                failures.extend(_failure(r, "not started: the dispatcher ran out of time") for r in batch)
+            else:
+                # Still waiting on its execution, which may yet succeed: the messages stay hidden until the execution
+                # has surely ended, so a redelivery never runs beside it.
+                failures.extend(_failure(r, "unfinished: the dispatcher ran out of time",
+                                         retry_after=int(execution_seconds)) for r in batch)
+        # Never wait for stragglers here: the answer must reach Lambda before the function times out.
+        pool.shutdown(wait=False, cancel_futures=True)
     if log is not None and failures:
         log.warning("triage executions failed", failures=[{"message_id": f.message_id, "attempt": f.attempt,
                                                             "reason": f.reason[:200]} for f in failures])
     return failures
 
 
-def tally(outcomes: Sequence[Outcome]) -> dict[str, dict[int, dict[str, int]]]:
-    """The minute counters' additions of a batch's successful executions: account → minute → topic → mentions.
+def tally(results: Sequence[dict[str, Any]]) -> dict[str, dict[int, dict[str, int]]]:
+    """The minute counters' additions of a batch's triaged mentions: account → minute → topic → mentions.
 
     Classify puts each counted mention's share in the state (`classified.count`: account, bucket, topic; see
-    responder.surge.correlate.count_of); the dispatcher adds them up once the executions have succeeded, so a
-    batch costs one counter write per minute instead of one per mention, and a mention is counted once: by the
-    execution that triaged it (a skipped or failed one carries no count). An output that is not what the workflow
-    writes counts nothing."""
+    responder.surge.correlate.count_of) and the item's result carries it as `count`; the dispatcher adds them up once
+    the execution has succeeded, so a batch costs one counter write per minute instead of one per mention, and a
+    mention is counted once: by the execution that triaged it (a skipped or failed item carries no count). A result
+    that is not what the workflow writes counts nothing."""
     tallies: dict[str, dict[int, dict[str, int]]] = {}
-    for outcome in outcomes:
-        try:
-            count = json.loads(outcome.output or "null")["classified"]["count"]
-        except (ValueError, TypeError, KeyError):
-            continue
+    for result in results:
+        count = result.get("count") if isinstance(result, dict) and result.get("failed") is False else None
         if not isinstance(count, dict):
             continue
         account, minute, topic = count.get("account"), count.get("bucket"), count.get("topic")
@@ -219,16 +252,16 @@ def tally(outcomes: Sequence[Outcome]) -> dict[str, dict[int, dict[str, int]]]:
 _ACCOUNT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
-def record_counts(outcomes: Sequence[Outcome], store: Any, log: Any = None) -> int:
-    """Add the batch's successful executions to the minute counters (`tally`; `store` an IncidentStore). Returns the
+def record_counts(results: Sequence[dict[str, Any]], store: Any, log: Any = None) -> int:
+    """Add the batch's triaged mentions to the minute counters (`tally`; `store` an IncidentStore). Returns the
     mentions counted. A failed write is logged and the counts are lost: triage has already paged these mentions,
     and the counters only serve surge detection, which a few missing mentions do not change."""
     counted = 0
-    for account, per_minute in tally(outcomes).items():
+    for account, per_minute in tally(results).items():
         mentions = sum(sum(t.values()) for t in per_minute.values())
         try:
             store.add_counts(account, per_minute)
-        except Exception as exc:  # noqa: BLE001 - any storage error: the executions succeeded, their messages go
+        except Exception as exc:  # noqa: BLE001 - any storage error: the mentions were triaged, their messages go
             if log is not None:
                 log.warning("minute counts not recorded", account=account, error=_error_name(exc), mentions=mentions)
             continue
