@@ -64,16 +64,13 @@ def test_recent_mentions_come_from_every_gsi2_shard_newest_first(store):
 
 
 def test_a_dispatchers_batch_is_counted_in_one_write_per_minute(store, meter):
-    # Given the outcomes of a batch of ten triaged mentions: seven in one minute over two topics, three in the next
-    import json
-
-    from responder.triage.dispatch import Outcome, record_counts
+    # Given the results of a batch of ten triaged mentions: seven in one minute over two topics, three in the next
+    from responder.triage.dispatch import record_counts
 
     minute = bucket(AT)
 
     def succeeded(b, topic):
-        return Outcome("SUCCEEDED", output=json.dumps({"classified": {"count": {"account": BRAND_KEY, "bucket": b,
-                                                                                 "topic": topic}}}))
+        return {"claim": "m", "failed": False, "count": {"account": BRAND_KEY, "bucket": b, "topic": topic}}
 
     outcomes = [succeeded(minute, "payment")] * 5 + [succeeded(minute, "delivery")] * 2 + \
         [succeeded(minute + 1, "payment")] * 3

@@ -15,7 +15,7 @@ from responder.surge.incidents import BRAND_KEY, SurgeSettings, bucket, match_sc
 from responder.ingest.normalize_x import normalize_x
 from responder.triage.routing import load_rules
 from responder.surge.correlate import correlate
-from responder.triage.dispatch import Outcome, record_counts
+from responder.triage.dispatch import record_counts
 from responder.triage.steps import classify_step
 from tests.conftest import fixture_json
 
@@ -48,9 +48,9 @@ def open_incident_matching(incidents: IncidentStore, text: str) -> dict:
     return incident
 
 
-def succeeded_with(classified: dict) -> Outcome:
-    """The outcome of an execution that succeeded after this Classify result (its output holds the state)."""
-    return Outcome("SUCCEEDED", output=json.dumps({"classified": classified}))
+def succeeded_with(classified: dict) -> dict:
+    """The result of a mention triaged after this Classify result (the workflow's item result carries its count)."""
+    return {"claim": "message-1", "failed": False, "count": classified["count"]}
 
 
 def test_classify_retried_with_the_same_claim_is_counted_once_when_its_execution_succeeds(store, stored):

@@ -150,16 +150,30 @@ def assert_review_link(url, mention_id, channel="x"):
     assert (target.channel, target.mention_id) == (channel, mention_id)
 
 
+def executions_of(stack, mention_id):
+    """The executions (one per batch) whose items include the mention, as ListExecutions lists them."""
+    import boto3
+
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    found = []
+    for execution in sfn.list_executions(stateMachineArn=stack.triage.state_machine_arn)["executions"]:
+        items = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])["items"]
+        if any(item["key"]["mention_id"] == mention_id for item in items):
+            found.append(execution)
+    return found
+
+
 def published_message(stack, mention_id, state):
     """The parameters a publishing task of the mention's execution sent to SNS, its Message parsed."""
     import boto3
 
     sfn = boto3.client("stepfunctions", region_name="us-east-1")
-    (execution,) = [e for e in sfn.list_executions(stateMachineArn=stack.triage.state_machine_arn)["executions"]
-                    if f"-{mention_id}-" in e["name"]]
+    (execution,) = executions_of(stack, mention_id)
     events = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
+    # (the batch's other mentions run in the same execution: this mention's state inputs only)
     entered = [json.loads(e["stateEnteredEventDetails"]["input"]) for e in events
-               if e.get("stateEnteredEventDetails", {}).get("name") == state]
+               if e.get("stateEnteredEventDetails", {}).get("name") == state
+               and json.loads(e["stateEnteredEventDetails"]["input"])["key"]["mention_id"] == mention_id]
     scheduled = [json.loads(e["taskScheduledEventDetails"]["parameters"]) for e in events
                  if "taskScheduledEventDetails" in e and e["taskScheduledEventDetails"]["resourceType"] == "sns"]
     assert entered and scheduled, [e["type"] for e in events]
@@ -469,8 +483,7 @@ def _execution_payloads(stack, mention_id):
     import boto3
 
     sfn = boto3.client("stepfunctions", region_name="us-east-1")
-    (execution,) = [e for e in sfn.list_executions(stateMachineArn=stack.triage.state_machine_arn)["executions"]
-                    if f"-{mention_id}-" in e["name"]]
+    (execution,) = executions_of(stack, mention_id)
     events = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
     return [details[field] for event in events for details in event.values() if isinstance(details, dict)
             for field in ("input", "output") if isinstance(details.get(field), str)]
@@ -1002,3 +1015,123 @@ def test_an_incident_whose_opening_mention_is_answered_before_two_executions_rec
     assert stack._store.get_mention("x", mention_id)["status"] == "answered"
     # Then the incident was announced once, not once by each execution whose write was refused
     assert len(incident_opened_announcements(stack, incident_id)) == 1
+
+
+# --- one execution per batch ---------------------------------------------------------------------------------------
+
+def stored_mentions(stack, texts):
+    """Mentions saved as the webhook saves them, without their triage messages: the test dispatches them itself."""
+    from responder.core.model import Author, Mention
+
+    base = time.time_ns() // 1000
+    now = datetime.now(timezone.utc)
+    ids = []
+    for n, text in enumerate(texts):
+        mention_id = str(1_900_000_000_000_000_000 + base + n)
+        stack._store.save(Mention(
+            platform="x", channel="x", kind="mention", mention_id=mention_id, thread_id=mention_id,
+            author=Author(id=str(5_000_000_200 + n), handle=f"batch_{n}", name="Sam", followers=40, verified=False),
+            text=text, created_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"), account_id="1000000000000000001", source="xaa"),
+            now)
+        ids.append(mention_id)
+    return ids
+
+
+def batch_records(mention_ids, receive_count=1):
+    """The SQS event source's records for these mentions' triage messages."""
+    import uuid
+
+    return [{"messageId": str(uuid.uuid4()), "receiptHandle": f"r-{mention_id}",
+             "body": json.dumps({"v": 1, "platform": "x", "channel": "x", "mention_id": mention_id,
+                                 "thread_id": mention_id, "kind": "mention"}),
+             "attributes": {"ApproximateReceiveCount": str(receive_count)}} for mention_id in mention_ids]
+
+
+def dispatched(stack, records, succeeded=None):
+    """The dispatcher's work for one SQS batch, against the local state machine: its failures."""
+    import boto3
+
+    from responder.triage.dispatch import dispatch
+    from responder_cli.local.triage import InterpreterRunner
+
+    runner = InterpreterRunner(stack.triage.state_machine_arn, boto3.client("stepfunctions", region_name="us-east-1"))
+    return dispatch(records, runner, succeeded=succeeded)
+
+
+COMPLAINTS = ["my order #{} never arrived and the tracking page is blank", "charged twice for order {}, refund please",
+              "the parcel {} came damaged, box crushed", "how do I change the address on order {}?",
+              "order {} was cancelled without any email", "still waiting for invoice of order {}",
+              "your courier left parcel {} in the rain", "refund for order {} has not arrived after 3 weeks",
+              "can I pay order {} with paypal?", "wrong size delivered in order {}"]
+
+
+def test_a_batch_of_ten_is_one_execution_and_every_mention_is_triaged(stack):
+    # Given ten stored mentions and their ten triage messages in one SQS batch
+    ids = stored_mentions(stack, [text.format(77100 + n) for n, text in enumerate(COMPLAINTS)])
+    records = batch_records(ids)
+    succeeded = []
+    # When the dispatcher runs the batch
+    failures = dispatched(stack, records, succeeded)
+    # Then one execution triaged all ten: none failed, each has its result, and each mention has its outcome
+    assert failures == []
+    assert sorted(r["claim"] for r in succeeded) == sorted(r["messageId"] for r in records)
+    assert {e["executionArn"] for mention_id in ids for e in executions_of(stack, mention_id)} == {
+        executions_of(stack, ids[0])[0]["executionArn"]}
+    assert {stack._store.get_mention("x", i)["status"] for i in ids} <= {"notified", "incident", "archived"}
+
+
+def test_a_mention_failing_in_a_batch_fails_alone_and_its_siblings_are_paged_once(stack):
+    # Given a batch of five mentions whose third one fails in Route every time (after its siblings have started)
+    ids = stored_mentions(stack, [text.format(77200 + n) for n, text in enumerate(COMPLAINTS[:5])])
+    records = batch_records(ids)
+    original = task_handler(stack, "route")
+
+    def broken_for_one(event, context):
+        if event["mention"]["mention_id"] == ids[2]:
+            raise ValueError("routing rules unreadable")
+        return original(event, context)
+
+    # When the dispatcher runs the batch
+    with handler_replaced(stack, "route", broken_for_one):
+        failures = dispatched(stack, records)
+    # Then only that message is reported for redelivery, with the error, and its mention is marked triage_failed
+    assert [(f.message_id, f.reason) for f in failures] == [(records[2]["messageId"], "failed: ValueError")]
+    assert stack._store.get_mention("x", ids[2])["status"] == "triage_failed"
+    # And its siblings were recorded and their agents paged, once each
+    siblings = ids[:2] + ids[3:]
+    for mention_id in siblings:
+        assert stack._store.get_mention("x", mention_id)["status"] in ("notified", "incident")
+    settle(stack)
+    pages = {i: len(notifications_for(stack, i, "agent-notifications", timeout=0)) for i in siblings}
+    # When its message comes back (its second receive) with Route working again
+    assert dispatched(stack, [{**records[2], "attributes": {"ApproximateReceiveCount": "2"}}]) == []
+    settle(stack)
+    # Then it is triaged and paged once, and nobody else is paged again
+    assert stack._store.get_mention("x", ids[2])["status"] in ("notified", "incident")
+    assert len(notifications_for(stack, ids[2], "agent-notifications", timeout=0)) <= 1
+    assert {i: len(notifications_for(stack, i, "agent-notifications", timeout=0)) for i in siblings} == pages
+    assert all(n <= 1 for n in pages.values())
+
+
+def test_the_output_of_a_full_batch_of_the_largest_mentions_stays_small(stack):
+    from responder.core.model import MAX_TEXT_CHARS
+
+    # Given ten mentions as long as a mention may be, nearly all 4-byte emoji (240 KB of UTF-8 each)
+    ids = stored_mentions(stack, [(text.format(77300 + n) + " ").ljust(MAX_TEXT_CHARS, "😡")
+                                  for n, text in enumerate(COMPLAINTS)])
+    records = batch_records(ids)
+    # When the dispatcher runs them as one batch
+    failures = dispatched(stack, records)
+    # Then all ten are triaged, in one execution
+    assert failures == []
+    (execution,) = executions_of(stack, ids[0])
+    import boto3
+
+    output = boto3.client("stepfunctions", region_name="us-east-1").describe_execution(
+        executionArn=execution["executionArn"])["output"]
+    # And its output (the Map's, every item's result) holds a few hundred bytes per mention, nothing of their text:
+    # far below Express's 256 KiB for a state's output, whatever the batch holds
+    results = json.loads(output)
+    assert sorted(r["claim"] for r in results) == sorted(r["messageId"] for r in records)
+    assert len(output.encode()) < 10 * 200, len(output.encode())
+    assert "😡" not in output and "\\ud83d" not in output
