@@ -79,6 +79,19 @@ def test_an_express_execution_lasts_as_long_as_its_states_and_its_share_of_the_t
     assert meter.express_billed_ms() == 1400.0
 
 
+def test_a_batch_execution_measured_with_its_tasks_is_billed_as_measured_and_takes_no_share_of_other_tasks():
+    # Given one batch execution measured whole: 20 ms of states and its slowest mention's 480 ms of tasks (it held
+    # 900 ms of task functions' deployed time in all, its mentions side by side); and one measured without its tasks
+    meter = Meter(function_memory_mb={"classify": 512})
+    meter.lambda_call("classify", 900.0 * 512 / 1769 + 100.0 * 512 / 1769)  # 900 ms deployed, and 100 ms more
+    meter.execution_finished(500.0, 40, task_ms=900.0)
+    meter.execution_finished(5.0, 10)
+    # Then the batch is billed its 500 ms (not the 900 ms sum of its mentions), and the other its states plus the
+    # 100 ms of task time no execution holds: 105 ms, billed as 200 ms
+    assert meter.execution_durations_ms() == pytest.approx([500.0, 105.0])
+    assert meter.express_billed_ms() == 700.0
+
+
 def test_the_dispatcher_is_billed_the_executions_it_waits_for():
     # Given a dispatcher of 256 MB that ran two batches, 1 ms of its own CPU each, and two executions of 50 ms of
     # interpreter time with 40 ms of Classify CPU time in all (138 ms deployed at 512 MB: 69 ms each)
@@ -91,3 +104,37 @@ def test_the_dispatcher_is_billed_the_executions_it_waits_for():
     # Then each dispatcher invocation is billed its CPU at its share of a vCPU and the average execution's 119 ms
     dispatcher = 2 * (1.0 * 1769 / 256 + 50.0 + 40.0 * 1769 / 512 / 2) / 1000 * 256 / 1024
     assert meter.lambda_gb_seconds() == pytest.approx(dispatcher + 0.040 * 1769 / 1024)
+
+
+class _Env:
+    """What the local stack reads of moto's evaluation environment: the execution's id in the context object."""
+
+    def __init__(self, arn: str) -> None:
+        from types import SimpleNamespace
+
+        self.states = SimpleNamespace(context_object=SimpleNamespace(
+            context_object_data={"Execution": {"Id": arn}}))
+
+
+def test_a_batch_execution_lasts_its_own_states_and_its_slowest_mention():
+    from responder_cli.local.triage import InProcessLambdas
+
+    # Given a batch execution: 3 ms of its own states (the Map), two mentions side by side with 10 and 20 ms of states,
+    # the first waiting on 100 ms of Classify and the second on 50 ms of Draft (whole vCPU functions: CPU time is
+    # deployed time), and a webhook call that no execution waits for
+    meter = Meter(function_memory_mb={"classify": 1769, "draft": 1769, "webhook": 1769})
+    lambdas = InProcessLambdas({}, {}, lambda name: None, meter=meter)
+    env = _Env("arn:aws:states:us-east-1:123456789012:execution:Triage:batch-1")
+    lambdas._states_cpu(env, {"items": [{"key": {"mention_id": "1"}}, {"key": {"mention_id": "2"}}]}, 3.0)
+    lambdas._states_cpu(env, {"key": {"mention_id": "1"}, "attempt": 1, "claim": "m1"}, 10.0)
+    lambdas._states_cpu(env, {"key": {"mention_id": "2"}, "attempt": 1, "claim": "m2"}, 20.0)
+    lambdas._task_time("classify", {"key": {"mention_id": "1"}, "claim": "m1"}, 100.0)
+    lambdas._task_time("draft", {"mention": {"mention_id": "2"}, "classification": {}}, 50.0)
+    lambdas._task_time("webhook", {"key": {"mention_id": "2"}}, 1000.0)
+    # When it ends, 2 ms in its own thread
+    duration, tasks = lambdas.execution_duration_ms(env.states.context_object.context_object_data["Execution"]["Id"],
+                                                    2.0)
+    # Then it lasted its own 5 ms and its slowest mention's 110 ms (not the 180 ms of both), holding 150 ms of tasks
+    assert (duration, tasks) == (115.0, 150.0)
+    # And nothing of it is kept once accounted for
+    assert lambdas._clock == {} and lambdas._task_ms == {}

@@ -12,14 +12,17 @@ What is counted, and how (all from the running local stack, nothing assumed per 
   memory up to 1,769 MB. Deployed, Lambda also bills the milliseconds a handler waits on DynamoDB, SQS or SNS (a
   few ms per call), which this leaves out; the figure is each function's compute, not the contention of this
   machine. The exception is the dispatcher, which mostly waits: each of its invocations is also billed the average
-  execution's duration (below), the least it waits for the executions of its batch (it waits for the longest).
-- Step Functions Express: executions started, and each execution's duration billed in 100 ms increments at
-  64 MB (the pricing page's unit). An execution waits for its task functions, so its duration is the CPU time of its
-  interpreter thread (the states) plus the task functions' time as they last deployed (`deployed_ms`): moto runs
-  them on other threads, so each execution is given the average of the run (all task functions' deployed time over
-  the executions), not its own. CPU time, for the reason given for Lambda above: on this machine an execution's wall
-  time is mostly its wait for a core. Deployed, an execution also waits on its
-  service integrations (DynamoDB, SNS: milliseconds each), which this leaves out.
+  execution's duration (below), as it waits for its batch's one execution.
+- Step Functions Express: executions started (one per dispatcher batch), and each execution's duration billed in
+  100 ms increments at 64 MB (the pricing page's unit). An execution waits for its task functions, so its duration is
+  the CPU time of its states plus the task functions' time as they last deployed (`deployed_ms`). The local stack
+  measures both per execution and per mention (responder_cli.local.triage.InProcessLambdas: moto runs the machine's
+  program and each Map iteration on threads of their own, and each task function on another): a batch's mentions run
+  side by side (the Map's MaxConcurrency is the batch size), so an execution lasts its own states plus its slowest
+  mention's states and task functions. An execution measured without them is given the average of the task
+  functions' deployed time left unattributed. CPU time, for the reason given for Lambda above: on this machine an
+  execution's wall time is mostly its wait for a core. Deployed, an execution also waits on its service integrations
+  (DynamoDB, SNS: milliseconds each), which this leaves out.
 - DynamoDB: read and write request units as reported by DynamoDB Local (`ReturnConsumedCapacity=INDEXES` is
   added to every call), split into the table's and each global secondary index's units, and attributed to the
   operation, the kind of item it wrote (mention, raw, thread, counter, ...; from its key) and the project function
@@ -97,7 +100,10 @@ class Meter:
     schedules_created: int = 0
     lambda_invocations: Counter = field(default_factory=Counter)
     lambda_ms: Counter = field(default_factory=Counter)
-    execution_cpu_ms: list[float] = field(default_factory=list)  # each finished execution's interpreter CPU time
+    # Each finished execution's duration: its states' CPU time, with the task functions it waited for when known
+    execution_cpu_ms: list[float] = field(default_factory=list)
+    execution_tasks_known: list[bool] = field(default_factory=list)
+    attributed_task_ms: float = 0.0  # task functions' deployed time already inside an execution's duration
     express_executions: int = 0
     state_transitions: int = 0
     http_requests: int = 0
@@ -189,9 +195,13 @@ class Meter:
             self.lambda_invocations[name] += 1
             self.lambda_ms[name] += milliseconds
 
-    def execution_finished(self, duration_ms: float, transitions: int) -> None:
+    def execution_finished(self, duration_ms: float, transitions: int, task_ms: float | None = None) -> None:
+        """One finished execution: its states' CPU time, or with `task_ms` its whole duration, which holds that much
+        of the task functions' deployed time (of all it waited for, side by side or not)."""
         with self._lock:
             self.execution_cpu_ms.append(duration_ms)
+            self.execution_tasks_known.append(task_ms is not None)
+            self.attributed_task_ms += task_ms or 0.0
             self.state_transitions += transitions
 
     def http_request(self) -> None:
@@ -201,25 +211,31 @@ class Meter:
     # -- cost --------------------------------------------------------------------------------------------
 
     def _task_share_ms(self) -> float:
-        """The task functions' deployed time per finished execution."""
-        if not self.execution_cpu_ms:
+        """The task functions' deployed time not already in an execution's duration, per execution measured without
+        it."""
+        unknown = sum(1 for known in self.execution_tasks_known if not known)
+        if not unknown:
             return 0.0
-        return sum(deployed_ms(ms, self.function_memory_mb.get(name, 512)) for name, ms in self.lambda_ms.items()
-                   if name in TASK_FUNCTIONS) / len(self.execution_cpu_ms)
+        tasks = sum(deployed_ms(ms, self.function_memory_mb.get(name, 512)) for name, ms in self.lambda_ms.items()
+                    if name in TASK_FUNCTIONS)
+        return max(tasks - self.attributed_task_ms, 0.0) / unknown
+
+    def execution_durations_ms(self) -> list[float]:
+        """Every finished execution's duration: as measured, or its states plus the average share of the tasks."""
+        share = self._task_share_ms()
+        return [ms if known else ms + share for ms, known in zip(self.execution_cpu_ms, self.execution_tasks_known)]
 
     def express_billed_ms(self) -> float:
-        """Every finished execution's billed duration: its own CPU time and the average execution's share of the task
-        functions' deployed time, in 100 ms increments."""
-        tasks = self._task_share_ms()
-        return sum(math.ceil(max(ms + tasks, 1) / 100) * 100 for ms in self.execution_cpu_ms)
+        """Every finished execution's billed duration, in 100 ms increments."""
+        return sum(math.ceil(max(ms, 1) / 100) * 100 for ms in self.execution_durations_ms())
 
     def lambda_gb_seconds(self) -> float:
         compute = sum(deployed_ms(ms, self.function_memory_mb.get(name, 512)) / 1000
                       * self.function_memory_mb.get(name, 512) / 1024 for name, ms in self.lambda_ms.items())
-        # The dispatcher waits for its batch's executions (StartSyncExecution returns when they end): at least the
-        # average execution's duration per invocation.
-        average = (sum(self.execution_cpu_ms) / len(self.execution_cpu_ms) + self._task_share_ms()
-                   if self.execution_cpu_ms else 0.0)
+        # The dispatcher waits for its batch's execution (StartSyncExecution returns when it ends): the average
+        # execution's duration per invocation (one execution per batch).
+        durations = self.execution_durations_ms()
+        average = sum(durations) / len(durations) if durations else 0.0
         waiting = self.lambda_invocations.get("dispatcher", 0) * average / 1000 * self.function_memory_mb.get(
             "dispatcher", 512) / 1024
         return compute + waiting

@@ -91,6 +91,11 @@ class InProcessLambdas:
         self._meter = meter
         self._original: Any = None
         self._original_logic: Any = None
+        # Per running execution (ARN): its states' CPU time, its own and per mention; and per mention, the deployed
+        # time of the task functions that ran for it (metering.py), until its execution is accounted for.
+        self._clock: dict[str, dict[str, Any]] = {}
+        self._task_ms: dict[str, float] = {}
+        self._clock_lock = threading.Lock()
 
     def install(self) -> None:
         from moto.awslambda_simple.models import LambdaSimpleBackend
@@ -107,13 +112,19 @@ class InProcessLambdas:
             self._measure_execution_cpu()
 
     def _measure_execution_cpu(self) -> None:
-        """Keep each execution's CPU time (its interpreter thread runs the states; moto runs the task functions on
-        other threads, which the meter adds as their deployed time): the meter bills Express duration on it rather
-        than on the wall time of a shared machine."""
+        """Keep each execution's CPU time, per thread, on the meter's terms (metering.py: CPU time rather than the wall
+        time of a shared machine). moto runs an execution on several threads: its own (`_execution_logic`), one per
+        program it evaluates (the machine's, and one per Map iteration: `Program._eval_body`), and one per task with a
+        timeout, where the task functions run (`invoke` measures those, and keeps each mention's deployed time). The
+        states' CPU is kept per execution and, inside an iteration, per mention: `execution_duration_ms` adds them
+        up."""
+        from moto.stepfunctions.parser.asl.component.program.program import Program
         from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
         original = ExecutionWorker._execution_logic
-        self._original_logic = original
+        original_body = Program._eval_body
+        self._original_logic = (original, original_body)
+        registry = self
 
         def execution_logic(worker: Any) -> None:
             started = time.thread_time()
@@ -122,7 +133,43 @@ class InProcessLambdas:
             finally:
                 worker.responder_cpu_ms = (time.thread_time() - started) * 1000
 
+        def measured_body(program: Any, env: Any) -> None:
+            program_input = env.states.get_input()  # an iteration's item, or the batch
+            started = time.thread_time()
+            try:
+                original_body(program, env)
+            finally:
+                registry._states_cpu(env, program_input, (time.thread_time() - started) * 1000)
+
         ExecutionWorker._execution_logic = execution_logic  # type: ignore[method-assign]
+        Program._eval_body = measured_body  # type: ignore[method-assign]
+
+    def _states_cpu(self, env: Any, program_input: Any, cpu_ms: float) -> None:
+        """Add one program's CPU time to its execution: to the mention its input is (a Map iteration's item), or to the
+        execution itself (the machine's program, which runs the Map)."""
+        try:
+            arn = env.states.context_object.context_object_data["Execution"]["Id"]
+        except (AttributeError, KeyError, TypeError):
+            return
+        key = program_input.get("key") if isinstance(program_input, dict) else None
+        mention_id = key.get("mention_id") if isinstance(key, dict) else None
+        with self._clock_lock:
+            clock = self._clock.setdefault(arn, {"top": 0.0, "items": {}})
+            if mention_id is None:
+                clock["top"] += cpu_ms
+            else:
+                clock["items"][mention_id] = clock["items"].get(mention_id, 0.0) + cpu_ms
+
+    def execution_duration_ms(self, arn: str, outer_cpu_ms: float) -> tuple[float, float]:
+        """A finished execution's duration and the task functions' deployed time it holds. Its iterations run side by
+        side (an inline Map's MaxConcurrency is the dispatcher's batch size: every item starts at once, deployed as in
+        moto, which gives each item a thread of its own), so it lasts its own states plus its slowest mention: that
+        mention's states and the deployed time of its task functions."""
+        with self._clock_lock:
+            clock = self._clock.pop(arn, {"top": 0.0, "items": {}})
+            tasks = {m: self._task_ms.pop(m, 0.0) for m in clock["items"]}
+        slowest = max((ms + tasks[m] for m, ms in clock["items"].items()), default=0.0)
+        return outer_cpu_ms + clock["top"] + slowest, sum(tasks.values())
 
     def uninstall(self) -> None:
         if self._original is not None:
@@ -131,9 +178,10 @@ class InProcessLambdas:
             LambdaSimpleBackend.invoke = self._original  # type: ignore[method-assign]
             self._original = None
         if self._original_logic is not None:
+            from moto.stepfunctions.parser.asl.component.program.program import Program
             from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
-            ExecutionWorker._execution_logic = self._original_logic  # type: ignore[method-assign]
+            ExecutionWorker._execution_logic, Program._eval_body = self._original_logic  # type: ignore[method-assign]
             self._original_logic = None
 
     def invoke(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:
@@ -154,8 +202,25 @@ class InProcessLambdas:
                                   "stackTrace": traceback.format_exception(exc)[-3:]}).encode()
         finally:
             if self._meter is not None:
-                self._meter.lambda_call(self.names.get(name, name), (time.thread_time() - started) * 1000)
+                cpu_ms = (time.thread_time() - started) * 1000
+                self._meter.lambda_call(self.names.get(name, name), cpu_ms)
+                self._task_time(self.names.get(name, name), event, cpu_ms)
         return payload
+
+    def _task_time(self, function: str, event: Any, cpu_ms: float) -> None:
+        """Keep a task function's deployed time for the mention it ran for (Classify's event holds its key, Draft's
+        and Route's the mention), for the execution's duration (`execution_duration_ms`)."""
+        from responder_cli.local.metering import TASK_FUNCTIONS, deployed_ms
+
+        if function not in TASK_FUNCTIONS or not isinstance(event, dict):
+            return
+        holder = event.get("key") if isinstance(event.get("key"), dict) else event.get("mention")
+        mention_id = holder.get("mention_id") if isinstance(holder, dict) else None
+        if not isinstance(mention_id, str):
+            return
+        ms = deployed_ms(cpu_ms, self._meter.function_memory_mb.get(function, 512))
+        with self._clock_lock:
+            self._task_ms[mention_id] = self._task_ms.get(mention_id, 0.0) + ms
 
 
 class InterpreterRunner:
@@ -422,10 +487,12 @@ class LocalTriage:
             if self.meter is not None:
                 for execution in finished:
                     entered = _states_entered(execution)
-                    duration = getattr(execution.exec_worker, "responder_cpu_ms", None)
-                    if duration is None:  # its thread has not returned yet: the wall time, an upper bound
+                    outer = getattr(execution.exec_worker, "responder_cpu_ms", None)
+                    duration, task_ms = (self.lambdas.execution_duration_ms(execution.exec_arn, outer or 0.0)
+                                         if self.lambdas is not None else (0.0, None))
+                    if outer is None:  # its thread has not returned yet: the wall time, an upper bound
                         duration = (execution.stop_date - execution.start_date).total_seconds() * 1000
-                    self.meter.execution_finished(duration, entered)
+                    self.meter.execution_finished(duration, entered, task_ms=task_ms)
 
     def _outbox_loop(self, url: str, name: str, is_outbox: bool) -> None:
         """Drain one local subscription queue with long polls (a blocked poll costs no CPU)."""
