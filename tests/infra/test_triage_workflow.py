@@ -39,9 +39,9 @@ def test_one_execution_triages_a_batch_side_by_side_and_no_mention_fails_the_oth
     each = machine["States"]["EachMention"]
     assert each["Type"] == "Map" and each["ItemsPath"] == "$.items" and each.get("End") is True
     assert each["ItemProcessor"]["ProcessorConfig"] == {"Mode": "INLINE"}
-    (dispatcher,) = [r["Properties"] for r in template_dict["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
-                     and r["Properties"].get("Environment", {}).get("Variables", {}).get("POWERTOOLS_SERVICE_NAME")
-                     == c.DISPATCHER_SERVICE_NAME]
+    (dispatcher,) = [r["Properties"] for r in template_dict["Resources"].values()
+                     if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Environment", {})
+                     .get("Variables", {}).get("POWERTOOLS_SERVICE_NAME") == c.DISPATCHER_SERVICE_NAME]
     (source,) = [r["Properties"] for r in template_dict["Resources"].values()
                  if r["Type"] == "AWS::Lambda::EventSourceMapping"
                  and r["Properties"].get("FunctionName", {}).get("Ref", "").startswith("TriageDispatcher")]

@@ -8,11 +8,10 @@ import threading
 import time
 from datetime import datetime, timezone
 
-import boto3
 import pytest
 
 from responder.privacy.erasure import Eraser
-from tests.integration.test_triage_workflow import (deliver, executions_of, handler_replaced,  # noqa: F401
+from tests.integration.test_triage_workflow import (deliver, handler_replaced, item_statuses,  # noqa: F401
                                                    notifications_for, stack)
 from tests.settle import settle
 
@@ -20,20 +19,13 @@ pytestmark = pytest.mark.slow
 
 
 def finished(stack, mention_id, timeout=30):
-    """How the mention's triage ended: its execution's status, and FAILED when its own item failed in a succeeded
-    execution (its batch's other mentions go on)."""
-    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    """How the mention's triage ended: its execution's status, or FAILED when its own item failed in an execution that
+    succeeded (its batch's other mentions go on)."""
     deadline, status = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
-        found = executions_of(stack, mention_id)
-        status = found[0]["status"] if found else None
-        if status == "SUCCEEDED":
-            described = sfn.describe_execution(executionArn=found[0]["executionArn"])
-            (claim,) = [i["claim"] for i in json.loads(described["input"])["items"]
-                        if i["key"]["mention_id"] == mention_id]
-            (result,) = [r for r in json.loads(described["output"]) if r["claim"] == claim]
-            return "FAILED" if result["failed"] else status
-        if status in ("FAILED", "TIMED_OUT", "ABORTED"):
+        found = item_statuses(stack, mention_id)
+        status = found[0] if found else None
+        if status in ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"):
             return status
         time.sleep(0.1)
     pytest.fail(f"the execution of {mention_id} did not end: {status}")

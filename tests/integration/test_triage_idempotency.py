@@ -3,7 +3,6 @@ change the surge state once: counters, incident size and membership (DynamoDB Lo
 
 from __future__ import annotations
 
-import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone

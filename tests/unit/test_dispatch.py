@@ -192,7 +192,8 @@ def test_an_execution_still_running_at_the_deadline_fails_its_messages_and_the_o
         release.set()
     # Then it answers in time: the unfinished execution's messages fail and stay hidden until it has surely ended
     assert [(f.message_id, f.reason, f.retry_after) for f in failures] == [
-        ("m3", "unfinished: the dispatcher ran out of time", 1), ("m4", "unfinished: the dispatcher ran out of time", 1)]
+        ("m3", "unfinished: the dispatcher ran out of time", 1),
+        ("m4", "unfinished: the dispatcher ran out of time", 1)]
 
 
 class FakeSqs:
