@@ -55,7 +55,8 @@ QUOTAS = {
 # per mention.
 MEASURED = {
     "webhook_requests": 230 / 210,  # deliveries per stored mention (platform retries included)
-    "express_executions": 1.0, "dynamodb_write_units": 7.75, "dynamodb_read_units": 9.5,
+    # one Express execution per dispatcher batch: 0.110 and 0.119 per mention in two runs (0.1 with full batches)
+    "express_executions": 0.12, "dynamodb_write_units": 7.75, "dynamodb_read_units": 9.5,
     "sns_publishes": 0.676, "sqs_requests": 1.54, "lambda_invocations": 4.47,
     "replies": 41 / 210, "x_reply_share": 29 / 41,
     "paged": 0.66,  # mentions paged to a person, each with an SLA timer (a schedule)
@@ -163,7 +164,8 @@ def model(rate: float, seconds: float, args: argparse.Namespace, deployed: dict[
                     f"{args.webhook_ms:.0f} ms per delivery; concurrency, not per second"))
     rows.append(Row("SQS triage queue (standard)", q["sqs_rps"], accepted * m["sqs_requests"], None, 0.0,
                     "nearly unlimited"))
-    # Triage: the dispatchers' maximum concurrency times the executions each runs at once, over their duration.
+    # Triage: the dispatchers' maximum concurrency times the mentions each execution runs at once (its batch), over
+    # the execution's duration.
     triage = deployed["dispatchers"] * deployed["parallel"] / args.execution_s
     backlog = max(0.0, accepted - triage) * seconds
     rows.append(Row("triage (dispatchers x executions)", triage, accepted, 0.0 if accepted > triage else None,
