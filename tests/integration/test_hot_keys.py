@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from responder.aws.incident_store import COUNTER_SHARDS, IncidentStore
-from responder.aws.storage import ACCOUNT_SHARDS, current_account_partitions
+from responder.aws.storage import current_account_partitions
 from responder.core.model import Author, Mention
 from responder.surge.incidents import BRAND_KEY, SurgeSettings, bucket
 
