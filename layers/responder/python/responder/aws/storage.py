@@ -66,16 +66,16 @@ _BATCH_ATTEMPTS = 5
 # partitions. A mention writes its index entry once, at creation (gsi2 projects nothing triage sets): one write unit
 # for an entry up to 1 KB. One partition of an index takes at most 1,000 write units per second (DynamoDB developer
 # guide, "Best practices for designing and using partition keys effectively"), and a throttled index entry throttles
-# the mention's own write: one `ACCOUNT#<brand>` partition capped the brand at ~1,000 mentions/s, under the route
-# throttle's 913/s with no headroom (bench/scale_model.py). Four shards hold 4,000 mentions/s of one brand, four
+# the mention's own write: one `ACCOUNT#<brand>` partition capped the brand at ~1,000 mentions/s, no headroom over
+# the 913/s the route throttle lets in (bench/scale_model.py). Four shards hold 4,000 mentions/s of one brand, four
 # times issue #17's 1,000/s; past that the table's own quota is near anyway (40,000 write units/s at ~7.7 per
 # mention: ~5,200 mentions/s). No more: every refresh of the clustering window queries each shard (at least half a
-# read unit and a request's CPU each), and 16 shards made that the largest read of triage.
+# read unit and ~2 ms of botocore CPU each: bench/window_bench.py), and with 16 shards and the unsharded partition
+# those 17 Queries were Classify's largest read (6.8 Queries per mention in `responder demo`).
 ACCOUNT_SHARDS = 4
-# The shards earlier versions listed mentions in (16).
-# Readers of history (the sweeper, reports) keep reading them and the unsharded partition until those entries expire
-# with their mentions (DEFAULT_RETENTION_DAYS); the clustering window reads only the current shards (see
-# current_account_partitions).
+# The shards earlier versions listed mentions in. Readers of history (the sweeper, reports) keep reading them and the
+# unsharded partition until those entries expire with their mentions (DEFAULT_RETENTION_DAYS); the clustering window
+# reads only the current shards (see current_account_partitions).
 EARLIER_ACCOUNT_SHARDS = 16
 # Sparse, keys only: a person's mentions on one channel, for erasure and export (responder.privacy.erasure). Set at
 # creation, removed with the content when the mention is erased. One more index write per stored mention.
