@@ -65,7 +65,7 @@ MEASURED = {
 # one item or partition every mention of the brand (or of one viral thread) touches. A transactional write of an item
 # up to 1 KB costs 2 units; an index entry rewritten costs its size (1 KB units).
 HOT_KEYS = {
-    # gsi2 `ACCOUNT#<brand>`: written at creation only (it projects nothing triage sets).
+    # gsi2 `ACCOUNT#<brand>`: written at creation only (it projects nothing triage sets); an entry up to 1 KB.
     "gsi2 ACCOUNT#<brand>": {"wcu": 1.0, "scope": "brand", "shards": "ACCOUNT_SHARDS", "writer": "webhook"},
     # `COUNTER#<brand>` / `MINUTE#<m>`: one plain increment (a small item) per dispatcher batch and minute, a batch
     # of TRIAGE_BATCH_SIZE (10) mentions in a surge, on a shard the batch picks at random.
@@ -141,10 +141,23 @@ def deployed_settings(account_limit: int | None = None, triage_max: int | None =
     return settings
 
 
-def model(rate: float, seconds: float, args: argparse.Namespace, deployed: dict[str, float]) -> list[Row]:
+def shard_counts(unsharded: bool = False) -> dict[str, int]:
+    """How many items or partitions each write-sharded hot key is spread over, as the code writes them."""
     from responder.aws.incident_store import COUNTER_SHARDS
     from responder.aws.storage import ACCOUNT_SHARDS
 
+    return {"ACCOUNT_SHARDS": 1 if unsharded else ACCOUNT_SHARDS, "COUNTER_SHARDS": 1 if unsharded else COUNTER_SHARDS}
+
+
+def hot_key_ceilings(unsharded: bool = False) -> dict[str, float]:
+    """Per hot key, the mentions per second of its scope (the brand, one incident, one thread) it holds before its
+    busiest partition or item passes the 1,000 write units/s one partition takes."""
+    shards = shard_counts(unsharded)
+    return {name: QUOTAS["ddb_partition_wcu"] * (shards[key["shards"]] if key["shards"] else 1) / key["wcu"]
+            for name, key in HOT_KEYS.items()}
+
+
+def model(rate: float, seconds: float, args: argparse.Namespace, deployed: dict[str, float]) -> list[Row]:
     q, m = QUOTAS, MEASURED
     rows: list[Row] = []
     requests = rate * m["webhook_requests"]
@@ -183,8 +196,7 @@ def model(rate: float, seconds: float, args: argparse.Namespace, deployed: dict[
     rows.append(Row("DynamoDB table writes (on demand)", table_cap, wcu, 0.0 if wcu > table_cap else None,
                     max(0.0, wcu - table_cap) * seconds, f"{args.write_units:g} write units per mention"))
     # DynamoDB hot keys: one item or one index partition that every such mention writes.
-    shards = {"ACCOUNT_SHARDS": 1 if args.unsharded else ACCOUNT_SHARDS,
-              "COUNTER_SHARDS": 1 if args.unsharded else COUNTER_SHARDS}
+    shards = shard_counts(args.unsharded)
     for name, key in HOT_KEYS.items():
         share = {"brand": 1.0, "incident": args.incident_share, "thread": args.thread_share}[key["scope"]]
         n = shards[key["shards"]] if key["shards"] else 1
@@ -256,6 +268,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{deployed['route_burst']:,.0f}; triage {deployed['dispatchers']:.0f} dispatchers x "
           f"{deployed['parallel']:.0f} executions; webhook share of concurrency {deployed['webhook_share']:.0%}")
     print("Per mention (measured, see MEASURED): " + ", ".join(f"{k} {v:.3g}" for k, v in MEASURED.items()))
+    shards = shard_counts(args.unsharded)
+    print("Hot keys' ceilings (mentions/s before the busiest partition or item passes 1,000 write units/s):")
+    for name, ceiling in hot_key_ceilings(args.unsharded).items():
+        n = shards[HOT_KEYS[name]["shards"]] if HOT_KEYS[name]["shards"] else 1
+        print(f"  {name + (f' ({n} shards)' if n > 1 else ''):<50}{ceiling:>8,.0f} of one {HOT_KEYS[name]['scope']}")
     for rate in args.rates:
         print_table(rate, args.seconds, model(rate, args.seconds, args, deployed))
     return 0

@@ -43,7 +43,8 @@ DEFAULT_URL = "http://127.0.0.1:8787"
 # The fields the report reads (never the text: DMs stay out of reports).
 FIELDS = ("channel", "mention_id", "status", "team", "priority", "sentiment", "received_at", "created_at",
           "first_response_at", "answered_by", "sla_due", "sla_breached_at", "incident_id", "archive_reason")
-# gsi2's partitions of the brand's mentions, as the webhook writes them (responder.aws.storage: write-sharded).
+# Every gsi2 partition the brand's mentions were ever listed in (responder.aws.storage: write-sharded, in more shards
+# by earlier versions): a report covers periods from before an upgrade.
 BRAND_PARTITIONS = account_partitions(BRAND_KEY)
 # BatchGetItem takes at most 100 keys per call (DynamoDB API reference, BatchGetItem).
 BATCH_GET_KEYS = 100
@@ -233,7 +234,7 @@ def table_of_stack(stack: str, cloudformation: Any = None) -> str:
 
 
 class TableReader:
-    """The period's mentions from the table: keys through gsi2 (one partition, sorted by received time), then the
+    """The period's mentions from the table: keys through gsi2 (each partition sorted by received time), then the
     fields through BatchGetItem. Never a Scan: the cost follows the period, not the table."""
 
     def __init__(self, table: str, client: Any = None, progress: Callable[[str], None] | None = None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from responder.aws.incident_store import COUNTER_SHARDS, IncidentStore
-from responder.aws.storage import ACCOUNT_SHARDS
+from responder.aws.storage import current_account_partitions
 from responder.core.model import Author, Mention
 from responder.surge.incidents import BRAND_KEY, SurgeSettings, bucket
 
@@ -60,7 +60,37 @@ def test_recent_mentions_come_from_every_gsi2_shard_newest_first(store):
     limited = incidents.recent_mentions(BRAND_KEY, AT - timedelta(minutes=1), limit=20)
     # Then all 40 are found, newest first, and the limit holds
     assert [int(m["mention_id"]) - 1800000000000000000 for m in everything] == list(range(39, -1, -1))
-    assert len(limited) <= 20 and len({m["gsi2pk"] for m in everything}) > ACCOUNT_SHARDS // 2
+    assert len(limited) <= 20 and {m["gsi2pk"] for m in everything} == set(current_account_partitions(BRAND_KEY))
+
+
+def _list_as_before(store, table_name, i, partition):
+    """A mention listed in gsi2 as an earlier version listed it: under one of 16 shards, or unsharded."""
+    store.client.update_item(TableName=table_name, Key={"pk": {"S": f"MENTION#x#{1800000000000000000 + i}"},
+                                                        "sk": {"S": "MENTION"}},
+                             UpdateExpression="SET gsi2pk = :p", ExpressionAttributeValues={":p": {"S": partition}})
+
+
+def test_the_clustering_window_queries_only_the_four_current_gsi2_shards(store, table_name):
+    from responder.surge import correlate
+
+    # Given a surge's 40 mentions received a second apart, and two more of the same seconds listed as earlier
+    # versions listed them: under shard 09 of 16, and in the unsharded partition
+    for i in range(42):
+        store.save(_mention(i), AT + timedelta(seconds=i % 40))
+    _list_as_before(store, table_name, 40, f"ACCOUNT#{BRAND_KEY}#09")
+    _list_as_before(store, table_name, 41, f"ACCOUNT#{BRAND_KEY}")
+    queried: list[tuple[str, str]] = []
+    store.client.meta.events.register("provide-client-params.dynamodb.Query", lambda params, **_: queried.append(
+        (params.get("IndexName"), params["ExpressionAttributeValues"][":pk"]["S"])))
+    # When Classify refreshes its clustering window
+    correlate.forget_clusters()
+    window = correlate._recent_window(BRAND_KEY, AT + timedelta(seconds=40), IncidentStore(store), SurgeSettings())
+    correlate.forget_clusters()
+    # Then it makes one gsi2 Query per current shard, four in all (17 with every partition ever written, at least
+    # half a read unit each), and holds the surge's 40 mentions; the two listed as before are the at most one
+    # window's worth an upgrade leaves out
+    assert sorted(queried) == [("gsi2", f"ACCOUNT#{BRAND_KEY}#{shard:02d}") for shard in range(4)]
+    assert sorted(int(m["mention_id"]) - 1800000000000000000 for m in window.recent) == list(range(40))
 
 
 def test_a_dispatchers_batch_is_counted_in_one_write_per_minute(store, meter):

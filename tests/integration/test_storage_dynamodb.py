@@ -297,6 +297,28 @@ def test_a_sweep_that_crashed_before_moving_its_watermark_reads_the_same_window_
     assert [m.mention_id for m in queue.sent] == [mention.mention_id] * 2
 
 
+def test_the_sweeper_finds_mentions_listed_under_the_gsi2_partitions_of_earlier_versions(store):
+    from responder.ingest.sweeper import requeue_stranded
+    from responder.surge.incidents import BRAND_KEY
+
+    # Given three mentions stored 30 minutes ago and never enqueued: one listed under shard 09 of the 16 an earlier
+    # version wrote, one in the unsharded partition of the version before it, one as mentions are listed now
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+    mentions = [x_mentions(n).mentions[0] for n in (
+        "x/xaa_post_mention_create.json", "x/xaa_post_reply_create.json", "x/xaa_dm_received.json")]
+    for mention in mentions:
+        store.save(mention, now - timedelta(minutes=30))
+    for mention, partition in zip(mentions, (f"ACCOUNT#{BRAND_KEY}#09", f"ACCOUNT#{BRAND_KEY}")):
+        store.client.update_item(TableName=store._table, Key=store._item(
+            {"pk": f"MENTION#{mention.channel}#{mention.mention_id}", "sk": "MENTION"}),
+            UpdateExpression="SET gsi2pk = :p", ExpressionAttributeValues=store._item({":p": partition}))
+    queue = FakeQueue()
+    # When the sweeper runs
+    assert requeue_stranded(store, queue, Backlog(0), now=now) == 3
+    # Then all three are handed to triage: an upgrade strands none of those stored before it
+    assert sorted(m.mention_id for m in queue.sent) == sorted(m.mention_id for m in mentions)
+
+
 def test_dynamodb_validation_errors_are_refusals_not_outages(store):
     from responder.aws.storage import StorageRejected
 

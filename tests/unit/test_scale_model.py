@@ -53,3 +53,17 @@ def test_a_token_bucket_empties_after_its_burst():
     # Then it empties after 10 s and refuses the excess for the rest of the surge
     assert empty == 10 and refused == 200 * 590
     assert scale_model._bucket(900, 1000, 2000, 600) == (None, 0.0)
+
+
+def test_the_brands_gsi2_listing_holds_4000_mentions_per_second_in_four_shards():
+    # Given the key layout as the code writes it: one write unit per mention on the brand's gsi2 listing
+    # When the model gives each hot key's ceiling
+    ceilings = scale_model.hot_key_ceilings()
+    # Then the listing holds 4,000 mentions/s of one brand, four times issue #17's 1,000/s (one partition: 1,000)
+    assert ceilings["gsi2 ACCOUNT#<brand>"] == 4000
+    assert scale_model.hot_key_ceilings(unsharded=True)["gsi2 ACCOUNT#<brand>"] == 1000
+    # And with the routes raised for a larger brand, 3,500 mentions/s stay under it and 5,000 saturate it at once
+    deployed = {**scale_model.deployed_settings(20_000, 1_000), "route_rps": 10_000, "route_burst": 5_000}
+    for rate, saturates in ((3500, False), (5000, True)):
+        rows = {r.component.split(" (")[0]: r for r in scale_model.model(rate, 600, _args(), deployed)}
+        assert (rows["hot key: gsi2 ACCOUNT#<brand>"].saturates_at == 0.0) is saturates

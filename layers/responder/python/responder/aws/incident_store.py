@@ -17,7 +17,8 @@ Items (pk / sk):
 - `MENTION#<channel>#<mention id>` / `INCIDENT`: the one incident the mention is a member of (written with its
   member item, guarded so that a mention never joins two incidents).
 - `DETECT#<account>#<scope>` / `DETECT`: the detector's cooldown: whoever writes it first opens the incident.
-Recent mentions of an account are read through `gsi2` (`ACCOUNT#<account>#<shard>`, received time: every shard).
+Recent mentions of an account are read through `gsi2` (`ACCOUNT#<account>#<shard>`, received time: the current
+shards only).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 
 from responder.surge.incidents import BUCKET_SECONDS, SurgeSettings, bucket
 from responder.aws.storage import (ACCOUNT_SHARDS, DynamoMentionStore, _error_code, _shard,
-                                   _storage_error, account_partitions, mention_key)
+                                   _storage_error, current_account_partitions, mention_key)
 
 COUNTER_TTL_SECONDS = 2 * 3600
 # One item takes at most 1,000 write units per second. Deployed, a minute's item takes one increment per dispatcher
@@ -145,10 +146,13 @@ class IncidentStore:
         """The account's mentions received since `since` (newest first), through gsi2: at most `limit`.
 
         Each shard gives its newest limit/ACCOUNT_SHARDS (a mention's shard is a hash of its id, so each holds an
-        even share of the window): a surge's newest mentions, read in as many units as one partition's were."""
+        even share of the window): a surge's newest mentions, read in as many units as one partition's were. Only the
+        shards mentions are listed in now are read (one Query each, per refresh of the clustering window): for one
+        window's length after an upgrade from more shards, the mentions listed before it under the others are missed
+        (a quarter of the window's entries, under 16 shards, are in the four read)."""
         per_shard = -(-limit // ACCOUNT_SHARDS)
         found: list[dict[str, Any]] = []
-        for pk in account_partitions(account_id):
+        for pk in current_account_partitions(account_id):
             answer = self._call(self._client().query, TableName=self._table, IndexName="gsi2",
                                 KeyConditionExpression="gsi2pk = :pk AND gsi2sk >= :since",
                                 ExpressionAttributeValues=self._item({":pk": pk, ":since": _iso(since)}),

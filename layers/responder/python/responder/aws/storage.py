@@ -62,13 +62,21 @@ SWEEP_WATERMARK_KEY = {"pk": "SWEEP#stranded", "sk": "WATERMARK"}
 # BatchGetItem takes at most 100 keys (DynamoDB API reference, BatchGetItem).
 _BATCH_GET = 100
 _BATCH_ATTEMPTS = 5
-# The brand's mentions by received time (gsi2: surge clustering, reports) are spread over this many partitions.
-# Every mention writes its index entry once and again when triage sets its sentiment, and one partition of an index
-# takes at most 1,000 write units per second (DynamoDB developer guide, "Best practices for designing and using
-# partition keys effectively"); a throttled index entry throttles the mention's own write. One `ACCOUNT#<brand>`
-# partition capped the brand at ~500 mentions/s (bench/scale_model.py); 16 shards hold ~8,000/s, and readers
-# query every shard (see account_partitions).
-ACCOUNT_SHARDS = 16
+# The brand's mentions by received time (gsi2: surge clustering, the sweeper, reports) are spread over this many
+# partitions. A mention writes its index entry once, at creation (gsi2 projects nothing triage sets): one write unit
+# for an entry up to 1 KB. One partition of an index takes at most 1,000 write units per second (DynamoDB developer
+# guide, "Best practices for designing and using partition keys effectively"), and a throttled index entry throttles
+# the mention's own write: one `ACCOUNT#<brand>` partition capped the brand at ~1,000 mentions/s, no headroom over
+# the 913/s the route throttle lets in (bench/scale_model.py). Four shards hold 4,000 mentions/s of one brand, four
+# times issue #17's 1,000/s; past that the table's own quota is near anyway (40,000 write units/s at ~7.7 per
+# mention: ~5,200 mentions/s). No more: every refresh of the clustering window queries each shard (at least half a
+# read unit and ~2 ms of botocore CPU each: bench/window_bench.py), and with 16 shards and the unsharded partition
+# those 17 Queries were Classify's largest read (6.8 Queries per mention in `responder demo`).
+ACCOUNT_SHARDS = 4
+# The shards earlier versions listed mentions in. Readers of history (the sweeper, reports) keep reading them and the
+# unsharded partition until those entries expire with their mentions (DEFAULT_RETENTION_DAYS); the clustering window
+# reads only the current shards (see current_account_partitions).
+EARLIER_ACCOUNT_SHARDS = 16
 # Sparse, keys only: a person's mentions on one channel, for erasure and export (responder.privacy.erasure). Set at
 # creation, removed with the content when the mention is erased. One more index write per stored mention.
 AUTHOR_INDEX = "gsi4"
@@ -105,9 +113,18 @@ def account_partition(account: str, channel: str, mention_id: str) -> str:
 
 
 def account_partitions(account: str) -> list[str]:
-    """Every gsi2 partition of an account: its shards, and the single partition mentions stored before sharding
-    are listed in (read until they expire; querying an empty partition costs half a read unit)."""
-    return [f"ACCOUNT#{account}"] + [f"ACCOUNT#{account}#{shard:02d}" for shard in range(ACCOUNT_SHARDS)]
+    """Every gsi2 partition an account's mentions were ever listed in: the current shards, those of earlier versions
+    and the single partition of mentions stored before sharding (read until they expire; querying an empty
+    partition costs half a read unit). For readers of history, run per sweep or on demand."""
+    shards = max(ACCOUNT_SHARDS, EARLIER_ACCOUNT_SHARDS)
+    return [f"ACCOUNT#{account}"] + [f"ACCOUNT#{account}#{shard:02d}" for shard in range(shards)]
+
+
+def current_account_partitions(account: str) -> list[str]:
+    """The gsi2 partitions new mentions of an account are listed in (see account_partition): enough for a reader of
+    the last minutes only. Right after an upgrade from more shards, entries written before it under the other shards
+    are not among them, for as long as they are recent."""
+    return [f"ACCOUNT#{account}#{shard:02d}" for shard in range(ACCOUNT_SHARDS)]
 
 
 def author_index_key(channel: str, author_id: str) -> str:
@@ -581,8 +598,8 @@ class DynamoMentionStore(DynamoTable):
         reaches: `until`, or earlier when a partition held more than `per_partition` mentions in the window
         (the rest is read by the next sweep).
 
-        Reads the brand's gsi2 listing (every shard, keys only), then each candidate's status and key with
-        BatchGetItem: half a read unit per mention ($0.06 per million), where the sparse index this replaces cost
+        Reads the brand's gsi2 listing (every partition ever written, keys only), then each candidate's status and key
+        with BatchGetItem: half a read unit per mention ($0.06 per million), where the sparse index this replaces cost
         two index writes and the `queued` update one more (three write units, $1.88 per million).
         """
         low, high = f"{_iso(since)[:19]}Z", f"{_iso(until)[:19]}Z"
@@ -592,8 +609,9 @@ class DynamoMentionStore(DynamoTable):
             items, more = self._window(partition, low, high, per_partition)
             if more and items:
                 # Entries of the last second read may continue on the next page: that second is read again next
-                # time. (A single second holding more than `per_partition` entries of one shard, 32,000 mentions a
-                # second, would otherwise stall the sweep: it moves one second on and leaves that second's unread rest.)
+                # time. (A single second holding more than `per_partition` entries of one shard, 8,000 mentions a
+                # second over ACCOUNT_SHARDS shards, would otherwise stall the sweep: it moves one second on and leaves
+                # that second's unread rest.)
                 last = _parse_iso(items[-1]["gsi2sk"]["S"][:20])
                 reached = min(reached, max(last, since + timedelta(seconds=1)))
             candidates += items
