@@ -46,3 +46,24 @@ def test_a_refreshed_window_computes_terms_only_for_mentions_it_has_not_seen(mon
     assert refreshed.terms[4:] == first.terms[1:97]
     assert refreshed.terms[:3] == [real(m["text"]) for m in store.recent[:3]] and refreshed.terms[3] == real("")
     correlate.forget_clusters()
+
+
+def test_the_onset_is_read_from_when_each_recent_mention_came():
+    # Given a window read through gsi2 (no `received_at`: the time begins its sort key) where ten everyday payment
+    # complaints came one every 6 s and the surge, 80 mentions, 2.5 a second after them
+    base = AT.timestamp() - 92
+    def at(seconds: float) -> str:
+        return datetime.fromtimestamp(base + seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    everyday = [{"channel": "x", "mention_id": str(i), "gsi2sk": f"{at(6.0 * i)}#x#{i}"} for i in range(10)]
+    surge = [{"channel": "x", "mention_id": str(100 + i), "gsi2sk": f"{at(60.0 + 0.4 * i)}#x#{100 + i}"}
+             for i in range(80)]
+    recent = list(reversed(everyday + surge))  # newest first, as gsi2 gives them
+    window = correlate._Window(recent, [{} for _ in recent])
+    # When the onset of the mentions that fit the cluster is looked for
+    onset = correlate._onset(window, [True] * len(recent), AT, SurgeSettings())
+    # Then it is when the surge's first mention came: the everyday ones came before it
+    assert onset == base + 60.0
+    assert all(correlate._seconds(m) < onset for m in everyday)
+    # And without a change of pace there is none (every mention may be the cluster's)
+    assert correlate._onset(window, [m in everyday for m in recent], AT, SurgeSettings()) == float("-inf")
+
