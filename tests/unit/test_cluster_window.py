@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from responder.surge import correlate
-from responder.surge.incidents import SurgeSettings
+from responder.surge.incidents import SurgeSettings, match_score
 
 AT = datetime(2026, 12, 1, 12, 0, 30, tzinfo=timezone.utc)
 
@@ -67,3 +67,35 @@ def test_the_onset_is_read_from_when_each_recent_mention_came():
     # And without a change of pace there is none (every mention may be the cluster's)
     assert correlate._onset(window, [m in everyday for m in recent], AT, SurgeSettings()) == float("-inf")
 
+
+
+def test_an_incident_opened_from_one_wording_is_about_everything_that_fits_it():
+    # Given logins failing, worded many ways, and a payments failure of which a few mentions say "page"
+    kinds = [{"~login": 1.0, "~fail": 1.0, "code": 1.0, "text": 1.0},
+             {"~login": 1.0, "~fail": 1.0, "open": 1.0, "~app": 1.0},
+             {"~login": 1.0, "~fail": 1.0, "screen": 1.0, "accept": 1.0},
+             {"~login": 1.0, "~fail": 1.0, "kick": 1.0, "back": 1.0, "page": 1.0}]
+    logins = [dict(k) for k in kinds for _ in range(15)]
+    payment_page = [{"~pay": 1.0, "~fail": 1.0, "page": 1.0, "finish": 1.0, "~order": 1.0}] * 8
+    everyday = [{"~order": 1.0, "~delivery": 1.0, "arriv": 1.0}, {"~refund": 1.0, "month": 1.0}] * 20
+    # And the signature seeded by a mention worded one particular way ("kicking me back to the sign-in page
+    # #LoginIssues"): its plain words are core, so the payments mentions that say "page" fit it
+    opener = {"~login": 1.0, "issu": 1.0, "kick": 1.0, "back": 1.0, "page": 1.0, "#loginissues": 1.0}
+    seeded = {"~login": 0.8185, "kick": 0.6471, "back": 0.6269, "page": 0.6229, "#loginissues": 0.3529,
+              "issu": 0.3529, "~fail": 0.0624}
+    settings = SurgeSettings()
+    assert match_score(payment_page[0], seeded, settings) >= settings.join_threshold
+    # When the incident's signature is taken from everything that fits the seeded one
+    wider = correlate._widened(seeded, opener, logins + payment_page + everyday, settings)
+    # Then it is about signing in: the payments mentions no longer fit, every login one and the opener still do
+    assert match_score(payment_page[0], wider, settings) < settings.join_threshold
+    assert all(match_score(t, wider, settings) >= settings.join_threshold for t in logins + [opener])
+
+
+def test_three_rarer_signature_terms_count_as_one_core_term():
+    # Given a signature whose core is ~login and whose rarer terms are kick, back and page
+    sig = {"~login": 0.9, "~fail": 0.4, "kick": 0.16, "back": 0.14, "page": 0.14}
+    # When a mention has the core term and the three rarer ones (a third each), and no failure word
+    terms = {"~login": 1.0, "kick": 1.0, "back": 1.0, "page": 1.0, "issu": 1.0}
+    # Then it shares two terms' worth and joins (1/3 + 1/3 + 1/3 is a hair under 1 in floating point)
+    assert match_score(terms, sig, SurgeSettings()) >= SurgeSettings().join_threshold

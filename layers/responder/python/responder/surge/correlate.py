@@ -274,6 +274,20 @@ def _onset(window: _Window, fits: list[bool], received: datetime, settings: Surg
     return float("-inf") if onset is None else onset
 
 
+def _widened(sig: dict[str, float], terms: dict[str, float], term_sets: list[dict[str, float]],
+             settings: SurgeSettings) -> dict[str, float]:
+    """The signature of everything that fits a seeded one, as each digest refreshes it: a seed worded one particular
+    way ("kicking me back to the sign-in page") makes its plain words core ("page"), and another failure worded
+    with them ("the payment page is dead") would fit; among all that fits, what they share is what failed. The
+    seeded one stays when the mention that opens the incident would not fit the wider one."""
+    fits = [match_score(t, sig, settings) >= settings.join_threshold for t in term_sets]
+    cluster = [t for t, f in zip(term_sets, fits) if f]
+    if len(cluster) < settings.min_cluster_size:
+        return sig
+    wider = signature(cluster, settings, background=[t for t, f in zip(term_sets, fits) if not f])
+    return wider if match_score(terms, wider, settings) >= settings.join_threshold else sig
+
+
 def _window_key(mention: Mapping[str, Any]) -> tuple[str, str, str]:
     """A recent mention's identity and text: its terms are reused only for the same text (an edit makes new ones)."""
     return str(mention.get("channel")), str(mention.get("mention_id")), str(mention.get("text") or "")
@@ -310,6 +324,7 @@ def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], t
                            newer=[received_at_of(m) >= middle for m, _ in unexplained])
     if match_score(terms, sig, settings) < settings.join_threshold:
         return None, None  # the spike is about something else; a mention that fits it will open the incident
+    sig = _widened(sig, terms, [t for _, t in unexplained], settings)
     # What tells this cluster from the rest of the window (everything that does not fit it, other incidents' too).
     # The cluster is what fits it since it began to come fast: what fit it at its usual pace before is background.
     fits = [match_score(t, sig, settings) >= settings.join_threshold for t in window.terms]

@@ -296,8 +296,8 @@ def surge_onset(times: Sequence[float], start: float, end: float, settings: Surg
 
 
 # The log-likelihood gain a change of pace needs to be believed: mentions at one steady pace (20 to 400 in 3 minutes,
-# 4,000 seeded windows) never reach it (5 did 19 times), while a surge arriving on top of its look-alikes gains 50
-# or more.
+# 4,000 seeded windows) never reach it (5 did 19 times), while the scenarios' surges, arriving on top of their
+# look-alikes (bench/surge_bench.py --clustering), gain 12 to 120.
 ONSET_MIN_GAIN = 10.0
 
 
@@ -377,7 +377,8 @@ def match_score(terms: dict[str, float], sig: dict[str, float], settings: SurgeS
     # A term of the core, or "it failed", counts in full, a rarer one of the signature a third (a link is worth
     # two words). "It failed" is in every complaint, so its weight drops when two failures share the window.
     strength = sum((2 if t[0] == "@" else 1) * (1 if t in core or t in GENERIC_TERMS else 1 / 3) for t in shared)
-    if strength < settings.min_shared_terms:
+    # (Three thirds are one: 1/3 + 1/3 + 1/3 is a hair under 1 in floating point.)
+    if strength < settings.min_shared_terms - 1e-9:
         return 0.0
     hit = sum(terms[t] for t in shared)
     total = sum(terms.values())
