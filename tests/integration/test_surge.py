@@ -231,8 +231,11 @@ def test_two_simultaneous_unrelated_surges_are_two_incidents(scenario_runs):
     # Then each is an incident of its own, each about its own failure, and no mention is in both
     assert {s: v["incidents"] for s, v in score["surges"].items()} == {"checkout": 1, "login": 1}
     assert score["false_incidents"] == 0 and score["in_two_incidents"] == 0
+    # And each gathers its own failure: the look-alike everyday complaints that came before the surges, and the other
+    # failure's mentions that share a plain word with one wording of it, stay out (precision 1.00 and 0.99 at this
+    # seed; recall 0.95 and 1.00)
     for surge in score["surges"].values():
-        assert surge["precision"] >= 0.9 and surge["recall"] >= 0.9, score
+        assert surge["precision"] >= 0.95 and surge["recall"] >= 0.9, score
 
 
 def test_a_surge_in_two_languages_is_one_incident(scenario_runs):

@@ -18,6 +18,7 @@ from responder.surge.incidents import (
     salient_terms,
     seeded_signature,
     signature,
+    surge_onset,
 )
 
 SETTINGS = SurgeSettings()
@@ -207,3 +208,33 @@ def test_the_model_stored_on_an_incident_stays_small():
     model = cluster_model(cluster, talk, SETTINGS)
     # Then it keeps only its commonest terms (the incident item is read by every member)
     assert len(model["weights"]) == SETTINGS.model_vocabulary and {"~pay", "~fail"} <= set(model["weights"])
+
+
+def test_a_complaint_at_its_usual_pace_before_the_spike_is_not_the_surge():
+    # Given an everyday complaint that reads like the surge, one every 6 s for a minute, then the surge on top of it,
+    # both fitting the cluster: 2.5 mentions a second for the next 32 s
+    everyday = [6.0 * i for i in range(10)]
+    surge = [60.0 + 0.4 * i for i in range(80)]
+    # When the cluster's onset is looked for in the window (from its first mention to now)
+    onset = surge_onset(everyday + surge, 0.0, 92.0, SETTINGS)
+    # Then it is the surge's first mention: what came before it at its usual pace is left out of the incident
+    assert onset == 60.0
+    assert all(t < onset for t in everyday) and all(t >= onset for t in surge)
+
+
+def test_mentions_at_one_pace_have_no_onset():
+    # Given mentions that fit a cluster at one steady pace for three minutes (a busy subject, or a surge under way
+    # since before the window), with the jitter of real arrivals: 400 seeded windows of 20 to 400 mentions
+    import random
+
+    rng = random.Random(5)
+    windows = [[rng.uniform(0.0, 180.0) for _ in range(n)] for n in (20, 60, 200, 400) for _ in range(100)]
+    # When the onset is looked for
+    # Then there is none: every one of them may be the cluster's
+    assert [len(w) for w in windows if surge_onset(w, 0.0, 180.0, SETTINGS) is not None] == []
+    # And a pace that only doubles is no spike's onset (90 s at one a second, then 90 s at two)
+    doubling = [float(i) for i in range(90)] + [90.0 + 0.5 * i for i in range(180)]
+    assert surge_onset(doubling, 0.0, 180.0, SETTINGS) is None
+    # And neither is a handful that came fast: fewer than a cluster
+    assert surge_onset([10.0 * i for i in range(12)] + [120.0 + 0.1 * i for i in range(10)], 0.0, 121.0,
+                       SETTINGS) is None

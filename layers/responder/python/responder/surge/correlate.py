@@ -29,6 +29,7 @@ from responder.surge.incidents import (
     cluster_key,
     seeded_signature,
     signature,
+    surge_onset,
     window_start,
 )
 from responder.surge.vocabulary import SAID_AS
@@ -253,6 +254,40 @@ def _recent_window(account: str, received: datetime, store: Any, settings: Surge
     return window
 
 
+def _seconds(mention: Mapping[str, Any]) -> float:
+    """When a recent mention was received, in seconds since the epoch."""
+    return _parse(received_at_of(mention), _EPOCH).timestamp()
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _onset(window: _Window, fits: list[bool], received: datetime, settings: SurgeSettings) -> float:
+    """When the mentions that fit a cluster began to come fast (`surge_onset`), from the first mention the window
+    holds (gsi2 gives at most its newest 500) to `received`; -inf when they came at one pace."""
+    times = [_seconds(m) for m in window.recent]
+    if not times:
+        return float("-inf")
+    start = max(min(times), window_start(received, settings).timestamp())
+    onset = surge_onset([t for t, f in zip(times, fits) if f], start, max(received.timestamp(), max(times)),
+                        settings)
+    return float("-inf") if onset is None else onset
+
+
+def _widened(sig: dict[str, float], terms: dict[str, float], term_sets: list[dict[str, float]],
+             settings: SurgeSettings) -> dict[str, float]:
+    """The signature of everything that fits a seeded one, as each digest refreshes it: a seed worded one particular
+    way ("kicking me back to the sign-in page") makes its plain words core ("page"), and another failure worded
+    with them ("the payment page is dead") would fit; among all that fits, what they share is what failed. The
+    seeded one stays when the mention that opens the incident would not fit the wider one."""
+    fits = [match_score(t, sig, settings) >= settings.join_threshold for t in term_sets]
+    cluster = [t for t, f in zip(term_sets, fits) if f]
+    if len(cluster) < settings.min_cluster_size:
+        return sig
+    wider = signature(cluster, settings, background=[t for t, f in zip(term_sets, fits) if not f])
+    return wider if match_score(terms, wider, settings) >= settings.join_threshold else sig
+
+
 def _window_key(mention: Mapping[str, Any]) -> tuple[str, str, str]:
     """A recent mention's identity and text: its terms are reused only for the same text (an edit makes new ones)."""
     return str(mention.get("channel")), str(mention.get("mention_id")), str(mention.get("text") or "")
@@ -289,8 +324,12 @@ def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], t
                            newer=[received_at_of(m) >= middle for m, _ in unexplained])
     if match_score(terms, sig, settings) < settings.join_threshold:
         return None, None  # the spike is about something else; a mention that fits it will open the incident
+    sig = _widened(sig, terms, [t for _, t in unexplained], settings)
     # What tells this cluster from the rest of the window (everything that does not fit it, other incidents' too).
+    # The cluster is what fits it since it began to come fast: what fit it at its usual pace before is background.
     fits = [match_score(t, sig, settings) >= settings.join_threshold for t in window.terms]
+    onset = _onset(window, fits, received, settings)
+    fits = [f and _seconds(m) >= onset for m, f in zip(window.recent, fits)]
     model = cluster_model([t for t, f in zip(window.terms, fits) if f],
                           [t for t, f in zip(window.terms, fits) if not f], settings)
     if match_score(terms, sig, settings, model) < settings.join_threshold:
@@ -300,7 +339,7 @@ def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], t
         return None, None  # what is left of an open incident's failure, worded apart from it: not a new one
     this = (mention.get("channel"), mention.get("mention_id"))
     matching = [m for m, t in unexplained if match_score(t, sig, settings, model) >= settings.join_threshold
-                and (m.get("channel"), m.get("mention_id")) != this]
+                and (m.get("channel"), m.get("mention_id")) != this and _seconds(m) >= onset]
     if len(matching) + 1 < max(settings.min_cluster_size, settings.min_cluster_share * len(window.recent)):
         return None, None  # more mentions than usual, but not about one thing: no incident
     # Another container may have opened it a moment ago (this one's list of open incidents is cached): join it.
@@ -330,7 +369,8 @@ def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], t
     window = _recent_window(account, received, store, settings)
     matching = [m for m, t in zip(window.recent, window.terms) if match_score(t, sig, settings, model) >=
                 settings.join_threshold and (m.get("channel"), m.get("mention_id")) != this
-                and not m.get("incident_id") and best_incident(t, open_now, settings)[0] is None]
+                and not m.get("incident_id") and best_incident(t, open_now, settings)[0] is None
+                and _seconds(m) >= onset]
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda m: store.join(incident, m, store.sentiment(m), now, settings), matching))
     incident["_recent"] = [mention, *matching]
