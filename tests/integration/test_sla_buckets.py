@@ -156,8 +156,21 @@ def test_a_bucket_with_more_to_do_and_no_way_to_continue_fails_so_scheduler_retr
     assert escalated_ids(alerts) == ["r1", "r2"]
 
 
+def test_a_continuation_that_cannot_be_set_fails_the_invocation_so_scheduler_retries(store, monkeypatch):
+    # Given two open members, one escalation per invocation, and a continuation that is not set
+    monkeypatch.setattr(escalate, "MAX_BUCKET_ESCALATIONS", 1)
+    put(store, "f1", 10)
+    put(store, "f2", 11)
+    fired = escalator(store, Alerts())
+    fired.continuation = lambda payload, now: "failed"
+    # When the bucket fires, then the invocation fails rather than forget the second member
+    with pytest.raises(RuntimeError):
+        fired.fire(BUCKET, now=FIRED)
+
+
 @pytest.mark.parametrize("event", [
     {**BUCKET, "minute": "2026-12-01T11:00:00"}, {**BUCKET, "minute": "2026-13-01T11:00"},
+    {**BUCKET, "minute": "2026-12-1T11:00"},
     {**BUCKET, "minute": 1}, {**BUCKET, "sla_minutes": True}, {**BUCKET, "sla_minutes": 0},
     {**BUCKET, "sla_minutes": "60"}, {**BUCKET, "sla_minutes": 10**9}, {**BUCKET, "account_id": "brand#00"},
     {**BUCKET, "cursor": "2026-12-01T11:01:00Z#x#1"}, {**BUCKET, "cursor": 5},
