@@ -32,10 +32,7 @@ def _build(settings: SlaSettings, context: Any) -> SlaEscalator:
     env = {**os.environ}
     env.setdefault(ENV_TARGET_ARN, str(getattr(context, "invoked_function_arn", "") or ""))
     timer_settings = TimerSettings.from_env(env)
-    continuation = None
-    if timer_settings is not None:
-        timers = SlaTimers(timer_settings)
-        continuation = lambda payload, now: timers.create(payload, now, now)  # noqa: E731 - a minute out (the lead)
+    continuation = SlaTimers(timer_settings).soon if timer_settings is not None else None
     return SlaEscalator(SlaStore(DynamoMentionStore(settings.table_name)),
                         SnsSlaAlerts(settings.escalation_topic_arn, settings.agent_topic_arn),
                         continuation=continuation)

@@ -143,6 +143,10 @@ class SlaTimers:
             raise
         return "created"
 
+    def soon(self, payload: Mapping[str, Any], now: datetime) -> str:
+        """Set a timer the minimum lead from now (a bucket's continuation): `created` or `exists`."""
+        return self.create(payload, now, now)
+
 
 def _error_code(exc: Exception) -> str | None:
     response = getattr(exc, "response", None)
