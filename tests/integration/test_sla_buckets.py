@@ -73,6 +73,17 @@ def test_a_bucket_escalates_exactly_its_open_due_members_of_its_rule(store):
     assert "sla_breached_at" not in store.get_mention("x", "member")
 
 
+def test_a_member_created_with_a_fraction_of_a_second_is_due_by_its_rule_to_the_second(store):
+    # Given a mention created at 11:00:10.750 whose due time routing wrote to the second (12:00:10)
+    put(store, "fraction", 10, received=f"{MINUTE}:10.750000Z")
+    store.client.update_item(TableName=store._table, Key=store._item(mention_key("x", "fraction")),
+                             UpdateExpression="SET sla_due = :due",
+                             ExpressionAttributeValues=store._item({":due": "2026-12-01T12:00:10Z"}))
+    alerts = Alerts()
+    # When the bucket fires, then it escalates it
+    assert escalator(store, alerts).fire(BUCKET, now=FIRED)["escalated"] == 1
+
+
 def test_a_bucket_fired_early_escalates_nobody_not_yet_due(store):
     # Given an open member due at 12:00:40
     put(store, "later", 40)

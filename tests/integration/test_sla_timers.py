@@ -201,6 +201,8 @@ def test_another_rule_or_another_minute_is_another_bucket(scheduler, timers):
     # posted 36 s before its minute: due 11:59:34, the bucket at 12:01:05, 91 s later, just over the 90 s allowed
     ("2026-12-01T11:00:10Z", "2026-12-01T10:59:34Z"),
     (None, "2026-12-01T11:00:10Z"), ("yesterday", "2026-12-01T11:00:10Z"),
+    # posted 6 s "after" it was received at 11:00:59 (the platform's clock ahead): due 12:01:05.5, after its bucket
+    ("2026-12-01T11:00:59Z", "2026-12-01T11:01:05.500Z"),
 ])
 def test_a_mention_a_bucket_would_escalate_too_late_keeps_a_timer_of_its_own(scheduler, timers, received_at,
                                                                              created_at):

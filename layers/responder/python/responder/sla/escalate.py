@@ -475,7 +475,8 @@ def _bucket_member_due(item: Mapping[str, Any], minutes: int, now: datetime) -> 
         due, created = parse_due(item.get("sla_due")), parse_due(item.get("created_at"))
     except (ValueError, OverflowError):
         return False
-    if due - created != timedelta(minutes=minutes):
+    # Routing writes sla_due to the second (routing.format_utc): a created_at with a fraction is up to 1 s later.
+    if abs((due - created) - timedelta(minutes=minutes)) >= timedelta(seconds=1):
         return False
     return now >= due - timedelta(seconds=EARLY_TOLERANCE_SECONDS)
 

@@ -210,8 +210,8 @@ def bucket_fire_time(minute: datetime, sla_minutes: int) -> datetime:
 def mention_bucket(mention: Mapping[str, Any], route: Mapping[str, Any], now: datetime,
                    account_id: str) -> tuple[dict[str, Any], datetime] | None:
     """The bucket a notified mention joins (its event and fire time), or None when it keeps a timer of its own:
-    its times are missing or unreadable, the bucket would fire more than BUCKET_MAX_LATE_SECONDS after its due time,
-    or sooner than BUCKET_MIN_LEAD_SECONDS from now."""
+    its times are missing or unreadable, the bucket would fire more than BUCKET_MAX_LATE_SECONDS after its due time
+    or before it, or sooner than BUCKET_MIN_LEAD_SECONDS from now."""
     minutes = route.get("sla_minutes")
     if not isinstance(minutes, int) or isinstance(minutes, bool) or not 1 <= minutes <= MAX_SLA_MINUTES:
         return None
@@ -222,6 +222,10 @@ def mention_bucket(mention: Mapping[str, Any], route: Mapping[str, Any], now: da
     minute = received.replace(second=0, microsecond=0)
     fire = bucket_fire_time(minute, minutes)
     if (fire - due).total_seconds() > BUCKET_MAX_LATE_SECONDS:
+        return None
+    if due > fire:
+        # Posted "after" it was received (the platform's clock ahead of ours): due after its bucket fires, it would
+        # be found not yet due then, and nobody would look again.
         return None
     if fire < now + timedelta(seconds=BUCKET_MIN_LEAD_SECONDS):
         return None
