@@ -19,8 +19,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Step Functions task entry point."""
     rt = runtime(TriageSettings.from_env)
     result = route_step(event, rt.rules)
-    # The SLA timer (the mention's minute bucket's, or its own) is set before the notification goes out: its name is
-    # deterministic, so a Route run again finds it set; a failure is logged and never fails triage (responder.sla.timers).
+    # The SLA timer (the mention's minute bucket's, or its own) is set before the notification goes out: its name
+    # is deterministic, so a Route run again finds it set; a failure is logged and never fails triage
+    # (responder.sla.timers).
     set_route_timer(timers_from_env(), event["mention"], result)
     logger.info("routed", mention=log_ref(event["mention"]["channel"], event["mention"]["mention_id"]),
                 team=result.get("team"),

@@ -232,8 +232,8 @@ def test_a_bucket_firing_before_the_workflow_may_have_recorded_the_mention_is_no
                                                                                        kind):
     # Given a mention received at 11:00:00 and routed at once (NOW): its bucket fires at 11:01:05 + the rule
     mention = notified("43", "2026-12-01T11:00:00Z")
-    # When its rule is 1 or 2 minutes (the bucket would fire at 11:02:05 or 11:03:05, within the workflow's 150 s + 60 s:
-    # 11:03:30), or 3 (11:04:05, after it)
+    # When its rule is 1 or 2 minutes (the bucket would fire at 11:02:05 or 11:03:05, within the workflow's
+    # 150 s + 60 s: 11:03:30), or 3 (11:04:05, after it)
     assert set_route_timer(timers, mention, routed(mention["created_at"], minutes), now=NOW) == "created"
     # Then only the 3-minute rule joins a bucket; the others keep their own timers
     (schedule,) = schedules(scheduler)
