@@ -136,6 +136,18 @@ def test_a_bucket_with_more_than_one_invocation_s_share_continues_until_everyone
     assert escalated_ids(alerts) == [f"c{n}" for n in range(7)]
 
 
+def test_a_bucket_whose_invocation_runs_out_of_time_continues_after_the_last_member_examined(store):
+    # Given three open members and a clock on which each escalation takes 12 s (the budget is 20 s)
+    for n in range(3):
+        put(store, f"t{n}", 10 + n)
+    alerts, continued, ticks = Alerts(), [], iter(range(0, 1000, 12))
+    fired = escalator(store, alerts, continued)
+    fired.clock = lambda: next(ticks)
+    # When the bucket fires, then it stops once 20 s have passed, and continues after the last member it examined
+    result = fired.fire(BUCKET, now=FIRED)
+    assert result["escalated"] == 2 and continued == [{**BUCKET, "cursor": "2026-12-01T11:00:11Z#x#t1"}]
+
+
 def test_a_listing_longer_than_one_invocation_reads_continues_from_where_it_stopped(store, monkeypatch):
     # Given five open members in one partition and a listing of at most two entries per invocation
     monkeypatch.setattr(escalate, "MAX_BUCKET_LISTED", 2)
