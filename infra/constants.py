@@ -330,4 +330,4 @@ SLA_FUNCTION_ID = "SlaFunction"
 SLA_CODE_DIR = REPO_ROOT / "functions" / "sla"
 SLA_SERVICE_NAME = "responder-sla"
 SLA_TIMEOUT_SECONDS = 30  # one mention: a read, two writes, two publishes; an incident reads its members too
-SLA_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query")
+SLA_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:BatchGetItem")

@@ -1,4 +1,5 @@
-"""SLA function: an EventBridge Scheduler timer fired; escalate the mention (or incident) once if still unanswered.
+"""SLA function: an EventBridge Scheduler timer fired; escalate the mention (or incident, or the mentions of a minute
+bucket) once if still unanswered.
 
 An exception makes Scheduler retry the invocation (its retry policy); an event that is not a timer of this project
 is refused without a retry being of any use, so it is logged and answered, not raised.
@@ -6,6 +7,7 @@ is refused without a retry being of any use, so it is logged and answered, not r
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from responder.core.observability import logger
@@ -21,11 +23,19 @@ def configure(escalator: SlaEscalator | None) -> None:
     _escalator = escalator
 
 
-def _build(settings: SlaSettings) -> SlaEscalator:
+def _build(settings: SlaSettings, context: Any) -> SlaEscalator:
     from responder.aws.storage import DynamoMentionStore
+    from responder.sla.timers import ENV_TARGET_ARN, SlaTimers, TimerSettings
 
+    # A bucket with more members than one invocation escalates continues on a timer of its own, invoking this
+    # function: its ARN comes from the invocation (the stack cannot name a function in its own environment).
+    env = {**os.environ}
+    env.setdefault(ENV_TARGET_ARN, str(getattr(context, "invoked_function_arn", "") or ""))
+    timer_settings = TimerSettings.from_env(env)
+    continuation = SlaTimers(timer_settings).soon if timer_settings is not None else None
     return SlaEscalator(SlaStore(DynamoMentionStore(settings.table_name)),
-                        SnsSlaAlerts(settings.escalation_topic_arn, settings.agent_topic_arn))
+                        SnsSlaAlerts(settings.escalation_topic_arn, settings.agent_topic_arn),
+                        continuation=continuation)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -33,7 +43,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """EventBridge Scheduler target entry point (the schedule's Input is the event)."""
     global _escalator
     if _escalator is None:
-        _escalator = _build(SlaSettings.from_env())
+        _escalator = _build(SlaSettings.from_env(), context)
     try:
         result = _escalator.fire(event)
     except InvalidTimer as exc:

@@ -2,7 +2,8 @@
 
 Route (a notified mention) and Classify (an incident that opens) create one-time schedules in the group
 (responder.sla.timers); when one fires, the sla function escalates the mention once if it is still unanswered
-(responder.sla.escalate). No polling, nothing always on: one invocation per notified mention.
+(responder.sla.escalate). No polling, nothing always on: one invocation per minute bucket of notified mentions with
+the same rule minutes (a mention that a bucket would not serve gets a timer of its own).
 """
 
 from __future__ import annotations
@@ -44,9 +45,12 @@ class SlaTimers(Construct):
                          c.ENV_POWERTOOLS_SERVICE_NAME: c.SLA_SERVICE_NAME,
                          c.ENV_POWERTOOLS_LOG_LEVEL: c.DEFAULT_LOG_LEVEL})
         # Reads the mention or incident (GetItem) and an incident's members (Query on the table); the claim, the
-        # breach and the alert are conditional UpdateItems.
+        # breach and the alert are conditional UpdateItems. A bucket's members: its minute of the brand's gsi2 listing
+        # (Query on that index only) and their status and SLA fields (BatchGetItem).
         fn.role.add_to_principal_policy(iam.PolicyStatement(actions=list(c.SLA_TABLE_ACTIONS),
                                                             resources=[table.table_arn]))
+        fn.role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:Query"],
+                                                            resources=[f"{table.table_arn}/index/gsi2"]))
         escalation_topic.grant_publish(fn.role)
         agent_topic.grant_publish(fn.role)
         self.function = fn.function
@@ -62,22 +66,28 @@ class SlaTimers(Construct):
                                                               resources=[fn.function.function_arn]))
         self.schedules_arn = (f"arn:{stack.partition}:scheduler:{stack.region}:{stack.account}:schedule/"
                               f"{self.group.ref}/*")
+        # A bucket with more members than one invocation escalates continues on a timer a minute out: the sla function
+        # sets timers too, invoking itself (its ARN from the invocation; in its environment it would be a cycle).
+        self._grant_timers(fn.function, target=False)
+
+    def _grant_timers(self, function: lambda_.Function, target: bool = True) -> None:
+        function.add_environment(ENV_SCHEDULE_GROUP, self.group.ref)
+        if target:
+            function.add_environment(ENV_TARGET_ARN, self.function.function_arn)
+        function.add_environment(ENV_ROLE_ARN, self.role.role_arn)
+        role = function.role
+        assert role is not None
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["scheduler:CreateSchedule"],
+                                                         resources=[self.schedules_arn]))
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["iam:PassRole"], resources=[self.role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}))
+        acknowledge(role, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:"
+                          f"<AWS::AccountId>:schedule/<{Stack.of(self).get_logical_id(self.group)}>/*]",
+                    "SLA timers are one schedule per minute bucket (or per mention), named by a hash of its key: "
+                    "CreateSchedule is granted on the schedules of the stack's own group only.")
 
     def allow_timers(self, *functions: ResponderFunction | lambda_.Function) -> None:
         """Let these functions create timers: CreateSchedule in the group, PassRole of the Scheduler role only."""
         for fn in functions:
-            function = fn.function if isinstance(fn, ResponderFunction) else fn
-            function.add_environment(ENV_SCHEDULE_GROUP, self.group.ref)
-            function.add_environment(ENV_TARGET_ARN, self.function.function_arn)
-            function.add_environment(ENV_ROLE_ARN, self.role.role_arn)
-            role = function.role
-            assert role is not None
-            role.add_to_principal_policy(iam.PolicyStatement(actions=["scheduler:CreateSchedule"],
-                                                             resources=[self.schedules_arn]))
-            role.add_to_principal_policy(iam.PolicyStatement(
-                actions=["iam:PassRole"], resources=[self.role.role_arn],
-                conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}))
-            acknowledge(role, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:"
-                              f"<AWS::AccountId>:schedule/<{Stack.of(self).get_logical_id(self.group)}>/*]",
-                        "SLA timers are one schedule per mention, named by a hash of its key: CreateSchedule is "
-                        "granted on the schedules of the stack's own group only.")
+            self._grant_timers(fn.function if isinstance(fn, ResponderFunction) else fn)

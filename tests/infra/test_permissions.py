@@ -15,7 +15,7 @@ GSI4 = "table/index/gsi4"
 # responder.replies.native): a
 # TransactWriteItems is authorised per item (its Puts as PutItem, its Updates as UpdateItem); none holds a
 # ConditionCheck, only the webhook deletes (an erased mention's raw event), nothing scans or uses BatchWriteItem, and
-# only the sweeper uses BatchGetItem (the status of the mentions in its window).
+# only the sweeper and the sla function use BatchGetItem (the status of the mentions in a window or a minute bucket).
 EXPECTED = {
     # gsi1: native DM answers; DeleteItem and gsi4 (the author index): erasure on delete notices and Meta's data
     # deletion callback (responder.privacy.erasure deletes the raw event and finds a person's mentions)
@@ -37,8 +37,10 @@ EXPECTED = {
     "review": {(TABLE, "dynamodb:GetItem"), (TABLE, "dynamodb:UpdateItem"), (GSI1, "dynamodb:Query")},
     "sender": {(TABLE, "dynamodb:GetItem"), (TABLE, "dynamodb:UpdateItem")},
     # responder.sla.escalate: reads the mention or incident, queries an incident's members on the table (pk), and
-    # claims, marks and records the escalation with conditional UpdateItems.
-    "sla": {(TABLE, "dynamodb:GetItem"), (TABLE, "dynamodb:UpdateItem"), (TABLE, "dynamodb:Query")},
+    # claims, marks and records the escalation with conditional UpdateItems; a minute bucket's members from the brand's
+    # listing (gsi2) and their status and SLA fields (BatchGetItem).
+    "sla": {(TABLE, "dynamodb:GetItem"), (TABLE, "dynamodb:UpdateItem"), (TABLE, "dynamodb:Query"),
+            (GSI2, "dynamodb:Query"), (TABLE, "dynamodb:BatchGetItem")},
 }
 
 

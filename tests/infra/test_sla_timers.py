@@ -57,13 +57,33 @@ def test_route_and_classify_may_create_schedules_in_the_group_and_pass_that_role
         assert variables["SLA_TARGET_ARN"] == {"Fn::GetAtt": [synthesized.logical_id(sla.function), "Arn"]}
 
 
-def test_only_route_and_classify_set_timers(synthesized):
+def test_only_route_classify_and_the_sla_function_set_timers(synthesized):
     # Given every function of the stack
     told = {fn["Properties"]["Environment"]["Variables"][c.ENV_POWERTOOLS_SERVICE_NAME]
             for fn in synthesized.resources("AWS::Lambda::Function").values()
             if "SLA_GROUP" in fn["Properties"].get("Environment", {}).get("Variables", {})}
-    # Then the two steps that notify (a mention) or open an incident set timers; no other
-    assert told == {c.ROUTE_SERVICE_NAME, c.CLASSIFY_SERVICE_NAME}
+    # Then the two steps that notify (a mention) or open an incident set timers, and the sla function (a bucket's
+    # continuation); no other
+    assert told == {c.ROUTE_SERVICE_NAME, c.CLASSIFY_SERVICE_NAME, c.SLA_SERVICE_NAME}
+
+
+def test_the_sla_function_sets_its_continuations_in_the_group_and_passes_the_scheduler_role_only(synthesized):
+    sla = synthesized.stack.sla
+    group_id = synthesized.stack.get_logical_id(sla.group)
+    # Given the sla function's grants
+    statements = _statements(synthesized, sla.function_role)
+    scheduler = [s for s in statements if any(a.startswith("scheduler:") for a in _actions(s))]
+    passing = [s for s in statements if "iam:PassRole" in _actions(s)]
+    # Then it may create schedules in the stack's group only, and pass the Scheduler role to Scheduler only
+    assert [_actions(s) for s in scheduler] == [["scheduler:CreateSchedule"]]
+    assert {"Ref": group_id} in scheduler[0]["Resource"]["Fn::Join"][1]
+    assert [s["Resource"] for s in passing] == [{"Fn::GetAtt": [synthesized.logical_id(sla.role), "Arn"]}]
+    assert passing[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+    # And its environment names the group and the role, not itself (a cycle): its ARN comes with the invocation
+    variables = synthesized.resources("AWS::Lambda::Function")[synthesized.logical_id(sla.function)]["Properties"][
+        "Environment"]["Variables"]
+    assert variables["SLA_GROUP"] == {"Ref": group_id} and "SLA_TARGET_ARN" not in variables
+    assert variables["SLA_ROLE_ARN"] == {"Fn::GetAtt": [synthesized.logical_id(sla.role), "Arn"]}
 
 
 def test_the_sla_function_publishes_on_the_escalation_and_agent_topics_only(synthesized):

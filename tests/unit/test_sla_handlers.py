@@ -75,3 +75,51 @@ def test_the_sla_function_answers_an_event_that_is_not_its_timer_without_a_retry
 
     module.configure(Never())
     assert module.handler({"source": "aws.events"}, LambdaContext(function_name="sla")) == {"outcome": "invalid"}
+
+
+def test_route_sets_the_mention_s_bucket_from_its_receipt_and_rule(monkeypatch):
+    # Given the route handler's timers and a mention received a minute ago, routed under a 60-minute rule
+    module = load_module(REPO_ROOT / "functions" / "route" / "handler.py", "test_route_handler_sla")
+    scheduler = Scheduler()
+    timers = SlaTimers(TimerSettings(group="g", target_arn="arn:sla", role_arn="arn:role"), client=scheduler)
+    monkeypatch.setattr(module, "timers_from_env", lambda: timers)
+    received = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    stamp = received.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    due = (received + timedelta(minutes=60)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    monkeypatch.setattr(module, "route_step", lambda event, rules: {"team": "care", "priority": "p3",
+                                                                     "sla_minutes": 60, "sla_due": due})
+    monkeypatch.setattr(module, "runtime", lambda settings: type("Rt", (), {"rules": None})())
+    event = {"mention": {"channel": "x", "mention_id": "7", "created_at": stamp, "received_at": stamp}}
+    from responder_cli.local.stack import LambdaContext
+
+    # When Route runs for it
+    module.handler(event, LambdaContext(function_name="route"))
+    # Then the timer set is its minute's bucket for 60 minutes, not one of its own
+    (created,) = scheduler.created
+    assert json.loads(created["Target"]["Input"]) == {"v": 1, "kind": "bucket", "account_id": "brand",
+                                                      "minute": received.strftime("%Y-%m-%dT%H:%M"),
+                                                      "sla_minutes": 60}
+
+
+def test_the_sla_function_continues_a_bucket_on_a_timer_invoking_itself(monkeypatch):
+    # Given the sla function's environment as the stack sets it (group and role; its own ARN is not in it)
+    module = load_module(REPO_ROOT / "functions" / "sla" / "handler.py", "test_sla_handler_continuation")
+    for name, value in {"TABLE_NAME": "t", "ESCALATION_TOPIC_ARN": "arn:esc", "AGENT_TOPIC_ARN": "arn:agents",
+                        "SLA_GROUP": "g", "SLA_ROLE_ARN": "arn:role"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("SLA_TARGET_ARN", raising=False)
+    from responder_cli.local.stack import LambdaContext
+
+    context = LambdaContext(function_name="sla", invoked_function_arn="arn:aws:lambda:us-east-1:1:function:sla")
+    escalator = module._build(module.SlaSettings.from_env(), context)
+    scheduler = Scheduler()
+    # When it sets a continuation
+    escalator.continuation.__self__._client = scheduler
+    now = datetime(2026, 12, 1, 12, 1, 5, tzinfo=timezone.utc)
+    escalator.continuation({"v": 1, "kind": "bucket", "account_id": "brand", "minute": "2026-12-01T11:00",
+                            "sla_minutes": 60, "cursor": "2026-12-01T11:00:12Z#x#c2"}, now)
+    # Then the schedule invokes this very function, a minute out, through the Scheduler role
+    (created,) = scheduler.created
+    assert created["Target"]["Arn"] == "arn:aws:lambda:us-east-1:1:function:sla"
+    assert created["Target"]["RoleArn"] == "arn:role" and created["GroupName"] == "g"
+    assert created["ScheduleExpression"] == "at(2026-12-01T12:02:05)"

@@ -33,7 +33,8 @@ What is counted, and how (all from the running local stack, nothing assumed per 
   tests/integration/test_metering.py). The meter reads each item's size before and after the call (unmetered) and
   bills 2 × started KB per item.
 - EventBridge Scheduler: every CreateSchedule (an SLA timer) is one scheduled invocation when it fires (one-time
-  schedules, deleted after completion); schedules are billed per invocation, creating them is not.
+  schedules, deleted after completion); schedules are billed per invocation, creating them is not. A create refused
+  with ConflictException (the bucket's or mention's timer is already set) raises before it is recorded: not counted.
 - SNS publishes and SQS requests (send, non-empty receive, delete, change-visibility).
 Local-only plumbing (the outbox, /local endpoints, polling moto for execution results) is not counted.
 

@@ -108,8 +108,12 @@ class LocalScheduler:
                 handler = handlers.get(target.get("Arn", ""))
                 if handler is None:
                     continue
+                context = context_factory("sla")
+                if context is not None:
+                    # As deployed: the invocation carries the function's ARN (a bucket's continuation targets it).
+                    context.invoked_function_arn = target.get("Arn", "")
                 try:
-                    result = handler(json.loads(target.get("Input") or "{}"), context_factory("sla"))
+                    result = handler(json.loads(target.get("Input") or "{}"), context)
                 except Exception as exc:  # noqa: BLE001 - as Scheduler: keep the schedule, retry later
                     self._retry_at[name] = clock + RETRY_SECONDS
                     if echo:

@@ -647,15 +647,16 @@ class DynamoMentionStore(DynamoTable):
             if len(items) >= limit:
                 return items, True
 
-    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The mentions' status and key attributes, 100 keys per BatchGetItem, unprocessed keys retried."""
+    def _batch_get(self, keys: list[dict[str, Any]],
+                   projection: str = "#s, platform, channel, mention_id, thread_id, kind, received_at"
+                   ) -> list[dict[str, Any]]:
+        """The mentions' status and the attributes of `projection` (`#s` is status), 100 keys per BatchGetItem,
+        unprocessed keys retried."""
         import time
 
         found: list[dict[str, Any]] = []
         for i in range(0, len(keys), _BATCH_GET):
-            request = {self._table: {"Keys": keys[i:i + _BATCH_GET],
-                                     "ProjectionExpression": "#s, platform, channel, mention_id, thread_id, kind, "
-                                                             "received_at",
+            request = {self._table: {"Keys": keys[i:i + _BATCH_GET], "ProjectionExpression": projection,
                                      "ExpressionAttributeNames": {"#s": "status"}}}
             for attempt in range(_BATCH_ATTEMPTS):
                 answer = self._call(self.client.batch_get_item, RequestItems=request)

@@ -13,11 +13,20 @@ its claim until SLA_CLAIM_SECONDS pass; a retry after that publishes (at least o
 
 An incident's timer covers its members: the escalation lists how many are still open, each open member records
 `sla_breached_at` (for the report), and the claim is on the incident item.
+
+A bucket's timer (responder.sla.timers.set_route_timer) covers the mentions received in its minute with its rule
+minutes: the brand's gsi2 listing of that minute (keys only), their status and SLA fields (BatchGetItem, a
+projection), and for each one notified, not an incident's, not escalated, due, and due by these rule minutes
+(sla_due = created_at + minutes), the mention's own escalation above: same read, same claim, same alerts. At most
+MAX_BUCKET_ESCALATIONS (or BUCKET_TIME_BUDGET_SECONDS) per invocation; the rest is left to a continuation timer a
+minute out, from a cursor (the last gsi2 entry examined).
 """
 
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -25,8 +34,9 @@ from typing import Any
 
 from responder.core.model import log_ref
 from responder.core.observability import logger
-from responder.replies.state import OPEN_STATUSES
-from responder.sla.timers import KIND_INCIDENT, KIND_MENTION, parse_due
+from responder.replies.state import OPEN_STATUSES, STATUS_NOTIFIED
+from responder.sla.timers import (KIND_BUCKET, KIND_INCIDENT, KIND_MENTION, MAX_SLA_MINUTES, MINUTE_FORMAT,
+                                  bucket_input, parse_due)
 from responder.triage import notify
 
 ALERT_SLA_BREACHED = "sla_breached"
@@ -37,6 +47,14 @@ SLA_CLAIM_SECONDS = 90
 EARLY_TOLERANCE_SECONDS = 1
 MAX_KEY_CHARS = 512
 MAX_INCIDENT_MEMBERS = 5_000  # bounded per invocation; a larger incident's escalation says "at least"
+# A bucket's invocation escalates at most this many mentions, and starts no new one after this many seconds (the sla
+# function's timeout is 30 s, infra/constants.py SLA_TIMEOUT_SECONDS; one escalation is ~6 calls, a read, three
+# writes and two publishes); and it reads at most MAX_BUCKET_LISTED entries of the listing. The rest: a continuation.
+MAX_BUCKET_ESCALATIONS = 200
+BUCKET_TIME_BUDGET_SECONDS = 20.0
+MAX_BUCKET_LISTED = 2_000
+_MINUTE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+BUCKET_FIELDS = "pk, sk, gsi2sk, #s, channel, mention_id, created_at, sla_due, sla_alerted_at, incident_id"
 MENTION_FIELDS = ("platform", "channel", "kind", "mention_id", "thread_id", "account_id", "author", "text",
                   "created_at", "received_at", "lang", "status", "team", "priority", "sentiment", "intent", "topic",
                   "incident_id", "sla_due")
@@ -56,19 +74,43 @@ class TimerEvent:
         if not isinstance(event, Mapping) or event.get("v") != 1:
             raise InvalidTimer("expected {\"v\": 1, \"kind\": ...}")
         kind = event.get("kind")
-        names = {KIND_MENTION: ("channel", "mention_id"), KIND_INCIDENT: ("account_id", "incident_id")}.get(kind)
+        names = {KIND_MENTION: ("channel", "mention_id"), KIND_INCIDENT: ("account_id", "incident_id"),
+                 KIND_BUCKET: ("account_id", "minute")}.get(kind)
         if names is None:
-            raise InvalidTimer("kind must be mention or incident")
+            raise InvalidTimer("kind must be mention, incident or bucket")
         key = {}
         for name in names:
             value = event.get(name)
             if not isinstance(value, str) or not value or len(value) > MAX_KEY_CHARS or "#" in value:
                 raise InvalidTimer(f"{name} must be a non-empty string without '#'")
             key[name] = value
+        if kind == KIND_BUCKET:
+            key.update(_bucket_key(event, key["minute"]))
         due = event.get("sla_due")
         if kind == KIND_INCIDENT and isinstance(due, str) and len(due) <= 40:
             key["sla_due"] = due  # an incident's due time travels with its timer
         return cls(kind=str(kind), key=key)
+
+
+def _bucket_key(event: Mapping[str, Any], minute: str) -> dict[str, str]:
+    """A bucket's minute, rule minutes and cursor, checked: the minute a real one, the minutes a whole number in the
+    rules' range, the cursor a gsi2 sort key of that minute."""
+    if not _MINUTE.fullmatch(minute):
+        raise InvalidTimer("minute must be YYYY-MM-DDTHH:MM")
+    try:
+        datetime.strptime(minute, MINUTE_FORMAT)
+    except ValueError as exc:
+        raise InvalidTimer("minute must be a real minute") from exc
+    minutes = event.get("sla_minutes")
+    if not isinstance(minutes, int) or isinstance(minutes, bool) or not 1 <= minutes <= MAX_SLA_MINUTES:
+        raise InvalidTimer("sla_minutes must be a whole number of minutes, at least 1")
+    key = {"sla_minutes": str(minutes)}
+    cursor = event.get("cursor")
+    if cursor is not None:
+        if not isinstance(cursor, str) or len(cursor) > MAX_KEY_CHARS or not cursor.startswith(minute + ":"):
+            raise InvalidTimer("cursor must be a listing entry of the bucket's minute")
+        key["cursor"] = cursor
+    return key
 
 
 def _iso(moment: datetime) -> str:
@@ -137,6 +179,35 @@ class SlaStore:
 
     def release(self, key: dict[str, str]) -> None:
         self._update(key, UpdateExpression="REMOVE sla_alert_claimed_until", ConditionExpression="attribute_exists(pk)")
+
+    def bucket_listing(self, account_id: str, minute: datetime, after: str | None,
+                       limit: int | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """The mentions received in [minute, minute + 60 s) listed after the cursor `after` (gsi2, every partition the
+        account was ever listed in), oldest first, with their status and SLA fields; at most `limit` of them, and the
+        cursor to continue from when more are left (None otherwise)."""
+        from responder.aws.storage import account_partitions
+
+        m, limit = self.mentions, limit or MAX_BUCKET_LISTED
+        low = after or f"{minute.strftime(MINUTE_FORMAT)}:00Z"
+        high = f"{(minute + timedelta(minutes=1)).strftime(MINUTE_FORMAT)}:00Z"  # every entry of it sorts after
+        entries: list[dict[str, Any]] = []
+        complete_to: str | None = None  # entries up to here are all read, in every partition
+        for partition in account_partitions(account_id):
+            items, more = m._window(partition, low, high, limit + 1)
+            items = [i for i in items if after is None or i["gsi2sk"]["S"] > after]
+            if more and items:
+                last = items[-1]["gsi2sk"]["S"]
+                complete_to = last if complete_to is None else min(complete_to, last)
+            entries += items
+        entries.sort(key=lambda i: i["gsi2sk"]["S"])
+        if complete_to is not None:
+            entries = [i for i in entries if i["gsi2sk"]["S"] <= complete_to]
+        more = complete_to is not None or len(entries) > limit
+        entries = entries[:limit]
+        cursor = entries[-1]["gsi2sk"]["S"] if more and entries else None
+        found = [m._plain(i) for i in m._batch_get([{"pk": i["pk"], "sk": i["sk"]} for i in entries], BUCKET_FIELDS)]
+        found.sort(key=lambda i: str(i.get("gsi2sk", "")))  # BatchGetItem answers in no particular order
+        return found, cursor
 
     def members(self, incident_id: str, limit: int = MAX_INCIDENT_MEMBERS) -> list[dict[str, str]]:
         """The incident's member keys (channel, mention_id), at most `limit`."""
@@ -256,9 +327,13 @@ class SlaEscalator:
 
     def __init__(self, store: SlaStore, alerts: Any,
                  review_link: Callable[[Mapping[str, Any]], str | None] | None = None,
-                 metric: Callable[[str, str, int], None] = emit_breaches) -> None:
+                 metric: Callable[[str, str, int], None] = emit_breaches,
+                 continuation: Callable[[dict[str, Any], datetime], str] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.store, self.alerts, self.metric = store, alerts, metric
         self.review_link = review_link or notify.review_link
+        # Sets a bucket's continuation timer (payload, now) -> `created` | `exists`; raises when it cannot.
+        self.continuation, self.clock = continuation, clock
 
     def fire(self, event: Any, now: datetime | None = None) -> dict[str, Any]:
         """Handle one timer: `{"outcome": escalated | answered | closed | already | early | missing, ...}`."""
@@ -266,6 +341,8 @@ class SlaEscalator:
         now = now or datetime.now(timezone.utc)
         if timer.kind == KIND_MENTION:
             return self._mention(timer.key["channel"], timer.key["mention_id"], now)
+        if timer.kind == KIND_BUCKET:
+            return self._bucket(timer.key, now)
         return self._incident(timer.key["account_id"], timer.key["incident_id"], now, timer.key.get("sla_due"))
 
     def _mention(self, channel: str, mention_id: str, now: datetime) -> dict[str, Any]:
@@ -287,6 +364,39 @@ class SlaEscalator:
         logger.info("sla breached", mention=log_ref(channel, mention_id), team=doc["team"], priority=doc["priority"],
                     late_seconds=doc["late_seconds"])
         return {"outcome": "escalated", "late_seconds": doc["late_seconds"]}
+
+    def _bucket(self, key: Mapping[str, str], now: datetime) -> dict[str, Any]:
+        """Escalate the bucket's open, due members of its rule minutes, each through `_mention` (its claim)."""
+        started = self.clock()
+        minute = datetime.strptime(key["minute"], MINUTE_FORMAT).replace(tzinfo=timezone.utc)
+        minutes = int(key["sla_minutes"])
+        listed, cursor = self.store.bucket_listing(key["account_id"], minute, key.get("cursor"))
+        escalated = examined = 0
+        for item in listed:
+            if examined and (escalated >= MAX_BUCKET_ESCALATIONS
+                             or self.clock() - started >= BUCKET_TIME_BUDGET_SECONDS):
+                # Where this invocation stops: the next one starts after the last member examined.
+                cursor = str(listed[examined - 1]["gsi2sk"])
+                break
+            examined += 1
+            if _bucket_member_due(item, minutes, now):
+                outcome = self._mention(str(item["channel"]), str(item["mention_id"]), now)
+                escalated += outcome.get("outcome") == "escalated"
+        result: dict[str, Any] = {"outcome": "bucket", "listed": len(listed), "escalated": escalated}
+        if cursor is not None:
+            result["continued"] = self._continue(key, minute, minutes, cursor, now)
+        return result
+
+    def _continue(self, key: Mapping[str, str], minute: datetime, minutes: int, cursor: str, now: datetime) -> str:
+        if self.continuation is None:
+            raise RuntimeError("a bucket has more members than one invocation escalates and no continuation is set")
+        payload = bucket_input(key["account_id"], minute, minutes, cursor)
+        outcome = self.continuation(payload, now)
+        if outcome not in ("created", "exists"):
+            # Scheduler retries this invocation: what it escalated is claimed, the rest is not forgotten.
+            raise RuntimeError(f"bucket continuation not set: {outcome}")
+        logger.info("sla bucket continued", minute=key["minute"], sla_minutes=minutes, outcome=outcome)
+        return outcome
 
     def _precheck(self, item: Mapping[str, Any] | None, now: datetime) -> str | None:
         if item is None:
@@ -353,6 +463,22 @@ class SlaEscalator:
             self.metric(doc["team"], doc["priority"], breached)
         logger.info("sla breached", incident=incident_id[:100], open_members=len(open_items), team=doc["team"])
         return {"outcome": "escalated", "open_members": len(open_items), "late_seconds": doc["late_seconds"]}
+
+
+def _bucket_member_due(item: Mapping[str, Any], minutes: int, now: datetime) -> bool:
+    """A member of the bucket's listing this bucket escalates: notified (not an incident's member: its incident's
+    timer decides), not escalated yet, due by `now`, and due by these rule minutes (sla_due = created_at + minutes;
+    a mention of other minutes has its own bucket)."""
+    if item.get("status") != STATUS_NOTIFIED or item.get("incident_id") or item.get("sla_alerted_at"):
+        return False
+    try:
+        due, created = parse_due(item.get("sla_due")), parse_due(item.get("created_at"))
+    except (ValueError, OverflowError):
+        return False
+    # Routing writes sla_due to the second (routing.format_utc): a created_at with a fraction is up to 1 s later.
+    if abs((due - created) - timedelta(minutes=minutes)) >= timedelta(seconds=1):
+        return False
+    return now >= due - timedelta(seconds=EARLY_TOLERANCE_SECONDS)
 
 
 def _classification(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,12 @@ function with `{"v": 1, "kind": "mention", "channel", "mention_id"}` or `{"v": 1
 ConflictException, which means the timer is already set. An answered mention keeps its timer: when it fires, the
 sla function reads the mention and does nothing (one invocation, $0.000001, instead of a DeleteSchedule per answer).
 
+A notified mention shares its timer with the mentions of its minute bucket (see `set_route_timer`): one schedule per
+(account, minute received, rule minutes) instead of one per mention, `{"v": 1, "kind": "bucket", "account_id",
+"minute", "sla_minutes"}`, firing at the end of the minute plus the rule's minutes; the sla function then escalates the
+bucket's open, due mentions through the brand's gsi2 listing. A mention for which the bucket would fire too late or
+too soon keeps a timer of its own.
+
 Setting a timer never fails triage: an error is logged (`sla timer not set`) and the notification goes out. Scheduler
 quotas (EventBridge Scheduler user guide, "Quotas"): CreateSchedule up to 5,000/s in large Regions and less
 elsewhere, 10 M schedules per Region; incident members get no timer of their own, the incident has one.
@@ -16,6 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -35,6 +43,22 @@ NAME_MAX_CHARS = 64  # CreateSchedule: Name, 1-64 characters [0-9a-zA-Z-_.]
 EVENT_VERSION = 1
 KIND_MENTION = "mention"
 KIND_INCIDENT = "incident"
+KIND_BUCKET = "bucket"
+MINUTE_FORMAT = "%Y-%m-%dT%H:%M"
+# A bucket fires this long after its last member's due time: Scheduler's one-time schedules fire within the minute
+# after `at()` anyway (user guide, "Schedule types"), and a few seconds cover the clocks of the webhook and Route.
+BUCKET_TOLERANCE_SECONDS = 5
+# A member escalates at most this long after its own due time (then Scheduler's minute): a delivery that reached the
+# webhook long after it was posted (its due time, from created_at, is early in its bucket) keeps a timer of its own.
+BUCKET_MAX_LATE_SECONDS = 90
+# A bucket that fires before a member is recorded `notified` (RecordMention, the workflow's last write) would skip it
+# and nobody would look again: a member joins only a bucket firing later than the whole triage workflow may still run
+# after Route (infra/constants.py TRIAGE_WORKFLOW_TIMEOUT_SECONDS, 150 s) plus a minute.
+BUCKET_MIN_LEAD_SECONDS = 150 + 60
+# Buckets this container has set (their schedule names): a repeat costs no CreateSchedule. 4,096 names of 68 bytes
+# are ~0.5 MB; one bucket per (minute, rule minutes), so a few dozen a minute at most.
+BUCKET_MEMORY = 4_096
+MAX_SLA_MINUTES = 60 * 24 * 366  # a rule of more than a year is no SLA (and keeps the arithmetic bounded)
 
 
 @dataclass(frozen=True)
@@ -92,6 +116,7 @@ class SlaTimers:
     def __init__(self, settings: TimerSettings, client: Any = None) -> None:
         self.settings = settings
         self._client = client
+        self.buckets = BucketMemory()
 
     @property
     def client(self) -> Any:
@@ -118,6 +143,10 @@ class SlaTimers:
             raise
         return "created"
 
+    def soon(self, payload: Mapping[str, Any], now: datetime) -> str:
+        """Set a timer the minimum lead from now (a bucket's continuation): `created` or `exists`."""
+        return self.create(payload, now, now)
+
 
 def _error_code(exc: Exception) -> str | None:
     response = getattr(exc, "response", None)
@@ -141,6 +170,90 @@ def set_incident_timer(timers: SlaTimers | None, account_id: str, incident_id: s
         return "off"
     payload = timer_input(KIND_INCIDENT, account_id=str(account_id), incident_id=str(incident_id), sla_due=str(due))
     return _set(timers, payload, due, now, incident=str(incident_id)[:100])
+
+
+class BucketMemory:
+    """The schedule names of the buckets set by this container, the oldest forgotten first (bounded)."""
+
+    def __init__(self, size: int = BUCKET_MEMORY) -> None:
+        self.size = size
+        self._names: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()  # the local stack runs Route in several threads
+
+    def __contains__(self, name: str) -> bool:
+        with self._lock:
+            return name in self._names
+
+    def add(self, name: str) -> None:
+        with self._lock:
+            self._names[name] = None
+            self._names.move_to_end(name)
+            while len(self._names) > self.size:
+                self._names.popitem(last=False)
+
+
+def bucket_input(account_id: str, minute: datetime, sla_minutes: int, cursor: str | None = None) -> dict[str, Any]:
+    """The bucket's event; a continuation (more members than one invocation escalates) carries a cursor too."""
+    payload = timer_input(KIND_BUCKET, account_id=str(account_id), minute=minute.strftime(MINUTE_FORMAT))
+    payload["sla_minutes"] = int(sla_minutes)
+    if cursor is not None:
+        payload["cursor"] = cursor
+    return payload
+
+
+def bucket_fire_time(minute: datetime, sla_minutes: int) -> datetime:
+    """When the bucket of mentions received in [minute, minute + 60 s) with these rule minutes fires: after the due
+    time of each of them (created before received; due = created + rule minutes)."""
+    return minute + timedelta(seconds=60 + BUCKET_TOLERANCE_SECONDS, minutes=sla_minutes)
+
+
+def mention_bucket(mention: Mapping[str, Any], route: Mapping[str, Any], now: datetime,
+                   account_id: str) -> tuple[dict[str, Any], datetime] | None:
+    """The bucket a notified mention joins (its event and fire time), or None when it keeps a timer of its own:
+    its times are missing or unreadable, the bucket would fire more than BUCKET_MAX_LATE_SECONDS after its due time
+    or before it, or sooner than BUCKET_MIN_LEAD_SECONDS from now."""
+    minutes = route.get("sla_minutes")
+    if not isinstance(minutes, int) or isinstance(minutes, bool) or not 1 <= minutes <= MAX_SLA_MINUTES:
+        return None
+    try:
+        received, due = parse_due(mention.get("received_at")), parse_due(route.get("sla_due"))
+    except (ValueError, OverflowError):
+        return None
+    minute = received.replace(second=0, microsecond=0)
+    fire = bucket_fire_time(minute, minutes)
+    if (fire - due).total_seconds() > BUCKET_MAX_LATE_SECONDS:
+        return None
+    if due > fire:
+        # Posted "after" it was received (the platform's clock ahead of ours): due after its bucket fires, it would
+        # be found not yet due then, and nobody would look again.
+        return None
+    if fire < now + timedelta(seconds=BUCKET_MIN_LEAD_SECONDS):
+        return None
+    return bucket_input(account_id, minute, minutes), fire
+
+
+def set_route_timer(timers: SlaTimers | None, mention: Mapping[str, Any], route: Mapping[str, Any],
+                    now: datetime | None = None, account_id: str | None = None) -> str:
+    """Route's timer for a notified mention: its minute bucket's (one CreateSchedule per bucket and container), or a
+    timer of its own when a bucket would not do (see mention_bucket). `created`, `exists`, `off` or `failed`."""
+    if timers is None:
+        return "off"
+    now = now or datetime.now(timezone.utc)
+    if account_id is None:
+        from responder.surge.incidents import BRAND_KEY
+
+        account_id = BRAND_KEY  # the gsi2 listing the sla function reads the bucket's members from
+    bucket = mention_bucket(mention, route, now, account_id)
+    if bucket is None:
+        return set_mention_timer(timers, mention, route.get("sla_due"), now)
+    payload, fire = bucket
+    name = schedule_name(payload)
+    if name in timers.buckets:
+        return "exists"
+    outcome = _set(timers, payload, fire, now, bucket=f"{payload['minute']}/{payload['sla_minutes']}")
+    if outcome in ("created", "exists"):
+        timers.buckets.add(name)
+    return outcome
 
 
 def _set(timers: SlaTimers, payload: dict[str, Any], due: Any, now: datetime | None, **where: Any) -> str:
