@@ -245,7 +245,9 @@ def run(args: Any) -> int:
         server.start()
         base = f"http://127.0.0.1:{stack.port}"
         print(f"Local stack up at {base} (DynamoDB Local in memory, state machine from cdk.out in moto)", flush=True)
-        deliveries = build_deliveries(None, args.count, args.surge, args.seed, args.duplicates)
+        # Dated as they are sent: a platform never delivers a post before it was posted (due times, SLA buckets and
+        # first-response times count from the post's time).
+        deliveries = build_deliveries(None, args.count, args.surge, args.seed, args.duplicates, rate=args.rate)
         print(f"Replaying {len(deliveries)} signed deliveries ({args.count} everyday, {args.surge} surge, "
               f"{args.duplicates:.0%} repeated) at {args.rate:g}/s ...", flush=True)
         secrets = {k: os.environ.get(k, v) for k, v in DEFAULT_SECRETS.items()}

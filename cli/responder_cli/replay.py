@@ -166,14 +166,23 @@ def load_file(path: Path, generator: TrafficGenerator) -> list[Delivery]:
     return deliveries
 
 
-def build_deliveries(file: Path | None, count: int, surge: int, seed: int, duplicates: float) -> list[Delivery]:
-    """From a file, or from the seeded generator (normal traffic, then a surge in the middle of it)."""
+def build_deliveries(file: Path | None, count: int, surge: int, seed: int, duplicates: float,
+                     rate: float | None = None) -> list[Delivery]:
+    """From a file, or from the seeded generator (normal traffic, then a surge in the middle of it).
+
+    With `rate` (deliveries per second, as they will be sent from now on) each generated post is dated no later than
+    it is sent, as a platform delivers it: the n-th post of the sending order at most n / rate seconds from now.
+    Without it the posts are a second apart (the surge's 0.05 s) from now, as a timeline for tools that replay them
+    on a clock of their own."""
     generator = TrafficGenerator(seed)
     if file is not None:
         deliveries = load_file(file, generator)
     else:
-        normal = list(generator.normal(count))
-        surge_part = list(generator.surge(surge, offset_seconds=count / 2)) if surge else []
+        spacing = 1.0 / rate if rate else 1.0
+        normal = list(generator.normal(count, spacing=spacing))
+        # (The second half of the everyday posts is sent after the surge, so later than it is dated.)
+        surge_part = (list(generator.surge(surge, offset_seconds=count // 2 * spacing, spacing=spacing)) if rate
+                      else list(generator.surge(surge, offset_seconds=count / 2))) if surge else []
         half = len(normal) // 2
         deliveries = normal[:half] + surge_part + normal[half:]
     return with_duplicates(deliveries, duplicates, seed) if duplicates else deliveries

@@ -235,8 +235,9 @@ class TrafficGenerator:
     def _fill(self, text: str, n: int) -> str:
         return text.format(order=f"#{self.rng.randint(10000, 99999)}", n=n, tag="", item=self.rng.choice(ITEMS))
 
-    def normal(self, count: int) -> Iterator[Delivery]:
-        """Everyday traffic: mixed topics, languages, sentiments and channels; ~3% crisis, ~4% VIPs."""
+    def normal(self, count: int, spacing: float = 1.0) -> Iterator[Delivery]:
+        """Everyday traffic: mixed topics, languages, sentiments and channels; ~3% crisis, ~4% VIPs; posted `spacing`
+        seconds apart."""
         for i in range(count):
             crisis = self.rng.random() < 0.03
             intent, topic, sentiment, lang, text = self.rng.choice(CRISIS_TEMPLATES if crisis else TEMPLATES)
@@ -244,7 +245,7 @@ class TrafficGenerator:
             yield self._delivery(self._fill(text, i), lang, self._author(vip),
                                  {"intent": intent, "topic": topic, "sentiment": sentiment, "language": lang,
                                   "crisis": crisis, "vip": vip, "surge": False},
-                                 at=self.start + timedelta(seconds=i))
+                                 at=self.start + timedelta(seconds=i * spacing))
 
     def surge(self, count: int, offset_seconds: float = 0, failures: tuple[str, ...] = ("checkout",),
               wordings: str = "held_out", spacing: float = 0.05) -> Iterator[Delivery]:
