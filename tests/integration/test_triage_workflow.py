@@ -157,7 +157,10 @@ def executions_of(stack, mention_id):
     sfn = boto3.client("stepfunctions", region_name="us-east-1")
     found = []
     for execution in sfn.list_executions(stateMachineArn=stack.triage.state_machine_arn)["executions"]:
-        items = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])["items"]
+        try:
+            items = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])["items"]
+        except sfn.exceptions.ExecutionDoesNotExist:
+            continue  # moto lists an execution a moment before it describes it: the callers look again
         if any(item["key"]["mention_id"] == mention_id for item in items):
             found.append(execution)
     return found
@@ -171,7 +174,11 @@ def item_statuses(stack, mention_id):
     sfn = boto3.client("stepfunctions", region_name="us-east-1")
     statuses = []
     for execution in executions_of(stack, mention_id):
-        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        try:
+            described = sfn.describe_execution(executionArn=execution["executionArn"])
+        except sfn.exceptions.ExecutionDoesNotExist:
+            statuses.append("RUNNING")  # (see executions_of)
+            continue
         if described["status"] != "SUCCEEDED":
             statuses.append(described["status"])
             continue
