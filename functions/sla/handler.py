@@ -32,10 +32,11 @@ def _build(settings: SlaSettings, context: Any) -> SlaEscalator:
     env = {**os.environ}
     env.setdefault(ENV_TARGET_ARN, str(getattr(context, "invoked_function_arn", "") or ""))
     timer_settings = TimerSettings.from_env(env)
-    continuation = SlaTimers(timer_settings).soon if timer_settings is not None else None
+    timers = SlaTimers(timer_settings) if timer_settings is not None else None
     return SlaEscalator(SlaStore(DynamoMentionStore(settings.table_name)),
                         SnsSlaAlerts(settings.escalation_topic_arn, settings.agent_topic_arn),
-                        continuation=continuation)
+                        continuation=timers.soon if timers is not None else None,
+                        own_timer=timers.create if timers is not None else None)
 
 
 @logger.inject_lambda_context(clear_state=True)

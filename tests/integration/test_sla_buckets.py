@@ -36,13 +36,17 @@ def put(store, mention_id: str, second: int = 10, status: str = "notified", minu
     store.client.put_item(TableName=store._table, Item=store._item(item))
 
 
-def escalator(store, alerts, continued=None) -> SlaEscalator:
+def escalator(store, alerts, continued=None, own=None) -> SlaEscalator:
     def continuation(payload, now):
         continued.append(payload)
         return "created"
 
+    def own_timer(payload, due, now):
+        (own if own is not None else []).append((payload["mention_id"], due))
+        return "created"
+
     return SlaEscalator(SlaStore(store), alerts, review_link=lambda m: None, metric=lambda *a: None,
-                        continuation=continuation if continued is not None else None)
+                        continuation=continuation if continued is not None else None, own_timer=own_timer)
 
 
 def escalated_ids(alerts) -> list[str]:
@@ -92,6 +96,54 @@ def test_a_bucket_fired_early_escalates_nobody_not_yet_due(store):
     assert escalator(store, alerts).fire(BUCKET, now=FIRED - timedelta(seconds=35))["escalated"] == 0
     # And at 12:01:05 it escalates
     assert escalator(store, alerts).fire(BUCKET, now=FIRED)["escalated"] == 1
+
+
+def test_a_member_due_after_its_bucket_fired_gets_a_timer_of_its_own_at_its_due_time(store):
+    # Given an open member due at 12:00:40 (a clock ahead of ours: its bucket fires before it is due)
+    put(store, "later", 40)
+    own: list = []
+    # When the bucket fires at 12:00:30, then nobody escalates, and that member gets its own timer at 12:00:40
+    assert escalator(store, Alerts(), own=own).fire(BUCKET, now=FIRED - timedelta(seconds=35))["escalated"] == 0
+    assert own == [("later", datetime(2026, 12, 1, 12, 0, 40, tzinfo=timezone.utc))]
+
+
+def test_one_member_whose_escalation_fails_does_not_cost_the_rest_of_its_bucket(store):
+    # Given three open, due members, and SNS refusing the first escalation
+    for n in range(3):
+        put(store, f"m{n}", 10 + n)
+    alerts, own = Alerts(failures=1), []
+    # When the bucket fires, then the two others escalate, and the one that failed gets a timer of its own a minute
+    # out (its escalation is retried there), and the invocation succeeds (no retry of the whole bucket is needed)
+    result = escalator(store, alerts, own=own).fire(BUCKET, now=FIRED)
+    assert result["escalated"] == 2 and len(escalated_ids(alerts)) == 2
+    assert [(m, due) for m, due in own] == [(sorted({"m0", "m1", "m2"} - set(escalated_ids(alerts)))[0], FIRED)]
+
+
+def test_a_member_claimed_by_another_invocation_gets_a_timer_for_after_that_claim_lapses(store):
+    # Given an open, due member another invocation has claimed (and may die before it publishes)
+    put(store, "m0", 10)
+    assert SlaStore(store).claim(mention_key("x", "m0"), FIRED, open_only=True) is not None
+    alerts, own = Alerts(), []
+    # When the bucket fires, then it publishes nothing for it but looks again once that claim has lapsed
+    assert escalator(store, alerts, own=own).fire(BUCKET, now=FIRED)["escalated"] == 0
+    assert alerts.published == []
+    assert own == [("m0", FIRED + timedelta(seconds=escalate.SLA_CLAIM_SECONDS + 30))]
+
+
+def test_a_member_that_can_be_neither_escalated_nor_timed_fails_the_invocation_after_the_others(store):
+    # Given two open, due members, SNS refusing the first escalation, and no timer of its own to be had
+    put(store, "m0", 10)
+    put(store, "m1", 11)
+    alerts = Alerts(failures=1)
+    fired = escalator(store, alerts)
+    fired.own_timer = lambda payload, due, now: "failed"
+    # When the bucket fires, then the other one escalates, and the invocation fails so that it is retried
+    with pytest.raises(RuntimeError):
+        fired.fire(BUCKET, now=FIRED)
+    assert len(escalated_ids(alerts)) == 1
+    # And the retry escalates the one left (the escalated one is claimed: not twice)
+    assert escalator(store, alerts).fire(BUCKET, now=FIRED)["escalated"] == 1
+    assert escalated_ids(alerts) == ["m0", "m1"]
 
 
 def test_a_bucket_fired_twice_or_concurrently_escalates_each_member_once(store):
@@ -198,6 +250,7 @@ def test_a_continuation_that_cannot_be_set_fails_the_invocation_so_scheduler_ret
     {**BUCKET, "sla_minutes": "60"}, {**BUCKET, "sla_minutes": 10**9}, {**BUCKET, "account_id": "brand#00"},
     {**BUCKET, "cursor": "2026-12-01T11:01:00Z#x#1"}, {**BUCKET, "cursor": 5},
     {**BUCKET, "cursor": MINUTE + ":" + "9" * 600}, {k: v for k, v in BUCKET.items() if k != "sla_minutes"},
+    {**BUCKET, "minute": "9999-12-31T23:59"},
 ])
 def test_a_bucket_event_that_is_not_ours_is_refused(event):
     with pytest.raises(InvalidTimer):

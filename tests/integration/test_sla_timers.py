@@ -218,6 +218,18 @@ def test_a_mention_a_bucket_would_escalate_too_late_keeps_a_timer_of_its_own(sch
     assert schedule["at"] == at_expression(datetime.fromisoformat(route["sla_due"].replace("Z", "+00:00")), NOW)
 
 
+@pytest.mark.parametrize("created_at", ["2026-12-01T11:00:10", "2026-12-01t11:00:10z"])
+def test_a_mention_whose_bucket_could_not_tell_its_rule_keeps_a_timer_of_its_own(scheduler, timers, created_at):
+    # Given a mention whose creation time routing reads but the bucket's fire would not (no time zone; a lowercase
+    # designator), due 60 minutes after it
+    mention = {"channel": "x", "mention_id": "44", "created_at": created_at, "received_at": "2026-12-01T11:00:12Z"}
+    route = {"team": "support", "priority": "p2", "sla_minutes": 60, "sla_due": "2026-12-01T12:00:10Z"}
+    # When Route sets its timer, then it is the mention's own: in the bucket it would never be found due
+    assert set_route_timer(timers, mention, route, now=NOW) == "created"
+    (schedule,) = schedules(scheduler)
+    assert schedule["input"]["kind"] == "mention"
+
+
 def test_a_mention_received_up_to_90_s_before_its_bucket_fires_joins_it(scheduler, timers):
     # Given a mention posted 35 s before its minute: due 11:59:35, its bucket at 12:01:05, 90 s exactly
     mention = notified("42", "2026-12-01T11:00:10Z", "2026-12-01T10:59:35Z")

@@ -36,7 +36,7 @@ from responder.core.model import log_ref
 from responder.core.observability import logger
 from responder.replies.state import OPEN_STATUSES, STATUS_NOTIFIED
 from responder.sla.timers import (KIND_BUCKET, KIND_INCIDENT, KIND_MENTION, MAX_SLA_MINUTES, MINUTE_FORMAT,
-                                  bucket_input, parse_due)
+                                  bucket_fire_time, bucket_input, parse_due, rule_minutes_match, timer_input)
 from responder.triage import notify
 
 ALERT_SLA_BREACHED = "sla_breached"
@@ -104,6 +104,11 @@ def _bucket_key(event: Mapping[str, Any], minute: str) -> dict[str, str]:
     minutes = event.get("sla_minutes")
     if not isinstance(minutes, int) or isinstance(minutes, bool) or not 1 <= minutes <= MAX_SLA_MINUTES:
         raise InvalidTimer("sla_minutes must be a whole number of minutes, at least 1")
+    try:
+        # The minute after it and its fire time must be times too (9999-12-31T23:59 has none).
+        bucket_fire_time(datetime.strptime(minute, MINUTE_FORMAT).replace(tzinfo=timezone.utc), minutes)
+    except OverflowError as exc:
+        raise InvalidTimer("minute is too late for a timer") from exc
     key = {"sla_minutes": str(minutes)}
     cursor = event.get("cursor")
     if cursor is not None:
@@ -329,18 +334,24 @@ class SlaEscalator:
                  review_link: Callable[[Mapping[str, Any]], str | None] | None = None,
                  metric: Callable[[str, str, int], None] = emit_breaches,
                  continuation: Callable[[dict[str, Any], datetime], str] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 own_timer: Callable[[dict[str, Any], datetime, datetime], str] | None = None) -> None:
         self.store, self.alerts, self.metric = store, alerts, metric
         self.review_link = review_link or notify.review_link
         # Sets a bucket's continuation timer (payload, now) -> `created` | `exists`; raises when it cannot.
         self.continuation, self.clock = continuation, clock
+        # Sets a mention's own timer (payload, due, now) -> `created` | `exists`: for a bucket's member the bucket cannot
+        # settle now (not due yet, another invocation's claim on it, or its escalation failed).
+        self.own_timer = own_timer
 
     def fire(self, event: Any, now: datetime | None = None) -> dict[str, Any]:
         """Handle one timer: `{"outcome": escalated | answered | closed | already | early | missing, ...}`."""
         timer = TimerEvent.parse(event)
         now = now or datetime.now(timezone.utc)
         if timer.kind == KIND_MENTION:
-            return self._mention(timer.key["channel"], timer.key["mention_id"], now)
+            result = self._mention(timer.key["channel"], timer.key["mention_id"], now)
+            result.pop("claim_refused", None)  # (a bucket's concern: its member gets a timer of its own)
+            return result
         if timer.kind == KIND_BUCKET:
             return self._bucket(timer.key, now)
         return self._incident(timer.key["account_id"], timer.key["incident_id"], now, timer.key.get("sla_due"))
@@ -355,7 +366,8 @@ class SlaEscalator:
             return {"outcome": outcome}
         claimed = self.store.claim(key, now, open_only=True)
         if claimed is None:
-            return {"outcome": "already"}  # answered meanwhile, escalated, or another invocation is on it
+            # Answered meanwhile, escalated, or another invocation is on it (which may die before it publishes).
+            return {"outcome": "already", "claim_refused": True}
         doc, message, subject = escalation(claimed, now, self.review_link(claimed))
         self._publish(key, claimed, doc, message, subject, now)
         self.store.alerted(key, now)
@@ -372,6 +384,7 @@ class SlaEscalator:
         minutes = int(key["sla_minutes"])
         listed, cursor = self.store.bucket_listing(key["account_id"], minute, key.get("cursor"))
         escalated = examined = 0
+        unsettled: list[str] = []  # members neither escalated nor given a timer of their own
         for item in listed:
             if examined and (escalated >= MAX_BUCKET_ESCALATIONS
                              or self.clock() - started >= BUCKET_TIME_BUDGET_SECONDS):
@@ -379,13 +392,43 @@ class SlaEscalator:
                 cursor = str(listed[examined - 1]["gsi2sk"])
                 break
             examined += 1
-            if _bucket_member_due(item, minutes, now):
-                outcome = self._mention(str(item["channel"]), str(item["mention_id"]), now)
-                escalated += outcome.get("outcome") == "escalated"
+            state = _bucket_member(item, minutes, now)
+            if state is None:
+                continue
+            channel, mention_id = str(item["channel"]), str(item["mention_id"])
+            if state == "later":
+                # Due after its bucket fired (a clock ahead of ours): nobody would look again.
+                self._settle_later(item, parse_due(item.get("sla_due")), now, unsettled)
+                continue
+            try:
+                outcome = self._mention(channel, mention_id, now)
+            except Exception as exc:  # noqa: BLE001 - one member's failure must not cost the rest of the bucket
+                logger.warning("sla bucket member not escalated", mention=log_ref(channel, mention_id),
+                               error=type(exc).__name__)
+                self._settle_later(item, now, now, unsettled)
+                continue
+            escalated += outcome.get("outcome") == "escalated"
+            if outcome.get("claim_refused"):
+                # Another invocation's live claim (it may die before it publishes): look again once it has lapsed.
+                self._settle_later(item, now + timedelta(seconds=SLA_CLAIM_SECONDS + 30), now, unsettled)
         result: dict[str, Any] = {"outcome": "bucket", "listed": len(listed), "escalated": escalated}
         if cursor is not None:
             result["continued"] = self._continue(key, minute, minutes, cursor, now)
+        if unsettled:
+            # After the continuation: the retry runs this part of the bucket again (what is escalated is claimed).
+            raise RuntimeError(f"{len(unsettled)} bucket member(s) neither escalated nor given a timer of their own")
         return result
+
+    def _settle_later(self, item: Mapping[str, Any], due: datetime, now: datetime, unsettled: list[str]) -> None:
+        """Give one member a timer of its own at `due` (at least a minute out); noted in `unsettled` if it cannot."""
+        channel, mention_id = str(item["channel"]), str(item["mention_id"])
+        try:
+            outcome = (self.own_timer(timer_input(KIND_MENTION, channel=channel, mention_id=mention_id), due, now)
+                       if self.own_timer is not None else "off")
+        except Exception as exc:  # noqa: BLE001 - counted in `unsettled`, which fails the invocation
+            outcome = type(exc).__name__
+        if outcome not in ("created", "exists"):
+            unsettled.append(log_ref(channel, mention_id))
 
     def _continue(self, key: Mapping[str, str], minute: datetime, minutes: int, cursor: str, now: datetime) -> str:
         if self.continuation is None:
@@ -465,20 +508,17 @@ class SlaEscalator:
         return {"outcome": "escalated", "open_members": len(open_items), "late_seconds": doc["late_seconds"]}
 
 
-def _bucket_member_due(item: Mapping[str, Any], minutes: int, now: datetime) -> bool:
-    """A member of the bucket's listing this bucket escalates: notified (not an incident's member: its incident's
-    timer decides), not escalated yet, due by `now`, and due by these rule minutes (sla_due = created_at + minutes;
-    a mention of other minutes has its own bucket)."""
+def _bucket_member(item: Mapping[str, Any], minutes: int, now: datetime) -> str | None:
+    """Whether a mention of the bucket's listing is this bucket's to escalate: `due`, `later` (due after now: it gets a
+    timer of its own), or None: not notified (an incident's member: its incident's timer decides), escalated already,
+    or due by other rule minutes (sla_due = created_at + minutes; such a mention has its own bucket, or its own timer
+    when its times do not fit one: responder.sla.timers.mention_bucket applies the same test)."""
     if item.get("status") != STATUS_NOTIFIED or item.get("incident_id") or item.get("sla_alerted_at"):
-        return False
-    try:
-        due, created = parse_due(item.get("sla_due")), parse_due(item.get("created_at"))
-    except (ValueError, OverflowError):
-        return False
-    # Routing writes sla_due to the second (routing.format_utc): a created_at with a fraction is up to 1 s later.
-    if abs((due - created) - timedelta(minutes=minutes)) >= timedelta(seconds=1):
-        return False
-    return now >= due - timedelta(seconds=EARLY_TOLERANCE_SECONDS)
+        return None
+    if not rule_minutes_match(item.get("created_at"), item.get("sla_due"), minutes):
+        return None
+    due = parse_due(item.get("sla_due"))
+    return "due" if now >= due - timedelta(seconds=EARLY_TOLERANCE_SECONDS) else "later"
 
 
 def _classification(item: Mapping[str, Any]) -> dict[str, Any]:

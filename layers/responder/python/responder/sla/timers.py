@@ -207,10 +207,21 @@ def bucket_fire_time(minute: datetime, sla_minutes: int) -> datetime:
     return minute + timedelta(seconds=60 + BUCKET_TOLERANCE_SECONDS, minutes=sla_minutes)
 
 
+def rule_minutes_match(created_at: Any, sla_due: Any, minutes: int) -> bool:
+    """Whether a mention's due time is its creation plus these rule minutes (the test a bucket's fire applies to its
+    members: both times readable, routing writing sla_due to the second, so within a second)."""
+    try:
+        due, created = parse_due(sla_due), parse_due(created_at)
+        return abs((due - created) - timedelta(minutes=minutes)) < timedelta(seconds=1)
+    except (ValueError, OverflowError):
+        return False
+
+
 def mention_bucket(mention: Mapping[str, Any], route: Mapping[str, Any], now: datetime,
                    account_id: str) -> tuple[dict[str, Any], datetime] | None:
     """The bucket a notified mention joins (its event and fire time), or None when it keeps a timer of its own:
-    its times are missing or unreadable, the bucket would fire more than BUCKET_MAX_LATE_SECONDS after its due time
+    its times are missing or unreadable (or its due time is not its creation plus the rule's minutes, as the bucket's
+    fire checks), the bucket would fire more than BUCKET_MAX_LATE_SECONDS after its due time
     or before it, or sooner than BUCKET_MIN_LEAD_SECONDS from now."""
     minutes = route.get("sla_minutes")
     if not isinstance(minutes, int) or isinstance(minutes, bool) or not 1 <= minutes <= MAX_SLA_MINUTES:
@@ -219,6 +230,8 @@ def mention_bucket(mention: Mapping[str, Any], route: Mapping[str, Any], now: da
         received, due = parse_due(mention.get("received_at")), parse_due(route.get("sla_due"))
     except (ValueError, OverflowError):
         return None
+    if not rule_minutes_match(mention.get("created_at"), route.get("sla_due"), minutes):
+        return None  # the bucket's fire would not recognise it as a member of this rule
     minute = received.replace(second=0, microsecond=0)
     fire = bucket_fire_time(minute, minutes)
     if (fire - due).total_seconds() > BUCKET_MAX_LATE_SECONDS:
