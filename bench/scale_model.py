@@ -213,7 +213,7 @@ def model(rate: float, seconds: float, args: argparse.Namespace, deployed: dict[
     rows.append(Row("SNS Publish", q["sns_publish_rps"], triaged * m["sns_publishes"], None if
                     triaged * m["sns_publishes"] <= q["sns_publish_rps"] else 0.0,
                     max(0.0, triaged * m["sns_publishes"] - q["sns_publish_rps"]) * seconds))
-    # At most one CreateSchedule per paged mention (each Route container sets a bucket once; the rest are refused
+    # At most one CreateSchedule per paged mention (each Draft container sets a bucket once; the rest are refused
     # as existing or skipped): an upper bound. Invocations: one per bucket (and per mention that keeps its own timer).
     creates = triaged * m["paged"]
     fired = triaged * m["sla_timers"]

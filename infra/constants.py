@@ -58,11 +58,11 @@ TABLE_TTL_ATTRIBUTE = "expires_at"
 # An on-demand invoke includes the function's INIT phase, which Lambda limits to 10 s (Lambda developer guide,
 # "Lambda execution environment lifecycle"): a task's timeout is its function's plus that.
 LAMBDA_INIT_ALLOWANCE_SECONDS = 10
-# Express allows five minutes; a triage takes about a second. One attempt of each task (Classify, Draft, Route) with
-# its init allowance fits with room for the direct integrations, also with a model drafting (70 + 35 + 20 s): the
-# outcome is recorded before the page, and a workflow timeout after that record, which no Catch sees, would leave the
-# page to the SLA timer. An execution triages a whole batch, its mentions side by side (the Map's MaxConcurrency is the
-# batch size), so it lasts as long as its slowest mention: the same bound holds.
+# Express allows five minutes; a triage takes about a second. One attempt of each task (Classify, Draft with the
+# routing rules) with its init allowance fits with room for the direct integrations, also with a model drafting
+# (70 + 45 s): the outcome is recorded before the page, and a workflow timeout after that record, which no Catch sees,
+# would leave the page to the SLA timer. An execution triages a whole batch, its mentions side by side (the Map's
+# MaxConcurrency is the batch size), so it lasts as long as its slowest mention: the same bound holds.
 TRIAGE_WORKFLOW_TIMEOUT_SECONDS = 150
 # Time for the dispatcher to start its batch's execution, and to answer with the failed messages after it has ended.
 DISPATCHER_MARGIN_SECONDS = 30
@@ -181,15 +181,12 @@ STATE_MACHINE_ID = "StateMachine"
 STATE_MACHINE_LOG_GROUP_PREFIX = "/aws/vendedlogs/states/"
 CLASSIFY_FUNCTION_ID = "ClassifyFunction"
 DRAFT_FUNCTION_ID = "DraftFunction"
-ROUTE_FUNCTION_ID = "RouteFunction"
 DISPATCHER_FUNCTION_ID = "DispatcherFunction"
 CLASSIFY_CODE_DIR = REPO_ROOT / "functions" / "classify"
 DRAFT_CODE_DIR = REPO_ROOT / "functions" / "draft"
-ROUTE_CODE_DIR = REPO_ROOT / "functions" / "route"
 DISPATCHER_CODE_DIR = REPO_ROOT / "functions" / "dispatcher"
 CLASSIFY_SERVICE_NAME = "responder-classify"
 DRAFT_SERVICE_NAME = "responder-draft"
-ROUTE_SERVICE_NAME = "responder-route"
 DISPATCHER_SERVICE_NAME = "responder-dispatcher"
 
 # The sweeper: stranded mentions (stored, never handed to triage) enqueued again, on a schedule.
@@ -263,6 +260,10 @@ ENV_BEDROCK_MODEL_ID = "RESPONDER_BEDROCK_MODEL_ID"
 # A model call takes seconds: the draft function gets room for the client's two attempts (8 s reads); its task in
 # the workflow waits that long plus LAMBDA_INIT_ALLOWANCE_SECONDS.
 DRAFT_WITH_MODEL_TIMEOUT_SECONDS = 25
+# Draft applies the routing rules in the same invocation (one Lambda request per paged mention instead of two): its
+# timeout adds what routing had as a function of its own, for the review key's first read and the SLA timer's
+# CreateSchedule (responder.sla.timers: three attempts of 1 s connect and 3 s read).
+ROUTE_TIMEOUT_SECONDS = 10
 
 # --- replies: the outbound queue, the sender and the review page --------------------------------------------
 OUTBOUND_ID = "Outbound"

@@ -79,14 +79,14 @@ class ResponderStack(Stack):
             review=(self._review_base_url(webhook.url), review_key.secret), platform_secret=secrets.secret,
             graph_api_version=self._graph_version(c.CONTEXT_GRAPH_API_VERSION, c.DEFAULT_GRAPH_API_VERSION),
         )
-        # SLA timers: Route (a notified mention) and Classify (an incident that opens) set them; the sla function
-        # escalates what is still unanswered when one fires. Its escalations link the review page.
+        # SLA timers: Draft (a notified mention, as it routes it) and Classify (an incident that opens) set them; the
+        # sla function escalates what is still unanswered when one fires. Its escalations link the review page.
         self.sla = SlaTimers(self, c.SLA_ID, table=storage.table, escalation_topic=notifications.escalation_topic,
                              agent_topic=notifications.agent_topic, layers=layers.all,
                              review_env={c.ENV_REVIEW_BASE_URL: self._review_base_url(webhook.url),
                                          c.ENV_REVIEW_KEY_SECRET_ARN: review_key.secret.secret_arn})
         review_key.secret.grant_read(self.sla.function_role)
-        self.sla.allow_timers(triage.functions["route"], triage.functions["classify"])
+        self.sla.allow_timers(triage.functions["draft"], triage.functions["classify"])
         self.sweeper = Sweeper(self, c.SWEEPER_ID, table=storage.table, queue=ingest.queue, layers=layers.all)
         outbound = OutboundQueue(self, c.OUTBOUND_ID)
         self.replies = Replies(

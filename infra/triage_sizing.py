@@ -3,7 +3,7 @@ the triage functions.
 
 Each dispatcher invocation holds one concurrent execution while it waits on StartSyncExecution for its batch's
 workflow execution, which triages the batch's P mentions side by side, each running at most one task function
-(Classify, Draft or Route) at a time. With D dispatchers waiting on P mentions each, triage needs D * (1 + P)
+(Classify or Draft) at a time. With D dispatchers waiting on P mentions each, triage needs D * (1 + P)
 concurrent executions; the webhook and anything else
 in the account need the rest. New accounts can have a limit of 10 concurrent executions (Lambda developer
 guide, "Lambda quotas"); the default quota is 1,000 per Region.

@@ -1,7 +1,7 @@
 """SLA timers: a schedule group, the role Scheduler assumes, and the sla function the timers invoke.
 
-Route (a notified mention) and Classify (an incident that opens) create one-time schedules in the group
-(responder.sla.timers); when one fires, the sla function escalates the mention once if it is still unanswered
+Draft (a notified mention, as it routes it) and Classify (an incident that opens) create one-time schedules in the
+group (responder.sla.timers); when one fires, the sla function escalates the mention once if it is still unanswered
 (responder.sla.escalate). No polling, nothing always on: one invocation per minute bucket of notified mentions with
 the same rule minutes (a mention that a bucket would not serve gets a timer of its own).
 """

@@ -8,7 +8,8 @@ responder.triage.dispatch.
 
 Per mention: Classify (λ: classify, count, join or open an incident) → noise? → Archive (DynamoDB UpdateItem)
   → incident member not paged? → Draft (λ) → Record member (DynamoDB UpdateItem) → alert due? → Alert (SNS)
-  → Draft (λ) → Route (λ: the route and the notification, per protocol) → Slim mention (Pass: ids only)
+  → Draft (λ: the draft, and the routing rules in the same invocation: team, priority, SLA due and timer, the
+    notification per protocol) → Slim mention (Pass: ids only)
     → Publish (SNS, `MessageStructure: json`, with message attributes)
     → p1? → Escalate (SNS) → Record mention (DynamoDB UpdateItem) → alert due? → Alert (SNS)
 Every task retries transient errors with backoff; any failure goes to MarkFailed (status `triage_failed`),
@@ -20,7 +21,7 @@ Comprehend in Classify (its env, least-privilege IAM, and its `ManagedBackendUna
 error) and a Bedrock model in Draft (its env, InvokeModel on that one model, a longer timeout, and `drafted_by`
 in the agents' notification).
 
-Review links (optional, `review=(base_url, secret)`): Classify and Route read the review key from that secret and put
+Review links (optional, `review=(base_url, secret)`): Classify and Draft read the review key from that secret and put
 `actions.review_url` in every notification and incident alert; without it (or when the key cannot be read) the
 notifications carry no link.
 """
@@ -84,7 +85,7 @@ def _retry_service(task: sfn.TaskStateBase) -> sfn.TaskStateBase:
 
 
 class TriageWorkflow(Construct):
-    """The state machine, its three task functions, and the dispatcher consuming the triage queue."""
+    """The state machine, its two task functions, and the dispatcher consuming the triage queue."""
 
     def __init__(self, scope: Construct, construct_id: str, *, table: dynamodb.ITable, queue: sqs.IQueue,
                  agent_topic: sns.ITopic, escalation_topic: sns.ITopic, incident_topic: sns.ITopic,
@@ -137,18 +138,20 @@ class TriageWorkflow(Construct):
                                      "Amazon Comprehend's comprehend:DetectSentiment and "
                                      "comprehend:DetectDominantLanguage, which act on no resource and support "
                                      "no resource-level permissions"] if comprehend else ())
+        # Draft applies the routing rules in the same invocation (one Lambda request per paged mention, not two): its
+        # timeout adds the time the routing step had as a function of its own (c.ROUTE_TIMEOUT_SECONDS).
         draft = step_function(c.DRAFT_FUNCTION_ID, c.DRAFT_CODE_DIR, c.DRAFT_SERVICE_NAME,
-                              "Responder triage: draft a reply with the thread's context",
-                              timeout=c.DRAFT_WITH_MODEL_TIMEOUT_SECONDS if bedrock else c.WEBHOOK_TIMEOUT_SECONDS,
-                              extra_env={c.ENV_DRAFT_BACKEND: "bedrock",
-                                         c.ENV_BEDROCK_MODEL_ID: bedrock_model_id} if bedrock else None)
-        route = step_function(c.ROUTE_FUNCTION_ID, c.ROUTE_CODE_DIR, c.ROUTE_SERVICE_NAME,
-                              "Responder triage: team, priority and SLA from the routing rules, and the notification",
-                              extra_env=review_env)
+                              "Responder triage: draft a reply with the thread's context; team, priority and SLA "
+                              "from the routing rules, and the notification",
+                              timeout=(c.DRAFT_WITH_MODEL_TIMEOUT_SECONDS if bedrock else c.WEBHOOK_TIMEOUT_SECONDS)
+                              + c.ROUTE_TIMEOUT_SECONDS,
+                              extra_env={**review_env,
+                                         **({c.ENV_DRAFT_BACKEND: "bedrock", c.ENV_BEDROCK_MODEL_ID: bedrock_model_id}
+                                            if bedrock else {})})
         # Classify reads the mention (GetItem; no claim), and reads and writes incidents
         # (Query, GetItem, UpdateItem, PutItem; PutItem also inside TransactWriteItems when one opens), recent mentions
         # through gsi2 only;
-        # Draft reads the thread (GetItem); Route reads nothing. No transaction holds a ConditionCheck.
+        # Draft reads the thread (GetItem), and routing reads nothing. No transaction holds a ConditionCheck.
         classify.role.add_to_principal_policy(iam.PolicyStatement(
             actions=list(c.CLASSIFY_TABLE_ACTIONS), resources=[table.table_arn]))
         classify.role.add_to_principal_policy(iam.PolicyStatement(
@@ -156,8 +159,8 @@ class TriageWorkflow(Construct):
         draft.role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:GetItem"],
                                                                resources=[table.table_arn]))
         if review:
-            # Classify (incident alerts) and Route (notifications) sign review links: read the review key, nothing else.
-            for fn in (classify, route):
+            # Classify (incident alerts) and Draft (notifications) sign review links: read the review key, nothing else.
+            for fn in (classify, draft):
                 review[1].grant_read(fn.role)
         if platform_secret is not None:
             classify.role.add_to_principal_policy(iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"],
@@ -167,20 +170,20 @@ class TriageWorkflow(Construct):
                                                                       resources=["*"]))
         if bedrock:
             self._grant_model(draft.role, bedrock_model_id)
-        self.functions = {"classify": classify.function, "draft": draft.function, "route": route.function}
+        self.functions = {"classify": classify.function, "draft": draft.function}
         # A task waits for its function's whole invocation (init included), so Step Functions never retries a step
         # while its first invocation still runs.
         self.task_timeouts = {name: fn.timeout.to_seconds() + c.LAMBDA_INIT_ALLOWANCE_SECONDS
                               for name, fn in self.functions.items()}
 
         self.state_machine = self._state_machine(
-            table, agent_topic, escalation_topic, incident_topic, classify.function, draft.function, route.function,
+            table, agent_topic, escalation_topic, incident_topic, classify.function, draft.function,
             classify_retry_errors=[MANAGED_BACKEND_UNAVAILABLE] if comprehend else [],
             task_timeouts=self.task_timeouts, max_concurrency=self.sizing.parallel_executions)
         acknowledge(self.state_machine.role, "AwsSolutions-IAM5[Resource::*]",
                     "Step Functions' log delivery (logs:CreateLogDelivery and related) and X-Ray actions "
                     "support no resource-level permissions; CDK scopes every other statement to its resource.")
-        for fn in (classify.function, draft.function, route.function):
+        for fn in (classify.function, draft.function):
             logical_id = Stack.of(self).get_logical_id(fn.node.default_child)
             acknowledge(self.state_machine.role, f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>:*]",
                         "Invoking any version or alias of this one triage function: CDK's LambdaInvoke grant "
@@ -232,7 +235,7 @@ class TriageWorkflow(Construct):
 
     def _state_machine(self, table: dynamodb.ITable, agent_topic: sns.ITopic, escalation_topic: sns.ITopic,
                        incident_topic: sns.ITopic, classify_fn: lambda_.IFunction, draft_fn: lambda_.IFunction,
-                       route_fn: lambda_.IFunction, classify_retry_errors: Sequence[str] = (),
+                       classify_retry_errors: Sequence[str] = (),
                        task_timeouts: dict[str, int] | None = None,
                        max_concurrency: int = c.TRIAGE_BATCH_SIZE) -> sfn.StateMachine:
         timeouts = task_timeouts or {}
@@ -384,27 +387,24 @@ class TriageWorkflow(Construct):
         classify = guarded(classify_task, lambda_task=True, extra_errors=classify_retry_errors)
         step_input = sfn.TaskInput.from_object({"mention": J.object_at("$.classified.mention"),
                                                 "classification": J.object_at(classification)})
+        # A mention the agents are paged for is drafted and routed by one invocation (`notify`,
+        # responder.triage.steps.draft_and_route_step): the draft, then the team, priority, SLA due and timer, and the
+        # agents' notification (responder.triage.notify: the JSON document, e-mail text, SMS line and subject, each
+        # with the review link). A failure of either retries and fails the task as a whole, the mention alone.
+        route = "$.drafted.route"
         draft = guarded(tasks.LambdaInvoke(
             self, "Draft", lambda_function=draft_fn, payload_response_only=True, retry_on_service_exceptions=False,
-            payload=step_input,
+            payload=sfn.TaskInput.from_object({"mention": J.object_at("$.classified.mention"),
+                                               "classification": J.object_at(classification), "notify": True}),
             result_path="$.drafted", task_timeout=task_timeout("draft")), lambda_task=True)
-        # Route composes the agents' notification (responder.triage.notify): the JSON document, e-mail text, SMS line
-        # and subject, each with the review link.
-        route = guarded(tasks.LambdaInvoke(
-            self, "Route", lambda_function=route_fn, payload_response_only=True, retry_on_service_exceptions=False,
-            payload=sfn.TaskInput.from_object({
-                "mention": J.object_at("$.classified.mention"), "classification": J.object_at(classification),
-                "draft": J.object_at("$.drafted.draft"), "thread": J.object_at("$.drafted.thread"),
-                "actions": J.object_at("$.drafted.actions")}),
-            result_path="$.route", task_timeout=task_timeout("route")), lambda_task=True)
         # From here on the mention's text travels once, inside the composed notification: the state keeps the
         # mention's ids only (see responder.triage.steps: NOTIFIED_TEXT_MAX_CHARS).
         slim_mention = sfn.Pass(self, "SlimMention", result_path="$.classified.mention", parameters={
             name: J.string_at(f"$.classified.mention.{name}")
             for name in ("channel", "mention_id", "thread_id", "platform", "kind")})
-        notification = sfn.TaskInput.from_json_path_at("$.route.message")
+        notification = sfn.TaskInput.from_json_path_at(f"{route}.message")
         attributes = {
-            "team": J.string_at("$.route.team"), "priority": J.string_at("$.route.priority"),
+            "team": J.string_at(f"{route}.team"), "priority": J.string_at(f"{route}.priority"),
             "platform": J.string_at("$.classified.mention.platform"),
             "channel": J.string_at("$.classified.mention.channel"),
             "intent": J.string_at(f"{classification}.intent"), "language": J.string_at(f"{classification}.language"),
@@ -412,11 +412,11 @@ class TriageWorkflow(Construct):
         message_attributes = {name: tasks.MessageAttribute(value=value, data_type=tasks.MessageAttributeDataType.STRING)
                               for name, value in attributes.items()}
         publish = guarded(tasks.SnsPublish(self, "NotifyAgents", topic=agent_topic, message=notification,
-                                           message_per_subscription_type=True, subject=J.string_at("$.route.subject"),
+                                           message_per_subscription_type=True, subject=J.string_at(f"{route}.subject"),
                                            message_attributes=message_attributes, result_path=J.DISCARD))
         escalate = guarded(tasks.SnsPublish(
             self, "Escalate", topic=escalation_topic, message=notification, message_attributes=message_attributes,
-            message_per_subscription_type=True, subject=J.string_at("$.route.subject"), result_path=J.DISCARD))
+            message_per_subscription_type=True, subject=J.string_at(f"{route}.subject"), result_path=J.DISCARD))
         # A mention the brand answered (natively, on the platform) or an agent closed while triage ran keeps that
         # status: the outcome is recorded only on a mention awaiting triage (see `records` above); otherwise the
         # execution goes on to the incident alert, if one is due and still this execution's to send, and ends.
@@ -451,8 +451,8 @@ class TriageWorkflow(Construct):
             expression_attribute_values={
                 **awaiting, ":notified": S("notified"), **recording,
                 **labels,
-                ":priority": S(J.string_at("$.route.priority")), ":team": S(J.string_at("$.route.team")),
-                ":due": S(J.string_at("$.route.sla_due")), ":draft": S(J.string_at("$.drafted.draft.text")),
+                ":priority": S(J.string_at(f"{route}.priority")), ":team": S(J.string_at(f"{route}.team")),
+                ":due": S(J.string_at(f"{route}.sla_due")), ":draft": S(J.string_at("$.drafted.draft.text")),
             },
             result_path=J.DISCARD)))
         # Noise is recorded on the same terms as RecordMention: erased, answered or recorded by another execution
@@ -574,14 +574,14 @@ class TriageWorkflow(Construct):
         escalated = sfn.Pass(self, "Escalated", result=sfn.Result.from_boolean(True), result_path="$.escalated")
         escalated.next(alert_due)
         after_publish = sfn.Choice(self, "Priority1?").when(
-            sfn.Condition.and_(sfn.Condition.string_equals("$.route.priority", "p1"),
+            sfn.Condition.and_(sfn.Condition.string_equals(f"{route}.priority", "p1"),
                                sfn.Condition.not_(earlier("escalated"))), escalate.next(escalated)).otherwise(alert_due)
         paged = sfn.Pass(self, "Paged", result=sfn.Result.from_boolean(True), result_path="$.paged")
         paged.next(after_publish)
         paged_before = sfn.Choice(self, "PagedBefore?").when(earlier("paged"), after_publish
                                                              ).otherwise(publish.next(paged))
         record_mention.next(paged_before)
-        notify = draft.next(route).next(slim_mention).next(recording_time("Recording")).next(record_mention)
+        notify = draft.next(slim_mention).next(recording_time("Recording")).next(record_mention)
         definition = begin.next(classify).next(
             sfn.Choice(self, "AlreadyTriaged?")
             .when(sfn.Condition.boolean_equals("$.classified.skip", True), item_skipped)

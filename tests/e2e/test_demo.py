@@ -49,15 +49,18 @@ def test_demo_triages_everything_and_prints_its_report(tmp_path):
 
 
 def test_demo_exits_1_when_the_mentions_fail_triage(monkeypatch, capsys):
-    # Given the Route step raises for every mention (the workflow marks each triage_failed)
+    # Given the Draft task raises whenever it routes a mention (the workflow marks each triage_failed)
     install = LocalTriage.install_handlers
 
     def install_with_a_broken_route(self):
         modules = install(self)
-        name = next(n for n, short in self.lambdas.names.items() if short == "route")
+        name = next(n for n, short in self.lambdas.names.items() if short == "draft")
+        original = self.lambdas.handlers[name]
 
         def broken(event, context):
-            raise ValueError("routing rules unreadable")
+            if event.get("notify"):
+                raise ValueError("routing rules unreadable")
+            return original(event, context)
 
         self.lambdas.handlers[name] = broken
         return modules

@@ -6,9 +6,9 @@ from infra import constants as c
 
 
 def test_every_log_group_is_retained_with_a_retention(synthesized):
-    # Given every log group of the stack (nine functions, the API's access logs, the workflow)
+    # Given every log group of the stack (eight functions, the API's access logs, the workflow)
     groups = synthesized.resources("AWS::Logs::LogGroup")
-    assert len(groups) == 11
+    assert len(groups) == 10
     # When their deletion policies are read
     policies = {logical_id: (g.get("DeletionPolicy"), g.get("UpdateReplacePolicy"), g["Properties"].get(
         "RetentionInDays")) for logical_id, g in groups.items()}

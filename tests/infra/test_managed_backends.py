@@ -110,15 +110,17 @@ def test_bedrock_is_granted_to_draft_on_the_one_configured_model(backends_on):
     variables = draft["Properties"]["Environment"]["Variables"]
     assert (variables[c.ENV_DRAFT_BACKEND], variables[c.ENV_BEDROCK_MODEL_ID]) == ("bedrock",
                                                                                     c.DEFAULT_BEDROCK_MODEL_ID)
-    assert draft["Properties"]["Timeout"] == c.DRAFT_WITH_MODEL_TIMEOUT_SECONDS
+    # (plus the routing it applies in the same invocation)
+    assert draft["Properties"]["Timeout"] == c.DRAFT_WITH_MODEL_TIMEOUT_SECONDS + c.ROUTE_TIMEOUT_SECONDS
     # And the Draft task waits for the slower function's whole invocation
-    assert definition(template)["States"]["Draft"]["TimeoutSeconds"] >= c.DRAFT_WITH_MODEL_TIMEOUT_SECONDS + 10
+    assert definition(template)["States"]["Draft"]["TimeoutSeconds"] >= draft["Properties"]["Timeout"] + 10
     (statement,) = [s for s in statements_of(template, draft) if "bedrock:InvokeModel" in actions(s)]
     assert actions(statement) == ["bedrock:InvokeModel"]
     parts = statement["Resource"]["Fn::Join"][1]
     assert parts[-1] == f"::foundation-model/{c.DEFAULT_BEDROCK_MODEL_ID}" and {"Ref": "AWS::Region"} in parts
-    # And the notification is composed from the whole draft, which says which drafted it (see test_notify)
-    assert definition(template)["States"]["Route"]["Parameters"]["draft.$"] == "$.drafted.draft"
+    # And the notification is composed by the same invocation, from the whole draft, which says which drafted it
+    # (test_notify, test_triage_steps)
+    assert definition(template)["States"]["Draft"]["Parameters"]["notify"] is True
 
 
 def test_backends_on_pass_cdk_nag_and_cfn_lint(backends_on):
@@ -158,8 +160,8 @@ def test_with_a_model_drafting_the_workflow_still_outlasts_one_attempt_of_each_l
     # Given the workflow with Comprehend and a Bedrock model (a slower Draft)
     template, _ = backends_on
     machine = definition(template)
-    # Then one attempt of Classify, Draft and Route, each up to its task timeout, ends before the workflow's own
+    # Then one attempt of Classify and Draft (which routes too), each up to its task timeout, ends before the workflow's own
     # timeout, as it does by default (test_triage_workflow): the outcome is recorded before the page, and a workflow
     # timeout after that record, which no Catch sees, would leave the mention `notified` with nobody paged
-    assert machine["States"]["Classify"]["TimeoutSeconds"] + machine["States"]["Draft"]["TimeoutSeconds"] + \
-        machine["States"]["Route"]["TimeoutSeconds"] < machine["TimeoutSeconds"]
+    assert machine["States"]["Classify"]["TimeoutSeconds"] + machine["States"]["Draft"]["TimeoutSeconds"] \
+        < machine["TimeoutSeconds"]

@@ -24,8 +24,8 @@ EXPECTED = {
                 (GSI4, "dynamodb:Query")},
     "classify": {(TABLE, "dynamodb:GetItem"), (TABLE, "dynamodb:PutItem"), (TABLE, "dynamodb:Query"),
                  (TABLE, "dynamodb:UpdateItem"), (GSI2, "dynamodb:Query")},
+    # Draft reads the thread; the routing it applies too reads nothing
     "draft": {(TABLE, "dynamodb:GetItem")},
-    "route": set(),
     # responder.triage.dispatch: the batch's minute counts (one UpdateItem per minute), on counter items only
     "dispatcher": {(TABLE, "dynamodb:UpdateItem")},
     # responder.ingest.sweeper: the brand's mentions by received time (gsi2), their status (BatchGetItem), the
@@ -47,7 +47,7 @@ EXPECTED = {
 def _roles(synthesized) -> dict[str, Any]:
     stack = synthesized.stack
     return {"webhook": stack.webhook.function.role, "classify": stack.triage.functions["classify"].role,
-            "draft": stack.triage.functions["draft"].role, "route": stack.triage.functions["route"].role,
+            "draft": stack.triage.functions["draft"].role,
             "dispatcher": stack.triage.dispatcher.role, "sweeper": stack.sweeper.function.role,
             "review": stack.replies.review_function.role, "sender": stack.replies.sender_function.role,
             "sla": stack.sla.function_role}

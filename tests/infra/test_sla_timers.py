@@ -35,10 +35,10 @@ def test_scheduler_assumes_a_role_that_may_only_invoke_the_sla_function(synthesi
         (["lambda:InvokeFunction"], {"Fn::GetAtt": [synthesized.logical_id(sla.function), "Arn"]})]
 
 
-def test_route_and_classify_may_create_schedules_in_the_group_and_pass_that_role_only(synthesized):
+def test_draft_and_classify_may_create_schedules_in_the_group_and_pass_that_role_only(synthesized):
     sla = synthesized.stack.sla
     group_id = synthesized.stack.get_logical_id(sla.group)
-    for name in ("route", "classify"):
+    for name in ("draft", "classify"):
         # Given the function that sets timers
         fn = synthesized.stack.triage.functions[name]
         statements = _statements(synthesized, fn.role)
@@ -57,14 +57,14 @@ def test_route_and_classify_may_create_schedules_in_the_group_and_pass_that_role
         assert variables["SLA_TARGET_ARN"] == {"Fn::GetAtt": [synthesized.logical_id(sla.function), "Arn"]}
 
 
-def test_only_route_classify_and_the_sla_function_set_timers(synthesized):
+def test_only_draft_classify_and_the_sla_function_set_timers(synthesized):
     # Given every function of the stack
     told = {fn["Properties"]["Environment"]["Variables"][c.ENV_POWERTOOLS_SERVICE_NAME]
             for fn in synthesized.resources("AWS::Lambda::Function").values()
             if "SLA_GROUP" in fn["Properties"].get("Environment", {}).get("Variables", {})}
-    # Then the two steps that notify (a mention) or open an incident set timers, and the sla function (a bucket's
+    # Then the two steps that route a notified mention or open an incident set timers, and the sla function (a bucket's
     # continuation); no other
-    assert told == {c.ROUTE_SERVICE_NAME, c.CLASSIFY_SERVICE_NAME, c.SLA_SERVICE_NAME}
+    assert told == {c.DRAFT_SERVICE_NAME, c.CLASSIFY_SERVICE_NAME, c.SLA_SERVICE_NAME}
 
 
 def test_the_sla_function_sets_its_continuations_in_the_group_and_passes_the_scheduler_role_only(synthesized):

@@ -19,7 +19,7 @@ from responder_cli.local.triage import LocalTriage
 LAMBDA_ENV_LIMIT = 4096
 # A reference resolves at deploy to a name, URL or ARN; none of this stack's is longer than this.
 RESOLVED_REFERENCE_BYTES = 256
-TASK_SERVICES = {c.CLASSIFY_SERVICE_NAME, c.DRAFT_SERVICE_NAME, c.ROUTE_SERVICE_NAME}
+TASK_SERVICES = {c.CLASSIFY_SERVICE_NAME, c.DRAFT_SERVICE_NAME}
 RULES = {"vip": {"handles": ["bigcustomer"]}, "teams": {"care_es": "Spanish care"}, "language_teams": {"es": "care_es"}}
 
 
@@ -59,7 +59,7 @@ def _deployed_size(variables: dict[str, Any]) -> int:
 
 def test_every_function_environment_stays_far_under_the_4_kb_limit(with_overrides):
     functions = _functions(with_overrides["template"])
-    assert len(functions) == 9
+    assert len(functions) == 8
     # Then every function's variables, even with references at their longest, take under half the limit
     # (the sender names six resources: table, queue, two secrets, topic, the API's URL)
     sizes = {service: _deployed_size(f["Properties"]["Environment"]["Variables"]) for service, f in functions.items()}
@@ -78,7 +78,7 @@ def test_the_task_functions_get_the_config_layer_and_one_short_variable(with_ove
     for service, function in _functions(template).items():
         variables = function["Properties"]["Environment"]["Variables"]
         has_layer = {"Ref": layer_id} in function["Properties"]["Layers"]
-        # Then classify, draft and route read /opt/responder-config from the layer; the others know nothing of it
+        # Then classify and draft (which routes too) read /opt/responder-config from the layer; the others know nothing of it
         if service in TASK_SERVICES:
             assert has_layer and variables[ENV_CONFIG_DIR] == "/opt/responder-config"
         else:

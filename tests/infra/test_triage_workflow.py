@@ -86,8 +86,9 @@ def test_sns_and_dynamodb_steps_are_direct_service_integrations(template_dict):
         assert resources[name] == "arn:aws:states:::dynamodb:updateItem", name
     # And no step writes the thread: nothing reads what a thread update would record (0.7 write units per mention)
     assert not [n for n, s in states.items() if "THREAD" in json.dumps(s) or "keys.thread" in json.dumps(s)]
-    # Only the domain steps are Lambda functions (Draft runs for paged mentions and for incident members)
-    assert sorted(n for n, r in resources.items() if r == "ARN") == ["Classify", "Draft", "DraftMember", "Route"]
+    # Only the domain steps are Lambda functions (Draft runs for paged mentions, which it routes too, and for incident
+    # members)
+    assert sorted(n for n, r in resources.items() if r == "ARN") == ["Classify", "Draft", "DraftMember"]
 
 
 def test_every_outcome_removes_the_claims_bookkeeping(template_dict):
@@ -107,18 +108,20 @@ def test_agent_notification_carries_the_routing_attributes(template_dict):
     states = definition(template_dict)["States"]
     attributes = states["NotifyAgents"]["Parameters"]["MessageAttributes"]
     assert sorted(attributes) == ["channel", "intent", "language", "platform", "priority", "team"]
-    assert attributes["team"] == {"DataType": "String", "StringValue.$": "$.route.team"}
-    # Route composes the notification (per protocol) from the mention, classification, draft, thread and actions
-    assert states["Route"]["Parameters"] == {
-        "mention.$": "$.classified.mention", "classification.$": "$.classified.classification",
-        "draft.$": "$.drafted.draft", "thread.$": "$.drafted.thread", "actions.$": "$.drafted.actions"}
+    assert attributes["team"] == {"DataType": "String", "StringValue.$": "$.drafted.route.team"}
+    # Draft, told to notify, routes the mention and composes the notification (per protocol) in the same invocation;
+    # an incident member's draft is not routed (it is recorded without a page)
+    assert states["Draft"]["Parameters"] == {
+        "mention.$": "$.classified.mention", "classification.$": "$.classified.classification", "notify": True}
+    assert states["DraftMember"]["Parameters"] == {
+        "mention.$": "$.classified.mention", "classification.$": "$.classified.classification"}
     # And NotifyAgents and Escalate publish it with one entry per subscription protocol and its subject
     for name in ("NotifyAgents", "Escalate"):
         parameters = states[name]["Parameters"]
-        assert parameters["Message.$"] == "$.route.message" and parameters["MessageStructure"] == "json", name
-        assert parameters["Subject.$"] == "$.route.subject", name
-    # And after Route the state keeps the mention's ids only: its text travels once, in the notification
-    assert states["Route"]["Next"] == "SlimMention"
+        assert parameters["Message.$"] == "$.drafted.route.message" and parameters["MessageStructure"] == "json", name
+        assert parameters["Subject.$"] == "$.drafted.route.subject", name
+    # And after Draft the state keeps the mention's ids only: its text travels once, in the notification
+    assert states["Draft"]["Next"] == "SlimMention"
     assert sorted(states["SlimMention"]["Parameters"]) == ["channel.$", "kind.$", "mention_id.$", "platform.$",
                                                            "thread_id.$"]
     assert states["SlimMention"]["ResultPath"] == "$.classified.mention"
@@ -186,7 +189,7 @@ def test_noise_is_archived_and_p1_is_escalated(template_dict):
                                               "Next": "RecordingNoise"}
     assert states["RecordingNoise"]["Next"] == "Archive"
     (p1,) = states["Priority1?"]["Choices"]
-    assert {"Variable": "$.route.priority", "StringEquals": "p1"} in p1["And"] and p1["Next"] == "Escalate"
+    assert {"Variable": "$.drafted.route.priority", "StringEquals": "p1"} in p1["And"] and p1["Next"] == "Escalate"
 
 
 def test_dispatcher_consumes_the_triage_queue_with_partial_batch_failures(template):
@@ -258,7 +261,7 @@ def _functions_by_service(template_dict) -> dict[str, dict]:
 
 # The workflow's Lambda tasks and the function each one invokes.
 TASK_SERVICES = {"Classify": c.CLASSIFY_SERVICE_NAME, "Draft": c.DRAFT_SERVICE_NAME,
-                 "DraftMember": c.DRAFT_SERVICE_NAME, "Route": c.ROUTE_SERVICE_NAME}
+                 "DraftMember": c.DRAFT_SERVICE_NAME}
 
 
 @pytest.mark.parametrize("context", [{}, {c.CONTEXT_DRAFT_BACKEND: "bedrock"}], ids=["default", "bedrock-draft"])
@@ -336,8 +339,7 @@ def test_a_timed_out_task_is_not_retried_inside_the_execution(template_dict):
         for retrier in state.get("Retry", []):
             assert "States.Timeout" not in retrier["ErrorEquals"], name
     classify = machine["States"]["Classify"]
-    assert classify["TimeoutSeconds"] + machine["States"]["Draft"]["TimeoutSeconds"] + \
-        machine["States"]["Route"]["TimeoutSeconds"] < machine["TimeoutSeconds"]
+    assert classify["TimeoutSeconds"] + machine["States"]["Draft"]["TimeoutSeconds"] < machine["TimeoutSeconds"]
 
 
 def test_review_links_are_an_option_reading_only_the_review_key():
@@ -363,7 +365,7 @@ def test_review_links_are_an_option_reading_only_the_review_key():
     functions = {r["Properties"]["Environment"]["Variables"][c.ENV_POWERTOOLS_SERVICE_NAME]: (lid, r)
                  for lid, r in template["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
     secret_id = next(lid for lid, r in template["Resources"].items() if r["Type"] == "AWS::SecretsManager::Secret")
-    # Then Classify and Route (which sign links) are told where the page is and which secret holds the key, under the
+    # Then Classify and Draft (which sign links) are told where the page is and which secret holds the key, under the
     # names responder.replies.tokens reads
     assert (triage_workflow.ENV_REVIEW_BASE_URL, triage_workflow.ENV_REVIEW_KEY_SECRET_ARN) == (
         tokens.ENV_REVIEW_BASE_URL, tokens.ENV_REVIEW_KEY_SECRET_ARN)
@@ -374,7 +376,7 @@ def test_review_links_are_an_option_reading_only_the_review_key():
                     and {"Ref": fn["Properties"]["Role"]["Fn::GetAtt"][0]} in r["Properties"]["Roles"]]
         reads = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]
                  if s["Resource"] == {"Ref": secret_id}]
-        if service in (c.CLASSIFY_SERVICE_NAME, c.ROUTE_SERVICE_NAME):
+        if service in (c.CLASSIFY_SERVICE_NAME, c.DRAFT_SERVICE_NAME):
             assert variables[tokens.ENV_REVIEW_BASE_URL] == "https://review.example.com", service
             assert variables[tokens.ENV_REVIEW_KEY_SECRET_ARN] == {"Ref": secret_id}, service
             # And may read that one secret, nothing more
@@ -383,7 +385,7 @@ def test_review_links_are_an_option_reading_only_the_review_key():
             readers.add(service)
         else:
             assert tokens.ENV_REVIEW_KEY_SECRET_ARN not in variables and not reads, service
-    assert readers == {c.CLASSIFY_SERVICE_NAME, c.ROUTE_SERVICE_NAME}
+    assert readers == {c.CLASSIFY_SERVICE_NAME, c.DRAFT_SERVICE_NAME}
 
 
 def test_in_the_stack_only_the_functions_that_sign_or_check_links_are_told_of_the_review_key(template_dict):
@@ -391,9 +393,9 @@ def test_in_the_stack_only_the_functions_that_sign_or_check_links_are_told_of_th
     told = {fn["Properties"]["Environment"]["Variables"][c.ENV_POWERTOOLS_SERVICE_NAME]
             for fn in template_dict["Resources"].values() if fn["Type"] == "AWS::Lambda::Function"
             and "REVIEW_KEY_SECRET_ARN" in fn["Properties"]["Environment"]["Variables"]}
-    # Then Classify and Route (notifications), the sender and the sla function (their alerts) and the review page
+    # Then Classify and Draft (notifications), the sender and the sla function (their alerts) and the review page
     # know it; no other
-    assert told == {c.CLASSIFY_SERVICE_NAME, c.ROUTE_SERVICE_NAME, c.SENDER_SERVICE_NAME, c.REVIEW_SERVICE_NAME,
+    assert told == {c.CLASSIFY_SERVICE_NAME, c.DRAFT_SERVICE_NAME, c.SENDER_SERVICE_NAME, c.REVIEW_SERVICE_NAME,
                     c.SLA_SERVICE_NAME}
 
 

@@ -173,7 +173,7 @@ def test_code_assets_are_plain_zips_without_docker_or_host_bytecode(synthesized)
     pyc = [p for d in staged for p in d.rglob("*.pyc")]
     # Then nothing is a container image, every function's code and both layers are zipped folders
     assert manifest.get("dockerImages", {}) == {}
-    functions = {"webhook", "dispatcher", "classify", "draft", "route", "sweeper", "review", "sender", "sla"}
+    functions = {"webhook", "dispatcher", "classify", "draft", "sweeper", "review", "sender", "sla"}
     assert len(staged) == len(functions) + 2  # one folder per function, plus the domain and dependency layers
     assert all(d.is_dir() for d in staged)
     # And the only bytecode is the layers', compiled for Lambda's Python 3.13, hash-based and never checked

@@ -53,7 +53,7 @@ def test_a_notified_mention_gets_a_one_time_schedule_at_its_due_time(scheduler, 
 
 
 def test_setting_the_same_timer_again_is_success_and_leaves_one_schedule(scheduler, timers):
-    # Given a timer already set (Route ran, then triage was retried)
+    # Given a timer already set (Draft routed the mention, then triage was retried)
     mention = {"channel": "x", "mention_id": "1860000000000000002"}
     set_mention_timer(timers, mention, "2026-12-01T12:00:00Z", now=NOW)
     # When it is set again: Scheduler answers ConflictException, which means it is there
@@ -152,7 +152,7 @@ def test_two_mentions_of_one_minute_and_rule_share_one_schedule_at_the_end_of_th
                                                                                                      timers):
     # Given two mentions received in the minute 11:00 (at :05 and :58), both under a 60-minute rule
     first, second = notified("11", "2026-12-01T11:00:05.200Z"), notified("12", "2026-12-01T11:00:58.900Z")
-    # When Route sets their timers
+    # When Draft, routing them, sets their timers
     assert set_route_timer(timers, first, routed(first["created_at"], 60), now=NOW) == "created"
     assert set_route_timer(timers, second, routed(second["created_at"], 60), now=NOW) == "exists"
     # Then one schedule is set: the bucket's, at 11:01 + 60 min + the tolerance, after both due times
@@ -210,7 +210,7 @@ def test_a_mention_a_bucket_would_escalate_too_late_keeps_a_timer_of_its_own(sch
     mention = {"channel": "x", "mention_id": "41", "created_at": created_at,
                **({"received_at": received_at} if received_at else {})}
     route = routed(created_at, 60)
-    # When Route sets its timer
+    # When Draft, routing it, sets its timer
     assert set_route_timer(timers, mention, route, now=NOW) == "created"
     # Then it is the mention's own timer, at its due time, as before buckets
     (schedule,) = schedules(scheduler)
@@ -224,7 +224,7 @@ def test_a_mention_whose_bucket_could_not_tell_its_rule_keeps_a_timer_of_its_own
     # designator), due 60 minutes after it
     mention = {"channel": "x", "mention_id": "44", "created_at": created_at, "received_at": "2026-12-01T11:00:12Z"}
     route = {"team": "support", "priority": "p2", "sla_minutes": 60, "sla_due": "2026-12-01T12:00:10Z"}
-    # When Route sets its timer, then it is the mention's own: in the bucket it would never be found due
+    # When Draft, routing it, sets its timer, then it is the mention's own: in the bucket it would never be found due
     assert set_route_timer(timers, mention, route, now=NOW) == "created"
     (schedule,) = schedules(scheduler)
     assert schedule["input"]["kind"] == "mention"
@@ -233,7 +233,7 @@ def test_a_mention_whose_bucket_could_not_tell_its_rule_keeps_a_timer_of_its_own
 def test_a_mention_received_up_to_90_s_before_its_bucket_fires_joins_it(scheduler, timers):
     # Given a mention posted 35 s before its minute: due 11:59:35, its bucket at 12:01:05, 90 s exactly
     mention = notified("42", "2026-12-01T11:00:10Z", "2026-12-01T10:59:35Z")
-    # When Route sets its timer, then it joins the bucket
+    # When Draft, routing it, sets its timer, then it joins the bucket
     assert set_route_timer(timers, mention, routed(mention["created_at"], 60), now=NOW) == "created"
     (schedule,) = schedules(scheduler)
     assert schedule["input"]["kind"] == "bucket"

@@ -69,7 +69,7 @@ def outcome(stack, mention_id, timeout=30):
 
 
 def task_handler(stack, function):
-    """The in-process handler the local stack runs for a task function (`classify`, `draft`, `route`)."""
+    """The in-process handler the local stack runs for a task function (`classify`, `draft`)."""
     lambdas = stack.triage.lambdas
     return lambdas.handlers[next(n for n, short in lambdas.names.items() if short == function)]
 
@@ -202,7 +202,7 @@ def published_message(stack, mention_id, state):
     scheduled = [json.loads(e["taskScheduledEventDetails"]["parameters"]) for e in events
                  if "taskScheduledEventDetails" in e and e["taskScheduledEventDetails"]["resourceType"] == "sns"]
     assert entered and scheduled, [e["type"] for e in events]
-    parameters = next(p for p in scheduled if p.get("Subject") == entered[0]["route"]["subject"])
+    parameters = next(p for p in scheduled if p.get("Subject") == entered[0]["drafted"]["route"]["subject"])
     message = parameters["Message"]
     return {**parameters, "Message": json.loads(message) if isinstance(message, str) else message}
 
@@ -247,11 +247,15 @@ def test_a_transient_task_failure_is_retried(stack):
 
 
 def test_a_task_that_keeps_failing_alerts_once_dead_letters_and_is_triaged_after_redrive(stack):
-    def broken(event, context):
-        raise ValueError("routing rules unreadable")
+    original = task_handler(stack, "draft")
 
-    # Given the Route step fails every time
-    with handler_replaced(stack, "route", broken):
+    def broken(event, context):
+        if event.get("notify"):  # the routing the Draft task applies to a mention it pages for
+            raise ValueError("routing rules unreadable")
+        return original(event, context)
+
+    # Given the Draft task fails every time it routes
+    with handler_replaced(stack, "draft", broken):
         mention_id = deliver(stack, "is the store on Main Street open on Sunday?")
         stored = outcome(stack, mention_id)
         assert stored["status"] == "triage_failed" and stored["triage_error"] == "ValueError"
@@ -823,17 +827,18 @@ def test_a_mention_answered_natively_while_triage_runs_stays_answered(stack):
     from responder.core.model import NativeAnswer
     from responder.replies.native import MARKED, DynamoNativeAnswers
 
-    original, marked = task_handler(stack, "route"), []
+    original, marked = task_handler(stack, "draft"), []
 
     def answered_meanwhile(event, context):
-        # The brand answers on X while triage is between Draft and the record of its outcome
+        # The brand answers on X while triage is between Draft (drafted and routed) and the record of its outcome
+        result = original(event, context)
         mention = event["mention"]
         answer = NativeAnswer(channel="x", reply_id="4100000000000000997", text="On it!", at="2026-12-01T12:00:00Z",
                               mention_id=mention["mention_id"])
         marked.append(DynamoNativeAnswers(stack._store).apply(answer, datetime.now(timezone.utc)))
-        return original(event, context)
+        return result
 
-    with handler_replaced(stack, "route", answered_meanwhile):
+    with handler_replaced(stack, "draft", answered_meanwhile):
         mention_id = deliver(stack, "the app keeps logging me out, please fix it")
         deadline, status = time.monotonic() + 30, None
         while time.monotonic() < deadline and status not in ("SUCCEEDED", "FAILED"):
@@ -1103,18 +1108,19 @@ def test_a_batch_of_ten_is_one_execution_and_every_mention_is_triaged(stack):
 
 
 def test_a_mention_failing_in_a_batch_fails_alone_and_its_siblings_are_paged_once(stack):
-    # Given a batch of five mentions whose third one fails in Route every time (after its siblings have started)
+    # Given a batch of five mentions whose third one fails in the Draft task's routing every time (after its
+    # siblings have started)
     ids = stored_mentions(stack, [text.format(77200 + n) for n, text in enumerate(COMPLAINTS[:5])])
     records = batch_records(ids)
-    original = task_handler(stack, "route")
+    original = task_handler(stack, "draft")
 
     def broken_for_one(event, context):
-        if event["mention"]["mention_id"] == ids[2]:
+        if event["mention"]["mention_id"] == ids[2] and event.get("notify"):
             raise ValueError("routing rules unreadable")
         return original(event, context)
 
     # When the dispatcher runs the batch
-    with handler_replaced(stack, "route", broken_for_one):
+    with handler_replaced(stack, "draft", broken_for_one):
         failures = dispatched(stack, records)
     # Then only that message is reported for redelivery, with the error, and its mention is marked triage_failed
     assert [(f.message_id, f.reason) for f in failures] == [(records[2]["messageId"], "failed: ValueError")]
@@ -1129,7 +1135,7 @@ def test_a_mention_failing_in_a_batch_fails_alone_and_its_siblings_are_paged_onc
     time.sleep(1.0)
     pages = {i: len(notifications_for(stack, i, "agent-notifications", timeout=0)) for i in siblings}
     assert all(pages[i] == 1 for i in notified) and all(n <= 1 for n in pages.values())
-    # When its message comes back (its second receive) with Route working again
+    # When its message comes back (its second receive) with routing working again
     assert dispatched(stack, [{**records[2], "attributes": {"ApproximateReceiveCount": "2"}}]) == []
     # Then it is triaged (and paged once if it is not an incident member), and nobody else is paged again
     status = stack._store.get_mention("x", ids[2])["status"]

@@ -1,5 +1,5 @@
 """Business metrics (EMF through Powertools): names, units, dimensions limited to team/priority/channel, no ids,
-one document per dimension set; and the Route function's MentionsNotified."""
+one document per dimension set; and the Draft function's MentionsNotified, counted as it routes."""
 
 from __future__ import annotations
 
@@ -98,27 +98,56 @@ def test_first_response_counts_from_the_post_unless_it_is_later_than_receipt():
     assert m.first_response_seconds({"received_at": "2026-12-01T09:00:00Z"}) is None
 
 
-def test_the_route_function_counts_each_notified_mention_by_team_and_priority(monkeypatch, capsys):
-    from responder.triage import runtime
+class _NoThread:
+    """The store as Draft reads it for a mention that opened its thread: no thread item, the text in the state."""
 
-    # Given the Route function with the shipped rules
-    monkeypatch.setenv("TABLE_NAME", "t")
-    runtime.reset()
-    module = load_module(REPO / "functions" / "route" / "handler.py", "responder_route_handler_metrics")
-    mention = {"platform": "x", "channel": "x", "kind": "mention", "mention_id": "1790000000000000001",
-               "thread_id": "1790000000000000001", "account_id": "42", "author": {"id": "5", "handle": "casey_q"},
-               "text": "@acme my order still hasn't arrived", "created_at": "2026-12-01T10:00:00Z"}
-    classification = {"intent": "complaint", "sentiment": "negative", "topic": "delivery", "language": "en"}
-    # When it routes a mention
-    try:
-        result = module.handler({"mention": mention, "classification": classification, "draft": {}, "thread": {},
-                                 "actions": {}}, LambdaContext())
-    finally:
-        runtime.reset()
+    def get_thread(self, channel, thread_id, opener=None):
+        return None
+
+    def get_mention(self, channel, mention_id):
+        raise AssertionError("the state carries the whole text")
+
+
+MENTION = {"platform": "x", "channel": "x", "kind": "mention", "mention_id": "1790000000000000001",
+           "thread_id": "1790000000000000001", "account_id": "42", "author": {"id": "5", "handle": "casey_q"},
+           "text": "@acme my order still hasn't arrived", "created_at": "2026-12-01T10:00:00Z"}
+CLASSIFICATION = {"intent": "complaint", "sentiment": "negative", "topic": "delivery", "language": "en"}
+
+
+def _draft_function(monkeypatch, name):
+    """The Draft function with the shipped rules and voice, its store reading no thread."""
+    from responder.triage.drafting import load_voice
+    from responder.triage.routing import load_rules
+    from responder.triage.runtime import TriageRuntime
+
+    module = load_module(REPO / "functions" / "draft" / "handler.py", name)
+    rt = TriageRuntime(settings=None, store=_NoThread(), rules=load_rules(None), voice=load_voice(None),
+                       incidents=None)
+    monkeypatch.setattr(module, "runtime", lambda settings: rt)
+    return module
+
+
+def test_the_draft_function_counts_each_notified_mention_by_team_and_priority(monkeypatch, capsys):
+    # Given the Draft function with the shipped rules
+    module = _draft_function(monkeypatch, "responder_draft_handler_metrics")
+    # When it drafts and routes a mention the agents are paged for
+    result = module.handler({"mention": MENTION, "classification": CLASSIFICATION, "notify": True}, LambdaContext())
     # Then MentionsNotified is counted once with the route's team and priority, and nothing names the mention
+    route = result["route"]
     out = capsys.readouterr().out
     docs = emf_documents(out)
-    assert docs == [{"dimensions": {"priority": result["priority"], "team": result["team"]},
+    assert docs == [{"dimensions": {"priority": route["priority"], "team": route["team"]},
                      "metrics": {"MentionsNotified": ("Count", [1.0])}}]
     emf = [line for line in out.splitlines() if '"_aws"' in line]
     assert "1790000000000000001" not in emf[0]
+
+
+def test_the_draft_function_counts_no_incident_member_as_notified(monkeypatch, capsys):
+    # Given the Draft function
+    module = _draft_function(monkeypatch, "responder_draft_handler_member_metrics")
+    # When it drafts an incident member (recorded without a page: not told to notify)
+    result = module.handler({"mention": MENTION, "classification": CLASSIFICATION}, LambdaContext())
+    # Then nothing is counted as notified, and nothing is routed
+    assert emf_documents(capsys.readouterr().out) == [] and "route" not in result
+
+

@@ -77,28 +77,57 @@ def test_the_sla_function_answers_an_event_that_is_not_its_timer_without_a_retry
     assert module.handler({"source": "aws.events"}, LambdaContext(function_name="sla")) == {"outcome": "invalid"}
 
 
-def test_route_sets_the_mention_s_bucket_from_its_receipt_and_rule(monkeypatch):
-    # Given the route handler's timers and a mention received a minute ago, routed under a 60-minute rule
-    module = load_module(REPO_ROOT / "functions" / "route" / "handler.py", "test_route_handler_sla")
+def _draft(monkeypatch, name: str, received: datetime) -> tuple[Any, Scheduler]:
+    """The draft handler with its timers, its runtime and its steps replaced: the mention received at `received` is
+    routed under a 60-minute rule when Draft is told to notify."""
+    module = load_module(REPO_ROOT / "functions" / "draft" / "handler.py", name)
     scheduler = Scheduler()
     timers = SlaTimers(TimerSettings(group="g", target_arn="arn:sla", role_arn="arn:role"), client=scheduler)
     monkeypatch.setattr(module, "timers_from_env", lambda: timers)
+    due = (received + timedelta(minutes=60)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    draft = {"text": "On it", "template": "complaint", "length": 5}
+    monkeypatch.setattr(module, "draft_and_route_step", lambda event, store, voice, rules, drafter: {
+        "draft": draft, "route": {"team": "care", "priority": "p3", "sla_minutes": 60, "sla_due": due}})
+    monkeypatch.setattr(module, "draft_step", lambda event, store, voice, drafter: {
+        "draft": draft, "thread": {}, "actions": {}})
+    monkeypatch.setattr(module, "runtime", lambda settings: type(
+        "Rt", (), {"rules": None, "store": None, "voice": None, "drafter": None})())
+    return module, scheduler
+
+
+def _received_a_minute_ago() -> tuple[dict[str, Any], datetime]:
     received = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=1)
     stamp = received.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    due = (received + timedelta(minutes=60)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    monkeypatch.setattr(module, "route_step", lambda event, rules: {"team": "care", "priority": "p3",
-                                                                     "sla_minutes": 60, "sla_due": due})
-    monkeypatch.setattr(module, "runtime", lambda settings: type("Rt", (), {"rules": None})())
-    event = {"mention": {"channel": "x", "mention_id": "7", "created_at": stamp, "received_at": stamp}}
+    return {"channel": "x", "mention_id": "7", "created_at": stamp, "received_at": stamp}, received
+
+
+def test_draft_sets_the_routed_mention_s_bucket_from_its_receipt_and_rule(monkeypatch):
+    # Given the draft handler's timers and a mention received a minute ago, routed under a 60-minute rule
+    mention, received = _received_a_minute_ago()
+    module, scheduler = _draft(monkeypatch, "test_draft_handler_sla", received)
     from responder_cli.local.stack import LambdaContext
 
-    # When Route runs for it
-    module.handler(event, LambdaContext(function_name="route"))
+    # When Draft runs for it on the paged path (told to notify: it routes too)
+    result = module.handler({"mention": mention, "classification": {}, "notify": True},
+                            LambdaContext(function_name="draft"))
     # Then the timer set is its minute's bucket for 60 minutes, not one of its own
     (created,) = scheduler.created
     assert json.loads(created["Target"]["Input"]) == {"v": 1, "kind": "bucket", "account_id": "brand",
                                                       "minute": received.strftime("%Y-%m-%dT%H:%M"),
                                                       "sla_minutes": 60}
+    assert result["route"]["sla_due"] and result["draft"]["text"] == "On it"
+
+
+def test_draft_of_an_incident_member_routes_nothing_and_sets_no_timer(monkeypatch):
+    # Given the draft handler, and a mention drafted as an incident member (recorded without a page: no `notify`)
+    mention, received = _received_a_minute_ago()
+    module, scheduler = _draft(monkeypatch, "test_draft_handler_member_sla", received)
+    from responder_cli.local.stack import LambdaContext
+
+    # When Draft runs for it
+    result = module.handler({"mention": mention, "classification": {}}, LambdaContext(function_name="draft"))
+    # Then it is only drafted: no route, no SLA timer (the incident's own timer covers it)
+    assert scheduler.created == [] and "route" not in result and result["draft"]["text"] == "On it"
 
 
 def test_the_sla_function_continues_a_bucket_on_a_timer_invoking_itself(monkeypatch):

@@ -51,3 +51,32 @@ def test_draft_writes_from_the_whole_text_when_the_state_carries_a_cut_one():
                drafter=drafter)
     # Then the drafter saw the whole text, read from the table
     assert drafter.texts == [full["text"]]
+
+
+def test_draft_and_route_step_notifies_with_the_whole_draft_and_keeps_the_thread_out_of_the_state():
+    import json
+
+    from responder.triage.routing import load_rules
+    from responder.triage.steps import draft_and_route_step, route_step
+
+    # Given a mention the agents are paged for, its text cut in the state, drafted by a model
+    full = {"channel": "x", "mention_id": "43", "thread_id": "43", "kind": "mention", "text": "late " * 3_000,
+            "author": {"id": "7", "handle": "casey"}, "created_at": "2026-12-01T10:00:00Z"}
+    event = {"mention": notified(full), "classification": {"intent": "complaint", "sentiment": "negative",
+                                                           "topic": "delivery", "language": "en"}}
+    drafter, rules = RecordingDrafter(), load_rules()
+    # When Draft drafts and routes it in one invocation
+    result = draft_and_route_step(event, OneMentionStore(full), None, rules, drafter=drafter,
+                                  review_link=lambda mention: None)
+    # Then the draft was written from the whole text, and the result holds the draft and the route only: the thread
+    # and the actions travel once, inside the notification
+    assert drafter.texts == [full["text"]]
+    assert set(result) == {"draft", "route"} and result["draft"]["text"] == "@casey sorry about that"
+    document = json.loads(result["route"]["message"]["default"])
+    assert document["draft"] == result["draft"] and document["thread"] == {"thread_id": "43", "mention_count": 1}
+    assert document["actions"]["reply"]["body"]["reply"]["in_reply_to_tweet_id"] == "43"
+    assert document["mention"]["text_truncated"] is True
+    # And the route is what the routing rules give on their own (team, priority, SLA due), unchanged
+    alone = route_step({**event, "draft": result["draft"], "thread": document["thread"],
+                        "actions": document["actions"]}, rules, review_link=lambda mention: None)
+    assert result["route"] == alone and alone["team"] == "orders" and alone["sla_due"]

@@ -209,7 +209,7 @@ class InProcessLambdas:
 
     def _task_time(self, function: str, event: Any, cpu_ms: float) -> None:
         """Keep a task function's deployed time for the mention it ran for (Classify's event holds its key, Draft's
-        and Route's the mention), for the execution's duration (`execution_duration_ms`)."""
+        the mention), for the execution's duration (`execution_duration_ms`)."""
         from responder_cli.local.metering import TASK_FUNCTIONS, deployed_ms
 
         if function not in TASK_FUNCTIONS or not isinstance(event, dict):

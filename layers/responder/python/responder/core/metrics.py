@@ -6,10 +6,10 @@ gathered per dimension set and printed once at its end (`flush`), one EMF docume
 mentions is a few log lines, not a hundred. Each document also publishes its metrics without dimensions (the
 totals). No service dimension: the dashboard reads the metrics across functions.
 
-Names (the dashboard and the alarm use them): MentionsReceived (webhook, per channel), MentionsNotified (Route, per
-team and priority), MentionsAnswered and FirstResponseSeconds (a reply sent, or a native answer), RepliesSent and
-RepliesFailed (sender, per channel), SlaBreaches (the SLA timer, per team and priority), SweepLagSeconds (the
-sweeper: how far behind now it has looked for stranded mentions).
+Names (the dashboard and the alarm use them): MentionsReceived (webhook, per channel), MentionsNotified (Draft as it
+routes, per team and priority), MentionsAnswered and FirstResponseSeconds (a reply sent, or a native answer),
+RepliesSent and RepliesFailed (sender, per channel), SlaBreaches (the SLA timer, per team and priority),
+SweepLagSeconds (the sweeper: how far behind now it has looked for stranded mentions).
 
 `aws_lambda_powertools` already loads its metrics module with the logger (its package imports both), so emitting
 metrics adds nothing to a cold start.

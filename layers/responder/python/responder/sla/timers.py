@@ -46,14 +46,14 @@ KIND_INCIDENT = "incident"
 KIND_BUCKET = "bucket"
 MINUTE_FORMAT = "%Y-%m-%dT%H:%M"
 # A bucket fires this long after its last member's due time: Scheduler's one-time schedules fire within the minute
-# after `at()` anyway (user guide, "Schedule types"), and a few seconds cover the clocks of the webhook and Route.
+# after `at()` anyway (user guide, "Schedule types"), and a few seconds cover the clocks of the webhook and Draft.
 BUCKET_TOLERANCE_SECONDS = 5
 # A member escalates at most this long after its own due time (then Scheduler's minute): a delivery that reached the
 # webhook long after it was posted (its due time, from created_at, is early in its bucket) keeps a timer of its own.
 BUCKET_MAX_LATE_SECONDS = 90
 # A bucket that fires before a member is recorded `notified` (RecordMention, the workflow's last write) would skip it
 # and nobody would look again: a member joins only a bucket firing later than the whole triage workflow may still run
-# after Route (infra/constants.py TRIAGE_WORKFLOW_TIMEOUT_SECONDS, 150 s) plus a minute.
+# after Draft routed it (infra/constants.py TRIAGE_WORKFLOW_TIMEOUT_SECONDS, 150 s) plus a minute.
 BUCKET_MIN_LEAD_SECONDS = 150 + 60
 # Buckets this container has set (their schedule names): a repeat costs no CreateSchedule. 4,096 names of 68 bytes
 # are ~0.5 MB; one bucket per (minute, rule minutes), so a few dozen a minute at most.
@@ -178,7 +178,7 @@ class BucketMemory:
     def __init__(self, size: int = BUCKET_MEMORY) -> None:
         self.size = size
         self._names: OrderedDict[str, None] = OrderedDict()
-        self._lock = threading.Lock()  # the local stack runs Route in several threads
+        self._lock = threading.Lock()  # the local stack runs Draft in several threads
 
     def __contains__(self, name: str) -> bool:
         with self._lock:
@@ -247,8 +247,9 @@ def mention_bucket(mention: Mapping[str, Any], route: Mapping[str, Any], now: da
 
 def set_route_timer(timers: SlaTimers | None, mention: Mapping[str, Any], route: Mapping[str, Any],
                     now: datetime | None = None, account_id: str | None = None) -> str:
-    """Route's timer for a notified mention: its minute bucket's (one CreateSchedule per bucket and container), or a
-    timer of its own when a bucket would not do (see mention_bucket). `created`, `exists`, `off` or `failed`."""
+    """The routing's timer for a notified mention (Draft sets it): its minute bucket's (one CreateSchedule per bucket
+    and container), or a timer of its own when a bucket would not do (see mention_bucket). `created`, `exists`, `off`
+    or `failed`."""
     if timers is None:
         return "off"
     now = now or datetime.now(timezone.utc)

@@ -1,5 +1,6 @@
-"""The triage workflow's Lambda steps: Classify, Draft and Route. Publishing to SNS and recording the outcome
-are Step Functions' direct integrations (see infra/constructs/triage_workflow.py), not code here.
+"""The triage workflow's Lambda steps: Classify, and Draft, which applies the routing rules (Route) too. Publishing to
+SNS and recording the outcome are Step Functions' direct integrations (see infra/constructs/triage_workflow.py), not
+code here.
 
 State passed between steps (all JSON):
 - input (from the dispatcher): `{"key": {"channel", "mention_id", "thread_id"}, "attempt": n, "claim": ...}` (the
@@ -8,9 +9,12 @@ State passed between steps (all JSON):
   `classification`, `count` (the minute counters' share: bucket and topic, see responder.triage.dispatch.tally),
   `keys` (DynamoDB keys), `seen` (the `paged_at` and `escalated_at` it read, NOT_SEEN when absent, which the outcome
   write compares) and `skip` (true when the mention is already triaged).
-- Draft adds `draft`, `thread` and `actions`; Route adds `route`: the team, priority and SLA, and the agents'
-  notification composed (`message`, per protocol, and `subject`; see responder.triage.notify). After Route the
-  state keeps only the mention's ids (the SlimMention state): its text then travels once, in the notification.
+- Draft, for a mention the agents are paged for, adds `draft` and `route` (`draft_and_route_step`: the routing
+  rules applied in the same invocation): the team, priority and SLA, and the agents' notification composed
+  (`message`, per protocol, and `subject`; see responder.triage.notify), which holds the thread and the actions.
+  After it the state keeps only the mention's ids (the SlimMention state): its text then travels once, in the
+  notification. For an incident member, which is recorded without a page, Draft adds `draft`, `thread` and
+  `actions` (`draft_step`) and routes nothing.
 
 The state holds the mention's text once, and at most NOTIFIED_TEXT_MAX_CHARS of it: Step Functions fails an
 execution whose state passes 256 KiB (States.DataLimitExceeded), and the agents' notification, built from the
@@ -190,6 +194,20 @@ def route_step(event: dict[str, Any], rules: Any, review_link: Any = None) -> di
     message, subject = notify.compose(mention, event["classification"], routed, event.get("draft") or {},
                                       event.get("thread"), event.get("actions"), link)
     return {**routed, "message": message, "subject": subject}
+
+
+def draft_and_route_step(event: dict[str, Any], store: DynamoMentionStore, voice: Any, rules: Any,
+                         drafter: Any = None, review_link: Any = None) -> dict[str, Any]:
+    """The Draft task of a mention the agents are paged for: its draft (`draft_step`), then its route and the
+    agents' notification (`route_step`) in the same invocation, one Lambda request instead of two.
+
+    The result keeps the draft (its text is recorded on the mention) and `route`; the thread and the actions travel
+    inside the notification only, so the execution's state holds them once.
+    """
+    drafted = draft_step(event, store, voice, drafter=drafter)
+    routed = route_step({"mention": event["mention"], "classification": event["classification"], **drafted}, rules,
+                        review_link=review_link)
+    return {"draft": drafted["draft"], "route": routed}
 
 
 def _as_dict(value: Any) -> dict[str, Any]:
