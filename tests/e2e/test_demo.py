@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from responder_cli import demo
-from responder_cli.local.triage import LocalTriage
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -49,23 +48,13 @@ def test_demo_triages_everything_and_prints_its_report(tmp_path):
 
 
 def test_demo_exits_1_when_the_mentions_fail_triage(monkeypatch, capsys):
-    # Given the Draft task raises whenever it routes a mention (the workflow marks each triage_failed)
-    install = LocalTriage.install_handlers
+    # Given the Draft task's routing raises for every mention (the workflow marks each triage_failed)
+    from responder.triage import steps
 
-    def install_with_a_broken_route(self):
-        modules = install(self)
-        name = next(n for n, short in self.lambdas.names.items() if short == "draft")
-        original = self.lambdas.handlers[name]
+    def broken(event, rules, review_link=None):
+        raise ValueError("routing rules unreadable")
 
-        def broken(event, context):
-            if event.get("notify"):
-                raise ValueError("routing rules unreadable")
-            return original(event, context)
-
-        self.lambdas.handlers[name] = broken
-        return modules
-
-    monkeypatch.setattr(LocalTriage, "install_handlers", install_with_a_broken_route)
+    monkeypatch.setattr(steps, "route_step", broken)
     args = argparse.Namespace(count=6, surge=0, rate=0.0, duplicates=0.0, seed=11, timeout=60.0, outbox="",
                               approve=0.3, verbose=False, report_dir="")
     # When the demo runs

@@ -86,6 +86,26 @@ def handler_replaced(stack, function, replacement):
         lambdas.handlers[name] = original
 
 
+@contextmanager
+def routing_fails(mention_ids=None):
+    """Routing raises inside the Draft task (for these mentions, or for every one) for the block: the real Draft
+    function runs, and its routing step (responder.triage.steps.route_step) fails as unreadable rules would."""
+    from responder.triage import steps
+
+    original = steps.route_step
+
+    def broken(event, rules, review_link=None):
+        if mention_ids is None or event["mention"]["mention_id"] in mention_ids:
+            raise ValueError("routing rules unreadable")
+        return original(event, rules, review_link=review_link)
+
+    steps.route_step = broken
+    try:
+        yield
+    finally:
+        steps.route_step = original
+
+
 def notifications_for(stack, mention_id, topic=None, timeout=5, delivered=False):
     """Notifications about a mention; with `delivered`, wait until the team subscriptions have seen them too."""
     deadline = time.monotonic() + timeout
@@ -247,15 +267,8 @@ def test_a_transient_task_failure_is_retried(stack):
 
 
 def test_a_task_that_keeps_failing_alerts_once_dead_letters_and_is_triaged_after_redrive(stack):
-    original = task_handler(stack, "draft")
-
-    def broken(event, context):
-        if event.get("notify"):  # the routing the Draft task applies to a mention it pages for
-            raise ValueError("routing rules unreadable")
-        return original(event, context)
-
     # Given the Draft task fails every time it routes
-    with handler_replaced(stack, "draft", broken):
+    with routing_fails():
         mention_id = deliver(stack, "is the store on Main Street open on Sunday?")
         stored = outcome(stack, mention_id)
         assert stored["status"] == "triage_failed" and stored["triage_error"] == "ValueError"
@@ -1112,15 +1125,9 @@ def test_a_mention_failing_in_a_batch_fails_alone_and_its_siblings_are_paged_onc
     # siblings have started)
     ids = stored_mentions(stack, [text.format(77200 + n) for n, text in enumerate(COMPLAINTS[:5])])
     records = batch_records(ids)
-    original = task_handler(stack, "draft")
-
-    def broken_for_one(event, context):
-        if event["mention"]["mention_id"] == ids[2] and event.get("notify"):
-            raise ValueError("routing rules unreadable")
-        return original(event, context)
 
     # When the dispatcher runs the batch
-    with handler_replaced(stack, "draft", broken_for_one):
+    with routing_fails({ids[2]}):
         failures = dispatched(stack, records)
     # Then only that message is reported for redelivery, with the error, and its mention is marked triage_failed
     assert [(f.message_id, f.reason) for f in failures] == [(records[2]["messageId"], "failed: ValueError")]
