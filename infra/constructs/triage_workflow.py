@@ -385,6 +385,7 @@ class TriageWorkflow(Construct):
             payload=sfn.TaskInput.from_object({"key": J.object_at("$.key"), "claim": J.string_at("$.claim")}),
             result_path="$.classified", task_timeout=task_timeout("classify"))
         classify = guarded(classify_task, lambda_task=True, extra_errors=classify_retry_errors)
+        # An incident member's Draft (DraftMember): drafted only, recorded without a page, so not routed.
         step_input = sfn.TaskInput.from_object({"mention": J.object_at("$.classified.mention"),
                                                 "classification": J.object_at(classification)})
         # A mention the agents are paged for is drafted and routed by one invocation (`notify`,
