@@ -433,9 +433,9 @@ class TriageWorkflow(Construct):
 
         # The labels, team and priority are attributes of their own; incident members, which are not routed, keep the
         # team and priority routing would have given them (`member_route`; responder.sla.escalate reads them; items
-        # written before kept them as a JSON copy, `classification_json`). Every outcome removes the bookkeeping of the claims that
-        # earlier versions took, and the thread is not written: a mention's outcome and every later update of it (its
-        # reply's claim, sending, sent) are billed on the item's size, one write unit per started KB.
+        # written before kept them as a JSON copy, `classification_json`). Every outcome removes the bookkeeping of the
+        # claims that earlier versions took, and the thread is not written: a mention's outcome and every later update
+        # of it (its reply's claim, sending, sent) are billed on the item's size, one write unit per started KB.
         def recording_time(state_id: str) -> sfn.Pass:
             return sfn.Pass(self, state_id, result_path="$.recording", parameters={
                 "at": J.string_at("$$.State.EnteredTime"), "by": J.array_get_item(J.string_split(J.uuid(), "-"), 4)})
