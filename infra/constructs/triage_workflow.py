@@ -432,11 +432,11 @@ class TriageWorkflow(Construct):
                            result_path=J.DISCARD)
             return task
 
-        # The labels, team and priority are attributes of their own; incident members, which have no team or priority
-        # of their own, keep the team and priority routing would have given them as a small JSON copy
-        # (`member_route`; responder.sla.escalate reads it). Every outcome removes the bookkeeping of the claims that
-        # earlier versions took, and the thread is not written: a mention's outcome and every later update of it (its
-        # reply's claim, sending, sent) are billed on the item's size, one write unit per started KB.
+        # The labels, team and priority are attributes of their own; incident members, which are not routed, keep the
+        # team and priority routing would have given them (`member_route`; responder.sla.escalate reads them; items
+        # written before kept them as a JSON copy, `classification_json`). Every outcome removes the bookkeeping of the
+        # claims that earlier versions took, and the thread is not written: a mention's outcome and every later update
+        # of it (its reply's claim, sending, sent) are billed on the item's size, one write unit per started KB.
         def recording_time(state_id: str) -> sfn.Pass:
             return sfn.Pass(self, state_id, result_path="$.recording", parameters={
                 "at": J.string_at("$$.State.EnteredTime"), "by": J.array_get_item(J.string_split(J.uuid(), "-"), 4)})
@@ -505,7 +505,7 @@ class TriageWorkflow(Construct):
             self, "RecordIncidentMember", table=table, key=mention_key,
             update_expression=("SET #s = :member, incident_id = :incident, triaged_at = :at, triaged_by = :by, "
                                "intent = :intent, sentiment = :sentiment, topic = :topic, #lang = :language, "
-                               "draft_text = :draft, classification_json = :c "
+                               "draft_text = :draft, team = :team, priority = :priority "
                                "REMOVE triage_claimed_until, triage_claim, triage_attempts"),
             condition_expression=records(":member"),
             expression_attribute_names={"#s": "status", "#lang": "language"},
@@ -514,7 +514,8 @@ class TriageWorkflow(Construct):
                 **recording,
                 **labels,
                 ":draft": S(J.string_at("$.drafted.draft.text")),
-                ":c": S(J.json_to_string(J.object_at("$.classified.member_route"))),
+                ":team": S(J.string_at("$.classified.member_route.team")),
+                ":priority": S(J.string_at("$.classified.member_route.priority")),
             },
             result_path=J.DISCARD)))
         member_path = draft_member.next(recording_time("RecordingMember")).next(record_member).next(alert_due)

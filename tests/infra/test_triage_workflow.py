@@ -99,9 +99,12 @@ def test_every_outcome_removes_the_claims_bookkeeping(template_dict):
         # Then each removes the claim's attributes, keeping a notified mention's item small (billed per KB)
         removed = {a.strip() for a in expression.split("REMOVE", 1)[1].split(",")}
         assert {"triage_claimed_until", "triage_claim", "triage_attempts"} <= removed, name
-    # And a member keeps only the route's team and priority of its classification, not the whole of it
-    member = states["RecordIncidentMember"]["Parameters"]["ExpressionAttributeValues"][":c"]
-    assert member == {"S.$": "States.JsonToString($.classified.member_route)"}
+    # And a member keeps only the route's team and priority of its classification, as two attributes of their own
+    member = states["RecordIncidentMember"]["Parameters"]
+    assert member["ExpressionAttributeValues"][":team"] == {"S.$": "$.classified.member_route.team"}
+    assert member["ExpressionAttributeValues"][":priority"] == {"S.$": "$.classified.member_route.priority"}
+    assert "team = :team, priority = :priority" in member["UpdateExpression"]
+    assert "classification_json" not in member["UpdateExpression"]
 
 
 def test_agent_notification_carries_the_routing_attributes(template_dict):

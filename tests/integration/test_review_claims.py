@@ -54,6 +54,11 @@ class RecordingOutbox:
             self.sent.append(message)
 
 
+
+def approval(nonce: str) -> str:
+    """What a claim records of a form's nonce, and its message carries: the nonce's random part (its approval id)."""
+    return nonce.split(".")[0]
+
 def _save(store, mention_id: str, text: str, created_at: str, channel: str = "x", kind: str = "mention") -> None:
     mention = Mention(platform="x" if channel == "x" else "meta", channel=channel, kind=kind, mention_id=mention_id,
                       thread_id=THREAD, author=Author(id="42", handle="eve", name="Eve"), text=text,
@@ -154,7 +159,7 @@ def test_five_concurrent_approvals_make_one_claim_and_one_message(store, service
     winners = [i for i, a in answers.items() if a.status == 303]
     assert len(winners) == 1
     (winner,) = winners
-    assert outbox.sent == [{"v": 1, "channel": "x", "mention_id": MENTION_ID, "nonce": forms[winner][0]}]
+    assert outbox.sent == [{"v": 1, "channel": "x", "mention_id": MENTION_ID, "nonce": approval(forms[winner][0])}]
     # And the item records the winner's text, and the four others were told who claimed it (410)
     item = store.get_mention("x", MENTION_ID)
     assert (item["reply_state"], item["reply_text"], item["reply_requested_by"]) == (
@@ -176,7 +181,7 @@ def test_a_retried_post_with_the_same_nonce_is_the_same_approval(store, service,
     # nonce (the sender acts on a nonce once)
     assert again.status == 303
     assert store.get_mention("x", MENTION_ID) == claimed
-    message = {"v": 1, "channel": "x", "mention_id": MENTION_ID, "nonce": nonce}
+    message = {"v": 1, "channel": "x", "mention_id": MENTION_ID, "nonce": approval(nonce)}
     assert outbox.sent == [message, message]
     # And the page now shows where the reply stands
     assert "Reply queued" in service.handle("GET", notified).html()
@@ -195,7 +200,7 @@ def test_a_failed_send_message_releases_the_claim_and_answers_503(store, service
     # And the same form, posted again once SQS is back, claims and queues
     outbox.fail = False
     assert _post(service, notified, nonce=nonce).status == 303
-    assert [m["nonce"] for m in outbox.sent] == [nonce]
+    assert [m["nonce"] for m in outbox.sent] == [approval(nonce)]
 
 
 def test_a_claim_the_sender_already_took_is_not_released(store, service, outbox, notified):
@@ -227,8 +232,8 @@ def test_a_claim_whose_message_never_came_can_be_taken_over_later(store, service
     fresh = SIGNER.nonce(notified)
     assert _post(service, notified, nonce=fresh, agent="Lee", text="New text").status == 303
     item = store.get_mention("x", MENTION_ID)
-    assert (item["reply_nonce"], item["reply_requested_by"], item["reply_text"]) == (fresh, "Lee", "New text")
-    assert [m["nonce"] for m in outbox.sent] == [fresh]
+    assert (item["reply_nonce"], item["reply_requested_by"], item["reply_text"]) == (approval(fresh), "Lee", "New text")
+    assert [m["nonce"] for m in outbox.sent] == [approval(fresh)]
 
 
 def test_mark_handled_takes_over_a_stale_claim_and_voids_its_nonce(store, service, outbox, notified, clock):
@@ -303,9 +308,9 @@ def test_a_refused_reply_can_be_sent_again_with_a_new_form_only(store, service, 
     fresh = SIGNER.nonce(notified)
     assert _post(service, notified, nonce=fresh, text="Another text").status == 303
     item = store.get_mention("x", MENTION_ID)
-    assert (item["reply_state"], item["reply_nonce"], item["reply_text"]) == ("queued", fresh, "Another text")
+    assert (item["reply_state"], item["reply_nonce"], item["reply_text"]) == ("queued", approval(fresh), "Another text")
     assert "reply_error" not in item
-    assert [m["nonce"] for m in outbox.sent] == [used, fresh]
+    assert [m["nonce"] for m in outbox.sent] == [approval(used), approval(fresh)]
 
 
 def test_a_missing_or_deleted_mention_is_refused(store, service, outbox, notified):
@@ -332,7 +337,7 @@ def test_the_lambda_handler_serves_the_page_from_an_http_api_event(service, outb
     # Then GET answered the page and POST 303 to the page itself, with one message queued
     assert shown["statusCode"] == 200 and shown["headers"]["cache-control"] == "no-store"
     assert posted["statusCode"] == 303 and posted["headers"]["location"] == notified
-    assert outbox.sent == [{"v": 1, "channel": "x", "mention_id": MENTION_ID, "nonce": nonce}]
+    assert outbox.sent == [{"v": 1, "channel": "x", "mention_id": MENTION_ID, "nonce": approval(nonce)}]
     module.configure(None)
 
 

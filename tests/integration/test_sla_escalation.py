@@ -247,6 +247,26 @@ def test_an_incident_timer_escalates_once_for_its_open_members(store):
     assert metrics == [("payments", "p1", 2)]
 
 
+def test_an_incident_escalates_on_the_team_its_members_keep_as_attributes(store):
+    # Given an incident whose open member was recorded with the routing's team and priority as attributes (the
+    # members of earlier versions kept them as JSON, above)
+    account, incident_id = "acct-1", "inc-20261201T1100-payment-0002"
+    store.client.put_item(TableName=store._table, Item=store._item(
+        {"pk": f"INCIDENT#{account}", "sk": incident_id, "type": "incident", "incident_id": incident_id}))
+    put_mention(store, "2101", status="incident", incident_id=incident_id, team="payments", priority="p2",
+                sla_due=None)
+    store.client.put_item(TableName=store._table, Item=store._item(
+        {"pk": f"INCIDENT#{incident_id}", "sk": "MEMBER#x#2101", "type": "incident_member"}))
+    event = {"v": 1, "kind": "incident", "account_id": account, "incident_id": incident_id,
+             "sla_due": "2026-12-01T12:00:00Z"}
+    alerts = Alerts()
+    # When its timer fires
+    assert escalator(store, alerts).fire(event, now=AFTER)["outcome"] == "escalated"
+    # Then the escalation goes to that team at that priority
+    ((doc, _message, _subject),) = alerts.published
+    assert (doc["team"], doc["priority"]) == ("payments", "p2")
+
+
 def test_an_incident_whose_members_were_all_answered_does_not_escalate(store):
     account, incident_id = "acct-2", "inc-20261201T1100-late-0002"
     store.client.put_item(TableName=store._table, Item=store._item(

@@ -127,6 +127,11 @@ def test_normal_complaint_is_notified_to_its_team_with_a_draft(stack):
     assert stored["intent"] == "complaint" and stored["sentiment"] == "negative"
     assert stored["priority"] in ("p2", "p3") and stored["team"] and stored["sla_due"]
     assert stored["draft_text"].startswith("@casey_q") and len(stored["draft_text"]) <= 280
+    # And when, as Step Functions writes its context's EnteredTime (milliseconds, `Z`): the item is billed per KB
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stored["triaged_at"]), stored["triaged_at"]
+    # And a post without attachments stores none (readers default to []); the listing shows the empty list
+    assert "attachments" not in stack._store.get_mention("x", mention_id)
+    assert next(m for m in stack.mentions() if m["mention_id"] == mention_id)["attachments"] == []
     (note,) = notifications_for(stack, mention_id, "agent-notifications", delivered=True)
     message = note["message"]
     assert set(message) == {"mention", "classification", "route", "draft", "thread", "actions"}

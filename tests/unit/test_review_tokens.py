@@ -75,7 +75,7 @@ def test_a_nonce_is_valid_only_for_the_token_it_was_rendered_for():
     nonce = signer.nonce(first)
     # When the nonce is checked against each token and against another key
     # Then only its own token accepts it
-    assert signer.check_nonce(first, nonce) == nonce
+    assert signer.check_nonce(first, nonce) == nonce.split(".")[0] and len(nonce.split(".")[0]) == 22
     with pytest.raises(TokenInvalid):
         signer.check_nonce(second, nonce)
     with pytest.raises(TokenInvalid):

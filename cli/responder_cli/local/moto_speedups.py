@@ -72,6 +72,24 @@ class MotoSpeedups:
                 self._patch(module, "boto_client_for", cached_client(module))
         self._install_sqs()
         self._install_dispatch()
+        self._install_entered_time()
+
+    def _install_entered_time(self) -> None:
+        """The context object's `$$.State.EnteredTime` as Step Functions writes it, e.g. `2019-03-26T20:14:13.192Z`
+        (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html); moto writes Python's
+        `isoformat()`, `...13.192345+00:00`. The workflow stores it (`triaged_at`) on items billed per started KB."""
+        import datetime as real
+        import types
+
+        from moto.stepfunctions.parser.asl.component.state import state
+
+        class AwsTime(real.datetime):
+            def isoformat(self, sep: str = "T", timespec: str = "milliseconds") -> str:
+                utc = self.astimezone(real.timezone.utc)
+                return real.datetime.isoformat(utc.replace(tzinfo=None), sep, timespec) + "Z"
+
+        clock = types.SimpleNamespace(datetime=AwsTime, timezone=real.timezone)
+        self._patch(state, "datetime", clock)
 
     def _install_dispatch(self) -> None:
         """Per-request work that gives the same answer every time: moto's reflection over its response classes,

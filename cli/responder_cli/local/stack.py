@@ -505,7 +505,10 @@ class LocalStack:
         """Stored inbound mentions, in the order they were received."""
         items = self._store.list_items("mention")
         items.sort(key=lambda i: (i.get("received_at", ""), i.get("mention_id", "")))
-        return [{k: i[k] for k in MENTION_FIELDS if k in i} for i in items]
+        # A mention without attachments is stored without the attribute (responder.aws.storage); a tombstone has none.
+        return [{k: i[k] if k in i else [] for k in MENTION_FIELDS
+                 if k in i or (k == "attachments" and i.get("status") != "deleted")}
+                for i in items]
 
     def threads(self) -> list[dict[str, Any]]:
         """Stored threads, most recently active first."""

@@ -39,6 +39,10 @@ _GRAPH = "https://graph.facebook.com/v21.0"
 NOTIFIED_TEXT_MAX_CHARS = 5_000
 # Classify's `seen` value for a mark the mention does not have: never a time, so it never equals a stored one.
 NOT_SEEN = "-"
+# An incident member's team and priority when its classification named none: the SLA escalation's own defaults for an
+# incident (responder.sla.escalate).
+DEFAULT_MEMBER_TEAM = "support"
+DEFAULT_MEMBER_PRIORITY = "p1"
 TRUNCATION_MARKER = " […]"
 
 
@@ -134,8 +138,10 @@ def classify_step(event: dict[str, Any], store: DynamoMentionStore, rules: Any,
         "seen": {"paged_at": str(mention.get("paged_at") or NOT_SEEN),
                  "escalated_at": str(mention.get("escalated_at") or NOT_SEEN)},
         # What an incident member keeps of its classification (RecordIncidentMember): the SLA escalation's team and
-        # priority, not the whole classification (about 270 bytes that kept a member's item over 1 KB).
-        "member_route": {"team": result.get("team"), "priority": result.get("priority")},
+        # priority, as a notified mention keeps them (two attributes; the whole classification kept a member's item
+        # over 1 KB, and even a JSON copy of these two pushed a third of members over it).
+        "member_route": {"team": str(result.get("team") or DEFAULT_MEMBER_TEAM),
+                         "priority": str(result.get("priority") or DEFAULT_MEMBER_PRIORITY)},
         "keys": {"mention": mention_key(mention["channel"], mention["mention_id"]),
                  "thread": thread_key(mention["channel"], mention["thread_id"])},
     }
@@ -171,7 +177,8 @@ def draft_step(event: dict[str, Any], store: DynamoMentionStore, voice: Any, dra
         # The state carries a cut text; the draft is written from the whole of it.
         full = store.get_mention(mention["channel"], mention["mention_id"]) or {}
         mention = {**mention, "text": full.get("text", mention.get("text"))}
-    thread = public(store.get_thread(mention["channel"], mention["thread_id"], opener=mention))
+    # The thread as of about a second ago is context enough for a draft (a person reviews it before anything is sent).
+    thread = public(store.get_thread(mention["channel"], mention["thread_id"], opener=mention, consistent=False))
     if drafter is not None:
         draft = drafter.draft(mention, event["classification"], thread, voice)
     else:
