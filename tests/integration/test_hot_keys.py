@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from responder.aws.incident_store import COUNTER_SHARDS, IncidentStore
 from responder.aws.storage import current_account_partitions
 from responder.core.model import Author, Mention
 from responder.surge.incidents import BRAND_KEY, SurgeSettings, bucket
+
+
+@pytest.fixture
+def store(store_on_both_clients):
+    """The store on boto3's client and on the JSON-protocol client the functions use deployed (conftest)."""
+    return store_on_both_clients
 
 AT = datetime(2026, 12, 1, 12, 0, 30, tzinfo=timezone.utc)
 
