@@ -40,7 +40,8 @@ def _operations(table: str) -> dict[str, Callable[[Any, int], Any]]:
         "Query (gsi2, 20)": lambda c, n: c.query(
             TableName=table, IndexName="gsi2", KeyConditionExpression="gsi2pk = :p", Limit=20,
             ExpressionAttributeValues={":p": {"S": "ACCOUNT#brand#01"}}),
-        "BatchGetItem (10)": lambda c, n: c.batch_get_item(RequestItems={table: {"Keys": [key(n - i) for i in range(10)]}}),
+        "BatchGetItem (10)": lambda c, n: c.batch_get_item(
+            RequestItems={table: {"Keys": [key(n - i) for i in range(10)]}}),
         "TransactWriteItems (2)": lambda c, n: c.transact_write_items(TransactItems=[
             {"Update": {"TableName": table, "Key": key(n), "UpdateExpression": "ADD n :one",
                         "ExpressionAttributeValues": {":one": {"N": "1"}}}},

@@ -87,7 +87,8 @@ def test_a_cancelled_transaction_is_boto3s_error_with_the_items_that_failed(clie
     ours_boto3, ours_json = clients
     _fill(ours_boto3, table_name, count=1)
     items = [{"Put": {"TableName": table_name, "Item": {**_key(0), "n": {"N": "9"}},
-                      "ConditionExpression": "attribute_not_exists(pk)", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+                      "ConditionExpression": "attribute_not_exists(pk)",
+                      "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
              {"Put": {"TableName": table_name, "Item": {**_key(1), "n": {"N": "1"}}}}]
 
     def refused(client):

@@ -58,8 +58,8 @@ def _table_clients():
     counters = _handler("dispatcher")._counter_store(DispatcherSettings.from_env())
     triage = runtime(TriageSettings.from_env)
     return {"webhook": webhook._store.client, "review": review._store.client, "sender": sender._ledger.client,
-            "sla": sla.store.mentions.client, "dispatcher": counters._m.client, "classify, draft, route": triage.store.client,
-            "classify's incidents": triage.incidents._m.client}
+            "sla": sla.store.mentions.client, "dispatcher": counters._m.client,
+            "classify, draft, route": triage.store.client, "classify's incidents": triage.incidents._m.client}
 
 
 def test_every_functions_table_client_is_the_json_client_in_lambda_with_its_timeouts(lambda_env):

@@ -24,19 +24,21 @@ What is counted, and how (all from the running local stack, nothing assumed per 
   execution's wall time is mostly its wait for a core. Deployed, an execution also waits on its service integrations
   (DynamoDB, SNS: milliseconds each), which this leaves out.
 - DynamoDB: read and write request units as reported by DynamoDB Local (`ReturnConsumedCapacity=INDEXES` is
-  added to every call), split into the table's and each global secondary index's units, and attributed to the
-  operation, the kind of item it wrote (mention, raw, thread, counter, ...; from its key) and the project function
-  that made the call (`Meter.detail`). A transaction's table units are counted here, not taken from DynamoDB
-  Local: DynamoDB bills every item of TransactWriteItems two write units per started KB of the larger of its sizes
-  before and after (Amazon DynamoDB Developer Guide, "Capacity unit consumption for transactions"), but DynamoDB
-  Local reports one small item's two units for any number of same-sized items (two 100-byte puts: 2 units, not 4;
-  tests/integration/test_metering.py). The meter reads each item's size before and after the call (unmetered) and
-  bills 2 × started KB per item.
+  added to every call, made through the client that deploys: the functions' JSON-protocol client, botocore's for
+  the state machine's direct integrations), split into the table's and each global secondary index's units, and
+  attributed to the operation, the kind of item it wrote (mention, raw, thread, counter, ...; from its key) and the
+  project function that made the call (`Meter.detail`). A transaction's table units are counted here, not taken
+  from DynamoDB Local: DynamoDB bills every item of TransactWriteItems two write units per started KB of the larger
+  of its sizes before and after (Amazon DynamoDB Developer Guide, "Capacity unit consumption for transactions"), but
+  DynamoDB Local reports one small item's two units for any number of same-sized items (two 100-byte puts: 2 units,
+  not 4; tests/integration/test_metering.py). The meter reads each item's size before and after the call
+  (unmetered) and bills 2 × started KB per item.
 - EventBridge Scheduler: every CreateSchedule (an SLA timer) is one scheduled invocation when it fires (one-time
   schedules, deleted after completion); schedules are billed per invocation, creating them is not. A create refused
   with ConflictException (the bucket's or mention's timer is already set) raises before it is recorded: not counted.
 - SNS publishes and SQS requests (send, non-empty receive, delete, change-visibility).
-Local-only plumbing (the outbox, /local endpoints, polling moto for execution results) is not counted.
+Local-only plumbing (the outbox, /local endpoints, polling moto for execution results, DynamoDB Local's start and
+warm-up) is not counted.
 
 Prices (us-east-1, from the AWS pricing pages as summarised in the project's design notes):
 Lambda $0.20 per million requests + $0.0000133334 per GB-second (arm64); Step Functions Express $1.00 per
