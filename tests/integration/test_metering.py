@@ -182,3 +182,14 @@ def test_a_json_client_marked_unmetered_is_not_counted(dynamodb_local, table_nam
     client.get_item(TableName=table_name, Key={"pk": {"S": "A"}, "sk": {"S": "NOTE"}})
     # Then nothing is counted
     assert (meter.write_units, meter.read_units, sum(meter.operations.values())) == (0, 0, 0)
+
+
+def test_dynamodb_locals_start_and_warm_up_are_not_billed_to_the_run(meter):
+    from responder_cli.local.dynamodb_local import DynamoDBLocal
+
+    # Given the meter installed before DynamoDB Local starts, as `responder demo` installs it
+    # When DynamoDB Local starts and warms up (a table of its own, concurrent transactions, reads)
+    with DynamoDBLocal():
+        pass
+    # Then none of it is counted: it is not a call the product makes (it was 0.3 write units per demo mention)
+    assert (meter.write_units, meter.read_units, sum(meter.operations.values())) == (0, 0, 0)
