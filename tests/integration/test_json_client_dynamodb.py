@@ -49,6 +49,10 @@ def test_batch_get_answers_as_boto3_with_binary_values_as_bytes(clients, table_n
     assert by_key(ours)[3]["raw"] == {"B": bytes([3, 0, 255])}
     assert by_key(ours)[3]["nested"]["M"]["parts"]["L"][0] == {"B": b"\x00"}
     assert ours.get("UnprocessedKeys") == theirs.get("UnprocessedKeys") == {}
+    # And TransactGetItems' answer, one item per request, is boto3's too
+    gets = [{"Get": {"TableName": table_name, "Key": _key(n)}} for n in (2, 5)]
+    ours, theirs = ours_json.transact_get_items(TransactItems=gets), ours_boto3.transact_get_items(TransactItems=gets)
+    assert ours["Responses"] == theirs["Responses"] and ours["Responses"][1]["Item"]["raw"] == {"B": bytes([5, 0, 255])}
 
 
 def test_query_pages_with_exclusive_start_key_are_boto3s(clients, table_name):
