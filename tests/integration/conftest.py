@@ -39,9 +39,10 @@ def store(dynamodb_local, table_name):
 
 
 @pytest.fixture(params=["boto3", "json"])
-def webhook_client(request, dynamodb_local, monkeypatch):
-    """A DynamoDB client as each runtime builds it: boto3 (everywhere but Lambda) and the webhook's JSON-protocol
-    client (Lambda, responder.aws.json_api), so what the webhook does in Lambda is tested on both."""
+def table_client(request, dynamodb_local, monkeypatch):
+    """A DynamoDB client as each runtime builds it: boto3 (a developer's tools, the local stack's own reads) and the
+    JSON-protocol client (responder.aws.json_api) every function uses in Lambda and under `responder local`, so what
+    the functions do deployed is tested on both."""
     if request.param == "boto3":
         return dynamodb_local.client()
     from responder.aws.json_api import AwsJsonClient
@@ -50,6 +51,18 @@ def webhook_client(request, dynamodb_local, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
     return AwsJsonClient("dynamodb", region="us-east-1", endpoint_url=dynamodb_local.endpoint, connect_timeout=1,
                          read_timeout=5)
+
+
+@pytest.fixture
+def webhook_client(table_client):
+    """The webhook's client on both runtimes (table_client)."""
+    return table_client
+
+
+@pytest.fixture
+def store_on_both_clients(table_client, table_name):
+    """The store on boto3's client and on the functions' JSON-protocol client (table_client)."""
+    return DynamoMentionStore(table_name, raw_event_ttl_days=30, client=table_client)
 
 
 @pytest.fixture

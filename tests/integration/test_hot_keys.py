@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from responder.aws.incident_store import COUNTER_SHARDS, IncidentStore
 from responder.aws.storage import current_account_partitions
 from responder.core.model import Author, Mention
 from responder.surge.incidents import BRAND_KEY, SurgeSettings, bucket
+
+
+@pytest.fixture
+def store(store_on_both_clients):
+    """The store on boto3's client and on the JSON-protocol client the functions use deployed (conftest)."""
+    return store_on_both_clients
 
 AT = datetime(2026, 12, 1, 12, 0, 30, tzinfo=timezone.utc)
 
@@ -70,7 +78,7 @@ def _list_as_before(store, table_name, i, partition):
                              UpdateExpression="SET gsi2pk = :p", ExpressionAttributeValues={":p": {"S": partition}})
 
 
-def test_the_clustering_window_queries_only_the_four_current_gsi2_shards(store, table_name):
+def test_the_clustering_window_queries_only_the_four_current_gsi2_shards(store, table_name, monkeypatch):
     from responder.surge import correlate
 
     # Given a surge's 40 mentions received a second apart, and two more of the same seconds listed as earlier
@@ -80,8 +88,13 @@ def test_the_clustering_window_queries_only_the_four_current_gsi2_shards(store, 
     _list_as_before(store, table_name, 40, f"ACCOUNT#{BRAND_KEY}#09")
     _list_as_before(store, table_name, 41, f"ACCOUNT#{BRAND_KEY}")
     queried: list[tuple[str, str]] = []
-    store.client.meta.events.register("provide-client-params.dynamodb.Query", lambda params, **_: queried.append(
-        (params.get("IndexName"), params["ExpressionAttributeValues"][":pk"]["S"])))
+    query = store.client.query
+
+    def recorded(**params):
+        queried.append((params.get("IndexName"), params["ExpressionAttributeValues"][":pk"]["S"]))
+        return query(**params)
+
+    monkeypatch.setattr(store.client, "query", recorded, raising=False)  # either client: boto3's or the JSON one
     # When Classify refreshes its clustering window
     correlate.forget_clusters()
     window = correlate._recent_window(BRAND_KEY, AT + timedelta(seconds=40), IncidentStore(store), SurgeSettings())

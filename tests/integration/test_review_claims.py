@@ -98,8 +98,9 @@ def clock():
 
 
 @pytest.fixture
-def service(dynamodb_local, table_name, outbox, clock):
-    store = DynamoReplyStore(table_name, client=dynamodb_local.client())
+def service(table_client, table_name, outbox, clock):
+    # On boto3's client and on the JSON-protocol client the review function uses deployed (conftest)
+    store = DynamoReplyStore(table_name, client=table_client)
     return ReviewService(store=store, signer=lambda: SIGNER, outbox=outbox,
                          configured_channels=lambda: {"x", "facebook"}, clock=clock)
 

@@ -69,10 +69,11 @@ def standins():
 
 
 @pytest.fixture
-def rig(store, table_name, dynamodb_local, standins):
-    """A sender on DynamoDB Local and the stand-ins, with recording queue and alerts."""
+def rig(store, table_name, table_client, standins):
+    """A sender on DynamoDB Local (boto3's client and the JSON-protocol one it uses deployed) and the stand-ins, with
+    recording queue and alerts."""
     endpoints = PlatformEndpoints(x_api_base=standins.base_url, graph_api_base=standins.base_url)
-    ledger = ReplyLedger(table_name, client=dynamodb_local.client())
+    ledger = ReplyLedger(table_name, client=table_client)
     queue, alerts = RecordingQueue(), RecordingAlerts()
 
     def build(creds: PlatformCredentials = CREDS, **kwargs) -> Sender:

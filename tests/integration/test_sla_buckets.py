@@ -15,6 +15,12 @@ from responder.sla.escalate import InvalidTimer, SlaEscalator, SlaStore, TimerEv
 
 from tests.integration.test_sla_escalation import Alerts
 
+
+@pytest.fixture
+def store(store_on_both_clients):
+    """The store on boto3's client and on the JSON-protocol client the functions use deployed (conftest)."""
+    return store_on_both_clients
+
 MINUTE = "2026-12-01T11:00"
 # The bucket (11:00, 60 min) fires at 12:01:05; every member received in 11:00 and created then is due by 12:01:00.
 FIRED = datetime(2026, 12, 1, 12, 1, 5, tzinfo=timezone.utc)

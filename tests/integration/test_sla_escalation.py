@@ -12,6 +12,12 @@ import pytest
 from responder.aws.storage import mention_key
 from responder.sla.escalate import InvalidTimer, SlaEscalator, SlaStore
 
+
+@pytest.fixture
+def store(store_on_both_clients):
+    """The store on boto3's client and on the JSON-protocol client the functions use deployed (conftest)."""
+    return store_on_both_clients
+
 DUE = datetime(2026, 12, 1, 12, 0, 0, tzinfo=timezone.utc)
 AFTER = DUE + timedelta(seconds=75)
 

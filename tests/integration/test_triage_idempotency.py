@@ -18,6 +18,12 @@ from responder.triage.dispatch import record_counts
 from responder.triage.steps import classify_step
 from tests.conftest import fixture_json
 
+
+@pytest.fixture
+def store(store_on_both_clients):
+    """The store on boto3's client and on the JSON-protocol client the functions use deployed (conftest)."""
+    return store_on_both_clients
+
 RECEIVED = datetime(2026, 12, 1, 9, 15, 31, tzinfo=timezone.utc)
 
 

@@ -121,7 +121,7 @@ def test_json_clients_only_where_lambda_puts_credentials_in_the_environment(lamb
     client = lambda_json_client("dynamodb")
     assert isinstance(client, AwsJsonClient) and client.endpoint_url == "https://dynamodb.us-east-1.amazonaws.com"
     assert (client._connect_timeout, client._read_timeout, client._attempts) == (0.5, 1.0, 0)
-    # Given the same variables outside Lambda (a developer, responder local), Then boto3 stays (None: default_client)
+    # Given the same variables outside Lambda (a developer's machine), Then boto3 stays (None: default_client)
     monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME")
     assert not lambda_environment_credentials() and lambda_json_client("dynamodb") is None
 

@@ -128,6 +128,7 @@ class DynamoDBLocal:
             raise DynamoDBLocalError("java not found: DynamoDB Local needs Java 17 or newer") from exc
         deadline = time.monotonic() + timeout
         client = self.client()
+        client._responder_unmetered = True  # the start and its warm-up are not the product's calls (metering.py)
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 self._stderr.seek(0)

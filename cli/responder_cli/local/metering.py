@@ -24,19 +24,21 @@ What is counted, and how (all from the running local stack, nothing assumed per 
   execution's wall time is mostly its wait for a core. Deployed, an execution also waits on its service integrations
   (DynamoDB, SNS: milliseconds each), which this leaves out.
 - DynamoDB: read and write request units as reported by DynamoDB Local (`ReturnConsumedCapacity=INDEXES` is
-  added to every call), split into the table's and each global secondary index's units, and attributed to the
-  operation, the kind of item it wrote (mention, raw, thread, counter, ...; from its key) and the project function
-  that made the call (`Meter.detail`). A transaction's table units are counted here, not taken from DynamoDB
-  Local: DynamoDB bills every item of TransactWriteItems two write units per started KB of the larger of its sizes
-  before and after (Amazon DynamoDB Developer Guide, "Capacity unit consumption for transactions"), but DynamoDB
-  Local reports one small item's two units for any number of same-sized items (two 100-byte puts: 2 units, not 4;
-  tests/integration/test_metering.py). The meter reads each item's size before and after the call (unmetered) and
-  bills 2 × started KB per item.
+  added to every call, made through the client that deploys: the functions' JSON-protocol client, botocore's for
+  the state machine's direct integrations), split into the table's and each global secondary index's units, and
+  attributed to the operation, the kind of item it wrote (mention, raw, thread, counter, ...; from its key) and the
+  project function that made the call (`Meter.detail`). A transaction's table units are counted here, not taken
+  from DynamoDB Local: DynamoDB bills every item of TransactWriteItems two write units per started KB of the larger
+  of its sizes before and after (Amazon DynamoDB Developer Guide, "Capacity unit consumption for transactions"), but
+  DynamoDB Local reports one small item's two units for any number of same-sized items (two 100-byte puts: 2 units,
+  not 4; tests/integration/test_metering.py). The meter reads each item's size before and after the call
+  (unmetered) and bills 2 × started KB per item.
 - EventBridge Scheduler: every CreateSchedule (an SLA timer) is one scheduled invocation when it fires (one-time
   schedules, deleted after completion); schedules are billed per invocation, creating them is not. A create refused
   with ConflictException (the bucket's or mention's timer is already set) raises before it is recorded: not counted.
 - SNS publishes and SQS requests (send, non-empty receive, delete, change-visibility).
-Local-only plumbing (the outbox, /local endpoints, polling moto for execution results) is not counted.
+Local-only plumbing (the outbox, /local endpoints, polling moto for execution results, DynamoDB Local's start and
+warm-up) is not counted.
 
 Prices (us-east-1, from the AWS pricing pages as summarised in the project's design notes):
 Lambda $0.20 per million requests + $0.0000133334 per GB-second (arm64); Step Functions Express $1.00 per
@@ -110,20 +112,33 @@ class Meter:
     http_requests: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _original: Any = None
+    _original_json: Any = None
 
     # -- collection --------------------------------------------------------------------------------------
 
     def install(self) -> None:
-        """Wrap botocore's API call so every client in this process reports to the meter."""
+        """Wrap the API call of botocore's clients and of the project's JSON-protocol client (responder.aws.json_api,
+        which every function's DynamoDB adapter uses deployed and here), so every client in this process reports to
+        the meter, each call on the same terms."""
         from botocore.client import BaseClient
 
-        meter, original = self, BaseClient._make_api_call
-        self._original = original
+        from responder.aws.json_api import AwsJsonClient
+
+        self._original = BaseClient._make_api_call
+        self._original_json = AwsJsonClient.call
+        BaseClient._make_api_call = self._metered(  # type: ignore[method-assign]
+            self._original, lambda client: client.meta.service_model.service_name)
+        AwsJsonClient.call = self._metered(self._original_json, lambda client: client.service)  # type: ignore
+
+    def _metered(self, original: Any, service_of: Any) -> Any:
+        """`original(client, operation, params)` (both clients' signature), counted: consumed capacity asked of
+        DynamoDB, a transaction's and a refused conditional write's units as DynamoDB bills them."""
+        meter = self
 
         def metered(client: Any, operation: str, params: dict[str, Any]) -> Any:
             if getattr(client, "_responder_unmetered", False):
                 return original(client, operation, params)
-            service = client.meta.service_model.service_name
+            service = service_of(client)
             if service == "dynamodb" and operation in _CAPACITY_OPERATIONS:
                 params = {**params, "ReturnConsumedCapacity": "INDEXES"}
             if service == "dynamodb" and operation == "TransactWriteItems":
@@ -147,7 +162,7 @@ class Meter:
             meter.record(service, operation, result, params if service == "dynamodb" else None)
             return result
 
-        BaseClient._make_api_call = metered  # type: ignore[method-assign]
+        return metered
 
     def uninstall(self) -> None:
         if self._original is not None:
@@ -155,6 +170,11 @@ class Meter:
 
             BaseClient._make_api_call = self._original  # type: ignore[method-assign]
             self._original = None
+        if self._original_json is not None:
+            from responder.aws.json_api import AwsJsonClient
+
+            AwsJsonClient.call = self._original_json  # type: ignore[method-assign]
+            self._original_json = None
 
     def record(self, service: str, operation: str, result: dict[str, Any],
                params: dict[str, Any] | None = None, failed: bool = False) -> None:
@@ -439,13 +459,18 @@ def item_kinds(operation: str, params: dict[str, Any]) -> str:
     return item_kind(params.get("Key") or params.get("Item") or {})
 
 
+_JSON_CLIENT_FILE = "/responder/aws/json_api.py"
+
+
 def _caller() -> str:
-    """The project function that made this call: the innermost public one in `responder`, or the state machine
-    (a direct service integration, run by moto's interpreter)."""
+    """The project function that made this call: the innermost public one in `responder` other than the JSON
+    client's own (`call`, `paginate`), or the state machine (a direct service integration, run by moto's
+    interpreter)."""
     frame = sys._getframe(2)
     while frame is not None:
         path = frame.f_code.co_filename
-        if "/responder/" in path and "/responder_cli/" not in path and not frame.f_code.co_name.startswith("_"):
+        if ("/responder/" in path and "/responder_cli/" not in path and not path.endswith(_JSON_CLIENT_FILE)
+                and not frame.f_code.co_name.startswith("_")):
             return frame.f_code.co_name
         if "/moto/stepfunctions/" in path:
             return "state machine"

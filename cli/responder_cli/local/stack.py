@@ -230,6 +230,7 @@ class LocalStack:
         self.secrets: dict[str, str] = {}
         self._store: Any = None
         self._read_timeout: float | None = None
+        self._json_dynamodb = False
         self.standins: Any = None
         self._review_handler: Any = None
 
@@ -250,6 +251,9 @@ class LocalStack:
 
         self._read_timeout = storage.READ_TIMEOUT_SECONDS  # restored by stop()
         storage.READ_TIMEOUT_SECONDS = LOCAL_DYNAMODB_READ_TIMEOUT_SECONDS
+        # The functions reach DynamoDB Local with the JSON-protocol client they deploy with (restored by stop()).
+        self._json_dynamodb = storage.JSON_DYNAMODB_OUTSIDE_LAMBDA
+        storage.JSON_DYNAMODB_OUTSIDE_LAMBDA = True
         template = load_template(synth=self.synth)
         if self.outbox is not None:
             create_private(self.outbox)
@@ -348,7 +352,7 @@ class LocalStack:
         from responder_cli.local.queue_age import MotoQueueAge
 
         sweeper = modules["responder-sweeper"]
-        sweeper_client = self.dynamodb.client()
+        sweeper_client = storage.dynamodb_client()  # the client it deploys with (the JSON one, as above)
         # Its cost is per minute, not per mention (README: about $0.07 a month): kept out of the per-mention meter.
         sweeper_client._responder_unmetered = True
         sweeper.configure(DynamoMentionStore(self.table_name, client=sweeper_client),
@@ -494,6 +498,7 @@ class LocalStack:
             from responder.aws import storage
 
             storage.READ_TIMEOUT_SECONDS, self._read_timeout = self._read_timeout, None
+            storage.JSON_DYNAMODB_OUTSIDE_LAMBDA = self._json_dynamodb
         if self._environ is not None:
             os.environ.clear()
             os.environ.update(self._environ)

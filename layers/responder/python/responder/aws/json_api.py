@@ -12,8 +12,10 @@ It is the same interface as the boto3 low-level client for what the webhook call
 adapters' error handling is unchanged. Tests check its requests against botocore's (signature and body) and run
 the storage contract against DynamoDB Local through it.
 
-Used only where the environment provides credentials the way Lambda does (`lambda_environment_credentials`);
-elsewhere — a developer's profile, `responder local` whose SQS is moto in-process — boto3 stays.
+Used where the environment provides credentials the way Lambda does (`lambda_environment_credentials`): by the
+webhook for its three services, and by every function's DynamoDB adapter (`responder.aws.storage.dynamodb_client`).
+`responder local` uses it for DynamoDB too (DynamoDB Local, the local credentials), so its meter counts the client
+that deploys; elsewhere — a developer's profile, moto's in-process SQS, SNS and Step Functions — boto3 stays.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ _RETRYABLE_CODES = {
 # repeat of the same transaction within 10 minutes as the same request.
 _IDEMPOTENCY_TOKENS = {("dynamodb", "TransactWriteItems"): "ClientRequestToken"}
 _MAX_BACKOFF_SECONDS = 20.0  # botocore's standard mode cap
+_MAX_IDLE_CONNECTIONS = 10  # kept alive at once; urllib3's default pool size, which botocore's pools use
 _CAMEL = re.compile(r"(?:^|_)([a-z0-9])")
 
 
@@ -138,6 +141,16 @@ def _decode_dynamodb(answer: dict[str, Any]) -> dict[str, Any]:
     for reason in answer.get("CancellationReasons") or []:
         if isinstance(reason, dict) and isinstance(reason.get("Item"), dict):
             reason["Item"] = _decode_item(reason["Item"])
+    responses = answer.get("Responses")
+    if isinstance(responses, dict):  # BatchGetItem: each table's items
+        answer["Responses"] = {table: [_decode_item(item) for item in items] for table, items in responses.items()}
+    elif isinstance(responses, list):  # TransactGetItems: one {"Item"} per request
+        for response in responses:
+            if isinstance(response, dict) and isinstance(response.get("Item"), dict):
+                response["Item"] = _decode_item(response["Item"])
+    for request in (answer.get("UnprocessedKeys") or {}).values():  # BatchGetItem: the keys to ask for again
+        if isinstance(request, dict) and isinstance(request.get("Keys"), list):
+            request["Keys"] = [_decode_item(key) for key in request["Keys"]]
     return answer
 
 
@@ -145,7 +158,9 @@ class AwsJsonClient:
     """One service's JSON API: `client.<operation in snake case>(**params)` → the answer as a dict.
 
     `attempts` counts retries after the first try (botocore's `max_attempts`): 0 means one try. Connections are
-    kept alive, one per thread; a kept connection the server closed meanwhile is reopened before it is used.
+    kept alive in a small pool shared by the threads (as botocore's): a Lambda container, one request at a time,
+    reuses its one connection; the local stack, which runs each invocation on a thread of its own, reuses them too
+    rather than connecting per thread. A kept connection the server closed meanwhile is reopened before it is used.
     """
 
     def __init__(self, service: str, region: str | None = None, connect_timeout: float = 1.0,
@@ -165,7 +180,8 @@ class AwsJsonClient:
         self._port = parts.port
         self._path = parts.path or "/"
         self._url = f"{parts.scheme}://{parts.netloc}{self._path}"
-        self._local = threading.local()
+        self._idle: list[Any] = []  # connected, kept alive, not in use (most recently used last)
+        self._idle_lock = threading.Lock()
         self._ssl_context: Any = None
 
     def __getattr__(self, name: str) -> Any:
@@ -240,36 +256,49 @@ class AwsJsonClient:
         headers.pop("host", None)  # http.client sends Host itself
         connection, reused = self._connection()
         try:
-            connection.request("POST", self._path, body=body, headers=headers)
-            answer = connection.getresponse()
-            return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
+            answer = self._exchange(connection, headers, body)
         except (ConnectionResetError, BrokenPipeError, _remote_disconnected()) as exc:
-            self._drop()
+            connection.close()
             if not reused:
                 raise self._connection_error(exc) from exc
             # The server closed the kept connection between our check and the request: nothing was answered,
             # so send once more on a new connection (a repeat is harmless: the writes are conditional).
-            connection, _ = self._connection()
+            connection, _ = self._connection(fresh=True)
             try:
-                connection.request("POST", self._path, body=body, headers=headers)
-                answer = connection.getresponse()
-                return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
+                answer = self._exchange(connection, headers, body)
             except OSError as again:
-                self._drop()
+                connection.close()
                 raise self._connection_error(again) from again
+            except BaseException:
+                connection.close()
+                raise
         except OSError as exc:
-            self._drop()
+            connection.close()
             raise self._connection_error(exc) from exc
+        except BaseException:  # e.g. an answer cut short (http.client.IncompleteRead): the connection is not reused
+            connection.close()
+            raise
+        self._release(connection)
+        return answer
 
-    def _connection(self) -> tuple[Any, bool]:
-        """This thread's connection, connected (with the connect timeout, then the read timeout on the socket)."""
+    def _exchange(self, connection: Any, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        connection.request("POST", self._path, body=body, headers=headers)
+        answer = connection.getresponse()
+        return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
+
+    def _connection(self, fresh: bool = False) -> tuple[Any, bool]:
+        """A kept connection still open, or a new one connected (with the connect timeout, then the read timeout on
+        the socket); and whether it was kept."""
         import http.client
         import socket
 
-        connection = getattr(self._local, "connection", None)
-        if connection is not None and connection.sock is not None and not _dropped(connection.sock):
-            return connection, True
-        if connection is not None:
+        while not fresh:
+            with self._idle_lock:
+                connection = self._idle.pop() if self._idle else None
+            if connection is None:
+                break
+            if connection.sock is not None and not _dropped(connection.sock):
+                return connection, True
             connection.close()
         if self._https:
             if self._ssl_context is None:
@@ -293,14 +322,22 @@ class AwsJsonClient:
 
             raise EndpointConnectionError(endpoint_url=self.endpoint_url, error=exc) from exc
         connection.sock.settimeout(self._read_timeout)
-        self._local.connection = connection
         return connection, False
 
-    def _drop(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
+    def _release(self, connection: Any) -> None:
+        """Keep an answered connection for the next call (at most _MAX_IDLE_CONNECTIONS of them)."""
+        with self._idle_lock:
+            if len(self._idle) < _MAX_IDLE_CONNECTIONS:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    def close(self) -> None:
+        """Close the kept connections (a later call connects again)."""
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
             connection.close()
-            self._local.connection = None
 
     def _connection_error(self, exc: Exception) -> Exception:
         import socket

@@ -226,7 +226,7 @@ class DynamoTable:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = default_client("dynamodb", **self._client_options)
+            self._client = dynamodb_client(**self._client_options)
         return self._client
 
     def _values(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -831,14 +831,28 @@ def default_client(service: str, connect_timeout: float | None = None, read_time
     return boto3.client(service, config=config)
 
 
+# `responder local` turns this on while it runs: its DynamoDB is DynamoDB Local, reached with the local credentials it
+# puts in the environment, so the functions speak to it with the client they deploy with, and its meter counts what
+# deploys. Its SQS, SNS, Scheduler and Step Functions are moto in-process, which only intercepts botocore: boto3 there.
+JSON_DYNAMODB_OUTSIDE_LAMBDA = False
+
+
 def lambda_json_client(service: str, connect_timeout: float | None = None, read_timeout: float | None = None,
                        attempts: int = 0) -> Any:
-    """Inside Lambda, a JSON-protocol client with default_client's timeouts and retries (no boto3 on the cold
-    path, see json_api.py); elsewhere None, so the adapter builds default_client's boto3 client on first use."""
+    """Inside Lambda (and for DynamoDB under `responder local`), a JSON-protocol client with default_client's
+    timeouts and retries (no boto3 on the cold path, and about a quarter of its CPU per call, see json_api.py);
+    elsewhere None, so the adapter builds default_client's boto3 client on first use."""
     from responder.aws.json_api import AwsJsonClient, lambda_environment_credentials
 
-    if not lambda_environment_credentials():
+    if not (lambda_environment_credentials() or (service == "dynamodb" and JSON_DYNAMODB_OUTSIDE_LAMBDA)):
         return None
     return AwsJsonClient(service, attempts=attempts,
                          connect_timeout=CONNECT_TIMEOUT_SECONDS if connect_timeout is None else connect_timeout,
                          read_timeout=READ_TIMEOUT_SECONDS if read_timeout is None else read_timeout)
+
+
+def dynamodb_client(connect_timeout: float | None = None, read_timeout: float | None = None, attempts: int = 0) -> Any:
+    """The table's low-level client, built by every adapter on first use: the JSON-protocol one where
+    lambda_json_client gives it (Lambda, `responder local`), boto3's elsewhere; the same timeouts and retries."""
+    return (lambda_json_client("dynamodb", connect_timeout, read_timeout, attempts)
+            or default_client("dynamodb", connect_timeout, read_timeout, attempts))
