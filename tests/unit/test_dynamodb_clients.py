@@ -59,7 +59,7 @@ def _table_clients():
     triage = runtime(TriageSettings.from_env)
     return {"webhook": webhook._store.client, "review": review._store.client, "sender": sender._ledger.client,
             "sla": sla.store.mentions.client, "dispatcher": counters._m.client,
-            "classify, draft, route": triage.store.client, "classify's incidents": triage.incidents._m.client}
+            "classify, draft": triage.store.client, "classify's incidents": triage.incidents._m.client}
 
 
 def test_every_functions_table_client_is_the_json_client_in_lambda_with_its_timeouts(lambda_env):
@@ -77,10 +77,10 @@ def test_every_functions_table_client_is_the_json_client_in_lambda_with_its_time
     assert _options(clients["review"]) == (1.0, 2.0, 1)  # a person waits on the page
     assert _options(clients["sender"]) == (1.0, 3.0, 2)  # responder.replies.ledger
     assert _options(clients["sla"]) == _options(clients["dispatcher"]) == (0.5, 1.0, 0)
-    assert _options(clients["classify, draft, route"]) == (triage.TRIAGE_CONNECT_TIMEOUT_SECONDS,
+    assert _options(clients["classify, draft"]) == (triage.TRIAGE_CONNECT_TIMEOUT_SECONDS,
                                                            triage.TRIAGE_READ_TIMEOUT_SECONDS, triage.TRIAGE_RETRIES)
     # And one client serves a function's adapters on the table (one kept connection, not one per adapter)
-    assert clients["classify's incidents"] is clients["classify, draft, route"]
+    assert clients["classify's incidents"] is clients["classify, draft"]
 
 
 def test_a_tables_client_is_boto3_outside_lambda_and_json_under_the_local_stack(lambda_env, monkeypatch):

@@ -73,7 +73,7 @@ PRICE = {
 }
 EXPRESS_MEMORY_GB = 64 / 1024
 # The workflow's task functions (infra/constructs/triage_workflow.py): an execution waits for them.
-TASK_FUNCTIONS = ("classify", "draft", "route")
+TASK_FUNCTIONS = ("classify", "draft")
 # The memory at which a Lambda function has one whole vCPU (AWS Lambda developer guide, "Configuring Lambda function
 # memory"); below it, CPU is allotted in proportion to memory.
 FULL_VCPU_MB = 1769
