@@ -138,7 +138,7 @@ def test_the_prompt_carries_the_room_the_voice_and_the_mention_as_data():
 
 
 class _Store:
-    def get_thread(self, channel, thread_id, opener=None):
+    def get_thread(self, channel, thread_id, opener=None, consistent=True):
         return {"pk": "THREAD", "sk": "THREAD", "mention_count": 1}
 
 

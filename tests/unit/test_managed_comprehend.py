@@ -178,7 +178,7 @@ class _Store:
     def awaiting_triage(self, channel, mention_id):
         return dict(self.mention)
 
-    def get_thread(self, channel, thread_id, opener=None):
+    def get_thread(self, channel, thread_id, opener=None, consistent=True):
         return {"pk": "THREAD", "sk": "THREAD", "mention_count": 1}
 
 

@@ -101,7 +101,7 @@ def test_first_response_counts_from_the_post_unless_it_is_later_than_receipt():
 class _NoThread:
     """The store as Draft reads it for a mention that opened its thread: no thread item, the text in the state."""
 
-    def get_thread(self, channel, thread_id, opener=None):
+    def get_thread(self, channel, thread_id, opener=None, consistent=True):
         return None
 
     def get_mention(self, channel, mention_id):

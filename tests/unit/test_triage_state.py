@@ -24,11 +24,14 @@ def test_a_long_text_is_cut_with_a_marker_and_its_full_length():
 class OneMentionStore:
     def __init__(self, mention: dict[str, Any]) -> None:
         self.mention = mention
+        self.thread_reads: list[bool] = []  # each get_thread's `consistent`
 
     def get_mention(self, channel: str, mention_id: str) -> dict[str, Any] | None:
         return self.mention if (channel, mention_id) == (self.mention["channel"], self.mention["mention_id"]) else None
 
-    def get_thread(self, channel: str, thread_id: str, opener: Any = None) -> dict[str, Any] | None:
+    def get_thread(self, channel: str, thread_id: str, opener: Any = None,
+                   consistent: bool = True) -> dict[str, Any] | None:
+        self.thread_reads.append(consistent)
         return {"thread_id": thread_id, "mention_count": 1}
 
 
@@ -51,6 +54,17 @@ def test_draft_writes_from_the_whole_text_when_the_state_carries_a_cut_one():
                drafter=drafter)
     # Then the drafter saw the whole text, read from the table
     assert drafter.texts == [full["text"]]
+
+
+def test_draft_reads_the_thread_eventually_consistent():
+    # Given a mention to draft
+    mention = {"channel": "x", "mention_id": "44", "thread_id": "44", "kind": "mention", "text": "late again",
+               "author": {"id": "7"}}
+    store = OneMentionStore(mention)
+    # When Draft runs
+    draft_step({"mention": mention, "classification": {"intent": "complaint"}}, store, None, drafter=RecordingDrafter())
+    # Then it read the thread once, eventually consistent (half the read units; context for a draft a person reviews)
+    assert store.thread_reads == [False]
 
 
 def test_draft_and_route_step_notifies_with_the_whole_draft_and_keeps_the_thread_out_of_the_state():
