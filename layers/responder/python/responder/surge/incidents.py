@@ -233,39 +233,86 @@ def cluster_signature(term_sets: Sequence[dict[str, float]], settings: SurgeSett
 
 
 def seeded_signature(seed: dict[str, float], term_sets: Sequence[dict[str, float]],
-                     settings: SurgeSettings, newer: Sequence[bool] = ()) -> dict[str, float]:
+                     settings: SurgeSettings, newer: Sequence[bool] = (),
+                     index: "TermIndex | None" = None) -> dict[str, float]:
     """The signature of the cluster around one mention: the recent mentions that share its anchor (of its specific
     terms, the one that is surging: common in the window, and much more so in its newer half, `newer`) and enough
     of its other terms. Two simultaneous surges give two signatures, each from its own mentions ({} when the
-    mention has too few neighbours to speak of a cluster)."""
+    mention has too few neighbours to speak of a cluster).
+
+    `index` (a TermIndex of `term_sets`, kept with the window it was built from) saves building one: the work then
+    grows with the mentions that share the seed's terms, not with the whole window."""
     if not any(t not in GENERIC_TERMS for t in seed):
         return {}
+    index = index if index is not None else TermIndex(term_sets)
     own = {t: 1.0 for t in seed}
-    near_seed = [match_score(t, own, settings) >= settings.join_threshold for t in term_sets]
-    df, recent, around = Counter(), Counter(), Counter()
-    for i, terms in enumerate(term_sets):
-        for t in terms:
-            df[t] += 1
-            recent[t] += 1 if i < len(newer) and newer[i] else 0
-            around[t] += 1 if near_seed[i] else 0
+    near_seed = [s >= settings.join_threshold for s in scores(term_sets, own, settings, index=index)]
     # A word every complaint uses ("order") is common but steady; what failed is common and new. The anchor is
     # taken from the mention's neighbourhood, not only from its own words: a mention that does not name what
     # failed still finds it.
     # Candidates: the mention's own specific terms, and the concepts (what failed) around it; a plain word of the
-    # neighbourhood ("screen") may belong to two failures at once.
-    candidates = [t for t in around if t not in GENERIC_TERMS and (t in seed or t.startswith("~"))]
-    if not candidates:
+    # neighbourhood ("screen") may belong to two failures at once. Only theirs are counted.
+    around: Counter[str] = Counter()
+    for terms, near in zip(term_sets, near_seed):
+        if near:
+            around.update(t for t in terms if t not in GENERIC_TERMS and (t in seed or t.startswith("~")))
+    if not around:
         return {}
-    def burst(t: str) -> float:
-        return min(10.0, (recent[t] + 1) / (df[t] - recent[t] + 1)) if newer else 1.0
 
-    anchor = max(candidates, key=lambda t: (around[t] * burst(t), t))
+    def burst(t: str) -> float:
+        if not newer:
+            return 1.0
+        holders = index.postings[t]
+        recent = sum(1 for i in holders if i < len(newer) and newer[i])
+        return min(10.0, (recent + 1) / (len(holders) - recent + 1))
+
+    anchor = max(around, key=lambda t: (around[t] * burst(t), t))
     own[anchor] = 1.0
-    near = [anchor in t and match_score(t, own, settings) >= settings.join_threshold for t in term_sets]
+    near = [False] * len(term_sets)
+    for i in index.postings[anchor]:
+        near[i] = match_score(term_sets[i], own, settings) >= settings.join_threshold
     neighbours = [t for t, n in zip(term_sets, near) if n]
     if len(neighbours) < settings.min_cluster_size:
         return {}  # too few yet to say what they share: a signature from a handful would be their quirks
     return signature(neighbours, settings, background=[t for t, n in zip(term_sets, near) if not n])
+
+
+class TermIndex:
+    """Which entries of a list of term sets hold each term (positions, ascending): built once per clustering window,
+    it lets a pass over the window score only the mentions that can score at all (see `scores`)."""
+
+    def __init__(self, term_sets: Sequence[dict[str, float]]) -> None:
+        self.size = len(term_sets)
+        self.postings: dict[str, list[int]] = {}
+        for i, terms in enumerate(term_sets):
+            for t in terms:
+                self.postings.setdefault(t, []).append(i)
+
+    def holding(self, terms: Iterable[str]) -> list[int]:
+        """The positions of the entries that hold any of `terms`, ascending."""
+        found: set[int] = set()
+        for t in terms:
+            found.update(self.postings.get(t, ()))
+        return sorted(found)
+
+
+def core_terms(sig: dict[str, float], settings: SurgeSettings) -> set[str]:
+    """The signature's core terms that name what failed (not GENERIC_TERMS): a mention that holds none of them scores
+    0 against it (`match_score`)."""
+    top = max((w for t, w in sig.items() if t not in GENERIC_TERMS), default=0.0)
+    return {t for t, w in sig.items() if t not in GENERIC_TERMS and w >= settings.core_share * top}
+
+
+def scores(term_sets: Sequence[dict[str, float]], sig: dict[str, float], settings: SurgeSettings,
+           model: dict[str, Any] | None = None, index: TermIndex | None = None) -> list[float]:
+    """`match_score` of each entry against one signature, in order. With the entries' `index` only those that hold a
+    core term of the signature are scored: every other one scores 0 whatever it holds, so the list is the same."""
+    if index is None:
+        return [match_score(t, sig, settings, model) for t in term_sets]
+    found = [0.0] * len(term_sets)
+    for i in index.holding(core_terms(sig, settings)):
+        found[i] = match_score(term_sets[i], sig, settings, model)
+    return found
 
 
 def surge_onset(times: Sequence[float], start: float, end: float, settings: SurgeSettings) -> float | None:

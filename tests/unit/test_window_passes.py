@@ -1,0 +1,200 @@
+"""The clustering window's passes, done once per window and with its term index: the same answers as scoring every
+mention of the window, bounded, and safe for the mentions of a batch that read one window side by side."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+
+from responder.surge import correlate
+from responder.surge.incidents import (
+    GENERIC_TERMS,
+    SurgeSettings,
+    TermIndex,
+    best_incident,
+    cluster_model,
+    match_score,
+    salient_terms,
+    scores,
+    seeded_signature,
+    signature,
+)
+from responder_cli.traffic import TrafficGenerator
+
+SETTINGS = SurgeSettings()
+
+
+def _texts(seed: int, everyday: int = 200, surge: int = 120) -> list[str]:
+    """A window's texts: everyday traffic and a surge, worded as the demo's generator words them."""
+    generator = TrafficGenerator(seed)
+    found = []
+    for delivery in [*generator.normal(everyday), *generator.surge(surge)]:
+        text = delivery.truth.get("text") if isinstance(delivery.truth, dict) else None
+        found.append(text or _text_of(delivery))
+    random.Random(seed).shuffle(found)
+    return found
+
+
+def _text_of(delivery) -> str:
+    import json
+
+    from responder.ingest.normalize_meta import normalize_meta
+    from responder.ingest.normalize_x import normalize_x
+
+    normalize = normalize_x if delivery.platform == "x" else normalize_meta
+    (mention,) = normalize(json.loads(delivery.encoded())).mentions
+    return mention.text or ""
+
+
+def _reference_seeded_signature(seed, term_sets, settings, newer=()):
+    """seeded_signature as it was before the term index: every pass over every mention of the window."""
+    if not any(t not in GENERIC_TERMS for t in seed):
+        return {}
+    own = {t: 1.0 for t in seed}
+    near_seed = [match_score(t, own, settings) >= settings.join_threshold for t in term_sets]
+    df, recent, around = Counter(), Counter(), Counter()
+    for i, terms in enumerate(term_sets):
+        for t in terms:
+            df[t] += 1
+            recent[t] += 1 if i < len(newer) and newer[i] else 0
+            around[t] += 1 if near_seed[i] else 0
+    candidates = [t for t in around if t not in GENERIC_TERMS and (t in seed or t.startswith("~"))]
+    if not candidates:
+        return {}
+
+    def burst(t):
+        return min(10.0, (recent[t] + 1) / (df[t] - recent[t] + 1)) if newer else 1.0
+
+    anchor = max(candidates, key=lambda t: (around[t] * burst(t), t))
+    own[anchor] = 1.0
+    near = [anchor in t and match_score(t, own, settings) >= settings.join_threshold for t in term_sets]
+    neighbours = [t for t, n in zip(term_sets, near) if n]
+    if len(neighbours) < settings.min_cluster_size:
+        return {}
+    return signature(neighbours, settings, background=[t for t, n in zip(term_sets, near) if not n])
+
+
+def test_scores_through_the_index_are_the_scores_of_every_mention():
+    # Given a window of everyday traffic and a surge, its term index, and the surge's signature and model
+    term_sets = [salient_terms(t) for t in _texts(23)]
+    index = TermIndex(term_sets)
+    sig = signature(term_sets[:60], SETTINGS)
+    fits = [match_score(t, sig, SETTINGS) >= SETTINGS.join_threshold for t in term_sets]
+    model = cluster_model([t for t, f in zip(term_sets, fits) if f], [t for t, f in zip(term_sets, fits) if not f],
+                          SETTINGS)
+    assert sum(fits) >= SETTINGS.min_cluster_size and model
+    # When the window is scored through the index, with and without the model
+    # Then every mention has the score it has on its own (and the index skipped the mentions that score 0)
+    for m in (None, model):
+        assert scores(term_sets, sig, SETTINGS, m, index) == [match_score(t, sig, SETTINGS, m) for t in term_sets]
+        assert scores(term_sets, sig, SETTINGS, m) == [match_score(t, sig, SETTINGS, m) for t in term_sets]
+    # And a signature whose core is one plain word still finds every mention that holds it
+    rare = {"~fail": 0.9, "checkout": 0.5, "money": 0.2}
+    assert scores(term_sets, rare, SETTINGS, None, index) == [match_score(t, rare, SETTINGS) for t in term_sets]
+
+
+def test_a_seeded_signature_through_the_index_is_the_one_every_mention_gave():
+    # Given windows of three seeds, each mention's terms, and which half of the window is newer
+    for seed in (23, 29):
+        term_sets = [salient_terms(t) for t in _texts(seed, everyday=120, surge=80)]
+        newer = [i % 3 != 0 for i in range(len(term_sets))]
+        index = TermIndex(term_sets)
+        found = 0
+        # When each mention seeds the signature of its cluster, through the window's index and without one
+        for terms in term_sets[::2]:
+            expected = _reference_seeded_signature(terms, term_sets, SETTINGS, newer)
+            # Then the signature is the one the passes over every mention give, to the last digit
+            assert seeded_signature(terms, term_sets, SETTINGS, newer, index=index) == expected
+            assert seeded_signature(terms, term_sets, SETTINGS, newer) == expected
+            assert seeded_signature(terms, term_sets, SETTINGS) == _reference_seeded_signature(terms, term_sets,
+                                                                                            SETTINGS)
+            found += bool(expected)
+        assert found > 20  # the surge's mentions did seed clusters: the comparison is not between empty answers
+
+
+def _window(seed: int = 23) -> correlate._Window:
+    texts = _texts(seed)
+    recent = [{"channel": "x", "mention_id": str(i), "text": t, "received_at": f"2026-12-01T12:0{i % 3}:00Z"}
+              for i, t in enumerate(texts)]
+    return correlate._Window(recent, [salient_terms(t) for t in texts])
+
+
+def _incident(window: correlate._Window, incident_id: str = "inc-1", share: float = 0.12) -> dict:
+    sig = signature(window.terms, SurgeSettings(signature_share=share))
+    fits = [match_score(t, sig, SETTINGS) >= SETTINGS.join_threshold for t in window.terms]
+    model = cluster_model([t for t, f in zip(window.terms, fits) if f],
+                          [t for t, f in zip(window.terms, fits) if not f], SETTINGS)
+    return {"incident_id": incident_id, "signature": sig, "model": model}
+
+
+def test_the_mentions_no_incident_explains_are_those_best_incident_leaves():
+    # Given a window and an open incident about its surge
+    window = _window()
+    incident = _incident(window)
+    # When the window says which of its mentions no open incident explains
+    positions, terms, index = window.unexplained([incident], SETTINGS)
+    # Then they are the mentions best_incident finds no incident for, in order, with their own index
+    expected = [i for i, t in enumerate(window.terms) if best_incident(t, [incident], SETTINGS)[0] is None]
+    assert positions == expected and 0 < len(expected) < len(window.terms)
+    assert terms == [window.terms[i] for i in expected]
+    assert index.postings == TermIndex(terms).postings
+    # And without an open incident every mention is unexplained, read through the window's own index
+    assert window.unexplained([], SETTINGS)[0] == list(range(len(window.terms)))
+
+
+def test_the_window_answers_again_only_while_the_incidents_stay_the_same():
+    # Given a window that has answered for one open incident
+    window = _window()
+    incident = _incident(window)
+    first = window.unexplained([incident], SETTINGS)
+    # When it is asked again for the same incident (another mention of the batch, an equal copy of the incident)
+    # Then the answer is the one kept
+    assert window.unexplained([dict(incident)], SETTINGS) is first
+    # When the incident's signature or model changes (a digest refreshed it), or another incident opens
+    wider = {**incident, "signature": {**incident["signature"], "checkout": 0.9}}
+    other_model = {**incident, "model": {**incident["model"], "bias": incident["model"]["bias"] + 5.0}}
+    for changed in ([wider], [other_model], [incident, _incident(window, "inc-2", share=0.3)]):
+        # Then the answer is worked out again, and it is best_incident's for those incidents
+        positions = window.unexplained(changed, SETTINGS)[0]
+        assert positions == [i for i, t in enumerate(window.terms) if best_incident(t, changed, SETTINGS)[0] is None]
+    assert window.unexplained([other_model], SETTINGS)[0] != first[0]
+    # And other settings are other answers
+    strict = SurgeSettings(join_threshold=0.9)
+    assert window.unexplained([incident], strict)[0] == [i for i, t in enumerate(window.terms)
+                                                         if best_incident(t, [incident], strict)[0] is None]
+
+
+def test_a_window_keeps_a_bounded_number_of_answers():
+    # Given a window asked about more sets of open incidents than it keeps answers for
+    window = _window()
+    incident = _incident(window)
+    for n in range(correlate.WINDOW_ANSWERS * 3):
+        window.unexplained([{**incident, "incident_id": f"inc-{n}"}], SETTINGS)
+        # Then it never keeps more than WINDOW_ANSWERS of them
+        assert len(window._answers) <= correlate.WINDOW_ANSWERS
+    # And the newest is kept, the oldest is not
+    assert window.unexplained([{**incident, "incident_id": f"inc-{correlate.WINDOW_ANSWERS * 3 - 1}"}],
+                              SETTINGS) is window._answers[next(reversed(window._answers))]
+    assert len(window._answers) == correlate.WINDOW_ANSWERS
+
+
+def test_the_mentions_of_a_batch_reading_one_window_side_by_side_get_one_answer():
+    # Given one window and ten mentions of a batch asking it at once about the same open incidents
+    window = _window()
+    incident = _incident(window)
+    expected = [i for i, t in enumerate(window.terms) if best_incident(t, [incident], SETTINGS)[0] is None]
+    answers, start = [], threading.Barrier(10)
+
+    def ask() -> None:
+        start.wait()
+        answers.append(window.unexplained([dict(incident)], SETTINGS)[0])
+
+    threads = [threading.Thread(target=ask) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Then each gets the answer best_incident gives, and the window keeps one
+    assert answers == [expected] * 10
+    assert len(window._answers) == 1
