@@ -27,11 +27,14 @@ SETTINGS = SurgeSettings()
 
 def _texts(seed: int, everyday: int = 200, surge: int = 120) -> list[str]:
     """A window's texts: everyday traffic and a surge, worded as the demo's generator words them."""
+    return [text for text, _ in _flagged(seed, everyday, surge)]
+
+
+def _flagged(seed: int, everyday: int, surge: int) -> list[tuple[str, bool]]:
+    """The window's texts, each with whether it is the surge's, shuffled."""
     generator = TrafficGenerator(seed)
-    found = []
-    for delivery in [*generator.normal(everyday), *generator.surge(surge)]:
-        text = delivery.truth.get("text") if isinstance(delivery.truth, dict) else None
-        found.append(text or _text_of(delivery))
+    found = [(_text_of(d), False) for d in generator.normal(everyday)] + \
+        [(_text_of(d), True) for d in generator.surge(surge)]
     random.Random(seed).shuffle(found)
     return found
 
@@ -97,8 +100,10 @@ def test_scores_through_the_index_are_the_scores_of_every_mention():
 def test_a_seeded_signature_through_the_index_is_the_one_every_mention_gave():
     # Given windows of three seeds, each mention's terms, and which half of the window is newer
     for seed in (23, 29):
-        term_sets = [salient_terms(t) for t in _texts(seed, everyday=120, surge=80)]
-        newer = [i % 3 != 0 for i in range(len(term_sets))]
+        flagged = _flagged(seed, everyday=120, surge=80)
+        term_sets = [salient_terms(t) for t, _ in flagged]
+        # The newer half: most of the surge and a third of the everyday traffic (what the burst of a term measures)
+        newer = [surge or i % 3 == 0 for i, (_, surge) in enumerate(flagged)]
         index = TermIndex(term_sets)
         found = 0
         # When each mention seeds the signature of its cluster, through the window's index and without one
@@ -109,8 +114,34 @@ def test_a_seeded_signature_through_the_index_is_the_one_every_mention_gave():
             assert seeded_signature(terms, term_sets, SETTINGS, newer) == expected
             assert seeded_signature(terms, term_sets, SETTINGS) == _reference_seeded_signature(terms, term_sets,
                                                                                             SETTINGS)
+            # (a `newer` shorter than the window, as a caller may give, counts the rest as older)
+            assert seeded_signature(terms, term_sets, SETTINGS, newer[:50], index=index) == \
+                _reference_seeded_signature(terms, term_sets, SETTINGS, newer[:50])
             found += bool(expected)
         assert found > 20  # the surge's mentions did seed clusters: the comparison is not between empty answers
+
+
+def test_the_anchor_may_be_a_concept_the_seed_does_not_name():
+    # Given a seed that says "checkout" and "money" but not "paying", and neighbours that do say paying (~pay),
+    # some with the seed's words and more without them
+    seed = {"checkout": 1.0, "money": 1.0, "~fail": 1.0}
+    term_sets = ([{"money": 1.0, "~pay": 1.0, "~fail": 1.0}] * 20 + [{"~pay": 1.0, "card": 1.0, "~fail": 1.0}] * 20
+                 + [{"checkout": 1.0, "cart": 1.0, "~fail": 1.0}] * 5 + [{"~order": 1.0, "arriv": 1.0}] * 30)
+    # When its signature is seeded through the index
+    found = seeded_signature(seed, term_sets, SETTINGS, index=TermIndex(term_sets))
+    # Then the anchor is the concept around it, and the cluster takes in those that name only the concept
+    assert found == _reference_seeded_signature(seed, term_sets, SETTINGS)
+    assert "card" in found and "~pay" in found
+
+
+def test_a_core_term_at_exactly_the_core_share_still_finds_its_mentions():
+    # Given a signature whose second term weighs exactly half its first (core_share 0.5: core by `>=`)
+    sig = {"checkout": 0.5, "money": 0.25, "~fail": 0.9}
+    term_sets = [{"money": 1.0, "~fail": 1.0}, {"checkout": 1.0, "~fail": 1.0}, {"money": 1.0, "~order": 1.0}]
+    # When the mentions are scored through the index
+    # Then the one that holds only the half-weight term is scored as match_score scores it (it fits)
+    found = scores(term_sets, sig, SETTINGS, index=TermIndex(term_sets))
+    assert found == [match_score(t, sig, SETTINGS) for t in term_sets] and found[0] >= SETTINGS.join_threshold
 
 
 def _window(seed: int = 23) -> correlate._Window:
@@ -154,11 +185,14 @@ def test_the_window_answers_again_only_while_the_incidents_stay_the_same():
     # When the incident's signature or model changes (a digest refreshed it), or another incident opens
     wider = {**incident, "signature": {**incident["signature"], "checkout": 0.9}}
     other_model = {**incident, "model": {**incident["model"], "bias": incident["model"]["bias"] + 5.0}}
-    for changed in ([wider], [other_model], [incident, _incident(window, "inc-2", share=0.3)]):
+    deliveries = {"incident_id": "inc-2", "signature": {"~delivery": 0.6, "~order": 0.5, "~fail": 0.3}, "model": {}}
+    for changed in ([wider], [other_model], [incident, deliveries]):
         # Then the answer is worked out again, and it is best_incident's for those incidents
         positions = window.unexplained(changed, SETTINGS)[0]
         assert positions == [i for i, t in enumerate(window.terms) if best_incident(t, changed, SETTINGS)[0] is None]
     assert window.unexplained([other_model], SETTINGS)[0] != first[0]
+    both = window.unexplained([incident, deliveries], SETTINGS)[0]
+    assert len(both) < len(window.unexplained([deliveries], SETTINGS)[0]) and len(both) < len(first[0])
     # And other settings are other answers
     strict = SurgeSettings(join_threshold=0.9)
     assert window.unexplained([incident], strict)[0] == [i for i, t in enumerate(window.terms)
