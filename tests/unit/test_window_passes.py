@@ -232,3 +232,31 @@ def test_the_mentions_of_a_batch_reading_one_window_side_by_side_get_one_answer(
     # Then each gets the answer best_incident gives, and the window keeps one
     assert answers == [expected] * 10
     assert len(window._answers) == 1
+
+
+def test_a_texts_terms_are_remembered_a_bounded_number_of_times_and_each_caller_gets_its_own():
+    from responder.classification.lexicon import MAX_CLASSIFIED_CHARS
+    from responder.surge import incidents
+
+    incidents._remembered_terms.cache_clear()
+    text = "@Acme checkout screen keeps failing, card declined #AcmeDown https://status.acme.example/x"
+    # Given a text's terms read once, and changed by the caller that read them
+    first = salient_terms(text)
+    first["~pay"] = 99.0
+    # When they are read again
+    # Then they are the text's own terms, untouched by the first caller's change, and were computed once
+    assert salient_terms(text) == incidents._salient_terms(text, ()) and salient_terms(text)["~pay"] == 1.0
+    assert incidents._remembered_terms.cache_info().hits >= 1
+    # And terms asked for with words to ignore are not the remembered ones
+    assert "screen" not in salient_terms(text, ignore=["screen"]) and "screen" in salient_terms(text)
+    # When two long texts differ only past the part triage reads
+    incidents._remembered_terms.cache_clear()
+    head = "checkout payment failing " * (MAX_CLASSIFIED_CHARS // 25 + 10)
+    assert salient_terms(head + "refund") == salient_terms(head + "delivery")
+    # Then they are one text to remember (the key is what triage reads: at most MAX_CLASSIFIED_CHARS characters)
+    assert incidents._remembered_terms.cache_info().currsize == 1
+    # And however many texts are read, at most SALIENT_MEMO are remembered
+    for i in range(incidents.SALIENT_MEMO + 50):
+        salient_terms(f"checkout failing at step {i} for order{chr(97 + i % 26)}")
+    assert incidents._remembered_terms.cache_info().currsize == incidents.SALIENT_MEMO
+    incidents._remembered_terms.cache_clear()

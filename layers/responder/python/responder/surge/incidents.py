@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 from responder.classification.lexicon import classified_text
@@ -138,13 +139,33 @@ def _hashtag_words(tag: str) -> list[str]:
     return best[-1] or []
 
 
+# A mention's terms depend on the part of its text triage reads (at most MAX_CLASSIFIED_CHARS characters), and the
+# clustering reads each recent mention's text again whenever a container refreshes its window (every
+# CLUSTER_CACHE_SECONDS, and after an incident opens), besides the texts a surge repeats (retweets, one complaint
+# pasted by many): the terms of the last SALIENT_MEMO texts read are kept per container (at most 2,048 × 800
+# characters of keys: under 4 MB).
+SALIENT_MEMO = 2048
+
+
 def salient_terms(text: str, ignore: Iterable[str] = ()) -> dict[str, float]:
     """The terms that say what a mention is about, with weights: concepts (~pay, ~fail: the many words for one
     failure) and other content words 1, hashtags 1 (and the words they are made of), link domains 2; no handles,
-    numbers, emoji, stop words, openers or device names."""
+    numbers, emoji, stop words, openers or device names. (A copy: the caller may change it.)"""
+    read = classified_text(text)  # the part triage reads: bounded work per mention
+    if ignore:
+        return _salient_terms(read, ignore)
+    return dict(_remembered_terms(read))
+
+
+@lru_cache(maxsize=SALIENT_MEMO)
+def _remembered_terms(read: str) -> dict[str, float]:
+    return _salient_terms(read, ())
+
+
+def _salient_terms(read: str, ignore: Iterable[str]) -> dict[str, float]:
     ignored = {i.lower().lstrip("@") for i in ignore}
     terms: dict[str, float] = {}
-    raw = re.sub(r"@\w+", " ", classified_text(text))  # the part triage reads: bounded work per mention
+    raw = re.sub(r"@\w+", " ", read)
     for tag in re.findall(r"#(\w+)", raw):
         for word in _hashtag_words(tag):
             term = _word_term(word) if len(word) >= 3 else None
