@@ -260,3 +260,24 @@ def test_a_texts_terms_are_remembered_a_bounded_number_of_times_and_each_caller_
         salient_terms(f"checkout failing at step {i} for order{chr(97 + i % 26)}")
     assert incidents._remembered_terms.cache_info().currsize == incidents.SALIENT_MEMO
     incidents._remembered_terms.cache_clear()
+
+
+def test_a_scorer_gives_match_scores_to_the_last_bit():
+    # Given random signatures, models and mentions over a small vocabulary: links (worth two), the generic terms,
+    # concepts and plain words, with weights that make thirds and exact core-share ties
+    rng = random.Random(17)
+    vocabulary = ["~pay", "~fail", "~app", "~login", "@status.acme.com", "@acme.com", "#acmedown", "checkout",
+                  "money", "card", "page", "code", "screen", "arriv"]
+    for _ in range(400):
+        sig = {t: rng.choice([0.1, 0.2, 0.25, 0.3333, 0.5, 0.6, 0.9, 1.0]) for t in rng.sample(vocabulary, 5)}
+        model = rng.choice([None, {}, {"weights": {t: rng.uniform(-3, 3) for t in rng.sample(vocabulary, 6)},
+                                       "absent": {t: rng.uniform(-2, 0) for t in rng.sample(vocabulary, 2)},
+                                       "unknown": rng.uniform(-1, 1), "bias": rng.uniform(-1, 1)}])
+        settings = SurgeSettings(min_log_odds=rng.choice([0.0, -1.0, 1.0]), min_shared_terms=rng.choice([1, 2, 3]))
+        term_sets = [{t: (2.0 if t[0] == "@" else 1.0) for t in rng.sample(vocabulary, rng.randint(0, 7))}
+                     for _ in range(20)]
+        # When they are scored through a Scorer (and through the index)
+        # Then every score is match_score's, bit for bit
+        expected = [match_score(t, sig, settings, model) for t in term_sets]
+        assert scores(term_sets, sig, settings, model) == expected
+        assert scores(term_sets, sig, settings, model, TermIndex(term_sets)) == expected

@@ -290,8 +290,9 @@ def seeded_signature(seed: dict[str, float], term_sets: Sequence[dict[str, float
     anchor = max(around, key=lambda t: (around[t] * burst(t), t))
     own[anchor] = 1.0
     near = [False] * len(term_sets)
+    score = Scorer(own, settings)
     for i in index.postings[anchor]:
-        near[i] = match_score(term_sets[i], own, settings) >= settings.join_threshold
+        near[i] = score(term_sets[i]) >= settings.join_threshold
     neighbours = [t for t, n in zip(term_sets, near) if n]
     if len(neighbours) < settings.min_cluster_size:
         return {}  # too few yet to say what they share: a signature from a handful would be their quirks
@@ -317,23 +318,58 @@ class TermIndex:
         return sorted(found)
 
 
-def core_terms(sig: dict[str, float], settings: SurgeSettings) -> set[str]:
-    """The signature's core terms that name what failed (not GENERIC_TERMS): a mention that holds none of them scores
-    0 against it (`match_score`)."""
-    top = max((w for t, w in sig.items() if t not in GENERIC_TERMS), default=0.0)
-    return {t for t, w in sig.items() if t not in GENERIC_TERMS and w >= settings.core_share * top}
-
-
 def scores(term_sets: Sequence[dict[str, float]], sig: dict[str, float], settings: SurgeSettings,
            model: dict[str, Any] | None = None, index: TermIndex | None = None) -> list[float]:
     """`match_score` of each entry against one signature, in order. With the entries' `index` only those that hold a
-    core term of the signature are scored: every other one scores 0 whatever it holds, so the list is the same."""
+    core term of the signature that names what failed (not GENERIC_TERMS) are scored: every other one scores 0
+    whatever it holds, so the list is the same."""
+    score = Scorer(sig, settings, model)
     if index is None:
-        return [match_score(t, sig, settings, model) for t in term_sets]
+        return [score(t) for t in term_sets]
     found = [0.0] * len(term_sets)
-    for i in index.holding(core_terms(sig, settings)):
-        found[i] = match_score(term_sets[i], sig, settings, model)
+    for i in index.holding(score.core_named):
+        found[i] = score(term_sets[i])
     return found
+
+
+class Scorer:
+    """`match_score` against one signature (and model), for many mentions: what depends on the signature alone (its
+    heaviest term, its core, the model's weights as numbers) is worked out once, not once per mention. Each score is
+    the one match_score gives, to the last bit: the same sums, in the same order."""
+
+    def __init__(self, sig: dict[str, float], settings: SurgeSettings, model: dict[str, Any] | None = None) -> None:
+        self.sig, self.settings = sig, settings
+        top = max((w for t, w in sig.items() if t not in GENERIC_TERMS), default=0.0)
+        self.core = {t for t, w in sig.items() if w >= settings.core_share * top}
+        self.core_named = {t for t in self.core if t not in GENERIC_TERMS}
+        self.model = None
+        if model:
+            weights, absent = model.get("weights") or {}, model.get("absent") or {}
+            self.model = ({t: float(w) for t, w in weights.items()}, [(t, float(w)) for t, w in absent.items()],
+                          float(model.get("unknown") or 0.0), float(model.get("bias") or 0.0))
+
+    def __call__(self, terms: dict[str, float]) -> float:
+        sig, settings = self.sig, self.settings
+        if not terms or not sig:
+            return 0.0
+        shared = [t for t in terms if t in sig]
+        if not any(t in self.core_named for t in shared):
+            return 0.0
+        if self.model is not None and self._log_odds(terms) < settings.min_log_odds:
+            return 0.0
+        core = self.core
+        strength = sum((2 if t[0] == "@" else 1) * (1 if t in core or t in GENERIC_TERMS else 1 / 3) for t in shared)
+        if strength < settings.min_shared_terms - 1e-9:
+            return 0.0
+        hit = sum(terms[t] for t in shared)
+        total = sum(terms.values())
+        return hit / min(total, 5.0)
+
+    def _log_odds(self, terms: dict[str, float]) -> float:
+        weights, absent, unknown, score = self.model  # type: ignore[misc]
+        for t in terms:
+            score += weights[t] if t in weights else unknown
+        return score + sum(w for t, w in absent if t not in terms)
 
 
 def surge_onset(times: Sequence[float], start: float, end: float, settings: SurgeSettings) -> float | None:
