@@ -11,7 +11,6 @@ import time
 import weakref
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -27,9 +26,11 @@ from responder.surge.incidents import (
     next_digest,
     salient_terms,
     cluster_key,
+    scores,
     seeded_signature,
     signature,
     surge_onset,
+    TermIndex,
     window_start,
 )
 from responder.surge.vocabulary import SAID_AS
@@ -199,7 +200,8 @@ def _refresh_signature(incident: dict[str, Any], received: datetime, store: Any,
     crowd actually uses, which keeps recall up as the surge goes on."""
     window = _recent_window(BRAND_KEY, received, store, settings)  # the cached window: no read of its own
     sig = incident.get("signature") or {}
-    fits = [match_score(t, sig, settings, incident.get("model")) >= settings.join_threshold for t in window.terms]
+    fits = [s >= settings.join_threshold for s in scores(window.terms, sig, settings, incident.get("model"),
+                                                         window.index)]
     cluster = [t for t, f in zip(window.terms, fits) if f]
     if len(cluster) < settings.min_cluster_size:
         return incident
@@ -222,10 +224,69 @@ CLUSTER_CACHE_SECONDS = 2.0
 clock: Callable[[], float] = time.monotonic
 
 
-@dataclass(frozen=True)
+# What a window keeps of the passes over it that do not depend on the mention (which of its mentions the open
+# incidents explain): at most this many answers (one per set of open incidents seen while it was current).
+WINDOW_ANSWERS = 8
+
+
 class _Window:
-    recent: list[dict[str, Any]]  # the account's mentions in the window
-    terms: list[dict[str, float]]  # their salient terms, in the same order
+    """The account's recent mentions and what every pass over them reads: their salient terms, when each came, and
+    which of them hold each term. Built once per refresh and never changed after, so the mentions of a batch read
+    it side by side; the answers it keeps are deterministic, so two threads computing one at once agree."""
+
+    def __init__(self, recent: list[dict[str, Any]], terms: list[dict[str, float]]) -> None:
+        self.recent = recent  # the account's mentions in the window
+        self.terms = terms  # their salient terms, in the same order
+        self.received = [received_at_of(m) for m in recent]
+        self.seconds = [_parse(r, _EPOCH).timestamp() for r in self.received]
+        self.index = TermIndex(terms)
+        self._answers: dict[Any, tuple[list[int], list[dict[str, float]], TermIndex]] = {}
+        self._lock = threading.Lock()
+
+    def unexplained(self, open_now: list[dict[str, Any]], settings: SurgeSettings,
+                    ) -> tuple[list[int], list[dict[str, float]], TermIndex]:
+        """The positions of the mentions no open incident explains (`best_incident`), their terms and their index:
+        worked out once per window and set of open incidents (their signatures and models), not once per mention."""
+        key = (settings, _incidents_key(open_now))
+        with self._lock:
+            found = self._answers.get(key)
+        if found is not None:
+            return found
+        if not open_now:
+            found = (list(range(len(self.terms))), self.terms, self.index)
+        else:
+            if settings.join_threshold > 0:
+                # Explained: some incident's score reaches the threshold (best_incident's answer is not None), and
+                # only the mentions that hold a core term of an incident's signature score against it at all.
+                explained = [False] * len(self.terms)
+                for incident in open_now:
+                    for i, score in enumerate(scores(self.terms, incident.get("signature") or {}, settings,
+                                                     incident.get("model"), self.index)):
+                        explained[i] = explained[i] or score >= settings.join_threshold
+            else:
+                explained = [best_incident(t, open_now, settings)[0] is not None for t in self.terms]
+            positions = [i for i, e in enumerate(explained) if not e]
+            terms = [self.terms[i] for i in positions]
+            found = (positions, terms, TermIndex(terms))
+        with self._lock:
+            if len(self._answers) >= WINDOW_ANSWERS:
+                self._answers.pop(next(iter(self._answers)))
+            self._answers[key] = found
+        return found
+
+
+def _incidents_key(incidents: list[dict[str, Any]]) -> tuple[Any, ...]:
+    """What a pass over the window reads of the open incidents, as a hashable value: their signatures and models."""
+    return tuple((str(i.get("incident_id")), _frozen(i.get("signature") or {}), _frozen(i.get("model")))
+                 for i in incidents)
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
 
 
 _windows: "weakref.WeakKeyDictionary[Any, dict[str, tuple[float, _Window]]]" = weakref.WeakKeyDictionary()
@@ -265,7 +326,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 def _onset(window: _Window, fits: list[bool], received: datetime, settings: SurgeSettings) -> float:
     """When the mentions that fit a cluster began to come fast (`surge_onset`), from the first mention the window
     holds (gsi2 gives at most its newest 500) to `received`; -inf when they came at one pace."""
-    times = [_seconds(m) for m in window.recent]
+    times = window.seconds
     if not times:
         return float("-inf")
     start = max(min(times), window_start(received, settings).timestamp())
@@ -275,12 +336,13 @@ def _onset(window: _Window, fits: list[bool], received: datetime, settings: Surg
 
 
 def _widened(sig: dict[str, float], terms: dict[str, float], term_sets: list[dict[str, float]],
-             settings: SurgeSettings) -> dict[str, float]:
+             settings: SurgeSettings, index: TermIndex | None = None) -> dict[str, float]:
     """The signature of everything that fits a seeded one, as each digest refreshes it: a seed worded one particular
     way ("kicking me back to the sign-in page") makes its plain words core ("page"), and another failure worded
     with them ("the payment page is dead") would fit; among all that fits, what they share is what failed. The
-    seeded one stays when the mention that opens the incident would not fit the wider one."""
-    fits = [match_score(t, sig, settings) >= settings.join_threshold for t in term_sets]
+    seeded one stays when the mention that opens the incident would not fit the wider one. (`index`: the TermIndex
+    of `term_sets`.)"""
+    fits = [s >= settings.join_threshold for s in scores(term_sets, sig, settings, index=index)]
     cluster = [t for t, f in zip(term_sets, fits) if f]
     if len(cluster) < settings.min_cluster_size:
         return sig
@@ -316,20 +378,20 @@ def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], t
         return None, None
     window = _recent_window(account, received, store, settings)
     # The cluster this mention belongs to, not the window's largest, among the recent mentions that no open
-    # incident explains: two failures at once are two incidents, and one failure is one.
-    unexplained = [(m, t) for m, t in zip(window.recent, window.terms) if best_incident(t, open_now, settings)[0]
-                   is None]
+    # incident explains: two failures at once are two incidents, and one failure is one. (Which those are is
+    # the same for every mention while the window and the open incidents stay: the window keeps it.)
+    positions, unexplained, index = window.unexplained(open_now, settings)
     middle = _iso(received - (received - window_start(received, settings)) / 2)
-    sig = seeded_signature(terms, [t for _, t in unexplained], settings,
-                           newer=[received_at_of(m) >= middle for m, _ in unexplained])
+    sig = seeded_signature(terms, unexplained, settings, newer=[window.received[i] >= middle for i in positions],
+                           index=index)
     if match_score(terms, sig, settings) < settings.join_threshold:
         return None, None  # the spike is about something else; a mention that fits it will open the incident
-    sig = _widened(sig, terms, [t for _, t in unexplained], settings)
+    sig = _widened(sig, terms, unexplained, settings, index)
     # What tells this cluster from the rest of the window (everything that does not fit it, other incidents' too).
     # The cluster is what fits it since it began to come fast: what fit it at its usual pace before is background.
-    fits = [match_score(t, sig, settings) >= settings.join_threshold for t in window.terms]
+    fits = [s >= settings.join_threshold for s in scores(window.terms, sig, settings, index=window.index)]
     onset = _onset(window, fits, received, settings)
-    fits = [f and _seconds(m) >= onset for m, f in zip(window.recent, fits)]
+    fits = [f and at >= onset for at, f in zip(window.seconds, fits)]
     model = cluster_model([t for t, f in zip(window.terms, fits) if f],
                           [t for t, f in zip(window.terms, fits) if not f], settings)
     if match_score(terms, sig, settings, model) < settings.join_threshold:
@@ -338,8 +400,10 @@ def _maybe_open(mention: Mapping[str, Any], classification: Mapping[str, Any], t
     if any(cluster_key(i.get("signature") or {}) == key for i in open_now):
         return None, None  # what is left of an open incident's failure, worded apart from it: not a new one
     this = (mention.get("channel"), mention.get("mention_id"))
-    matching = [m for m, t in unexplained if match_score(t, sig, settings, model) >= settings.join_threshold
-                and (m.get("channel"), m.get("mention_id")) != this and _seconds(m) >= onset]
+    matching = [window.recent[i] for i, s in zip(positions, scores(unexplained, sig, settings, model, index))
+                if s >= settings.join_threshold and (window.recent[i].get("channel"),
+                                                     window.recent[i].get("mention_id")) != this
+                and window.seconds[i] >= onset]
     if len(matching) + 1 < max(settings.min_cluster_size, settings.min_cluster_share * len(window.recent)):
         return None, None  # more mentions than usual, but not about one thing: no incident
     # Another container may have opened it a moment ago (this one's list of open incidents is cached): join it.

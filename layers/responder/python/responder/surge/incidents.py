@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 from responder.classification.lexicon import classified_text
@@ -138,13 +139,33 @@ def _hashtag_words(tag: str) -> list[str]:
     return best[-1] or []
 
 
+# A mention's terms depend on the part of its text triage reads (at most MAX_CLASSIFIED_CHARS characters), and the
+# clustering reads each recent mention's text again whenever a container refreshes its window (every
+# CLUSTER_CACHE_SECONDS, and after an incident opens), besides the texts a surge repeats (retweets, one complaint
+# pasted by many): the terms of the last SALIENT_MEMO texts read are kept per container (at most 2,048 × 800
+# characters of keys: under 4 MB).
+SALIENT_MEMO = 2048
+
+
 def salient_terms(text: str, ignore: Iterable[str] = ()) -> dict[str, float]:
     """The terms that say what a mention is about, with weights: concepts (~pay, ~fail: the many words for one
     failure) and other content words 1, hashtags 1 (and the words they are made of), link domains 2; no handles,
-    numbers, emoji, stop words, openers or device names."""
+    numbers, emoji, stop words, openers or device names. (A copy: the caller may change it.)"""
+    read = classified_text(text)  # the part triage reads: bounded work per mention
+    if ignore:
+        return _salient_terms(read, ignore)
+    return dict(_remembered_terms(read))
+
+
+@lru_cache(maxsize=SALIENT_MEMO)
+def _remembered_terms(read: str) -> dict[str, float]:
+    return _salient_terms(read, ())
+
+
+def _salient_terms(read: str, ignore: Iterable[str]) -> dict[str, float]:
     ignored = {i.lower().lstrip("@") for i in ignore}
     terms: dict[str, float] = {}
-    raw = re.sub(r"@\w+", " ", classified_text(text))  # the part triage reads: bounded work per mention
+    raw = re.sub(r"@\w+", " ", read)
     for tag in re.findall(r"#(\w+)", raw):
         for word in _hashtag_words(tag):
             term = _word_term(word) if len(word) >= 3 else None
@@ -233,39 +254,122 @@ def cluster_signature(term_sets: Sequence[dict[str, float]], settings: SurgeSett
 
 
 def seeded_signature(seed: dict[str, float], term_sets: Sequence[dict[str, float]],
-                     settings: SurgeSettings, newer: Sequence[bool] = ()) -> dict[str, float]:
+                     settings: SurgeSettings, newer: Sequence[bool] = (),
+                     index: "TermIndex | None" = None) -> dict[str, float]:
     """The signature of the cluster around one mention: the recent mentions that share its anchor (of its specific
     terms, the one that is surging: common in the window, and much more so in its newer half, `newer`) and enough
     of its other terms. Two simultaneous surges give two signatures, each from its own mentions ({} when the
-    mention has too few neighbours to speak of a cluster)."""
+    mention has too few neighbours to speak of a cluster).
+
+    `index` (a TermIndex of `term_sets`, kept with the window it was built from) saves building one: the work then
+    grows with the mentions that share the seed's terms, not with the whole window."""
     if not any(t not in GENERIC_TERMS for t in seed):
         return {}
+    index = index if index is not None else TermIndex(term_sets)
     own = {t: 1.0 for t in seed}
-    near_seed = [match_score(t, own, settings) >= settings.join_threshold for t in term_sets]
-    df, recent, around = Counter(), Counter(), Counter()
-    for i, terms in enumerate(term_sets):
-        for t in terms:
-            df[t] += 1
-            recent[t] += 1 if i < len(newer) and newer[i] else 0
-            around[t] += 1 if near_seed[i] else 0
+    near_seed = [s >= settings.join_threshold for s in scores(term_sets, own, settings, index=index)]
     # A word every complaint uses ("order") is common but steady; what failed is common and new. The anchor is
     # taken from the mention's neighbourhood, not only from its own words: a mention that does not name what
     # failed still finds it.
     # Candidates: the mention's own specific terms, and the concepts (what failed) around it; a plain word of the
-    # neighbourhood ("screen") may belong to two failures at once.
-    candidates = [t for t in around if t not in GENERIC_TERMS and (t in seed or t.startswith("~"))]
-    if not candidates:
+    # neighbourhood ("screen") may belong to two failures at once. Only theirs are counted.
+    around: Counter[str] = Counter()
+    for terms, near in zip(term_sets, near_seed):
+        if near:
+            around.update(t for t in terms if t not in GENERIC_TERMS and (t in seed or t.startswith("~")))
+    if not around:
         return {}
-    def burst(t: str) -> float:
-        return min(10.0, (recent[t] + 1) / (df[t] - recent[t] + 1)) if newer else 1.0
 
-    anchor = max(candidates, key=lambda t: (around[t] * burst(t), t))
+    def burst(t: str) -> float:
+        if not newer:
+            return 1.0
+        holders = index.postings[t]
+        recent = sum(1 for i in holders if i < len(newer) and newer[i])
+        return min(10.0, (recent + 1) / (len(holders) - recent + 1))
+
+    anchor = max(around, key=lambda t: (around[t] * burst(t), t))
     own[anchor] = 1.0
-    near = [anchor in t and match_score(t, own, settings) >= settings.join_threshold for t in term_sets]
+    near = [False] * len(term_sets)
+    score = Scorer(own, settings)
+    for i in index.postings[anchor]:
+        near[i] = score(term_sets[i]) >= settings.join_threshold
     neighbours = [t for t, n in zip(term_sets, near) if n]
     if len(neighbours) < settings.min_cluster_size:
         return {}  # too few yet to say what they share: a signature from a handful would be their quirks
     return signature(neighbours, settings, background=[t for t, n in zip(term_sets, near) if not n])
+
+
+class TermIndex:
+    """Which entries of a list of term sets hold each term (positions, ascending): built once per clustering window,
+    it lets a pass over the window score only the mentions that can score at all (see `scores`)."""
+
+    def __init__(self, term_sets: Sequence[dict[str, float]]) -> None:
+        self.size = len(term_sets)
+        self.postings: dict[str, list[int]] = {}
+        for i, terms in enumerate(term_sets):
+            for t in terms:
+                self.postings.setdefault(t, []).append(i)
+
+    def holding(self, terms: Iterable[str]) -> list[int]:
+        """The positions of the entries that hold any of `terms`, ascending."""
+        found: set[int] = set()
+        for t in terms:
+            found.update(self.postings.get(t, ()))
+        return sorted(found)
+
+
+def scores(term_sets: Sequence[dict[str, float]], sig: dict[str, float], settings: SurgeSettings,
+           model: dict[str, Any] | None = None, index: TermIndex | None = None) -> list[float]:
+    """`match_score` of each entry against one signature, in order. With the entries' `index` only those that hold a
+    core term of the signature that names what failed (not GENERIC_TERMS) are scored: every other one scores 0
+    whatever it holds, so the list is the same."""
+    score = Scorer(sig, settings, model)
+    if index is None:
+        return [score(t) for t in term_sets]
+    found = [0.0] * len(term_sets)
+    for i in index.holding(score.core_named):
+        found[i] = score(term_sets[i])
+    return found
+
+
+class Scorer:
+    """`match_score` against one signature (and model), for many mentions: what depends on the signature alone (its
+    heaviest term, its core, the model's weights as numbers) is worked out once, not once per mention. Each score is
+    the one match_score gives, to the last bit: the same sums, in the same order."""
+
+    def __init__(self, sig: dict[str, float], settings: SurgeSettings, model: dict[str, Any] | None = None) -> None:
+        self.sig, self.settings = sig, settings
+        top = max((w for t, w in sig.items() if t not in GENERIC_TERMS), default=0.0)
+        self.core = {t for t, w in sig.items() if w >= settings.core_share * top}
+        self.core_named = {t for t in self.core if t not in GENERIC_TERMS}
+        self.model = None
+        if model:
+            weights, absent = model.get("weights") or {}, model.get("absent") or {}
+            self.model = ({t: float(w) for t, w in weights.items()}, [(t, float(w)) for t, w in absent.items()],
+                          float(model.get("unknown") or 0.0), float(model.get("bias") or 0.0))
+
+    def __call__(self, terms: dict[str, float]) -> float:
+        sig, settings = self.sig, self.settings
+        if not terms or not sig:
+            return 0.0
+        shared = [t for t in terms if t in sig]
+        if not any(t in self.core_named for t in shared):
+            return 0.0
+        if self.model is not None and self._log_odds(terms) < settings.min_log_odds:
+            return 0.0
+        core = self.core
+        strength = sum((2 if t[0] == "@" else 1) * (1 if t in core or t in GENERIC_TERMS else 1 / 3) for t in shared)
+        if strength < settings.min_shared_terms - 1e-9:
+            return 0.0
+        hit = sum(terms[t] for t in shared)
+        total = sum(terms.values())
+        return hit / min(total, 5.0)
+
+    def _log_odds(self, terms: dict[str, float]) -> float:
+        weights, absent, unknown, score = self.model  # type: ignore[misc]
+        for t in terms:
+            score += weights[t] if t in weights else unknown
+        return score + sum(w for t, w in absent if t not in terms)
 
 
 def surge_onset(times: Sequence[float], start: float, end: float, settings: SurgeSettings) -> float | None:
