@@ -357,13 +357,7 @@ class Scorer:
             return 0.0
         if self.model is not None and self._log_odds(terms) < settings.min_log_odds:
             return 0.0
-        core = self.core
-        strength = sum((2 if t[0] == "@" else 1) * (1 if t in core or t in GENERIC_TERMS else 1 / 3) for t in shared)
-        if strength < settings.min_shared_terms - 1e-9:
-            return 0.0
-        hit = sum(terms[t] for t in shared)
-        total = sum(terms.values())
-        return hit / min(total, 5.0)
+        return _share(terms, shared, self.core, settings)
 
     def _log_odds(self, terms: dict[str, float]) -> float:
         weights, absent, unknown, score = self.model  # type: ignore[misc]
@@ -478,6 +472,12 @@ def match_score(terms: dict[str, float], sig: dict[str, float], settings: SurgeS
     core = [t for t in shared if sig[t] >= settings.core_share * top]
     if not any(t not in GENERIC_TERMS for t in core):
         return 0.0
+    return _share(terms, shared, core, settings)
+
+
+def _share(terms: dict[str, float], shared: list[str], core: Any, settings: SurgeSettings) -> float:
+    """The share of a mention's salient weight that is about the signature (`shared`: its terms in the signature;
+    `core`: holds the signature's core terms among them), or 0 when they are too few to count."""
     # A term of the core, or "it failed", counts in full, a rarer one of the signature a third (a link is worth
     # two words). "It failed" is in every complaint, so its weight drops when two failures share the window.
     strength = sum((2 if t[0] == "@" else 1) * (1 if t in core or t in GENERIC_TERMS else 1 / 3) for t in shared)
