@@ -840,8 +840,8 @@ JSON_DYNAMODB_OUTSIDE_LAMBDA = False
 def lambda_json_client(service: str, connect_timeout: float | None = None, read_timeout: float | None = None,
                        attempts: int = 0) -> Any:
     """Inside Lambda (and for DynamoDB under `responder local`), a JSON-protocol client with default_client's
-    timeouts and retries (no boto3 on the cold path, and about a quarter of its CPU per call, see json_api.py);
-    elsewhere None, so the adapter builds default_client's boto3 client on first use."""
+    timeouts and retries (no boto3 on the cold path, and about a third of boto3's CPU per call:
+    bench.dynamodb_client_bench); elsewhere None, so the adapter builds default_client's boto3 client on first use."""
     from responder.aws.json_api import AwsJsonClient, lambda_environment_credentials
 
     if not (lambda_environment_credentials() or (service == "dynamodb" and JSON_DYNAMODB_OUTSIDE_LAMBDA)):
