@@ -24,6 +24,10 @@ macro-recall on that tenth and on TweetEval validation, which it never trains or
 function would have to run it) over the first N validation texts, and checks its logits against PyTorch's.
 `--pooling cls` reads the first token alone (the last layer then needs its full work for that token only);
 `--freeze-embeddings` keeps the pretrained word vectors, so that no token's vector learns from single tweets.
+`--teacher STATE` distils: a saved state (`--teacher-layers`, `--teacher-pooling`) gives its logits on the fit
+part, and the loss becomes `--soft-weight` (0.7) times the temperature-softened (`--temperature`, 2) KL divergence
+from them plus the rest times the labels' loss; `--init STATE` starts from a saved state instead of the base model.
+The shipped encoder is such a student (`bench/export_encoder.py` holds the whole recipe).
 15 to 32 minutes per epoch for 3 layers on the development machine's two cores, depending on what else ran,
 and 5 for one layer on one thread. The cross-validation mode now shares this training loop (batches of similar
 length); its 2026-12-01 figure in the decision log came from the loop before (commit 013d7c5). The pool is read
@@ -193,6 +197,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep the pretrained word embeddings as they are: no token's vector learns from tweets")
     parser.add_argument("--save", type=Path, help="with --semeval: write the fine-tuned state (PyTorch) here")
     parser.add_argument("--load", type=Path, help="with --semeval: measure this saved state instead of training")
+    parser.add_argument("--init", type=Path, help="with --semeval: start training from this saved state")
+    parser.add_argument("--teacher", type=Path, help="with --semeval: distil from this saved state (its logits on "
+                        "the fit part, softened, join the labels in the loss)")
+    parser.add_argument("--teacher-layers", type=int, default=3)
+    parser.add_argument("--teacher-pooling", choices=("mean", "cls"), default="mean")
+    parser.add_argument("--temperature", type=float, default=2.0)
+    parser.add_argument("--soft-weight", type=float, default=0.7, help="the teacher's share of the loss")
     parser.add_argument("--latency", type=int, default=0, metavar="N",
                         help="with --semeval: time the numpy forward pass over the first N validation texts")
     args = parser.parse_args(argv)
@@ -228,10 +239,24 @@ def main(argv: list[str] | None = None) -> int:
                 predicted[rows] = model(*encode([texts[i] for i in rows])).argmax(1).numpy()
         return predicted
 
-    def fit(texts: list[str], labels: list[int], salt: int, after_epoch=None):
+    def logits(model, texts: list[str]):
+        """The model's logits for every text (batches of similar length), as a float32 array."""
+        model.eval()
+        out = np.zeros((len(texts), 3), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        with torch.no_grad():
+            for start in range(0, len(order), 128):
+                rows = order[start:start + 128]
+                out[rows] = model(*encode([texts[i] for i in rows])).numpy()
+        return out
+
+    def fit(texts: list[str], labels: list[int], salt: int, after_epoch=None, soft=None):
         """A classifier fine-tuned on (texts, labels): AdamW, linear warm-up and decay, class-weighted loss, batches
-        of similar length in a seeded order."""
+        of similar length in a seeded order. With `soft` (a teacher's logits per text) the loss is
+        `soft_weight * T^2 * KL(teacher/T || student/T) + (1 - soft_weight) * the labels' loss`."""
         model = build_classifier(args.model, args.layers, args.pooling)
+        if args.init:
+            model.load_state_dict(torch.load(args.init))
         if args.freeze_embeddings:
             model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
         y = np.array(labels)
@@ -254,8 +279,14 @@ def main(argv: list[str] | None = None) -> int:
                 batches += [part[i:i + args.batch_size] for i in range(0, len(part), args.batch_size)]
             shuffler.shuffle(batches)
             for rows in batches:
-                loss = torch.nn.functional.cross_entropy(model(*encode([texts[i] for i in rows])),
-                                                         torch.tensor(y[rows]), weight=class_weights)
+                out = model(*encode([texts[i] for i in rows]))
+                loss = torch.nn.functional.cross_entropy(out, torch.tensor(y[rows]), weight=class_weights)
+                if soft is not None:
+                    t = args.temperature
+                    kl = torch.nn.functional.kl_div(torch.log_softmax(out / t, 1),
+                                                    torch.log_softmax(torch.from_numpy(soft[rows]) / t, 1),
+                                                    log_target=True, reduction="batchmean")
+                    loss = args.soft_weight * t * t * kl + (1 - args.soft_weight) * loss
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -280,7 +311,14 @@ def main(argv: list[str] | None = None) -> int:
             model.load_state_dict(torch.load(args.load))
             report(model, str(args.load))
         else:
-            model = fit(fit_texts, fit_labels, 0, report)
+            soft = None
+            if args.teacher:
+                teacher = build_classifier(args.model, args.teacher_layers, args.teacher_pooling)
+                teacher.load_state_dict(torch.load(args.teacher))
+                soft = logits(teacher, fit_texts)
+                del teacher
+                print(f"teacher logits on the fit part ({time.time() - started:.0f} s)", flush=True)
+            model = fit(fit_texts, fit_labels, 0, report, soft)
             print(f"{args.layers} layers, {args.epochs} epochs on {len(fit_texts):,} pool tweets "
                   f"(goal on val: about 0.71)")
         if args.save:
