@@ -156,6 +156,13 @@ DOMAIN_LAYER_DIR = REPO_ROOT / "layers" / "responder"
 DEPS_REQUIREMENTS_FILE = REPO_ROOT / "layers" / "deps" / "requirements.txt"
 DEPS_LAYER_BUILD_DIR = REPO_ROOT / ".build" / "layers" / "deps"
 DOMAIN_LAYER_BUILD_DIR = REPO_ROOT / ".build" / "layers" / "domain"
+# The Classify function's own layer: numpy (pip, like the dependencies) and the sentiment encoder's weights, which
+# it finds at /opt/responder-encoder (responder.classification.encoder.ENCODER_LAYER_FOLDER says the same).
+ENCODER_LAYER_ID = "EncoderLayer"
+ENCODER_REQUIREMENTS_FILE = REPO_ROOT / "layers" / "encoder" / "requirements.txt"
+ENCODER_WEIGHTS_FILE = REPO_ROOT / "layers" / "encoder" / "sentiment_encoder.npz"
+ENCODER_LAYER_BUILD_DIR = REPO_ROOT / ".build" / "layers" / "encoder"
+ENCODER_LAYER_FOLDER = "responder-encoder"
 ASSET_EXCLUDES = ("**/__pycache__", "**/*.pyc")
 
 # Triage: the workflow, its functions and the notification topics.

@@ -1,4 +1,7 @@
-"""Build the third-party dependency layer for Lambda (arm64, CPython 3.13) without Docker.
+"""Build the third-party dependency layers for Lambda (arm64, CPython 3.13) without Docker.
+
+Two of them: the dependencies every function gets (`layers/deps/requirements.txt`), and the Classify function's
+own (`layers/encoder/requirements.txt`: numpy, with the sentiment encoder's weights copied beside it).
 
 pip is told the target platform, so it only picks wheels that already exist for Lambda's
 environment; nothing is compiled locally and the host's Python version does not matter.
@@ -27,17 +30,37 @@ import sys
 import tempfile
 from pathlib import Path
 
-from infra.constants import DEPS_LAYER_BUILD_DIR, DEPS_REQUIREMENTS_FILE, DOMAIN_LAYER_BUILD_DIR, DOMAIN_LAYER_DIR
+from infra.constants import (
+    DEPS_LAYER_BUILD_DIR, DEPS_REQUIREMENTS_FILE, DOMAIN_LAYER_BUILD_DIR, DOMAIN_LAYER_DIR, ENCODER_LAYER_BUILD_DIR,
+    ENCODER_LAYER_FOLDER, ENCODER_REQUIREMENTS_FILE, ENCODER_WEIGHTS_FILE,
+)
 
+# Lambda's python3.13 runtime is Amazon Linux 2023 (glibc 2.34), so manylinux_2_28 wheels run there too; numpy
+# publishes only those for aarch64 since 2.3.
 PIP_TARGET_FLAGS = (
     "--platform",
     "manylinux2014_aarch64",
+    "--platform",
+    "manylinux_2_28_aarch64",
     "--implementation",
     "cp",
     "--python-version",
     "3.13",
     "--only-binary=:all:",
 )
+
+
+# What no function imports at run time: numpy's own test suites and test-only extension modules, C headers, f2py
+# (a Fortran build tool), examples, typing stubs, and the subpackages numpy loads only on first use and the sentiment
+# encoder never uses (random, fft, polynomial, testing). About 30 MB of the layer's 80 MB unpacked, which keeps the
+# numpy it adds for Classify under 41 MB. `numpy.random` and the others therefore raise ImportError on Lambda: a
+# function that needs them must take them out of this list. tests/infra/test_layer_build.py prunes a copy of the
+# development numpy the same way and runs the sentiment encoder on it.
+PRUNED_DIRS = ("numpy/f2py", "numpy/_core/include", "numpy/random", "numpy/fft", "numpy/polynomial", "numpy/testing",
+               "numpy/_pyinstaller")
+PRUNED_DIR_NAMES = ("tests",)
+PRUNED_FILES = ("numpy/_core/_simd.*", "numpy/_core/_multiarray_tests.*")
+PRUNED_SUFFIXES = (".pyi",)
 
 
 LAMBDA_PYTHON_VERSION = "3.13"
@@ -57,6 +80,7 @@ def requirements_digest(requirements: Path = DEPS_REQUIREMENTS_FILE, compiled: b
     digest = hashlib.sha256(requirements.read_bytes())
     # Changing the target platform must rebuild even when the requirements are unchanged.
     digest.update("\0".join(PIP_TARGET_FLAGS).encode())
+    digest.update("\0".join(PRUNED_DIRS + PRUNED_DIR_NAMES + PRUNED_FILES + PRUNED_SUFFIXES).encode())
     # So must an interpreter that can compile the layer appearing (or going away).
     if compiled if compiled is not None else find_lambda_python() is not None:
         digest.update(f"\0bytecode-{LAMBDA_PYTHON_VERSION}-unchecked-hash".encode())
@@ -102,6 +126,24 @@ def compile_layer(python: str, site_dir: Path) -> None:
     result = subprocess.run(command, stdout=sys.stderr, stderr=sys.stderr, check=False)
     if result.returncode != 0:
         raise LayerBuildError(f"compiling the dependency layer with {python} failed (exit code {result.returncode})")
+
+
+def prune(site_dir: Path) -> int:
+    """Delete what no function imports at run time (see PRUNED_DIRS); returns the bytes removed."""
+    doomed = [site_dir / d for d in PRUNED_DIRS if (site_dir / d).is_dir()]
+    for package in ("numpy",):
+        doomed += [d for d in (site_dir / package).rglob("*") if d.is_dir() and d.name in PRUNED_DIR_NAMES]
+    removed = 0
+    for directory in sorted(set(doomed), key=lambda d: len(d.parts)):
+        if directory.is_dir():  # not already gone with a parent
+            removed += sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
+            shutil.rmtree(directory)
+    doomed_files = {f for pattern in PRUNED_FILES for f in site_dir.glob(pattern)}
+    doomed_files |= {f for f in site_dir.rglob("*") if f.suffix in PRUNED_SUFFIXES and f.is_file()}
+    for stub in sorted(doomed_files):
+        removed += stub.stat().st_size
+        stub.unlink()
+    return removed
 
 
 def is_current(requirements: Path = DEPS_REQUIREMENTS_FILE, build_dir: Path = DEPS_LAYER_BUILD_DIR) -> bool:
@@ -151,6 +193,7 @@ def build(
                 f"{result.returncode}). It needs PyPI; run `make layer` (python -m infra.layer_build) "
                 "once while online, after which `cdk synth` works offline."
             )
+        prune(staged / "python")
         if python is not None:
             compile_layer(python, staged / "python")
         else:
@@ -212,17 +255,49 @@ def ensure_built() -> Path:
         ) from error
 
 
+def place_encoder_weights(build_dir: Path = ENCODER_LAYER_BUILD_DIR, weights: Path = ENCODER_WEIGHTS_FILE) -> Path:
+    """Copy the encoder's weights into the built encoder layer (`<layer>/responder-encoder/`) unless the same bytes
+    are already there; without weights in the checkout the layer carries numpy alone and Classify decides with
+    the linear model."""
+    target = build_dir / ENCODER_LAYER_FOLDER / weights.name
+    if not weights.is_file():
+        target.unlink(missing_ok=True)
+        return build_dir
+    if target.is_file() and target.stat().st_size == weights.stat().st_size \
+            and target.read_bytes() == weights.read_bytes():
+        return build_dir
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staged = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(weights, staged)
+    staged.replace(target)
+    return build_dir
+
+
+def ensure_encoder_built() -> Path:
+    """Called at synth time: the Classify function's layer (numpy and the encoder's weights), built once."""
+    try:
+        return place_encoder_weights(build(ENCODER_REQUIREMENTS_FILE, ENCODER_LAYER_BUILD_DIR))
+    except OSError as error:
+        raise LayerBuildError(
+            f"Could not build the encoder layer into {ENCODER_LAYER_BUILD_DIR}: {error}. Run `make layer`."
+        ) from error
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--force", action="store_true", help="rebuild even if the stamp matches")
     args = parser.parse_args(argv)
-    skipped = not args.force and is_current()
-    try:
-        path = build(force=args.force)
-    except LayerBuildError as error:
-        print(error, file=sys.stderr)
-        return 1
-    print(f"dependency layer {'up to date' if skipped else 'built'}: {path}", file=sys.stderr)
+    for name, requirements, build_dir in (("dependency", DEPS_REQUIREMENTS_FILE, DEPS_LAYER_BUILD_DIR),
+                                          ("encoder", ENCODER_REQUIREMENTS_FILE, ENCODER_LAYER_BUILD_DIR)):
+        skipped = not args.force and is_current(requirements, build_dir)
+        try:
+            path = build(requirements, build_dir, force=args.force)
+            if name == "encoder":
+                place_encoder_weights(path)
+        except (LayerBuildError, OSError) as error:
+            print(error, file=sys.stderr)
+            return 1
+        print(f"{name} layer {'up to date' if skipped else 'built'}: {path}", file=sys.stderr)
     return 0
 
 

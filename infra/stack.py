@@ -67,7 +67,7 @@ class ResponderStack(Stack):
         triage = TriageWorkflow(
             self, c.TRIAGE_ID, table=storage.table, queue=ingest.queue, agent_topic=notifications.agent_topic,
             escalation_topic=notifications.escalation_topic, incident_topic=notifications.incident_topic,
-            layers=layers.all, retention_days=retention_days,
+            layers=layers.all, classify_layers=[layers.encoder], retention_days=retention_days,
             routing_rules=self._dict_context(c.CONTEXT_ROUTING_RULES),
             brand_voice=self._dict_context(c.CONTEXT_BRAND_VOICE),
             max_concurrency=self._positive_int(c.CONTEXT_TRIAGE_MAX_CONCURRENCY, c.DEFAULT_TRIAGE_MAX_CONCURRENCY),

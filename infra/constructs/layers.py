@@ -1,4 +1,5 @@
-"""Lambda layers shared by every function: third-party dependencies and the domain package."""
+"""Lambda layers: third-party dependencies and the domain package, shared by every function, and the Classify
+function's own (numpy and the sentiment encoder's weights, 59 MB unpacked that no other function needs)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra import constants as c
-from infra.layer_build import ensure_built, stage_domain_layer
+from infra.layer_build import ensure_built, ensure_encoder_built, stage_domain_layer
 
 
 class SharedLayers(Construct):
@@ -36,6 +37,15 @@ class SharedLayers(Construct):
             # Pure Python, but declared arm64 so a mismatched function fails at deploy, not at import.
             compatible_architectures=[lambda_.Architecture.ARM_64],
             description="Responder domain package (layers/responder)",
+        )
+
+        self.encoder = lambda_.LayerVersion(
+            self,
+            c.ENCODER_LAYER_ID,
+            code=lambda_.Code.from_asset(str(ensure_encoder_built())),
+            compatible_runtimes=[lambda_.Runtime.PYTHON_3_13],
+            compatible_architectures=[lambda_.Architecture.ARM_64],
+            description="Responder sentiment encoder: numpy and its weights (layers/encoder), for Classify only",
         )
 
     @property

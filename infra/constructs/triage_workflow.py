@@ -89,7 +89,8 @@ class TriageWorkflow(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, table: dynamodb.ITable, queue: sqs.IQueue,
                  agent_topic: sns.ITopic, escalation_topic: sns.ITopic, incident_topic: sns.ITopic,
-                 layers: Sequence[lambda_.ILayerVersion], retention_days: int = c.DEFAULT_RETENTION_DAYS,
+                 layers: Sequence[lambda_.ILayerVersion], classify_layers: Sequence[lambda_.ILayerVersion] = (),
+                 retention_days: int = c.DEFAULT_RETENTION_DAYS,
                  routing_rules: dict[str, Any] | None = None, brand_voice: dict[str, Any] | None = None,
                  max_concurrency: int = c.DEFAULT_TRIAGE_MAX_CONCURRENCY,
                  account_concurrency_limit: int = c.DEFAULT_ACCOUNT_CONCURRENCY_LIMIT,
@@ -114,8 +115,10 @@ class TriageWorkflow(Construct):
 
         def step_function(construct_id: str, code_dir: Any, service: str, description: str,
                           timeout: int = c.WEBHOOK_TIMEOUT_SECONDS, extra_env: dict[str, str] | None = None,
-                          resource_star_uses: Sequence[str] = ()) -> ResponderFunction:
-            return ResponderFunction(self, construct_id, code_dir=code_dir, description=description, layers=task_layers,
+                          resource_star_uses: Sequence[str] = (),
+                          own_layers: Sequence[lambda_.ILayerVersion] = ()) -> ResponderFunction:
+            return ResponderFunction(self, construct_id, code_dir=code_dir, description=description,
+                                     layers=[*task_layers, *own_layers],
                                      environment={**env, **(extra_env or {}), c.ENV_POWERTOOLS_SERVICE_NAME: service},
                                      timeout=Duration.seconds(timeout), resource_star_uses=resource_star_uses)
 
@@ -137,7 +140,9 @@ class TriageWorkflow(Construct):
                                  resource_star_uses=[
                                      "Amazon Comprehend's comprehend:DetectSentiment and "
                                      "comprehend:DetectDominantLanguage, which act on no resource and support "
-                                     "no resource-level permissions"] if comprehend else ())
+                                     "no resource-level permissions"] if comprehend else (),
+                                 # numpy and the sentiment encoder: Classify is the one function that runs them
+                                 own_layers=classify_layers)
         # Draft applies the routing rules in the same invocation (one Lambda request per paged mention, not two): its
         # timeout adds the time the routing step had as a function of its own (c.ROUTE_TIMEOUT_SECONDS).
         draft = step_function(c.DRAFT_FUNCTION_ID, c.DRAFT_CODE_DIR, c.DRAFT_SERVICE_NAME,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +12,8 @@ import pytest
 
 from infra import constants as c
 from infra import layer_build
+from responder.classification import encoder as encoder_module
+from responder.classification.encoder import ENCODER_MODEL, encoder_model
 
 
 @pytest.fixture(autouse=True)
@@ -178,3 +182,89 @@ def test_domain_layer_is_staged_compiled_once_per_version_of_its_sources(tmp_pat
 
 def test_without_a_python_313_the_domain_layer_is_the_source_folder(tmp_path):
     assert layer_build.stage_domain_layer(tmp_path, tmp_path / "build") == tmp_path
+
+
+def test_pruning_keeps_numpy_working_for_the_sentiment_encoder(tmp_path):
+    if not ENCODER_MODEL.exists():
+        pytest.skip("no encoder weights")
+    # Given a copy of this environment's numpy (the layer's version, for this machine's platform)
+    numpy = pytest.importorskip("numpy")
+    site = tmp_path / "python"
+    shutil.copytree(Path(numpy.__file__).parent, site / "numpy", ignore=shutil.ignore_patterns("__pycache__"))
+    libs = Path(numpy.__file__).parent.with_name("numpy.libs")
+    if libs.is_dir():
+        shutil.copytree(libs, site / "numpy.libs")
+    before = sum(1 for _ in site.rglob("*"))
+    # When it is pruned as the layer is
+    removed = layer_build.prune(site)
+    # Then the test suites, headers, f2py, stubs and the subpackages the encoder never loads are gone
+    assert removed > 5_000_000
+    for gone in ("f2py", "_core/include", "random", "fft", "polynomial", "testing"):
+        assert not (site / "numpy" / gone).exists(), gone
+    assert not list(site.glob("numpy/_core/_simd.*"))
+    assert not list(site.rglob("tests")) and not list(site.rglob("*.pyi"))
+    assert sum(1 for _ in site.rglob("*")) < before
+    # And that numpy, alone on the path, still runs the encoder and gives this process's logits
+    domain = c.DOMAIN_LAYER_DIR / "python"
+    script = (
+        "import sys, json; sys.path[:0] = sys.argv[1:3]\n"
+        "import numpy; assert numpy.__file__.startswith(sys.argv[1]), numpy.__file__\n"
+        "from responder.classification.encoder import encoder_model\n"
+        "m = encoder_model(); print(json.dumps([float(x) for x in m.logits('the app is broken again')]))\n"
+        "try:\n    import numpy.random\nexcept ImportError:\n    pass\nelse:\n    raise SystemExit('numpy.random kept')\n"
+    )
+    done = subprocess.run([sys.executable, "-I", "-c", script, str(site), str(domain)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = [float(x) for x in encoder_model().logits("the app is broken again")]
+    assert json.loads(done.stdout) == pytest.approx(expected, abs=1e-5)
+
+
+def _layer_source(synthesized, description_part: str) -> Path:
+    (key,) = [r["Properties"]["Content"]["S3Key"] for r in synthesized.resources("AWS::Lambda::LayerVersion").values()
+              if description_part in r["Properties"]["Description"]]
+    assembly_dir = Path(synthesized.assembly.directory)
+    manifest = json.loads((assembly_dir / f"{c.STACK_NAME}.assets.json").read_text())
+    return assembly_dir / manifest["files"][key.removesuffix(".zip")]["source"]["path"]
+
+
+def test_numpy_and_the_encoder_weights_ship_in_classifys_own_layer(synthesized):
+    # Given the synthesised app
+    layers = synthesized.resources("AWS::Lambda::LayerVersion")
+    (encoder_id,) = [lid for lid, r in layers.items() if "sentiment encoder" in r["Properties"]["Description"]]
+    functions = synthesized.resources("AWS::Lambda::Function")
+    # Then only the Classify function gets the encoder layer
+    with_it = [f["Properties"]["Environment"]["Variables"].get("POWERTOOLS_SERVICE_NAME") for f in functions.values()
+               if {"Ref": encoder_id} in f["Properties"].get("Layers", [])]
+    assert with_it == [c.CLASSIFY_SERVICE_NAME]
+    # And the layer holds numpy for Lambda's Python and the weights where the encoder looks for them under /opt
+    encoder_source = _layer_source(synthesized, "sentiment encoder")
+    assert (encoder_source / "python" / "numpy" / "__init__.py").is_file()
+    assert not (encoder_source / "python" / "numpy" / "random").exists()  # pruned
+    weights = encoder_source / c.ENCODER_LAYER_FOLDER / "sentiment_encoder.npz"
+    assert weights.read_bytes() == c.ENCODER_WEIGHTS_FILE.read_bytes()
+    assert Path("/opt") / c.ENCODER_LAYER_FOLDER / weights.name in encoder_module._CANDIDATES
+    # And neither numpy nor the weights ride in the layers every function gets (the webhook's among them)
+    for shared in ("third-party runtime dependencies", "domain package"):
+        source = _layer_source(synthesized, shared)
+        assert not (source / "python" / "numpy").exists() and not list(source.rglob("*.npz")), shared
+    # And together they stay under the 60 MB the sentiment model may add
+    size = sum(f.stat().st_size for f in encoder_source.rglob("*") if f.is_file())
+    assert size < 60_000_000, size
+
+
+def test_the_encoder_layer_gets_the_current_weights(tmp_path):
+    # Given a built encoder layer and weights in the checkout
+    weights = tmp_path / "sentiment_encoder.npz"
+    weights.write_bytes(b"v1")
+    built = tmp_path / "built"
+    layer_build.place_encoder_weights(built, weights)
+    shipped = built / c.ENCODER_LAYER_FOLDER / "sentiment_encoder.npz"
+    assert shipped.read_bytes() == b"v1"
+    # When the weights change, then the layer follows; when they are gone, so is its copy
+    weights.write_bytes(b"v2")
+    layer_build.place_encoder_weights(built, weights)
+    assert shipped.read_bytes() == b"v2"
+    weights.unlink()
+    layer_build.place_encoder_weights(built, weights)
+    assert not shipped.exists()

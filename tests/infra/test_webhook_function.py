@@ -96,8 +96,9 @@ def test_webhook_logs_json_to_its_own_log_group_kept_30_days(synthesized, templa
 def test_layers_target_python_313_arm64(template):
     # Given the synthesised stack
     # When the layer versions are inspected
-    # Then both declare the runtime and architecture the functions use
-    template.resource_count_is("AWS::Lambda::LayerVersion", 2)
+    # Then all three (dependencies, domain package, Classify's encoder) declare the runtime and architecture the
+    # functions use
+    template.resource_count_is("AWS::Lambda::LayerVersion", 3)
     template.all_resources_properties(
         "AWS::Lambda::LayerVersion",
         {"CompatibleRuntimes": ["python3.13"], "CompatibleArchitectures": ["arm64"]},
@@ -171,14 +172,16 @@ def test_code_assets_are_plain_zips_without_docker_or_host_bytecode(synthesized)
     staged = [assembly_dir / source["path"] for source in sources if source["packaging"] == "zip"]
     # When the asset manifest and the staged folders are inspected
     pyc = [p for d in staged for p in d.rglob("*.pyc")]
-    # Then nothing is a container image, every function's code and both layers are zipped folders
+    # Then nothing is a container image, every function's code and the layers are zipped folders
     assert manifest.get("dockerImages", {}) == {}
     functions = {"webhook", "dispatcher", "classify", "draft", "sweeper", "review", "sender", "sla"}
-    assert len(staged) == len(functions) + 2  # one folder per function, plus the domain and dependency layers
+    # one folder per function, plus the domain, dependency and encoder layers
+    assert len(staged) == len(functions) + 3
     assert all(d.is_dir() for d in staged)
     # And the only bytecode is the layers', compiled for Lambda's Python 3.13, hash-based and never checked
     # against a source (Lambda cannot rewrite a stale .pyc under the read-only /opt)
-    layers = [_layer_folder(synthesized, assembly_dir, layer) for layer in synthesized.stack.layers.all]
+    layers = [_layer_folder(synthesized, assembly_dir, layer)
+              for layer in [*synthesized.stack.layers.all, synthesized.stack.layers.encoder]]
     assert all(any(layer in p.parents for layer in layers) and p.name.endswith(".cpython-313.pyc") for p in pyc)
     headers = {p.read_bytes()[:8] for p in pyc}
     assert headers <= {PYTHON_313_MAGIC + UNCHECKED_HASH_FLAGS}, headers

@@ -25,7 +25,7 @@ def test_cold_import_loads_nothing_the_webhook_does_not_use():
     # (boto3 costs ~150 ms: the README promises it is deferred to the first delivery's first AWS call)
     code = ("import sys, handler; heavy = ['boto3', 'botocore.session', 'botocore.client', 'tweepy', 'requests', "
             "'aws_lambda_powertools.event_handler', 'aws_lambda_powertools.utilities.idempotency', 'moto', "
-            "'aws_cdk']; "
+            "'aws_cdk', 'numpy']; "
             "print([m for m in heavy if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=HANDLER.parent, env={"PYTHONPATH": f"{REPO / 'layers/responder/python'}:{HANDLER.parent}",

@@ -42,6 +42,7 @@ from responder.classification.lexicon import (
     strip_handles_and_urls, words,
 )
 from responder.triage.routing import RoutingRules, load_rules
+from responder.classification.encoder import encoder_model
 from responder.classification.sentiment_model import (
     decide, offensive_model, offensive_probability, sentiment_logits, sentiment_model, vader_scores,
 )
@@ -311,9 +312,15 @@ def _sentiment(text: str, tokens: list[str], language: str, strong_problems: int
         model = None
     logits = sentiment_logits(text, model, dense, model_tokens) if model is not None else None
     if model is not None and logits is not None:
+        encoder = encoder_model()
+        if encoder is not None:  # the two blended (their weights in the encoder's file), decided by argmax
+            weight = float(encoder.about["linear_weight"])
+            encoded = dict(zip(encoder.labels, encoder.logits(text), strict=True))
+            logits = [weight * value + (1 - weight) * encoded[label]
+                      for label, value in zip(model.labels, logits, strict=True)]
         if strong_problems:  # "charged twice", "never arrived": the model reads many of these as neutral
             logits[model.labels.index("negative")] += PROBLEM_LOGIT_NUDGE * min(strong_problems, 2)
-        label, score = decide(model, logits)
+        label, score = decide(model, logits, offsets=encoder is None)
         return label, round(score, 4)
     score = _sentiment_score(text, tokens, language, lex)
     if strong_problems:
@@ -439,4 +446,5 @@ def warm_up() -> None:
     _lexicons()
     _vader()
     sentiment_model()
+    encoder_model()
     offensive_model()

@@ -99,10 +99,12 @@ def polarity() -> dict[str, float] | None:
     return table
 
 
-def decide(model: LinearModel, logits: list[float]) -> tuple[str, float]:
-    """The label (after the tuned offsets) and a score in -1..1: P(positive) - P(negative)."""
+def decide(model: LinearModel, logits: list[float], offsets: bool = True) -> tuple[str, float]:
+    """The label (after the tuned offsets, unless `offsets` is False: the plain argmax) and a score in -1..1:
+    P(positive) - P(negative)."""
     probs = dict(zip(model.labels, softmax(logits), strict=True))
-    return model.decide(logits), probs.get("positive", 0.0) - probs.get("negative", 0.0)
+    label = model.decide(logits) if offsets else model.labels[max(range(len(logits)), key=lambda k: (logits[k], -k))]
+    return label, probs.get("positive", 0.0) - probs.get("negative", 0.0)
 
 
 def offensive_probability(text: str, model: LinearModel | None = None, toks: list[str] | None = None) -> float | None:
