@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
@@ -200,6 +201,10 @@ def encoder_model() -> EncoderSentiment | None:
     """The shipped encoder, or None when its file or numpy is absent (the linear model then decides alone)."""
     if not ENCODER_MODEL.exists():
         return None
+    # One text's matrices are small: OpenBLAS's worker threads only contend for the function's share of a vCPU.
+    # Read when OpenBLAS loads, so it holds where this is numpy's first import (Lambda); Classify's environment has
+    # no room left for the variable (test_triage_config).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         import numpy  # noqa: F401 - only to know it is there
     except ImportError:
