@@ -43,7 +43,6 @@ and split by `bench.train_models`, hence the project's layer on `PYTHONPATH`:
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import statistics
 import sys
@@ -118,40 +117,10 @@ def numpy_logits(weights: dict, ids, heads: int = 12, pooling: str = "mean"):
 
     With `cls` pooling only the first token's output is read, so the last layer computes keys and values for every
     token but queries, attention output and feed-forward for that token alone."""
-    import numpy as np
+    from responder.classification.encoder import layer_norm, run_layers
 
-    def norm(x, pair):
-        mean = x.mean(-1, keepdims=True)
-        centred = x - mean
-        return centred / np.sqrt((centred * centred).mean(-1, keepdims=True) + 1e-12) * pair[0] + pair[1]
-
-    count = len(ids)
-    x = norm(weights["word"][ids] + weights["position"][:count] + weights["type"], weights["norm"])
-    width = x.shape[1]
-    size = width // heads
-    last = len(weights["layers"]) - 1
-    for index, layer in enumerate(weights["layers"]):
-        matrix, bias = layer["qkv"]
-        if pooling == "cls" and index == last:
-            kv = x @ matrix[:, width:] + bias[width:]
-            q = (x[:1] @ matrix[:, :width] + bias[:width]).reshape(1, heads, size).transpose(1, 0, 2)
-            k = kv[:, :width].reshape(count, heads, size).transpose(1, 2, 0)
-            v = kv[:, width:].reshape(count, heads, size).transpose(1, 0, 2)
-            x = x[:1]
-        else:
-            qkv = x @ matrix + bias
-            q = qkv[:, :width].reshape(count, heads, size).transpose(1, 0, 2)
-            k = qkv[:, width:2 * width].reshape(count, heads, size).transpose(1, 2, 0)
-            v = qkv[:, 2 * width:].reshape(count, heads, size).transpose(1, 0, 2)
-        scores = (q @ k) * (1 / math.sqrt(size))
-        scores = np.exp(scores - scores.max(-1, keepdims=True))
-        scores /= scores.sum(-1, keepdims=True)
-        attended = (scores @ v).transpose(1, 0, 2).reshape(len(x), width)
-        x = norm(attended @ layer["out"][0] + layer["out"][1] + x, layer["norm1"])
-        up = x @ layer["up"][0] + layer["up"][1]
-        up = 0.5 * up * (1 + np.tanh(0.7978845608 * (up + 0.044715 * up * up * up)))  # GELU's tanh form
-        # (numpy has no erf; `up ** 3` would cost float32 `pow`, 3 ms per layer)
-        x = norm(up @ layer["down"][0] + layer["down"][1] + x, layer["norm2"])
+    x = layer_norm(weights["word"][ids] + weights["position"][:len(ids)] + weights["type"], weights["norm"])
+    x = run_layers(x, weights["layers"], heads, first_token_only=pooling == "cls")
     pooled = x[0] if pooling == "cls" else x.mean(0)
     return pooled @ weights["head"][0] + weights["head"][1]
 

@@ -161,39 +161,52 @@ class EncoderSentiment:
         """One text's logits: embeddings, the layers (the last one for the first token only), the head."""
         import numpy as np
 
-        def norm(x, pair):
-            centred = x - x.mean(-1, keepdims=True)
-            return centred / np.sqrt((centred * centred).mean(-1, keepdims=True) + 1e-12) * pair[0] + pair[1]
-
-        count = len(ids)
         x = self._word[ids].astype(np.float32) * self._word_scale[ids, None]
-        x = norm(x + self._position[:count] + self._type, self._norm)
-        width = x.shape[1]
-        size = width // self.heads
-        last = len(self._layers) - 1
-        for index, layer in enumerate(self._layers):
-            matrix, bias = layer["qkv"]
-            if index == last:  # only the first token's output is read
-                kv = x @ matrix[:, width:] + bias[width:]
-                q = (x[:1] @ matrix[:, :width] + bias[:width]).reshape(1, self.heads, size).transpose(1, 0, 2)
-                k = kv[:, :width].reshape(count, self.heads, size).transpose(1, 2, 0)
-                v = kv[:, width:].reshape(count, self.heads, size).transpose(1, 0, 2)
-                x = x[:1]
-            else:
-                qkv = x @ matrix + bias
-                q = qkv[:, :width].reshape(count, self.heads, size).transpose(1, 0, 2)
-                k = qkv[:, width:2 * width].reshape(count, self.heads, size).transpose(1, 2, 0)
-                v = qkv[:, 2 * width:].reshape(count, self.heads, size).transpose(1, 0, 2)
-            scores = (q @ k) * (1 / math.sqrt(size))
-            scores = np.exp(scores - scores.max(-1, keepdims=True))
-            scores /= scores.sum(-1, keepdims=True)
-            attended = (scores @ v).transpose(1, 0, 2).reshape(len(x), width)
-            x = norm(attended @ layer["out"][0] + layer["out"][1] + x, layer["norm1"])
-            up = x @ layer["up"][0] + layer["up"][1]
-            # GELU's tanh form (numpy has no erf); `up ** 3` would cost float32 `pow`, about 3 ms a layer
-            up = 0.5 * up * (1 + np.tanh(0.7978845608 * (up + 0.044715 * up * up * up)))
-            x = norm(up @ layer["down"][0] + layer["down"][1] + x, layer["norm2"])
+        x = layer_norm(x + self._position[:len(ids)] + self._type, self._norm)
+        x = run_layers(x, self._layers, self.heads, first_token_only=True)
         return x[0] @ self._head[0] + self._head[1]
+
+
+def layer_norm(x, pair):
+    import numpy as np
+
+    centred = x - x.mean(-1, keepdims=True)
+    return centred / np.sqrt((centred * centred).mean(-1, keepdims=True) + 1e-12) * pair[0] + pair[1]
+
+
+def run_layers(x, layers: list[dict], heads: int, first_token_only: bool):
+    """BERT's layers over one text's embeddings `x` (tokens × width). Each layer is a dict of (matrix, bias) pairs
+    `qkv`, `out`, `up`, `down` and (weight, bias) pairs `norm1`, `norm2`. With `first_token_only` the last layer
+    computes keys and values for every token but queries, attention output and feed-forward for the first alone
+    (all that a head on `[CLS]` reads), and the result is that one row."""
+    import numpy as np
+
+    count, width = x.shape
+    size = width // heads
+    last = len(layers) - 1
+    for index, layer in enumerate(layers):
+        matrix, bias = layer["qkv"]
+        if first_token_only and index == last:
+            kv = x @ matrix[:, width:] + bias[width:]
+            q = (x[:1] @ matrix[:, :width] + bias[:width]).reshape(1, heads, size).transpose(1, 0, 2)
+            k = kv[:, :width].reshape(count, heads, size).transpose(1, 2, 0)
+            v = kv[:, width:].reshape(count, heads, size).transpose(1, 0, 2)
+            x = x[:1]
+        else:
+            qkv = x @ matrix + bias
+            q = qkv[:, :width].reshape(count, heads, size).transpose(1, 0, 2)
+            k = qkv[:, width:2 * width].reshape(count, heads, size).transpose(1, 2, 0)
+            v = qkv[:, 2 * width:].reshape(count, heads, size).transpose(1, 0, 2)
+        scores = (q @ k) * (1 / math.sqrt(size))
+        scores = np.exp(scores - scores.max(-1, keepdims=True))
+        scores /= scores.sum(-1, keepdims=True)
+        attended = (scores @ v).transpose(1, 0, 2).reshape(len(x), width)
+        x = layer_norm(attended @ layer["out"][0] + layer["out"][1] + x, layer["norm1"])
+        up = x @ layer["up"][0] + layer["up"][1]
+        # GELU's tanh form (numpy has no erf); `up ** 3` would cost float32 `pow`, about 3 ms a layer
+        up = 0.5 * up * (1 + np.tanh(0.7978845608 * (up + 0.044715 * up * up * up)))
+        x = layer_norm(up @ layer["down"][0] + layer["down"][1] + x, layer["norm2"])
+    return x
 
 
 @lru_cache(maxsize=1)
