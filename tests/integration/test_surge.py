@@ -26,10 +26,11 @@ REVIEW_KEY = "s" * 48
 REVIEW_ENV = {"RESPONDER_REVIEW_BASE_URL": "http://127.0.0.1:9", "RESPONDER_REVIEW_KEY": REVIEW_KEY}
 FIRST_WAVE = 35  # surge mentions before the incident opens (it stays under 50 members); 55 arrive while it is open
 # Recall through the live stack depends on its timing: which mentions are in the window when the incident opens and
-# learns its model. 18 runs of this fixture on 2026-12-02, the machine shared with training or tests: 0.83-0.94
-# (the "place order" wordings, 4-6 of the 90, fit no model learned at opening; under load, up to 10 more of the
-# first wave are triaged as the incident opens). The in-process scenarios below hold 0.95 on their fixed clock.
-LIVE_RECALL_FLOOR = 0.8
+# learns its model. Before 2026-12-03 it was 0.83-0.94 on this seed (18 runs): the "place order" wordings fit no
+# model, and the first wave's first two seconds were read as a slower pace before the surge (the onset) and left
+# out. Since then 0.989 in 3 runs, the machine shared with benches; seeds 7, 11, 13: 0.91-0.97. The in-process
+# scenarios below hold 0.95 on their fixed clock.
+LIVE_RECALL_FLOOR = 0.9
 
 
 def deliver(stack: LocalStack, deliveries) -> None:
@@ -92,7 +93,7 @@ def test_one_incident_gathers_the_surge_with_high_precision_and_recall(surge_run
     members = {(m["channel"], m["mention_id"]) for m in incident["members"]}
     surge = {k for k, t in surge_run["truth"].items() if t.get("surge")}
     true_positive = len(members & surge)
-    # (Measured through the local stack: precision at least 0.95, recall 0.83-0.94 on this seed, LIVE_RECALL_FLOOR)
+    # (Measured through the local stack: precision 1.000, recall 0.989 on this seed, LIVE_RECALL_FLOOR)
     assert true_positive / len(members) >= 0.95
     assert true_positive / len(surge) >= LIVE_RECALL_FLOOR
     assert incident["status"] == "open" and incident["size"] == len(incident["mention_ids"]) == len(members)

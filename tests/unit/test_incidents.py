@@ -64,6 +64,17 @@ def test_openers_devices_emoji_and_order_numbers_are_not_terms():
     assert terms == {"~pay": 1.0, "~fail": 1.0, "~order": 1.0}
 
 
+def test_placing_an_order_is_paying_but_an_order_placed_is_the_parcel():
+    # Given the button that ends checkout, named as customers name it
+    for text in ["error when I press place order on my phone", "can't complete the order",
+                 "won't let me submit my order", "trying to place an order for an hour"]:
+        # Then it is about paying, like "checkout"
+        assert "~pay" in salient_terms(text) and "~order" not in salient_terms(text), text
+    # And an order already placed, or "my order" alone, is the parcel
+    assert "~pay" not in salient_terms("I placed an order last week and it never came")
+    assert salient_terms("where is my order") == {"~order": 1.0}
+
+
 def test_a_changed_letter_is_not_taken_for_a_typo():
     # Given words one letter away from a failure word ("saying"/"paying", "change"/"charge")
     # Then they are not read as that word, while a dropped or swapped letter is
@@ -220,6 +231,15 @@ def test_a_complaint_at_its_usual_pace_before_the_spike_is_not_the_surge():
     # Then it is the surge's first mention: what came before it at its usual pace is left out of the incident
     assert onset == 60.0
     assert all(t < onset for t in everyday) and all(t >= onset for t in surge)
+
+
+def test_a_surge_delivered_at_once_has_no_onset_in_its_first_seconds():
+    # Given a surge's first wave delivered within five seconds, read at the window's resolution of one second: two
+    # mentions in its first second, three in the next, then fifteen a second (the window opens two seconds earlier)
+    times = [0.0] * 2 + [1.0] * 3 + [2.0 + k // 15 for k in range(30)]
+    # When its onset is looked for
+    # Then there is none: no usual pace held before it, so the first five are the surge's too (they were left out)
+    assert surge_onset(times, -2.0, 4.0, SETTINGS) is None
 
 
 def test_mentions_at_one_pace_have_no_onset():
