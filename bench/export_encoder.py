@@ -105,6 +105,24 @@ def piece_tweets(texts, tokenizer, named: frozenset[str]):
     return counts
 
 
+def rare_pieces(model: Path, semeval: Path, min_tweets: int):
+    """(the base model's vocabulary, the pool's fit part, which word pieces keep their pretrained vectors, the
+    names left out): the pieces seen in fewer than `min_tweets` fit tweets outside the words the pool writes as
+    names."""
+    import bench.train_models as tm
+    from responder.classification.encoder import WordPiece
+
+    vocab = (model / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    vocab = vocab[:-1] if vocab[-1] == "" else vocab
+    fit, _ = tm.split_pool(tm.read_semeval(semeval), seed=POOL_SEED)
+    texts = [text for text, _ in fit]
+    lexicon = tm._vader_lexicon()
+    if not lexicon:  # without it the names would be counted differently, and the rule would differ silently
+        raise SystemExit("the rule reads VADER's lexicon: pip install vaderSentiment (pyproject.toml's version)")
+    named = tm.names(texts, keep=lambda word: word in lexicon)
+    return vocab, fit, piece_tweets(texts, WordPiece(vocab), named) < min_tweets, named
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, required=True, help="the base model's folder (vocab.txt, weights)")
@@ -122,20 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import numpy as np
 
-        import bench.train_models as tm
-        from responder.classification.encoder import MAX_TOKENS, WordPiece
+        from responder.classification.encoder import MAX_TOKENS
     except ImportError as error:
         return missing_environment(error)
     if args.state is not None and args.linear_weight is None:
         parser.error("--state needs --linear-weight")
 
-    vocab = (args.model / "vocab.txt").read_text(encoding="utf-8").split("\n")
-    vocab = vocab[:-1] if vocab[-1] == "" else vocab
-    tokenizer = WordPiece(vocab)
-    fit, _ = tm.split_pool(tm.read_semeval(args.semeval), seed=POOL_SEED)
-    texts = [text for text, _ in fit]
-    named = tm.names(texts, keep=lambda word: word in tm._vader_lexicon())
-    rare = piece_tweets(texts, tokenizer, named) < args.min_tweets
+    vocab, fit, rare, named = rare_pieces(args.model, args.semeval, args.min_tweets)
     pretrained = pretrained_word_vectors(args.model)
     if args.reapply is not None:
         return reapply(args, rare, pretrained, len(named))
