@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# Before any test module imports numpy: OpenBLAS with a pool of threads can hang a fork in its fork handler, and the
+# tests start DynamoDB Local while a local stack classifies in threads (see responder_cli/__init__.py).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import json
 from pathlib import Path
 from typing import Any

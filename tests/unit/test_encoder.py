@@ -114,3 +114,17 @@ def test_a_piece_seen_only_inside_names_counts_no_tweet():
     # and the same name in another spelling of a possessive names its word
     counts = piece_tweets(["Obama's fine"], tokenizer, frozenset({"obama", "obama's"}))
     assert counts[ids["ob"]] == 0
+
+
+def test_the_cli_and_the_tests_run_openblas_without_a_pool_of_threads():
+    # A pool of OpenBLAS threads can hang a fork (its fork handler waits for the pool): the local stack classifies in
+    # threads and starts processes, and a test run once hung there. The variable is read when OpenBLAS loads.
+    import os
+    import subprocess
+    import sys
+
+    assert os.environ.get("OPENBLAS_NUM_THREADS") == "1"  # tests/conftest.py, before any test imports numpy
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    code = "import os, responder_cli, numpy; print(os.environ.get('OPENBLAS_NUM_THREADS'))"
+    answer = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert answer.stdout.strip() == "1"
