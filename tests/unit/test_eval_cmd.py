@@ -116,3 +116,30 @@ def test_latency_reports_mean_median_and_99th_percentile():
     # Given 100 timings of 1..100 ms
     # Then mean, p50 and p99 are those of the list (nearest rank)
     assert eval_cmd.latency([float(x) for x in range(1, 101)]) == "50.500 50.000 99.000"
+
+
+def test_macro_recalls_interval_holds_the_figure_and_narrows_with_more_texts():
+    # Given predictions that recall 80% of each of three classes, on 300 texts and on 3,000
+    def sample(n):
+        expected = [("negative", "neutral", "positive")[i % 3] for i in range(n)]
+        predicted = [e if i % 5 else "neutral" if e != "neutral" else "positive" for i, e in enumerate(expected)]
+        return expected, predicted
+
+    small, large = sample(300), sample(3000)
+    assert eval_cmd.macro_recall(*small) == eval_cmd.macro_recall(*large) == 0.8
+    # When their intervals are drawn
+    low_s, high_s = eval_cmd.macro_recall_interval(*small)
+    low_l, high_l = eval_cmd.macro_recall_interval(*large)
+    # Then each holds the figure, the larger sample's is about a third as wide (√10), and a run repeats
+    assert low_s < 0.8 < high_s and low_l < 0.8 < high_l
+    assert 0.2 < (high_l - low_l) / (high_s - low_s) < 0.5
+    assert eval_cmd.macro_recall_interval(*small) == (low_s, high_s)
+    # And perfect predictions have no spread
+    assert eval_cmd.macro_recall_interval(small[0], small[0]) == (1.0, 1.0)
+
+
+def test_the_sentiment_detail_line_gives_the_interval(tmp_path):
+    _write_tweeteval(tmp_path, "sentiment", ["I love this so much!", "this is terrible and sad", "the bus is at ten"],
+                     ["2", "0", "1"])
+    code, text = _run(tmp_path)
+    assert code == 0 and "macro-recall's 95% interval" in text and "bootstrap resamples of the 3 tweets" in text
