@@ -75,13 +75,59 @@ def test_plain_cases_are_decided_as_a_person_would(model):
 
 def test_the_shipped_weights_say_what_they_are_and_keep_no_rare_vector(model):
     about = model.about
-    assert about["labels"] == ["negative", "neutral", "positive"] and about["pooling"] == "cls"
+    assert about["labels"] == ["negative", "neutral", "positive"] and about["pooling"] == "cls+means"
+    # The refitted head reads the last layer's first token and the means of the layers before it and the embeddings
+    assert model._head[0].shape == (384 * (1 + about["layers"]), 3) and about["head"]["fit_tweets"] > 40000
     # Word pieces seen in fewer than min_tweets training tweets keep the base model's vectors
     assert about["min_tweets"] >= 5 and about["pretrained_pieces"] > 0
     # and so do those seen only inside words the pool writes as names
     assert about["names_left_out"] > 1000
     assert 0.0 < about["linear_weight"] < 1.0
     json.dumps(about)
+
+
+def _arrays(path):
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as stored:
+        return {name: stored[name] for name in stored.files}
+
+
+def _with(arrays, **about):
+    import numpy as np
+
+    told = json.loads(bytes(arrays["about"]).decode("utf-8")) | about
+    return arrays | {"about": np.frombuffer(json.dumps(told).encode("utf-8"), dtype=np.uint8)}
+
+
+def test_a_head_on_the_means_reads_the_first_token_then_each_earlier_layers_mean():
+    import numpy as np
+
+    from responder.classification.encoder import layer_norm, run_layers
+
+    # Given the shipped file's layers under a head that reads "cls+means"
+    arrays = _arrays(ENCODER_MODEL)
+    model = EncoderSentiment(_with(arrays, pooling="cls+means"))
+    ids = model.tokenizer.encode("the new checkout is so slow, what happened?")
+    # When a text is read: the embeddings, layer 1 over every token, layer 2 for the first token alone
+    x0 = layer_norm(model._word[ids].astype(np.float32) * model._word_scale[ids, None] + model._position[:len(ids)]
+                    + model._type, model._norm)
+    x1 = run_layers(x0, model._layers[:1], model.heads, first_token_only=False)
+    x2 = run_layers(x1, model._layers[1:], model.heads, first_token_only=True)
+    # Then the head reads [layer 2's first token, layer 1's mean, the embeddings' mean], in that order
+    expected = np.concatenate([x2[0], x1.mean(0), x0.mean(0)]) @ model._head[0] + model._head[1]
+    assert np.allclose(model.forward(ids), expected, atol=1e-5)
+    # And a head on the first token alone reads only its part of the same pass
+    first = EncoderSentiment(_with(arrays, pooling="cls") | {"head_w": arrays["head_w"][:384]})
+    assert np.allclose(first.forward(ids), x2[0] @ arrays["head_w"][:384] + arrays["head_b"], atol=1e-5)
+
+
+def test_a_head_that_does_not_fit_its_pooling_is_refused_when_loaded():
+    arrays = _arrays(ENCODER_MODEL)
+    with pytest.raises(ValueError, match="the head reads 1152 values, 'cls' gives 384"):
+        EncoderSentiment(_with(arrays, pooling="cls"))
+    with pytest.raises(ValueError, match="unknown pooling"):
+        EncoderSentiment(_with(arrays, pooling="max"))
 
 
 def test_classify_blends_the_encoder_with_the_linear_model(monkeypatch):

@@ -1,11 +1,13 @@
 """English sentiment from a small fine-tuned transformer encoder, run in plain numpy (`sentiment_encoder.npz`).
 
 The encoder is the first two layers of all-MiniLM-L6-v2 (Apache-2.0), fine-tuned on the SemEval 2013-2016 tweet
-pool by distillation from its first three layers, with a linear head over the first token (`[CLS]`); see
-`data/SOURCES.md` and `bench/export_encoder.py` for the recipe. Its matrices and word vectors are stored as int8
-with a float32 scale per output column (per row for word vectors); the vector of every word piece seen in fewer than
-`about.min_tweets` training tweets, outside the words the pool writes as names, is the pretrained one, so no vector
-learned from a single tweet or from a name ships.
+pool by distillation from its first three layers, with a linear head over the first token (`[CLS]`). With
+`about.pooling` "cls+means" the head reads the last layer's first token and, after it, the mean over the tokens of
+each earlier layer's output and of the embeddings (the head refitted on the fine-tuned encoder by
+`bench/refit_head.py`); see `data/SOURCES.md` and `bench/export_encoder.py` for the recipe. Its matrices and word
+vectors are stored as int8 with a float32 scale per output column (per row for word vectors); the vector of every
+word piece seen in fewer than `about.min_tweets` training tweets, outside the words the pool writes as names, is the
+pretrained one, so no vector learned from a single tweet or from a name ships.
 
 The weights and numpy travel in the Classify function's own layer (`layers/encoder`, unpacked at
 `/opt/responder-encoder` and `/opt/python`); from a checkout they are read from `layers/encoder`.
@@ -32,6 +34,9 @@ _CANDIDATES = (Path("/opt") / ENCODER_LAYER_FOLDER / ENCODER_FILE,
                Path(__file__).resolve().parents[4] / "encoder" / ENCODER_FILE)  # <checkout>/layers/encoder
 ENCODER_MODEL = next((path for path in _CANDIDATES if path.is_file()), _CANDIDATES[-1])
 MAX_TOKENS = 64  # [CLS], at most 62 word pieces, [SEP]
+# What the head reads: the last layer's first token ("cls"), or that and the mean of each earlier layer's output and
+# of the embeddings ("cls+means": width × (layers + 1) values)
+POOLINGS = ("cls", "cls+means")
 MAX_WORD_CHARS = 100  # a longer word is one [UNK], as BERT's WordPiece reads it
 
 
@@ -146,6 +151,14 @@ class EncoderSentiment:
                                 | {name: (arrays[p + name + "_w"], arrays[p + name + "_b"])
                                    for name in ("norm1", "norm2")})
         self._head = (arrays["head_w"], arrays["head_b"])
+        pooling = self.about.get("pooling", "cls")
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r} in the encoder's file")
+        self._means = pooling == "cls+means"
+        width = self._norm[0].shape[0]
+        expected = width * (1 + len(self._layers)) if self._means else width
+        if self._head[0].shape[0] != expected:
+            raise ValueError(f"the head reads {self._head[0].shape[0]} values, {pooling!r} gives {expected}")
 
     @classmethod
     def load(cls, path: Path) -> "EncoderSentiment":
@@ -159,12 +172,24 @@ class EncoderSentiment:
 
     def forward(self, ids: list[int]):
         """One text's logits: embeddings, the layers (the last one for the first token only), the head."""
+        return self.pooled(ids, self._means) @ self._head[0] + self._head[1]
+
+    def pooled(self, ids: list[int], means: bool):
+        """What a head reads of one text: the last layer's first token, and with `means` after it the mean over the
+        tokens of each earlier layer's output, from the last but one down to the embeddings."""
         import numpy as np
 
         x = self._word[ids].astype(np.float32) * self._word_scale[ids, None]
         x = layer_norm(x + self._position[:len(ids)] + self._type, self._norm)
-        x = run_layers(x, self._layers, self.heads, first_token_only=True)
-        return x[0] @ self._head[0] + self._head[1]
+        if not means:
+            return run_layers(x, self._layers, self.heads, first_token_only=True)[0]
+        found = [x.mean(0)]
+        for index, layer in enumerate(self._layers):
+            last = index == len(self._layers) - 1
+            x = run_layers(x, [layer], self.heads, first_token_only=last)
+            if not last:
+                found.append(x.mean(0))
+        return np.concatenate([x[0], *reversed(found)])
 
 
 def layer_norm(x, pair):
