@@ -322,3 +322,38 @@ def test_a_5xx_without_an_error_code_is_storage_unavailable_so_the_webhook_answe
             store.get_mention("x", "1")
     finally:
         stand_in.close()
+
+
+def test_jitter_and_shard_picks_leave_the_global_random_generator_alone(monkeypatch):
+    """The global generator belongs to the caller: a test framework seeds and watches it, and the local stack's
+    background triage drawing from it would change what the caller's next draw gives."""
+    import random
+
+    from responder.aws.incident_store import COUNTER_SHARDS, IncidentStore
+
+    monkeypatch.setattr("responder.aws.json_api.time.sleep", lambda seconds: None)
+    picked = []
+
+    class Mentions:  # the mention store's side IncidentStore uses: a client that records the keys it is given
+        _table = "t"
+
+        class client:
+            @staticmethod
+            def update_item(**request):
+                picked.append(request["Key"]["pk"]["S"])
+
+        @staticmethod
+        def _item(values):
+            return {key: {"S": str(value)} for key, value in values.items()}
+
+        @staticmethod
+        def _call(operation, **request):
+            return operation(**request)
+
+    store = IncidentStore(Mentions())
+    state = random.getstate()
+    for attempt in range(20):
+        AwsJsonClient._back_off(attempt % 4)
+        store.add_counts("acct", {1: {"billing": 2}})
+    assert random.getstate() == state
+    assert len({pk.rsplit("#", 1)[1] for pk in picked}) == COUNTER_SHARDS  # still spread over the shards

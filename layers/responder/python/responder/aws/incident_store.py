@@ -33,6 +33,7 @@ from responder.aws.storage import (ACCOUNT_SHARDS, DynamoMentionStore, _error_co
                                    _storage_error, current_account_partitions, mention_key)
 
 COUNTER_TTL_SECONDS = 2 * 3600
+_SHARD_PICKS = random.Random()  # its own generator: the global one belongs to the caller (see aws.json_api's _JITTER)
 # One item takes at most 1,000 write units per second. Deployed, a minute's item takes one increment per dispatcher
 # batch (up to 10 mentions), not one per mention: two items per minute hold ~20,000 mentions/s (bench/scale_model.py),
 # and every Classify reads them all (one query each, at least half a read unit: with eight shards, when each mention
@@ -90,7 +91,7 @@ class IncidentStore:
         b = bucket(at)
         # The mention's own shard (any would do; the id spreads a surge evenly over the shards).
         shard = _shard(mention["channel"], mention["mention_id"], COUNTER_SHARDS) if mention is not None else \
-            random.randrange(COUNTER_SHARDS)
+            _SHARD_PICKS.randrange(COUNTER_SHARDS)
         self._call(self._client().update_item, TableName=self._table,
                    Key=self._item({"pk": f"COUNTER#{account_id}#{shard}", "sk": f"MINUTE#{b:012d}"}),
                    UpdateExpression="ADD #total :one, #topic :one SET expires_at = :ttl",
@@ -104,7 +105,7 @@ class IncidentStore:
         per minute, whatever the number of mentions and topics in it (the dispatcher's batch: see
         responder.triage.dispatch). Each batch picks a shard at random, so concurrent dispatchers spread over the
         shards. Returns the number of writes."""
-        shard = random.randrange(COUNTER_SHARDS)
+        shard = _SHARD_PICKS.randrange(COUNTER_SHARDS)
         writes = 0
         for b, per_topic in sorted(tallies.items()):
             per_topic = {t: n for t, n in per_topic.items() if n > 0}

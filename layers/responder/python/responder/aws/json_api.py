@@ -34,6 +34,10 @@ from datetime import datetime, timezone
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
+# Jitter from a generator of this module's own: the global one is the caller's (a test framework seeds it and watches
+# it), and drawing from it in a background thread would perturb theirs.
+_JITTER = random.Random()
+
 # The protocol of each service (botocore's service-2.json metadata: jsonVersion and targetPrefix).
 SERVICES = {
     "dynamodb": ("1.0", "DynamoDB_20120810"),
@@ -231,7 +235,7 @@ class AwsJsonClient:
 
     @staticmethod
     def _back_off(attempt: int) -> None:
-        time.sleep(random.random() * min(_MAX_BACKOFF_SECONDS, 2 ** attempt))
+        time.sleep(_JITTER.random() * min(_MAX_BACKOFF_SECONDS, 2 ** attempt))
 
     def _signed_headers(self, operation: str, body: bytes) -> dict[str, str]:
         access_key = os.environ.get("AWS_ACCESS_KEY_ID", "")
