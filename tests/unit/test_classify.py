@@ -236,6 +236,11 @@ def test_polite_text_is_not_abusive():
     ("@acme the charger started smoking and burned my desk", "burned"),
     ("@acme I will contact my lawyer about this", "lawyer"),
     ("@acme my account was hacked and someone ordered with my card", "hacked"),
+    ("@acme checkout crashed and now I see a stranger's address on my order, is this a data leak?", "data leak"),
+    ("@acme payment failed twice and there are unauthorized charges on my card", "unauthorized charges"),
+    ("@acme payment keeps failing, reporting you to the FTC", "ftc"),
+    ("@acme filing a complaint with the Better Business Bureau today", "better business bureau"),
+    ("@acme the heater's cable melts, this is a safety issue", "safety issue"),
     ("@acme mi hijo acabó en urgencias por una intoxicación", "intoxicacion"),
     ("@acme ich habe mich an dem Gerät verletzt", "verletzt"),
 ])
