@@ -5,7 +5,9 @@ Run: `make bench-surge` or
 
 With `--twcs FILE` (and without `--clustering`), the everyday traffic is the file's inbound support tweets and the
 surge is the held-out one: `.venv/bin/python -m bench.surge_bench --twcs ../shared/data/twcs/FILE.csv --background
-600 --surge 300 --minutes 2`.
+600 --surge 300 --minutes 2 [--crises 12]`). `--crises N` puts N more surge mentions among them that are also
+crises (a legal threat, fraud, a data leak, unauthorized charges, a regulator): each must be paged even once the
+incident holds the rest. Their sentences are the bench's own, written with the crisis lexicon in view.
 
 Clustering alone, scenario by scenario (held-out wordings; two simultaneous surges; a bilingual surge; busy
 unrelated traffic only; and, with `--twcs FILE`, real inbound support tweets as the background of a held-out
@@ -158,6 +160,31 @@ def correlate_stream(deliveries: list, dynamodb: Any) -> dict[str, Any]:
             "items_written": counting.items_written, "costs": costs}
 
 
+# Sentences that make a surge complaint a crisis as well (priority p1: paged however the incident groups the rest).
+CRISIS_SENTENCES = ("and now there are unauthorized charges on my card", "this is fraud, I'm calling my lawyer",
+                    "I'm reporting you to the BBB", "was my account hacked at checkout??",
+                    "I will sue if my money is not back today", "I can see another customer's address, a data leak?")
+
+
+def with_crises(surge: list, count: int, seed: int) -> list:
+    """The surge with `count` more of its mentions that are crises too, spread evenly through it: held-out wordings
+    of the same failure, each with one of CRISIS_SENTENCES after it, posted when its neighbour was."""
+    from responder_cli.traffic import SURGE_INCIDENT
+
+    generator = TrafficGenerator(seed + 2000, start=surge[0].at if surge else None)
+    out = list(surge)
+    for i in reversed(range(count)):
+        at_index = (i + 1) * len(surge) // (count + 1)
+        at = surge[at_index].at if surge else generator.start
+        text = f"{generator.surge_text('checkout')} {CRISIS_SENTENCES[i % len(CRISIS_SENTENCES)]}"
+        delivery = generator.xaa_mention(text, "en", generator._author(), at)
+        delivery.truth = {"surge": True, "surge_id": SURGE_INCIDENT["checkout"], "failure": "checkout",
+                          "crisis": True, "crisis_sentence": True}
+        delivery.at = at
+        out.insert(at_index, delivery)
+    return out
+
+
 def twcs_background(path: Path, count: int, seed: int, start: Any, seconds: float) -> list:
     """Inbound customer tweets from a twcs-style CSV (text only; handles and ids are the file's, authors are
     generated), spread over `seconds` from `start`: real support traffic as a background. Never stored."""
@@ -237,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--twcs", help="a twcs-style CSV whose inbound tweets become the background (with "
                                        "--clustering, of its held-out scenario)")
     parser.add_argument("--twcs-count", type=int, default=600)
+    parser.add_argument("--crises", type=int, default=0,
+                        help="with --twcs: this many more surge mentions that are crises too (each must be paged)")
     parser.add_argument("--scenarios", nargs="*", help="only these scenarios (--clustering)")
     parser.add_argument("--background", type=int, help="background mentions (default 2000; --clustering 300)")
     parser.add_argument("--surge", type=int, help="surge mentions (default 8000; --clustering 300)")
@@ -263,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
                                      args.minutes * 60)
         surge = [d for d in surge_scenario("held_out", seed=args.seed, wordings=args.wordings, surge=args.surge,
                                            background=0) if d.truth.get("surge")]
+        surge = with_crises(surge, args.crises, args.seed)
     else:
         background = list(generator.normal(args.background))
         surge = list(generator.surge(args.surge))
@@ -288,8 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         stack.start()
         threading.Thread(target=stack.serve_forever, daemon=True).start()
         base = f"http://127.0.0.1:{stack.port}"
-        print(f"{len(deliveries)} deliveries ({len(truth)} unique: {args.background} everyday, {args.surge} surge) "
-              f"at {rate:.0f}/s over {args.minutes:g} min; machine: 2 cores", flush=True)
+        print(f"{len(deliveries)} deliveries ({len(truth)} unique: {len(truth) - len(surge)} everyday, "
+              f"{len(surge)} surge) at {rate:.0f}/s over {args.minutes:g} min; machine: 2 cores", flush=True)
         first_surge_index = next(i for i, d in enumerate(deliveries) if d.truth.get("surge"))
         if args.outage:
             def outage() -> None:
